@@ -1,0 +1,190 @@
+"""``keybundle verify``: the client decision (SPEC §7.3) as a command.
+
+This path is run as a fresh process by clients and scripts, so it does not import click:
+``keybundle_cli.main`` dispatches here before loading the click command tree, and only
+argparse and the verifier's own modules are imported (bench/bench_verify.py measures it).
+
+Exit codes (SPEC §10): 0 accepted and state saved; 1 rejected, state untouched; 2 bad
+arguments or files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from keybundle.payload import FleetKey
+
+__all__ = ["build_parser", "main", "run"]
+
+_DESCRIPTION = (
+    "Verify an OTA package against a pinned trust root and the client state in DIR "
+    "(SPEC §7.3). On acceptance the new state is saved atomically and the fleet keys are "
+    "printed; on rejection the state is left untouched and the reason code is printed."
+)
+_MAX_INPUT_BYTES = 4 << 20
+"""Largest package or trust-root file read; each format has a smaller cap of its own."""
+
+
+class _UsageError(Exception):
+    """Bad arguments or files: exit 2 with this message."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"keybundle verify: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``keybundle verify``."""
+    p = _Parser(prog="keybundle verify", description=_DESCRIPTION)
+    p.add_argument("package", metavar="PACKAGE", help="the OTA package file (SPEC §7.1)")
+    p.add_argument(
+        "--trust-root",
+        required=True,
+        metavar="ROOT",
+        help="the pinned signed trust root file (SPEC §5)",
+    )
+    p.add_argument(
+        "--state",
+        required=True,
+        metavar="DIR",
+        help="the client state directory (must exist; empty for a fresh client)",
+    )
+    p.add_argument(
+        "--now",
+        type=int,
+        metavar="UNIX_SECONDS",
+        help="verify as of this time instead of the system clock",
+    )
+    p.add_argument(
+        "--fleet", metavar="FLEET", help="reject a bundle for any other fleet (WRONG_FLEET)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    return p
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        with Path(path).open("rb") as f:
+            data = f.read(_MAX_INPUT_BYTES + 1)
+    except OSError as e:
+        raise _UsageError(f"cannot read {what} {path!r}: {e.strerror or e}") from e
+    if len(data) > _MAX_INPUT_BYTES:
+        raise _UsageError(f"{what} {path!r} is larger than {_MAX_INPUT_BYTES} bytes")
+    return data
+
+
+def _key_json(key: FleetKey) -> dict[str, Any]:
+    return {
+        "key_id": key.key_id,
+        "algorithm": key.algorithm,
+        "usage": key.usage,
+        "public_key": base64.b64encode(key.public_key).decode("ascii"),
+        "fingerprint": key.fingerprint,
+    }
+
+
+def run(argv: list[str]) -> int:
+    """Run ``keybundle verify`` with ``argv`` (without the command name); return the exit
+    code."""
+    args = build_parser().parse_args(argv)
+    as_json: bool = args.json
+    try:
+        return _verify(args, as_json)
+    except _UsageError as e:
+        print(f"keybundle verify: {e}", file=sys.stderr)
+        if as_json:
+            print(json.dumps({"error": str(e), "reason": None}))
+        return 2
+
+
+def _verify(args: argparse.Namespace, as_json: bool) -> int:
+    from keybundle.client import verify_package
+    from keybundle.state import CorruptStateError, StateDir
+    from keybundle.trustroot import verify_self_signed
+    from transparency_log.errors import VerificationError
+
+    if args.now is not None and args.now < 0:
+        raise _UsageError("--now must be a non-negative number of Unix seconds")
+    root_bytes = _read(args.trust_root, "trust root")
+    package = _read(args.package, "package")
+    try:
+        pinned = verify_self_signed(root_bytes)
+    except VerificationError as e:
+        raise _UsageError(
+            f"trust root {args.trust_root!r} is not a valid signed trust root "
+            f"({e.reason}): {e.message}"
+        ) from e
+    store = StateDir(args.state)
+    try:
+        state = store.load()
+    except FileNotFoundError as e:
+        raise _UsageError(f"{e}; create it (an empty directory is a fresh client)") from e
+    except CorruptStateError as e:
+        raise _UsageError(
+            f"the client state in {args.state!r} is corrupt: {e}. It is not reset "
+            "automatically (that would allow rollback); restore it from a backup"
+        ) from e
+    except OSError as e:
+        raise _UsageError(f"cannot read the client state in {args.state!r}: {e}") from e
+    now = args.now if args.now is not None else int(time.time())
+    try:
+        accepted = verify_package(package, pinned, state, now, fleet=args.fleet)
+    except VerificationError as e:
+        if as_json:
+            print(
+                json.dumps(
+                    {
+                        "accepted": False,
+                        "reason": e.reason,
+                        "message": e.message,
+                        "fleet": None,
+                        "epoch": None,
+                        "keys": [],
+                    }
+                )
+            )
+        else:
+            print(f"rejected ({e.reason}): {e.message}", file=sys.stderr)
+        return 1
+    try:
+        store.save(accepted.state)
+    except OSError as e:
+        raise _UsageError(f"cannot save the new state in {args.state!r}: {e}") from e
+    message = (
+        f"accepted fleet {accepted.fleet_id!r} epoch {accepted.epoch} "
+        f"with {len(accepted.keys)} key(s)"
+    )
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "accepted": True,
+                    "reason": None,
+                    "message": message,
+                    "fleet": accepted.fleet_id,
+                    "epoch": accepted.epoch,
+                    "keys": [_key_json(k) for k in accepted.keys],
+                }
+            )
+        )
+    else:
+        print(message)
+        for k in accepted.keys:
+            j = _key_json(k)
+            print(f"  {j['key_id']}  {j['algorithm']:<11} {j['usage']:<14} {j['fingerprint']}")
+    return 0
+
+
+def main() -> NoReturn:
+    """``python -m keybundle_cli.verify``."""
+    raise SystemExit(run(sys.argv[1:]))

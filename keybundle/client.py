@@ -1,0 +1,369 @@
+"""The client decision (SPEC §7.3): accept fleet keys from an OTA package, or reject it.
+
+:func:`verify_package` is the one entry point a client embeds. It is pure — no clock, file or
+network of its own — and reads top to bottom as the numbered steps of SPEC §7.3. It returns an
+:class:`Accepted` (the verified keys and the new state to persist) or raises
+:class:`~transparency_log.errors.VerificationError` with one reason code of SPEC §9.
+
+This module and everything it imports must not import ``requests`` or ``click``
+(tests/keybundle/test_embedding.py checks it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from transparency_log.checkpoint import Checkpoint, VerifiedCheckpoint, verify_checkpoint
+from transparency_log.errors import LogReason, VerificationError
+from transparency_log.merkle import leaf_hash
+from transparency_log.note import Verifier
+from transparency_log.proof import verify_consistency, verify_inclusion
+
+from .errors import Reason
+from .package import MAX_PACKAGE_BYTES, Package, parse_unverified_package
+from .payload import BundlePayload, FleetKey, parse_payload
+from .roles import verify_signed_bundle
+from .state import ClientState, FleetState
+from .trustroot import TrustRoot, parse_unverified_signed_trust_root, verify_rotation
+
+__all__ = ["Accepted", "MisbehaviourError", "effective_trust_root", "verify_package"]
+
+
+class MisbehaviourError(VerificationError):
+    """A rejection that proves misbehaviour by the log or the signers (SPEC §7.3).
+
+    ``evidence`` holds the signed objects a third party needs to re-check the claim offline:
+    for ``INCONSISTENT_CHECKPOINT`` and ``BAD_CONSISTENCY_PROOF`` both signed checkpoint
+    notes (and the consistency proof); for ``EPOCH_CONFLICT`` the new signed bundle with its
+    proof of logging and the digest of the bundle accepted before.
+    """
+
+    evidence: dict[str, Any]
+
+    def __init__(self, reason: str, message: str, evidence: dict[str, Any]) -> None:
+        super().__init__(reason, message)
+        self.evidence = evidence
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A package that passed every step of SPEC §7.3. Only :func:`verify_package` makes one."""
+
+    fleet_id: str
+    epoch: int
+    keys: tuple[FleetKey, ...]
+    payload: BundlePayload
+    signed_bundle: bytes
+    checkpoint: Checkpoint
+    trust_root: TrustRoot
+    """The trust root in force after the package (rotated by step 5, or unchanged)."""
+    state: ClientState
+    """The new state; persist it (SPEC §7.4) before using the keys."""
+
+
+def effective_trust_root(pinned: TrustRoot, state: ClientState) -> TrustRoot:
+    """The trust root in force (SPEC §7.2): the state's rotated root if newer than the pinned.
+
+    The state's root was verified (logged, validly rotated) when it was stored; here it is
+    only parsed.
+    """
+    if state.trust_root is None:
+        return pinned
+    stored = parse_unverified_signed_trust_root(state.trust_root).root
+    return stored if stored.version > pinned.version else pinned
+
+
+# The note verifiers of the last trust root seen. A client verifies against the same root
+# object over and over; parsing its vkeys again each time costs more than a signature check.
+_verifier_cache: tuple[TrustRoot, Verifier, tuple[Verifier, ...]] | None = None
+
+
+def _log_verifiers(root: TrustRoot) -> tuple[Verifier, tuple[Verifier, ...]]:
+    global _verifier_cache  # noqa: PLW0603 (a one-entry cache keyed by object identity)
+    cached = _verifier_cache
+    if cached is not None and cached[0] is root:
+        return cached[1], cached[2]
+    log = root.log.verifier()
+    witnesses = tuple(root.policy.witness_verifiers())
+    _verifier_cache = (root, log, witnesses)
+    return log, witnesses
+
+
+def verify_package(
+    package: bytes,
+    trust_root: TrustRoot,
+    state: ClientState,
+    now: int,
+    *,
+    fleet: str | None = None,
+) -> Accepted:
+    """Decide whether to accept ``package`` (SPEC §7.3).
+
+    ``trust_root`` is the pinned root (the caller verified it as self-signed when loading it,
+    ``trustroot.verify_self_signed``); ``state`` the client's current state, which is never
+    modified; ``now`` Unix seconds from the caller's clock; ``fleet`` the fleet id the caller
+    expects, if it expects one. Wrong argument types are ``TypeError``/``ValueError``.
+    """
+    if type(package) is not bytes:
+        raise TypeError(f"package must be bytes, not {type(package).__name__}")
+    if not isinstance(trust_root, TrustRoot):
+        raise TypeError("trust_root must be a keybundle.trustroot.TrustRoot")
+    if not isinstance(state, ClientState):
+        raise TypeError("state must be a keybundle.state.ClientState")
+    if type(now) is not int or now < 0:
+        raise ValueError("now must be a non-negative int of Unix seconds")
+    root = effective_trust_root(trust_root, state)
+    limits = root.limits
+
+    # Step 1 (SPEC §7.3): size cap.
+    cap = min(MAX_PACKAGE_BYTES, limits.max_package_bytes)
+    if len(package) > cap:
+        raise VerificationError(
+            Reason.PACKAGE_TOO_LARGE,
+            f"the package is {len(package)} bytes; the limit is {cap} bytes. It is not a "
+            "package for this client, or the trust root's max_package_bytes is too low",
+        )
+
+    # Step 2: strict decode of the package and its tlog-proof.
+    pkg = parse_unverified_package(package)
+
+    # Step 3: the checkpoint note opens under the log key (and the witness keys), its text
+    # is a checkpoint, and its origin is the log's.
+    log_verifier, witness_verifiers = _log_verifiers(root)
+    verified = verify_checkpoint(
+        pkg.proof.checkpoint_note,
+        log_verifier,
+        origin=root.log.origin,
+        witnesses=witness_verifiers,
+    )
+    cp = verified.checkpoint
+
+    # Step 4: witness quorum, counting only fresh cosignatures.
+    _check_quorum(verified, root, now)
+
+    # Step 5: trust-root rotations, each proven in the same checkpoint. From here on the
+    # rotated root decides (steps 3-4 used the root in force before the package).
+    rotated_to: bytes | None = None
+    if pkg.rotations:
+        root = _rotate(pkg, root, cp)
+        limits = root.limits
+        rotated_to = pkg.rotations[-1].signed_trust_root
+
+    # Step 6: inclusion of the exact signed-bundle bytes.
+    verify_inclusion(
+        leaf_hash(pkg.signed_bundle), pkg.proof.index, cp.size, pkg.proof.hashes, cp.root_hash
+    )
+
+    # Steps 7-8: independent signature(s), then operator countersignature(s) over them.
+    signed = verify_signed_bundle(pkg.signed_bundle, root)
+
+    # Step 9: payload, fleet, validity window.
+    payload = parse_payload(signed.payload)
+    if fleet is not None and payload.fleet_id != fleet:
+        raise VerificationError(
+            Reason.WRONG_FLEET,
+            f"the bundle is for fleet {payload.fleet_id!r}, but fleet {fleet!r} was expected; "
+            "the service sent another fleet's package",
+        )
+    skew = limits.clock_skew
+    if payload.not_before > now + skew:
+        raise VerificationError(
+            Reason.NOT_YET_VALID,
+            f"the bundle is valid from {payload.not_before}, but now is {now} "
+            f"(allowed clock skew {skew} s); check the device clock",
+        )
+    if payload.not_after < now - skew:
+        raise VerificationError(
+            Reason.EXPIRED,
+            f"the bundle expired at {payload.not_after}, but now is {now} "
+            f"(allowed clock skew {skew} s); fetch a fresh package or check the device clock",
+        )
+
+    # Step 10: fleet rules against the state.
+    digest = hashlib.sha256(pkg.signed_bundle).digest()
+    _check_fleet_rules(payload, digest, pkg, state, limits.max_epoch_jump)
+
+    # Step 11: checkpoint progression and consistency with the stored checkpoint.
+    keep_stored = _check_progression(pkg, cp, state)
+
+    # Step 12: the result and the new state (a new value; ``state`` is untouched).
+    fleets = dict(state.fleets)
+    fleets[payload.fleet_id] = FleetState(payload.epoch, digest)
+    new_state = ClientState(
+        checkpoint_note=state.checkpoint_note if keep_stored else pkg.proof.checkpoint_note,
+        fleets=fleets,
+        trust_root=rotated_to if rotated_to is not None else state.trust_root,
+    )
+    return Accepted(
+        fleet_id=payload.fleet_id,
+        epoch=payload.epoch,
+        keys=payload.keys,
+        payload=payload,
+        signed_bundle=pkg.signed_bundle,
+        checkpoint=cp,
+        trust_root=root,
+        state=new_state,
+    )
+
+
+def _names(names: set[str]) -> str:
+    return ", ".join(sorted(names))
+
+
+def _check_quorum(verified: VerifiedCheckpoint, root: TrustRoot, now: int) -> None:
+    """Step 4 (SPEC §7.3): fresh cosignatures must satisfy the policy's quorum."""
+    policy = root.policy
+    skew = root.limits.clock_skew
+    oldest = now - root.limits.max_cosignature_age
+    newest = now + skew
+    cosignatures = verified.cosignatures
+    fresh = {n for n, t in cosignatures.items() if oldest <= t <= newest}
+    if policy.quorum_satisfied(fresh):
+        return
+    stale = {n for n, t in cosignatures.items() if t < oldest}
+    future = {n for n, t in cosignatures.items() if t > newest}
+    if stale and policy.quorum_satisfied(fresh | stale):
+        raise VerificationError(
+            Reason.STALE_COSIGNATURE,
+            f"the witness quorum is met only with cosignatures older than "
+            f"{root.limits.max_cosignature_age} s (by {_names(stale)}); the package's "
+            "checkpoint is stale (a freeze attack, or an old package): fetch a fresh package",
+        )
+    if future and policy.quorum_satisfied(fresh | future):
+        raise VerificationError(
+            Reason.FUTURE_COSIGNATURE,
+            f"the witness quorum is met only with cosignatures dated after now ({now}) + "
+            f"{skew} s (by {_names(future)}); check the device clock",
+        )
+    policy.check_quorum(fresh)
+    raise AssertionError("bad math in _check_quorum: check_quorum accepted an unmet quorum")
+
+
+def _rotate(pkg: Package, root: TrustRoot, cp: Checkpoint) -> TrustRoot:
+    """Step 5 (SPEC §7.3): adopt each logged, validly signed trust root in turn."""
+    cap = root.limits.max_rotation_chain
+    if len(pkg.rotations) > cap:  # decided before any proof or signature is checked
+        raise VerificationError(
+            Reason.TRUST_ROOT_CHAIN_TOO_LONG,
+            f"the package carries {len(pkg.rotations)} trust-root rotations from version "
+            f"{root.version}; this trust root allows at most {cap} at once. Update the "
+            "pinned trust root",
+        )
+    for entry in pkg.rotations:
+        verify_inclusion(
+            leaf_hash(entry.signed_trust_root), entry.index, cp.size, entry.hashes, cp.root_hash
+        )
+        root = verify_rotation(root, entry.signed_trust_root)
+    return root
+
+
+def _check_fleet_rules(
+    payload: BundlePayload,
+    digest: bytes,
+    pkg: Package,
+    state: ClientState,
+    max_jump: int,
+) -> None:
+    """Step 10 (SPEC §7.3): epochs only move forward, and contiguous epochs chain."""
+    known = state.fleets.get(payload.fleet_id)
+    if known is None:
+        return
+    fleet, e, stored = payload.fleet_id, payload.epoch, known.epoch
+    if e < stored:
+        raise VerificationError(
+            Reason.ROLLBACK,
+            f"fleet {fleet!r} is at epoch {stored} on this client; the package carries the "
+            f"older epoch {e} (a rollback or an old package): fetch a fresh package",
+        )
+    if e == stored:
+        if digest == known.digest:
+            return
+        raise MisbehaviourError(
+            Reason.EPOCH_CONFLICT,
+            f"fleet {fleet!r} epoch {e} was accepted with another bundle "
+            f"(sha256 {known.digest.hex()}); this one differs (sha256 {digest.hex()}): two "
+            "bundles signed for one epoch. Keep the evidence and report it",
+            {
+                "fleet": fleet,
+                "epoch": e,
+                "accepted_digest": known.digest,
+                "signed_bundle": pkg.signed_bundle,
+                "proof": pkg.proof.format(),
+            },
+        )
+    if e == stored + 1:
+        if payload.previous_digest != known.digest:
+            found = payload.previous_digest.hex() if payload.previous_digest else "none"
+            raise VerificationError(
+                Reason.BROKEN_CHAIN,
+                f"fleet {fleet!r} epoch {e} must chain to the accepted epoch {stored} "
+                f"(sha256 {known.digest.hex()}), but names previous bundle {found}",
+            )
+        return
+    if e - stored > max_jump:
+        raise VerificationError(
+            Reason.EPOCH_JUMP_TOO_LARGE,
+            f"fleet {fleet!r} jumps from epoch {stored} to {e}; the trust root allows at most "
+            f"{max_jump} epochs at once (a fast-forward): this client must be re-provisioned",
+        )
+
+
+def _check_progression(pkg: Package, cp: Checkpoint, state: ClientState) -> bool:
+    """Step 11 (SPEC §7.3). Returns True when the stored checkpoint stays (same size).
+
+    A stored checkpoint of another origin (the log changed by a trust-root rotation) is not
+    comparable and counts as none.
+    """
+    stored = state.checkpoint()
+    if stored is None or stored.origin != cp.origin:
+        return False
+    evidence: dict[str, Any] = {
+        "stored_checkpoint": state.checkpoint_note,
+        "package_checkpoint": pkg.proof.checkpoint_note,
+    }
+    if cp.size < stored.size:
+        raise VerificationError(
+            Reason.STALE_CHECKPOINT,
+            f"the package's checkpoint has size {cp.size}, older than size {stored.size} "
+            "that this client already verified; fetch a fresh package",
+        )
+    if cp.size == stored.size:
+        if cp.root_hash != stored.root_hash:
+            raise MisbehaviourError(
+                Reason.INCONSISTENT_CHECKPOINT,
+                f"two checkpoints of size {cp.size} with different roots ({stored.root_hash.hex()}"
+                f" stored, {cp.root_hash.hex()} in the package): the log shows different views "
+                "to different clients (split view). Keep the evidence and report it",
+                evidence,
+            )
+        return True
+    consistency = pkg.consistency
+    if consistency is not None:
+        if consistency.old_size != stored.size:
+            raise VerificationError(
+                LogReason.BAD_CONSISTENCY_PROOF,
+                f"the package's consistency proof starts at size {consistency.old_size}, but "
+                f"this client's checkpoint has size {stored.size}; request a package for "
+                f"size {stored.size}",
+            )
+        _verify_consistency(stored, cp, consistency.hashes, evidence)
+    return False
+
+
+def _verify_consistency(
+    stored: Checkpoint, cp: Checkpoint, hashes: Sequence[bytes], evidence: dict[str, Any]
+) -> None:
+    """Step 11: a consistency proof that fails is evidence of a fork (SPEC §7.3)."""
+    try:
+        verify_consistency(stored.size, cp.size, hashes, stored.root_hash, cp.root_hash)
+    except VerificationError as e:
+        if e.reason != LogReason.BAD_CONSISTENCY_PROOF:
+            raise
+        raise MisbehaviourError(
+            e.reason,
+            e.message,
+            {**evidence, "consistency_proof": {"old_size": stored.size, "hashes": list(hashes)}},
+        ) from e
