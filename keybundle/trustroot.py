@@ -1,0 +1,852 @@
+"""SPEC §5 trust root: what a client pins, signed as an RFC 9052 §4.1 COSE_Sign, rotated like TUF.
+
+A trust root names who may sign what (SPEC §5.1): the keys of the independent role and of the
+operator role, each key with its organisation and each role with a threshold counted in
+distinct *organisations*, not keys; the log and its witnesses as a C2SP tlog-policy; and the
+limits of the client decision. Its payload is one deterministic-CBOR map with integer keys.
+
+It is distributed as a COSE_Sign (CBOR tag 98) with one COSE_Signature per signer (SPEC
+§5.2). The Sig_structure context ``"Signature"`` and the content type
+``application/keybundle-trust-root+cbor`` keep a trust-root signature and a bundle signature
+(COSE_Sign1, context ``"Signature1"``, SPEC §4.1) from ever standing for each other.
+
+Rotation follows TUF's root rotation (TUF specification §5.3.4, SPEC §5.3): version N+1 is
+accepted from version N only if its version is exactly N+1 and it carries the thresholds of
+both roles under version N's keys *and* under its own keys; a chain of rotations is capped.
+Whether the new root is in the log is the client's check (SPEC §7.3), not this module's.
+
+Parsing (``parse_*``) checks shape only; ``verify_*`` check signatures against keys the
+caller already trusts, never keys taken from the data being verified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from types import MappingProxyType
+from typing import Final
+
+from transparency_log.policy import Policy, PolicyLog, parse_policy
+
+from . import dcbor
+from .cose import COSE_SIGN1_TAG
+from .errors import Reason, VerificationError
+from .signers import (
+    ALGORITHMS,
+    COSE_ALG_EDDSA,
+    COSE_ALG_ES256,
+    KID_LENGTH,
+    SIGNATURE_LENGTH,
+    BadSignature,
+    PublicKey,
+    Signer,
+)
+
+__all__ = [
+    "CONTENT_TYPE",
+    "COSE_SIGN_TAG",
+    "MAX_CLOCK_SKEW",
+    "MAX_ORGANISATION_BYTES",
+    "MAX_ROLE_KEYS",
+    "MAX_ROTATION_CHAIN",
+    "MAX_SIGNED_TRUST_ROOT_BYTES",
+    "MAX_TRUST_ROOT_BYTES",
+    "MAX_TRUST_ROOT_SIGNATURES",
+    "SIGNATURE_CONTEXT",
+    "TRUST_ROOT_FORMAT_VERSION",
+    "Limits",
+    "Role",
+    "RoleKey",
+    "TrustRoot",
+    "TrustRootSignature",
+    "UnverifiedSignedTrustRoot",
+    "add_signatures",
+    "parse_trust_root",
+    "parse_unverified_signed_trust_root",
+    "sign_trust_root",
+    "verify_rotation",
+    "verify_rotation_chain",
+    "verify_self_signed",
+]
+
+TRUST_ROOT_FORMAT_VERSION: Final = 1
+"""Field 1 of the trust-root payload (SPEC §5.1); the only version this code reads."""
+COSE_SIGN_TAG: Final = 98
+"""RFC 9052 §2: CBOR tag of COSE_Sign_Tagged."""
+SIGNATURE_CONTEXT: Final = "Signature"
+"""RFC 9052 §4.4: context string of a COSE_Sign Sig_structure."""
+CONTENT_TYPE: Final = "application/keybundle-trust-root+cbor"
+"""Body protected header 3 (content type) of every signed trust root (SPEC §5.2)."""
+
+MAX_ROLE_KEYS: Final = 16
+"""Most keys one role may list (SPEC §5.1, §11)."""
+MAX_ORGANISATION_BYTES: Final = 64
+"""Longest organisation name, in bytes (SPEC §5.1, §11)."""
+MAX_CLOCK_SKEW: Final = 86_400
+"""Largest clock skew a trust root may allow, in seconds (SPEC §5.1, §11)."""
+MAX_ROTATION_CHAIN: Final = 16
+"""Largest rotation-chain cap a trust root may set (SPEC §5.1, §5.3, §11)."""
+MAX_TRUST_ROOT_BYTES: Final = 32_768
+"""Largest encoded trust-root payload (SPEC §5.1, §11)."""
+MAX_TRUST_ROOT_SIGNATURES: Final = 4 * MAX_ROLE_KEYS
+"""Most signatures on one signed trust root: every key of both roles of two versions."""
+MAX_SIGNED_TRUST_ROOT_BYTES: Final = MAX_TRUST_ROOT_BYTES + 16_384
+"""Largest encoded signed trust root: the payload plus room for every signature (SPEC §11)."""
+
+_UINT63_MAX: Final = (1 << 63) - 1
+
+# Payload field keys (SPEC §5.1).
+_F_FORMAT, _F_VERSION, _F_INDEPENDENT, _F_OPERATOR, _F_POLICY, _F_LIMITS = 1, 2, 3, 4, 5, 6
+_R_THRESHOLD, _R_KEYS = 1, 2
+_K_ORGANISATION, _K_ALGORITHM, _K_PUBLIC_KEY = 1, 2, 3
+_L_CLOCK_SKEW, _L_COSIGNATURE_AGE, _L_PACKAGE_BYTES, _L_ROTATION_CHAIN, _L_EPOCH_JUMP = (
+    1, 2, 3, 4, 5,
+)  # fmt: skip
+
+# Payload: map 0, role map 1, key array 2, key map 3, key fields 4.
+_PAYLOAD_DEPTH: Final = 4
+# 1 map + 6 keys + version, format, policy + limits map (1 + 10) + per role (map 1 + 2 keys
+# + threshold + array 1 = 5) + per key (map 1 + 3 keys + 3 values = 7).
+_PAYLOAD_ITEMS: Final = 1 + 6 + 3 + 11 + 2 * (5 + 7 * MAX_ROLE_KEYS)
+# Signed: tag 0, COSE_Sign array 1, signatures array 2, COSE_Signature 3, its fields 4.
+_SIGNED_DEPTH: Final = 4
+_SIGNED_ITEMS: Final = 6 + 4 * MAX_TRUST_ROOT_SIGNATURES
+
+# COSE header labels (RFC 9052 §3.1).
+_LABEL_ALG, _LABEL_CONTENT_TYPE, _LABEL_KID = 1, 3, 4
+_ALGS: Final = (COSE_ALG_EDDSA, COSE_ALG_ES256)
+_BODY_PROTECTED: Final = dcbor.encode({_LABEL_CONTENT_TYPE: CONTENT_TYPE})
+
+_ROLE_NAMES: Final = ("independent", "operator")
+
+
+def _malformed(message: str) -> VerificationError:
+    return VerificationError(Reason.MALFORMED_TRUST_ROOT, message)
+
+
+# ---------------------------------------------------------------------------------------------
+# The trust root (SPEC §5.1)
+
+
+def _organisation_problem(name: object) -> str | None:
+    """SPEC §5.1: 1..64 bytes of printable ASCII, no space at either end."""
+    if type(name) is not str:
+        return f"an organisation name must be a text string, not {type(name).__name__}"
+    if not 1 <= len(name) <= MAX_ORGANISATION_BYTES:
+        return (
+            f"organisation name {name[:80]!r} must be 1 to {MAX_ORGANISATION_BYTES} "
+            "characters long"
+        )
+    if not all(" " <= c <= "~" for c in name) or name != name.strip(" "):
+        return (
+            f"organisation name {name!r} must be printable ASCII (0x20-0x7e) without a "
+            "space at either end"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class RoleKey:
+    """One key of a role and the organisation that holds it (SPEC §5.1)."""
+
+    organisation: str
+    public_key: PublicKey
+
+    def __post_init__(self) -> None:
+        problem = _organisation_problem(self.organisation)
+        if problem is not None:
+            raise ValueError(problem)
+        if not isinstance(self.public_key, PublicKey):
+            raise TypeError("RoleKey.public_key must be a keybundle.signers.PublicKey")
+
+    @property
+    def kid(self) -> bytes:
+        """The key id (SPEC §4.3), derived from the public key."""
+        return self.public_key.kid
+
+
+def _role_problem(what: str, threshold: object, keys: Sequence[RoleKey]) -> str | None:
+    """SPEC §5.1 rules of one role; ``what`` names it in the message."""
+    if not 1 <= len(keys) <= MAX_ROLE_KEYS:
+        return f"the {what} must list 1 to {MAX_ROLE_KEYS} keys, not {len(keys)}"
+    kids = [key.kid for key in keys]
+    if len(set(kids)) != len(kids):
+        return f"the {what} lists a key twice"
+    organisations = {key.organisation for key in keys}
+    if type(threshold) is not int or not 1 <= threshold <= len(organisations):
+        return (
+            f"the {what} threshold must be an integer from 1 to the number of distinct "
+            f"organisations holding its keys ({len(organisations)}: "
+            f"{', '.join(sorted(organisations))}), not {threshold!r}; a threshold counts "
+            "organisations, not keys"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Role:
+    """A role's keys and its threshold: how many distinct organisations must sign (SPEC §5.1).
+
+    Keys are kept sorted by kid (the order of the encoding). ``public_keys`` and
+    ``organisation_of`` are lookup tables made once here, so that the bundle verifier's
+    per-signature work is one dictionary lookup (SPEC §5.4).
+    """
+
+    threshold: int
+    keys: tuple[RoleKey, ...]
+    public_keys: Mapping[bytes, PublicKey] = field(init=False, repr=False, compare=False)
+    """kid -> public key of every key of the role."""
+    organisation_of: Mapping[bytes, str] = field(init=False, repr=False, compare=False)
+    """kid -> organisation of every key of the role."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.keys, tuple) or not all(
+            isinstance(key, RoleKey) for key in self.keys
+        ):
+            raise TypeError("Role.keys must be a tuple of RoleKey")
+        problem = _role_problem("role", self.threshold, self.keys)
+        if problem is not None:
+            raise ValueError(problem)
+        ordered = tuple(sorted(self.keys, key=_kid_of))
+        object.__setattr__(self, "keys", ordered)
+        object.__setattr__(
+            self, "public_keys", MappingProxyType({k.kid: k.public_key for k in ordered})
+        )
+        object.__setattr__(
+            self, "organisation_of", MappingProxyType({k.kid: k.organisation for k in ordered})
+        )
+
+    @property
+    def organisations(self) -> frozenset[str]:
+        """The distinct organisations holding the role's keys."""
+        return frozenset(self.organisation_of.values())
+
+    def organisations_of(self, kids: Iterable[bytes]) -> frozenset[str]:
+        """The distinct organisations behind those of ``kids`` that are keys of this role."""
+        organisation_of = self.organisation_of
+        return frozenset(organisation_of[kid] for kid in kids if kid in organisation_of)
+
+
+def _kid_of(key: RoleKey) -> bytes:
+    return key.kid
+
+
+def _limits_problem(
+    clock_skew: object,
+    max_cosignature_age: object,
+    max_package_bytes: object,
+    max_rotation_chain: object,
+    max_epoch_jump: object,
+) -> str | None:
+    """SPEC §5.1 ranges of the limits."""
+    ranges = (
+        ("clock_skew", clock_skew, 0, MAX_CLOCK_SKEW),
+        ("max_cosignature_age", max_cosignature_age, 1, _UINT63_MAX),
+        ("max_package_bytes", max_package_bytes, 1, _UINT63_MAX),
+        ("max_rotation_chain", max_rotation_chain, 0, MAX_ROTATION_CHAIN),
+        ("max_epoch_jump", max_epoch_jump, 1, _UINT63_MAX),
+    )
+    for name, value, low, high in ranges:
+        if type(value) is not int or not low <= value <= high:
+            return f"limit {name} must be an integer from {low} to {high}, not {value!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits of the client decision that the trust root sets (SPEC §5.1, §7.3)."""
+
+    clock_skew: int
+    """Seconds a timestamp may lie in the future, or a validity bound in the past."""
+    max_cosignature_age: int
+    """Seconds a witness cosignature counts towards the quorum (freeze attack)."""
+    max_package_bytes: int
+    """Largest OTA package the client reads (below the absolute cap of SPEC §11)."""
+    max_rotation_chain: int
+    """Most trust-root rotations one package may carry (SPEC §5.3)."""
+    max_epoch_jump: int
+    """Most epochs a fleet may advance in one package (fast-forward attack)."""
+
+    def __post_init__(self) -> None:
+        problem = _limits_problem(
+            self.clock_skew,
+            self.max_cosignature_age,
+            self.max_package_bytes,
+            self.max_rotation_chain,
+            self.max_epoch_jump,
+        )
+        if problem is not None:
+            raise ValueError(problem)
+
+
+def _root_problem(version: object, independent: Role, operator: Role, policy: Policy) -> str | None:
+    """SPEC §5.1 rules across the whole root."""
+    if type(version) is not int or not 1 <= version <= _UINT63_MAX:
+        return f"the root version must be an integer from 1 to 2^63-1, not {version!r}"
+    shared = independent.public_keys.keys() & operator.public_keys.keys()
+    if shared:
+        return (
+            f"key {min(shared).hex()} is in both roles; each key may serve one role only, "
+            "or one key could both sign and countersign"
+        )
+    names = sorted(independent.organisations | operator.organisations)
+    folded: dict[str, str] = {}
+    for name in names:
+        other = folded.setdefault(name.lower(), name)
+        if other != name:
+            return (
+                f"organisations {other!r} and {name!r} differ only in letter case; give "
+                "one organisation one name, so that it cannot count twice"
+            )
+    both = independent.organisations & operator.organisations
+    if both:
+        return (
+            f"organisation {min(both)!r} holds keys of both roles; the two roles must be "
+            "held by different organisations, so that no one organisation can make a "
+            "client accept keys"
+        )
+    if len(policy.logs) != 1:
+        return f"the log policy must list exactly one log (the bundle log), not {len(policy.logs)}"
+    return None
+
+
+@dataclass(frozen=True)
+class TrustRoot:
+    """A trust root (SPEC §5.1): roles, the log policy and the limits. Immutable.
+
+    Build one directly (a bad value is the caller's ``ValueError``) or with
+    :func:`parse_trust_root`. A parsed or built root is not yet *trusted*: it is trusted when
+    pinned out of band, or when :func:`verify_rotation` accepted it.
+    """
+
+    version: int
+    independent: Role
+    operator: Role
+    policy: Policy
+    limits: Limits
+
+    def __post_init__(self) -> None:
+        for name in ("independent", "operator"):
+            if not isinstance(getattr(self, name), Role):
+                raise TypeError(f"TrustRoot.{name} must be a Role")
+        if not isinstance(self.policy, Policy):
+            raise TypeError("TrustRoot.policy must be a transparency_log.policy.Policy")
+        if not isinstance(self.limits, Limits):
+            raise TypeError("TrustRoot.limits must be a Limits")
+        problem = _root_problem(self.version, self.independent, self.operator, self.policy)
+        if problem is not None:
+            raise ValueError(problem)
+
+    @property
+    def independent_keys(self) -> Mapping[bytes, PublicKey]:
+        """kid -> key of the independent role: the keys for ``cose.verify_sign1``."""
+        return self.independent.public_keys
+
+    @property
+    def operator_keys(self) -> Mapping[bytes, PublicKey]:
+        """kid -> key of the operator role: the keys for ``verify_countersignature``."""
+        return self.operator.public_keys
+
+    @property
+    def log(self) -> PolicyLog:
+        """The bundle log: the policy's one log line (its origin and verifier key)."""
+        return self.policy.logs[0]
+
+    def role(self, name: str) -> Role:
+        """The role called ``name``: ``"independent"`` or ``"operator"``."""
+        if name == "independent":
+            return self.independent
+        if name == "operator":
+            return self.operator
+        raise ValueError(f"unknown role {name!r}: expected 'independent' or 'operator'")
+
+    def encode(self) -> bytes:
+        """The payload in deterministic CBOR (SPEC §5.1): the bytes that are signed."""
+        limits = self.limits
+        data = dcbor.encode(
+            {
+                _F_FORMAT: TRUST_ROOT_FORMAT_VERSION,
+                _F_VERSION: self.version,
+                _F_INDEPENDENT: _encode_role(self.independent),
+                _F_OPERATOR: _encode_role(self.operator),
+                _F_POLICY: self.policy.format(),
+                _F_LIMITS: {
+                    _L_CLOCK_SKEW: limits.clock_skew,
+                    _L_COSIGNATURE_AGE: limits.max_cosignature_age,
+                    _L_PACKAGE_BYTES: limits.max_package_bytes,
+                    _L_ROTATION_CHAIN: limits.max_rotation_chain,
+                    _L_EPOCH_JUMP: limits.max_epoch_jump,
+                },
+            }
+        )
+        if len(data) > MAX_TRUST_ROOT_BYTES:
+            raise ValueError(
+                f"the trust root encodes to {len(data)} bytes; the limit is "
+                f"{MAX_TRUST_ROOT_BYTES} (shorten the log policy)"
+            )
+        return data
+
+
+def _encode_role(role: Role) -> dcbor.CborValue:
+    return {
+        _R_THRESHOLD: role.threshold,
+        _R_KEYS: [
+            {
+                _K_ORGANISATION: key.organisation,
+                _K_ALGORITHM: key.public_key.algorithm,
+                _K_PUBLIC_KEY: key.public_key.raw,
+            }
+            for key in role.keys
+        ],
+    }
+
+
+def _exact_map(value: object, fields: frozenset[int], what: str) -> dict[int, object]:
+    if not isinstance(value, dict):
+        raise _malformed(f"the {what} must be a map")
+    if set(value) != fields:
+        missing = sorted(fields - set(value))
+        extra = sorted(set(value) - fields, key=repr)
+        raise _malformed(
+            f"the {what} must have exactly the fields {sorted(fields)}; "
+            f"missing {missing}, unknown {extra}"
+        )
+    return value
+
+
+def _parse_role(value: object, what: str) -> Role:
+    role = _exact_map(value, frozenset((_R_THRESHOLD, _R_KEYS)), what)
+    items = role[_R_KEYS]
+    if not isinstance(items, list):
+        raise _malformed(f"the keys of the {what} must be an array")
+    if len(items) > MAX_ROLE_KEYS:
+        raise _malformed(
+            f"the {what} lists {len(items)} keys; at most {MAX_ROLE_KEYS} are allowed"
+        )
+    keys: list[RoleKey] = []
+    for i, item in enumerate(items):
+        where = f"entry of key {i} of the {what}"
+        fields = _exact_map(item, frozenset((_K_ORGANISATION, _K_ALGORITHM, _K_PUBLIC_KEY)), where)
+        organisation, algorithm, raw = (
+            fields[_K_ORGANISATION], fields[_K_ALGORITHM], fields[_K_PUBLIC_KEY]
+        )  # fmt: skip
+        problem = _organisation_problem(organisation)
+        if problem is not None:
+            raise _malformed(f"{where}: {problem}")
+        if algorithm not in ALGORITHMS:
+            raise _malformed(
+                f"{where}: algorithm must be one of {', '.join(ALGORITHMS)}, not {algorithm!r}"
+            )
+        if type(raw) is not bytes:
+            raise _malformed(f"{where}: the public key must be a byte string")
+        try:
+            public_key = PublicKey(algorithm, raw)
+        except ValueError as e:
+            raise _malformed(f"{where} (organisation {organisation!r}): {e}") from None
+        keys.append(RoleKey(organisation, public_key))  # type: ignore[arg-type]
+    kids = [key.kid for key in keys]
+    if any(a >= b for a, b in pairwise(kids)):
+        raise _malformed(
+            f"the keys of the {what} must be sorted by key id, each key once "
+            "(one root, one encoding)"
+        )
+    problem = _role_problem(what, role[_R_THRESHOLD], keys)
+    if problem is not None:
+        raise _malformed(problem)
+    return Role(role[_R_THRESHOLD], tuple(keys))  # type: ignore[arg-type]
+
+
+def _parse_limits(value: object) -> Limits:
+    fields = _exact_map(
+        value,
+        frozenset(
+            (_L_CLOCK_SKEW, _L_COSIGNATURE_AGE, _L_PACKAGE_BYTES, _L_ROTATION_CHAIN, _L_EPOCH_JUMP)
+        ),
+        "limits",
+    )
+    values = (
+        fields[_L_CLOCK_SKEW],
+        fields[_L_COSIGNATURE_AGE],
+        fields[_L_PACKAGE_BYTES],
+        fields[_L_ROTATION_CHAIN],
+        fields[_L_EPOCH_JUMP],
+    )
+    problem = _limits_problem(*values)
+    if problem is not None:
+        raise _malformed(problem)
+    return Limits(*values)  # type: ignore[arg-type]
+
+
+def _parse_log_policy(value: object) -> Policy:
+    if type(value) is not str:
+        raise _malformed("the log policy (field 5) must be a text string")
+    try:
+        policy = parse_policy(value)
+    except VerificationError as e:
+        raise _malformed(f"the log policy is not a valid C2SP tlog-policy: {e.message}") from None
+    if policy.format() != value:
+        raise _malformed(
+            "the log policy is not in canonical form (SPEC §2.8: no comments or blank lines, "
+            "single spaces, logs, witnesses, groups, quorum); write it with Policy.format()"
+        )
+    return policy
+
+
+def parse_trust_root(data: bytes) -> TrustRoot:
+    """Parse a trust-root payload strictly (SPEC §5.1); raise MALFORMED_TRUST_ROOT otherwise.
+
+    Shape only: this says nothing about who signed it. Use :func:`verify_self_signed` or
+    :func:`verify_rotation` on a signed root.
+    """
+    if type(data) is not bytes:
+        raise TypeError(f"a trust root is bytes, not {type(data).__name__}")
+    try:
+        value = dcbor.decode(
+            data, max_size=MAX_TRUST_ROOT_BYTES, max_depth=_PAYLOAD_DEPTH, max_items=_PAYLOAD_ITEMS
+        )
+    except VerificationError as e:
+        raise _malformed(
+            f"the trust root is not deterministic CBOR of the expected size: {e.message}"
+        ) from None
+    root = _exact_map(
+        value,
+        frozenset((_F_FORMAT, _F_VERSION, _F_INDEPENDENT, _F_OPERATOR, _F_POLICY, _F_LIMITS)),
+        "trust root",
+    )
+    if type(root[_F_FORMAT]) is not int or root[_F_FORMAT] != TRUST_ROOT_FORMAT_VERSION:
+        raise _malformed(
+            f"trust-root format version {root[_F_FORMAT]!r} is not supported; this "
+            f"implementation reads version {TRUST_ROOT_FORMAT_VERSION}"
+        )
+    version = root[_F_VERSION]
+    independent = _parse_role(root[_F_INDEPENDENT], "independent role")
+    operator = _parse_role(root[_F_OPERATOR], "operator role")
+    policy = _parse_log_policy(root[_F_POLICY])
+    limits = _parse_limits(root[_F_LIMITS])
+    problem = _root_problem(version, independent, operator, policy)
+    if problem is not None:
+        raise _malformed(problem)
+    return TrustRoot(version, independent, operator, policy, limits)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# The signed trust root: a COSE_Sign (SPEC §5.2, RFC 9052 §4.1)
+
+
+@dataclass(frozen=True)
+class TrustRootSignature:
+    """One COSE_Signature of a signed trust root, shape-checked but not verified."""
+
+    alg: int
+    kid: bytes
+    signature: bytes
+    protected: bytes
+    """The exact serialized protected header ``{1: alg, 4: kid}``, as signed."""
+
+
+@dataclass(frozen=True)
+class UnverifiedSignedTrustRoot:
+    """A signed trust root whose shape matches SPEC §5.2; no signature has been checked.
+
+    ``payload`` is the exact signed payload; ``root`` its parse. Signatures are sorted by kid.
+    """
+
+    root: TrustRoot
+    payload: bytes
+    signatures: tuple[TrustRootSignature, ...]
+
+
+def _sig_structure(sign_protected: bytes, payload: bytes) -> bytes:
+    """RFC 9052 §4.4: ``["Signature", body_protected, sign_protected, h'', payload]``."""
+    return dcbor.encode([SIGNATURE_CONTEXT, _BODY_PROTECTED, sign_protected, b"", payload])
+
+
+def _parse_signature(value: object, index: int) -> TrustRootSignature:
+    where = f"trust-root signature {index}"
+    if not isinstance(value, list) or len(value) != 3:
+        raise _malformed(f"{where} must be a COSE_Signature [protected, unprotected, signature]")
+    protected, unprotected, signature = value
+    if type(protected) is not bytes:
+        raise _malformed(f"the protected header of {where} must be a byte string")
+    try:
+        header = dcbor.decode(protected, max_size=64, max_depth=1, max_items=9)
+    except VerificationError as e:
+        raise _malformed(
+            f"the protected header of {where} is not deterministic CBOR: {e.message}"
+        ) from None
+    if not isinstance(header, dict) or set(header) != {_LABEL_ALG, _LABEL_KID}:
+        raise _malformed(
+            f"the protected header of {where} must be exactly {{1: alg, 4: kid}}; found {header!r}"
+        )
+    alg, kid = header[_LABEL_ALG], header[_LABEL_KID]
+    if type(alg) is not int or alg not in _ALGS:
+        raise _malformed(f"{where}: alg must be -8 (EdDSA) or -7 (ES256), not {alg!r}")
+    if type(kid) is not bytes or len(kid) != KID_LENGTH:
+        raise _malformed(f"{where}: kid must be a {KID_LENGTH}-byte string, not {kid!r}")
+    if unprotected != {}:
+        raise _malformed(f"the unprotected header of {where} must be an empty map")
+    if type(signature) is not bytes or len(signature) != SIGNATURE_LENGTH:
+        raise _malformed(f"{where}: the signature must be a {SIGNATURE_LENGTH}-byte string")
+    return TrustRootSignature(alg, kid, signature, protected)
+
+
+def parse_unverified_signed_trust_root(data: bytes) -> UnverifiedSignedTrustRoot:
+    """Parse a signed trust root's shape (SPEC §5.2) and its payload (SPEC §5.1).
+
+    Raises MALFORMED_TRUST_ROOT for anything off the profile, including a COSE_Sign1 (a
+    signed bundle) or a COSE_Sign of another content type. No signature is checked.
+    """
+    if type(data) is not bytes:
+        raise TypeError(f"a signed trust root is bytes, not {type(data).__name__}")
+    try:
+        value = dcbor.decode(
+            data,
+            max_size=MAX_SIGNED_TRUST_ROOT_BYTES,
+            max_depth=_SIGNED_DEPTH,
+            max_items=_SIGNED_ITEMS,
+            tags=frozenset((COSE_SIGN_TAG, COSE_SIGN1_TAG)),
+        )
+    except VerificationError as e:
+        raise _malformed(
+            f"the signed trust root is not deterministic CBOR of the expected size: {e.message}"
+        ) from None
+    if isinstance(value, dcbor.Tag) and value.tag == COSE_SIGN1_TAG:
+        raise _malformed(
+            "this is a COSE_Sign1 (tag 18), the form of a signed bundle; a signed trust root "
+            "is a COSE_Sign (tag 98)"
+        )
+    if not isinstance(value, dcbor.Tag) or value.tag != COSE_SIGN_TAG:
+        raise _malformed("a signed trust root must be a COSE_Sign with CBOR tag 98")
+    body = value.value
+    if not isinstance(body, list) or len(body) != 4:
+        raise _malformed("a COSE_Sign is the array [protected, unprotected, payload, signatures]")
+    protected, unprotected, payload, signatures = body
+    if protected != _BODY_PROTECTED:
+        raise _malformed(
+            f"the COSE_Sign protected header must be exactly {{3: {CONTENT_TYPE!r}}}; this is "
+            "not a signed trust root"
+        )
+    if unprotected != {}:
+        raise _malformed("the COSE_Sign unprotected header must be an empty map")
+    if type(payload) is not bytes:
+        raise _malformed("the COSE_Sign payload must be an attached byte string")
+    if not isinstance(signatures, list) or not 1 <= len(signatures) <= MAX_TRUST_ROOT_SIGNATURES:
+        raise _malformed(
+            f"a signed trust root carries an array of 1 to {MAX_TRUST_ROOT_SIGNATURES} signatures"
+        )
+    parsed = tuple(_parse_signature(s, i) for i, s in enumerate(signatures))
+    if any(a.kid >= b.kid for a, b in pairwise(parsed)):
+        raise _malformed(
+            "the signatures must be sorted by kid, one per key (one root, one encoding)"
+        )
+    return UnverifiedSignedTrustRoot(parse_trust_root(payload), payload, parsed)
+
+
+def _encode_signed(payload: bytes, signatures: Sequence[TrustRootSignature]) -> bytes:
+    ordered = sorted(signatures, key=_sig_kid)
+    out = dcbor.encode(
+        dcbor.Tag(
+            COSE_SIGN_TAG,
+            [_BODY_PROTECTED, {}, payload, [[s.protected, {}, s.signature] for s in ordered]],
+        )
+    )
+    if len(out) > MAX_SIGNED_TRUST_ROOT_BYTES:
+        raise ValueError(
+            f"the signed trust root would be {len(out)} bytes; the limit is "
+            f"{MAX_SIGNED_TRUST_ROOT_BYTES}"
+        )
+    return out
+
+
+def _sig_kid(signature: TrustRootSignature) -> bytes:
+    return signature.kid
+
+
+def _sign(payload: bytes, signer: Signer) -> TrustRootSignature:
+    protected = dcbor.encode({_LABEL_ALG: signer.cose_alg, _LABEL_KID: signer.kid})
+    message = _sig_structure(protected, payload)
+    signature = signer.sign(message)
+    try:
+        signer.public_key().verify(message, signature)
+    except BadSignature as e:
+        raise ValueError(
+            f"the signer {signer!r} produced a signature that does not verify under its own "
+            f"public key ({e}); check the key or the HSM"
+        ) from None
+    return TrustRootSignature(signer.cose_alg, signer.kid, signature, protected)
+
+
+def _add(
+    payload: bytes, existing: Sequence[TrustRootSignature], signers: Sequence[Signer]
+) -> bytes:
+    signatures = list(existing)
+    seen = {s.kid for s in signatures}
+    for signer in signers:
+        if signer.kid in seen:
+            raise ValueError(f"the trust root is already signed by key {signer.kid.hex()}")
+        seen.add(signer.kid)
+        signatures.append(_sign(payload, signer))
+    if len(signatures) > MAX_TRUST_ROOT_SIGNATURES:
+        raise ValueError(
+            f"{len(signatures)} signatures; a signed trust root carries at most "
+            f"{MAX_TRUST_ROOT_SIGNATURES}"
+        )
+    return _encode_signed(payload, signatures)
+
+
+def sign_trust_root(root: TrustRoot, signers: Sequence[Signer]) -> bytes:
+    """Sign ``root`` with each of ``signers`` (SPEC §5.2); return the COSE_Sign bytes.
+
+    For a rotation the signers are holders of the old root's keys and of the new root's
+    keys; each role's holders may also sign in turn with :func:`add_signatures`. Every new
+    signature is checked against its signer's public key before it is returned.
+    """
+    if not signers:
+        raise ValueError("a signed trust root needs at least one signer")
+    return _add(root.encode(), (), signers)
+
+
+def add_signatures(signed: bytes, signers: Sequence[Signer]) -> bytes:
+    """Return ``signed`` with a signature by each of ``signers`` added (SPEC §5.2).
+
+    The payload bytes are signed as they are (never re-encoded). A key that already signed
+    is the caller's ``ValueError``; a malformed ``signed`` raises MALFORMED_TRUST_ROOT.
+    """
+    parsed = parse_unverified_signed_trust_root(signed)
+    return _add(parsed.payload, parsed.signatures, signers)
+
+
+# ---------------------------------------------------------------------------------------------
+# Verification (SPEC §5.3)
+
+
+def _verify_signatures(
+    signed: UnverifiedSignedTrustRoot, keys: Mapping[bytes, PublicKey]
+) -> frozenset[bytes]:
+    """Verify every signature by a key in ``keys``; return their kids.
+
+    Signatures by other keys are skipped: a root of version N+1 carries signatures by keys
+    of version N that a verifier holding only N+1 cannot check, and they count for nothing.
+    A signature by a key in ``keys`` that fails is a rejection, never skipped.
+    """
+    verified: set[bytes] = set()
+    for sig in signed.signatures:
+        key = keys.get(sig.kid)
+        if key is None:
+            continue
+        if key.cose_alg != sig.alg:
+            raise VerificationError(
+                Reason.ALG_MISMATCH,
+                f"the trust-root signature by key {sig.kid.hex()} claims alg {sig.alg}, but "
+                f"that key is {key.algorithm} (alg {key.cose_alg})",
+            )
+        try:
+            key.verify(_sig_structure(sig.protected, signed.payload), sig.signature)
+        except BadSignature as e:
+            raise VerificationError(
+                Reason.TRUST_ROOT_THRESHOLD_NOT_MET,
+                f"the trust-root signature by key {sig.kid.hex()} does not verify over this "
+                f"trust root ({e}); the root or the signature was altered, or the signature "
+                "was made for something else",
+            ) from None
+        verified.add(sig.kid)
+    return frozenset(verified)
+
+
+def _check_thresholds(root: TrustRoot, verified: frozenset[bytes], which: str) -> None:
+    """Both roles of ``root`` must be met by the organisations behind ``verified``."""
+    for name in _ROLE_NAMES:
+        role = root.role(name)
+        signed_by = role.organisations_of(verified)
+        if len(signed_by) < role.threshold:
+            missing = sorted(role.organisations - signed_by)
+            raise VerificationError(
+                Reason.TRUST_ROOT_THRESHOLD_NOT_MET,
+                f"the {name} role of {which} (trust-root version {root.version}) needs "
+                f"signatures from {role.threshold} organisation(s); valid signatures came "
+                f"from {len(signed_by)} ({', '.join(sorted(signed_by)) or 'none'}). Collect "
+                f"signatures from the {name} keys of {', '.join(missing)} "
+                "(`keybundle trust-root sign`)",
+            )
+
+
+def _key_union(a: TrustRoot, b: TrustRoot) -> dict[bytes, PublicKey]:
+    keys: dict[bytes, PublicKey] = {}
+    for root in (a, b):
+        for role_keys in (root.independent_keys, root.operator_keys):
+            for kid, key in role_keys.items():
+                if keys.setdefault(kid, key) != key:
+                    raise _malformed(
+                        f"key id {kid.hex()} names two different keys in versions "
+                        f"{a.version} and {b.version}"
+                    )
+    return keys
+
+
+def verify_self_signed(signed: bytes) -> TrustRoot:
+    """Verify a root that is pinned out of band (SPEC §5.3): its own thresholds, both roles.
+
+    This checks that the root is complete and that its key holders agree with it; it does
+    not make it trusted: trust in a pinned root comes from how it was delivered (the app,
+    a provisioning step). Any version is accepted here.
+    """
+    parsed = parse_unverified_signed_trust_root(signed)
+    root = parsed.root
+    own = {**root.independent_keys, **root.operator_keys}
+    _check_thresholds(root, _verify_signatures(parsed, own), "this root")
+    return root
+
+
+def verify_rotation(current: TrustRoot, signed_next: bytes) -> TrustRoot:
+    """Accept the next trust root from ``current`` (SPEC §5.3), or raise.
+
+    Rules: (a) the next root's version is exactly ``current.version + 1``
+    (TRUST_ROOT_VERSION); (b) its signatures meet the thresholds of both roles under
+    ``current``'s keys and under its own keys (TRUST_ROOT_THRESHOLD_NOT_MET). Whether it is
+    in the log is the client's check (SPEC §7.3 step 5).
+    """
+    if not isinstance(current, TrustRoot):
+        raise TypeError("current must be a TrustRoot")
+    parsed = parse_unverified_signed_trust_root(signed_next)
+    nxt = parsed.root
+    if nxt.version != current.version + 1:
+        raise VerificationError(
+            Reason.TRUST_ROOT_VERSION,
+            f"a rotation from trust-root version {current.version} must carry version "
+            f"{current.version + 1}; found version {nxt.version}. Apply the rotations in "
+            "order, one version at a time",
+        )
+    verified = _verify_signatures(parsed, _key_union(current, nxt))
+    _check_thresholds(current, verified, "the current root")
+    _check_thresholds(nxt, verified, "the new root")
+    return nxt
+
+
+def verify_rotation_chain(
+    current: TrustRoot, chain: Sequence[bytes], cap: int | None = None
+) -> TrustRoot:
+    """Apply the rotations of ``chain`` in order (SPEC §5.3); return the last root.
+
+    The chain's length is capped (TRUST_ROOT_CHAIN_TOO_LONG) before any entry is parsed:
+    the cap is ``current.limits.max_rotation_chain``, or ``cap`` when the caller gives a
+    smaller one (a caller can tighten the signed limit, never loosen it). An empty chain
+    returns ``current``.
+    """
+    limit = current.limits.max_rotation_chain
+    if cap is not None:
+        if type(cap) is not int or cap < 0:
+            raise ValueError(f"cap must be a non-negative int, not {cap!r}")
+        limit = min(limit, cap)
+    if isinstance(chain, bytes | str):
+        raise TypeError("chain is a sequence of signed trust roots, not one")
+    if len(chain) > limit:
+        raise VerificationError(
+            Reason.TRUST_ROOT_CHAIN_TOO_LONG,
+            f"{len(chain)} trust-root rotations, from version {current.version}; at most "
+            f"{limit} are allowed at once. Update the pinned trust root",
+        )
+    root = current
+    for signed in chain:
+        root = verify_rotation(root, signed)
+    return root

@@ -1,0 +1,702 @@
+"""Tests for keybundle.trustroot: trust root (SPEC §5.1), COSE_Sign (§5.2), rotation (§5.3)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import cbor2
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given
+from hypothesis import strategies as st
+from nacl.signing import VerifyKey
+
+from keybundle import dcbor, trustroot
+from keybundle.cose import sign1
+from keybundle.errors import Reason, VerificationError
+from keybundle.signers import Ed25519Signer, P256Signer, PublicKey, Signer
+from keybundle.trustroot import (
+    CONTENT_TYPE,
+    MAX_ROLE_KEYS,
+    MAX_ROTATION_CHAIN,
+    Limits,
+    Role,
+    RoleKey,
+    TrustRoot,
+    add_signatures,
+    parse_trust_root,
+    parse_unverified_signed_trust_root,
+    sign_trust_root,
+    verify_rotation,
+    verify_rotation_chain,
+    verify_self_signed,
+)
+from tests.conftest import REPO
+from transparency_log.policy import parse_policy
+
+# -- fixtures shared with test_roles.py -----------------------------------------------------------
+
+POLICY_TEXT = (
+    "log log.example/bundles+2ee4d205+AdBKsjJ0K7SrOhNovUYV5ObQIkq3GgFrr4UgozLJd4c3\n"
+    "witness w1 witness.example/w1+e0cd2864+BKCapfR6Z1mAL/lV+NwtKhSlyZ0jvpf4ZBJ/+Tg0VaTw\n"
+    "quorum w1\n"
+)
+"""A canonical C2SP tlog-policy: the log key is Ed25519 seed 0x11 * 32, the witness 0x22 * 32."""
+POLICY = parse_policy(POLICY_TEXT)
+LIMITS = Limits(
+    clock_skew=300,
+    max_cosignature_age=86_400,
+    max_package_bytes=65_536,
+    max_rotation_chain=8,
+    max_epoch_jump=1_000,
+)
+
+
+def ed25519(n: int) -> Ed25519Signer:
+    """A fixed Ed25519 signer: seed = byte n repeated 32 times."""
+    return Ed25519Signer(bytes([n]) * 32)
+
+
+def p256(n: int) -> P256Signer:
+    """A fixed P-256 signer: private scalar n."""
+    return P256Signer(ec.derive_private_key(n, ec.SECP256R1()))
+
+
+Holders = Sequence[tuple[str, Signer]]
+
+
+def role(threshold: int, holders: Holders) -> Role:
+    return Role(threshold, tuple(RoleKey(org, s.public_key()) for org, s in holders))
+
+
+def make_root(
+    version: int,
+    independent: Holders,
+    operator: Holders,
+    *,
+    independent_threshold: int = 1,
+    operator_threshold: int = 1,
+    limits: Limits = LIMITS,
+) -> TrustRoot:
+    return TrustRoot(
+        version,
+        role(independent_threshold, independent),
+        role(operator_threshold, operator),
+        POLICY,
+        limits,
+    )
+
+
+IND = ed25519(1)
+OP = ed25519(2)
+ROOT = make_root(1, [("Independent Org", IND)], [("Operator Org", OP)])
+
+# Known answers (SPEC §5.1, §5.2). Ed25519 is deterministic, so the signed bytes are exact too.
+ROOT_HEX = (
+    "a6"  # map(6)
+    "0101"  # 1: format version 1
+    "0201"  # 2: root version 1
+    "03a2" "0101" "0281"  # 3: independent {1: threshold 1, 2: [
+    "a3" "016f" + b"Independent Org".hex() +  # {1: organisation,
+    "0267" + b"ed25519".hex() +  # 2: algorithm,
+    "035820" "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"  # 3: key}]}
+    "04a2" "0101" "0281"  # 4: operator {1: 1, 2: [
+    "a3" "016c" + b"Operator Org".hex() +
+    "0267" + b"ed25519".hex() +
+    "035820" "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394"
+    "0578ac" + POLICY_TEXT.encode().hex() +  # 5: log policy (172 bytes of text)
+    "06a5"  # 6: limits {
+    "0119012c"  # 1: clock skew 300,
+    "021a00015180"  # 2: max cosignature age 86400,
+    "031a00010000"  # 3: max package bytes 65536,
+    "0408"  # 4: max rotation chain 8,
+    "051903e8"  # 5: max epoch jump 1000}
+)  # fmt: skip
+SIGNED_HEX = (
+    "d862845829a10378256170706c69636174696f6e2f6b657962756e646c652d74727573742d726f6f742b63"
+    "626f72a0590151" + ROOT_HEX + "828355a20127045047dea58ea00fae9417ee19d76755bfefa05840e91e"
+    "28871298d3537c957c8e674ce32f5d27c0aec851a3925eda0c9123db488b36e50ce6962449b3f9806ce153"
+    "d31481020ba9bab1243abae58fa505d24325088355a201270450fd110d301d2f077de1414b8f99f441b1a0"
+    "584076191be1c0a73be4c2e3a1bf5d2ee2a18ae5ea9b80aa6f691b976f29491092577c78f50f59bf161f84"
+    "5f40fb87329402ec68bc0ca2ac62555f0157bca15fa10c"
+)
+
+
+def reason(exc: pytest.ExceptionInfo[VerificationError]) -> str:
+    return exc.value.reason
+
+
+# -- known answers ----------------------------------------------------------------------------
+
+
+def test_trust_root_payload_known_answer() -> None:
+    assert ROOT.encode().hex() == ROOT_HEX
+    assert parse_trust_root(bytes.fromhex(ROOT_HEX)) == ROOT
+
+
+def test_signed_trust_root_known_answer() -> None:
+    signed = sign_trust_root(ROOT, [OP, IND])
+    assert signed.hex() == SIGNED_HEX
+    assert verify_self_signed(signed) == ROOT
+
+
+def test_signed_trust_root_layout_matches_rfc_9052() -> None:
+    """Decode with cbor2 and check every signature with raw libsodium: an independent reading."""
+    value = cbor2.loads(bytes.fromhex(SIGNED_HEX))
+    assert value.tag == 98
+    protected, unprotected, payload, signatures = value.value
+    assert cbor2.loads(protected) == {3: CONTENT_TYPE}
+    assert unprotected == {}
+    assert payload == bytes.fromhex(ROOT_HEX)
+    by_kid = {IND.kid: IND, OP.kid: OP}
+    assert [cbor2.loads(s[0])[4] for s in signatures] == sorted(by_kid)
+    for sign_protected, sign_unprotected, signature in signatures:
+        header = cbor2.loads(sign_protected)
+        assert header == {1: -8, 4: header[4]}
+        assert sign_unprotected == {}
+        to_be_signed = cbor2.dumps(["Signature", protected, sign_protected, b"", payload])
+        VerifyKey(by_kid[header[4]].public_key().raw).verify(to_be_signed, signature)
+
+
+def test_signing_in_turn_gives_the_same_bytes() -> None:
+    """`keybundle trust-root sign` by each role in turn: signatures are kept sorted by kid."""
+    assert add_signatures(sign_trust_root(ROOT, [IND]), [OP]).hex() == SIGNED_HEX
+    assert add_signatures(sign_trust_root(ROOT, [OP]), [IND]).hex() == SIGNED_HEX
+
+
+def test_lookup_tables() -> None:
+    assert dict(ROOT.independent_keys) == {IND.kid: IND.public_key()}
+    assert dict(ROOT.operator_keys) == {OP.kid: OP.public_key()}
+    assert ROOT.operator.organisation_of[OP.kid] == "Operator Org"
+    assert ROOT.log.origin == "log.example/bundles"
+    assert ROOT.role("independent") is ROOT.independent
+    with pytest.raises(ValueError, match="unknown role"):
+        ROOT.role("witness")
+
+
+# -- round trips ----------------------------------------------------------------------------
+
+KEY_POOL: list[Signer] = [ed25519(n) for n in range(10, 10 + 2 * MAX_ROLE_KEYS)] + [
+    p256(n) for n in range(1, 5)
+]
+ORGS = ["Org A", "Org B", "Org C", "Org D", "org e", "Org F"]
+
+
+@st.composite
+def trust_roots(draw: st.DrawFn) -> TrustRoot:
+    signers = draw(
+        st.lists(st.sampled_from(KEY_POOL), min_size=2, max_size=12, unique_by=lambda s: s.kid)
+    )
+    split = draw(st.integers(1, len(signers) - 1))
+    orgs = draw(st.permutations(ORGS))
+    cut = draw(st.integers(1, len(orgs) - 1))
+
+    def holders(part: list[Signer], names: list[str]) -> list[tuple[str, Signer]]:
+        return [(draw(st.sampled_from(names)), s) for s in part]
+
+    ind = holders(signers[:split], orgs[:cut])
+    op = holders(signers[split:], orgs[cut:])
+    limits = Limits(
+        clock_skew=draw(st.integers(0, 86_400)),
+        max_cosignature_age=draw(st.integers(1, 2**63 - 1)),
+        max_package_bytes=draw(st.integers(1, 2**63 - 1)),
+        max_rotation_chain=draw(st.integers(0, MAX_ROTATION_CHAIN)),
+        max_epoch_jump=draw(st.integers(1, 2**63 - 1)),
+    )
+    return make_root(
+        draw(st.integers(1, 2**63 - 1)),
+        ind,
+        op,
+        independent_threshold=draw(st.integers(1, len({o for o, _ in ind}))),
+        operator_threshold=draw(st.integers(1, len({o for o, _ in op}))),
+        limits=limits,
+    )
+
+
+@given(trust_roots())
+def test_payload_round_trip(root: TrustRoot) -> None:
+    data = root.encode()
+    parsed = parse_trust_root(data)
+    assert parsed == root
+    assert parsed.encode() == data
+
+
+@given(trust_roots(), st.data())
+def test_signed_round_trip(root: TrustRoot, data: st.DataObject) -> None:
+    # Sign with a subset of the root's own Ed25519 keys (fast and deterministic).
+    own = {k.kid for k in (*root.independent.keys, *root.operator.keys)}
+    pool = [s for s in KEY_POOL if s.kid in own and isinstance(s, Ed25519Signer)] or [IND]
+    signers = data.draw(st.lists(st.sampled_from(pool), min_size=1, unique_by=lambda s: s.kid))
+    signed = sign_trust_root(root, signers)
+    parsed = parse_unverified_signed_trust_root(signed)
+    assert parsed.root == root
+    assert parsed.payload == root.encode()
+    assert [s.kid for s in parsed.signatures] == sorted(s.kid for s in signers)
+
+
+def test_role_keeps_keys_sorted_by_kid() -> None:
+    a, b = ed25519(3), ed25519(4)
+    first = role(1, [("A", a), ("A", b)])
+    second = role(1, [("A", b), ("A", a)])
+    assert first == second
+    assert [k.kid for k in first.keys] == sorted([a.kid, b.kid])
+
+
+# -- strict parsing of the payload ---------------------------------------------------------
+
+A, B, C = ed25519(3), ed25519(4), ed25519(5)
+
+
+def mutated(change: Callable[[dict[Any, Any]], object]) -> bytes:
+    """ROOT's payload as a dict, changed in place by ``change``, re-encoded."""
+    value = dcbor.decode(ROOT.encode())
+    assert isinstance(value, dict)
+    change(value)
+    return dcbor.encode(value)
+
+
+def key_entry(org: str, signer: Signer) -> dict[int, object]:
+    pk = signer.public_key()
+    return {1: org, 2: pk.algorithm, 3: pk.raw}
+
+
+def _kid(entry: dict[int, object]) -> bytes:
+    return PublicKey(entry[2], entry[3]).kid  # type: ignore[arg-type]
+
+
+def set_keys(field: int, *entries: dict[int, object]) -> Callable[[dict[int, Any]], None]:
+    def change(v: dict[int, Any]) -> None:
+        v[field][2] = sorted(entries, key=_kid)
+
+    return change
+
+
+def _unsorted(v: dict[int, Any]) -> None:
+    entries = sorted([key_entry("Operator Org", A), key_entry("Operator Org", B)], key=_kid)
+    v[4][2] = entries[::-1]
+
+
+MALFORMED_PAYLOADS: dict[str, bytes] = {
+    "unknown top-level field": mutated(lambda v: v.__setitem__(7, 0)),
+    "missing limits": mutated(lambda v: v.pop(6)),
+    "format version 2": mutated(lambda v: v.__setitem__(1, 2)),
+    "root version 0": mutated(lambda v: v.__setitem__(2, 0)),
+    "root version above 2^63-1": mutated(lambda v: v.__setitem__(2, 2**63)),
+    "root version is a boolean": mutated(lambda v: v.__setitem__(2, True)),
+    "threshold 0": mutated(lambda v: v[3].__setitem__(1, 0)),
+    "threshold above the organisations (two keys, one org)": mutated(
+        lambda v: (
+            set_keys(4, key_entry("Operator Org", A), key_entry("Operator Org", B))(v),
+            v[4].__setitem__(1, 2),
+        )
+    ),
+    "role without keys": mutated(lambda v: v[4].__setitem__(2, [])),
+    "same key twice in a role": mutated(
+        lambda v: v[4].__setitem__(2, [key_entry("Operator Org", A)] * 2)
+    ),
+    "keys not sorted by kid": mutated(_unsorted),
+    "same key in both roles": mutated(set_keys(4, key_entry("Operator Org", IND))),
+    "organisation in both roles": mutated(set_keys(4, key_entry("Independent Org", A))),
+    "organisations differ only in case": mutated(set_keys(4, key_entry("independent org", A))),
+    "empty organisation": mutated(set_keys(4, key_entry("", A))),
+    "organisation with a trailing space": mutated(set_keys(4, key_entry("Operator ", A))),
+    "non-ASCII organisation": mutated(set_keys(4, key_entry("Opérateur", A))),
+    "organisation too long": mutated(set_keys(4, key_entry("O" * 65, A))),
+    "unknown algorithm": mutated(lambda v: v[4][2][0].__setitem__(2, "ed448")),
+    "small-order Ed25519 key": mutated(lambda v: v[4][2][0].__setitem__(3, bytes([1]) + bytes(31))),
+    "compressed P-256 key": mutated(
+        lambda v: v[4][2][0].update({2: "p256", 3: b"\x02" + p256(7).public_key().raw[1:33]})
+    ),
+    "key field unknown": mutated(lambda v: v[4][2][0].__setitem__(4, b"")),
+    "policy that does not parse": mutated(lambda v: v.__setitem__(5, "log nonsense\n")),
+    "policy with a comment (not canonical)": mutated(
+        lambda v: v.__setitem__(5, "# comment\n" + POLICY_TEXT)
+    ),
+    "policy without a log": mutated(lambda v: v.__setitem__(5, POLICY_TEXT.split("\n", 1)[1])),
+    "policy is bytes": mutated(lambda v: v.__setitem__(5, POLICY_TEXT.encode())),
+    "clock skew above a day": mutated(lambda v: v[6].__setitem__(1, 86_401)),
+    "rotation chain cap above the maximum": mutated(
+        lambda v: v[6].__setitem__(4, MAX_ROTATION_CHAIN + 1)
+    ),
+    "epoch jump 0": mutated(lambda v: v[6].__setitem__(5, 0)),
+    "cosignature age negative": mutated(lambda v: v[6].__setitem__(2, -1)),
+    "not deterministic CBOR (key 1 in a long head)": bytes.fromhex("a6180101") + ROOT.encode()[3:],
+    "trailing bytes": ROOT.encode() + b"\x00",
+    "not a map": dcbor.encode([1, 2]),
+}
+
+
+@pytest.mark.parametrize("data", MALFORMED_PAYLOADS.values(), ids=MALFORMED_PAYLOADS.keys())
+def test_malformed_payload(data: bytes) -> None:
+    with pytest.raises(VerificationError) as exc:
+        parse_trust_root(data)
+    assert reason(exc) == Reason.MALFORMED_TRUST_ROOT
+
+
+def test_threshold_above_organisations_message() -> None:
+    with pytest.raises(VerificationError) as exc:
+        parse_trust_root(
+            MALFORMED_PAYLOADS["threshold above the organisations (two keys, one org)"]
+        )
+    assert "counts organisations, not keys" in exc.value.message
+    assert "1: Operator Org" in exc.value.message
+
+
+def test_constructor_rejects_what_the_parser_rejects() -> None:
+    with pytest.raises(ValueError, match="organisations, not keys"):
+        role(2, [("Same Org", A), ("Same Org", B)])
+    with pytest.raises(ValueError, match="both roles"):
+        make_root(1, [("X", A)], [("X", B)])
+    with pytest.raises(ValueError, match="both roles"):
+        make_root(1, [("X", A)], [("Y", A)])
+    with pytest.raises(ValueError, match="version"):
+        make_root(0, [("X", A)], [("Y", B)])
+    with pytest.raises(ValueError, match="clock_skew"):
+        replace(LIMITS, clock_skew=-1)
+    with pytest.raises(ValueError, match="printable ASCII"):
+        RoleKey("bad\nname", A.public_key())
+
+
+def test_oversized_payload() -> None:
+    with pytest.raises(VerificationError) as exc:
+        parse_trust_root(bytes(40_000))
+    assert reason(exc) == Reason.MALFORMED_TRUST_ROOT
+
+
+# -- strict parsing of the signed envelope ---------------------------------------------------
+
+
+def _resign(signed: bytes, change: Callable[[list[Any]], object]) -> bytes:
+    """A signed trust root decoded, its COSE_Sign array changed by ``change``, re-encoded."""
+    value = dcbor.decode(signed, tags=frozenset((98,)))
+    assert isinstance(value, dcbor.Tag)
+    assert isinstance(value.value, list)
+    change(value.value)
+    return dcbor.encode(value)
+
+
+def envelope(change: Callable[[list[Any]], object]) -> bytes:
+    """The known-answer signed root, its COSE_Sign array changed by ``change``."""
+    return _resign(bytes.fromhex(SIGNED_HEX), change)
+
+
+MALFORMED_ENVELOPES: dict[str, bytes] = {
+    "untagged COSE_Sign": cbor2.dumps(cbor2.loads(bytes.fromhex(SIGNED_HEX)).value),
+    "a signed bundle (COSE_Sign1, tag 18)": sign1(ROOT.encode(), IND),
+    "bundle content type": envelope(
+        lambda b: b.__setitem__(0, dcbor.encode({3: "application/keybundle-payload+cbor"}))
+    ),
+    "protected header with alg": envelope(
+        lambda b: b.__setitem__(0, dcbor.encode({1: -8, 3: CONTENT_TYPE}))
+    ),
+    "unprotected header not empty": envelope(lambda b: b.__setitem__(1, {4: b"x"})),
+    "detached payload": envelope(lambda b: b.__setitem__(2, None)),
+    "no signatures": envelope(lambda b: b.__setitem__(3, [])),
+    "signatures not sorted by kid": envelope(lambda b: b[3].reverse()),
+    "same signature twice": envelope(lambda b: b.__setitem__(3, [b[3][0], b[3][0]])),
+    "signature of 63 bytes": envelope(lambda b: b[3][0].__setitem__(2, b[3][0][2][:63])),
+    "signer header with content type": envelope(
+        lambda b: b[3][0].__setitem__(0, dcbor.encode({1: -8, 3: CONTENT_TYPE, 4: IND.kid}))
+    ),
+    "signer alg ES384": envelope(
+        lambda b: b[3][0].__setitem__(0, dcbor.encode({1: -35, 4: OP.kid}))
+    ),
+    "signer unprotected header not empty": envelope(lambda b: b[3][0].__setitem__(1, {1: -8})),
+    "payload not a trust root": envelope(lambda b: b.__setitem__(2, dcbor.encode({1: 1}))),
+}
+
+
+@pytest.mark.parametrize("data", MALFORMED_ENVELOPES.values(), ids=MALFORMED_ENVELOPES.keys())
+def test_malformed_envelope(data: bytes) -> None:
+    with pytest.raises(VerificationError) as exc:
+        parse_unverified_signed_trust_root(data)
+    assert reason(exc) == Reason.MALFORMED_TRUST_ROOT
+
+
+def test_bundle_given_as_trust_root_is_named() -> None:
+    with pytest.raises(VerificationError) as exc:
+        verify_self_signed(MALFORMED_ENVELOPES["a signed bundle (COSE_Sign1, tag 18)"])
+    assert "COSE_Sign1" in exc.value.message
+
+
+def test_signing_errors_are_the_callers() -> None:
+    with pytest.raises(ValueError, match="already signed"):
+        add_signatures(bytes.fromhex(SIGNED_HEX), [IND])
+    with pytest.raises(ValueError, match="at least one signer"):
+        sign_trust_root(ROOT, [])
+    with pytest.raises(TypeError):
+        parse_trust_root(bytearray(ROOT.encode()))  # type: ignore[arg-type]
+
+
+# -- self-signed roots ---------------------------------------------------------------------
+
+
+def test_self_signed_needs_both_roles() -> None:
+    for signers, role_name in (([IND], "operator"), ([OP], "independent")):
+        with pytest.raises(VerificationError) as exc:
+            verify_self_signed(sign_trust_root(ROOT, signers))
+        assert reason(exc) == Reason.TRUST_ROOT_THRESHOLD_NOT_MET
+        assert f"the {role_name} role of this root" in exc.value.message
+
+
+def test_self_signed_ignores_signatures_of_other_keys() -> None:
+    """A root of version N+1 carries its predecessor's signatures; they count for nothing."""
+    signed = sign_trust_root(ROOT, [IND, OP, A])
+    assert verify_self_signed(signed) == ROOT
+
+
+def test_self_signed_rejects_a_bad_signature_by_its_own_key() -> None:
+    signed = envelope(lambda b: b[3][1].__setitem__(2, bytes(64)))
+    with pytest.raises(VerificationError) as exc:
+        verify_self_signed(signed)
+    assert reason(exc) == Reason.TRUST_ROOT_THRESHOLD_NOT_MET
+    assert "does not verify" in exc.value.message
+
+
+def test_self_signed_alg_mismatch() -> None:
+    p = p256(9)
+    root = make_root(1, [("I", p)], [("O", OP)])
+    signed = sign_trust_root(root, [p, OP])
+
+    def claim_eddsa(body: list[Any]) -> None:
+        for sig in body[3]:
+            if cbor2.loads(sig[0])[4] == p.kid:
+                sig[0] = dcbor.encode({1: -8, 4: p.kid})
+
+    with pytest.raises(VerificationError) as exc:
+        verify_self_signed(_resign(signed, claim_eddsa))
+    assert reason(exc) == Reason.ALG_MISMATCH
+
+
+def test_p256_signed_root() -> None:
+    p, q = p256(11), p256(12)
+    root = make_root(1, [("I", p)], [("O", q)])
+    assert verify_self_signed(sign_trust_root(root, [p, q])) == root
+
+
+# -- rotation ------------------------------------------------------------------------------
+
+OLD_IND, OLD_OP = ed25519(40), ed25519(41)
+NEW_IND, NEW_OP = ed25519(42), ed25519(43)
+OP_X1, OP_X2, OP_Y = ed25519(44), ed25519(45), ed25519(46)
+
+V1 = make_root(1, [("Independent", OLD_IND)], [("Operator", OLD_OP)])
+
+
+def v(version: int, ind: Signer = NEW_IND, op: Signer = NEW_OP) -> TrustRoot:
+    return make_root(version, [("Independent", ind)], [("Operator", op)])
+
+
+V2 = v(2)
+# Operator role 2-of-2 organisations; Operator X holds two keys.
+MULTI = make_root(
+    1,
+    [("Independent", OLD_IND)],
+    [("Operator X", OP_X1), ("Operator X", OP_X2), ("Operator Y", OP_Y)],
+    operator_threshold=2,
+)
+
+
+def _corrupt(signed: bytes, kid: bytes) -> bytes:
+    def change(body: list[Any]) -> None:
+        for sig in body[3]:
+            if cbor2.loads(sig[0])[4] == kid:
+                sig[2] = bytes([sig[2][0] ^ 1]) + sig[2][1:]
+
+    return _resign(signed, change)
+
+
+def _swap_payload(signed: bytes, root: TrustRoot) -> bytes:
+    return _resign(signed, lambda body: body.__setitem__(2, root.encode()))
+
+
+def _with_sign1_signature(signed: bytes, root: TrustRoot, signer: Signer) -> bytes:
+    """Add ``signer``'s COSE_Sign1 signature over the same payload bytes as if it were a
+    trust-root signature: the Sig_structure contexts differ, so it must not verify."""
+    sign1_signature = cbor2.loads(sign1(root.encode(), signer)).value[3]
+    sign_protected = dcbor.encode({1: signer.cose_alg, 4: signer.kid})
+
+    def change(body: list[Any]) -> None:
+        body[3].append([sign_protected, {}, sign1_signature])
+        body[3].sort(key=lambda s: cbor2.loads(s[0])[4])
+
+    return _resign(signed, change)
+
+
+ROTATIONS: dict[str, tuple[TrustRoot, Callable[[], bytes], str | None]] = {
+    "rotation signed by old and new thresholds": (
+        V1, lambda: sign_trust_root(V2, [OLD_IND, OLD_OP, NEW_IND, NEW_OP]), None,
+    ),
+    "rotation that keeps the keys": (
+        V1, lambda: sign_trust_root(v(2, OLD_IND, OLD_OP), [OLD_IND, OLD_OP]), None,
+    ),
+    "rotation of the operator key only": (
+        V1, lambda: sign_trust_root(v(2, OLD_IND), [OLD_IND, OLD_OP, NEW_OP]), None,
+    ),
+    "rotation signed only by old keys": (
+        V1, lambda: sign_trust_root(V2, [OLD_IND, OLD_OP]), Reason.TRUST_ROOT_THRESHOLD_NOT_MET,
+    ),
+    "rotation signed only by new keys": (
+        V1, lambda: sign_trust_root(V2, [NEW_IND, NEW_OP]), Reason.TRUST_ROOT_THRESHOLD_NOT_MET,
+    ),
+    "rotation without the old operator": (
+        V1, lambda: sign_trust_root(V2, [OLD_IND, NEW_IND, NEW_OP]),
+        Reason.TRUST_ROOT_THRESHOLD_NOT_MET,
+    ),
+    "rotation without the new independent party": (
+        V1, lambda: sign_trust_root(V2, [OLD_IND, OLD_OP, NEW_OP]),
+        Reason.TRUST_ROOT_THRESHOLD_NOT_MET,
+    ),
+    "two keys of one organisation count once": (
+        MULTI, lambda: sign_trust_root(replace(MULTI, version=2), [OLD_IND, OP_X1, OP_X2]),
+        Reason.TRUST_ROOT_THRESHOLD_NOT_MET,
+    ),
+    "two organisations of the operator role": (
+        MULTI, lambda: sign_trust_root(replace(MULTI, version=2), [OLD_IND, OP_X2, OP_Y]), None,
+    ),
+    "rotation skips a version": (
+        V1, lambda: sign_trust_root(v(3), [OLD_IND, OLD_OP, NEW_IND, NEW_OP]),
+        Reason.TRUST_ROOT_VERSION,
+    ),
+    "rotation with the same version": (
+        V1, lambda: sign_trust_root(v(1), [OLD_IND, OLD_OP, NEW_IND, NEW_OP]),
+        Reason.TRUST_ROOT_VERSION,
+    ),
+    "rotation to an older version": (
+        v(5), lambda: sign_trust_root(v(4), [NEW_IND, NEW_OP]), Reason.TRUST_ROOT_VERSION,
+    ),
+    "rotation with a corrupted old signature": (
+        V1,
+        lambda: _corrupt(sign_trust_root(V2, [OLD_IND, OLD_OP, NEW_IND, NEW_OP]), OLD_OP.kid),
+        Reason.TRUST_ROOT_THRESHOLD_NOT_MET,
+    ),
+    "rotation whose payload was altered after signing": (
+        V1,
+        lambda: _swap_payload(
+            sign_trust_root(V2, [OLD_IND, OLD_OP, NEW_IND, NEW_OP]),
+            replace(V2, limits=replace(LIMITS, max_epoch_jump=2**62)),
+        ),
+        Reason.TRUST_ROOT_THRESHOLD_NOT_MET,
+    ),
+    "rotation signature made as a bundle signature (COSE_Sign1)": (
+        V1,
+        lambda: _with_sign1_signature(sign_trust_root(V2, [OLD_OP, NEW_IND, NEW_OP]), V2, OLD_IND),
+        Reason.TRUST_ROOT_THRESHOLD_NOT_MET,
+    ),
+    "rotation that is a signed bundle": (
+        V1, lambda: sign1(V2.encode(), OLD_IND), Reason.MALFORMED_TRUST_ROOT,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("current", "make", "expected"), ROTATIONS.values(), ids=ROTATIONS.keys())
+def test_rotation(current: TrustRoot, make: Callable[[], bytes], expected: str | None) -> None:
+    signed = make()
+    if expected is None:
+        assert verify_rotation(current, signed) == parse_unverified_signed_trust_root(signed).root
+        return
+    with pytest.raises(VerificationError) as exc:
+        verify_rotation(current, signed)
+    assert reason(exc) == expected
+
+
+def test_rotation_messages_name_the_role_and_version() -> None:
+    with pytest.raises(VerificationError) as exc:
+        verify_rotation(V1, sign_trust_root(V2, [NEW_IND, NEW_OP]))
+    assert "the independent role of the current root (trust-root version 1)" in exc.value.message
+    with pytest.raises(VerificationError) as exc:
+        verify_rotation(V1, sign_trust_root(V2, [OLD_IND, OLD_OP]))
+    assert "the independent role of the new root (trust-root version 2)" in exc.value.message
+    with pytest.raises(VerificationError) as exc:
+        verify_rotation(V1, sign_trust_root(v(3), [OLD_IND, OLD_OP]))
+    assert "must carry version 2; found version 3" in exc.value.message
+
+
+def _chain(start: int, length: int) -> list[bytes]:
+    """Rotations from version ``start`` with fresh keys at every step."""
+    out = []
+    prev_ind, prev_op = OLD_IND, OLD_OP
+    for version in range(start + 1, start + length + 1):
+        ind, op = ed25519(100 + 2 * version), ed25519(101 + 2 * version)
+        out.append(sign_trust_root(v(version, ind, op), [prev_ind, prev_op, ind, op]))
+        prev_ind, prev_op = ind, op
+    return out
+
+
+def test_chain_of_one() -> None:
+    assert verify_rotation_chain(V1, _chain(1, 1)).version == 2
+
+
+def test_chain_of_several() -> None:
+    last = verify_rotation_chain(V1, _chain(1, 4))
+    assert last.version == 5
+    assert last.independent_keys.keys() == {ed25519(110).kid}
+
+
+def test_empty_chain_keeps_the_root() -> None:
+    assert verify_rotation_chain(V1, []) is V1
+
+
+def test_chain_over_the_cap() -> None:
+    chain = _chain(1, 3)
+    with pytest.raises(VerificationError) as exc:
+        verify_rotation_chain(V1, chain, cap=2)
+    assert reason(exc) == Reason.TRUST_ROOT_CHAIN_TOO_LONG
+    assert verify_rotation_chain(V1, chain, cap=3).version == 4
+
+
+def test_chain_over_the_trust_roots_cap_is_rejected_before_any_work() -> None:
+    """The cap is the root's limit, checked before parsing a single entry; a caller's larger
+    cap does not loosen it."""
+    root = replace(V1, limits=replace(LIMITS, max_rotation_chain=2))
+    for cap in (None, 10):
+        with pytest.raises(VerificationError) as exc:
+            verify_rotation_chain(root, [b"junk"] * 3, cap=cap)
+        assert reason(exc) == Reason.TRUST_ROOT_CHAIN_TOO_LONG
+
+
+def test_chain_out_of_order() -> None:
+    chain = _chain(1, 3)
+    with pytest.raises(VerificationError) as exc:
+        verify_rotation_chain(V1, [chain[0], chain[2], chain[1]])
+    assert reason(exc) == Reason.TRUST_ROOT_VERSION
+
+
+def test_chain_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="cap"):
+        verify_rotation_chain(V1, [], cap=-1)
+    with pytest.raises(TypeError):
+        verify_rotation_chain(V1, b"not a list")  # type: ignore[arg-type]
+
+
+# -- SPEC agreement ------------------------------------------------------------------------
+
+
+def test_spec_limits_table_has_the_values_of_the_code() -> None:
+    """SPEC §11 lists the named limits of §5 with the values the code uses."""
+    spec = (REPO / "SPEC.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `(MAX_[A-Z_]+)` \| (\d+) \|", spec, re.M))
+    names = [
+        "MAX_ROLE_KEYS",
+        "MAX_ORGANISATION_BYTES",
+        "MAX_CLOCK_SKEW",
+        "MAX_ROTATION_CHAIN",
+        "MAX_TRUST_ROOT_BYTES",
+        "MAX_TRUST_ROOT_SIGNATURES",
+        "MAX_SIGNED_TRUST_ROOT_BYTES",
+    ]
+    assert {name: int(rows[name]) for name in names} == {
+        name: getattr(trustroot, name) for name in names
+    }
+
+
+def test_spec_body_protected_header_bytes() -> None:
+    """SPEC §5.2 gives the body protected header as `a1 03 78 25` || the content type."""
+    spec = (REPO / "SPEC.md").read_text(encoding="utf-8")
+    assert "`a1 03 78 25` || `application/keybundle-trust-root+cbor`" in spec
+    header = bytes.fromhex("a1037825") + CONTENT_TYPE.encode("ascii")
+    assert len(header) == 41
+    assert SIGNED_HEX.startswith("d862845829" + header.hex())
