@@ -1,0 +1,5 @@
+"""``python -m keybundle_cli``."""
+
+from keybundle_cli.main import main
+
+main()
