@@ -45,11 +45,11 @@ class Reason(StrEnum):
     TRUST_ROOT_CHAIN_TOO_LONG = "TRUST_ROOT_CHAIN_TOO_LONG"
     """A rotation chain is longer than the cap."""
     PACKAGE_TOO_LARGE = "PACKAGE_TOO_LARGE"
-    """The package is larger than the trust root's (or the absolute) size limit (SPEC §7.3 step 1)."""
+    """The package is larger than the trust root's (or the absolute) size limit (SPEC §7.3 step 1)."""  # noqa: E501 (the one-line text of SPEC §9)
     MALFORMED_PACKAGE = "MALFORMED_PACKAGE"
     """The package's CBOR is well formed but is not the structure of SPEC §7.1."""
     STALE_COSIGNATURE = "STALE_COSIGNATURE"
-    """The quorum is met only if cosignatures older than the allowed age are counted (freeze attack)."""
+    """The quorum is met only if cosignatures older than the allowed age are counted (freeze attack)."""  # noqa: E501 (the one-line text of SPEC §9)
     FUTURE_COSIGNATURE = "FUTURE_COSIGNATURE"
     """The quorum is met only if cosignatures dated beyond the clock skew are counted."""
     NOT_YET_VALID = "NOT_YET_VALID"
@@ -63,9 +63,9 @@ class Reason(StrEnum):
     EPOCH_CONFLICT = "EPOCH_CONFLICT"
     """The bundle has the epoch this client accepted, with different bytes (equivocation)."""
     BROKEN_CHAIN = "BROKEN_CHAIN"
-    """The bundle follows the accepted epoch but its previous-bundle digest is not the accepted bundle's."""
+    """The bundle follows the accepted epoch but its previous-bundle digest is not the accepted bundle's."""  # noqa: E501 (the one-line text of SPEC §9)
     EPOCH_JUMP_TOO_LARGE = "EPOCH_JUMP_TOO_LARGE"
-    """The bundle's epoch is further ahead of the accepted one than the trust root allows (fast-forward)."""
+    """The bundle's epoch is further ahead of the accepted one than the trust root allows (fast-forward)."""  # noqa: E501 (the one-line text of SPEC §9)
     STALE_CHECKPOINT = "STALE_CHECKPOINT"
     """The package's checkpoint is older (smaller) than the one this client already verified."""
     INCONSISTENT_CHECKPOINT = "INCONSISTENT_CHECKPOINT"
