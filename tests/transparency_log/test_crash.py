@@ -1,0 +1,234 @@
+"""Crash safety (SPEC §6.2): kill -9 at random instants, and a failure at every write point.
+
+Whatever happens, every acknowledged entry is in the log at its index, the log reopens and
+continues, and every checkpoint anyone saw is consistent with the final tree.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from transparency_log import note
+from transparency_log.appender import Log, open_directory_log
+from transparency_log.checkpoint import verify_checkpoint
+from transparency_log.entry_bundle import parse_entry_bundle
+from transparency_log.merkle import CompactRange, leaf_hash
+from transparency_log.storage import DirectoryTileStore
+
+pytestmark = pytest.mark.timeout(120)
+
+HERE = Path(__file__).resolve().parent
+WORKER = HERE / "crash_worker.py"
+ORIGIN = "example.com/crash-log"
+SIGNER = note.Ed25519Signer(ORIGIN, b"\x07" * 32)
+VERIFIER = SIGNER.verifier()
+
+
+def worker_entry(run: int, number: int) -> bytes:
+    return b"run %d entry %d " % (run, number) + bytes(number % 97)
+
+
+def x_path(n: int) -> str:
+    groups = [f"{n % 1000:03d}"]
+    n //= 1000
+    while n:
+        groups.append(f"x{n % 1000:03d}")
+        n //= 1000
+    return "/".join(reversed(groups))
+
+
+def read_entries(root: Path, size: int) -> list[bytes]:
+    """Every entry of the published tree of ``size``, from its entry bundles."""
+    entries: list[bytes] = []
+    for index in range((size + 255) // 256):
+        width = min(256, size - index * 256)
+        suffix = "" if width == 256 else f".p/{width}"
+        data = (root / f"tile/entries/{x_path(index)}{suffix}").read_bytes()
+        entries.extend(parse_entry_bundle(data, width))
+    return entries
+
+
+def check_consistent(entries: list[bytes], observed: set[tuple[int, bytes]]) -> None:
+    """Every observed (size, root) is a prefix of the final tree (RFC 9162 consistency)."""
+    wanted = sorted(observed)
+    assert wanted[-1][0] <= len(entries), "a checkpoint saw more entries than the final log"
+    tree = CompactRange()
+    for size, root in wanted:
+        while tree.size < size:
+            tree.append(leaf_hash(entries[tree.size]))
+        assert tree.root() == root, f"checkpoint of size {size} is not a prefix of the log"
+
+
+def read_checkpoint(root: Path) -> tuple[int, bytes] | None:
+    try:
+        data = (root / "checkpoint").read_bytes()
+    except FileNotFoundError:
+        return None
+    checkpoint = verify_checkpoint(data, VERIFIER, origin=ORIGIN).checkpoint
+    return checkpoint.size, checkpoint.root_hash
+
+
+def test_kill_9_at_random_instants_loses_no_acknowledged_entry(tmp_path: Path) -> None:
+    log_dir = tmp_path / "log"
+    rng = random.Random(20261126)
+    acked: dict[bytes, int] = {}
+    observed: set[tuple[int, bytes]] = set()
+    deadline = time.monotonic() + 25
+    runs = 0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    while runs < 15 and time.monotonic() < deadline:
+        out_path = tmp_path / f"run{runs}.out"
+        with out_path.open("w") as out:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(WORKER),
+                    str(log_dir),
+                    str(runs),
+                    str(int(runs % 5 == 0)),
+                ],
+                stdout=out,
+                env=env,
+            )
+        # Kill at a random instant: sometimes during open and recovery, mostly while appending.
+        started = time.monotonic()
+        early = rng.random() < 0.2
+        while not early and "open" not in out_path.read_text() and proc.poll() is None:
+            if time.monotonic() - started > 20:
+                break
+            time.sleep(0.005)
+        kill_at = time.monotonic() + rng.uniform(0.0, 0.4)
+        while time.monotonic() < kill_at:
+            seen = read_checkpoint(log_dir)  # a reader never sees a torn checkpoint
+            if seen is not None:
+                observed.add(seen)
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL, out_path.read_text()
+        for line in out_path.read_text().split("\n")[:-1]:  # the last line may be cut
+            fields = line.split()
+            if fields[0] == "ack":
+                run, first, count, index = map(int, fields[1:])
+                for k in range(count):
+                    acked[worker_entry(run, first + k)] = index + k
+            elif fields[0] == "cp":
+                observed.add((int(fields[1]), bytes.fromhex(fields[2])))
+        runs += 1
+    assert runs >= 5
+    assert acked, "no batch was acknowledged before the kills"
+
+    with open_directory_log(
+        log_dir, origin=ORIGIN, signer=SIGNER, verifier=VERIFIER, fsync=False
+    ) as log:
+        size = log.size
+        observed.add((size, log.root))
+        entries = read_entries(log_dir, size)
+        for data, index in acked.items():
+            assert index < size
+            assert entries[index] == data
+        sample = rng.sample(sorted(acked), min(50, len(acked)))
+        assert log.add_many(sample) == [acked[data] for data in sample]
+        assert log.add(b"after the crashes") == size
+    check_consistent(read_entries(log_dir, size + 1), observed)
+
+
+class FaultyStore(DirectoryTileStore):
+    """Raises at the n-th write point: each file of a batch, and the checkpoint."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, fsync=False)
+        self.countdown = -1
+        self.points = 0
+
+    def _point(self) -> None:
+        self.points += 1
+        if self.countdown == 0:
+            self.countdown = -1
+            raise OSError("injected storage failure")
+        if self.countdown > 0:
+            self.countdown -= 1
+
+    def write_files(self, files: Mapping[str, bytes]) -> None:
+        for path, data in files.items():
+            self._point()
+            super().write_files({path: data})
+
+    def write_checkpoint(self, data: bytes) -> None:
+        self._point()
+        super().write_checkpoint(data)
+
+
+def test_a_failure_at_every_write_point_is_recovered(tmp_path: Path) -> None:
+    batches = [[b"%d-%d" % (b, i) for i in range(n)] for b, n in enumerate([200, 100, 300, 1])]
+    # Count the write points of one clean run.
+    probe = FaultyStore(tmp_path / "probe")
+    with Log.open(
+        probe,
+        tmp_path / "probe-state",
+        origin=ORIGIN,
+        signer=SIGNER,
+        verifier=VERIFIER,
+        batch_size=128,
+        fsync=False,
+    ) as log:
+        for batch in batches:
+            log.add_many(batch)
+    total = probe.points - 1  # the first point is the size-0 checkpoint written on open
+    assert total > 10
+    for point in range(total):
+        root = tmp_path / f"p{point}"
+        store = FaultyStore(root)
+        acked: dict[bytes, int] = {}
+        observed: set[tuple[int, bytes]] = set()
+        failed = False
+        log = Log.open(
+            store,
+            root / ".state",
+            origin=ORIGIN,
+            signer=SIGNER,
+            verifier=VERIFIER,
+            batch_size=128,
+            fsync=False,
+        )
+        store.countdown = point
+        for batch in batches:
+            try:
+                indices = log.add_many(batch)
+            except OSError:
+                failed = True
+                # The writer recovered in place to the published checkpoint.
+                assert read_checkpoint(root) == (log.size, log.root)
+                continue
+            acked.update(zip(batch, indices, strict=True))
+            observed.add((log.size, log.root))
+        assert failed
+        # Resubmitting everything fills the gaps and returns the acknowledged indices.
+        for batch in batches:
+            indices = log.add_many(batch)
+            for data, index in zip(batch, indices, strict=True):
+                assert acked.setdefault(data, index) == index
+        log.close()
+        with Log.open(
+            DirectoryTileStore(root, fsync=False),
+            root / ".state",
+            origin=ORIGIN,
+            signer=SIGNER,
+            verifier=VERIFIER,
+            fsync=False,
+        ) as reopened:
+            entries = read_entries(root, reopened.size)
+            assert reopened.size == sum(len(b) for b in batches)
+            observed.add((reopened.size, reopened.root))
+        for data, index in acked.items():
+            assert entries[index] == data, point
+        check_consistent(entries, observed)

@@ -1,0 +1,863 @@
+"""C2SP tlog-tiles: batched sequencing and crash-safe integration of a log's entries (SPEC §6.2).
+
+A :class:`Log` is the single writer of one tiled log. Entries are queued, sequenced in
+batches, and integrated: the entry bundles and every new hash tile (full and partial, at
+every level) are written first, then a checkpoint signed by the log key is published LAST.
+The checkpoint is the commit point: an index returned by :meth:`Log.add` or
+:meth:`Log.add_many` is acknowledged only once the checkpoint that covers it is durably
+published, so killing the process at any instant loses no acknowledged entry, and reopening
+simply treats every file beyond the published size as garbage to be rewritten.
+
+Memory stays flat as the log grows: the writer keeps only the right edge of the tree (the
+partial tile of every level, with the interior nodes of each, which are the compact range),
+the partial entry bundle, and a bounded window of recent leaf hashes. Resubmitting an entry
+returns its existing index through a persistent leaf-hash index (SQLite, stdlib) that is
+derived from the published entry bundles and so can always be caught up from them.
+
+The log knows nothing about what its entries mean. A higher layer that must accept or reject
+entries, and keep its own state exactly in step with the log, plugs in an :class:`Admission`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sized
+from pathlib import Path
+from typing import Protocol
+
+from transparency_log import note
+from transparency_log.checkpoint import Checkpoint, verify_checkpoint
+from transparency_log.entry_bundle import BUNDLE_WIDTH, MAX_ENTRY_SIZE, parse_entry_bundle
+from transparency_log.errors import LogReason, VerificationError
+from transparency_log.merkle import EMPTY_ROOT, HASH_SIZE, CompactRange
+from transparency_log.storage import CHECKPOINT_PATH, DirectoryTileStore, TileStore
+from transparency_log.tile import TILE_HEIGHT, TILE_WIDTH, Tile, entries_path
+
+__all__ = [
+    "DEFAULT_BATCH_MAX_AGE",
+    "DEFAULT_BATCH_SIZE",
+    "MAX_BATCH_SIZE",
+    "RECENT_WINDOW",
+    "Admission",
+    "Log",
+    "LogLockedError",
+    "LogStateError",
+    "Progress",
+    "open_directory_log",
+]
+
+DEFAULT_BATCH_SIZE = 256
+"""Entries integrated under one checkpoint, at most (one full entry bundle)."""
+
+MAX_BATCH_SIZE = 65536
+"""Largest batch size a log accepts (SPEC §11): bounds the memory of one integration."""
+
+DEFAULT_BATCH_MAX_AGE = 0.05
+"""Seconds the oldest queued :meth:`Log.add` entry waits for its batch to fill."""
+
+RECENT_WINDOW = 65536
+"""Leaf hashes kept in memory before they are flushed, sorted, to the persistent index."""
+
+STATE_DB = "index.sqlite3"
+"""The leaf-hash index (and an admission hook's tables), in the log's state directory."""
+
+LOCK_FILE = "lock"
+"""The single-writer lock file in the log's state directory (``flock``, SPEC §6.2)."""
+
+Progress = Callable[[int, int | None], None]
+"""``progress(done, total)`` after each integrated batch; ``total`` is None when unknown."""
+
+_sha256 = hashlib.sha256
+_NODE = b"\x01"
+_LEAF = b"\x00"
+_SQL_CHUNK = 500  # host parameters per lookup query (SQLite allows at least 999)
+
+
+class LogLockedError(RuntimeError):
+    """Another writer holds the log's lock: one process appends to a log at a time."""
+
+
+class LogStateError(RuntimeError):
+    """The log's files or state disagree in a way that reopening cannot repair."""
+
+
+class Admission(Protocol):
+    """A higher layer's say over what enters the log, kept crash-consistent with it (SPEC §6.2).
+
+    Every call gets ``txn``, the connection to the log's state database inside an open
+    transaction: tables the hook writes there commit atomically with the log's own
+    bookkeeping, before the checkpoint is published, and are rolled back with it.
+    """
+
+    def setup(self, txn: sqlite3.Connection) -> None:
+        """Create the hook's tables if needed (called once per open, inside a transaction)."""
+        ...
+
+    def check(self, entry: bytes, index: int, txn: sqlite3.Connection) -> None:
+        """Accept ``entry`` as leaf ``index`` (recording what it needs) or reject it.
+
+        Rejection is ``VerificationError`` with the hook's reason code; the writes the hook
+        made for this entry are undone (a savepoint per entry). Duplicates of entries already
+        in the log never reach the hook: they are answered with their existing index.
+        """
+        ...
+
+    def rollback(self, size: int, txn: sqlite3.Connection) -> None:
+        """Forget every entry at index ``size`` or above: they were never published."""
+        ...
+
+
+class _Pending:
+    """One queued entry and, once integrated, its outcome."""
+
+    __slots__ = ("done", "enqueued", "entry", "error", "index", "rejection")
+
+    def __init__(self, entry: bytes, enqueued: float) -> None:
+        self.entry = entry
+        self.enqueued = enqueued
+        self.index = -1
+        self.done = False
+        self.error: BaseException | None = None
+        self.rejection: VerificationError | None = None
+
+    def result(self) -> int:
+        if self.rejection is not None:
+            raise self.rejection
+        if self.error is not None:
+            raise self.error
+        return self.index
+
+
+class _TileLevel:
+    """The partial tile of one tile level, with the interior nodes above its hashes.
+
+    ``nodes[h]`` holds the nodes of height ``h`` inside the tile (``nodes[0]`` is the tile's
+    content); each node is computed once. The perfect subtrees that the tile's width
+    decomposes into are exactly this level's share of the tree's compact range.
+    """
+
+    __slots__ = ("nodes",)
+
+    def __init__(self, nodes: list[list[bytes]] | None = None) -> None:
+        self.nodes = nodes if nodes is not None else [[] for _ in range(TILE_HEIGHT + 1)]
+
+    def copy(self) -> _TileLevel:
+        return _TileLevel([list(row) for row in self.nodes])
+
+    @property
+    def width(self) -> int:
+        return len(self.nodes[0])
+
+    def body(self) -> bytes:
+        """The tile as served: its hashes concatenated (C2SP tlog-tiles)."""
+        return b"".join(self.nodes[0])
+
+    def extend(self, hashes: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+        """Append ``hashes``; return the bodies and the roots of the tiles they filled."""
+        nodes = self.nodes
+        bodies: list[bytes] = []
+        roots: list[bytes] = []
+        pos, end = 0, len(hashes)
+        while pos < end:
+            base = nodes[0]
+            take = min(TILE_WIDTH - len(base), end - pos)
+            base.extend(hashes[pos : pos + take])
+            pos += take
+            for height in range(TILE_HEIGHT):
+                lower, upper = nodes[height], nodes[height + 1]
+                have, need = len(upper), len(lower) >> 1
+                if have == need:
+                    break
+                # RFC 9162 §2.1.1 interior node, inlined: this is the integration hot path.
+                upper.extend(
+                    [
+                        _sha256(_NODE + lower[2 * i] + lower[2 * i + 1]).digest()
+                        for i in range(have, need)
+                    ]
+                )
+            if len(base) == TILE_WIDTH:
+                bodies.append(b"".join(base))
+                roots.append(nodes[TILE_HEIGHT][0])
+                for row in nodes:
+                    row.clear()
+        return bodies, roots
+
+    def subtree_roots(self) -> list[bytes]:
+        """Roots of the perfect subtrees of the partial tile, largest first."""
+        nodes, width = self.nodes, len(self.nodes[0])
+        return [
+            nodes[h][(width >> h) - 1] for h in range(TILE_HEIGHT - 1, -1, -1) if (width >> h) & 1
+        ]
+
+
+class _Frontier:
+    """The right edge of the tree at ``size``: what integration needs, and nothing more."""
+
+    __slots__ = ("bundle", "levels", "size")
+
+    def __init__(self, size: int, levels: list[_TileLevel], bundle: bytes) -> None:
+        self.size = size
+        self.levels = levels
+        self.bundle = bundle  # the encoded partial entry bundle (size % 256 entries)
+
+    def copy(self) -> _Frontier:
+        return _Frontier(self.size, [level.copy() for level in self.levels], self.bundle)
+
+    def root(self) -> bytes:
+        """RFC 9162 root of the tree: its compact range, from the top tile level down."""
+        if self.size == 0:
+            return EMPTY_ROOT
+        hashes = [h for level in reversed(self.levels) for h in level.subtree_roots()]
+        return CompactRange(self.size, hashes).root()
+
+    def append(self, entries: list[bytes], hashes: list[bytes]) -> dict[str, bytes]:
+        """Advance by ``entries`` (with their leaf hashes); return every file to write.
+
+        The files are exactly the resources that the new size adds (SPEC §6.1): full entry
+        bundles and tiles completed, and the new partial bundle and partial tiles. No path
+        returned here is covered by a checkpoint of the old size.
+        """
+        old = self.size
+        new = old + len(entries)
+        files: dict[str, bytes] = {}
+
+        # Entry bundles: u16be(length) || entry, continuing the partial bundle.
+        index, fill, prefix = old // BUNDLE_WIDTH, old % BUNDLE_WIDTH, self.bundle
+        pos = 0
+        while pos < len(entries):
+            take = min(BUNDLE_WIDTH - fill, len(entries) - pos)
+            chunk = entries[pos : pos + take]
+            data = b"".join([prefix, *[len(e).to_bytes(2, "big") + e for e in chunk]])
+            pos += take
+            fill += take
+            if fill == BUNDLE_WIDTH:
+                files[entries_path(index, BUNDLE_WIDTH)] = data
+                index, fill, prefix = index + 1, 0, b""
+            else:
+                files[entries_path(index, fill)] = data
+                prefix = data
+        self.bundle = prefix
+
+        # Hash tiles, level by level: the roots of tiles filled at one level are the
+        # hashes appended to the level above (C2SP tlog-tiles §Merkle Tree).
+        carry, level = hashes, 0
+        while carry:
+            if level == len(self.levels):
+                self.levels.append(_TileLevel())
+            tiles = self.levels[level]
+            first_full = old >> (TILE_HEIGHT * (level + 1))
+            bodies, roots = tiles.extend(carry)
+            for k, body in enumerate(bodies):
+                files[Tile(level, first_full + k, TILE_WIDTH).path()] = body
+            if tiles.width:
+                tile_index = new >> (TILE_HEIGHT * (level + 1))
+                files[Tile(level, tile_index, tiles.width).path()] = tiles.body()
+            carry, level = roots, level + 1
+        self.size = new
+        return files
+
+
+def _check_entry(entry: object) -> bytes:
+    if not isinstance(entry, bytes):
+        raise TypeError(f"a log entry is bytes, not {type(entry).__name__}")
+    if len(entry) > MAX_ENTRY_SIZE:
+        raise ValueError(
+            f"log entry is {len(entry)} bytes; a tlog-tiles entry holds at most {MAX_ENTRY_SIZE}"
+        )
+    return entry
+
+
+def _chunks(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
+    chunk: list[bytes] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class Log:
+    """The single writer of one tiled transparency log (SPEC §6.2). Thread-safe.
+
+    Open it with :meth:`open` (or :func:`open_directory_log`) and close it (or use ``with``).
+    Concurrent :meth:`add` calls from many threads share batches; :meth:`add_many`
+    integrates its entries at once.
+    """
+
+    def __init__(
+        self,
+        store: TileStore,
+        state_dir: Path,
+        *,
+        origin: str,
+        signer: note.Signer,
+        verifier: note.Verifier,
+        admission: Admission | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_max_age: float = DEFAULT_BATCH_MAX_AGE,
+        fsync: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Lock the log and recover it to its published checkpoint (see :meth:`open`)."""
+        if not isinstance(state_dir, Path):
+            raise TypeError(f"state_dir must be a pathlib.Path, not {type(state_dir).__name__}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise TypeError(f"batch_size must be int, not {type(batch_size).__name__}")
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size must be in 1..{MAX_BATCH_SIZE}, not {batch_size}")
+        if not batch_max_age >= 0:
+            raise ValueError(f"batch_max_age must be >= 0 seconds, not {batch_max_age}")
+        if (signer.name, signer.key_hash) != (verifier.name, verifier.key_hash):
+            raise ValueError(
+                f"signer {signer.name}+{signer.key_hash:08x} and verifier "
+                f"{verifier.name}+{verifier.key_hash:08x} are not the same log key"
+            )
+        Checkpoint(origin, 0, EMPTY_ROOT)  # the origin must be a valid checkpoint line
+
+        self._store = store
+        self._origin = origin
+        self._signer = signer
+        self._verifier = verifier
+        self._admission = admission
+        self._batch_size = batch_size
+        self._batch_max_age = float(batch_max_age)
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._integrating = False
+        self._closed = False
+        self._broken: BaseException | None = None
+        self._recent: dict[bytes, int] = {}
+        self._indexed_size = 0
+        self._frontier = _Frontier(0, [], b"")
+        self._checkpoint = b""
+
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = _lock(state_dir / LOCK_FILE)
+        try:
+            self._db = sqlite3.connect(
+                state_dir / STATE_DB, isolation_level=None, check_same_thread=False
+            )
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'OFF'}")
+                self._db.execute("PRAGMA busy_timeout=10000")
+                self._load()
+            except BaseException:
+                self._db.close()
+                raise
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+
+    @classmethod
+    def open(
+        cls,
+        store: TileStore,
+        state_dir: Path,
+        *,
+        origin: str,
+        signer: note.Signer,
+        verifier: note.Verifier,
+        admission: Admission | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_max_age: float = DEFAULT_BATCH_MAX_AGE,
+        fsync: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Log:
+        """Lock the log, recover it to its published checkpoint, and return its writer.
+
+        ``state_dir`` holds the lock file and the state database (SPEC §6.1); it need not be
+        served. ``verifier`` is the log key's verifier: the published checkpoint is verified
+        on open, so a log reopened with another key or origin is refused instead of forked.
+        A new, empty store gets a checkpoint of size 0. ``fsync=False`` makes the state
+        database skip its flushes too (tests and throw-away logs only).
+        Raises :class:`LogLockedError` if another writer has the log open.
+        """
+        return cls(
+            store,
+            state_dir,
+            origin=origin,
+            signer=signer,
+            verifier=verifier,
+            admission=admission,
+            batch_size=batch_size,
+            batch_max_age=batch_max_age,
+            fsync=fsync,
+            clock=clock,
+        )
+
+    # --- public state ---
+
+    @property
+    def size(self) -> int:
+        """Size of the published tree."""
+        return self._frontier.size
+
+    @property
+    def root(self) -> bytes:
+        """Root hash of the published tree."""
+        return self._frontier.root()
+
+    @property
+    def checkpoint(self) -> bytes:
+        """The published signed checkpoint, as served at ``checkpoint``."""
+        return self._checkpoint
+
+    @property
+    def store(self) -> TileStore:
+        """The tile store this log writes (its read side serves it)."""
+        return self._store
+
+    # --- appending ---
+
+    def add(self, entry: bytes) -> int:
+        """Append one entry; return its index once a published checkpoint covers it.
+
+        The entry waits up to the batch's maximum age for other entries to share its
+        checkpoint. An entry already in the log returns its existing index. A rejection by
+        the admission hook raises its ``VerificationError``.
+        """
+        pending = _Pending(_check_entry(entry), self._clock())
+        with self._cond:
+            self._usable()
+            self._queue.append(pending)
+            self._cond.notify_all()
+        self._drive(pending, force=False)
+        return pending.result()
+
+    def add_many(self, entries: Iterable[bytes], *, progress: Progress | None = None) -> list[int]:
+        """Append entries in order, in batches; return their indices once all are published.
+
+        Entries already in the log (or earlier in ``entries``) return their existing index.
+        If the admission hook rejects some, the others are still appended, and then the
+        first rejection is raised (resubmitting returns the indices of those that were
+        appended). ``progress(done, total)`` is called after each batch.
+        """
+        total = len(entries) if isinstance(entries, Sized) else None
+        indices: list[int] = []
+        first_rejection: tuple[int, VerificationError] | None = None
+        done = 0
+        for chunk in _chunks(entries, self._batch_size):
+            now = self._clock()
+            pendings = [_Pending(_check_entry(entry), now) for entry in chunk]
+            with self._cond:
+                self._usable()
+                self._queue.extend(pendings)
+                self._cond.notify_all()
+            self._drive(pendings[-1], force=True)
+            for offset, pending in enumerate(pendings):
+                if pending.rejection is not None:
+                    if first_rejection is None:
+                        first_rejection = (done + offset, pending.rejection)
+                    continue
+                indices.append(pending.result())
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+        if first_rejection is not None:
+            position, rejection = first_rejection
+            raise VerificationError(
+                rejection.reason, f"entry {position} of the batch: {rejection.message}"
+            )
+        return indices
+
+    def flush(self) -> None:
+        """Integrate every queued entry now, without waiting for batches to fill."""
+        with self._cond:
+            last = self._queue[-1] if self._queue else None
+        if last is not None:
+            self._drive(last, force=True)
+
+    def close(self) -> None:
+        """Integrate what is queued, save the recent leaf hashes, release the lock."""
+        with self._cond:
+            if self._closed:
+                return
+        try:
+            if self._broken is None:
+                self.flush()
+                if self._recent:
+                    self._flush_index()
+        finally:
+            with self._cond:
+                self._closed = True
+                self._cond.notify_all()
+            self._db.close()
+            os.close(self._lock_fd)
+
+    def __enter__(self) -> Log:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- batching ---
+
+    def _usable(self) -> None:
+        if self._closed:
+            raise ValueError("the log is closed")
+        if self._broken is not None:
+            raise LogStateError(
+                "the log could not recover from a failed integration; fix the storage "
+                f"problem and reopen it ({self._broken!r})"
+            )
+
+    def _drive(self, target: _Pending, *, force: bool) -> None:
+        """Wait until ``target`` is integrated, integrating batches when it is our turn."""
+        cond = self._cond
+        while True:
+            with cond:
+                if target.done:
+                    return
+                self._usable()
+                batch: list[_Pending] | None = None
+                if not self._integrating and self._queue:
+                    due = (
+                        force
+                        or len(self._queue) >= self._batch_size
+                        or self._clock() >= self._queue[0].enqueued + self._batch_max_age
+                    )
+                    if due:
+                        batch = self._queue[: self._batch_size]
+                        del self._queue[: self._batch_size]
+                        self._integrating = True
+                if batch is None:
+                    timeout = None
+                    if not self._integrating and self._queue:
+                        deadline = self._queue[0].enqueued + self._batch_max_age
+                        timeout = max(0.0, deadline - self._clock())
+                    cond.wait(timeout)
+                    continue
+            try:
+                self._integrate_or_recover(batch)
+            finally:
+                with cond:
+                    self._integrating = False
+                    cond.notify_all()
+
+    def _integrate_or_recover(self, batch: list[_Pending]) -> None:
+        try:
+            self._integrate(batch)
+        except BaseException as exc:
+            # Nothing of this batch is acknowledged; the waiters get the failure, and the
+            # writer returns to the published checkpoint exactly as a reopen would.
+            for pending in batch:
+                pending.index, pending.rejection, pending.error = -1, None, exc
+                pending.done = True
+            try:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                self._load()
+            except BaseException as again:
+                self._broken = again
+                if not isinstance(again, Exception):
+                    raise
+            if not isinstance(exc, Exception):
+                raise
+            return
+        # Step 5 (SPEC §6.2): acknowledge.
+        for pending in batch:
+            pending.done = True
+        if len(self._recent) >= RECENT_WINDOW:
+            try:
+                self._flush_index()
+            except BaseException as exc:
+                # The batch stays acknowledged (it is published); the writer stops, and a
+                # reopen catches the index up from the published bundles.
+                self._broken = exc
+                if not isinstance(exc, Exception):
+                    raise
+
+    # --- integration (SPEC §6.2) ---
+
+    def _integrate(self, batch: list[_Pending]) -> None:
+        db, admission = self._db, self._admission
+        hashes = [_sha256(_LEAF + p.entry).digest() for p in batch]
+        known = self._lookup(hashes)
+
+        # Step 1: sequence. Duplicates get their existing index; the admission hook sees
+        # each new entry with the index it would get, inside one transaction.
+        size = self._frontier.size
+        next_index = size
+        fresh: dict[bytes, int] = {}
+        new_entries: list[bytes] = []
+        new_hashes: list[bytes] = []
+        if admission is not None:
+            db.execute("BEGIN IMMEDIATE")
+        for pending, leaf in zip(batch, hashes, strict=True):
+            index = known.get(leaf)
+            if index is None:
+                index = fresh.get(leaf)
+            if index is not None:
+                pending.index = index
+                continue
+            if admission is not None:
+                db.execute("SAVEPOINT admit")
+                try:
+                    admission.check(pending.entry, next_index, db)
+                except VerificationError as rejection:
+                    db.execute("ROLLBACK TO admit")
+                    db.execute("RELEASE admit")
+                    pending.rejection = rejection
+                    continue
+                db.execute("RELEASE admit")
+            fresh[leaf] = next_index
+            pending.index = next_index
+            next_index += 1
+            new_entries.append(pending.entry)
+            new_hashes.append(leaf)
+
+        if new_entries:
+            # Step 2: every new bundle and tile, durably, before anything refers to them.
+            frontier = self._frontier.copy()
+            self._store.write_files(frontier.append(new_entries, new_hashes))
+            # Step 3: the admission state for exactly these entries, durably.
+            if admission is not None:
+                db.execute(
+                    "UPDATE log_meta SET value = ? WHERE key = 'admitted_size'", (next_index,)
+                )
+                db.execute("COMMIT")
+            # Step 4: the signed checkpoint, last: the commit point.
+            body = Checkpoint(self._origin, frontier.size, frontier.root()).body()
+            signed = note.sign(body, self._signer).encode("utf-8")
+            self._store.write_checkpoint(signed)
+            self._frontier, self._checkpoint = frontier, signed
+            self._recent.update(fresh)
+        elif admission is not None:
+            db.execute("ROLLBACK")
+
+    def _lookup(self, hashes: list[bytes]) -> dict[bytes, int]:
+        """Existing indices of the leaf hashes that are already in the published log."""
+        recent = self._recent
+        found = {h: recent[h] for h in hashes if h in recent}
+        if self._indexed_size:
+            missing = list({h for h in hashes if h not in found})
+            for start in range(0, len(missing), _SQL_CHUNK):
+                part = missing[start : start + _SQL_CHUNK]
+                placeholders = ",".join("?" * len(part))  # only '?': values are bound
+                query = f"SELECT hash, idx FROM log_leaf_index WHERE hash IN ({placeholders})"  # noqa: S608
+                found.update(self._db.execute(query, part).fetchall())
+        return found
+
+    def _flush_index(self) -> None:
+        """Move the recent leaf hashes, sorted, into the persistent index (one transaction)."""
+        rows = sorted(self._recent.items())
+        size = self._frontier.size
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("INSERT OR IGNORE INTO log_leaf_index (hash, idx) VALUES (?, ?)", rows)
+            db.execute("UPDATE log_meta SET value = ? WHERE key = 'indexed_size'", (size,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._recent.clear()
+        self._indexed_size = size
+
+    # --- recovery (SPEC §6.2: reopen) ---
+
+    def _load(self) -> None:
+        """Return to the published checkpoint: verify it, roll back, rebuild the right edge."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS log_meta "
+                "(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS log_leaf_index "
+                "(hash BLOB PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID"
+            )
+            meta = dict(db.execute("SELECT key, value FROM log_meta").fetchall())
+            signed = self._store.read(CHECKPOINT_PATH)
+            if signed is None:
+                if meta.get("indexed_size", 0) or meta.get("admitted_size", 0):
+                    raise LogStateError(
+                        "the log has no checkpoint but its state database records entries; "
+                        "restore the checkpoint file (or open the right state directory)"
+                    )
+                checkpoint = Checkpoint(self._origin, 0, EMPTY_ROOT)
+                signed = note.sign(checkpoint.body(), self._signer).encode("utf-8")
+                self._store.write_checkpoint(signed)
+            checkpoint = verify_checkpoint(signed, self._verifier, origin=self._origin).checkpoint
+            size = checkpoint.size
+
+            db.execute("INSERT OR IGNORE INTO log_meta VALUES ('indexed_size', 0)")
+            row = db.execute("SELECT value FROM log_meta WHERE key = 'indexed_size'").fetchone()
+            indexed = int(row[0])
+            if indexed > size:
+                raise LogStateError(
+                    f"the leaf index covers {indexed} entries but the published checkpoint "
+                    f"only {size}; the checkpoint was replaced by an older one"
+                )
+            self._reconcile_admission(meta, size)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+        frontier = _rebuild_frontier(self._store, size)
+        if frontier.root() != checkpoint.root_hash:
+            raise VerificationError(
+                LogReason.MALFORMED_TILE,
+                f"the published tiles of size {size} hash to root {frontier.root().hex()} but "
+                f"the published checkpoint says {checkpoint.root_hash.hex()}; the tile "
+                "directory does not belong to this checkpoint",
+            )
+        self._frontier, self._checkpoint, self._indexed_size = frontier, signed, indexed
+        self._recent = _recent_hashes(self._store, indexed, size)
+        if len(self._recent) >= RECENT_WINDOW:
+            self._flush_index()
+
+    def _reconcile_admission(self, meta: dict[str, int], size: int) -> None:
+        """Bring the admission hook's state to exactly the published size (in the open txn)."""
+        admission, db = self._admission, self._db
+        admitted = meta.get("admitted_size")
+        if admission is None:
+            if admitted is not None:
+                raise LogStateError(
+                    "this log was written with an admission hook; open it with the same hook "
+                    "so that its state stays in step with the log"
+                )
+            return
+        if admitted is None:
+            if size:
+                raise LogStateError(
+                    f"the admission hook has no state for the {size} entries already in the "
+                    "log; an admission hook must be used from the log's first entry"
+                )
+            db.execute("INSERT INTO log_meta VALUES ('admitted_size', 0)")
+            admitted = 0
+        admission.setup(db)
+        if admitted > size:
+            admission.rollback(size, db)
+            db.execute("UPDATE log_meta SET value = ? WHERE key = 'admitted_size'", (size,))
+        elif admitted < size:
+            raise LogStateError(
+                f"the admission state covers {admitted} entries but the log has {size}; "
+                "the state database was restored from an older copy"
+            )
+
+
+def _read_required(store: TileStore, path: str, length: int | None = None) -> bytes:
+    data = store.read(path)
+    if data is None:
+        raise LogStateError(
+            f"{path} is covered by the published checkpoint but missing from the store"
+        )
+    if length is not None and len(data) != length:
+        raise VerificationError(
+            LogReason.MALFORMED_TILE,
+            f"{path} should be {length} bytes but is {len(data)}; the published tile is damaged",
+        )
+    return data
+
+
+def _split_hashes(data: bytes) -> list[bytes]:
+    return [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]
+
+
+def _rebuild_frontier(store: TileStore, size: int) -> _Frontier:
+    """The right edge at ``size`` from the published partial tiles and partial bundle."""
+    levels: list[_TileLevel] = []
+    level = 0
+    while size >> (TILE_HEIGHT * level):
+        width = (size >> (TILE_HEIGHT * level)) % TILE_WIDTH
+        tiles = _TileLevel()
+        if width:
+            index = size >> (TILE_HEIGHT * (level + 1))
+            data = _read_required(store, Tile(level, index, width).path(), width * HASH_SIZE)
+            filled, _ = tiles.extend(_split_hashes(data))
+            if filled:
+                raise AssertionError("bad math in _rebuild_frontier: a partial tile filled up")
+        levels.append(tiles)
+        level += 1
+    bundle = b""
+    width = size % BUNDLE_WIDTH
+    if width:
+        path = entries_path(size // BUNDLE_WIDTH, width)
+        bundle = _read_required(store, path)
+        entries = parse_entry_bundle(bundle, width)
+        if [_sha256(_LEAF + e).digest() for e in entries] != levels[0].nodes[0]:
+            raise VerificationError(
+                LogReason.MALFORMED_TILE,
+                f"the entries of {path} do not hash to its level-0 tile; the published "
+                "bundle is damaged",
+            )
+    return _Frontier(size, levels, bundle)
+
+
+def _recent_hashes(store: TileStore, start: int, size: int) -> dict[bytes, int]:
+    """Leaf hashes of entries ``start..size-1``, read from the published tiles."""
+    recent: dict[bytes, int] = {}
+    index = start - start % BUNDLE_WIDTH
+    while index < size:
+        tile_index = index // TILE_WIDTH
+        width = min(TILE_WIDTH, size - index)
+        data = _read_required(store, Tile(0, tile_index, width).path(), width * HASH_SIZE)
+        for offset, leaf in enumerate(_split_hashes(data)):
+            if index + offset >= start:
+                recent.setdefault(leaf, index + offset)
+        index += width
+    return recent
+
+
+def _lock(path: Path) -> int:
+    """Take the log's single-writer lock (``flock``, released when the process dies)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise LogLockedError(
+            f"the log at {path.parent} is open by another writer (pid {holder}); "
+            "only one process may append to a log at a time"
+        ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return fd
+
+
+def open_directory_log(
+    root: Path,
+    *,
+    origin: str,
+    signer: note.Signer,
+    verifier: note.Verifier,
+    state_dir: Path | None = None,
+    fsync: bool = True,
+    admission: Admission | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_max_age: float = DEFAULT_BATCH_MAX_AGE,
+) -> Log:
+    """Open the log whose tiles live in directory ``root`` (state in ``root/.state``).
+
+    A static web server can serve ``root`` as the log's tlog-tiles prefix; it SHOULD NOT
+    serve ``.state`` (not secret, but not part of the API).
+    """
+    return Log.open(
+        DirectoryTileStore(root, fsync=fsync),
+        state_dir if state_dir is not None else root / ".state",
+        origin=origin,
+        signer=signer,
+        verifier=verifier,
+        admission=admission,
+        batch_size=batch_size,
+        batch_max_age=batch_max_age,
+        fsync=fsync,
+    )
