@@ -135,8 +135,7 @@ def _organisation_problem(name: object) -> str | None:
         return f"an organisation name must be a text string, not {type(name).__name__}"
     if not 1 <= len(name) <= MAX_ORGANISATION_BYTES:
         return (
-            f"organisation name {name[:80]!r} must be 1 to {MAX_ORGANISATION_BYTES} "
-            "characters long"
+            f"organisation name {name[:80]!r} must be 1 to {MAX_ORGANISATION_BYTES} characters long"
         )
     if not all(" " <= c <= "~" for c in name) or name != name.strip(" "):
         return (
@@ -421,9 +420,7 @@ def _parse_role(value: object, what: str) -> Role:
     if not isinstance(items, list):
         raise _malformed(f"the keys of the {what} must be an array")
     if len(items) > MAX_ROLE_KEYS:
-        raise _malformed(
-            f"the {what} lists {len(items)} keys; at most {MAX_ROLE_KEYS} are allowed"
-        )
+        raise _malformed(f"the {what} lists {len(items)} keys; at most {MAX_ROLE_KEYS} are allowed")
     keys: list[RoleKey] = []
     for i, item in enumerate(items):
         where = f"entry of key {i} of the {what}"
