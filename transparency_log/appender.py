@@ -616,19 +616,20 @@ class Log:
             new_hashes.append(leaf)
 
         if new_entries:
-            # Step 2: every new bundle and tile, durably, before anything refers to them.
             frontier = self._frontier.copy()
-            self._store.write_files(frontier.append(new_entries, new_hashes))
-            # Step 3: the admission state for exactly these entries, durably.
+            files = frontier.append(new_entries, new_hashes)
+            # Step 2: the admission state for exactly these entries, durably. (Rolled back
+            # on recovery if the checkpoint below never gets published.)
             if admission is not None:
                 db.execute(
                     "UPDATE log_meta SET value = ? WHERE key = 'admitted_size'", (next_index,)
                 )
                 db.execute("COMMIT")
-            # Step 4: the signed checkpoint, last: the commit point.
+            # Steps 3-4: every new bundle and tile durably, then the signed checkpoint, last:
+            # the commit point.
             body = Checkpoint(self._origin, frontier.size, frontier.root()).body()
             signed = note.sign(body, self._signer).encode("utf-8")
-            self._store.write_checkpoint(signed)
+            self._store.publish(files, signed)
             self._frontier, self._checkpoint = frontier, signed
             self._recent.update(fresh)
         elif admission is not None:
@@ -688,7 +689,7 @@ class Log:
                     )
                 checkpoint = Checkpoint(self._origin, 0, EMPTY_ROOT)
                 signed = note.sign(checkpoint.body(), self._signer).encode("utf-8")
-                self._store.write_checkpoint(signed)
+                self._store.publish({}, signed)
             checkpoint = verify_checkpoint(signed, self._verifier, origin=self._origin).checkpoint
             size = checkpoint.size
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -64,23 +66,21 @@ def validate_path(path: str) -> str:
 class TileStore(Protocol):
     """Where a log keeps its static files (SPEC §6.1). Reads may run concurrently with writes.
 
-    Only one writer (the appender holding the log's lock) calls the write methods.
+    Only one writer (the appender holding the log's lock) calls :meth:`publish`.
     """
 
     def read(self, path: str) -> bytes | None:
         """The bytes stored at ``path``, or None if there is no file there."""
         ...
 
-    def write_files(self, files: Mapping[str, bytes]) -> None:
-        """Store every file of ``files`` durably; each one appears atomically.
+    def publish(self, files: Mapping[str, bytes], checkpoint: bytes) -> None:
+        """Store ``files`` durably, then replace ``checkpoint``: the commit point of SPEC §6.2.
 
-        When this returns, every file is on stable storage under its path. If it raises, any
-        subset of the files may have been stored; none is ever visible half-written.
+        Each file appears atomically (complete or not at all). The new checkpoint must not
+        become visible before every file is durable; when this returns, both are. If it
+        raises, any subset of the files may have been stored, and the checkpoint is the old
+        one or the new one.
         """
-        ...
-
-    def write_checkpoint(self, data: bytes) -> None:
-        """Replace ``checkpoint`` atomically and durably: the commit point of SPEC §6.2."""
         ...
 
 
@@ -119,45 +119,58 @@ class DirectoryTileStore:
         except FileNotFoundError:
             return None
 
-    def write_files(self, files: Mapping[str, bytes]) -> None:
-        """Write each file to ``.<name>.tmp``, fsync it, rename it; then fsync each directory.
+    def publish(self, files: Mapping[str, bytes], checkpoint: bytes) -> None:
+        """The SPEC §6.1 write discipline for one batch, in three rounds of flushes.
 
-        The temporary name is fixed per target: a single writer holds the log's lock, and a
+        1. Every file, and the new checkpoint, is written to ``.<name>.tmp`` in its target
+           directory and flushed; these are independent, so they run in parallel (the
+           temporary checkpoint is invisible to readers).
+        2. The files are renamed over their targets and every directory that changed is
+           flushed once (in parallel).
+        3. Only then is ``.checkpoint.tmp`` renamed to ``checkpoint`` and the root flushed.
+
+        A temporary name is fixed per target: one writer holds the log's lock, and a
         temporary file left by a killed writer is simply truncated by the next attempt.
         """
+        if not isinstance(checkpoint, bytes):
+            raise TypeError(f"checkpoint must be bytes, not {type(checkpoint).__name__}")
         targets = [(validate_path(path), data) for path, data in files.items()]
         with self._lock:
+            root = os.fspath(self._root)
             dirty: dict[str, None] = {}  # ordered set of directories to flush
-            renames: list[tuple[str, str]] = []
+            self._ensure_dir(root, dirty)
+            staged: list[tuple[str, str, bytes]] = []
             for path, data in targets:
-                full = os.path.join(self._root, path)
+                full = os.path.join(root, path)
                 directory, name = os.path.split(full)
                 self._ensure_dir(directory, dirty)
-                tmp = os.path.join(directory, f".{name}.tmp")
-                _write_file(tmp, data, fsync=self._fsync)
-                renames.append((tmp, full))
+                staged.append((os.path.join(directory, f".{name}.tmp"), full, data))
                 dirty[directory] = None
-            for tmp, full in renames:
+            checkpoint_tmp = os.path.join(root, f".{CHECKPOINT_PATH}.tmp")
+            fsync = self._fsync
+            writes = [partial(_write_file, tmp, data, fsync=fsync) for tmp, _, data in staged]
+            writes.append(partial(_write_file, checkpoint_tmp, checkpoint, fsync=fsync))
+            self._run_all(writes)
+            for tmp, full, _ in staged:
                 os.replace(tmp, full)
+            dirty.pop(root, None)
+            if fsync:
+                self._run_all([partial(_fsync_dir, directory) for directory in dirty])
+            os.replace(checkpoint_tmp, os.path.join(root, CHECKPOINT_PATH))
             if self._fsync:
-                for directory in dirty:
-                    _fsync_dir(directory)
+                _fsync_dir(root)
 
-    def write_checkpoint(self, data: bytes) -> None:
-        """Replace ``checkpoint`` by write-to-temporary, fsync, rename, fsync the root."""
-        if not isinstance(data, bytes):
-            raise TypeError(f"checkpoint data must be bytes, not {type(data).__name__}")
-        with self._lock:
-            root = os.fspath(self._root)
-            dirty: dict[str, None] = {}
-            self._ensure_dir(root, dirty)
-            tmp = os.path.join(root, f".{CHECKPOINT_PATH}.tmp")
-            _write_file(tmp, data, fsync=self._fsync)
-            os.replace(tmp, os.path.join(root, CHECKPOINT_PATH))
-            if self._fsync:
-                dirty[root] = None
-                for directory in dirty:
-                    _fsync_dir(directory)
+    def _run_all(self, calls: Sequence[Callable[[], None]]) -> None:
+        """Run independent writes or flushes at once: each waits on the disk, not the CPU."""
+        if len(calls) <= 1 or not self._fsync:
+            for call in calls:
+                call()
+            return
+        futures = [_pool().submit(call) for call in calls]
+        for future in futures:  # wait for every one, then raise the first failure
+            future.exception()
+        for future in futures:
+            future.result()
 
     def _ensure_dir(self, directory: str, dirty: dict[str, None]) -> None:
         """Create ``directory`` and missing parents; mark each changed parent to be flushed."""
@@ -181,6 +194,19 @@ class DirectoryTileStore:
         if len(self._known_dirs) >= _KNOWN_DIRS_CAP:
             self._known_dirs.clear()
         self._known_dirs.add(directory)
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One small pool shared by every store: fsync releases the GIL, so flushes overlap."""
+    global _POOL  # noqa: PLW0603 - a process-wide pool, created on first use
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="tile-store-fsync")
+        return _POOL
 
 
 def _write_file(path: str, data: bytes, *, fsync: bool) -> None:
@@ -216,18 +242,14 @@ class MemoryTileStore:
         with self._lock:
             return self._files.get(validate_path(path))
 
-    def write_files(self, files: Mapping[str, bytes]) -> None:
-        """Store a copy of every file."""
+    def publish(self, files: Mapping[str, bytes], checkpoint: bytes) -> None:
+        """Store a copy of every file, then replace the checkpoint."""
+        if not isinstance(checkpoint, bytes):
+            raise TypeError(f"checkpoint must be bytes, not {type(checkpoint).__name__}")
         checked = {validate_path(path): bytes(data) for path, data in files.items()}
         with self._lock:
             self._files.update(checked)
-
-    def write_checkpoint(self, data: bytes) -> None:
-        """Replace the checkpoint."""
-        if not isinstance(data, bytes):
-            raise TypeError(f"checkpoint data must be bytes, not {type(data).__name__}")
-        with self._lock:
-            self._files[CHECKPOINT_PATH] = data
+            self._files[CHECKPOINT_PATH] = checkpoint
 
     def paths(self) -> list[str]:
         """Every stored path, sorted (for tests that compare layouts)."""

@@ -248,20 +248,19 @@ def test_checkpoint_is_published_last(tmp_path: Path) -> None:
     events: list[str] = []
 
     class Recording(MemoryTileStore):
-        def write_files(self, files: Any) -> None:
-            events.append("files")
-            super().write_files(files)
-
-        def write_checkpoint(self, data: bytes) -> None:
-            events.append("checkpoint")
-            super().write_checkpoint(data)
+        def publish(self, files: Any, checkpoint: bytes) -> None:
+            text = checkpoint.decode()
+            size = parse_checkpoint(text[: text.index("\n\n") + 1]).size
+            # Everything the new size requires is in this very call, with the checkpoint.
+            events.append(f"{size}: {len(files)} files")
+            super().publish(files, checkpoint)
 
     store = Recording()
     with Log.open(
         store, tmp_path / "state", origin=ORIGIN, signer=SIGNER, verifier=VERIFIER, fsync=False
     ) as log:
         log.add_many([entry(i) for i in range(600)])
-    assert events == ["checkpoint"] + ["files", "checkpoint"] * 3
+    assert events == ["0: 0 files", "256: 3 files", "512: 3 files", "600: 2 files"]
 
 
 def test_caller_mistakes(tmp_path: Path) -> None:
@@ -398,10 +397,10 @@ def test_admission_state_is_rolled_back_to_the_published_size(tmp_path: Path) ->
     class CheckpointFails(DirectoryTileStore):
         fail = False
 
-        def write_checkpoint(self, data: bytes) -> None:
+        def publish(self, files: Any, checkpoint: bytes) -> None:
             if self.fail:
                 raise OSError("disk full")
-            super().write_checkpoint(data)
+            super().publish(files, checkpoint)
 
     store = CheckpointFails(tmp_path, fsync=False)
     hook = FleetAdmission()

@@ -11,13 +11,13 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from transparency_log import note
+from transparency_log import note, storage
 from transparency_log.appender import Log, open_directory_log
 from transparency_log.checkpoint import verify_checkpoint
 from transparency_log.entry_bundle import parse_entry_bundle
@@ -142,71 +142,85 @@ def test_kill_9_at_random_instants_loses_no_acknowledged_entry(tmp_path: Path) -
     check_consistent(read_entries(log_dir, size + 1), observed)
 
 
-class FaultyStore(DirectoryTileStore):
-    """Raises at the n-th write point: each file of a batch, and the checkpoint."""
+class Faults:
+    """Raises at the n-th write point of the real DirectoryTileStore: every temporary file
+    written, every rename and every directory flush (SPEC §6.1)."""
 
-    def __init__(self, root: Path) -> None:
-        super().__init__(root, fsync=False)
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.countdown = -1
         self.points = 0
+        real_write, real_fsync_dir, real_replace = (
+            storage._write_file,
+            storage._fsync_dir,
+            os.replace,
+        )
 
-    def _point(self) -> None:
-        self.points += 1
-        if self.countdown == 0:
-            self.countdown = -1
-            raise OSError("injected storage failure")
-        if self.countdown > 0:
-            self.countdown -= 1
+        def write_file(path: str, data: bytes, *, fsync: bool) -> None:
+            self.point()
+            real_write(path, data, fsync=fsync)
 
-    def write_files(self, files: Mapping[str, bytes]) -> None:
-        for path, data in files.items():
-            self._point()
-            super().write_files({path: data})
+        def fsync_dir(directory: str) -> None:
+            self.point()
+            real_fsync_dir(directory)
 
-    def write_checkpoint(self, data: bytes) -> None:
-        self._point()
-        super().write_checkpoint(data)
+        def replace(src: str, dst: str) -> None:
+            self.point()
+            real_replace(src, dst)
+
+        monkeypatch.setattr(storage, "_write_file", write_file)
+        monkeypatch.setattr(storage, "_fsync_dir", fsync_dir)
+        monkeypatch.setattr(os, "replace", replace)
+
+    def point(self) -> None:
+        with LOCK:
+            self.points += 1
+            if self.countdown == 0:
+                self.countdown = -1
+                raise OSError("injected storage failure")
+            if self.countdown > 0:
+                self.countdown -= 1
 
 
-def test_a_failure_at_every_write_point_is_recovered(tmp_path: Path) -> None:
-    batches = [[b"%d-%d" % (b, i) for i in range(n)] for b, n in enumerate([200, 100, 300, 1])]
-    # Count the write points of one clean run.
-    probe = FaultyStore(tmp_path / "probe")
-    with Log.open(
-        probe,
-        tmp_path / "probe-state",
+LOCK = threading.Lock()
+
+
+def open_faulty(root: Path) -> Log:
+    return Log.open(
+        DirectoryTileStore(root, fsync=True),
+        root / ".state",
         origin=ORIGIN,
         signer=SIGNER,
         verifier=VERIFIER,
         batch_size=128,
         fsync=False,
-    ) as log:
+    )
+
+
+def test_a_failure_at_every_write_point_is_recovered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    faults = Faults(monkeypatch)
+    batches = [[b"%d-%d" % (b, i) for i in range(n)] for b, n in enumerate([200, 100, 300, 1])]
+    # Count the write points of one clean run (after the size-0 checkpoint of open).
+    with open_faulty(tmp_path / "probe") as log:
+        faults.points = 0
         for batch in batches:
             log.add_many(batch)
-    total = probe.points - 1  # the first point is the size-0 checkpoint written on open
-    assert total > 10
+        total = faults.points
+    assert total > 30
     for point in range(total):
         root = tmp_path / f"p{point}"
-        store = FaultyStore(root)
         acked: dict[bytes, int] = {}
         observed: set[tuple[int, bytes]] = set()
         failed = False
-        log = Log.open(
-            store,
-            root / ".state",
-            origin=ORIGIN,
-            signer=SIGNER,
-            verifier=VERIFIER,
-            batch_size=128,
-            fsync=False,
-        )
-        store.countdown = point
+        log = open_faulty(root)
+        faults.countdown = point
         for batch in batches:
             try:
                 indices = log.add_many(batch)
             except OSError:
                 failed = True
-                # The writer recovered in place to the published checkpoint.
+                # The writer recovered in place, to whatever checkpoint is published.
                 assert read_checkpoint(root) == (log.size, log.root)
                 continue
             acked.update(zip(batch, indices, strict=True))
@@ -218,14 +232,7 @@ def test_a_failure_at_every_write_point_is_recovered(tmp_path: Path) -> None:
             for data, index in zip(batch, indices, strict=True):
                 assert acked.setdefault(data, index) == index
         log.close()
-        with Log.open(
-            DirectoryTileStore(root, fsync=False),
-            root / ".state",
-            origin=ORIGIN,
-            signer=SIGNER,
-            verifier=VERIFIER,
-            fsync=False,
-        ) as reopened:
+        with open_faulty(root) as reopened:
             entries = read_entries(root, reopened.size)
             assert reopened.size == sum(len(b) for b in batches)
             observed.add((reopened.size, reopened.root))

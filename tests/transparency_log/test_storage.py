@@ -48,7 +48,7 @@ def test_traversal_and_odd_paths_are_refused(path: str, tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="not a relative path"):
             store.read(path)
         with pytest.raises(ValueError, match="not a relative path"):
-            store.write_files({path: b"x"})
+            store.publish({path: b"x"}, b"cp")
 
 
 def test_paths_are_strings() -> None:
@@ -68,53 +68,75 @@ def test_directory_store_writes_files_and_leaves_no_temporaries(
         "tile/0/001.p/5": b"b" * 160,
         "tile/entries/x001/000": b"\x00\x01c",
     }
-    store.write_files(files)
-    store.write_checkpoint(b"origin\n1\nroot\n")
+    store.publish(files, b"origin\n1\nroot\n")
     for path, data in files.items():
         assert store.read(path) == data
         assert (tmp_path / "log" / path).read_bytes() == data
         assert os.stat(tmp_path / "log" / path).st_mode & 0o777 == 0o644
     assert store.read(CHECKPOINT_PATH) == b"origin\n1\nroot\n"
     assert store.read("tile/0/002") is None
-    leftovers = [p for p in (tmp_path / "log").rglob(".*")]
+    leftovers = list((tmp_path / "log").rglob(".*"))
     assert leftovers == []
 
 
 def test_a_rewrite_replaces_atomically_and_the_checkpoint_is_replaced(tmp_path: Path) -> None:
     store = DirectoryTileStore(tmp_path)
-    store.write_files({"tile/0/000.p/1": b"old"})
+    store.publish({"tile/0/000.p/1": b"old"}, b"one")
     # A stale temporary left by a killed writer is truncated, not appended to.
     (tmp_path / "tile/0/000.p/.1.tmp").write_bytes(b"garbage" * 100)
-    store.write_files({"tile/0/000.p/1": b"new"})
+    store.publish({"tile/0/000.p/1": b"new"}, b"two")
     assert store.read("tile/0/000.p/1") == b"new"
-    store.write_checkpoint(b"one")
-    store.write_checkpoint(b"two")
     assert (tmp_path / "checkpoint").read_bytes() == b"two"
     assert not (tmp_path / ".checkpoint.tmp").exists()
 
 
-def test_directory_fsyncs_are_batched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_checkpoint_is_renamed_last_and_directories_are_flushed_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = DirectoryTileStore(tmp_path)
-    store.write_files({"tile/0/000.p/1": b"x"})  # creates the directories
-    synced: list[int] = []
-    real_fsync = os.fsync
+    store.publish({"tile/0/000.p/1": b"x"}, b"cp")  # creates the directories
+    events: list[str] = []
+    real_replace, real_fsync = os.replace, os.fsync
 
-    def counting_fsync(fd: int) -> None:
-        synced.append(fd)
+    def recording_replace(src: str, dst: str) -> None:
+        events.append("rename " + os.path.relpath(dst, tmp_path))
+        real_replace(src, dst)
+
+    def recording_fsync(fd: int) -> None:
+        events.append("fsync dir" if os.path.isdir(f"/proc/self/fd/{fd}") else "fsync file")
         real_fsync(fd)
 
-    monkeypatch.setattr(os, "fsync", counting_fsync)
-    store.write_files({f"tile/0/{i:03d}": b"y" for i in range(5)})
-    # five files, one directory: six fsyncs, not ten
-    assert len(synced) == 6
+    monkeypatch.setattr(os, "replace", recording_replace)
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    store.publish({f"tile/0/{i:03d}": b"y" for i in range(5)}, b"cp2")
+    # five files and the temporary checkpoint flushed; five renames; ONE flush of tile/0;
+    # then the checkpoint's rename and the root's flush.
+    assert sorted(events[:6]) == ["fsync file"] * 6
+    assert events[6:11] == [f"rename tile/0/{i:03d}" for i in range(5)]
+    assert events[11:] == ["fsync dir", "rename checkpoint", "fsync dir"]
+
+
+def test_a_failed_flush_never_publishes_the_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = DirectoryTileStore(tmp_path)
+    store.publish({}, b"old")
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError("I/O error")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="I/O error"):
+        store.publish({"tile/0/000.p/1": b"x", "tile/0/001.p/1": b"y"}, b"new")
+    assert (tmp_path / "checkpoint").read_bytes() == b"old"
 
 
 def test_memory_store_copies_and_lists() -> None:
     store = MemoryTileStore()
-    data = bytearray(b"abc")
-    store.write_files({"tile/0/000.p/1": bytes(data)})
-    store.write_checkpoint(b"cp")
+    store.publish({"tile/0/000.p/1": b"abc"}, b"cp")
     assert store.read("tile/0/000.p/1") == b"abc"
     assert store.paths() == ["checkpoint", "tile/0/000.p/1"]
     with pytest.raises(TypeError):
-        store.write_checkpoint("text")  # type: ignore[arg-type]
+        store.publish({}, "text")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        DirectoryTileStore(Path("x")).publish({}, "text")  # type: ignore[arg-type]
