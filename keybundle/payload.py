@@ -218,8 +218,7 @@ def _unchecked(cls: type[_T], **fields: object) -> _T:
     # parse_payload has run every check with the reasons of SPEC §9; build without repeating
     # them (the Ed25519 subgroup check is a scalar multiplication per key).
     obj = object.__new__(cls)
-    for name, value in fields.items():
-        object.__setattr__(obj, name, value)
+    obj.__dict__.update(fields)  # what a frozen dataclass's own __init__ amounts to
     return obj
 
 
@@ -379,12 +378,15 @@ def _check_fields(
     allowed: frozenset[int],
     names: Mapping[int, str],
 ) -> None:
+    if mapping.keys() <= allowed and mapping.keys() >= required:
+        return
     for field in mapping:
         if field not in allowed:
             _bad(f"{where} has unknown field {field!r}; SPEC §3.2 defines {sorted(allowed)}")
     for field in sorted(required):
         if field not in mapping:
             _bad(f"{where} lacks required field {field} ({names[field]})")
+    raise AssertionError("bad math in _check_fields")
 
 
 def _kind(value: object) -> str:
