@@ -1,0 +1,328 @@
+"""The log's HTTP service: POST /add under concurrent submitters, bad requests, read paths.
+
+A real log (the appender on a directory) behind the real WSGI app on waitress, on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import http.client
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from transparency_log import note
+from transparency_log.appender import Log
+from transparency_log.errors import VerificationError
+from transparency_log.fetcher import DirectoryFetcher, HTTPFetcher
+from transparency_log.merkle import leaf_hash
+from transparency_log.server import (
+    CHECKPOINT_CACHE_CONTROL,
+    MAX_ADD_BODY_BYTES,
+    TILE_CACHE_CONTROL,
+    LogServer,
+    LogService,
+    make_log_server,
+)
+from transparency_log.storage import DirectoryTileStore
+from transparency_log.tile import EntryBundle, Tile
+from transparency_log.tlog_client import LogClient
+from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
+
+pytestmark = pytest.mark.timeout(90)
+
+ORIGIN = "example.com/served-log"
+SIGNER = note.Ed25519Signer(ORIGIN, b"\x07" * 32)
+VERIFIER = SIGNER.verifier()
+
+
+class RejectBad:
+    """An admission hook that refuses entries starting with b"bad" (and keeps no state)."""
+
+    def setup(self, txn: sqlite3.Connection) -> None:
+        pass
+
+    def check(self, entry: bytes, index: int, txn: sqlite3.Connection) -> None:
+        if entry.startswith(b"bad"):
+            raise VerificationError("MALFORMED_BUNDLE", "the entry is not a countersigned bundle")
+
+    def rollback(self, size: int, txn: sqlite3.Connection) -> None:
+        pass
+
+
+class CountingStore(DirectoryTileStore):
+    """A directory store that counts the checkpoints it publishes."""
+
+    checkpoints = 0
+
+    def publish(self, files: Mapping[str, bytes], checkpoint: bytes) -> None:
+        super().publish(files, checkpoint)
+        self.checkpoints += 1
+
+
+@dataclass
+class Served:
+    log: Log
+    server: LogServer
+    root: Path
+    store: CountingStore
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
+
+    def add(self, entry: bytes) -> tuple[int, bytes]:
+        status, _, body = self.request("POST", "/add", entry)
+        return status, body
+
+
+@contextmanager
+def serving(root: Path) -> Iterator[Served]:
+    store = CountingStore(root, fsync=False)
+    log = Log.open(
+        store,
+        root / ".state",
+        origin=ORIGIN,
+        signer=SIGNER,
+        verifier=VERIFIER,
+        fsync=False,
+        batch_max_age=0.02,
+        admission=RejectBad(),
+    )
+    server = make_log_server(LogService(log, VERIFIER, ORIGIN), threads=16)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Served(log, server, root, store)
+    finally:
+        server.close()
+        thread.join(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    with serving(tmp_path / "log") as s:
+        yield s
+
+
+def _verify_proof(text: bytes, entry: bytes) -> int:
+    proof = parse_tlog_proof(text)
+    verify_tlog_proof(proof, leaf_hash(entry), VERIFIER, origin=ORIGIN)
+    return proof.index
+
+
+# --- submissions ---
+
+
+def test_add_answers_with_a_verifying_tlog_proof(served: Served) -> None:
+    status, headers, body = served.request("POST", "/add", b"first entry")
+    assert status == 200
+    assert headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert headers["Cache-Control"] == "no-store"
+    assert body.startswith(b"c2sp.org/tlog-proof@v1\nindex 0\n")
+    assert _verify_proof(body, b"first entry") == 0
+    assert (served.root / "checkpoint").read_bytes() in body
+
+
+def test_resubmission_returns_the_existing_index(served: Served) -> None:
+    for i in range(3):
+        assert served.add(b"entry %d" % i)[0] == 200
+    status, body = served.add(b"entry 1")
+    assert status == 200
+    assert _verify_proof(body, b"entry 1") == 1
+    assert served.log.size == 3
+
+
+def test_concurrent_submitters_get_unique_indices_and_nothing_is_lost(served: Served) -> None:
+    threads, per_thread = 8, 50
+
+    def submit(t: int) -> list[tuple[bytes, int]]:
+        out = []
+        for i in range(per_thread):
+            entry = b"thread %d entry %d" % (t, i)
+            status, body = served.add(entry)
+            assert status == 200, body
+            out.append((entry, _verify_proof(body, entry)))
+        return out
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = [pair for chunk in pool.map(submit, range(threads)) for pair in chunk]
+    indices = [index for _, index in results]
+    assert len(results) == threads * per_thread
+    assert sorted(indices) == list(range(threads * per_thread))
+    assert served.log.size == threads * per_thread
+    # Every entry is in the published log exactly once, at its index.
+    client = LogClient(DirectoryFetcher(served.root), VERIFIER, origin=ORIGIN)
+    checkpoint = client.fetch_checkpoint()
+    stored = {e.index: e.data for e in client.entries(0, checkpoint.checkpoint.size, checkpoint)}
+    assert stored == {index: entry for entry, index in results}
+    # Submissions shared batches: fewer checkpoints were published than entries.
+    assert served.store.checkpoints < threads * per_thread
+
+
+def test_concurrent_duplicates_get_one_index(served: Served) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: served.add(b"the same entry"), range(16)))
+    assert {status for status, _ in answers} == {200}
+    assert {_verify_proof(body, b"the same entry") for _, body in answers} == {0}
+    assert served.log.size == 1
+
+
+# --- bad requests: 4xx, one clear line, log unchanged ---
+
+
+def _state(served: Served) -> tuple[int, bytes]:
+    return served.log.size, (served.root / "checkpoint").read_bytes()
+
+
+class BadRequest(NamedTuple):
+    method: str
+    path: str
+    body: bytes | None
+    status: int
+    message: str
+
+
+BAD_REQUESTS = {
+    "empty body": BadRequest("POST", "/add", b"", 400, "the request body is empty"),
+    "oversized body": BadRequest(
+        "POST", "/add", b"x" * (MAX_ADD_BODY_BYTES + 1), 413, "at most 65535"
+    ),
+    "rejected by admission": BadRequest(
+        "POST", "/add", b"bad bundle", 422, "(MALFORMED_BUNDLE): the entry is not"
+    ),
+    "GET on /add": BadRequest("GET", "/add", None, 405, "/add takes POST"),
+    "PUT on /add": BadRequest("PUT", "/add", b"entry", 405, "/add takes POST"),
+    "POST on a read path": BadRequest("POST", "/checkpoint", b"entry", 405, "GET or HEAD"),
+    "unknown path": BadRequest("POST", "/add-entry", b"entry", 404, "not found"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS.values(), ids=BAD_REQUESTS.keys())
+def test_bad_requests_get_a_4xx_with_one_clear_line(served: Served, case: BadRequest) -> None:
+    served.add(b"an entry before")
+    before = _state(served)
+    got, answer_headers, answer = served.request(case.method, case.path, case.body)
+    assert got == case.status
+    assert case.message in answer.decode()
+    assert answer.endswith(b"\n")
+    assert answer.count(b"\n") == 1
+    assert answer_headers["Cache-Control"] == "no-store"
+    assert _state(served) == before
+
+
+def test_far_oversized_body_is_refused_unread(served: Served) -> None:
+    before = _state(served)
+    status, _, _ = served.request("POST", "/add", b"x" * (4 * MAX_ADD_BODY_BYTES))
+    assert status == 413
+    assert _state(served) == before
+
+
+def test_missing_content_length_is_411(served: Served) -> None:
+    before = _state(served)
+    conn = http.client.HTTPConnection("127.0.0.1", served.server.port, timeout=10)
+    try:
+        conn.putrequest("POST", "/add")
+        conn.endheaders()
+        response = conn.getresponse()
+        assert response.status in (400, 411)
+        assert response.read().count(b"\n") == 1
+    finally:
+        conn.close()
+    assert _state(served) == before
+
+
+def test_chunked_body_is_accepted(served: Served) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", served.server.port, timeout=10)
+    try:
+        conn.request("POST", "/add", body=iter([b"chunked ", b"entry"]), encode_chunked=True)
+        response = conn.getresponse()
+        assert response.status == 200
+        assert _verify_proof(response.read(), b"chunked entry") == 0
+    finally:
+        conn.close()
+
+
+def test_closed_log_answers_503(tmp_path: Path) -> None:
+    with serving(tmp_path / "log") as s:
+        s.log.close()
+        status, body = s.add(b"late entry")
+        assert status == 503
+        assert b"not accepting" in body
+
+
+# --- read paths ---
+
+
+def test_read_paths_have_tlog_tiles_headers(served: Served) -> None:
+    served.log.add_many([b"read %d" % i for i in range(300)])
+    status, headers, body = served.request("GET", "/checkpoint")
+    assert status == 200
+    assert headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert headers["Cache-Control"] == CHECKPOINT_CACHE_CONTROL
+    assert body == (served.root / "checkpoint").read_bytes()
+    for path in (Tile(0, 0).path(), Tile(0, 1, 44).path(), EntryBundle(0).path()):
+        status, headers, body = served.request("GET", "/" + path)
+        assert status == 200, path
+        assert headers["Content-Type"] == "application/octet-stream"
+        assert headers["Cache-Control"] == TILE_CACHE_CONTROL
+        assert body == (served.root / path).read_bytes()
+    status, headers, body = served.request("HEAD", "/" + Tile(0, 0).path())
+    assert status == 200
+    assert headers["Content-Length"] == str(8192)
+    assert body == b""
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tile/0/002",  # not published yet
+        "/tile/0/000.p/0",
+        "/tile/0/0",
+        "/tile/00/000",
+        "/tile/0/x000/001",
+        "/tile/64/000",
+        "/tile/../checkpoint",
+        "/tile/0/../../.state/lock",
+        "/.state/lock",
+        "/.keybundle-log/config",
+        "/tile/entries/000.p/256",
+        "/checkpoint/",
+    ],
+)
+def test_other_paths_are_404(served: Served, path: str) -> None:
+    served.log.add_many([b"x %d" % i for i in range(300)])
+    status, headers, body = served.request("GET", path)
+    assert status == 404
+    assert headers["Cache-Control"] == "no-store"
+    assert body.count(b"\n") == 1
+
+
+def test_http_fetcher_and_client_read_the_served_log(served: Served) -> None:
+    entries = [b"client %d" % i for i in range(600)]
+    served.log.add_many(entries)
+    with HTTPFetcher(f"http://127.0.0.1:{served.server.port}") as fetcher:
+        client = LogClient(fetcher, VERIFIER, origin=ORIGIN)
+        checkpoint = client.fetch_checkpoint()
+        assert checkpoint.checkpoint.size == 600
+        proof = client.inclusion_proof(345, checkpoint)
+        verify_tlog_proof(proof, leaf_hash(entries[345]), VERIFIER, origin=ORIGIN)
+        assert client.entry(599, checkpoint).data == entries[599]

@@ -1,0 +1,511 @@
+"""C2SP tlog-tiles HTTP service: ``POST /add`` and the static read paths (SPEC §6.5).
+
+The read side is the tile directory itself (``checkpoint``, ``tile/<L>/<N>[.p/<W>]``,
+``tile/entries/<N>[.p/<W>]``), served here with the content types and cache headers of
+C2SP tlog-tiles, or by any static web server (deploy/nginx/keybundle-log.conf). The write
+side is ``POST /add``: the body is one entry; the answer comes once the entry is in a
+published checkpoint (the appender acknowledges only then, SPEC §6.2), and is the entry's
+C2SP tlog-proof (SPEC §2.7), built from the published tiles and checked on the way.
+
+Concurrent submitters share batches: each request thread calls :meth:`Log.add`, which
+blocks until the batch holding the entry is integrated (batch size and maximum age are the
+log's). Nothing is acknowledged before its checkpoint is durable, an entry submitted twice
+gets its existing index, and a rejected entry leaves the log unchanged.
+
+Optionally the log asks witnesses to cosign each checkpoint before publishing it
+(:class:`CosigningTileStore`, C2SP tlog-witness, SPEC §6.4.4); a witness that fails delays
+nothing beyond its timeout and the checkpoint is published with the cosignatures obtained.
+
+Everything runs on waitress, a production WSGI server that reads each request completely
+(within its size limit) before a worker thread sees it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from waitress.server import create_server  # type: ignore[import-untyped]
+
+from transparency_log import note
+from transparency_log.appender import DEFAULT_BATCH_MAX_AGE, DEFAULT_BATCH_SIZE, Admission, Log
+from transparency_log.checkpoint import VerifiedCheckpoint, parse_checkpoint
+from transparency_log.entry_bundle import MAX_ENTRY_SIZE
+from transparency_log.errors import VerificationError
+from transparency_log.fetcher import FetchError, NotFoundError, validate_fetch_path
+from transparency_log.storage import CHECKPOINT_PATH, DirectoryTileStore, TileStore
+from transparency_log.tile import MAX_TILE_PATH_LENGTH, parse_tile_path
+from transparency_log.tlog_client import LogClient
+from transparency_log.witness_client import (
+    DEFAULT_TIMEOUT_SECONDS,
+    WitnessEndpoint,
+    WitnessOutcome,
+    collect_cosignatures,
+)
+
+__all__ = [
+    "CHECKPOINT_CACHE_CONTROL",
+    "CHECKPOINT_CONTENT_TYPE",
+    "DEFAULT_SERVER_THREADS",
+    "MAX_ADD_BODY_BYTES",
+    "TILE_CACHE_CONTROL",
+    "TILE_CONTENT_TYPE",
+    "CosigningTileStore",
+    "LogResponse",
+    "LogServer",
+    "LogService",
+    "make_log_server",
+    "make_wsgi_app",
+    "serve_log",
+]
+
+_log = logging.getLogger(__name__)
+
+MAX_ADD_BODY_BYTES = MAX_ENTRY_SIZE
+"""Largest ``POST /add`` body: one entry, which an entry bundle's u16 length caps at 65535
+bytes (SPEC §11). Waitress refuses longer bodies before buffering them."""
+
+CHECKPOINT_CONTENT_TYPE = "text/plain; charset=utf-8"
+"""Content type of ``/checkpoint`` (C2SP tlog-tiles §Checkpoints) and of text answers."""
+
+TILE_CONTENT_TYPE = "application/octet-stream"
+"""Content type of tiles and entry bundles (C2SP tlog-tiles)."""
+
+CHECKPOINT_CACHE_CONTROL = "public, max-age=5"
+"""The checkpoint changes with every integration: caches may keep it a few seconds only."""
+
+TILE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+"""Tiles and entry bundles never change once written (a partial one's path names its
+width), so they are cacheable for a year and never revalidated."""
+
+DEFAULT_SERVER_THREADS = 16
+"""Waitress worker threads of :func:`serve_log`: each blocked submitter holds one until its
+batch is integrated, so this bounds how many submissions share a batch."""
+
+_TEXT = CHECKPOINT_CONTENT_TYPE
+_NO_STORE = "no-store"
+
+
+class LogResponse(NamedTuple):
+    """One HTTP answer: status, headers (without Content-Length) and body."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+def _text(status: int, message: str, *extra: tuple[str, str]) -> LogResponse:
+    return LogResponse(
+        status,
+        (("Content-Type", _TEXT), ("Cache-Control", _NO_STORE), *extra),
+        (message.rstrip("\n").replace("\n", " ") + "\n").encode("utf-8"),
+    )
+
+
+class _StoreFetcher:
+    """A :class:`~transparency_log.fetcher.Fetcher` over a :class:`TileStore`'s reads."""
+
+    def __init__(self, store: TileStore) -> None:
+        self._store = store
+
+    def fetch(self, path: str, *, max_bytes: int | None = None) -> bytes:
+        data = self._store.read(validate_fetch_path(path))
+        if data is None:
+            raise NotFoundError(path, f"{path!r} is not in the log's store")
+        if max_bytes is not None and len(data) > max_bytes:
+            raise FetchError(path, f"{path!r} is {len(data)} bytes, over {max_bytes}")
+        return data
+
+
+class _Prover:
+    """Builds tlog-proofs from the published tiles, checking them as any client would."""
+
+    def __init__(self, store: TileStore, verifier: note.Verifier, origin: str) -> None:
+        self._fetcher = _StoreFetcher(store)
+        self._client = LogClient(self._fetcher, verifier, origin=origin)
+        self._lock = threading.Lock()
+        self._latest: VerifiedCheckpoint | None = None
+
+    def proof(self, index: int) -> str:
+        """The C2SP tlog-proof of ``index`` under the published checkpoint."""
+        with self._lock:
+            signed = self._fetcher.fetch(CHECKPOINT_PATH)
+            latest = self._latest
+            if latest is None or latest.note_text != signed:
+                latest = self._client.verify_checkpoint(signed)
+                self._latest = latest
+            return self._client.inclusion_proof(index, latest).format()
+
+
+class LogService:
+    """The log's HTTP semantics, without HTTP: ``add(body)`` and ``read(path)`` (SPEC §6.5).
+
+    ``log`` is the open appender; ``verifier`` and ``origin`` are its key and origin, used
+    to check the published checkpoint before a proof is built on it.
+    """
+
+    def __init__(
+        self,
+        log: Log,
+        verifier: note.Verifier,
+        origin: str,
+        *,
+        max_body_bytes: int = MAX_ADD_BODY_BYTES,
+    ) -> None:
+        if not 1 <= max_body_bytes <= MAX_ADD_BODY_BYTES:
+            raise ValueError(f"max_body_bytes must be in 1..{MAX_ADD_BODY_BYTES}")
+        self._log = log
+        self._store = log.store
+        self._max_body_bytes = max_body_bytes
+        self._prover = _Prover(log.store, verifier, origin)
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The largest entry ``POST /add`` accepts."""
+        return self._max_body_bytes
+
+    def add(self, body: bytes) -> LogResponse:
+        """Append ``body`` as one entry; 200 with its tlog-proof once it is published."""
+        if not body:
+            return _text(
+                http.HTTPStatus.BAD_REQUEST,
+                "the request body is empty; POST /add takes exactly one log entry as its body",
+            )
+        if len(body) > self._max_body_bytes:
+            return _text(
+                http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"the entry is {len(body)} bytes; this log accepts at most {self._max_body_bytes}",
+            )
+        try:
+            index = self._log.add(body)
+        except VerificationError as e:
+            return _text(
+                http.HTTPStatus.UNPROCESSABLE_ENTITY,
+                f"entry rejected by the log's admission policy ({e.reason}): {e.message}",
+            )
+        except ValueError as e:
+            # The log is closing (or refused the entry's shape, which was checked above).
+            return _text(http.HTTPStatus.SERVICE_UNAVAILABLE, f"the log is not accepting: {e}")
+        except (OSError, RuntimeError) as e:
+            _log.error("integration failed: %s", e)
+            return _text(
+                http.HTTPStatus.SERVICE_UNAVAILABLE,
+                "the log could not store the entry; nothing was acknowledged, retry later",
+            )
+        try:
+            proof = self._prover.proof(index)
+        except (VerificationError, OSError) as e:
+            _log.error("entry %d is logged but its proof failed: %s", index, e)
+            return _text(
+                http.HTTPStatus.INTERNAL_SERVER_ERROR,
+                f"the entry is logged at index {index}, but its proof could not be built "
+                "from the published tiles; fetch it later",
+            )
+        return LogResponse(
+            http.HTTPStatus.OK,
+            (("Content-Type", _TEXT), ("Cache-Control", _NO_STORE)),
+            proof.encode("utf-8"),
+        )
+
+    def read(self, path: str) -> LogResponse:
+        """The static resource at ``path`` (no leading ``/``) with tlog-tiles headers."""
+        if path == CHECKPOINT_PATH:
+            content_type, cache = CHECKPOINT_CONTENT_TYPE, CHECKPOINT_CACHE_CONTROL
+        else:
+            if len(path) > MAX_TILE_PATH_LENGTH:
+                return _text(http.HTTPStatus.NOT_FOUND, "not found: path too long")
+            try:
+                resource = parse_tile_path(path)
+            except VerificationError:
+                return _text(
+                    http.HTTPStatus.NOT_FOUND,
+                    "not found: not a C2SP tlog-tiles path (checkpoint, tile/<L>/<N>[.p/<W>], "
+                    "tile/entries/<N>[.p/<W>])",
+                )
+            if resource.path() != path:
+                raise AssertionError("bad math in LogService.read: a non-canonical tile path")
+            content_type, cache = TILE_CONTENT_TYPE, TILE_CACHE_CONTROL
+        try:
+            data = self._store.read(path)
+        except (OSError, ValueError) as e:
+            _log.error("cannot read %s: %s", path, e)
+            return _text(http.HTTPStatus.INTERNAL_SERVER_ERROR, "the resource cannot be read")
+        if data is None:
+            return _text(http.HTTPStatus.NOT_FOUND, f"not found: {path} is not published")
+        return LogResponse(
+            http.HTTPStatus.OK, (("Content-Type", content_type), ("Cache-Control", cache)), data
+        )
+
+
+_StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+_WSGIApp = Callable[[dict[str, Any], _StartResponse], Iterable[bytes]]
+
+
+def _decimal(text: str) -> int | None:
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    if text != "0" and text.startswith("0"):
+        return None
+    return int(text)
+
+
+def _dispatch(service: LogService, environ: Mapping[str, Any]) -> LogResponse:
+    path = str(environ.get("PATH_INFO") or "")
+    method = str(environ.get("REQUEST_METHOD") or "")
+    if path == "/add":
+        if method != "POST":
+            return _text(http.HTTPStatus.METHOD_NOT_ALLOWED, "/add takes POST", ("Allow", "POST"))
+        length = _decimal(str(environ.get("CONTENT_LENGTH") or ""))
+        if length is None:
+            return _text(http.HTTPStatus.LENGTH_REQUIRED, "a Content-Length header is required")
+        if length > service.max_body_bytes:
+            return _text(
+                http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"the entry is {length} bytes; this log accepts at most {service.max_body_bytes}",
+            )
+        body = environ["wsgi.input"].read(length) if length else b""
+        if not isinstance(body, bytes) or len(body) != length:
+            return _text(http.HTTPStatus.BAD_REQUEST, "the body is shorter than Content-Length")
+        return service.add(body)
+    if path == "/" + CHECKPOINT_PATH or path.startswith("/tile/"):
+        if method not in ("GET", "HEAD"):
+            return _text(
+                http.HTTPStatus.METHOD_NOT_ALLOWED,
+                "the log's read paths take GET or HEAD",
+                ("Allow", "GET, HEAD"),
+            )
+        return service.read(path[1:])
+    return _text(
+        http.HTTPStatus.NOT_FOUND,
+        "not found; this log serves POST /add, /checkpoint, /tile/... and /tile/entries/...",
+    )
+
+
+def make_wsgi_app(service: LogService) -> _WSGIApp:
+    """A WSGI application serving ``service`` (SPEC §6.5). Every answer has Content-Length."""
+
+    def app(environ: dict[str, Any], start_response: _StartResponse) -> Iterable[bytes]:
+        response = _dispatch(service, environ)
+        headers = [*response.headers, ("Content-Length", str(len(response.body)))]
+        phrase = http.HTTPStatus(response.status).phrase
+        start_response(f"{int(response.status)} {phrase}", headers)
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            return [b""]
+        return [response.body]
+
+    return app
+
+
+class LogServer:
+    """A log's WSGI app on waitress, bound and ready to :meth:`serve_forever`."""
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+        self._running = threading.Event()
+
+    @property
+    def host(self) -> str:
+        """The bound address."""
+        return str(self._server.effective_host)
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful after asking for port 0)."""
+        return int(self._server.effective_port)
+
+    def serve_forever(self) -> None:
+        """Serve until :meth:`close` is called (from another thread or a signal handler)."""
+        self._running.set()
+        try:
+            self._server.run()
+        finally:
+            self._server.task_dispatcher.shutdown()
+
+    def close(self) -> None:
+        """Stop serving: close the listening socket and every connection.
+
+        The sockets are closed by the server's own loop (woken through its trigger), so that
+        :meth:`serve_forever` returns cleanly instead of polling a closed descriptor.
+        """
+        server = self._server
+        if not self._running.is_set():
+            server.close()
+            return
+
+        def shutdown() -> None:
+            for channel in list(server._map.values()):
+                channel.close()
+
+        with contextlib.suppress(OSError):  # already closed
+            server.trigger.pull_trigger(shutdown)
+
+
+def make_log_server(
+    service: LogService,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    threads: int = DEFAULT_SERVER_THREADS,
+    channel_timeout: int = 120,
+) -> LogServer:
+    """Bind ``service`` on waitress (SPEC §6.5).
+
+    Waitress buffers each request body before a worker sees it, up to twice the entry limit
+    (so that a body slightly over the limit still gets this app's one-line 413 answer) and
+    answers 413 itself beyond; ``channel_timeout`` drops idle connections (it must exceed a
+    submission's wait for its batch and witnesses).
+    """
+    server = create_server(
+        make_wsgi_app(service),
+        host=host,
+        port=port,
+        threads=threads,
+        channel_timeout=channel_timeout,
+        max_request_body_size=2 * service.max_body_bytes,
+        max_request_header_size=16 * 1024,
+        connection_limit=max(100, 4 * threads),
+        ident="keybundle-log",
+    )
+    return LogServer(server)
+
+
+class _PendingFetcher:
+    """Reads the files about to be published first, then the store's published ones."""
+
+    def __init__(self, store: TileStore, files: Mapping[str, bytes]) -> None:
+        self._store = store
+        self._files = files
+
+    def fetch(self, path: str, *, max_bytes: int | None = None) -> bytes:
+        data = self._files.get(validate_fetch_path(path))
+        if data is None:
+            data = self._store.read(path)
+        if data is None:
+            raise NotFoundError(path, f"{path!r} is neither published nor being published")
+        if max_bytes is not None and len(data) > max_bytes:
+            raise FetchError(path, f"{path!r} is {len(data)} bytes, over {max_bytes}")
+        return data
+
+
+class CosigningTileStore:
+    """A :class:`TileStore` that has witnesses cosign each checkpoint before it is published.
+
+    It wraps the log's store. :meth:`publish` first asks the witnesses (C2SP tlog-witness
+    ``add-checkpoint``, SPEC §6.4.4, §6.5.3) to cosign the new checkpoint, with consistency
+    proofs from the previous published checkpoint built from the files being published
+    (authenticated against the new checkpoint's root like any tile), then publishes the
+    files and the checkpoint with every cosignature that verified. Witness failures are
+    logged and never block publication (availability first; each client's quorum decides
+    whether a checkpoint is cosigned enough).
+    """
+
+    def __init__(
+        self,
+        inner: TileStore,
+        verifier: note.Verifier,
+        origin: str,
+        witnesses: Sequence[WitnessEndpoint],
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        if not witnesses:
+            raise ValueError("a cosigning store needs at least one witness")
+        self._inner = inner
+        self._verifier = verifier
+        self._origin = origin
+        self._witnesses = tuple(witnesses)
+        self._timeout = timeout
+        self.last_outcomes: tuple[WitnessOutcome, ...] = ()
+        """What each witness did with the last checkpoint published (for operators, tests)."""
+
+    def read(self, path: str) -> bytes | None:
+        """Read through to the wrapped store."""
+        return self._inner.read(path)
+
+    def publish(self, files: Mapping[str, bytes], checkpoint: bytes) -> None:
+        """Collect cosignatures on ``checkpoint``, then publish ``files`` and it."""
+        client = LogClient(_PendingFetcher(self._inner, files), self._verifier, origin=self._origin)
+        new = client.verify_checkpoint(checkpoint)
+        old_size = self._previous_size(new.checkpoint.size)
+
+        def proof_for(size: int) -> list[bytes]:
+            return client.consistency_proof(size, new)
+
+        collected = collect_cosignatures(
+            checkpoint, old_size, proof_for, self._witnesses, timeout=self._timeout
+        )
+        for failure in collected.failures:
+            _log.warning(
+                "witness %s did not cosign the checkpoint of size %d: %s",
+                failure.witness.name,
+                new.checkpoint.size,
+                failure.error,
+            )
+        self.last_outcomes = collected.outcomes
+        self._inner.publish(files, collected.signed_checkpoint)
+
+    def _previous_size(self, new_size: int) -> int:
+        """The published size the witnesses most likely hold (0 if none or unreadable)."""
+        old = self._inner.read(CHECKPOINT_PATH)
+        if old is None:
+            return 0
+        try:
+            text, _ = note.parse_unverified(old)
+            size = parse_checkpoint(text).size
+        except VerificationError:
+            return 0
+        return size if size <= new_size else 0
+
+
+def serve_log(
+    directory: Path,
+    host: str,
+    port: int,
+    *,
+    signer: note.Signer,
+    verifier: note.Verifier,
+    origin: str,
+    admission: Admission | None = None,
+    witnesses: Sequence[WitnessEndpoint] = (),
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_max_age: float = DEFAULT_BATCH_MAX_AGE,
+    threads: int = DEFAULT_SERVER_THREADS,
+    fsync: bool = True,
+    ready: Callable[[LogServer], None] | None = None,
+) -> None:
+    """Open the log in ``directory`` and serve it on ``host:port`` until closed (SPEC §6.5).
+
+    ``ready(server)`` is called once the socket is bound (a caller may keep the server to
+    :meth:`LogServer.close` it from another thread or a signal handler). The log is closed,
+    integrating whatever is queued, when serving stops.
+    """
+    store: TileStore = DirectoryTileStore(directory, fsync=fsync)
+    if witnesses:
+        store = CosigningTileStore(store, verifier, origin, witnesses)
+    log = Log.open(
+        store,
+        directory / ".state",
+        origin=origin,
+        signer=signer,
+        verifier=verifier,
+        admission=admission,
+        batch_size=batch_size,
+        batch_max_age=batch_max_age,
+        fsync=fsync,
+    )
+    try:
+        server = make_log_server(LogService(log, verifier, origin), host, port, threads=threads)
+        _log.info("log %s listening on http://%s:%d", origin, server.host, server.port)
+        if ready is not None:
+            ready(server)
+        try:
+            server.serve_forever()
+        finally:
+            server.close()
+    finally:
+        log.close()
