@@ -43,6 +43,7 @@ __all__ = [
     "MAX_KEYS",
     "MAX_KEY_ID_BYTES",
     "MAX_PAYLOAD_BYTES",
+    "MAX_PAYLOAD_DEPTH",
     "MAX_TIME",
     "PAYLOAD_VERSION",
     "SIGNING",
@@ -110,10 +111,12 @@ _KEY_FIELD_NAMES: Final = {
 
 _FLEET_ID_RE: Final = re.compile(r"[a-z0-9][a-z0-9._-]*", re.ASCII)
 _KEY_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*", re.ASCII)
-# The payload nests map > array > map > value: depth 3 (SPEC §3.2). The item cap stays at
-# dcbor's default, well above the 17 + 9 * MAX_KEYS items of the largest valid payload, so that
-# too many keys is reported as such (MALFORMED_BUNDLE) rather than as an encoding limit.
-_MAX_DEPTH: Final = 3
+MAX_PAYLOAD_DEPTH: Final = 3
+"""CBOR nesting of a payload, top level 0: map > keys array > key entry > value (SPEC §11).
+
+The item cap stays at dcbor's default, well above the 17 + 9 * MAX_KEYS items of the largest
+valid payload, so that too many keys is reported as such (MALFORMED_BUNDLE), not as a limit.
+"""
 
 
 def _bad(message: str) -> NoReturn:
@@ -329,7 +332,7 @@ def parse_payload(data: bytes) -> BundlePayload:
     its algorithm (SPEC §3.3). Parsing checks shape, not signatures: the caller verifies the
     COSE signatures over ``data`` (SPEC §4) before trusting what this returns.
     """
-    value = dcbor.decode(data, max_size=MAX_PAYLOAD_BYTES, max_depth=_MAX_DEPTH)
+    value = dcbor.decode(data, max_size=MAX_PAYLOAD_BYTES, max_depth=MAX_PAYLOAD_DEPTH)
     if type(value) is not dict:
         _bad(f"the payload must be a map, found {_kind(value)}")
     _check_fields("payload", value, _REQUIRED, _ALLOWED, _FIELD_NAMES)
