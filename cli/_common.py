@@ -1,0 +1,311 @@
+"""Shared helpers of the ``keybundle`` commands: exit codes (SPEC §10), passphrases, files.
+
+Every command is wrapped in :func:`cli_errors`, which is the one place that turns the
+library's failures into the exit codes of SPEC §10: a ``VerificationError`` is a rejection
+(exit 1, ``rejected (CODE): message``), and a ``ValueError`` or ``OSError`` raised while
+reading the user's files or arguments is something the user can fix (exit 2, one line).
+Nothing else is caught, so a bug still shows as a bug.
+
+Passphrases come, in this order, from ``--passphrase-file FILE``, the environment variable
+``KEYBUNDLE_PASSPHRASE``, or a prompt when standard input is a terminal (SPEC §10.1). The
+library never reads a terminal itself (``keybundle.custody``); this module decides.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import json
+import os
+import secrets
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn, ParamSpec, TypeVar
+
+import click
+
+from keybundle.custody import (
+    PassphraseEnv,
+    PassphraseFile,
+    PassphrasePrompt,
+    PassphraseSource,
+    load_signer,
+)
+from transparency_log.errors import VerificationError
+
+__all__ = [
+    "EXIT_REJECTED",
+    "EXIT_USAGE",
+    "MAX_INPUT_BYTES",
+    "PASSPHRASE_ENV",
+    "UserError",
+    "check_new_files",
+    "cli_errors",
+    "force_option",
+    "open_signer",
+    "passphrase_option",
+    "passphrase_source",
+    "read_input",
+    "require_passphrase",
+    "utc",
+    "write_output",
+]
+
+PASSPHRASE_ENV = "KEYBUNDLE_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
+"""Environment variable holding the passphrase of key files (SPEC §10.1)."""
+EXIT_REJECTED = 1
+"""Exit code: verification rejected the input (SPEC §10)."""
+EXIT_USAGE = 2
+"""Exit code: bad usage, or a file or argument the user can fix (SPEC §10)."""
+MAX_INPUT_BYTES = 4 << 20
+"""Largest input file a command reads (SPEC §11); every format it holds has a smaller cap,
+which the library then reports precisely."""
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class UserError(Exception):
+    """A mistake the user can fix (bad option, unreadable file): exit 2 with this message."""
+
+
+# -- errors and exit codes ----------------------------------------------------------------
+
+
+def _os_error_message(e: OSError) -> str:
+    if isinstance(e, FileExistsError) or e.errno == errno.EEXIST:
+        return f"{e.filename}: the file exists; refusing to overwrite it (use --force)"
+    where = f"{e.filename}: " if e.filename is not None else ""
+    return f"{where}{e.strerror or e}"
+
+
+def _fail(code: int, message: str, reason: str | None, as_json: bool) -> NoReturn:
+    if as_json:
+        click.echo(json.dumps({"error": message, "reason": reason}))
+    elif reason is not None:
+        click.echo(f"rejected ({reason}): {message}", err=True)
+    else:
+        click.echo(f"keybundle: error: {message}", err=True)
+    raise click.exceptions.Exit(code)
+
+
+def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Map failures to SPEC §10 exit codes; apply below the click decorators.
+
+    With ``--json`` (a parameter named ``as_json``) the error is one JSON object on standard
+    output, ``{"error": message, "reason": CODE or null}``; otherwise one line on standard
+    error. Messages are the library's: they never contain key material.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        as_json = bool(kwargs.get("as_json", False))
+        try:
+            return func(*args, **kwargs)
+        except VerificationError as e:
+            _fail(EXIT_REJECTED, e.message, e.reason, as_json)
+        except UserError as e:
+            _fail(EXIT_USAGE, str(e), None, as_json)
+        except OSError as e:
+            _fail(EXIT_USAGE, _os_error_message(e), None, as_json)
+        except ValueError as e:
+            _fail(EXIT_USAGE, str(e), None, as_json)
+
+    return wrapper
+
+
+# -- options ------------------------------------------------------------------------------
+
+
+def passphrase_option(func: Callable[P, R]) -> Callable[P, R]:
+    """Add ``--passphrase-file FILE`` (parameter ``passphrase_file``)."""
+    return click.option(
+        "--passphrase-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=f"Read the key-file passphrase from FILE (else ${PASSPHRASE_ENV}, else a prompt "
+        "when standard input is a terminal).",
+    )(func)
+
+
+def force_option(func: Callable[P, R]) -> Callable[P, R]:
+    """Add ``--force`` (parameter ``force``): replace existing output files."""
+    return click.option(
+        "--force", is_flag=True, default=False, help="Replace output files that already exist."
+    )(func)
+
+
+# -- passphrases ----------------------------------------------------------------------------
+
+
+def _stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+def _prompt(confirm: bool) -> Callable[[str], str]:
+    def ask(message: str) -> str:
+        value: str = click.prompt(
+            message.rstrip(": "),
+            hide_input=True,
+            confirmation_prompt=confirm,
+            err=True,
+        )
+        return value
+
+    return ask
+
+
+def passphrase_source(
+    passphrase_file: Path | None, *, confirm: bool = False, what: str = "the key file"
+) -> PassphraseSource | None:
+    """The passphrase source the user chose (SPEC §10.1), or None if there is none.
+
+    ``--passphrase-file`` wins over ``$KEYBUNDLE_PASSPHRASE``, which wins over a prompt;
+    the prompt is offered only when standard input is a terminal, so scripts never hang.
+    ``confirm`` asks twice (for a new key file).
+    """
+    if passphrase_file is not None:
+        return PassphraseFile(passphrase_file)
+    if PASSPHRASE_ENV in os.environ:
+        return PassphraseEnv(PASSPHRASE_ENV)
+    if _stdin_is_tty():
+        return PassphrasePrompt(_prompt(confirm), f"Passphrase for {what}: ")
+    return None
+
+
+_HOW_TO_GIVE_A_PASSPHRASE = (
+    f"give --passphrase-file FILE, set {PASSPHRASE_ENV}, or run the command in a terminal "
+    "to be prompted"
+)
+
+
+class _MissingPassphrase:
+    """A source that explains, when it is read, how to give a passphrase."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+
+    def read(self) -> bytes:
+        raise UserError(
+            f"{self._what} needs a passphrase and none was given: {_HOW_TO_GIVE_A_PASSPHRASE}"
+        )
+
+
+def require_passphrase(
+    passphrase_file: Path | None, *, confirm: bool = False, what: str = "the key file"
+) -> PassphraseSource:
+    """Like :func:`passphrase_source`, but a missing passphrase is a :class:`UserError`.
+
+    The error is raised only when the passphrase is actually needed (when the source is
+    read), so a key file that turns out to need none (a plain note key, a PKCS#11 URI with
+    its own PIN) loads without one.
+    """
+    source = passphrase_source(passphrase_file, confirm=confirm, what=what)
+    return source if source is not None else _MissingPassphrase(what)
+
+
+# -- files ----------------------------------------------------------------------------------
+
+
+def read_input(path: str, what: str, *, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """The bytes of ``path`` (``-``: standard input), at most ``limit`` + 1 of them read.
+
+    One byte more than ``limit`` is returned for an oversized file, so that the library's
+    own size check names the limit of the format; beyond :data:`MAX_INPUT_BYTES` this
+    refuses directly.
+    """
+    cap = min(limit, MAX_INPUT_BYTES) + 1
+    if path == "-":
+        data = sys.stdin.buffer.read(cap)
+    else:
+        with Path(path).open("rb") as f:
+            data = f.read(cap)
+    if len(data) > MAX_INPUT_BYTES:
+        raise UserError(f"{what} {path} is larger than {MAX_INPUT_BYTES} bytes")
+    return data
+
+
+def check_new_files(paths: list[Path], *, force: bool) -> None:
+    """Refuse (UserError) if any of ``paths`` exists and ``force`` is not set."""
+    if force:
+        return
+    for path in paths:
+        if path.exists() or path.is_symlink():
+            raise UserError(f"{path} already exists; refusing to overwrite it (use --force)")
+
+
+def write_output(path: Path, data: bytes, *, force: bool, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file, fsync, then a rename.
+
+    Without ``force`` an existing ``path`` is never replaced (the final step is a hard link,
+    which fails if the name exists, even if it appeared meanwhile).
+    """
+    check_new_files([path], force=force)
+    directory = path.parent
+    tmp = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if force:
+            tmp.replace(path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise UserError(
+                    f"{path} already exists; refusing to overwrite it (use --force)"
+                ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# -- signers ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def open_signer(ref: str, passphrase_file: Path | None) -> Iterator[Any]:
+    """The signer a key reference names (a key file or a ``pkcs11:`` URI, SPEC §4.3).
+
+    The passphrase (or PKCS#11 PIN, when the URI carries none) is asked for only if needed.
+    A PKCS#11 session is closed at the end; the token's own failures (``RuntimeError`` from
+    ``keybundle.pkcs11``) are problems of the user's HSM set-up, so they exit 2.
+    """
+    is_uri = ref.startswith("pkcs11:")
+    what = "the PKCS#11 token" if is_uri else f"key file {ref}"
+    source = require_passphrase(passphrase_file, what=what)
+    try:
+        signer = load_signer(ref, source)
+    except RuntimeError as e:
+        if not is_uri:
+            raise
+        raise UserError(str(e)) from None
+    try:
+        yield signer
+    except RuntimeError as e:
+        if not is_uri:
+            raise
+        raise UserError(str(e)) from None
+    finally:
+        close = getattr(signer, "close", None)
+        if close is not None:
+            close()
+
+
+# -- formatting -----------------------------------------------------------------------------
+
+
+def utc(seconds: int) -> str:
+    """Unix seconds as an ISO 8601 UTC time (``2025-01-31T12:00:00Z``)."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, ValueError, OSError):
+        return f"{seconds} (beyond the calendar range)"

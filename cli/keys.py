@@ -1,0 +1,221 @@
+"""``keybundle keys``: generate and show signing keys (SPEC §10.2).
+
+Two kinds of keys, written by ``keybundle.custody`` (SPEC §4.3):
+
+* note keys (``--type note``, the log's checkpoint key) and cosignature keys (``--type
+  cosignature``, a witness key): C2SP signed-note keys. These are online service keys, so
+  with no passphrase available they are written as the plain Go-compatible signer-key
+  string, with a warning;
+* role keys (``--algorithm ed25519|p256``) of the independent party and the operator:
+  always encrypted PKCS#8, so a passphrase is required.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import click
+
+from keybundle.custody import (
+    generate_role_key,
+    write_note_key,
+    write_note_verifier_key,
+    write_private_key,
+    write_public_key,
+)
+from keybundle.signers import PublicKey
+from transparency_log.note import generate_key, new_verifier
+
+from ._common import (
+    PASSPHRASE_ENV,
+    UserError,
+    check_new_files,
+    cli_errors,
+    force_option,
+    passphrase_option,
+    passphrase_source,
+    read_input,
+)
+
+__all__ = ["keys"]
+
+_NOTE_TYPES = {"note": 0x01, "cosignature": 0x04}
+_TYPE_NAMES = {0x01: "note (Ed25519, type 0x01)", 0x04: "cosignature (cosignature/v1, type 0x04)"}
+_PEM_PUBLIC = b"-----BEGIN PUBLIC KEY-----"
+
+
+class _Fixed:
+    """A passphrase source holding a value already read (a prompt is asked once)."""
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def read(self) -> bytes:
+        return self._value
+
+
+@click.group("keys")
+def keys() -> None:
+    """Generate and inspect signing keys (note, cosignature, role keys)."""
+
+
+@keys.command("generate")
+@click.option("--name", help="Key name (note and cosignature keys: required; role keys: a label).")
+@click.option(
+    "--out",
+    "prefix",
+    required=True,
+    metavar="PREFIX",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write PREFIX.key (private, mode 0600) and PREFIX.pub.",
+)
+@click.option(
+    "--type",
+    "key_type",
+    type=click.Choice(sorted(_NOTE_TYPES)),
+    help="A C2SP signed-note key: 'note' (log; the default) or 'cosignature' (witness).",
+)
+@click.option(
+    "--algorithm",
+    type=click.Choice(["ed25519", "p256"]),
+    help="A role key (independent party, operator) of this algorithm, always encrypted.",
+)
+@passphrase_option
+@force_option
+@cli_errors
+def generate(
+    *,
+    name: str | None,
+    prefix: Path,
+    key_type: str | None,
+    algorithm: str | None,
+    passphrase_file: Path | None,
+    force: bool,
+) -> None:
+    """Generate a key pair: PREFIX.key (private, mode 0600) and PREFIX.pub (public).
+
+    Note and cosignature keys: PREFIX.pub holds the verifier-key string, which is also
+    printed. Role keys: PREFIX.pub is a SubjectPublicKeyInfo PEM file; the key id (kid) is
+    printed.
+    """
+    if key_type is not None and algorithm is not None:
+        raise click.UsageError("--type and --algorithm are mutually exclusive")
+    if algorithm is None and name is None:
+        raise click.UsageError("--name is required for note and cosignature keys")
+    key_path = prefix.with_name(prefix.name + ".key")
+    pub_path = prefix.with_name(prefix.name + ".pub")
+    check_new_files([key_path, pub_path], force=force)
+    if algorithm is not None:
+        _generate_role_key(algorithm, key_path, pub_path, passphrase_file, force=force, name=name)
+    else:
+        _generate_note_key(
+            str(name), key_type or "note", key_path, pub_path, passphrase_file, force=force
+        )
+
+
+def _remove_existing(paths: list[Path], force: bool) -> None:
+    if force:
+        for path in paths:
+            path.unlink(missing_ok=True)
+
+
+def _generate_note_key(
+    name: str,
+    key_type: str,
+    key_path: Path,
+    pub_path: Path,
+    passphrase_file: Path | None,
+    *,
+    force: bool,
+) -> None:
+    skey, vkey = generate_key(name, sig_type=_NOTE_TYPES[key_type])
+    passphrase = passphrase_source(passphrase_file, confirm=True, what=f"the new key {key_path}")
+    # Read the passphrase before touching any file: a bad one must not cost an old key.
+    fixed = None if passphrase is None else _Fixed(passphrase.read())
+    _remove_existing([key_path, pub_path], force)
+    write_note_key(key_path, skey, fixed)
+    write_note_verifier_key(pub_path, vkey)
+    if fixed is None:
+        click.echo(
+            f"warning: {key_path} is NOT encrypted (no passphrase was given); keep it "
+            f"private, or give --passphrase-file FILE or ${PASSPHRASE_ENV} to encrypt it",
+            err=True,
+        )
+    click.echo(vkey)
+
+
+def _generate_role_key(
+    algorithm: str,
+    key_path: Path,
+    pub_path: Path,
+    passphrase_file: Path | None,
+    *,
+    force: bool,
+    name: str | None,
+) -> None:
+    passphrase = passphrase_source(passphrase_file, confirm=True, what=f"the new key {key_path}")
+    if passphrase is None:
+        raise UserError(
+            "a role key is always stored encrypted, and no passphrase was given: give "
+            f"--passphrase-file FILE, set {PASSPHRASE_ENV}, or run the command in a "
+            "terminal to be prompted"
+        )
+    # Read the passphrase before touching any file: a bad one must not cost an old key.
+    fixed = _Fixed(passphrase.read())
+    signer = generate_role_key("p256" if algorithm == "p256" else "ed25519")
+    _remove_existing([key_path, pub_path], force)
+    write_private_key(key_path, signer, fixed)
+    write_public_key(pub_path, signer.public_key())
+    label = f"  {name}" if name else ""
+    click.echo(f"{signer.kid.hex()}{label}")
+
+
+@keys.command("show")
+@click.argument("pub_file", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@cli_errors
+def show(pub_file: str, as_json: bool) -> None:
+    """Show a public key file: a role key's kid, algorithm and fingerprint, or a note
+    verifier key's name, key hash and type."""
+    data = read_input(pub_file, "public key file")
+    if data.lstrip().startswith(_PEM_PUBLIC):
+        info = _role_key_info(data)
+    else:
+        info = _note_key_info(pub_file, data)
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    width = max(len(k) for k in info)
+    for label, value in info.items():
+        click.echo(f"{label + ':':<{width + 1}} {value}")
+
+
+def _role_key_info(pem: bytes) -> dict[str, str]:
+    key = PublicKey.from_pem(pem)
+    return {
+        "kind": "role key",
+        "kid": key.kid.hex(),
+        "algorithm": key.algorithm,
+        "fingerprint": "sha256:" + hashlib.sha256(key.spki_der()).hexdigest(),
+    }
+
+
+def _note_key_info(path: str, data: bytes) -> dict[str, str]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is neither a PEM public key nor a verifier-key string") from None
+    if not text.endswith("\n") or "\n" in text[:-1]:
+        raise UserError(f"{path} is neither a PEM public key nor a one-line verifier-key string")
+    vkey = text[:-1]
+    verifier = new_verifier(vkey)
+    type_byte: int = getattr(verifier, "sig_type", 0)
+    return {
+        "kind": "note verifier key",
+        "name": verifier.name,
+        "key_hash": f"{verifier.key_hash:08x}",
+        "type": _TYPE_NAMES.get(type_byte, f"0x{type_byte:02x}"),
+        "vkey": vkey,
+    }
