@@ -66,6 +66,8 @@ class Reason(StrEnum):
     """The bundle follows the accepted epoch but its previous-bundle digest is not the accepted bundle's."""  # noqa: E501 (the one-line text of SPEC §9)
     EPOCH_JUMP_TOO_LARGE = "EPOCH_JUMP_TOO_LARGE"
     """The bundle's epoch is further ahead of the accepted one than the trust root allows (fast-forward)."""  # noqa: E501 (the one-line text of SPEC §9)
+    EPOCH_GAP = "EPOCH_GAP"
+    """The log holds its fleet at epoch E (or not at all) and the bundle's epoch is not E + 1 (or 1)."""  # noqa: E501 (the one-line text of SPEC §9)
     STALE_CHECKPOINT = "STALE_CHECKPOINT"
     """The package's checkpoint is older (smaller) than the one this client already verified."""
     INCONSISTENT_CHECKPOINT = "INCONSISTENT_CHECKPOINT"
