@@ -19,8 +19,10 @@ __all__ = ["cli"]
 # command name -> (module under keybundle_cli, attribute, one-line help)
 _COMMANDS: dict[str, tuple[str, str, str]] = {
     "keys": ("keys", "keys", "Generate and inspect signing keys (note, cosignature, role keys)."),
+    "log": ("log", "log", "Create, append to, prove from and serve a transparency log."),
     "note": ("note", "note", "Sign and verify C2SP signed notes."),
     "verify": ("commands", "verify", "Verify an OTA package as a client and update its state."),
+    "witness": ("witness", "witness", "Run a C2SP tlog-witness that cosigns logs' checkpoints."),
 }
 
 

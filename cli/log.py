@@ -1,0 +1,515 @@
+"""``keybundle log``: create, append to, prove from and serve a transparency log (SPEC §10.5).
+
+A log directory DIR is the C2SP tlog-tiles read side (``checkpoint``, ``tile/``) plus two
+hidden directories that are never served: ``.state`` (the appender's lock and index) and
+``.keybundle-log`` (this command's configuration, SPEC §6.5.5). The log's signing key stays
+where the user keeps it; the configuration records its path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from keybundle.custody import load_note_key
+from keybundle.trustroot import MAX_SIGNED_TRUST_ROOT_BYTES, TrustRoot, verify_self_signed
+from transparency_log.appender import Log, LogLockedError, LogStateError, open_directory_log
+from transparency_log.checkpoint import Checkpoint
+from transparency_log.entry_bundle import MAX_ENTRY_SIZE
+from transparency_log.errors import VerificationError
+from transparency_log.fetcher import DirectoryFetcher
+from transparency_log.merkle import EMPTY_ROOT
+from transparency_log.note import SIG_TYPE_ED25519, new_signer, new_verifier
+from transparency_log.policy import parse_policy
+from transparency_log.server import CosigningTileStore, LogService, make_log_server
+from transparency_log.storage import DirectoryTileStore
+from transparency_log.tlog_client import LogClient
+from transparency_log.witness_client import WitnessEndpoint
+
+from ._common import UserError, cli_errors, passphrase_option, require_passphrase
+
+__all__ = ["LogConfig", "load_note_signer", "log", "parse_listen", "parse_log_config"]
+
+CONFIG_DIR = ".keybundle-log"
+"""The command's configuration directory inside DIR (SPEC §6.5.5)."""
+CONFIG_FILE = "config"
+TRUST_ROOT_FILE = "trust-root"
+WITNESSES_FILE = "witnesses"
+CONFIG_HEADER = "keybundle-log-config/v1"
+"""First line of DIR/.keybundle-log/config."""
+MAX_CONFIG_BYTES = 16384
+"""Largest configuration file read (SPEC §11)."""
+
+_PROGRESS_MIN_ENTRIES = 1024
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """DIR/.keybundle-log/config: the log's origin, verifier key and signer-key path."""
+
+    origin: str
+    vkey: str
+    key_path: Path
+
+    def format(self) -> str:
+        """The file's exact text (SPEC §6.5.5)."""
+        return f"{CONFIG_HEADER}\norigin {self.origin}\nvkey {self.vkey}\nkey {self.key_path}\n"
+
+
+def parse_log_config(text: str, where: str) -> LogConfig:
+    """Parse the configuration strictly: four lines, in order, nothing else."""
+
+    lines = text.split("\n")
+    if len(lines) != 5 or lines[4] != "" or lines[0] != CONFIG_HEADER:
+        raise UserError(
+            f"{where} is not a {CONFIG_HEADER} file (header, origin, vkey and key lines, "
+            "each ending in a newline)"
+        )
+    fields: dict[str, str] = {}
+    for line, label in zip(lines[1:4], ("origin", "vkey", "key"), strict=True):
+        if not line.startswith(label + " ") or len(line) == len(label) + 1:
+            raise UserError(f"{where}: expected a line '{label} <value>', found {line[:80]!r}")
+        fields[label] = line[len(label) + 1 :]
+    try:
+        Checkpoint(fields["origin"], 0, EMPTY_ROOT)
+        verifier = new_verifier(fields["vkey"])
+    except ValueError as e:
+        raise UserError(f"{where}: {e}") from None
+    if getattr(verifier, "sig_type", None) != SIG_TYPE_ED25519:
+        raise UserError(f"{where}: the log's vkey must be an Ed25519 note key (type 0x01)")
+    key_path = Path(fields["key"])
+    if not key_path.is_absolute():
+        raise UserError(f"{where}: the key path must be absolute, not {fields['key']!r}")
+    return LogConfig(fields["origin"], fields["vkey"], key_path)
+
+
+def _config_dir(directory: Path) -> Path:
+    return directory / CONFIG_DIR
+
+
+def _load_config(directory: Path) -> LogConfig:
+    path = _config_dir(directory) / CONFIG_FILE
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise UserError(
+            f"{directory} is not a keybundle log (no {CONFIG_DIR}/{CONFIG_FILE}); create one "
+            "with 'keybundle log init'"
+        ) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise UserError(f"{path} is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8") from None
+    return parse_log_config(text, str(path))
+
+
+def load_note_signer(key_path: Path, passphrase_file: Path | None, want_type: int) -> Any:
+    """The note signer in a key file (plain signer-key string or encrypted, SPEC §4.3)."""
+
+    source = require_passphrase(passphrase_file, what=f"key file {key_path}")
+    try:
+        raw = key_path.read_bytes()[:4097]
+    except OSError as e:
+        raise UserError(f"cannot read key file {key_path}: {e.strerror or e}") from None
+    if raw.startswith(b"PRIVATE+KEY+") and not raw.endswith(b"\n") and b"\n" not in raw:
+        skey = raw.decode("ascii", "replace")  # a bare string without its final newline
+    else:
+        skey = load_note_key(key_path, source)
+    signer = new_signer(skey)
+    sig_type = getattr(signer, "sig_type", None)
+    if sig_type != want_type:
+        kind = {1: "an Ed25519 note key (type 0x01)", 4: "a cosignature/v1 key (type 0x04)"}
+        raise UserError(f"{key_path} is not {kind[want_type]}; it has type {sig_type!r}")
+    return signer
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) -> (host, port)."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise UserError(f"--listen {value!r} is not HOST:PORT (e.g. 127.0.0.1:8080)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port_text)
+
+
+def _admission(directory: Path) -> Any:
+    """The admission hook of a log with a trust root (SPEC §6.5.5), or None without one.
+
+    A log created with ``--trust-root`` admits only bundles valid under it; that check is
+    ``keybundle.admission``'s. Until that module exists, such a log refuses to append
+    rather than admit unchecked entries (which it could then never check).
+    """
+    path = _config_dir(directory) / TRUST_ROOT_FILE
+    if not path.exists():
+        return None
+    trust_root = path.read_bytes()
+    try:
+        admission_module = importlib.import_module("keybundle.admission")
+    except ModuleNotFoundError:
+        raise UserError(
+            f"{directory} was created with a trust root, so it admits only countersigned "
+            "bundles valid under it, but this keybundle has no admission module "
+            "(keybundle.admission); refusing to append unchecked entries"
+        ) from None
+    factory = getattr(admission_module, "admission_from_trust_root", None)
+    if factory is None:
+        raise UserError("keybundle.admission has no admission_from_trust_root(bytes)")
+    return factory(trust_root)
+
+
+def _load_trust_root(path: Path) -> tuple[bytes, TrustRoot]:
+    """The signed trust root file's bytes and root; it must verify as self-signed (SPEC §5)."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_SIGNED_TRUST_ROOT_BYTES + 1)
+    except OSError as e:
+        raise UserError(f"cannot read trust root {path}: {e.strerror or e}") from None
+    if len(data) > MAX_SIGNED_TRUST_ROOT_BYTES:
+        raise UserError(f"trust root {path} is larger than {MAX_SIGNED_TRUST_ROOT_BYTES} bytes")
+    try:
+        return data, verify_self_signed(data)
+    except VerificationError as e:
+        raise UserError(
+            f"trust root {path} is not a valid signed trust root ({e.reason}): {e.message}"
+        ) from None
+
+
+def _witness_endpoints(directory: Path) -> list[Any]:
+    """The witnesses to ask for cosignatures: DIR/.keybundle-log/witnesses (SPEC §6.5.5)."""
+    path = _config_dir(directory) / WITNESSES_FILE
+    if not path.exists():
+        return []
+
+    policy = parse_policy(path.read_bytes())
+    endpoints = []
+    for witness in policy.witnesses:
+        if witness.url is None:
+            raise UserError(f"{path}: witness {witness.name!r} has no URL to submit to")
+        endpoints.append(WitnessEndpoint(witness.url, new_verifier(witness.vkey)))
+    return endpoints
+
+
+def _witness_verifiers(directory: Path) -> list[Any]:
+    return [e.verifier for e in _witness_endpoints(directory)]
+
+
+@click.group("log")
+def log() -> None:
+    """Create, append to, prove from and serve a transparency log (SPEC §6)."""
+
+
+@log.command("init")
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--origin", required=True, help="The log's checkpoint origin line.")
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    metavar="PREFIX.key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The log's Ed25519 note signer key file (keybundle keys generate --type note).",
+)
+@click.option(
+    "--trust-root",
+    "trust_root",
+    metavar="ROOT",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Admit only key bundles valid under this signed trust root.",
+)
+@click.option(
+    "--witnesses",
+    "witnesses",
+    metavar="POLICY",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A tlog-policy whose witness lines (with URLs) cosign each checkpoint.",
+)
+@passphrase_option
+@cli_errors
+def init(
+    *,
+    directory: Path,
+    origin: str,
+    key_path: Path,
+    trust_root: Path | None,
+    witnesses: Path | None,
+    passphrase_file: Path | None,
+) -> None:
+    """Create an empty log in DIR, signed by the key in PREFIX.key.
+
+    Prints the log's verifier key, which clients pin.
+    """
+
+    try:
+        Checkpoint(origin, 0, EMPTY_ROOT)
+    except ValueError as e:
+        raise UserError(f"--origin: {e}") from None
+    config_dir = _config_dir(directory)
+    if config_dir.exists() or (directory / "checkpoint").exists():
+        raise UserError(f"{directory} already holds a log; refusing to initialise it again")
+    signer = load_note_signer(key_path, passphrase_file, SIG_TYPE_ED25519)
+    verifier = signer.verifier()
+    root_bytes: bytes | None = None
+    if trust_root is not None:
+        root_bytes, root = _load_trust_root(trust_root)
+        if verifier.verifier_key not in {entry.vkey for entry in root.policy.logs}:
+            click.echo(
+                f"warning: trust root {trust_root} does not list this log's key "
+                f"{verifier.verifier_key}; clients pinning it will not accept this log",
+                err=True,
+            )
+    witness_text: bytes | None = None
+    if witnesses is not None:
+        witness_text = witnesses.read_bytes()
+        policy = parse_policy(witness_text)
+        for witness in policy.witnesses:
+            if witness.url is None:
+                raise UserError(f"{witnesses}: witness {witness.name!r} has no URL")
+    if signer.name != origin:
+        click.echo(
+            f"warning: the key is named {signer.name!r} but the origin is {origin!r}; "
+            "C2SP tlog-policy clients require them to be equal",
+            err=True,
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    config_dir.mkdir(mode=0o755)
+    config = LogConfig(origin, verifier.verifier_key, key_path.resolve())
+    (config_dir / CONFIG_FILE).write_text(config.format(), encoding="utf-8")
+    if root_bytes is not None:
+        (config_dir / TRUST_ROOT_FILE).write_bytes(root_bytes)
+    if witness_text is not None:
+        (config_dir / WITNESSES_FILE).write_bytes(witness_text)
+    # Create the empty log: the state directory and a signed checkpoint of size 0.
+    opened = open_directory_log(directory, origin=origin, signer=signer, verifier=verifier)
+    opened.close()
+    click.echo(verifier.verifier_key)
+
+
+class _Files:
+    """The files' contents, read one at a time as the log consumes them (sized, so that
+    the log can report progress against the total)."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self._paths = paths
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for path in self._paths:
+            try:
+                yield path.read_bytes()
+            except OSError as e:
+                raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def _stderr_is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def _check_entry_files(paths: Sequence[Path]) -> None:
+
+    for path in paths:
+        try:
+            size = os.stat(path).st_size
+        except OSError as e:
+            raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+        if not path.is_file():
+            raise UserError(f"{path} is not a regular file")
+        if size == 0:
+            raise UserError(f"{path} is empty; a log entry is at least one byte")
+        if size > MAX_ENTRY_SIZE:
+            raise UserError(
+                f"{path} is {size} bytes; a log entry is at most {MAX_ENTRY_SIZE} bytes"
+            )
+
+
+def _open_log(directory: Path, passphrase_file: Path | None, **kw: Any) -> Any:
+
+    config = _load_config(directory)
+    signer = load_note_signer(config.key_path, passphrase_file, SIG_TYPE_ED25519)
+    verifier = signer.verifier()
+    if verifier.verifier_key != config.vkey:
+        raise UserError(
+            f"the key in {config.key_path} is {verifier.verifier_key}, not the log's key "
+            f"{config.vkey}"
+        )
+    admission = _admission(directory)
+    store: Any = DirectoryTileStore(directory)
+    endpoints = _witness_endpoints(directory)
+    if endpoints:
+        store = CosigningTileStore(store, verifier, config.origin, endpoints)
+    try:
+        return (
+            Log.open(
+                store,
+                directory / ".state",
+                origin=config.origin,
+                signer=signer,
+                verifier=verifier,
+                admission=admission,
+                **kw,
+            ),
+            config,
+            verifier,
+        )
+    except LogLockedError as e:
+        raise UserError(f"{e} (is 'keybundle log serve' running on it?)") from None
+    except LogStateError as e:
+        raise UserError(f"the log in {directory} cannot be opened: {e}") from None
+
+
+@log.command("append")
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.argument(
+    "files", metavar="FILE...", nargs=-1, required=True, type=click.Path(path_type=Path)
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 65536),
+    default=256,
+    show_default=True,
+    help="Entries per checkpoint.",
+)
+@passphrase_option
+@cli_errors
+def append(
+    *, directory: Path, files: tuple[Path, ...], batch_size: int, passphrase_file: Path | None
+) -> None:
+    """Append each FILE as one entry; print 'FILE INDEX' per file.
+
+    Returns once DIR/checkpoint covers every entry. A file whose content is already in the
+    log gets its existing index.
+    """
+
+    paths = list(files)
+    _check_entry_files(paths)
+    opened, _, _ = _open_log(directory, passphrase_file, batch_size=batch_size)
+    with contextlib.ExitStack() as stack:
+        stack.callback(opened.close)
+        bar: Any = None
+        if _stderr_is_tty() and len(paths) >= _PROGRESS_MIN_ENTRIES:
+            bar = stack.enter_context(
+                click.progressbar(length=len(paths), label="appending", file=sys.stderr)
+            )
+        shown = [0]
+
+        def progress(done: int, total: int | None) -> None:
+            if bar is not None:
+                bar.update(done - shown[0])
+                shown[0] = done
+
+        try:
+            indices = opened.add_many(_Files(paths), progress=progress)
+        except VerificationError as e:
+            position = _position(e.message)
+            named = position is not None and position < len(paths)
+            which = f"{paths[position]}: " if named and position is not None else ""
+            raise VerificationError(e.reason, which + e.message) from None
+    lines = [f"{path} {index}" for path, index in zip(paths, indices, strict=True)]
+    click.echo("\n".join(lines))
+
+
+def _position(message: str) -> int | None:
+    """The batch position named by add_many's rejection message ("entry K of the batch")."""
+    prefix = "entry "
+    if not message.startswith(prefix):
+        return None
+    digits = message[len(prefix) :].split(" ", 1)[0]
+    return int(digits) if digits.isdigit() else None
+
+
+@log.command("proof")
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--index", "index", required=True, type=click.IntRange(min=0), help="Leaf index.")
+@cli_errors
+def proof(*, directory: Path, index: int) -> None:
+    """Print the C2SP tlog-proof of entry INDEX under DIR's checkpoint."""
+
+    config = _load_config(directory)
+    client = LogClient(
+        DirectoryFetcher(directory),
+        new_verifier(config.vkey),
+        origin=config.origin,
+        witnesses=_witness_verifiers(directory),
+    )
+    checkpoint = client.fetch_checkpoint()
+    size = checkpoint.checkpoint.size
+    if index >= size:
+        raise UserError(f"index {index} is not in the log, which has {size} entries")
+    sys.stdout.write(client.inclusion_proof(index, checkpoint).format())
+
+
+@log.command("serve")
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--listen", required=True, metavar="HOST:PORT", help="Address to listen on.")
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 1024),
+    default=16,
+    show_default=True,
+    help="Worker threads (each waiting submitter holds one).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 65536),
+    default=256,
+    show_default=True,
+    help="Entries per checkpoint, at most.",
+)
+@click.option(
+    "--batch-max-age",
+    type=click.FloatRange(0, 60),
+    default=0.05,
+    show_default=True,
+    help="Seconds the first entry of a batch waits for more.",
+)
+@passphrase_option
+@cli_errors
+def serve(
+    *,
+    directory: Path,
+    listen: str,
+    threads: int,
+    batch_size: int,
+    batch_max_age: float,
+    passphrase_file: Path | None,
+) -> None:
+    """Serve DIR over HTTP: POST /add and the tlog-tiles read paths (SPEC §6.5)."""
+
+    host, port = parse_listen(listen)
+    opened, config, verifier = _open_log(
+        directory, passphrase_file, batch_size=batch_size, batch_max_age=batch_max_age
+    )
+    try:
+        server = make_log_server(
+            LogService(opened, verifier, config.origin), host, port, threads=threads
+        )
+        click.echo(f"log {config.origin} listening on http://{server.host}:{server.port}", err=True)
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGTERM, stop)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            server.close()
+    finally:
+        opened.close()

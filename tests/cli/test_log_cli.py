@@ -1,0 +1,402 @@
+"""``keybundle log`` (init, append, proof, serve) and ``keybundle witness serve``.
+
+Most cases run through click's CliRunner; one runs the real ``keybundle`` entry point as
+subprocesses (init, append, proof, and serve answering a submission, then SIGTERM).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner, Result
+
+from keybundle_cli.commands import cli
+from keybundle_cli.log import CONFIG_DIR, LogConfig, parse_log_config
+from transparency_log import note
+from transparency_log.appender import open_directory_log
+from transparency_log.merkle import leaf_hash
+from transparency_log.tile import Tile
+from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
+
+pytestmark = pytest.mark.timeout(60)
+
+ORIGIN = "example.com/cli-log"
+
+
+def _seed(n: int) -> bytes:
+    return bytes([n]) * 32
+
+
+def _write_key(path: Path, name: str = ORIGIN, sig_type: int = 0x01, seed: int = 1) -> str:
+    skey, vkey = note.generate_key(name, sig_type=sig_type, rand=lambda k: _seed(seed)[:k])
+    path.write_text(skey + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return vkey
+
+
+def run(*args: str | Path) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path) -> Path:
+    _write_key(tmp_path / "log.key")
+    directory = tmp_path / "log"
+    result = run("log", "init", directory, "--origin", ORIGIN, "--key", tmp_path / "log.key")
+    assert result.exit_code == 0, result.output
+    return directory
+
+
+def _files(tmp_path: Path, contents: list[bytes]) -> list[Path]:
+    paths = []
+    for i, data in enumerate(contents):
+        path = tmp_path / f"entry-{i}.bin"
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
+def _checkpoint(directory: Path) -> bytes:
+    return (directory / "checkpoint").read_bytes()
+
+
+# --- init ---
+
+
+def test_init_prints_the_verifier_key_and_writes_the_config(tmp_path: Path) -> None:
+    vkey = _write_key(tmp_path / "log.key")
+    directory = tmp_path / "new" / "log"
+    result = run("log", "init", directory, "--origin", ORIGIN, "--key", tmp_path / "log.key")
+    assert result.exit_code == 0
+    assert result.stdout == vkey + "\n"
+    config = (directory / CONFIG_DIR / "config").read_text()
+    assert config == LogConfig(ORIGIN, vkey, (tmp_path / "log.key").resolve()).format()
+    assert parse_log_config(config, "config") == LogConfig(
+        ORIGIN, vkey, (tmp_path / "log.key").resolve()
+    )
+    assert b"\n0\n" in _checkpoint(directory)  # an empty log, signed
+
+
+def test_init_twice_is_refused(log_dir: Path, tmp_path: Path) -> None:
+    before = _checkpoint(log_dir)
+    result = run("log", "init", log_dir, "--origin", ORIGIN, "--key", tmp_path / "log.key")
+    assert result.exit_code == 2
+    assert "already holds a log" in result.stderr
+    assert _checkpoint(log_dir) == before
+
+
+def test_init_warns_when_origin_differs_from_the_key_name(tmp_path: Path) -> None:
+    _write_key(tmp_path / "log.key", name="other.example/log")
+    result = run("log", "init", tmp_path / "d", "--origin", ORIGIN, "--key", tmp_path / "log.key")
+    assert result.exit_code == 0
+    assert "warning: the key is named 'other.example/log'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("cosignature key", "is not an Ed25519 note key"),
+        ("missing key", "log.key"),
+        ("garbage key", "neither a signer-key string"),
+        ("empty origin", "--origin"),
+        ("bad trust root", "trust root"),
+    ],
+)
+def test_init_user_errors_exit_2(tmp_path: Path, setup: str, message: str) -> None:
+    key = tmp_path / "log.key"
+    origin = ORIGIN
+    extra: list[str | Path] = []
+    if setup == "cosignature key":
+        _write_key(key, sig_type=0x04)
+    elif setup == "garbage key":
+        key.write_text("not a key\n")
+    elif setup == "empty origin":
+        _write_key(key)
+        origin = ""
+    elif setup == "bad trust root":
+        _write_key(key)
+        (tmp_path / "root.cbor").write_bytes(b"\xa0")
+        extra = ["--trust-root", tmp_path / "root.cbor"]
+    result = run("log", "init", tmp_path / "d", "--origin", origin, "--key", key, *extra)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "d" / "checkpoint").exists()
+
+
+def test_encrypted_key_with_a_passphrase_file(tmp_path: Path) -> None:
+    from keybundle.custody import PassphraseFile, write_note_key
+
+    skey, vkey = note.generate_key(ORIGIN, rand=lambda k: _seed(9)[:k])
+    (tmp_path / "pass").write_text("correct horse\n")
+    write_note_key(tmp_path / "log.key", skey, PassphraseFile(tmp_path / "pass"), iterations=1000)
+    args: list[str | Path] = [
+        "log",
+        "init",
+        tmp_path / "d",
+        "--origin",
+        ORIGIN,
+        "--key",
+        tmp_path / "log.key",
+    ]
+    result = run(*args)
+    assert result.exit_code == 2
+    assert "passphrase" in result.stderr
+    result = run(*args, "--passphrase-file", tmp_path / "pass")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == vkey + "\n"
+    (tmp_path / "e").write_bytes(b"entry")
+    result = run(
+        "log", "append", tmp_path / "d", tmp_path / "e", "--passphrase-file", tmp_path / "pass"
+    )
+    assert result.exit_code == 0, result.output
+
+
+# --- append ---
+
+
+def test_append_prints_file_and_index_and_publishes_the_checkpoint(
+    log_dir: Path, tmp_path: Path
+) -> None:
+    paths = _files(tmp_path, [b"alpha", b"beta", b"gamma"])
+    result = run("log", "append", log_dir, *paths)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "".join(f"{p} {i}\n" for i, p in enumerate(paths))
+    assert result.stderr == ""  # not a terminal: no progress
+    assert b"\n3\n" in _checkpoint(log_dir)
+    # The same content again gets its existing index, and the log does not grow.
+    again = run("log", "append", log_dir, paths[1])
+    assert again.stdout == f"{paths[1]} 1\n"
+    assert b"\n3\n" in _checkpoint(log_dir)
+
+
+def test_append_shows_progress_on_a_terminal(
+    log_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keybundle_cli.log
+
+    monkeypatch.setattr(keybundle_cli.log, "_stderr_is_tty", lambda: True)
+    paths = _files(tmp_path, [b"entry %d" % i for i in range(1100)])
+    result = run("log", "append", log_dir, *paths)
+    assert result.exit_code == 0
+    assert "appending" in result.stderr
+    assert len(result.stdout.splitlines()) == 1100
+
+
+def test_append_many_files_in_batches(log_dir: Path, tmp_path: Path) -> None:
+    paths = _files(tmp_path, [b"entry %d" % i for i in range(700)])
+    result = run("log", "append", log_dir, *paths, "--batch-size", "64")
+    assert result.exit_code == 0
+    indices = [int(line.rsplit(" ", 1)[1]) for line in result.stdout.splitlines()]
+    assert indices == list(range(700))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "cannot read"), (b"", "is empty"), (b"x" * 65536, "at most 65535 bytes")],
+    ids=["missing file", "empty file", "oversized file"],
+)
+def test_append_bad_files_exit_2_and_append_nothing(
+    log_dir: Path, tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    good = _files(tmp_path, [b"fine"])[0]
+    bad = tmp_path / "bad.bin"
+    if content is not None:
+        bad.write_bytes(content)
+    before = _checkpoint(log_dir)
+    result = run("log", "append", log_dir, good, bad)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert _checkpoint(log_dir) == before
+
+
+def test_append_to_a_directory_that_is_not_a_log(tmp_path: Path) -> None:
+    path = _files(tmp_path, [b"x"])[0]
+    result = run("log", "append", tmp_path / "nowhere", path)
+    assert result.exit_code == 2
+    assert "is not a keybundle log" in result.stderr
+
+
+def test_append_while_the_log_is_open_elsewhere(log_dir: Path, tmp_path: Path) -> None:
+    signer = note.Ed25519Signer(ORIGIN, _seed(1))  # the key _write_key wrote
+    writer = open_directory_log(
+        log_dir, origin=ORIGIN, signer=signer, verifier=signer.verifier(), fsync=False
+    )
+    try:
+        result = run("log", "append", log_dir, _files(tmp_path, [b"x"])[0])
+        assert result.exit_code == 2
+        assert "keybundle log serve" in result.stderr
+    finally:
+        writer.close()
+
+
+def test_append_with_a_trust_root_needs_the_admission_module(log_dir: Path, tmp_path: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("keybundle.admission") is not None:
+        pytest.skip("keybundle.admission exists: admission is tested with it")
+    (log_dir / CONFIG_DIR / "trust-root").write_bytes(b"a trust root")
+    before = _checkpoint(log_dir)
+    result = run("log", "append", log_dir, _files(tmp_path, [b"x"])[0])
+    assert result.exit_code == 2
+    assert "refusing to append unchecked entries" in result.stderr
+    assert _checkpoint(log_dir) == before
+
+
+# --- proof ---
+
+
+def test_proof_prints_a_verifying_tlog_proof(log_dir: Path, tmp_path: Path) -> None:
+    contents = [b"entry %d" % i for i in range(300)]
+    assert run("log", "append", log_dir, *_files(tmp_path, contents)).exit_code == 0
+    vkey = (log_dir / CONFIG_DIR / "config").read_text().split("\n")[2][len("vkey ") :]
+    for index in (0, 257, 299):
+        result = run("log", "proof", log_dir, "--index", str(index))
+        assert result.exit_code == 0
+        proof = parse_tlog_proof(result.stdout)
+        assert proof.format() == result.stdout
+        assert proof.index == index
+        assert proof.checkpoint_note == _checkpoint(log_dir)
+        verify_tlog_proof(proof, leaf_hash(contents[index]), note.new_verifier(vkey))
+
+
+def test_proof_of_an_index_beyond_the_log_exits_2(log_dir: Path, tmp_path: Path) -> None:
+    run("log", "append", log_dir, *_files(tmp_path, [b"a", b"b"]))
+    result = run("log", "proof", log_dir, "--index", "2")
+    assert result.exit_code == 2
+    assert "index 2 is not in the log, which has 2 entries" in result.stderr
+
+
+def test_proof_over_a_tampered_tile_exits_1_with_the_reason(log_dir: Path, tmp_path: Path) -> None:
+    run("log", "append", log_dir, *_files(tmp_path, [b"e%d" % i for i in range(600)]))
+    tile = log_dir / Tile(0, 1).path()
+    data = bytearray(tile.read_bytes())
+    data[100] ^= 1
+    tile.write_bytes(bytes(data))
+    result = run("log", "proof", log_dir, "--index", "300")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("rejected (MALFORMED_TILE): ")
+
+
+def test_proof_over_a_forged_checkpoint_exits_1(log_dir: Path, tmp_path: Path) -> None:
+    run("log", "append", log_dir, *_files(tmp_path, [b"a"]))
+    checkpoint = log_dir / "checkpoint"
+    checkpoint.write_bytes(checkpoint.read_bytes().replace(b"\n1\n", b"\n2\n", 1))
+    result = run("log", "proof", log_dir, "--index", "0")
+    assert result.exit_code == 1
+    assert "BAD_NOTE_SIGNATURE" in result.stderr
+
+
+# --- config parsing ---
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "keybundle-log-config/v1\norigin o\nvkey x\nkey /k\n",
+        "keybundle-log-config/v2\norigin o\nvkey x\nkey /k\n",
+        "keybundle-log-config/v1\norigin o\nkey /k\nvkey x\n",
+        "keybundle-log-config/v1\norigin o\nvkey x\nkey /k",
+        "keybundle-log-config/v1\norigin o\nvkey x\nkey /k\nextra 1\n",
+    ],
+)
+def test_malformed_config_is_a_user_error(text: str) -> None:
+    from keybundle_cli._common import UserError
+
+    with pytest.raises(UserError):
+        parse_log_config(text, "config")
+
+
+def test_relative_key_path_in_config_is_refused(tmp_path: Path) -> None:
+    from keybundle_cli._common import UserError
+
+    vkey = _write_key(tmp_path / "k")
+    good = LogConfig(ORIGIN, vkey, Path("/abs/k")).format()
+    assert parse_log_config(good, "c").key_path == Path("/abs/k")
+    with pytest.raises(UserError, match="absolute"):
+        parse_log_config(good.replace("/abs/k", "rel/k"), "c")
+
+
+# --- the real command, as processes ---
+
+
+def _keybundle(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "keybundle_cli", *[str(a) for a in args]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_real_processes_init_append_proof_and_serve(tmp_path: Path) -> None:
+    vkey = _write_key(tmp_path / "log.key")
+    directory = tmp_path / "log"
+    init = _keybundle("log", "init", directory, "--origin", ORIGIN, "--key", tmp_path / "log.key")
+    assert init.returncode == 0, init.stderr
+    assert init.stdout == vkey + "\n"
+    paths = _files(tmp_path, [b"one", b"two", b"three"])
+    append = _keybundle("log", "append", directory, *paths)
+    assert append.returncode == 0, append.stderr
+    assert append.stdout.splitlines() == [f"{p} {i}" for i, p in enumerate(paths)]
+    proof = _keybundle("log", "proof", directory, "--index", "2")
+    assert proof.returncode == 0, proof.stderr
+    verify_tlog_proof(parse_tlog_proof(proof.stdout), leaf_hash(b"three"), note.new_verifier(vkey))
+    bad = _keybundle("log", "proof", directory, "--index", "3")
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr
+
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "keybundle_cli",
+            "log",
+            "serve",
+            str(directory),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+        assert match, line
+        response = requests.post(f"{match.group(1)}/add", data=b"four", timeout=30)
+        assert response.status_code == 200
+        assert parse_tlog_proof(response.content).index == 3
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=10)
+    assert b"\n4\n" in _checkpoint(directory)
+    # The lock is released on exit: appending works again.
+    assert _keybundle("log", "append", directory, paths[0]).returncode == 0
+
+
+def test_serve_refuses_a_bad_listen_address(log_dir: Path) -> None:
+    result = run("log", "serve", log_dir, "--listen", "localhost")
+    assert result.exit_code == 2
+    assert "HOST:PORT" in result.stderr
+
+
+def test_help_lists_the_log_and_witness_commands() -> None:
+    result = run("--help")
+    assert "log" in result.stdout
+    assert "witness" in result.stdout
+    assert run("log", "--help").exit_code == 0
