@@ -34,8 +34,7 @@ __all__ = [
 MAX_CHECKPOINT_BYTES = 16384
 """Largest checkpoint body (the note text), in UTF-8 bytes (SPEC §11)."""
 
-_DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")  # at most 19 digits: MAX_TREE_SIZE has 19
-_ROOT_BASE64 = re.compile(r"[A-Za-z0-9+/]{43}=")  # 32 bytes: 44 characters, one "="
+_DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")  # SPEC §1: at most 20 ASCII digits
 _CONTROL = re.compile(r"[\x00-\x1f]")
 _QUOTE_LIMIT = 80  # characters of hostile input repeated in an error message
 
@@ -149,7 +148,8 @@ def parse_checkpoint(text: str | bytes) -> Checkpoint:
     origin, size_line, root_line, *extensions = lines
     if not origin:
         _malformed("the origin line is empty")
-    if _DECIMAL.fullmatch(size_line) is None or int(size_line) > MAX_TREE_SIZE:
+    size = _parse_decimal(size_line, MAX_TREE_SIZE)
+    if size is None:
         _malformed(
             f"the size line {_quote(size_line)} is not a decimal in 0..{MAX_TREE_SIZE} "
             "(ASCII digits, no sign, no leading zeros)"
@@ -161,7 +161,7 @@ def parse_checkpoint(text: str | bytes) -> Checkpoint:
                 f"line {number} is empty; extension lines are non-empty and the body ends "
                 "in exactly one newline"
             )
-    return Checkpoint(origin, int(size_line), root_hash, tuple(extensions))
+    return Checkpoint(origin, size, root_hash, tuple(extensions))
 
 
 def verify_checkpoint(
@@ -239,10 +239,30 @@ def verify_checkpoint(
     )
 
 
+def _parse_decimal(text: str, maximum: int) -> int | None:
+    """SPEC §1 decimal (ASCII digits, no sign, no leading zero) up to ``maximum``, or None.
+
+    Shared with :mod:`transparency_log.tlog_proof`, so both formats spell numbers one way.
+    """
+    if _DECIMAL.fullmatch(text) is None:
+        return None
+    value = int(text)
+    return value if value <= maximum else None
+
+
+def _decode_base64(text: str) -> bytes | None:
+    """SPEC §1 base64 (standard alphabet, padded, zero trailing bits), or None.
+
+    The one canonical-base64 decoder of the log layer lives in :mod:`transparency_log.note`;
+    this name is kept for :mod:`transparency_log.tlog_proof`.
+    """
+    return note._decode_base64(text)
+
+
 def _decode_root(line: str) -> bytes:
     """Canonical base64 of exactly 32 bytes (44 characters, one ``=``, zero trailing bits)."""
-    raw = base64.b64decode(line, validate=True) if _ROOT_BASE64.fullmatch(line) else b""
-    if not raw or base64.b64encode(raw).decode("ascii") != line:
+    raw = _decode_base64(line)
+    if raw is None or len(raw) != HASH_SIZE:
         _malformed(
             f"the root hash line {_quote(line)} is not canonical base64 of {HASH_SIZE} bytes "
             "(44 characters ending in one '=')"
