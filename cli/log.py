@@ -9,7 +9,6 @@ where the user keeps it; the configuration records its path.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import signal
 import sys
@@ -21,6 +20,7 @@ from typing import Any
 
 import click
 
+from keybundle.admission import BundleAdmission
 from keybundle.custody import load_note_key
 from keybundle.trustroot import MAX_SIGNED_TRUST_ROOT_BYTES, TrustRoot, verify_self_signed
 from transparency_log.appender import Log, LogLockedError, LogStateError, open_directory_log
@@ -146,29 +146,22 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def _admission(directory: Path) -> Any:
-    """The admission hook of a log with a trust root (SPEC §6.5.5), or None without one.
+def _admission(directory: Path) -> BundleAdmission | None:
+    """The admission hook of a log created with a trust root, or None (SPEC §6.3, §6.5.5).
 
-    A log created with ``--trust-root`` admits only bundles valid under it; that check is
-    ``keybundle.admission``'s. Until that module exists, such a log refuses to append
-    rather than admit unchecked entries (which it could then never check).
+    Such a log admits only countersigned bundles valid under the trust root (and continuing
+    their fleet's chain) and valid trust-root rotations; anything else is rejected with its
+    reason code and leaves the log unchanged.
     """
     path = _config_dir(directory) / TRUST_ROOT_FILE
     if not path.exists():
         return None
-    trust_root = path.read_bytes()
     try:
-        admission_module = importlib.import_module("keybundle.admission")
-    except ModuleNotFoundError:
+        return BundleAdmission(path.read_bytes())
+    except VerificationError as e:
         raise UserError(
-            f"{directory} was created with a trust root, so it admits only countersigned "
-            "bundles valid under it, but this keybundle has no admission module "
-            "(keybundle.admission); refusing to append unchecked entries"
+            f"the log's trust root {path} no longer verifies ({e.reason}): {e.message}"
         ) from None
-    factory = getattr(admission_module, "admission_from_trust_root", None)
-    if factory is None:
-        raise UserError("keybundle.admission has no admission_from_trust_root(bytes)")
-    return factory(trust_root)
 
 
 def _load_trust_root(path: Path) -> tuple[bytes, TrustRoot]:
@@ -292,8 +285,15 @@ def init(
         (config_dir / TRUST_ROOT_FILE).write_bytes(root_bytes)
     if witness_text is not None:
         (config_dir / WITNESSES_FILE).write_bytes(witness_text)
-    # Create the empty log: the state directory and a signed checkpoint of size 0.
-    opened = open_directory_log(directory, origin=origin, signer=signer, verifier=verifier)
+    # Create the empty log: the state directory and a signed checkpoint of size 0, with the
+    # admission state recording the trust root it starts from.
+    opened = open_directory_log(
+        directory,
+        origin=origin,
+        signer=signer,
+        verifier=verifier,
+        admission=_admission(directory),
+    )
     opened.close()
     click.echo(verifier.verifier_key)
 

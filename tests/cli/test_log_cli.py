@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 
 from keybundle_cli.commands import cli
 from keybundle_cli.log import CONFIG_DIR, LogConfig, parse_log_config
+from tests.keybundle.world import LOG_ORIGIN, World, fleet_keys, seed
 from transparency_log import note
 from transparency_log.appender import open_directory_log
 from transparency_log.merkle import leaf_hash
@@ -33,8 +34,13 @@ def _seed(n: int) -> bytes:
     return bytes([n]) * 32
 
 
-def _write_key(path: Path, name: str = ORIGIN, sig_type: int = 0x01, seed: int = 1) -> str:
-    skey, vkey = note.generate_key(name, sig_type=sig_type, rand=lambda k: _seed(seed)[:k])
+def _write_key(
+    path: Path,
+    name: str = ORIGIN,
+    sig_type: int = 0x01,
+    seed_bytes: bytes = b"\x01" * 32,
+) -> str:
+    skey, vkey = note.generate_key(name, sig_type=sig_type, rand=lambda k: seed_bytes[:k])
     path.write_text(skey + "\n", encoding="utf-8")
     path.chmod(0o600)
     return vkey
@@ -237,17 +243,76 @@ def test_append_while_the_log_is_open_elsewhere(log_dir: Path, tmp_path: Path) -
         writer.close()
 
 
-def test_append_with_a_trust_root_needs_the_admission_module(log_dir: Path, tmp_path: Path) -> None:
-    import importlib.util
+@pytest.fixture
+def world_log(tmp_path: Path) -> tuple[World, Path]:
+    """A log created with the test world's trust root and log key."""
+    world = World()
+    _write_key(tmp_path / "world-log.key", name=LOG_ORIGIN, seed_bytes=seed("log"))
+    (tmp_path / "root.cbor").write_bytes(world.signed_root)
+    directory = tmp_path / "bundles"
+    result = run(
+        "log",
+        "init",
+        directory,
+        "--origin",
+        LOG_ORIGIN,
+        "--key",
+        tmp_path / "world-log.key",
+        "--trust-root",
+        tmp_path / "root.cbor",
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""  # the root's policy lists this log's key
+    assert (directory / CONFIG_DIR / "trust-root").read_bytes() == world.signed_root
+    return world, directory
 
-    if importlib.util.find_spec("keybundle.admission") is not None:
-        pytest.skip("keybundle.admission exists: admission is tested with it")
-    (log_dir / CONFIG_DIR / "trust-root").write_bytes(b"a trust root")
-    before = _checkpoint(log_dir)
-    result = run("log", "append", log_dir, _files(tmp_path, [b"x"])[0])
-    assert result.exit_code == 2
-    assert "refusing to append unchecked entries" in result.stderr
-    assert _checkpoint(log_dir) == before
+
+def test_log_with_a_trust_root_admits_valid_bundles_only(
+    world_log: tuple[World, Path], tmp_path: Path
+) -> None:
+    world, directory = world_log
+    epoch1 = world.signed_bundle("prod-eu.vault", 1)
+    world.append(epoch1)
+    epoch2 = world.signed_bundle("prod-eu.vault", 2)
+    (tmp_path / "epoch1.cose").write_bytes(epoch1)
+    (tmp_path / "epoch2.cose").write_bytes(epoch2)
+    result = run("log", "append", directory, tmp_path / "epoch1.cose", tmp_path / "epoch2.cose")
+    assert result.exit_code == 0, result.output
+    assert [line.rsplit(" ", 1)[1] for line in result.stdout.splitlines()] == ["0", "1"]
+
+    before = _checkpoint(directory)
+    (tmp_path / "junk").write_bytes(b"not a bundle")
+    result = run("log", "append", directory, tmp_path / "junk")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("rejected (MALFORMED_COSE): ")
+    assert str(tmp_path / "junk") in result.stderr
+    # Epoch 1 again, with other keys: the fleet already has epoch 1.
+    world2 = World()
+    other = world2.signed_bundle("prod-eu.vault", 1, keys=fleet_keys("other", 1))
+    (tmp_path / "again.cose").write_bytes(other)
+    result = run("log", "append", directory, tmp_path / "again.cose")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("rejected (")
+    assert _checkpoint(directory) == before
+
+
+def test_init_warns_when_the_trust_root_does_not_list_the_log(tmp_path: Path) -> None:
+    world = World()
+    _write_key(tmp_path / "log.key")  # not the world's log key
+    (tmp_path / "root.cbor").write_bytes(world.signed_root)
+    result = run(
+        "log",
+        "init",
+        tmp_path / "d",
+        "--origin",
+        ORIGIN,
+        "--key",
+        tmp_path / "log.key",
+        "--trust-root",
+        tmp_path / "root.cbor",
+    )
+    assert result.exit_code == 0
+    assert "does not list this log's key" in result.stderr
 
 
 # --- proof ---
