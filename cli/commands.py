@@ -21,6 +21,8 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "keys": ("keys", "keys", "Generate and inspect signing keys (note, cosignature, role keys)."),
     "log": ("log", "log", "Create, append to, prove from and serve a transparency log."),
     "note": ("note", "note", "Sign and verify C2SP signed notes."),
+    "bundle": ("bundle", "bundle", "Build, sign, countersign, inspect and verify key bundles."),
+    "trust-root": ("trust_root", "trust_root", "Create, sign, inspect and verify trust roots."),
     "verify": ("commands", "verify", "Verify an OTA package as a client and update its state."),
     "witness": ("witness", "witness", "Run a C2SP tlog-witness that cosigns logs' checkpoints."),
 }
