@@ -229,10 +229,13 @@ def read_input(path: str, what: str, *, limit: int = MAX_INPUT_BYTES) -> bytes:
 
 
 def check_new_files(paths: list[Path], *, force: bool) -> None:
-    """Refuse (UserError) if any of ``paths`` exists and ``force`` is not set."""
-    if force:
-        return
+    """Refuse (UserError) if a directory of ``paths`` is missing, or if any of them exists
+    and ``force`` is not set."""
     for path in paths:
+        if not path.parent.is_dir():
+            raise UserError(f"cannot write {path}: directory {path.parent} does not exist")
+        if force:
+            continue
         if path.exists() or path.is_symlink():
             raise UserError(f"{path} already exists; refusing to overwrite it (use --force)")
 

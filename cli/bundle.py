@@ -55,6 +55,7 @@ __all__ = ["MAX_FLEET_JSON_BYTES", "bundle"]
 
 _ALG_NAMES = {-8: "EdDSA", -7: "ES256"}
 _COSE_SIGN1_FIRST_BYTE = 0xD2  # CBOR tag 18 (RFC 9052 §2)
+_COSE_SIGN_PREFIX = b"\xd8\x62"  # CBOR tag 98: a signed trust root (SPEC §5.2)
 MAX_FLEET_JSON_BYTES = 1 << 20
 """Largest FLEET.json read by `bundle build`, in bytes (SPEC §10.4, §11)."""
 
@@ -158,6 +159,7 @@ def sign(
     IN is checked first (SPEC §3.2): a malformed payload is rejected (exit 1).
     """
     data = read_input(in_file, "payload", limit=MAX_PAYLOAD_BYTES)
+    _not_a_trust_root(data, in_file)
     if data[:1] == bytes([_COSE_SIGN1_FIRST_BYTE]):
         raise UserError(
             f"{in_file} is already a signed bundle; `bundle sign` signs a payload "
@@ -285,6 +287,13 @@ def _role_of(root: TrustRoot, kid: bytes) -> dict[str, Any]:
     return {"role": None, "organisation": None}
 
 
+def _not_a_trust_root(data: bytes, path: str) -> None:
+    if data.startswith(_COSE_SIGN_PREFIX):
+        raise UserError(
+            f"{path} is a signed trust root, not a bundle; see `keybundle trust-root inspect`"
+        )
+
+
 def _inspect_json(data: bytes, root: TrustRoot | None) -> dict[str, Any]:
     if data[:1] != bytes([_COSE_SIGN1_FIRST_BYTE]):
         return {"kind": "payload", "payload": _payload_json(parse_payload(data))}
@@ -370,6 +379,7 @@ def inspect(*, in_file: str, root_file: Path | None, as_json: bool) -> None:
     """
     root = load_trust_root(root_file) if root_file is not None else None
     data = read_input(in_file, "bundle", limit=MAX_SIGNED_BUNDLE_BYTES)
+    _not_a_trust_root(data, in_file)
     info = _inspect_json(data, root)
     if as_json:
         click.echo(json.dumps(info, indent=2))

@@ -18,6 +18,7 @@ import click
 
 from keybundle.custody import load_public_key
 from keybundle.errors import VerificationError
+from keybundle.package import MAX_PACKAGE_BYTES
 from keybundle.trustroot import (
     MAX_SIGNED_TRUST_ROOT_BYTES,
     Limits,
@@ -61,7 +62,7 @@ DEFAULT_CLOCK_SKEW = 300
 """Default ``clock_skew`` of a new trust root, in seconds (SPEC §10.5)."""
 DEFAULT_MAX_COSIGNATURE_AGE = 86_400
 """Default ``max_cosignature_age``, in seconds: one day (SPEC §10.5)."""
-DEFAULT_MAX_PACKAGE_BYTES = 256 * 1024
+DEFAULT_MAX_PACKAGE_BYTES = MAX_PACKAGE_BYTES
 """Default ``max_package_bytes``: the absolute cap of SPEC §11 (``MAX_PACKAGE_BYTES``)."""
 DEFAULT_MAX_ROTATION_CHAIN = 8
 """Default ``max_rotation_chain`` (SPEC §10.5)."""
@@ -69,8 +70,8 @@ DEFAULT_MAX_EPOCH_JUMP = 1_000
 """Default ``max_epoch_jump`` (SPEC §10.5)."""
 
 _ROLE_KEY_HELP = (
-    "A {role} public key file (PEM, from `keys generate --algorithm`), optionally followed "
-    "by ':ORG', the organisation holding it (default: '{role}'). Repeatable."
+    "A public key file of the {role} role (PEM, from `keys generate --algorithm`), optionally "
+    "followed by ':ORG', the organisation holding it (default: '{role}'). Repeatable."
 )
 
 

@@ -479,3 +479,13 @@ def test_subprocess_operator_key_in_softhsm(tmp_path: Path) -> None:
     root = verify_self_signed((tmp_path / "root.cbor").read_bytes())
     verified = verify_signed_bundle((tmp_path / "bundle.cbor").read_bytes(), root)
     assert verified.operator_organisations == {"Vault Co"}
+
+
+def test_a_trust_root_is_not_a_bundle(world: World) -> None:
+    for args in (
+        ["bundle", "inspect", str(world.root_file)],
+        ["bundle", "sign", "--key", str(world.independent.key), str(world.root_file), "-o", "x"],
+    ):
+        result = run(args, env=ENV)
+        assert result.exit_code == 2
+        assert "is a signed trust root, not a bundle" in result.stderr

@@ -297,3 +297,9 @@ def test_subprocess_generate_is_non_interactive(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     assert mode(tmp_path / "log.key") == 0o600
     assert done.stdout == (tmp_path / "log.pub").read_text()
+
+
+def test_missing_output_directory_exits_2(tmp_path: Path) -> None:
+    result = run(["keys", "generate", "--name", "x", "--out", str(tmp_path / "no" / "k")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.stderr
