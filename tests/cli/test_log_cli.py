@@ -420,35 +420,13 @@ def test_real_processes_init_append_proof_and_serve(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
 
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "keybundle_cli",
-            "log",
-            "serve",
-            str(directory),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server, url = _start("log", "serve", directory, "--listen", "127.0.0.1:0")
     try:
-        assert server.stderr is not None
-        line = server.stderr.readline()
-        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
-        assert match, line
-        response = requests.post(f"{match.group(1)}/add", data=b"four", timeout=30)
+        response = requests.post(f"{url}/add", data=b"four", timeout=30)
         assert response.status_code == 200
         assert parse_tlog_proof(response.content).index == 3
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=20) == 0
     finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait(timeout=10)
+        assert _stop(server) == 0
     assert b"\n4\n" in _checkpoint(directory)
     # The lock is released on exit: appending works again.
     assert _keybundle("log", "append", directory, paths[0]).returncode == 0
@@ -465,3 +443,122 @@ def test_help_lists_the_log_and_witness_commands() -> None:
     assert "log" in result.stdout
     assert "witness" in result.stdout
     assert run("log", "--help").exit_code == 0
+
+
+def _start(*args: str | Path) -> tuple[subprocess.Popen[str], str]:
+    """Start a long-running keybundle command; return it and the URL its first line names."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keybundle_cli", *[str(a) for a in args]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+    if match is None:
+        process.kill()
+        process.wait(timeout=10)
+        raise AssertionError(f"no listening line: {line!r} {process.stderr.read()!r}")
+    return process, match.group(1)
+
+
+def _stop(process: subprocess.Popen[str]) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_witness_serve_cosigns_the_checkpoints_of_a_log_configured_with_it(
+    tmp_path: Path,
+) -> None:
+    log_vkey = _write_key(tmp_path / "log.key")
+    (tmp_path / "log.pub").write_text(log_vkey + "\n")
+    witness_vkey = _write_key(
+        tmp_path / "w.key", name="witness.example/w1", sig_type=0x04, seed_bytes=b"\x05" * 32
+    )
+    witness, url = _start(
+        "witness",
+        "serve",
+        "--key",
+        tmp_path / "w.key",
+        "--log",
+        tmp_path / "log.pub",
+        "--state",
+        tmp_path / "w-state",
+        "--listen",
+        "127.0.0.1:0",
+    )
+    try:
+        policy = f"log {log_vkey}\nwitness w1 {witness_vkey} {url}\nquorum w1\n"
+        (tmp_path / "witnesses.policy").write_text(policy)
+        init = run(
+            "log",
+            "init",
+            tmp_path / "log",
+            "--origin",
+            ORIGIN,
+            "--key",
+            tmp_path / "log.key",
+            "--witnesses",
+            tmp_path / "witnesses.policy",
+        )
+        assert init.exit_code == 0, init.output
+        result = run("log", "append", tmp_path / "log", *_files(tmp_path, [b"a", b"b"]))
+        assert result.exit_code == 0, result.output
+        proof = run("log", "proof", tmp_path / "log", "--index", "1")
+        assert proof.exit_code == 0, proof.output
+        verified = verify_tlog_proof(
+            parse_tlog_proof(proof.stdout),
+            leaf_hash(b"b"),
+            note.new_verifier(log_vkey),
+            witnesses=[note.new_verifier(witness_vkey)],
+        )
+        assert set(verified.cosignatures) == {"witness.example/w1"}
+    finally:
+        assert _stop(witness) == 0
+    assert list((tmp_path / "w-state").glob("*.state"))
+
+
+@pytest.mark.parametrize(
+    ("log_arg", "message"),
+    [("not-a-key", "neither a verifier key nor a readable file"), ("a+b+c", "--log 'a+b+c'")],
+)
+def test_witness_serve_rejects_bad_log_keys(tmp_path: Path, log_arg: str, message: str) -> None:
+    _write_key(tmp_path / "w.key", name="w", sig_type=0x04)
+    result = run(
+        "witness",
+        "serve",
+        "--key",
+        tmp_path / "w.key",
+        "--log",
+        log_arg,
+        "--state",
+        tmp_path / "s",
+        "--listen",
+        "127.0.0.1:0",
+    )
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_witness_serve_needs_a_cosignature_key(tmp_path: Path) -> None:
+    vkey = _write_key(tmp_path / "log.key")
+    result = run(
+        "witness",
+        "serve",
+        "--key",
+        tmp_path / "log.key",
+        "--log",
+        vkey,
+        "--state",
+        tmp_path / "s",
+        "--listen",
+        "127.0.0.1:0",
+    )
+    assert result.exit_code == 2
+    assert "is not a cosignature/v1 key" in result.stderr

@@ -6,6 +6,7 @@ A real log (the appender on a directory) behind the real WSGI app on waitress, o
 from __future__ import annotations
 
 import http.client
+import socket
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -19,6 +20,7 @@ import pytest
 
 from transparency_log import note
 from transparency_log.appender import Log
+from transparency_log.cosignature import CosignatureV1Signer
 from transparency_log.errors import VerificationError
 from transparency_log.fetcher import DirectoryFetcher, HTTPFetcher
 from transparency_log.merkle import leaf_hash
@@ -26,6 +28,7 @@ from transparency_log.server import (
     CHECKPOINT_CACHE_CONTROL,
     MAX_ADD_BODY_BYTES,
     TILE_CACHE_CONTROL,
+    CosigningTileStore,
     LogServer,
     LogService,
     make_log_server,
@@ -34,6 +37,8 @@ from transparency_log.storage import DirectoryTileStore
 from transparency_log.tile import EntryBundle, Tile
 from transparency_log.tlog_client import LogClient
 from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
+from transparency_log.witness import FileStateStore, Witness, make_witness_server
+from transparency_log.witness_client import WitnessEndpoint
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -326,3 +331,94 @@ def test_http_fetcher_and_client_read_the_served_log(served: Served) -> None:
         proof = client.inclusion_proof(345, checkpoint)
         verify_tlog_proof(proof, leaf_hash(entries[345]), VERIFIER, origin=ORIGIN)
         assert client.entry(599, checkpoint).data == entries[599]
+
+
+# --- witnesses cosign before publication ---
+
+
+@contextmanager
+def witness_serving(state: Path, signer: CosignatureV1Signer) -> Iterator[str]:
+    state.mkdir(parents=True, exist_ok=True)
+    with FileStateStore(state) as store:
+        server = make_witness_server(Witness(signer, {ORIGIN: VERIFIER}, store), threads=2)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.port}"
+        finally:
+            server.close()
+            thread.join(timeout=10)
+
+
+WITNESS = CosignatureV1Signer("witness.example/w1", b"\x09" * 32)
+
+
+def _cosigning_log(root: Path, url: str) -> tuple[Log, CosigningTileStore]:
+    store = CosigningTileStore(
+        DirectoryTileStore(root, fsync=False),
+        VERIFIER,
+        ORIGIN,
+        [WitnessEndpoint(url, WITNESS.verifier())],
+        timeout=5,
+    )
+    log = Log.open(
+        store, root / ".state", origin=ORIGIN, signer=SIGNER, verifier=VERIFIER, fsync=False
+    )
+    return log, store
+
+
+def test_checkpoints_are_published_with_witness_cosignatures(tmp_path: Path) -> None:
+    with witness_serving(tmp_path / "witness", WITNESS) as url:
+        log, store = _cosigning_log(tmp_path / "log", url)
+        try:
+            client = LogClient(
+                DirectoryFetcher(tmp_path / "log"), VERIFIER, witnesses=[WITNESS.verifier()]
+            )
+            previous = None
+            for count in (3, 300, 2):
+                log.add_many([b"cosigned %d %d" % (count, i) for i in range(count)])
+                checkpoint = client.fetch_checkpoint(previous)
+                assert set(checkpoint.cosignatures) == {WITNESS.name}
+                assert [o.ok for o in store.last_outcomes] == [True]
+                previous = checkpoint
+            assert previous is not None
+            assert previous.checkpoint.size == 305
+        finally:
+            log.close()
+
+
+def test_a_witness_that_is_down_does_not_block_publication(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log, store = _cosigning_log(tmp_path / "log", f"http://127.0.0.1:{port}")
+    try:
+        assert log.add(b"entry") == 0
+        client = LogClient(
+            DirectoryFetcher(tmp_path / "log"), VERIFIER, witnesses=[WITNESS.verifier()]
+        )
+        checkpoint = client.fetch_checkpoint()
+        assert checkpoint.checkpoint.size == 1
+        assert dict(checkpoint.cosignatures) == {}
+        (outcome,) = store.last_outcomes
+        assert not outcome.ok
+        assert outcome.error is not None
+    finally:
+        log.close()
+
+
+def test_a_witness_restarted_from_scratch_is_caught_up_by_409(tmp_path: Path) -> None:
+    with witness_serving(tmp_path / "w-a", WITNESS) as url:
+        log, store = _cosigning_log(tmp_path / "log", url)
+        log.add_many([b"a %d" % i for i in range(10)])
+        log.close()
+    # A second witness state that knows the log only from size 10 onwards is not possible;
+    # a fresh one holds size 0, so the log's first request (old size 10) gets 409 and the
+    # log retries from 0.
+    with witness_serving(tmp_path / "w-b", WITNESS) as url:
+        log, store = _cosigning_log(tmp_path / "log", url)
+        try:
+            log.add(b"b")
+            assert [o.ok for o in store.last_outcomes] == [True]
+        finally:
+            log.close()
