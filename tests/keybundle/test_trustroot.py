@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given
 from hypothesis import strategies as st
 from nacl.signing import VerifyKey
-from transparency_log.policy import parse_policy
 
 from keybundle import dcbor, trustroot
 from keybundle.cose import sign1
@@ -36,6 +35,7 @@ from keybundle.trustroot import (
     verify_self_signed,
 )
 from tests.conftest import REPO
+from transparency_log.policy import parse_policy
 
 # -- fixtures shared with test_roles.py -----------------------------------------------------------
 
