@@ -113,9 +113,11 @@ def _kind(value: object) -> str:
         return "a boolean"
     if type(value) is int:
         return "a negative integer" if value < 0 else "an integer"
-    return {bytes: "a byte string", str: "a text string", list: "an array", dict: "a map"}.get(
-        type(value), "null" if value is None else "a tag"
-    )
+    if value is None:
+        return "null"
+    names: dict[type, str] = {bytes: "a byte string", str: "a text string", list: "an array"}
+    names[dict] = "a map"
+    return names.get(type(value), "a tag")
 
 
 def _uint(value: object, what: str) -> int:
