@@ -1,0 +1,225 @@
+"""Tests for ``keybundle verify`` (SPEC §10, issue 5): exit codes, state handling, JSON form.
+
+The console script is run as a fresh process (what clients and acceptance checks do), and
+``keybundle_cli.verify.run`` in-process for the cases that need no process boundary.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from keybundle.state import STATE_FILE, StateDir, parse_state
+from keybundle_cli.verify import run
+from tests.conftest import REPO
+from tests.keybundle.world import DEFAULT_FLEET, World
+
+KEYBUNDLE = Path(sys.executable).parent / "keybundle"
+"""The console script installed with the project (pyproject [project.scripts])."""
+
+
+@dataclass
+class Client:
+    """Files of one client: its pinned root, a state directory, packages to verify."""
+
+    world: World
+    folder: Path
+
+    @property
+    def root(self) -> Path:
+        return self.folder / "root.cbor"
+
+    @property
+    def state(self) -> Path:
+        return self.folder / "state"
+
+    def write(self, name: str, data: bytes) -> Path:
+        path = self.folder / name
+        path.write_bytes(data)
+        return path
+
+    def args(self, package: Path, *extra: str) -> list[str]:
+        return [
+            "--trust-root",
+            str(self.root),
+            "--state",
+            str(self.state),
+            "--now",
+            str(self.world.now),
+            *extra,
+            str(package),
+        ]
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Client:
+    c = Client(World(), tmp_path)
+    c.root.write_bytes(c.world.signed_root)
+    c.state.mkdir()
+    return c
+
+
+def keybundle(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(KEYBUNDLE), "verify", *args], capture_output=True, text=True, cwd=REPO, check=False
+    )
+
+
+# -- the console script -----------------------------------------------------------------------
+
+
+def test_accept_exits_0_and_persists_the_state(client: Client) -> None:
+    package = client.write("p1.cbor", client.world.fresh_package())
+    result = keybundle(*client.args(package, "--json"))
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["accepted"] is True
+    assert out["reason"] is None
+    assert (out["fleet"], out["epoch"]) == (DEFAULT_FLEET, 1)
+    assert [k["key_id"] for k in out["keys"]] == [
+        "hsm-01.ed25519",
+        "hsm-01.x25519",
+        "hsm-02.ed25519",
+        "hsm-02.x25519",
+    ]
+    assert set(out["keys"][0]) == {"key_id", "algorithm", "usage", "public_key", "fingerprint"}
+    state = parse_state((client.state / STATE_FILE).read_bytes())
+    assert state.fleets[DEFAULT_FLEET].epoch == 1
+
+
+def test_reject_exits_1_leaves_the_state_untouched_and_prints_the_json_form(
+    client: Client,
+) -> None:
+    w = client.world
+    first = client.write("p1.cbor", w.fresh_package())
+    assert keybundle(*client.args(first)).returncode == 0
+    before = (client.state / STATE_FILE).read_bytes()
+    w.publish(DEFAULT_FLEET, 2)
+    w.publish(DEFAULT_FLEET, 3)
+    newer = client.write("p3.cbor", w.package(w.entries[2], 2, w.checkpoint()))
+    assert keybundle(*client.args(newer)).returncode == 0
+    after_3 = (client.state / STATE_FILE).read_bytes()
+    assert after_3 != before
+    rollback = client.write("p1-again.cbor", w.package(w.entries[0], 0, w.checkpoint()))
+    result = keybundle(*client.args(rollback, "--json"))
+    assert result.returncode == 1
+    out = json.loads(result.stdout)
+    assert set(out) == {"accepted", "reason", "message", "fleet", "epoch", "keys"}
+    assert out["accepted"] is False
+    assert out["reason"] == "ROLLBACK"
+    assert (out["fleet"], out["epoch"], out["keys"]) == (None, None, [])
+    assert "epoch 3" in out["message"]
+    assert (client.state / STATE_FILE).read_bytes() == after_3
+
+
+def test_reject_without_json_prints_the_reason_on_stderr(client: Client) -> None:
+    package = client.write("p.cbor", client.world.fresh_package("staging.vault"))
+    result = keybundle(*client.args(package, "--fleet", DEFAULT_FLEET))
+    assert result.returncode == 1
+    assert result.stderr.startswith("rejected (WRONG_FLEET): ")
+    assert not (client.state / STATE_FILE).exists()
+
+
+def test_accept_without_json_lists_the_keys(client: Client) -> None:
+    package = client.write("p.cbor", client.world.fresh_package())
+    result = keybundle(*client.args(package))
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"accepted fleet {DEFAULT_FLEET!r} epoch 1 with 4 key(s)"
+    assert lines[1].split()[:3] == ["hsm-01.ed25519", "ed25519", "signing"]
+
+
+USAGE_ERRORS = [
+    "missing state directory",
+    "state path is a file",
+    "missing package",
+    "package is a directory",
+    "missing trust root",
+    "trust root is garbage",
+    "trust root is not self-signed",
+    "corrupt state",
+    "unreadable state file",
+    "negative --now",
+    "--now is not a number",
+    "no --trust-root",
+]
+
+
+def _break(client: Client, case: str) -> list[str]:
+    w = client.world
+    package = client.write("p.cbor", w.fresh_package())
+    args = client.args(package)
+    if case == "missing state directory":
+        client.state.rmdir()
+    elif case == "state path is a file":
+        client.state.rmdir()
+        client.state.write_bytes(b"")
+    elif case == "missing package":
+        package.unlink()
+    elif case == "package is a directory":
+        package.unlink()
+        package.mkdir()
+    elif case == "missing trust root":
+        client.root.unlink()
+    elif case == "trust root is garbage":
+        client.root.write_bytes(b"\x00garbage")
+    elif case == "trust root is not self-signed":
+        client.root.write_bytes(w.sign_root(w.root, [w.independent]))
+    elif case == "corrupt state":
+        (client.state / STATE_FILE).write_bytes(b"\xa1\x01\x02")
+    elif case == "unreadable state file":
+        (client.state / STATE_FILE).mkdir()
+    elif case == "negative --now":
+        args[args.index("--now") + 1] = "-5"
+    elif case == "--now is not a number":
+        args[args.index("--now") + 1] = "yesterday"
+    elif case == "no --trust-root":
+        args = args[2:]
+    return args
+
+
+@pytest.mark.parametrize("case", USAGE_ERRORS)
+def test_bad_files_and_arguments_exit_2_without_traceback(client: Client, case: str) -> None:
+    result = keybundle(*_break(client, case))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip(), "a message says what is wrong"
+    if (client.state / STATE_FILE).is_file():
+        assert (client.state / STATE_FILE).read_bytes() == b"\xa1\x01\x02"  # never reset
+
+
+# -- in process -------------------------------------------------------------------------------
+
+
+def test_in_process_accept_then_replay(client: Client, capsys: pytest.CaptureFixture[str]) -> None:
+    package = client.write("p.cbor", client.world.fresh_package())
+    assert run(client.args(package, "--json")) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert run(client.args(package, "--json")) == 0  # the same package again: a replay
+    assert json.loads(capsys.readouterr().out) == first
+    assert StateDir(client.state).load().fleets[DEFAULT_FLEET].epoch == 1
+
+
+def test_in_process_corrupt_state_message(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (client.state / STATE_FILE).write_bytes(b"\xa1\x01\x02")
+    package = client.write("p.cbor", client.world.fresh_package())
+    assert run(client.args(package)) == 2
+    err = capsys.readouterr().err
+    assert "corrupt" in err
+    assert "restore it from a backup" in err
+
+
+def test_in_process_json_usage_error(client: Client, capsys: pytest.CaptureFixture[str]) -> None:
+    client.state.rmdir()
+    package = client.write("p.cbor", client.world.fresh_package())
+    assert run(client.args(package, "--json")) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["reason"] is None
+    assert "does not exist" in captured.err
