@@ -1,4 +1,4 @@
-"""``keybundle log``: create, append to, prove from and serve a transparency log (SPEC §10.5).
+"""``keybundle log``: create, append to, prove from and serve a transparency log (SPEC §10.6).
 
 A log directory DIR is the C2SP tlog-tiles read side (``checkpoint``, ``tile/``) plus two
 hidden directories that are never served: ``.state`` (the appender's lock and index) and

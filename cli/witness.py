@@ -1,4 +1,4 @@
-"""``keybundle witness``: run a C2SP tlog-witness for some logs (SPEC §6.4, §10.5)."""
+"""``keybundle witness``: run a C2SP tlog-witness for some logs (SPEC §6.4, §10.6)."""
 
 from __future__ import annotations
 
