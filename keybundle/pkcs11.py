@@ -151,7 +151,7 @@ def parse_pkcs11_uri(uri: str) -> Pkcs11Uri:
 
 def _import_pkcs11() -> Any:
     try:
-        import pkcs11  # noqa: PLC0415 -- lazy: the verifier must never load python-pkcs11
+        import pkcs11  # lazy: the verifier must never load python-pkcs11
     except ImportError:
         raise ValueError(
             "PKCS#11 keys need python-pkcs11: install keybundle with the 'hsm' extra"
@@ -162,7 +162,7 @@ def _import_pkcs11() -> Any:
 @contextlib.contextmanager
 def _translate_errors(what: str) -> Iterator[None]:
     """The one place that turns python-pkcs11's exceptions into ours."""
-    from pkcs11 import exceptions as e  # noqa: PLC0415 -- lazy, see _import_pkcs11
+    from pkcs11 import exceptions as e
 
     try:
         yield
