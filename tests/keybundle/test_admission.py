@@ -7,8 +7,14 @@ Every test runs a real :class:`~transparency_log.appender.Log` over a DirectoryT
 from __future__ import annotations
 
 import hashlib
+import os
+import random
+import signal
 import sqlite3
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import replace
@@ -40,8 +46,9 @@ from tests.keybundle.world import (
 )
 from transparency_log import note
 from transparency_log.appender import Admission, Log, LogStateError, open_directory_log
-from transparency_log.entry_bundle import MAX_ENTRY_SIZE
+from transparency_log.entry_bundle import BUNDLE_WIDTH, MAX_ENTRY_SIZE, parse_entry_bundle
 from transparency_log.storage import DirectoryTileStore
+from transparency_log.tile import entries_path
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -652,3 +659,101 @@ def test_admission_agrees_with_a_model_of_the_fleet_rules(
                     heads[fleet] = (epoch, digest(entry))
         state = state_of(root)
     assert {f: (h.epoch, h.digest) for f, h in state.fleets.items()} == heads
+
+
+# --- kill -9 --------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Appends batches of bundles (chaining from the published heads) and, now and then, a
+# rotation to the next trust-root version, until killed. Prints "open SIZE" and "ack SIZE".
+_CRASH_WORKER = """
+import hashlib, random, sqlite3, sys
+from contextlib import closing
+from pathlib import Path
+from keybundle.admission import BundleAdmission, read_admission_state
+from keybundle.trustroot import sign_trust_root
+from tests.keybundle.world import LOG_ORIGIN, World, seed
+from transparency_log import note
+from transparency_log.appender import open_directory_log
+
+root, run = Path(sys.argv[1]), int(sys.argv[2])
+world = World()
+signer = note.Ed25519Signer(LOG_ORIGIN, seed("log"))
+log = open_directory_log(
+    root, origin=LOG_ORIGIN, signer=signer, verifier=signer.verifier(), fsync=False,
+    admission=BundleAdmission(world.signed_root), batch_size=8,
+)
+with closing(sqlite3.connect(root / ".state" / "index.sqlite3")) as db:
+    state = read_admission_state(db)
+heads = {f: (h.epoch, h.digest) for f, h in state.fleets.items()}
+version = state.trust_root_version
+print("open", log.size, flush=True)
+rng = random.Random(run)
+while True:
+    batch = []
+    for _ in range(rng.randint(1, 30)):
+        if rng.random() < 0.05:
+            version += 1
+            root_v = world.make_root(version)
+            batch.append(sign_trust_root(root_v, [world.independent, world.operator]))
+            continue
+        fleet = rng.choice(["a", "b", "c"])
+        epoch, previous = heads.get(fleet, (0, None))
+        payload = world.bundle(fleet, epoch + 1, previous=previous, issued_at=world.now + run)
+        signed = world.countersign(world.sign(payload))
+        heads[fleet] = (epoch + 1, hashlib.sha256(signed).digest())
+        batch.append(signed)
+    log.add_many(batch)
+    print("ack", log.size, flush=True)
+"""
+
+
+def _published_entries(root: Path, size: int) -> list[bytes]:
+    entries: list[bytes] = []
+    for index in range((size + BUNDLE_WIDTH - 1) // BUNDLE_WIDTH):
+        width = min(BUNDLE_WIDTH, size - index * BUNDLE_WIDTH)
+        entries.extend(parse_entry_bundle((root / entries_path(index, width)).read_bytes(), width))
+    return entries
+
+
+def test_kill_9_then_reopen_gives_the_state_of_replaying_the_published_log(
+    tmp_path: Path, world: World
+) -> None:
+    log_dir = tmp_path / "log"
+    rng = random.Random(6_3)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *sys.path])}
+    acked = 0
+    for run in range(6):  # about one kill in six lands between state commit and checkpoint
+        out_path = tmp_path / f"run{run}.out"
+        with out_path.open("w") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _CRASH_WORKER, str(log_dir), str(run)],
+                stdout=out,
+                cwd=REPO,
+                env=env,
+            )
+        deadline = time.monotonic() + 30
+        while "open" not in out_path.read_text() and proc.poll() is None:
+            assert time.monotonic() < deadline, "the worker did not open the log"
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.1, 0.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL, out_path.read_text()
+        for line in out_path.read_text().split("\n")[:-1]:
+            if line.startswith("ack "):
+                acked = max(acked, int(line.split()[1]))
+    assert acked > 0, "no batch was acknowledged before the kills"
+
+    with open_log(log_dir, BundleAdmission(world.signed_root)) as log:
+        size = log.size
+    assert size >= acked
+    reopened = state_of(log_dir)
+    # Admission is a function of the log's entries: replaying them into a new log admits
+    # every one and reaches the same state.
+    replay = tmp_path / "replay"
+    with open_log(replay, BundleAdmission(world.signed_root)) as log:
+        assert log.add_many(_published_entries(log_dir, size)) == list(range(size))
+    assert state_of(replay) == reopened
+    assert reopened.fleets, "no bundle was published"
