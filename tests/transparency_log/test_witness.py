@@ -22,8 +22,7 @@ from transparency_log import note
 from transparency_log.checkpoint import Checkpoint, parse_checkpoint
 from transparency_log.cosignature import CosignatureV1Signer
 from transparency_log.errors import LogReason, VerificationError
-from transparency_log.merkle import EMPTY_ROOT, leaf_hash
-from transparency_log.proof import MemoryHashStore, consistency_proof
+from transparency_log.merkle import EMPTY_ROOT
 from transparency_log.witness import (
     MAX_ADD_CHECKPOINT_BYTES,
     MAX_CONSISTENCY_PROOF_LINES,
@@ -40,66 +39,12 @@ from transparency_log.witness import (
     verify_tree_update,
 )
 
-NOW = 1_700_000_000
+from .witnesses import NOW, FakeLog, MemoryStateStore, seed, witness_signer
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _seed(label: str) -> bytes:
-    return hashlib.sha256(label.encode()).digest()
-
-
-class MemoryStateStore:
-    """A StateStore in memory, with hooks to fail or slow down."""
-
-    def __init__(self) -> None:
-        self.states: dict[str, TreeState] = {}
-        self.fail_load: Exception | None = None
-        self.fail_save: Exception | None = None
-        self.save_delay = 0.0
-
-    def load(self, origin: str) -> TreeState:
-        if self.fail_load is not None:
-            raise self.fail_load
-        return self.states.get(origin, TreeState.empty())
-
-    def save(self, origin: str, state: TreeState) -> None:
-        if self.fail_save is not None:
-            raise self.fail_save
-        time.sleep(self.save_delay)
-        self.states[origin] = state
-
-
-class FakeLog:
-    """A log of leaf hashes that signs checkpoints of any of its prefixes (or forks)."""
-
-    def __init__(self, name: str = "log.example/witnessed", leaves: int = 20) -> None:
-        self.signer = note.Ed25519Signer(name, _seed(f"log {name}"))
-        self.verifier = self.signer.verifier()
-        self.origin = name
-        self.hashes = [leaf_hash(b"entry %d" % i) for i in range(leaves)]
-
-    def tree(self, size: int, fork: int | None = None) -> MemoryHashStore:
-        hashes = list(self.hashes[:size])
-        if fork is not None:  # another history from leaf ``fork`` on
-            hashes[fork:] = [leaf_hash(b"fork %d" % i) for i in range(fork, size)]
-        return MemoryHashStore(hashes)
-
-    def root(self, size: int, fork: int | None = None) -> bytes:
-        return self.tree(size, fork).root()
-
-    def checkpoint(self, size: int, *, fork: int | None = None, root: bytes | None = None) -> bytes:
-        body = Checkpoint(self.origin, size, root or self.root(size, fork)).body()
-        return note.sign(body, self.signer).encode()
-
-    def proof(self, old: int, new: int, fork: int | None = None) -> list[bytes]:
-        return consistency_proof(old, new, self.tree(new, fork))
-
-    def request(self, old: int, new: int, *, fork: int | None = None) -> bytes:
-        proof = self.proof(old, new, fork) if 0 < old < new else []
-        return format_add_checkpoint_request(old, proof, self.checkpoint(new, fork=fork))
-
-
-WITNESS_SIGNER = CosignatureV1Signer("witness.example/w1", _seed("witness w1"))
+WITNESS_SIGNER = witness_signer("witness.example/w1")
 LOG = FakeLog()
 
 
@@ -159,7 +104,7 @@ def test_known_answers_conversation_replayed_exactly(known_answers: dict[str, An
     log = note.new_verifier(vectors["log_verifier_key"])
     cp1, cp3, cp5 = (c.encode() for c in vectors["checkpoints"])
     proofs = {(c["size1"], c["size2"]): _b64(c["proof_base64"]) for c in vectors["consistency"]}
-    other_log = note.Ed25519Signer("example.com/unknown-log", _seed("unknown log"))
+    other_log = note.Ed25519Signer("example.com/unknown-log", seed("unknown log"))
     unknown = note.sign(
         vectors["checkpoints"][1].split("\n\n")[0].replace(log.name, other_log.name, 1) + "\n",
         other_log,
@@ -270,18 +215,14 @@ def _flipped(proof: list[bytes]) -> list[bytes]:
     return [bytes([proof[0][0] ^ 1]) + proof[0][1:], *proof[1:]]
 
 
-def _state(size: int, fork: int | None = None) -> TreeState:
-    return TreeState(size, LOG.root(size, fork))
-
-
 TREE_UPDATES: dict[str, tuple[TreeState, TreeState, list[bytes], str | None]] = {
-    "first sight of a tree, empty proof": (TreeState.empty(), _state(5), [], None),
+    "first sight of a tree, empty proof": (TreeState.empty(), LOG.state(5), [], None),
     "empty to empty": (TreeState.empty(), TreeState.empty(), [], None),
-    "3 to 7 with its proof": (_state(3), _state(7), LOG.proof(3, 7), None),
-    "same tree again": (_state(7), _state(7), [], None),
+    "3 to 7 with its proof": (LOG.state(3), LOG.state(7), LOG.proof(3, 7), None),
+    "same tree again": (LOG.state(7), LOG.state(7), [], None),
     "first sight with a proof": (
         TreeState.empty(),
-        _state(5),
+        LOG.state(5),
         LOG.proof(3, 5),
         LogReason.MALFORMED_PROOF,
     ),
@@ -291,27 +232,32 @@ TREE_UPDATES: dict[str, tuple[TreeState, TreeState, list[bytes], str | None]] = 
         [],
         LogReason.BAD_CONSISTENCY_PROOF,
     ),
-    "3 to 7 without a proof": (_state(3), _state(7), [], LogReason.MALFORMED_PROOF),
+    "3 to 7 without a proof": (LOG.state(3), LOG.state(7), [], LogReason.MALFORMED_PROOF),
     "3 to 7 with one hash too many": (
-        _state(3),
-        _state(7),
+        LOG.state(3),
+        LOG.state(7),
         [*LOG.proof(3, 7), b"\x00" * 32],
         LogReason.MALFORMED_PROOF,
     ),
     "3 to 7 with a flipped proof bit": (
-        _state(3),
-        _state(7),
+        LOG.state(3),
+        LOG.state(7),
         _flipped(LOG.proof(3, 7)),
         LogReason.BAD_CONSISTENCY_PROOF,
     ),
     "3 to a fork of 7": (
-        _state(3),
-        _state(7, fork=1),
+        LOG.state(3),
+        LOG.state(7, fork=1),
         LOG.proof(3, 7),
         LogReason.BAD_CONSISTENCY_PROOF,
     ),
-    "same size, another root": (_state(7), _state(7, fork=6), [], LogReason.BAD_CONSISTENCY_PROOF),
-    "a smaller tree": (_state(7), _state(3), [], LogReason.BAD_CONSISTENCY_PROOF),
+    "same size, another root": (
+        LOG.state(7),
+        LOG.state(7, fork=6),
+        [],
+        LogReason.BAD_CONSISTENCY_PROOF,
+    ),
+    "a smaller tree": (LOG.state(7), LOG.state(3), [], LogReason.BAD_CONSISTENCY_PROOF),
 }
 
 
@@ -339,7 +285,7 @@ def test_tree_state_refuses_bad_values() -> None:
 
 def _with_held(size: int, fork: int | None = None) -> tuple[Witness, MemoryStateStore]:
     witness, store = make_witness()
-    store.states[LOG.origin] = _state(size, fork)
+    store.states[LOG.origin] = LOG.state(size, fork)
     return witness, store
 
 
@@ -368,7 +314,7 @@ STATUS_CASES: dict[str, tuple[int, Callable[[], bytes], int]] = {
             [],
             note.sign(
                 Checkpoint(LOG.origin, 2, LOG.root(2)).body(),
-                note.Ed25519Signer(LOG.origin, _seed("impostor")),
+                note.Ed25519Signer(LOG.origin, seed("impostor")),
             ).encode(),
         ),
         403,
@@ -433,7 +379,7 @@ def test_success_saves_the_new_tree_and_cosigns_at_the_clock() -> None:
     body = LOG.request(3, 7)
     response = witness.add_checkpoint(body)
     assert verify_cosignature(response, LOG.checkpoint(7)) == NOW
-    assert store.states[LOG.origin] == _state(7)
+    assert store.states[LOG.origin] == LOG.state(7)
     assert witness.name == WITNESS_SIGNER.name
 
 
@@ -541,7 +487,7 @@ def test_concurrent_old_and_new_sizes_never_roll_back() -> None:
     # All start from size 2: one wins, the others are told the new size.
     assert sorted(results.values()) == [200, 409, 409, 409, 409]
     (winner,) = (s for s, status in results.items() if status == 200)
-    assert store.states[LOG.origin] == _state(winner)
+    assert store.states[LOG.origin] == LOG.state(winner)
 
 
 # --- FileStateStore (SPEC §6.4.3) -----------------------------------------------------------
@@ -550,16 +496,16 @@ def test_concurrent_old_and_new_sizes_never_roll_back() -> None:
 def test_file_store_round_trip_and_exact_bytes(tmp_path: Path) -> None:
     with FileStateStore(tmp_path) as store:
         assert store.load(LOG.origin) == TreeState.empty()
-        store.save(LOG.origin, _state(7))
-        assert store.load(LOG.origin) == _state(7)
+        store.save(LOG.origin, LOG.state(7))
+        assert store.load(LOG.origin) == LOG.state(7)
         path = store.path_for(LOG.origin)
         assert path.name == hashlib.sha256(LOG.origin.encode()).hexdigest() + ".state"
         root = base64.b64encode(LOG.root(7)).decode()
         assert path.read_text() == f"keybundle-witness-state/v1\n{LOG.origin}\n7\n{root}\n"
-        store.save(LOG.origin, _state(9))
+        store.save(LOG.origin, LOG.state(9))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["LOCK", path.name]  # no temp files
     with FileStateStore(tmp_path) as reopened:
-        assert reopened.load(LOG.origin) == _state(9)
+        assert reopened.load(LOG.origin) == LOG.state(9)
 
 
 CORRUPT_STATES: dict[str, Callable[[str], str]] = {
@@ -577,7 +523,7 @@ CORRUPT_STATES: dict[str, Callable[[str], str]] = {
 @pytest.mark.parametrize("case", CORRUPT_STATES)
 def test_corrupt_state_file_is_an_error_never_a_reset(tmp_path: Path, case: str) -> None:
     with FileStateStore(tmp_path) as store:
-        store.save(LOG.origin, _state(7))
+        store.save(LOG.origin, LOG.state(7))
         path = store.path_for(LOG.origin)
         path.write_text(CORRUPT_STATES[case](path.read_text()))
         with pytest.raises(ValueError, match="corrupt"):
@@ -628,7 +574,8 @@ _CRASH_SCRIPT = textwrap.dedent(
     """
     import os, sys
     from transparency_log import witness as w
-    from tests.transparency_log.test_witness import LOG, WITNESS_SIGNER, NOW
+    from tests.transparency_log.test_witness import LOG, WITNESS_SIGNER
+    from tests.transparency_log.witnesses import NOW
 
     store = w.FileStateStore(sys.argv[1])
     real_save = store.save
@@ -653,7 +600,7 @@ def test_crash_after_state_write_then_restart_refuses_a_conflicting_checkpoint(
     )
     assert crashed.returncode == 9
     with FileStateStore(tmp_path) as store:  # the kernel released the dead process's lock
-        assert store.load(LOG.origin) == _state(5)
+        assert store.load(LOG.origin) == LOG.state(5)
         witness, _ = make_witness(store)
         fork = witness.add_checkpoint(LOG.request(0, 5, fork=3))
         assert (fork.status, fork.body) == (409, b"5\n")
