@@ -1,0 +1,173 @@
+"""The witness on a real waitress server (SPEC §6.4.5), and the log collecting from it (§6.4.4).
+
+Servers bind 127.0.0.1 on ephemeral ports; every client call has a short timeout, and every
+server is closed and its thread joined at the end of its test.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from transparency_log.checkpoint import verify_checkpoint
+from transparency_log.cosignature import CosignatureV1Signer
+from transparency_log.witness import (
+    MAX_ADD_CHECKPOINT_BYTES,
+    SIZE_CONTENT_TYPE,
+    FileStateStore,
+    Witness,
+    WitnessServer,
+    make_witness_server,
+)
+from transparency_log.witness_client import WitnessEndpoint, collect_cosignatures
+
+from .witnesses import NOW, FakeLog, MemoryStateStore, witness_signer
+
+LOG = FakeLog()
+W1 = witness_signer("witness.example/w1")
+W2 = witness_signer("witness.example/w2")
+TIMEOUT = 5.0
+
+
+class Running:
+    """A witness server serving on a thread."""
+
+    def __init__(self, witness: Witness) -> None:
+        self.server: WitnessServer = make_witness_server(witness, threads=2, channel_timeout=5)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
+
+    def stop(self) -> None:
+        self.server.close()
+        self.thread.join(timeout=TIMEOUT)
+        assert not self.thread.is_alive(), "the witness server did not stop"
+
+
+@pytest.fixture
+def serve() -> Iterator[list[Running]]:
+    running: list[Running] = []
+    yield running
+    for r in running:
+        r.stop()
+
+
+def start(serve: list[Running], witness: Witness) -> Running:
+    running = Running(witness)
+    serve.append(running)
+    return running
+
+
+def memory_witness(signer: CosignatureV1Signer = W1, held: int | None = None) -> Witness:
+    store = MemoryStateStore()
+    if held is not None:
+        store.states[LOG.origin] = LOG.state(held)
+    return Witness(signer, {LOG.origin: LOG.verifier}, store, now=lambda: NOW)
+
+
+def refused_url() -> str:
+    """A loopback URL on which nothing listens (connection refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_collect_from_two_witnesses_one_refusing_one_answering_409_first(
+    serve: list[Running], tmp_path: Path
+) -> None:
+    with FileStateStore(tmp_path) as store:
+        store.save(LOG.origin, LOG.state(3))  # the witness holds 3; the log thinks 0
+        w1 = start(serve, Witness(W1, {LOG.origin: LOG.verifier}, store, now=lambda: NOW))
+        asked: list[int] = []
+
+        def proof_for(old: int) -> list[bytes]:
+            asked.append(old)
+            return LOG.proof(old, 9)
+
+        result = collect_cosignatures(
+            LOG.checkpoint(9),
+            0,
+            proof_for,
+            [WitnessEndpoint(w1.url, W1.verifier()), WitnessEndpoint(refused_url(), W2.verifier())],
+            timeout=TIMEOUT,
+        )
+        good, refused = result.outcomes
+        assert good.ok, good.error
+        assert good.witness_size == 9
+        assert asked == [3]
+        assert not refused.ok
+        assert "request to" in (refused.error or "")
+        verified = verify_checkpoint(
+            result.signed_checkpoint, LOG.verifier, witnesses=[W1.verifier(), W2.verifier()]
+        )
+        assert dict(verified.cosignatures) == {W1.name: NOW}
+        assert store.load(LOG.origin) == LOG.state(9)
+
+
+def test_two_live_witnesses_both_cosign(serve: list[Running]) -> None:
+    w1 = start(serve, memory_witness(W1))
+    w2 = start(serve, memory_witness(W2, held=2))
+    result = collect_cosignatures(
+        LOG.checkpoint(6),
+        2,
+        lambda old: LOG.proof(old, 6),
+        [WitnessEndpoint(w1.url, W1.verifier()), WitnessEndpoint(w2.url, W2.verifier())],
+        timeout=TIMEOUT,
+    )
+    assert [o.ok for o in result.outcomes] == [True, True], [o.error for o in result.outcomes]
+    verified = verify_checkpoint(
+        result.signed_checkpoint, LOG.verifier, witnesses=[W1.verifier(), W2.verifier()]
+    )
+    assert set(verified.cosignatures) == {W1.name, W2.name}
+
+
+def _post(url: str, body: bytes, path: str = "/add-checkpoint") -> requests.Response:
+    return requests.post(url + path, data=body, timeout=TIMEOUT)
+
+
+def test_http_answers_carry_the_protocol_headers(serve: list[Running]) -> None:
+    w = start(serve, memory_witness(held=4))
+    ok = _post(w.url, LOG.request(4, 7))
+    assert ok.status_code == 200
+    assert ok.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert ok.headers["Cache-Control"] == "no-store"
+    assert ok.headers["Content-Length"] == str(len(ok.content))
+    assert ok.content.startswith("\u2014 witness.example/w1 ".encode())
+    conflict = _post(w.url, LOG.request(0, 9))
+    assert (conflict.status_code, conflict.content) == (409, b"7\n")
+    assert conflict.headers["Content-Type"] == SIZE_CONTENT_TYPE
+    assert conflict.headers["Cache-Control"] == "no-store"
+
+
+def test_http_errors(serve: list[Running]) -> None:
+    w = start(serve, memory_witness())
+    assert _post(w.url, LOG.request(0, 1), path="/other").status_code == 404
+    get = requests.get(w.url + "/add-checkpoint", timeout=TIMEOUT)
+    assert (get.status_code, get.headers["Allow"]) == (405, "POST")
+    too_big = _post(w.url, b"x" * (MAX_ADD_CHECKPOINT_BYTES + 1))
+    assert too_big.status_code == 413
+    assert b"at most 65536" in too_big.content
+    assert _post(w.url, b"old 0\n\nnot a note\n").status_code == 400
+
+
+def test_http_post_without_content_length_is_411(serve: list[Running]) -> None:
+    w = start(serve, memory_witness())
+    connection = http.client.HTTPConnection("127.0.0.1", w.server.port, timeout=TIMEOUT)
+    try:
+        connection.putrequest("POST", "/add-checkpoint")
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == 411
+        assert response.getheader("Cache-Control") == "no-store"
+    finally:
+        connection.close()
