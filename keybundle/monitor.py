@@ -1,0 +1,1098 @@
+"""SPEC §8.1-§8.3: the auditor. Follow a tiled log, check every entry, report and keep evidence.
+
+A :class:`Monitor` follows one log through a :class:`~transparency_log.fetcher.Fetcher` and
+keeps its state in a directory (:class:`StateDir`). One :meth:`Monitor.run_pass`:
+
+1. fetches the checkpoint and verifies the log's signature and the witness quorum under the
+   trust root in force (SPEC §8.1 step 1); reports its health (cosignature age, witnesses
+   missing);
+2. proves it consistent with the largest checkpoint verified before, from tiles
+   authenticated against the new root (step 2): a split view or a fork becomes evidence;
+3. records the new checkpoint as the *target* (atomically), downloads the new entry bundles
+   (each authenticated against the tiles), appends their leaf hashes to the compact range
+   kept in the state, and judges every entry (SPEC §8.2): signatures under the trust root in
+   force, trust-root rotations applied, fleet history replayed, the allow-list;
+4. saves progress every so often, and at the end checks that the recomputed root is the
+   target's signed root before making it the verified checkpoint (step 4).
+
+A crash at any point leaves a state that the next pass resumes from: the target and the
+compact range, fleet heads and rotations at the last saved index. Events after that index
+may be reported twice; nothing is skipped. Misbehaviour never stops the check of later
+entries, but a split view or a fork stops the pass: the state stays at the last checkpoint
+that was consistent.
+
+Everything here is deterministic given the fetcher, the state directory and ``now``; the
+command line (``keybundle_cli.monitor``) supplies the HTTP fetcher, the clock and the output.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import fcntl
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final, Protocol
+
+from transparency_log import proof as tlog_proof
+from transparency_log.checkpoint import VerifiedCheckpoint, verify_checkpoint
+from transparency_log.cosignature import CosignatureV1Signer
+from transparency_log.errors import LogReason
+from transparency_log.fetcher import Fetcher, FetchError, fetch_all, validate_fetch_path
+from transparency_log.merkle import HASH_SIZE, CompactRange, leaf_hash
+from transparency_log.note import MAX_NOTE_BYTES
+from transparency_log.policy import PolicyLog
+from transparency_log.tile import Tile, TileHashReader
+from transparency_log.tlog_client import CHECKPOINT_PATH, LogClient
+from transparency_log.witness import cosign_checkpoint
+
+from .errors import Reason, VerificationError
+from .evidence import (
+    MAX_EVIDENCE_ENTRIES,
+    BundleInfo,
+    EntryRange,
+    FleetHead,
+    FleetHistory,
+    KeyInfo,
+    canonical_json,
+    encode_evidence,
+    entries_evidence,
+    inconsistency_evidence,
+    is_rotation,
+    judge_bundle,
+    split_view_evidence,
+    tile_evidence,
+)
+from .trustroot import (
+    TrustRoot,
+    parse_unverified_signed_trust_root,
+    verify_rotation,
+    verify_self_signed,
+)
+
+__all__ = [
+    "CHUNK_ENTRIES",
+    "MAX_ALLOW_LIST_BYTES",
+    "MAX_STATE_BYTES",
+    "SAVE_EVERY_ENTRIES",
+    "STATE_FORMAT",
+    "CorruptStateError",
+    "EntryJudge",
+    "Event",
+    "Monitor",
+    "MonitorLockedError",
+    "MonitorState",
+    "ProcessJudge",
+    "Rejection",
+    "SerialJudge",
+    "StateDir",
+    "Status",
+    "parse_allow_list",
+    "parse_state",
+]
+
+STATE_FORMAT: Final = "keybundle-monitor-state/v1"
+"""The ``format`` member of the monitor's state file (SPEC §8.1)."""
+MAX_STATE_BYTES: Final = 64 << 20
+"""Largest state file read (SPEC §11)."""
+MAX_ALLOW_LIST_BYTES: Final = 4 << 20
+"""Largest allow-list file read (SPEC §11)."""
+CHUNK_ENTRIES: Final = 4096
+"""Entries fetched and judged together (16 entry bundles)."""
+SAVE_EVERY_ENTRIES: Final = 65_536
+"""Entries checked between two saves of the progress of a pass (SPEC §8.1 step 3)."""
+
+STATE_FILE: Final = "state.json"
+LOCK_FILE: Final = "lock"
+EVIDENCE_DIR: Final = "evidence"
+TILE_CACHE_DIR: Final = "tiles"
+COSIGNED_FILE: Final = "cosigned-checkpoint"
+
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+# Full hash tiles above level 0: each authenticates 256 tiles below it, so they are the ones a
+# follower would otherwise fetch again and again (SPEC §8.1, politeness).
+_CACHEABLE = re.compile(r"tile/[1-9][0-9]?/(?:x[0-9]{3}/)*[0-9]{3}")
+_MAX_CACHE_PENDING = 4096
+
+Event = dict[str, Any]
+"""One report of SPEC §8.3: a JSON object whose ``event`` member names its kind."""
+
+
+class Status(IntEnum):
+    """The outcome of a pass, which is also the command's exit code (SPEC §8.3)."""
+
+    CLEAN = 0
+    """Everything checked, nothing wrong."""
+    MISBEHAVIOUR = 1
+    """Misbehaviour found (and evidence written where it can be proven)."""
+    UNCHECKED = 2
+    """Something could not be checked (network, a checkpoint without quorum, a stale view)."""
+
+
+class MonitorLockedError(OSError):
+    """Another monitor holds the state directory."""
+
+
+class CorruptStateError(ValueError):
+    """The state file does not parse; it is never reset silently (that would forget forks)."""
+
+
+# --- allow-list ----------------------------------------------------------------------------
+
+
+def parse_allow_list(text: str) -> frozenset[str]:
+    """The fingerprints of an allow-list file (SPEC §8.2): one per line, ``#`` comments.
+
+    Each line that is not blank or a comment is exactly one fleet-key fingerprint: 64
+    lowercase hex digits (SPEC §3.2). Anything else is a ValueError naming the line.
+    """
+    out: set[str] = set()
+    for number, raw in enumerate(text.split("\n"), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if _FINGERPRINT.fullmatch(line) is None:
+            raise ValueError(
+                f"allow-list line {number}: {line[:80]!r} is not a key fingerprint (64 "
+                "lowercase hex digits, the SHA-256 of the public key)"
+            )
+        out.add(line)
+    return frozenset(out)
+
+
+# --- state ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MonitorState:
+    """What the monitor knows (SPEC §8.1): everything checked up to entry ``size``.
+
+    ``checkpoint`` is the largest checkpoint all of whose entries were checked; ``target``,
+    when set, the larger one being followed (signed, with quorum, and consistent). Then
+    ``checkpoint.size <= size <= target.size``; otherwise ``size == checkpoint.size``.
+    ``compact`` is the compact range of the first ``size`` leaves.
+    """
+
+    checkpoint: bytes | None = None
+    target: bytes | None = None
+    size: int = 0
+    compact: tuple[bytes, ...] = ()
+    rotations: tuple[tuple[int, bytes], ...] = ()
+    """(index, signed trust root) of each rotation applied, in log order."""
+    fleets: Mapping[str, FleetHead] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        """The state file: canonical JSON (RFC 8785) and one LF."""
+        fleets = {
+            name: {
+                "epoch": h.epoch,
+                "digest": h.digest.hex(),
+                "index": h.index,
+                "keys": [[k.key_id, k.algorithm, k.usage, k.fingerprint] for k in h.keys],
+            }
+            for name, h in self.fleets.items()
+        }
+        return canonical_json(
+            {
+                "format": STATE_FORMAT,
+                "checkpoint": None if self.checkpoint is None else self.checkpoint.decode(),
+                "target": None if self.target is None else self.target.decode(),
+                "size": self.size,
+                "compact": [base64.b64encode(h).decode() for h in self.compact],
+                "rotations": [[i, base64.b64encode(r).decode()] for i, r in self.rotations],
+                "fleets": fleets,
+            }
+        )
+
+
+def _corrupt(message: str) -> CorruptStateError:
+    return CorruptStateError(
+        f"the monitor state is corrupt: {message}. Restore it from a backup or start a new "
+        "state directory (a new one re-checks the whole log)"
+    )
+
+
+def parse_state(data: bytes) -> MonitorState:
+    """Parse a state file; :class:`CorruptStateError` unless it is exactly what we write."""
+    try:
+        obj = json.loads(data.decode("utf-8"))
+        checkpoint = obj["checkpoint"]
+        target = obj["target"]
+        size = obj["size"]
+        compact = tuple(base64.b64decode(h, validate=True) for h in obj["compact"])
+        rotations = tuple((int(i), base64.b64decode(r, validate=True)) for i, r in obj["rotations"])
+        fleets = {
+            str(name): FleetHead(
+                int(h["epoch"]),
+                bytes.fromhex(h["digest"]),
+                int(h["index"]),
+                tuple(KeyInfo(*map(str, k)) for k in h["keys"]),
+            )
+            for name, h in obj["fleets"].items()
+        }
+        state = MonitorState(
+            None if checkpoint is None else checkpoint.encode(),
+            None if target is None else target.encode(),
+            size,
+            compact,
+            rotations,
+            MappingProxyType(fleets),
+        )
+        if obj["format"] != STATE_FORMAT:
+            raise _corrupt(f"format {obj['format']!r}, expected {STATE_FORMAT!r}")
+    except CorruptStateError:
+        raise
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise _corrupt(f"{type(e).__name__}: {e}") from None
+    except binascii.Error as e:  # pragma: no cover - a ValueError subclass, kept explicit
+        raise _corrupt(str(e)) from None
+    if state.encode() != data:
+        raise _corrupt("it is not in the canonical form the monitor writes")
+    if type(size) is not int or size < 0 or any(len(h) != HASH_SIZE for h in compact):
+        raise _corrupt("bad size or compact range")
+    try:
+        CompactRange(size, compact)
+    except ValueError as e:
+        raise _corrupt(str(e)) from None
+    return state
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, data: bytes, *, fsync: bool = True) -> None:
+    """Temporary file, fsync, rename, fsync of the directory (SPEC §8.1)."""
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if fsync:
+        _fsync_dir(path.parent)
+
+
+class StateDir:
+    """The monitor's directory: ``state.json``, ``lock``, ``evidence/``, ``tiles/``.
+
+    :meth:`lock` takes an exclusive ``flock`` so that two monitors never share one state;
+    :meth:`save` replaces the state atomically.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self._fsync = fsync
+        self._lock_fd: int | None = None
+
+    def lock(self) -> None:
+        """Create the directory if needed and lock it (MonitorLockedError if held)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise MonitorLockedError(
+                f"another monitor is using {self.path}; one monitor per state directory"
+            ) from None
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        """Release the lock."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def load(self) -> MonitorState:
+        """The saved state; a fresh one if there is none."""
+        try:
+            with open(self.path / STATE_FILE, "rb") as f:
+                data = f.read(MAX_STATE_BYTES + 1)
+        except FileNotFoundError:
+            return MonitorState()
+        if len(data) > MAX_STATE_BYTES:
+            raise _corrupt(f"the file is over {MAX_STATE_BYTES} bytes")
+        return parse_state(data)
+
+    def save(self, state: MonitorState) -> None:
+        """Replace the state atomically."""
+        _atomic_write(self.path / STATE_FILE, state.encode(), fsync=self._fsync)
+
+    def write_evidence(self, evidence: Mapping[str, Any]) -> Path:
+        """Write an evidence file, named by its kind, reason and the digest of its claim.
+
+        The name ignores ``observed_at`` and ``message``, so that seeing the same
+        misbehaviour again (after a crash, or on every pass) keeps one file.
+        """
+        claim = {k: v for k, v in evidence.items() if k not in ("observed_at", "message")}
+        digest = hashlib.sha256(canonical_json(claim)).hexdigest()[:16]
+        directory = self.path / EVIDENCE_DIR
+        directory.mkdir(exist_ok=True)
+        path = directory / f"{evidence['kind']}-{evidence['reason']}-{digest}.json"
+        if not path.exists():
+            _atomic_write(path, encode_evidence(evidence), fsync=self._fsync)
+        return path
+
+    def write_cosigned(self, data: bytes) -> Path:
+        """Write the checkpoint the monitor cosigned (witness mode)."""
+        path = self.path / COSIGNED_FILE
+        _atomic_write(path, data, fsync=self._fsync)
+        return path
+
+    @property
+    def tile_cache(self) -> Path:
+        """Where authenticated full tiles above level 0 are kept."""
+        return self.path / TILE_CACHE_DIR
+
+
+# --- judging entries, possibly in parallel ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An entry that is not a valid signed bundle under the trust root in force."""
+
+    reason: str
+    message: str
+
+
+class EntryJudge(Protocol):
+    """Judges bundle entries (never rotations) under a trust root (SPEC §8.2 step 1)."""
+
+    def judge(
+        self, entries: Sequence[bytes], rotation: bytes | None
+    ) -> list[BundleInfo | Rejection]:
+        """One result per entry. ``rotation`` is the signed trust root in force (already
+        verified by the caller), or None for the pinned root."""
+        ...
+
+    def close(self) -> None:
+        """Release workers."""
+        ...
+
+
+def _judge_all(entries: Iterable[bytes], root: TrustRoot) -> list[BundleInfo | Rejection]:
+    out: list[BundleInfo | Rejection] = []
+    for entry in entries:
+        try:
+            out.append(judge_bundle(entry, root))
+        except VerificationError as e:
+            out.append(Rejection(e.reason, e.message))
+    return out
+
+
+class SerialJudge:
+    """Judges in this process."""
+
+    def __init__(self, pinned: TrustRoot) -> None:
+        self._pinned = pinned
+        self._roots: dict[bytes, TrustRoot] = {}
+
+    def _root(self, rotation: bytes | None) -> TrustRoot:
+        if rotation is None:
+            return self._pinned
+        root = self._roots.get(rotation)
+        if root is None:
+            root = parse_unverified_signed_trust_root(rotation).root
+            self._roots = {rotation: root}
+        return root
+
+    def judge(
+        self, entries: Sequence[bytes], rotation: bytes | None
+    ) -> list[BundleInfo | Rejection]:
+        """Judge each entry in turn."""
+        return _judge_all(entries, self._root(rotation))
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+_worker_judge: SerialJudge | None = None
+
+
+def _worker_init(pinned_signed: bytes) -> None:
+    global _worker_judge  # noqa: PLW0603 (one judge per worker process)
+    _worker_judge = SerialJudge(parse_unverified_signed_trust_root(pinned_signed).root)
+
+
+def _worker_judge_entries(
+    entries: list[bytes], rotation: bytes | None
+) -> list[BundleInfo | Rejection]:
+    judge = _worker_judge
+    if judge is None:
+        raise AssertionError("bad math in _worker_judge_entries: the worker has no judge")
+    return judge.judge(entries, rotation)
+
+
+class ProcessJudge:
+    """Judges in ``workers`` processes: signature checks are CPU-bound and the GIL holds one
+    core, so a backfill uses every core this way (SPEC §8.1, bench/bench_backfill.py)."""
+
+    def __init__(self, pinned_signed: bytes, workers: int | None = None) -> None:
+        count = workers or os.cpu_count() or 1
+        self._workers = count
+        self._pool = ProcessPoolExecutor(
+            max_workers=count,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=_worker_init,
+            initargs=(pinned_signed,),
+        )
+
+    def judge(
+        self, entries: Sequence[bytes], rotation: bytes | None
+    ) -> list[BundleInfo | Rejection]:
+        """Split ``entries`` among the workers; results in order."""
+        if len(entries) < 64:
+            return _worker_results(
+                [self._pool.submit(_worker_judge_entries, list(entries), rotation)]
+            )
+        step = -(-len(entries) // (2 * self._workers))
+        futures = [
+            self._pool.submit(_worker_judge_entries, list(entries[i : i + step]), rotation)
+            for i in range(0, len(entries), step)
+        ]
+        return _worker_results(futures)
+
+    def close(self) -> None:
+        """Stop the workers."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _worker_results(futures: Sequence[Any]) -> list[BundleInfo | Rejection]:
+    out: list[BundleInfo | Rejection] = []
+    for f in futures:
+        out.extend(f.result())
+    return out
+
+
+# --- fetchers the monitor puts around the caller's ---------------------------------------------
+
+
+class _TileCache:
+    """Serves full tiles above level 0 from disk; remembers new ones until :meth:`commit`.
+
+    Only a pass that ended with every tile authenticated commits, so the cache never holds a
+    tile that did not match a signed root (SPEC §8.1: nothing unverified is kept).
+    """
+
+    def __init__(self, inner: Fetcher, directory: Path | None) -> None:
+        self._inner = inner
+        self._dir = directory
+        self._pending: dict[str, bytes] = {}
+        self.hits = 0
+
+    def fetch(self, path: str, *, max_bytes: int | None = None) -> bytes:
+        cacheable = self._dir is not None and _CACHEABLE.fullmatch(path) is not None
+        if cacheable and self._dir is not None:
+            try:
+                data = (self._dir / validate_fetch_path(path)).read_bytes()
+            except FileNotFoundError:
+                pass
+            else:
+                if len(data) == 256 * HASH_SIZE:
+                    self.hits += 1
+                    return data
+        data = self._inner.fetch(path, max_bytes=max_bytes)
+        if cacheable and len(self._pending) < _MAX_CACHE_PENDING:
+            self._pending[path] = data
+        return data
+
+    def discard(self) -> None:
+        self._pending.clear()
+
+    def clear(self) -> None:
+        """Forget everything cached (after a tile error that did not reproduce uncached)."""
+        self._pending.clear()
+        if self._dir is not None and self._dir.exists():
+            for file in sorted(self._dir.rglob("*"), reverse=True):
+                if file.is_file():
+                    file.unlink()
+
+    def commit(self) -> None:
+        if self._dir is None:
+            return
+        for path, data in self._pending.items():
+            target = self._dir / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write(target, data, fsync=False)
+        self._pending.clear()
+
+
+class _Recorder:
+    """Records every resource fetched, for a ``tile_mismatch`` evidence file."""
+
+    def __init__(self, inner: Fetcher) -> None:
+        self._inner = inner
+        self.resources: dict[str, bytes] = {}
+
+    def fetch(self, path: str, *, max_bytes: int | None = None) -> bytes:
+        data = self._inner.fetch(path, max_bytes=max_bytes)
+        self.resources[path] = data
+        return data
+
+
+# --- the monitor ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Pass:
+    """What judging one entry needs: the history so far and the target it is proven under."""
+
+    history: FleetHistory
+    rotations: list[tuple[int, bytes]]
+    target: VerifiedCheckpoint
+    now: int
+
+
+def _hex(data: bytes) -> str:
+    return data.hex()
+
+
+def _keys_json(keys: Iterable[KeyInfo]) -> list[dict[str, str]]:
+    return [
+        {
+            "key_id": k.key_id,
+            "algorithm": k.algorithm,
+            "usage": k.usage,
+            "fingerprint": k.fingerprint,
+        }
+        for k in keys
+    ]
+
+
+class Monitor:
+    """The auditor of one log (module doc). Not thread-safe; one per state directory.
+
+    ``trust_root_signed`` is the pinned signed trust root (it must verify as self-signed);
+    ``emit`` receives every event (SPEC §8.3); ``allow_keys`` the allow-list fingerprints, or
+    None for no allow-list; ``judge`` checks signatures (default: in this process);
+    ``witness`` a cosignature/v1 key to cosign each checkpoint the pass verified.
+    """
+
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        trust_root_signed: bytes,
+        state_dir: StateDir,
+        *,
+        emit: Callable[[Event], None],
+        allow_keys: frozenset[str] | None = None,
+        judge: EntryJudge | None = None,
+        witness: CosignatureV1Signer | None = None,
+        chunk_entries: int = CHUNK_ENTRIES,
+        save_every: int = SAVE_EVERY_ENTRIES,
+        cache_tiles: bool = True,
+    ) -> None:
+        if chunk_entries < 1 or save_every < 1:
+            raise ValueError("chunk_entries and save_every must be positive")
+        self._pinned = verify_self_signed(trust_root_signed)
+        self._pinned_signed = trust_root_signed
+        self._raw = fetcher
+        self._dir = state_dir
+        self._emit = emit
+        self._allow = allow_keys
+        self._judge: EntryJudge = judge or SerialJudge(self._pinned)
+        self._witness = witness
+        self._chunk = chunk_entries
+        self._save_every = save_every
+        self._cache = _TileCache(fetcher, state_dir.tile_cache if cache_tiles else None)
+        self._clients: dict[tuple[str, str], LogClient] = {}
+        self._log: PolicyLog = self._pinned.log
+        self._findings = Status.CLEAN
+
+    # --- helpers ---
+
+    @property
+    def pinned(self) -> TrustRoot:
+        """The pinned trust root."""
+        return self._pinned
+
+    def _root(self, state: MonitorState) -> TrustRoot:
+        """The trust root in force after the rotations the state applied."""
+        if not state.rotations:
+            return self._pinned
+        return parse_unverified_signed_trust_root(state.rotations[-1][1]).root
+
+    def _client(self, root: TrustRoot) -> LogClient:
+        log = root.log
+        self._log = log
+        key = (log.vkey, log.origin)
+        client = self._clients.get(key)
+        if client is None:
+            client = LogClient(
+                self._cache,
+                log.verifier(),
+                origin=log.origin,
+                witnesses=root.policy.witness_verifiers(),
+            )
+            self._clients = {key: client}
+        return client
+
+    def _verify_stored(self, note: bytes, root: TrustRoot) -> VerifiedCheckpoint:
+        """A checkpoint from the state: verified when it was stored; its signature again."""
+        log = root.log
+        return verify_checkpoint(
+            note, log.verifier(), origin=log.origin, witnesses=root.policy.witness_verifiers()
+        )
+
+    def _misbehaviour(
+        self, kind: str, reason: str, message: str, evidence: Mapping[str, Any] | None, **extra: Any
+    ) -> None:
+        path = self._dir.write_evidence(evidence) if evidence is not None else None
+        self._emit(
+            {
+                "event": "misbehaviour",
+                "kind": kind,
+                "reason": str(reason),
+                "message": message,
+                "evidence": None if path is None else str(path),
+                **extra,
+            }
+        )
+
+    def _error(self, message: str, reason: str | None = None) -> Status:
+        self._emit({"event": "error", "reason": reason, "message": message})
+        return Status.UNCHECKED
+
+    # --- one pass ---
+
+    def run_pass(self, now: int) -> Status:
+        """Follow the log once (module doc); the status is the pass's exit code."""
+        state = self._dir.load()
+        root = self._root(state)
+        try:
+            status, state = self._pass(state, root, now)
+        except FetchError as e:
+            self._cache.discard()
+            status = self._error(f"could not fetch from the log: {e}")
+        self._emit(
+            {
+                "event": "pass",
+                "status": status.name.lower(),
+                "size": state.size,
+                "verified_size": _size_of(state.checkpoint, root),
+            }
+        )
+        return status
+
+    def _pass(self, state: MonitorState, root: TrustRoot, now: int) -> tuple[Status, MonitorState]:
+        client = self._client(root)
+        # SPEC §8.1 step 1: the checkpoint, its signature and the witness quorum.
+        data = self._raw.fetch(CHECKPOINT_PATH, max_bytes=MAX_NOTE_BYTES)
+        try:
+            new = root.policy.verify_checkpoint(data)
+        except VerificationError as e:
+            return self._error(
+                f"the log's checkpoint does not verify: {e.message}", e.reason
+            ), state
+        cp = new.checkpoint
+        self._emit(
+            {
+                "event": "checkpoint",
+                "origin": cp.origin,
+                "size": cp.size,
+                "root": _hex(cp.root_hash),
+            }
+        )
+        self._health(new, root, state, now)
+
+        # SPEC §8.1 step 2: consistency with the largest checkpoint verified before.
+        status = Status.CLEAN
+        base_note = state.target or state.checkpoint
+        target: VerifiedCheckpoint | None = None
+        if base_note is None:
+            target = new
+        else:
+            base = self._verify_stored(base_note, root)
+            old = base.checkpoint
+            if cp.size < old.size:
+                self._emit(
+                    {
+                        "event": "warning",
+                        "message": f"the log served a checkpoint of size {cp.size}, smaller than "
+                        f"size {old.size} verified before (a stale cache or mirror, or a "
+                        "rollback); nothing new was checked",
+                    }
+                )
+                status = Status.UNCHECKED
+                target = base if state.target is not None else None
+            elif cp.size == old.size:
+                if cp.root_hash != old.root_hash:
+                    self._split_view(base, new, now)
+                    return Status.MISBEHAVIOUR, state
+                target = base if state.target is not None else None
+            else:
+                try:
+                    client.verify_consistency(base, new)
+                except VerificationError as e:
+                    if e.reason == LogReason.BAD_CONSISTENCY_PROOF:
+                        self._fork(client, base, new, now)
+                        return Status.MISBEHAVIOUR, state
+                    if e.reason == LogReason.MALFORMED_TILE:
+                        return self._tile_failure(new, {"old_size": old.size}, e, now), state
+                    raise
+                target = new
+        if target is None:
+            self._witness_cosign(new, now)
+            return status, state
+
+        # SPEC §8.1 step 3: record the target, then check its new entries.
+        if state.target != target.note_text:
+            state = MonitorState(
+                state.checkpoint, target.note_text, state.size, state.compact, state.rotations,
+                state.fleets,
+            )  # fmt: skip
+            self._dir.save(state)
+        found, state = self._follow(state, target, now)
+        if found is not None:  # a tile error stopped the pass
+            return found, state
+        return max(status, self._findings), state
+
+    def _health(
+        self, new: VerifiedCheckpoint, root: TrustRoot, state: MonitorState, now: int
+    ) -> None:
+        limits = root.limits
+        cosigned = new.cosignatures
+        witnesses = root.policy.witnesses
+        missing = sorted(w.key_name for w in witnesses if w.key_name not in cosigned)
+        stale = sorted(n for n, t in cosigned.items() if t < now - limits.max_cosignature_age)
+        newest = max(cosigned.values(), default=None)
+        self._emit(
+            {
+                "event": "health",
+                "size": new.checkpoint.size,
+                "checkpoint_age": None if newest is None else now - newest,
+                "missing_witnesses": missing,
+                "stale_witnesses": stale,
+                "behind": new.checkpoint.size - state.size,
+            }
+        )
+
+    # --- checkpoints that disagree ---
+
+    def _split_view(self, a: VerifiedCheckpoint, b: VerifiedCheckpoint, now: int) -> None:
+        size = a.checkpoint.size
+        message = (
+            f"the log signed two checkpoints of size {size} with different roots "
+            f"{a.checkpoint.root_hash.hex()} and {b.checkpoint.root_hash.hex()}: a split view"
+        )
+        evidence = split_view_evidence(
+            a.note_text, b.note_text, origin=a.checkpoint.origin, observed_at=now, message=message
+        )
+        self._misbehaviour("split_view", Reason.INCONSISTENT_CHECKPOINT, message, evidence)
+
+    def _fork(
+        self, client: LogClient, old: VerifiedCheckpoint, new: VerifiedCheckpoint, now: int
+    ) -> None:
+        size = old.checkpoint.size
+        reader = self._reader(new)
+        prefix = tlog_proof.compact_range(size, reader)
+        proof = client.consistency_proof(size, new)
+        claimed = prefix.root()
+        if claimed == old.checkpoint.root_hash:
+            raise AssertionError("bad math in Monitor._fork: the prefix has the old root")
+        message = (
+            f"the checkpoint of size {new.checkpoint.size} does not extend the checkpoint of "
+            f"size {size} verified before: its first {size} leaves have root {claimed.hex()}, "
+            f"not {old.checkpoint.root_hash.hex()} (the log rewrote or forked its history)"
+        )
+        evidence = inconsistency_evidence(
+            old.note_text,
+            new.note_text,
+            prefix.hashes,
+            proof,
+            origin=new.checkpoint.origin,
+            observed_at=now,
+            message=message,
+        )
+        self._misbehaviour(
+            "inconsistent_checkpoints", LogReason.BAD_CONSISTENCY_PROOF, message, evidence
+        )
+
+    def _reader(self, cp: VerifiedCheckpoint) -> TileHashReader:
+        fetcher = self._cache
+
+        def fetch_tiles(tiles: Sequence[Tile]) -> list[bytes]:
+            return fetch_all(
+                fetcher, [t.path() for t in tiles], [t.width * HASH_SIZE for t in tiles]
+            )
+
+        return TileHashReader(cp.checkpoint.size, cp.checkpoint.root_hash, fetch_tiles)
+
+    def _tile_failure(
+        self,
+        cp: VerifiedCheckpoint,
+        operation: Mapping[str, int],
+        error: VerificationError,
+        now: int,
+    ) -> Status:
+        """A tile or bundle did not authenticate: replay uncached; evidence if it reproduces."""
+        self._cache.discard()
+        pieces: list[dict[str, int]] = [dict(operation)]
+        if "start" in operation:  # narrow the replay down to one entry bundle
+            start, stop = operation["start"], operation["stop"]
+            pieces = [
+                {"start": a, "stop": min(stop, (a // 256 + 1) * 256)}
+                for a in [start, *range((start // 256 + 1) * 256, stop, 256)]
+            ]
+        log = self._log
+        for piece in pieces:
+            recorder = _Recorder(self._raw)
+            replay = LogClient(recorder, log.verifier(), origin=log.origin, cache_tiles=0)
+            try:
+                if "start" in piece:
+                    for _ in replay.entries(piece["start"], piece["stop"], cp):
+                        pass
+                else:
+                    replay.consistency_proof(piece["old_size"], cp)
+            except VerificationError as e:
+                if e.reason != LogReason.MALFORMED_TILE:
+                    raise
+                message = (
+                    f"what the log served does not match its checkpoint of size "
+                    f"{cp.checkpoint.size}: {e.message}"
+                )
+                evidence = tile_evidence(
+                    cp.note_text,
+                    piece,
+                    recorder.resources,
+                    origin=cp.checkpoint.origin,
+                    observed_at=now,
+                    message=message,
+                )
+                self._misbehaviour("tile_mismatch", LogReason.MALFORMED_TILE, message, evidence)
+                return Status.MISBEHAVIOUR
+        self._cache.clear()
+        return self._error(
+            f"a tile did not authenticate ({error.message}), but fetching it again without the "
+            "local tile cache did; the cache was cleared",
+            LogReason.MALFORMED_TILE,
+        )
+
+    # --- following the entries ---
+
+    def _follow(
+        self, state: MonitorState, target: VerifiedCheckpoint, now: int
+    ) -> tuple[Status | None, MonitorState]:
+        self._findings = Status.CLEAN
+        root = self._root(state)
+        client = self._client(root)
+        tree = CompactRange(state.size, state.compact)
+        history = FleetHistory(state.fleets)
+        rotations = list(state.rotations)
+        ctx = _Pass(history, rotations, target, now)
+        stop = target.checkpoint.size
+        index = saved = state.size
+        total = stop - index
+
+        def snapshot(checkpoint: bytes | None, pending: bytes | None) -> MonitorState:
+            return MonitorState(
+                checkpoint, pending, tree.size, tree.hashes, tuple(rotations),
+                MappingProxyType(dict(history.heads)),
+            )  # fmt: skip
+
+        while index < stop:
+            chunk_stop = min(stop, index + self._chunk)
+            try:
+                entries = [e.data for e in client.entries(index, chunk_stop, target)]
+            except VerificationError as e:
+                if e.reason != LogReason.MALFORMED_TILE:
+                    raise
+                status = self._tile_failure(target, {"start": index, "stop": chunk_stop}, e, now)
+                if index > saved:
+                    self._dir.save(snapshot(state.checkpoint, target.note_text))
+                return status, self._dir.load()
+            for entry in entries:
+                tree.append(leaf_hash(entry))
+            pos = 0
+            while pos < len(entries):
+                nxt = pos
+                while nxt < len(entries) and not is_rotation(entries[nxt]):
+                    nxt += 1
+                if nxt > pos:
+                    rotation = rotations[-1][1] if rotations else None
+                    results = self._judge.judge(entries[pos:nxt], rotation)
+                    for k, result in enumerate(results):
+                        self._apply(ctx, index + pos + k, result)
+                if nxt < len(entries):
+                    self._rotate(ctx, index + nxt, entries[nxt])
+                    nxt += 1
+                pos = nxt
+            index = chunk_stop
+            self._emit(
+                {"event": "progress", "done": index - state.size, "total": total, "size": index}
+            )
+            if index - saved >= self._save_every and index < stop:
+                self._dir.save(snapshot(state.checkpoint, target.note_text))
+                saved = index
+
+        # SPEC §8.1 step 4: the recomputed root is the signed one; only then is it verified.
+        if tree.root() != target.checkpoint.root_hash:
+            raise AssertionError(
+                "bad math in Monitor._follow: entries authenticated against the tiles do not "
+                "recompute the signed root"
+            )
+        final = snapshot(target.note_text, None)
+        self._dir.save(final)
+        self._cache.commit()
+        self._witness_cosign(target, now)
+        return None, final
+
+    def _apply(self, ctx: _Pass, index: int, result: BundleInfo | Rejection) -> None:
+        """SPEC §8.2 steps 2-4 for a bundle entry judged by the EntryJudge."""
+        if isinstance(result, Rejection):
+            message = f"entry {index} is not a valid signed bundle: {result.message}"
+            self._entries_finding(ctx, result.reason, message, index)
+            return
+        head = ctx.history.heads.get(result.fleet)
+        try:
+            ctx.history.check(result, index)
+        except VerificationError as e:
+            related = None if head is None else head.index
+            self._entries_finding(ctx, e.reason, e.message, index, related=related)
+            return
+        ctx.history.admit(result, index)
+        before = {k.fingerprint: k for k in head.keys} if head is not None else {}
+        after = {k.fingerprint: k for k in result.keys}
+        self._emit(
+            {
+                "event": "epoch",
+                "fleet": result.fleet,
+                "epoch": result.epoch,
+                "index": index,
+                "digest": result.digest.hex(),
+                "added": _keys_json(k for f, k in sorted(after.items()) if f not in before),
+                "removed": _keys_json(k for f, k in sorted(before.items()) if f not in after),
+                "kept": _keys_json(k for f, k in sorted(after.items()) if f in before),
+            }
+        )
+        if self._allow is not None:
+            unexpected = sorted(f for f in after if f not in self._allow)
+            if unexpected:
+                message = (
+                    f"entry {index} (fleet {result.fleet!r} epoch {result.epoch}) carries "
+                    f"key(s) not on the allow-list: {', '.join(unexpected)}"
+                )
+                self._entries_finding(
+                    ctx, Reason.UNEXPECTED_KEY, message, index, fingerprints=unexpected
+                )
+
+    def _rotate(self, ctx: _Pass, index: int, entry: bytes) -> None:
+        """SPEC §8.2 step 1 for a signed trust root: a valid rotation is applied."""
+        rotations = ctx.rotations
+        current = (
+            parse_unverified_signed_trust_root(rotations[-1][1]).root if rotations else self._pinned
+        )
+        try:
+            nxt = verify_rotation(current, entry)
+        except VerificationError as e:
+            message = f"entry {index} is not a valid trust-root rotation: {e.message}"
+            self._entries_finding(ctx, e.reason, message, index)
+            return
+        rotations.append((index, entry))
+        self._emit({"event": "trust_root", "version": nxt.version, "index": index})
+
+    def _entries_finding(
+        self,
+        ctx: _Pass,
+        reason: str,
+        message: str,
+        index: int,
+        *,
+        related: int | None = None,
+        fingerprints: Sequence[str] = (),
+    ) -> None:
+        """Report entry ``index``; write ``entries`` evidence (SPEC §8.4.2) that shows it."""
+        self._findings = Status.MISBEHAVIOUR
+        target = ctx.target
+        spans: list[tuple[int, int]] = [(index, index + 1)]
+        if reason == Reason.EPOCH_GAP:
+            spans = [(0 if related is None else related, index + 1)]
+        elif related is not None:
+            spans.append((related, related + 1))
+        spans.extend((i, i + 1) for i, _ in ctx.rotations if i < index)
+        merged = _merge(spans)
+        evidence = None
+        if sum(b - a for a, b in merged) <= MAX_EVIDENCE_ENTRIES:
+            ranges = [self._prove_range(target, a, b) for a, b in merged]
+            evidence = entries_evidence(
+                target.note_text,
+                ranges,
+                reason=reason,
+                index=index,
+                related=related,
+                fingerprints=fingerprints,
+                origin=target.checkpoint.origin,
+                observed_at=ctx.now,
+                message=message,
+            )
+        else:
+            message += (
+                f" (no evidence file: it would carry more than {MAX_EVIDENCE_ENTRIES} entries)"
+            )
+        self._misbehaviour("entries", reason, message, evidence, index=index)
+
+    def _prove_range(self, cp: VerifiedCheckpoint, start: int, stop: int) -> EntryRange:
+        client = next(iter(self._clients.values()))
+        entries = tuple(e.data for e in client.entries(start, stop, cp))
+        left = tlog_proof.compact_range(start, self._reader(cp)).hashes
+        right = tuple(client.consistency_proof(stop, cp))
+        return EntryRange(start, entries, left, right)
+
+    def _witness_cosign(self, cp: VerifiedCheckpoint, now: int) -> None:
+        """Witness mode: cosign a checkpoint whose consistency and entries were checked."""
+        if self._witness is None:
+            return
+        text = cp.note_text.split(b"\n\n", 1)[0] + b"\n"
+        line = cosign_checkpoint(text, self._witness, now)
+        path = self._dir.write_cosigned(cp.note_text + line.encode())
+        self._emit(
+            {
+                "event": "cosigned",
+                "size": cp.checkpoint.size,
+                "line": line.rstrip("\n"),
+                "file": str(path),
+            }
+        )
+
+
+def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _size_of(note: bytes | None, root: TrustRoot) -> int | None:
+    if note is None:
+        return None
+    with contextlib.suppress(VerificationError):
+        return verify_checkpoint(note, root.log.verifier(), origin=root.log.origin).checkpoint.size
+    return None
