@@ -12,6 +12,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Final
@@ -88,6 +89,12 @@ class ClientState:
 
     def checkpoint(self) -> Checkpoint | None:
         """The stored checkpoint's body, parsed (it was verified when it was stored)."""
+        return self._checkpoint
+
+    @cached_property
+    def _checkpoint(self) -> Checkpoint | None:
+        # Parsed once per state value: the verifier reads it for every package (SPEC §7.3
+        # step 11), and parse_state has parsed it already to check it.
         if self.checkpoint_note is None:
             return None
         text, _ = parse_unverified(self.checkpoint_note)
