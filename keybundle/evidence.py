@@ -886,23 +886,25 @@ def _verify_tiles(ev: Mapping[str, Any], root: TrustRoot, origin: str) -> Findin
             _malformed(f"resource path {path[:_QUOTE]!r} is not a tile or entry-bundle path")
         resources[path] = _bytes(value, f"resources[{path!r}]")
     client = LogClient(_MemoryFetcher(resources), root.log.verifier(), origin=root.log.origin)
+    if set(operation) == {"start", "stop"}:
+        start = _get(operation, "start", int, "operation")
+        stop = _get(operation, "stop", int, "operation")
+        if not start < stop <= size:
+            _malformed(f"operation reads entries {start}..{stop - 1} of a tree of {size}")
+        what = f"entries {start}..{stop - 1}"
+    elif set(operation) == {"old_size"}:
+        old_size = _get(operation, "old_size", int, "operation")
+        if not old_size <= size:
+            _malformed(f"operation reads a proof from {old_size} in a tree of {size}")
+        what = f"the consistency proof from size {old_size}"
+    else:
+        _malformed('operation is {"start": a, "stop": b} or {"old_size": n}')
     try:
-        if set(operation) == {"start", "stop"}:
-            start = _get(operation, "start", int, "operation")
-            stop = _get(operation, "stop", int, "operation")
-            if not start < stop <= size:
-                _malformed(f"operation reads entries {start}..{stop - 1} of a tree of {size}")
+        if "start" in operation:
             for _ in client.entries(start, stop, verified):
                 pass
-            what = f"entries {start}..{stop - 1}"
-        elif set(operation) == {"old_size"}:
-            old_size = _get(operation, "old_size", int, "operation")
-            if not old_size <= size:
-                _malformed(f"operation reads a proof from {old_size} in a tree of {size}")
-            client.consistency_proof(old_size, verified)
-            what = f"the consistency proof from size {old_size}"
         else:
-            _malformed('operation is {"start": a, "stop": b} or {"old_size": n}')
+            client.consistency_proof(old_size, verified)
     except NotFoundError as e:
         _unfounded(f"the evidence is incomplete: {e.message}")
     except VerificationError as e:

@@ -46,12 +46,12 @@ from types import MappingProxyType
 from typing import Any, Final, Protocol
 
 from transparency_log import proof as tlog_proof
-from transparency_log.checkpoint import VerifiedCheckpoint, verify_checkpoint
+from transparency_log.checkpoint import VerifiedCheckpoint, parse_checkpoint, verify_checkpoint
 from transparency_log.cosignature import CosignatureV1Signer
 from transparency_log.errors import LogReason
 from transparency_log.fetcher import Fetcher, FetchError, fetch_all, validate_fetch_path
 from transparency_log.merkle import HASH_SIZE, CompactRange, leaf_hash
-from transparency_log.note import MAX_NOTE_BYTES
+from transparency_log.note import MAX_NOTE_BYTES, parse_unverified
 from transparency_log.policy import PolicyLog
 from transparency_log.tile import Tile, TileHashReader
 from transparency_log.tlog_client import CHECKPOINT_PATH, LogClient
@@ -262,10 +262,29 @@ def parse_state(data: bytes) -> MonitorState:
     if type(size) is not int or size < 0 or any(len(h) != HASH_SIZE for h in compact):
         raise _corrupt("bad size or compact range")
     try:
-        CompactRange(size, compact)
-    except ValueError as e:
+        tree = CompactRange(size, compact)
+        done = _unverified_size_root(state.checkpoint)
+        target = _unverified_size_root(state.target)
+    except (ValueError, VerificationError) as e:
         raise _corrupt(str(e)) from None
+    # The invariants of MonitorState: the compact range is the checkpoint's tree when no
+    # target is pending, and lies between the checkpoint and the target when one is.
+    if target is None and done is not None and (size, tree.root()) != done:
+        raise _corrupt(f"the compact range of size {size} is not the checkpoint's tree")
+    if target is None and done is None and size != 0:
+        raise _corrupt(f"size {size} without a checkpoint")
+    if target is not None and not (done[0] if done else 0) <= size <= target[0]:
+        raise _corrupt(f"size {size} is not between the checkpoint and the target")
     return state
+
+
+def _unverified_size_root(note_bytes: bytes | None) -> tuple[int, bytes] | None:
+    """Size and root of a checkpoint note the monitor itself stored (no signature check)."""
+    if note_bytes is None:
+        return None
+    text, _ = parse_unverified(note_bytes)
+    cp = parse_checkpoint(text)
+    return cp.size, cp.root_hash
 
 
 def _fsync_dir(path: Path) -> None:

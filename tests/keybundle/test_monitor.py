@@ -31,6 +31,7 @@ from keybundle.monitor import (
     parse_allow_list,
 )
 from keybundle.payload import FleetKey
+from keybundle.signers import Ed25519Signer
 from tests.keybundle.world import DEFAULT_FLEET, LOG_ORIGIN, World, fleet_keys, seed
 from transparency_log import note
 from transparency_log.appender import Log
@@ -48,7 +49,9 @@ FLEET = DEFAULT_FLEET
 # --- a log on disk ---------------------------------------------------------------------------
 
 
-def cosign(root: Path, world: World, *, at: int | None = None, witnesses: Sequence[Any] | None = None) -> None:
+def cosign(
+    root: Path, world: World, *, at: int | None = None, witnesses: Sequence[Any] | None = None
+) -> None:
     """Add the world's witnesses' cosignatures to the log's published checkpoint."""
     path = root / "checkpoint"
     data = path.read_bytes()
@@ -186,7 +189,10 @@ def test_clean_follow_with_growth_between_passes(served: StaticLog, tmp_path: Pa
     served.requests.clear()
     second = monitor_pass(served, world, state)
     assert second.status == Status.CLEAN
-    assert [(e["fleet"], e["epoch"]) for e in second.of("epoch")] == [(FLEET, 3), ("other.fleet", 1)]
+    assert [(e["fleet"], e["epoch"]) for e in second.of("epoch")] == [
+        (FLEET, 3),
+        ("other.fleet", 1),
+    ]
     assert second.of("pass")[0]["verified_size"] == 4
     # Only the new bundle was downloaded (a partial one), never the old entries again.
     assert [p for p in served.requests if p.startswith("tile/entries")] == ["tile/entries/000.p/4"]
@@ -194,3 +200,425 @@ def test_clean_follow_with_growth_between_passes(served: StaticLog, tmp_path: Pa
     third = monitor_pass(served, world, state)
     assert third.status == Status.CLEAN
     assert third.of("epoch") == []
+
+
+def test_a_fresh_monitor_on_an_empty_log_is_clean(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    append(served.root, world, [])
+    run = monitor_pass(served, world, tmp_path / "state")
+    assert run.status == Status.CLEAN
+    assert run.of("pass")[0]["verified_size"] == 0
+
+
+# --- a log that changes its history --------------------------------------------------------------
+
+
+def switch_to_rewritten_log(
+    served: StaticLog, tmp_path: Path, world: World, entries: list[bytes]
+) -> None:
+    """Serve, from now on, another log (same key, same origin) holding ``entries``."""
+    other = tmp_path / "rewritten"
+    append(other, world, entries)
+    served.root = other
+
+
+def test_a_log_that_rewrites_an_entry_is_caught_with_proof(
+    served: StaticLog, tmp_path: Path
+) -> None:
+    world = World()
+    entries = history(world, epochs=3)
+    append(served.root, world, entries)
+    state = tmp_path / "state"
+    assert monitor_pass(served, world, state).status == Status.CLEAN
+
+    forged = world.signed_bundle(FLEET, 2, keys=fleet_keys(FLEET, 99))
+    switch_to_rewritten_log(
+        served, tmp_path, world, [entries[0], forged, entries[2], history(world, "b", 1)[0]]
+    )
+    run = monitor_pass(served, world, state)
+    assert run.status == Status.MISBEHAVIOUR
+    (found,) = run.of("misbehaviour")
+    assert (found["kind"], found["reason"]) == ("inconsistent_checkpoints", "BAD_CONSISTENCY_PROOF")
+    finding = verify_evidence(only_evidence(run).read_bytes(), world.pinned)
+    assert finding.sizes == (3, 4)
+    # The state stays at the last consistent checkpoint, and the fork is reported again.
+    again = monitor_pass(served, world, state)
+    assert again.status == Status.MISBEHAVIOUR
+    assert only_evidence(again) == only_evidence(run)
+
+
+def test_a_log_that_forks_at_one_size_is_a_split_view(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    entries = history(world, epochs=2)
+    append(served.root, world, entries)
+    state = tmp_path / "state"
+    assert monitor_pass(served, world, state).status == Status.CLEAN
+
+    switch_to_rewritten_log(served, tmp_path, world, [entries[0], history(world, "b", 1)[0]])
+    run = monitor_pass(served, world, state)
+    assert run.status == Status.MISBEHAVIOUR
+    (found,) = run.of("misbehaviour")
+    assert (found["kind"], found["reason"]) == ("split_view", "INCONSISTENT_CHECKPOINT")
+    finding = verify_evidence(only_evidence(run).read_bytes(), world.pinned)
+    assert finding.sizes == (2, 2)
+
+
+def test_a_smaller_checkpoint_is_a_warning_and_could_not_check(
+    served: StaticLog, tmp_path: Path
+) -> None:
+    world = World()
+    entries = history(world, epochs=3)
+    append(served.root, world, entries[:2])
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(served.root, snapshot)
+    append(served.root, world, entries[2:])
+    state = tmp_path / "state"
+    assert monitor_pass(served, world, state).status == Status.CLEAN
+    served.root = snapshot  # a stale mirror
+    run = monitor_pass(served, world, state)
+    assert run.status == Status.UNCHECKED
+    assert "smaller" in run.of("warning")[0]["message"]
+    assert run.of("misbehaviour") == []
+
+
+# --- what the server sends ----------------------------------------------------------------------
+
+
+def test_an_entry_bundle_that_does_not_match_the_tiles(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    entries = history(world, epochs=3)
+    append(served.root, world, entries)
+    path = "tile/entries/000.p/3"
+    data = bytearray((served.root / path).read_bytes())
+    data[-1] ^= 1
+    served.overrides[path] = (200, bytes(data))
+    run = monitor_pass(served, world, tmp_path / "state")
+    assert run.status == Status.MISBEHAVIOUR
+    (found,) = run.of("misbehaviour")
+    assert (found["kind"], found["reason"]) == ("tile_mismatch", "MALFORMED_TILE")
+    finding = verify_evidence(only_evidence(run).read_bytes(), world.pinned)
+    assert not finding.proven
+    assert run.of("pass")[0]["verified_size"] is None  # nothing was accepted
+
+
+def test_a_hash_tile_that_does_not_match_the_signed_root(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    append(served.root, world, history(world, epochs=3))
+    served.overrides["tile/0/000.p/3"] = (200, bytes(96))
+    run = monitor_pass(served, world, tmp_path / "state")
+    assert run.status == Status.MISBEHAVIOUR
+    assert run.of("misbehaviour")[0]["kind"] == "tile_mismatch"
+    verify_evidence(only_evidence(run).read_bytes(), world.pinned)
+
+
+def test_a_truncated_entry_bundle_is_misbehaviour(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    append(served.root, world, history(world, epochs=3))
+    path = "tile/entries/000.p/3"
+    served.overrides[path] = (200, (served.root / path).read_bytes()[:-10])
+    run = monitor_pass(served, world, tmp_path / "state")
+    assert run.status == Status.MISBEHAVIOUR
+    assert "truncated" in run.of("misbehaviour")[0]["message"]
+    verify_evidence(only_evidence(run).read_bytes(), world.pinned)
+
+
+def test_an_oversized_answer_could_not_be_checked(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    append(served.root, world, history(world, epochs=3))
+    served.overrides["tile/0/000.p/3"] = (200, bytes(1 << 20))
+    state = tmp_path / "state"
+    run = monitor_pass(served, world, state)
+    assert run.status == Status.UNCHECKED
+    (error,) = run.of("error")
+    assert "larger than 96 bytes" in error["message"]
+    assert run.of("misbehaviour") == []
+    assert not (state / "evidence").exists()
+    served.overrides.clear()  # the next pass, with a well-behaved server, catches up
+    assert monitor_pass(served, world, state).status == Status.CLEAN
+
+
+def test_a_server_error_could_not_be_checked(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    append(served.root, world, history(world, epochs=1))
+    served.overrides["checkpoint"] = (500, b"down\n")
+    run = monitor_pass(served, world, tmp_path / "state")
+    assert run.status == Status.UNCHECKED
+    assert "HTTP 500" in run.of("error")[0]["message"]
+
+
+def test_a_checkpoint_without_the_witness_quorum_could_not_be_checked(
+    served: StaticLog, tmp_path: Path
+) -> None:
+    world = World()
+    append(served.root, world, history(world, epochs=1), cosigned=False)
+    cosign(served.root, world, witnesses=world.witnesses[:1])  # quorum is both witnesses
+    run = monitor_pass(served, world, tmp_path / "state")
+    assert run.status == Status.UNCHECKED
+    assert run.of("error")[0]["reason"] == "QUORUM_NOT_MET"
+
+
+def test_health_reports_checkpoint_age_and_missing_witnesses(
+    served: StaticLog, tmp_path: Path
+) -> None:
+    world = World(quorum="any")
+    append(served.root, world, history(world, epochs=1), cosigned=False)
+    cosign(served.root, world, witnesses=world.witnesses[:1], at=world.now - 100)
+    run = monitor_pass(served, world, tmp_path / "state")
+    assert run.status == Status.CLEAN
+    (health,) = run.of("health")
+    assert health["checkpoint_age"] == 100
+    assert health["missing_witnesses"] == [world.witnesses[1].name]
+    assert health["behind"] == 1
+
+
+# --- fleet history ----------------------------------------------------------------------------
+
+
+def history_finding(
+    served: StaticLog, tmp_path: Path, world: World, entries: list[bytes], **kw: Any
+) -> tuple[Run, Event]:
+    append(served.root, world, entries)
+    run = monitor_pass(served, world, tmp_path / "state", **kw)
+    assert run.status == Status.MISBEHAVIOUR
+    (found,) = run.of("misbehaviour")
+    finding = verify_evidence(Path(found["evidence"]).read_bytes(), world.pinned)
+    assert (finding.kind, finding.reason, finding.index) == (
+        "entries",
+        found["reason"],
+        found["index"],
+    )
+    return run, found
+
+
+def test_a_fleet_epoch_gap(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    first = world.publish(FLEET, 1)[0]
+    other = world.publish("other.fleet", 1)[0]
+    skipped = world.signed_bundle(FLEET, 3, previous=bytes(32))
+    run, found = history_finding(served, tmp_path, world, [first, other, skipped])
+    assert (found["reason"], found["index"]) == ("EPOCH_GAP", 2)
+    assert "epochs 2..2 are missing" in found["message"]
+    # The gap's evidence carries every entry from the fleet's head to the gap.
+    evidence = json.loads(Path(found["evidence"]).read_bytes())
+    assert [(r["start"], len(r["entries"])) for r in evidence["ranges"]] == [(0, 3)]
+    assert run.of("pass")[0]["verified_size"] == 3  # the log itself is consistent
+
+
+def test_a_fleet_that_does_not_start_at_epoch_1(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    _, found = history_finding(
+        served, tmp_path, world, [world.signed_bundle(FLEET, 2, previous=bytes(32))]
+    )
+    assert (found["reason"], found["index"]) == ("EPOCH_GAP", 0)
+
+
+def test_a_duplicate_epoch(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    first = world.publish(FLEET, 1)[0]
+    twin = world.signed_bundle(FLEET, 1, keys=fleet_keys(FLEET, 7))
+    run, found = history_finding(served, tmp_path, world, [first, twin])
+    assert (found["reason"], found["index"]) == ("EPOCH_CONFLICT", 1)
+    assert len(run.of("epoch")) == 1
+
+
+def test_a_rollback_and_a_broken_chain(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    entries = history(world, epochs=2)
+    stale = world.signed_bundle(FLEET, 1, keys=fleet_keys(FLEET, 8))
+    unchained = world.signed_bundle(FLEET, 3, previous=bytes(32))
+    append(served.root, world, [*entries, stale, unchained])
+    run = monitor_pass(served, world, tmp_path / "state")
+    assert run.status == Status.MISBEHAVIOUR
+    found = run.of("misbehaviour")
+    assert [(f["reason"], f["index"]) for f in found] == [("ROLLBACK", 2), ("BROKEN_CHAIN", 3)]
+    for f in found:
+        verify_evidence(Path(f["evidence"]).read_bytes(), world.pinned)
+
+
+def test_an_entry_that_is_not_a_valid_bundle(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    good = world.publish(FLEET, 1)[0]
+    unsigned = world.sign(world.bundle("other.fleet", 1))  # no countersignature
+    junk = b"not a bundle"
+    append(served.root, world, [good, unsigned, junk])
+    run = monitor_pass(served, world, tmp_path / "state")
+    found = run.of("misbehaviour")
+    assert [(f["reason"], f["index"]) for f in found] == [
+        ("COUNTERSIGNATURE_THRESHOLD_NOT_MET", 1),
+        ("MALFORMED_COSE", 2),
+    ]
+    for f in found:
+        verify_evidence(Path(f["evidence"]).read_bytes(), world.pinned)
+
+
+def test_a_key_that_is_not_on_the_allow_list(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    entries = history(world, epochs=2)
+    allowed = frozenset(k.fingerprint for k in fleet_keys(FLEET, 1))
+    _, found = history_finding(served, tmp_path, world, entries, allow=allowed)
+    assert (found["reason"], found["index"]) == ("UNEXPECTED_KEY", 1)
+    unexpected = sorted(k.fingerprint for k in fleet_keys(FLEET, 2))
+    assert json.loads(Path(found["evidence"]).read_bytes())["fingerprints"] == unexpected
+
+
+def test_key_deltas_per_epoch(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    kept = fleet_keys(FLEET, 1)[0]
+    added = fleet_keys(FLEET, 2)[1]
+    one = world.publish(FLEET, 1)[0]
+    renamed = FleetKey("hsm-03.x25519", added.algorithm, added.public_key, added.usage)
+    two = world.publish(FLEET, 2, keys=[kept, renamed])[0]
+    append(served.root, world, [one, two])
+    run = monitor_pass(served, world, tmp_path / "state")
+    assert run.status == Status.CLEAN
+    first, second = run.of("epoch")
+    assert len(first["added"]) == 4
+    assert first["removed"] == []
+    assert first["kept"] == []
+    assert [k["fingerprint"] for k in second["kept"]] == [kept.fingerprint]
+    assert [k["fingerprint"] for k in second["added"]] == [added.fingerprint]
+    assert len(second["removed"]) == 3
+    assert {"key_id", "algorithm", "usage", "fingerprint"} == set(second["kept"][0])
+
+
+def test_allow_list_files() -> None:
+    fp = "ab" * 32
+    assert parse_allow_list(f"# fleet keys\n\n{fp}\n  {fp}  \n") == frozenset({fp})
+    with pytest.raises(ValueError, match="line 2"):
+        parse_allow_list(f"{fp}\n{fp.upper()}\n")
+
+
+# --- trust-root rotations in the log --------------------------------------------------------------
+
+
+def test_a_rotation_in_the_log_changes_who_may_sign(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    one = world.publish(FLEET, 1)[0]
+    new_independent = Ed25519Signer(seed("independent v2"))
+    new_operator = Ed25519Signer(seed("operator v2"))
+    v2 = world.make_root(
+        2,
+        independent=[("Independent Org", new_independent)],
+        operator=[("Operator Org", new_operator)],
+    )
+    rotation = world.sign_root(
+        v2, [world.independent, world.operator, new_independent, new_operator]
+    )
+    two = world.countersign(world.sign(world.bundle(FLEET, 2), new_independent), new_operator)
+    old_keys_three = world.countersign(world.sign(world.bundle(FLEET, 3, previous=bytes(32))))
+    append(served.root, world, [one, rotation, two, old_keys_three])
+    run = monitor_pass(served, world, tmp_path / "state")
+    assert [e["version"] for e in run.of("trust_root")] == [2]
+    assert [(e["fleet"], e["epoch"]) for e in run.of("epoch")] == [(FLEET, 1), (FLEET, 2)]
+    (found,) = run.of("misbehaviour")
+    assert (found["reason"], found["index"]) == ("UNKNOWN_KEY", 3)
+    # The evidence carries the rotation, so the signatures are judged under version 2.
+    finding = verify_evidence(Path(found["evidence"]).read_bytes(), world.pinned)
+    assert finding.reason == "UNKNOWN_KEY"
+
+
+# --- crashes, locks, state -----------------------------------------------------------------------
+
+
+class Crash(BaseException):
+    """Stands for the process being killed."""
+
+
+def test_a_crash_in_the_middle_of_a_pass_resumes_where_it_stopped(
+    served: StaticLog, tmp_path: Path
+) -> None:
+    world = World()
+    entries = [world.publish(f"fleet-{i:03d}", 1)[0] for i in range(700)]
+    entries.append(world.signed_bundle("fleet-000", 1, keys=fleet_keys("x", 1)))  # a conflict
+    append(served.root, world, entries)
+
+    reference = monitor_pass(served, world, tmp_path / "reference", chunk_entries=256)
+    assert reference.status == Status.MISBEHAVIOUR
+
+    state = tmp_path / "state"
+    seen: list[Event] = []
+
+    def crash_on_second_progress(event: Event) -> None:
+        seen.append(event)
+        if len([e for e in seen if e["event"] == "progress"]) == 2:
+            raise Crash
+
+    directory = StateDir(state, fsync=False)
+    directory.lock()
+    with HTTPFetcher(served.url, timeout=5) as fetcher:
+        monitor = Monitor(
+            fetcher, world.signed_root, directory, emit=crash_on_second_progress,
+            chunk_entries=256, save_every=256,
+        )  # fmt: skip
+        with pytest.raises(Crash):
+            monitor.run_pass(world.now)
+    directory.unlock()
+    saved = StateDir(state).load()
+    assert saved.target is not None
+    assert saved.checkpoint is None
+    assert saved.size == 256  # progress of the first chunk was kept, the second was lost
+
+    resumed = monitor_pass(served, world, state, chunk_entries=256)
+    assert resumed.status == Status.MISBEHAVIOUR
+    assert next(e["index"] for e in resumed.of("epoch")) == 256  # nothing checked twice
+    assert (state / "state.json").read_bytes() == (
+        tmp_path / "reference" / "state.json"
+    ).read_bytes()
+    assert sorted(p.name for p in (state / "evidence").iterdir()) == sorted(
+        p.name for p in (tmp_path / "reference" / "evidence").iterdir()
+    )
+
+
+def test_one_monitor_per_state_directory(tmp_path: Path) -> None:
+    first = StateDir(tmp_path)
+    first.lock()
+    with pytest.raises(MonitorLockedError, match="another monitor"):
+        StateDir(tmp_path).lock()
+    first.unlock()
+    StateDir(tmp_path).lock()
+
+
+def test_a_corrupt_state_is_an_error_not_a_reset(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    append(served.root, world, history(world, epochs=1))
+    state = tmp_path / "state"
+    monitor_pass(served, world, state)
+    path = state / "state.json"
+    path.write_bytes(path.read_bytes().replace(b'"size":1', b'"size":2'))
+    with pytest.raises(CorruptStateError, match="corrupt"):
+        StateDir(state).load()
+    path.write_bytes(b"{")
+    with pytest.raises(CorruptStateError):
+        StateDir(state).load()
+
+
+def test_judging_in_worker_processes_gives_the_same_results(
+    served: StaticLog, tmp_path: Path
+) -> None:
+    world = World()
+    entries = [world.publish(f"fleet-{i:03d}", 1)[0] for i in range(100)]
+    entries.append(world.sign(world.bundle("unsigned", 1)))
+    append(served.root, world, entries)
+    serial = monitor_pass(served, world, tmp_path / "serial")
+    judge = ProcessJudge(world.signed_root, workers=2)
+    try:
+        parallel = monitor_pass(served, world, tmp_path / "parallel", judge=judge)
+    finally:
+        judge.close()
+    assert parallel.status == serial.status == Status.MISBEHAVIOUR
+    assert parallel.events == [
+        {**e, "evidence": e["evidence"].replace("serial", "parallel")} if e.get("evidence") else e
+        for e in serial.events
+    ]
+
+
+def test_witness_mode_cosigns_each_verified_checkpoint(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    append(served.root, world, history(world, epochs=2))
+    signer = CosignatureV1Signer("auditor.example/witness", seed("auditor witness"))
+    run = monitor_pass(served, world, tmp_path / "state", witness=signer)
+    (cosigned,) = run.of("cosigned")
+    data = Path(cosigned["file"]).read_bytes()
+    opened = note.open_note(data, note.Verifiers([signer.verifier()]))
+    assert [s.name for s in opened.sigs] == ["auditor.example/witness"]
+    assert cosigned["size"] == 2
