@@ -21,6 +21,7 @@ from transparency_log.fetcher import (
     fetch_all,
     validate_fetch_path,
 )
+from transparency_log.server import LogServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -82,11 +83,11 @@ class Scripted:
 def serving(app: Callable[..., Iterable[bytes]]) -> Iterator[str]:
     from waitress.server import create_server  # type: ignore[import-untyped]
 
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
+    server = LogServer(create_server(app, host="127.0.0.1", port=0, threads=4))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.effective_port}/log"
+        yield f"http://127.0.0.1:{server.port}/log"
     finally:
         server.close()
         thread.join(timeout=10)
