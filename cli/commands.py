@@ -27,6 +27,8 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "trust-root": ("trust_root", "trust_root", "Create, sign, inspect and verify trust roots."),
     "verify": ("commands", "verify", "Verify an OTA package as a client and update its state."),
     "witness": ("witness", "witness", "Run a C2SP tlog-witness that cosigns logs' checkpoints."),
+    "monitor": ("monitor", "monitor", "Follow a log as an auditor; keep evidence of misbehaviour."),
+    "evidence": ("evidence", "evidence", "Re-check an auditor's evidence of misbehaviour offline."),
 }
 
 

@@ -1,0 +1,264 @@
+"""``keybundle monitor``: follow a log as an auditor (SPEC §8, §10).
+
+A thin adapter over :class:`keybundle.monitor.Monitor`: it reads the trust root, the
+allow-list and the witness key, picks the fetcher (HTTP, or a local tile directory), runs one
+pass (``--once``) or polls, and prints each event: a line of text by default (with a progress
+bar on a terminal during a backfill), one JSON object per line with ``--json``. The exit code
+is the worst pass status (SPEC §8.3): 0 clean, 1 misbehaviour found, 2 could not check.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from keybundle.monitor import (
+    MAX_ALLOW_LIST_BYTES,
+    EntryJudge,
+    Event,
+    Monitor,
+    ProcessJudge,
+    StateDir,
+    Status,
+    parse_allow_list,
+)
+from keybundle.trustroot import MAX_SIGNED_TRUST_ROOT_BYTES, verify_self_signed
+from transparency_log.cosignature import SIG_TYPE_COSIGNATURE_V1
+from transparency_log.errors import VerificationError
+from transparency_log.fetcher import DirectoryFetcher, Fetcher, HTTPFetcher
+
+from ._common import UserError, cli_errors, passphrase_option, read_input
+from .log import load_note_signer
+
+__all__ = ["monitor", "render"]
+
+_BAR_WIDTH = 30
+
+
+def _keys(keys: list[dict[str, str]], sign: str) -> list[str]:
+    return [
+        f"    {sign} {k['key_id']} {k['algorithm']} {k['usage']} {k['fingerprint']}" for k in keys
+    ]
+
+
+def render(event: Event) -> list[str]:
+    """The human lines of one event (SPEC §8.3); none for progress (drawn as a bar)."""
+    kind = event["event"]
+    if kind == "checkpoint":
+        return [f"checkpoint: {event['origin']} size {event['size']} root {event['root']}"]
+    if kind == "health":
+        age = event["checkpoint_age"]
+        parts = [
+            f"newest cosignature {age} s old" if age is not None else "no cosignature",
+            f"{event['behind']} entries to check",
+        ]
+        if event["missing_witnesses"]:
+            parts.append("no cosignature from " + ", ".join(event["missing_witnesses"]))
+        if event["stale_witnesses"]:
+            parts.append("stale cosignatures from " + ", ".join(event["stale_witnesses"]))
+        return ["health: " + "; ".join(parts)]
+    if kind == "epoch":
+        return [
+            f"epoch: fleet {event['fleet']} epoch {event['epoch']} (entry {event['index']}): "
+            f"{len(event['added'])} added, {len(event['removed'])} removed, "
+            f"{len(event['kept'])} kept",
+            *_keys(event["added"], "+"),
+            *_keys(event["removed"], "-"),
+            *_keys(event["kept"], "="),
+        ]
+    if kind == "trust_root":
+        return [f"trust root: rotated to version {event['version']} by entry {event['index']}"]
+    if kind == "misbehaviour":
+        lines = [f"MISBEHAVIOUR ({event['reason']}): {event['message']}"]
+        if event["evidence"] is not None:
+            lines.append(f"    evidence: {event['evidence']}")
+        return lines
+    if kind == "error":
+        reason = f" ({event['reason']})" if event["reason"] else ""
+        return [f"could not check{reason}: {event['message']}"]
+    if kind == "warning":
+        return [f"warning: {event['message']}"]
+    if kind == "cosigned":
+        return [f"cosigned the checkpoint of size {event['size']}: {event['file']}"]
+    if kind == "pass":
+        verified = event["verified_size"]
+        size = "no checkpoint verified yet" if verified is None else f"{verified} entries verified"
+        return [f"pass: {event['status']}; {size}"]
+    return []
+
+
+class _Output:
+    """Prints events as text or JSON lines; draws the backfill progress bar on a terminal."""
+
+    def __init__(self, as_json: bool) -> None:
+        self._json = as_json
+        self._bar = not as_json and sys.stderr.isatty()
+        self._drawn = False
+
+    def __call__(self, event: Event) -> None:
+        if self._json:
+            click.echo(json.dumps(event, sort_keys=True))
+            sys.stdout.flush()
+            return
+        if event["event"] == "progress":
+            if self._bar and event["total"] >= 1024:
+                done, total = event["done"], event["total"]
+                filled = _BAR_WIDTH * done // total
+                bar = "#" * filled + "." * (_BAR_WIDTH - filled)
+                click.echo(f"\r[{bar}] {done}/{total} entries", nl=False, err=True)
+                self._drawn = True
+            return
+        if self._drawn:
+            click.echo("\r" + " " * (_BAR_WIDTH + 40) + "\r", nl=False, err=True)
+            self._drawn = False
+        for line in render(event):
+            click.echo(line)
+
+
+def _fetcher(url: str, timeout: float) -> Fetcher:
+    if url.startswith(("http://", "https://")):
+        return HTTPFetcher(url, timeout=timeout)
+    path = Path(url.removeprefix("file://"))
+    if not (path / "checkpoint").is_file():
+        raise UserError(f"{url} is neither an http(s) URL nor a tile directory with a checkpoint")
+    return DirectoryFetcher(path)
+
+
+@click.command("monitor")
+@click.option(
+    "--trust-root",
+    "trust_root",
+    required=True,
+    metavar="ROOT",
+    help="The pinned signed trust root (SPEC §5): keys, log and witness policy.",
+)
+@click.option(
+    "--state",
+    "state_dir",
+    required=True,
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The monitor's state, evidence and tile cache (created if missing).",
+)
+@click.argument("url")
+@click.option("--once", is_flag=True, help="Run one pass and exit with its status.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event and line.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=1.0),
+    default=60.0,
+    show_default=True,
+    metavar="S",
+    help="Seconds between passes (without --once).",
+)
+@click.option(
+    "--allow-keys",
+    "allow_keys",
+    metavar="FILE",
+    help="Allow-list: one fleet-key fingerprint per line; any other key is misbehaviour.",
+)
+@click.option(
+    "--witness-key",
+    "witness_key",
+    metavar="KEY",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Cosign every checkpoint this monitor verified with this cosignature/v1 key.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes that check signatures (more for a backfill of a large log).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    metavar="S",
+    help="HTTP timeout per request.",
+)
+@passphrase_option
+@cli_errors
+def monitor(
+    *,
+    trust_root: str,
+    state_dir: Path,
+    url: str,
+    once: bool,
+    as_json: bool,
+    interval: float,
+    allow_keys: str | None,
+    witness_key: Path | None,
+    workers: int,
+    timeout: float,
+    passphrase_file: Path | None,
+) -> None:
+    """Follow the log at URL as an auditor (SPEC §8): verify checkpoints, witness quorum and
+    consistency, check every entry and fleet history, and keep evidence of misbehaviour.
+
+    URL is the log's tlog-tiles prefix (http:// or https://) or a local tile directory.
+    Exit code: 0 clean, 1 misbehaviour found, 2 could not check (or bad usage).
+    """
+    root_bytes = read_input(trust_root, "trust root", limit=MAX_SIGNED_TRUST_ROOT_BYTES)
+    try:
+        verify_self_signed(root_bytes)
+    except VerificationError as e:
+        raise UserError(
+            f"trust root {trust_root} is not a valid signed trust root ({e.reason}): {e.message}"
+        ) from None
+    allow = None
+    if allow_keys is not None:
+        data = read_input(allow_keys, "allow-list", limit=MAX_ALLOW_LIST_BYTES)
+        allow = parse_allow_list(data.decode("utf-8", "replace"))
+    witness = None
+    if witness_key is not None:
+        witness = load_note_signer(witness_key, passphrase_file, SIG_TYPE_COSIGNATURE_V1)
+    directory = StateDir(state_dir)
+    directory.lock()
+    out = _Output(as_json)
+    judge: EntryJudge | None = ProcessJudge(root_bytes, workers) if workers > 1 else None
+    fetcher = _fetcher(url, timeout)
+    stop = threading.Event()
+    worst = Status.CLEAN
+    try:
+        mon = Monitor(
+            fetcher,
+            root_bytes,
+            directory,
+            emit=out,
+            allow_keys=allow,
+            judge=judge,
+            witness=witness,
+        )
+        if not once:
+            _stop_on_signals(stop)
+        while True:
+            status = mon.run_pass(int(time.time()))
+            worst = max(worst, status)
+            if once or stop.wait(interval):
+                break
+    finally:
+        if judge is not None:
+            judge.close()
+        close = getattr(fetcher, "close", None)
+        if close is not None:
+            close()
+        directory.unlock()
+    raise click.exceptions.Exit(int(worst))
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
