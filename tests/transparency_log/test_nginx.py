@@ -240,6 +240,7 @@ def test_proofs_through_nginx_after_several_appends(deployment: Deployment) -> N
                     old.size, size, hashes, old.root_hash, checkpoint.checkpoint.root_hash
                 )
             previous = checkpoint
+        assert previous is not None
         entries = [e.data for e in client.entries(0, len(added), previous)]
         assert entries == [added[i] for i in range(len(added))]
 
