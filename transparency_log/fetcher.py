@@ -13,7 +13,8 @@ connection failures, 5xx after the bounded retries, redirects). All are ``OSErro
 subclasses, so code that already handles I/O failure handles these.
 
 This module and :mod:`transparency_log.witness_client` are the only ones of the package that
-import ``requests``.
+import ``requests``, and this one only when an :class:`HTTPFetcher` is made: a client reading
+a local directory (an auditor, a test, the log's own server) never loads it.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import requests
+if TYPE_CHECKING:
+    import requests
 
 __all__ = [
     "DEFAULT_FETCH_RETRIES",
@@ -242,7 +244,7 @@ class HTTPFetcher:
         timeout: float = DEFAULT_FETCH_TIMEOUT_SECONDS,
         retries: int = DEFAULT_FETCH_RETRIES,
         max_bytes: int = MAX_FETCH_BYTES,
-        session_factory: Callable[[], requests.Session] = requests.Session,
+        session_factory: Callable[[], requests.Session] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
@@ -254,7 +256,10 @@ class HTTPFetcher:
         self._timeout = float(timeout)
         self._retries = retries
         self._max_bytes = _check_cap(max_bytes, MAX_FETCH_BYTES)
-        self._session_factory = session_factory
+        import requests  # here, so that reading a directory never loads it
+
+        self._requests = requests
+        self._session_factory = session_factory or requests.Session
         self._sleep = sleep
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
@@ -324,6 +329,7 @@ class HTTPFetcher:
             return [f.result() for f in futures]
 
     def _get_once(self, path: str, url: str, cap: int) -> bytes:
+        requests = self._requests
         deadline = time.monotonic() + self._timeout
         try:
             with self._session().get(

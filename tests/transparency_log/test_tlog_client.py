@@ -364,3 +364,17 @@ def test_oversized_entry_bundle_is_refused_unread(tmp_path: Path) -> None:
     cp = client.fetch_checkpoint()
     with pytest.raises(ResponseTooLargeError):
         client.entry(0, cp)
+
+
+def test_reading_a_directory_never_loads_requests() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, transparency_log.tlog_client, transparency_log.fetcher\n"
+        "assert 'requests' not in sys.modules, 'requests was imported'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
