@@ -32,6 +32,7 @@ from transparency_log.server import (
     LogServer,
     LogService,
     make_log_server,
+    serve_log,
 )
 from transparency_log.storage import DirectoryTileStore
 from transparency_log.tile import EntryBundle, Tile
@@ -422,3 +423,48 @@ def test_a_witness_restarted_from_scratch_is_caught_up_by_409(tmp_path: Path) ->
             assert [o.ok for o in store.last_outcomes] == [True]
         finally:
             log.close()
+
+
+def test_serve_log_opens_serves_and_closes_the_log(tmp_path: Path) -> None:
+    ready: list[LogServer] = []
+    got = threading.Event()
+
+    def on_ready(server: LogServer) -> None:
+        ready.append(server)
+        got.set()
+
+    thread = threading.Thread(
+        target=serve_log,
+        args=(tmp_path / "log", "127.0.0.1", 0),
+        kwargs={
+            "signer": SIGNER,
+            "verifier": VERIFIER,
+            "origin": ORIGIN,
+            "fsync": False,
+            "threads": 2,
+            "ready": on_ready,
+        },
+        daemon=True,
+    )
+    thread.start()
+    assert got.wait(timeout=20)
+    conn = http.client.HTTPConnection("127.0.0.1", ready[0].port, timeout=30)
+    try:
+        conn.request("POST", "/add", body=b"served by serve_log")
+        response = conn.getresponse()
+        assert response.status == 200
+        assert _verify_proof(response.read(), b"served by serve_log") == 0
+    finally:
+        conn.close()
+    ready[0].close()
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    # The log was closed (its lock released): it opens again.
+    Log.open(
+        DirectoryTileStore(tmp_path / "log", fsync=False),
+        tmp_path / "log" / ".state",
+        origin=ORIGIN,
+        signer=SIGNER,
+        verifier=VERIFIER,
+        fsync=False,
+    ).close()
