@@ -359,6 +359,7 @@ class StateDir:
 
     def save(self, state: MonitorState) -> None:
         """Replace the state atomically."""
+        self.path.mkdir(parents=True, exist_ok=True)
         _atomic_write(self.path / STATE_FILE, state.encode(), fsync=self._fsync)
 
     def write_evidence(self, evidence: Mapping[str, Any]) -> Path:
