@@ -777,7 +777,8 @@ class Monitor:
                     raise
                 target = new
         if target is None:
-            self._witness_cosign(new, now)
+            if status == Status.CLEAN:  # the same checkpoint: cosign it again, fresh
+                self._witness_cosign(new, now)
             return status, state
 
         # SPEC §8.1 step 3: record the target, then check its new entries.
