@@ -14,10 +14,12 @@ import signal
 import sys
 import threading
 import time
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import FrameType
 
 import click
+import requests
 
 from keybundle.monitor import (
     MAX_ALLOW_LIST_BYTES,
@@ -33,11 +35,13 @@ from keybundle.trustroot import MAX_SIGNED_TRUST_ROOT_BYTES, verify_self_signed
 from transparency_log.cosignature import SIG_TYPE_COSIGNATURE_V1
 from transparency_log.errors import VerificationError
 from transparency_log.fetcher import DirectoryFetcher, Fetcher, HTTPFetcher
+from transparency_log.note import MAX_NOTE_BYTES
+from transparency_log.tlog_client import CHECKPOINT_PATH
 
 from ._common import UserError, cli_errors, passphrase_option, read_input
 from .log import load_note_signer
 
-__all__ = ["monitor", "render"]
+__all__ = ["PoliteFetcher", "monitor", "render"]
 
 _BAR_WIDTH = 30
 
@@ -122,9 +126,96 @@ class _Output:
             click.echo(line)
 
 
+class PoliteFetcher:
+    """An HTTPFetcher that fetches the checkpoint with a safe conditional request (SPEC §8.1).
+
+    ``If-Modified-Since`` is sent only with a ``Last-Modified`` that the previous answer's
+    ``Date`` showed to be at least one second old: a validator of one-second granularity is
+    otherwise racy (a newer checkpoint written within the same second would be answered
+    ``304``). A ``304`` returns the previous body, which the monitor verifies again. Any
+    other outcome of the conditional request falls back to a plain fetch, with the wrapped
+    fetcher's retries and caps. Everything else is the wrapped fetcher's.
+    """
+
+    def __init__(self, inner: HTTPFetcher, *, timeout: float) -> None:
+        self._inner = inner
+        self._timeout = timeout
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = "keybundle-monitor"
+        self._cached: tuple[bytes, str] | None = None
+        self.not_modified = 0
+        """How many checkpoint requests were answered 304 (for tests)."""
+
+    def close(self) -> None:
+        """Close both HTTP sessions."""
+        self._session.close()
+        self._inner.close()
+
+    def __enter__(self) -> PoliteFetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def fetch(self, path: str, *, max_bytes: int | None = None) -> bytes:
+        """``checkpoint`` conditionally (class doc); any other path plainly."""
+        if path != CHECKPOINT_PATH:
+            return self._inner.fetch(path, max_bytes=max_bytes)
+        cap = MAX_NOTE_BYTES if max_bytes is None else max_bytes
+        cached = self._cached
+        headers = {"If-Modified-Since": cached[1]} if cached is not None else {}
+        self._cached = None
+        try:
+            with self._session.get(
+                self._inner.base_url + path,
+                headers=headers,
+                timeout=(self._timeout, self._timeout),
+                allow_redirects=False,
+                stream=True,
+            ) as response:
+                if response.status_code == 304 and cached is not None:
+                    self.not_modified += 1
+                    self._cached = cached
+                    return cached[0]
+                if response.status_code == 200:
+                    data = _read_capped(response, cap)
+                    if data is not None:
+                        modified = response.headers.get("Last-Modified")
+                        if modified and _safe_validator(modified, response.headers.get("Date")):
+                            self._cached = (data, modified)
+                        return data
+        except requests.RequestException:
+            pass
+        # Anything else: the plain fetcher, with its retries, caps and error messages.
+        return self._inner.fetch(path, max_bytes=cap)
+
+
+def _read_capped(response: requests.Response, cap: int) -> bytes | None:
+    chunks: list[bytes] = []
+    received = 0
+    for chunk in response.iter_content(chunk_size=65536):
+        received += len(chunk)
+        if received > cap:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _safe_validator(last_modified: str, date: str | None) -> bool:
+    """Whether ``Last-Modified`` is at least a second older than the answer (SPEC §8.1)."""
+    if date is None:
+        return False
+    try:
+        modified = parsedate_to_datetime(last_modified)
+        answered = parsedate_to_datetime(date)
+    except (TypeError, ValueError):
+        return False
+    return (answered - modified).total_seconds() >= 1
+
+
 def _fetcher(url: str, timeout: float) -> Fetcher:
     if url.startswith(("http://", "https://")):
-        return HTTPFetcher(url, timeout=timeout)
+        return PoliteFetcher(HTTPFetcher(url, timeout=timeout), timeout=timeout)
     path = Path(url.removeprefix("file://"))
     if not (path / "checkpoint").is_file():
         raise UserError(f"{url} is neither an http(s) URL nor a tile directory with a checkpoint")

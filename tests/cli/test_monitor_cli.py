@@ -19,9 +19,11 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from keybundle_cli.commands import cli
+from keybundle_cli.monitor import PoliteFetcher
 from tests.keybundle.test_monitor import StaticLog, append, history, served
 from tests.keybundle.world import DEFAULT_FLEET, World, fleet_keys, seed
 from transparency_log.cosignature import CosignatureV1Signer
+from transparency_log.fetcher import HTTPFetcher
 from transparency_log.note import Verifiers, open_note
 
 __all__ = ["served"]  # the fixture, imported for these tests
@@ -190,3 +192,34 @@ def test_the_daemon_polls_until_sigterm(served: StaticLog, tmp_path: Path) -> No
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_the_checkpoint_is_revalidated_only_with_a_safe_validator(
+    served: StaticLog, tmp_path: Path
+) -> None:
+    world = World()
+    append(served.root, world, history(world, epochs=1))
+    served.validators = True
+    checkpoint = served.root / "checkpoint"
+    old = int(time.time()) - 10
+    os.utime(checkpoint, (old, old))
+    fetcher = PoliteFetcher(HTTPFetcher(served.url, timeout=5), timeout=5)
+    with fetcher:
+        first = fetcher.fetch("checkpoint")
+        assert served.conditional == []
+        assert fetcher.fetch("checkpoint") == first  # answered 304, the body reused
+        assert fetcher.not_modified == 1
+        # A new checkpoint: a newer Last-Modified, so a 200 with the new body.
+        append(served.root, world, [world.publish(FLEET, 2)[0]])
+        second = fetcher.fetch("checkpoint")
+        assert second != first
+        # Its validator is racy (modified this very second): the next request is plain.
+        sent = len(served.conditional)
+        fetcher.fetch("checkpoint")
+        assert len(served.conditional) == sent
+    # And the monitor, through it, sees everything.
+    root, state = setup(tmp_path, world)
+    code, out = invoke(
+        "monitor", "--trust-root", str(root), "--state", str(state), served.url, "--once"
+    )
+    assert code == 0, out

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +98,15 @@ class StaticLog:
     overrides: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
     url: str = ""
+    validators: bool = False
+    """Send Last-Modified (the file's mtime) and Date, and answer If-Modified-Since."""
+    conditional: list[str] = field(default_factory=list)
+    """The If-Modified-Since values received."""
 
     def app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         path = environ["PATH_INFO"].lstrip("/")
         self.requests.append(path)
+        headers = [("Content-Type", "application/octet-stream")]
         if path in self.overrides:
             status, body = self.overrides[path]
         else:
@@ -108,11 +115,17 @@ class StaticLog:
                 status, body = 404, b"not found\n"
             else:
                 status, body = 200, file.read_bytes()
-        reason = {200: "OK", 404: "Not Found", 500: "Internal Server Error"}.get(status, "X")
-        start_response(
-            f"{status} {reason}",
-            [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))],
-        )
+                if self.validators:
+                    mtime = int(file.stat().st_mtime)
+                    headers.append(("Last-Modified", formatdate(mtime, usegmt=True)))
+                    headers.append(("Date", formatdate(time.time(), usegmt=True)))
+                    since = environ.get("HTTP_IF_MODIFIED_SINCE")
+                    if since is not None:
+                        self.conditional.append(since)
+                        if mtime <= parsedate_to_datetime(since).timestamp():
+                            status, body = 304, b""
+        reason = {200: "OK", 304: "Not Modified", 404: "Not Found"}.get(status, "Error")
+        start_response(f"{status} {reason}", [*headers, ("Content-Length", str(len(body)))])
         return [body]
 
 
