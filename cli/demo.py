@@ -1,4 +1,4 @@
-"""``keybundle demo``: the whole issuance, end to end, on a local log (SPEC §10.8).
+"""``keybundle demo``: the whole issuance, end to end, on a local log (SPEC §10.10).
 
 In a few seconds and with no set-up, the demo plays every role of DESIGN §2 with real keys,
 files and servers: it creates the keys, a trust root, a log served on 127.0.0.1 with a

@@ -1,4 +1,4 @@
-"""``keybundle package build``: assemble an OTA package from a log (SPEC §7.1, §10.7).
+"""``keybundle package build``: assemble an OTA package from a log (SPEC §7.1, §10.9).
 
 The log is read from its directory or its URL (C2SP tlog-tiles), and everything read is
 authenticated before it is used: the checkpoint under the log's key, every tile against the
