@@ -156,7 +156,10 @@ def _prepare_workdir(workdir: Path) -> Path | None:
             n += 1
         moved = Path(f"{workdir}.{n}")
         workdir.rename(moved)
-    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create --workdir {workdir}: {e.strerror or e}") from None
     (workdir / MARKER_FILE).write_text(
         "This directory was written by 'keybundle demo'; a new run moves it aside.\n"
     )

@@ -211,6 +211,13 @@ def test_a_directory_that_is_not_a_demos_is_refused_untouched(tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == ["precious.txt"]
 
 
+def test_a_workdir_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("")
+    result = CliRunner().invoke(cli, ["demo", "--workdir", str(tmp_path / "f" / "sub")])
+    assert result.exit_code == 2
+    assert f"cannot create --workdir {tmp_path / 'f' / 'sub'}" in result.stderr
+
+
 def test_a_file_as_workdir_is_refused(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("")
     result = CliRunner().invoke(cli, ["demo", "--workdir", str(tmp_path / "f")])
