@@ -1,0 +1,948 @@
+"""Vectors of the bundle formats: deterministic CBOR (SPEC §3.1), the bundle payload and fleet
+keys (SPEC §3.2, §3.3), and the COSE signatures and countersignatures under the role
+thresholds (SPEC §4, §5.4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from nacl.bindings import crypto_scalarmult_base
+from nacl.signing import SigningKey
+
+from keybundle import cose, dcbor
+from keybundle.signers import P256_ORDER, Ed25519Signer, PublicKey, Signer
+
+from .vectorset import (
+    ACCEPT,
+    VectorMismatchError,
+    VectorSet,
+    Want,
+    b64,
+    cbor_decode,
+    cbor_encode,
+    cbor_tagged,
+    reject,
+)
+from .world import (
+    DEFAULT_FLEET,
+    INDEPENDENT_ORG,
+    OPERATOR_ORG,
+    DeterministicP256Signer,
+    World,
+    role_signer,
+    seed,
+)
+
+__all__ = ["add_bundle_families"]
+
+_L = 2**252 + 27742317777372353535851937790883648493
+
+
+def _flip(data: bytes, position: int = -1, mask: int = 0x01) -> bytes:
+    out = bytearray(data)
+    out[position] ^= mask
+    return bytes(out)
+
+
+# --- deterministic CBOR (SPEC §3.1) ----------------------------------------------------------
+
+
+def _cbor(vs: VectorSet) -> None:
+    fam, spec = "cbor", ["§3.1"]
+
+    def add(
+        name: str, description: str, data: bytes | str, want: Want, tags: Sequence[int] = ()
+    ) -> None:
+        raw = bytes.fromhex(data) if isinstance(data, str) else data
+        vs.add(fam, name, description, spec, {"data_hex": raw.hex(), "tags": list(tags)}, want)
+
+    accepted = [
+        ("cbor-uint-23-one-byte", "23 in its one-byte head.", "17"),
+        ("cbor-uint-24-two-bytes", "24 needs a one-byte argument.", "1818"),
+        ("cbor-uint-max", "2^64 - 1, the largest integer.", "1bffffffffffffffff"),
+        ("cbor-nint-min", "-2^64, the smallest integer.", "3bffffffffffffffff"),
+        ("cbor-byte-string", "The byte string h'00'.", "4100"),
+        ("cbor-text-string-utf8", "The text string 'é' in UTF-8.", "62c3a9"),
+        ("cbor-empty-array-and-map", "[{}].", "81a0"),
+        ("cbor-simple-values", "[false, true, null].", "83f4f5f6"),
+        (
+            "cbor-map-keys-bytewise-order",
+            "{24: 0, -1: 0}: 18 18 sorts before 20 bytewise.",
+            "a218180020 00".replace(" ", ""),
+        ),
+        (
+            "cbor-map-int-and-text-keys",
+            "{10: 0, 100: 0, -1: 0, 'z': 0, 'aa': 0} in bytewise order.",
+            "a50a0018640020 00617a0062616100".replace(" ", ""),
+        ),
+        (
+            "cbor-depth-16",
+            "Sixteen nested arrays around 0: depth 16, the default cap.",
+            "81" * 16 + "00",
+        ),
+        (
+            "cbor-4096-items",
+            "An array of 4095 zeros: 4096 data items, the default cap.",
+            "990fff" + "00" * 4095,
+        ),
+    ]
+    for name, description, data in accepted:
+        add(name, description, data, ACCEPT)
+    add(
+        "cbor-tag-allowed",
+        "Tag 18 around an array where tag 18 is allowed.",
+        "d280",
+        ACCEPT,
+        tags=[18],
+    )
+    rejected = [
+        ("cbor-half-float", "A half-precision float 1.0.", "f93c00"),
+        ("cbor-single-float", "A single-precision float 1.0.", "fa3f800000"),
+        ("cbor-double-float", "A double-precision float 1.0.", "fb3ff0000000000000"),
+        ("cbor-undefined", "The simple value undefined.", "f7"),
+        ("cbor-simple-value-0", "The simple value 0.", "e0"),
+        ("cbor-simple-value-32", "The simple value 32 in a two-byte head.", "f820"),
+        ("cbor-uint-23-in-two-bytes", "23 with a one-byte argument.", "1817"),
+        ("cbor-uint-23-in-three-bytes", "23 with a two-byte argument.", "190017"),
+        ("cbor-uint-23-in-five-bytes", "23 with a four-byte argument.", "1a00000017"),
+        ("cbor-uint-23-in-nine-bytes", "23 with an eight-byte argument.", "1b0000000000000017"),
+        (
+            "cbor-byte-string-long-length",
+            "A one-byte string with a one-byte length argument.",
+            "580100",
+        ),
+        ("cbor-indefinite-byte-string", "An empty indefinite-length byte string.", "5fff"),
+        ("cbor-indefinite-array", "An empty indefinite-length array.", "9fff"),
+        ("cbor-indefinite-map", "An empty indefinite-length map.", "bfff"),
+        ("cbor-break-alone", "A break code with nothing to end.", "ff"),
+        ("cbor-reserved-additional-info", "Additional information 28 (reserved).", "1c"),
+        (
+            "cbor-map-length-first-order",
+            "{24: 0, -1: 0} in the length-first order of RFC 7049.",
+            "a2200018 1800".replace(" ", ""),
+        ),
+        ("cbor-map-unsorted-text-keys", "{'b': 0, 'a': 0}: keys out of order.", "a2616200616100"),
+        ("cbor-map-duplicate-keys", "{1: 0, 1: 0}.", "a201000100"),
+        ("cbor-map-byte-string-key", "A byte-string map key.", "a1410000"),
+        ("cbor-map-boolean-key", "A boolean map key.", "a1f500"),
+        ("cbor-trailing-byte", "0 followed by another 0.", "0000"),
+        ("cbor-empty-input", "No data item at all.", ""),
+        ("cbor-truncated-text", "A text string of one byte with no byte.", "61"),
+        (
+            "cbor-huge-byte-string-length",
+            "A declared 2^63 - 1 byte string in a short input.",
+            "5b7fffffffffffffff00",
+        ),
+        (
+            "cbor-huge-array-count",
+            "A declared 2^64 - 1 element array in a short input.",
+            "9bffffffffffffffff00",
+        ),
+        ("cbor-invalid-utf8", "A text string holding c3 28.", "62c328"),
+        (
+            "cbor-utf8-surrogate",
+            "A text string holding an encoded surrogate (ed a0 80).",
+            "63eda080",
+        ),
+        ("cbor-utf8-overlong", "A text string holding an overlong NUL (c0 80).", "62c080"),
+        (
+            "cbor-depth-17",
+            "Seventeen nested arrays: over the default depth cap of 16.",
+            "81" * 17 + "00",
+        ),
+        (
+            "cbor-4097-items",
+            "An array of 4096 zeros: 4097 data items, over the default cap.",
+            "991000" + "00" * 4096,
+        ),
+        ("cbor-tag-not-allowed", "Tag 18 where no tag is allowed.", "d280"),
+        ("cbor-tag-non-minimal-head", "Tag 18 with a one-byte argument.", "d81280"),
+    ]
+    for name, description, data in rejected:
+        add(name, description, data, reject("MALFORMED_CBOR"))
+    add(
+        "cbor-bignum",
+        "Tag 2 (bignum) around h'01': never accepted (no section allows tags 2 and 3).",
+        "c24101",
+        reject("MALFORMED_CBOR"),
+    )
+
+
+# --- bundle payload and fleet keys (SPEC §3.2, §3.3) -----------------------------------------
+
+
+def _payload(vs: VectorSet) -> None:
+    fam = "payload"
+    w = World()
+
+    def add(
+        name: str, description: str, data: bytes, want: Want, spec: Sequence[str] = ("§3.2",)
+    ) -> None:
+        vs.add(fam, name, description, list(spec), {"payload_b64": b64(data)}, want)
+
+    # SPEC §3.2's example, byte for byte.
+    ed = bytes(SigningKey(bytes(range(32, 64))).verify_key)
+    x = crypto_scalarmult_base(bytes(range(32)))
+    example = cbor_encode(
+        {
+            1: 1,
+            2: "prod-eu.vault",
+            3: 2,
+            4: bytes(range(32)),
+            5: 1750000000,
+            6: 1750000000,
+            7: 1781536000,
+            8: [
+                {1: "hsm-01.ed25519", 2: "ed25519", 3: ed, 4: "signing"},
+                {1: "hsm-01.x25519", 2: "x25519", 3: x, 4: "key-agreement"},
+            ],
+        }
+    )
+    if len(example) != 219 or ed.hex() != (
+        "29acbae141bccaf0b22e1a94d34d0bc7361e526d0bfe12c89794bc9322966dd7"
+    ):
+        raise VectorMismatchError("SPEC §3.2's example payload is not 219 bytes")
+    add(
+        "spec-example-payload",
+        "The 219-byte example of SPEC §3.2: epoch 2 with an Ed25519 and an X25519 key.",
+        example,
+        ACCEPT,
+    )
+    add("payload-epoch-1", "A first bundle: epoch 1, no previous digest.", w.bundle(), ACCEPT)
+    ecdh = DeterministicP256Signer("payload p256-ecdh").public_key().raw
+    ecdsa = DeterministicP256Signer("payload p256-ecdsa").public_key().raw
+
+    def base(**changes: Any) -> dict[int, Any]:
+        value = cbor_decode(w.bundle())
+        if not isinstance(value, dict):
+            raise VectorMismatchError("the world's payload is not a map")
+        out: dict[int, Any] = {int(k): v for k, v in value.items()}
+        for key, v in changes.items():
+            number = {
+                "version": 1,
+                "fleet": 2,
+                "epoch": 3,
+                "previous": 4,
+                "issued": 5,
+                "nb": 6,
+                "na": 7,
+                "keys": 8,
+            }[key]
+            if v is _DELETE:
+                del out[number]
+            else:
+                out[number] = v
+        return out
+
+    def enc(value: dict[int, Any]) -> bytes:
+        return cbor_encode(value)
+
+    keys = base()[8]
+
+    def key(i: int, **changes: Any) -> dict[int, Any]:
+        entry = dict(keys[i])
+        for name, v in changes.items():
+            entry[{"id": 1, "alg": 2, "pub": 3, "usage": 4}[name]] = v
+        return entry
+
+    p256_keys = [
+        {1: "hsm-01.p256-ecdh", 2: "p256-ecdh", 3: ecdh, 4: "key-agreement"},
+        {1: "hsm-01.p256-ecdsa", 2: "p256-ecdsa", 3: ecdsa, 4: "signing"},
+    ]
+    add(
+        "payload-p256-keys",
+        "P-256 ECDH and ECDSA keys in uncompressed SEC 1 form.",
+        enc(base(keys=p256_keys)),
+        ACCEPT,
+        ("§3.2", "§3.3"),
+    )
+    digest = bytes(range(32))
+    malformed = [
+        ("payload-version-2", "Format version 2.", base(version=2)),
+        ("payload-missing-not-after", "No field 7 (not_after).", base(na=_DELETE)),
+        ("payload-unknown-field-9", "An unknown field 9.", {**base(), 9: 0}),
+        ("payload-epoch-0", "Epoch 0 (epochs start at 1).", base(epoch=0)),
+        ("payload-epoch-above-max", "Epoch 2^53, above MAX_EPOCH.", base(epoch=2**53)),
+        ("payload-digest-at-epoch-1", "A previous digest at epoch 1.", base(previous=digest)),
+        ("payload-no-digest-at-epoch-2", "No previous digest at epoch 2.", base(epoch=2)),
+        (
+            "payload-null-digest",
+            "An explicit null previous digest at epoch 2.",
+            base(epoch=2, previous=None),
+        ),
+        (
+            "payload-digest-of-31-bytes",
+            "A previous digest of 31 bytes.",
+            base(epoch=2, previous=digest[:31]),
+        ),
+        (
+            "payload-fleet-uppercase",
+            "A fleet id with an uppercase letter.",
+            base(fleet="Prod-eu.vault"),
+        ),
+        ("payload-fleet-empty", "An empty fleet id.", base(fleet="")),
+        (
+            "payload-fleet-65-characters",
+            "A fleet id over MAX_FLEET_ID_BYTES.",
+            base(fleet="f" * 65),
+        ),
+        (
+            "payload-not-before-after-not-after",
+            "not_before later than not_after.",
+            base(nb=w.now + 400 * 86400),
+        ),
+        (
+            "payload-issued-after-not-after",
+            "issued_at later than not_after.",
+            base(issued=w.now + 400 * 86400),
+        ),
+        ("payload-time-above-max", "not_after beyond 9999-12-31T23:59:59Z.", base(na=253402300800)),
+        (
+            "payload-boolean-as-integer",
+            "true where the version integer belongs.",
+            base(version=True),
+        ),
+        ("payload-no-keys", "An empty key array.", base(keys=[])),
+        (
+            "payload-keys-unsorted",
+            "Key entries out of key-id order.",
+            base(keys=list(reversed(keys))),
+        ),
+        (
+            "payload-duplicate-key-id",
+            "Two entries with one key id.",
+            base(keys=[keys[0], key(1, id=keys[0][1])]),
+        ),
+        (
+            "payload-repeated-public-key",
+            "One public key under two key ids.",
+            base(keys=[keys[0], key(0, id="hsm-01.ed25519b")]),
+        ),
+        (
+            "payload-usage-not-the-algorithms",
+            "An ed25519 key with usage key-agreement.",
+            base(keys=[key(0, usage="key-agreement"), *keys[1:]]),
+        ),
+        (
+            "payload-unknown-algorithm",
+            "The algorithm x448.",
+            base(keys=[key(0, alg="x448"), *keys[1:]]),
+        ),
+        (
+            "payload-key-entry-extra-field",
+            "A key entry with a field 5.",
+            base(keys=[{**keys[0], 5: 0}, *keys[1:]]),
+        ),
+        (
+            "payload-key-id-with-space",
+            "A key id with a space.",
+            base(keys=[key(0, id="hsm 01"), *keys[1:]]),
+        ),
+        ("payload-top-level-array", "An array, not a map.", [1, 2, 3]),
+    ]
+    for name, description, value in malformed:
+        add(name, description, cbor_encode(value), reject("MALFORMED_BUNDLE"))
+    text_key = cbor_encode({**{str(k): v for k, v in base().items()}})
+    add(
+        "payload-text-keys",
+        "Text map keys instead of integers.",
+        text_key,
+        reject("MALFORMED_BUNDLE"),
+    )
+    good = w.bundle()
+    add(
+        "payload-non-minimal-epoch",
+        "The epoch written with a one-byte argument.",
+        good.replace(b"\x03\x01\x05", b"\x03\x18\x01\x05", 1),
+        reject("MALFORMED_CBOR"),
+        ("§3.1", "§3.2"),
+    )
+    add(
+        "payload-trailing-byte",
+        "A valid payload followed by one byte.",
+        good + b"\x00",
+        reject("MALFORMED_CBOR"),
+        ("§3.1", "§3.2"),
+    )
+    add(
+        "payload-tagged-time",
+        "not_after as a tag-1 epoch time.",
+        enc(base(na=dcbor.Tag(1, w.now))),
+        reject("MALFORMED_CBOR"),
+        ("§3.1", "§3.2"),
+    )
+
+    def x25519(name: str, description: str, public: bytes) -> None:
+        add(
+            name,
+            description,
+            enc(base(keys=[keys[0], key(1, pub=public)])),
+            reject("INVALID_FLEET_KEY"),
+            ("§3.3",),
+        )
+
+    x25519("fleet-key-x25519-zero", "The X25519 u-coordinate 0 (small order).", bytes(32))
+    x25519("fleet-key-x25519-one", "The X25519 u-coordinate 1 (small order).", b"\x01" + bytes(31))
+    x25519(
+        "fleet-key-x25519-order-8",
+        "An X25519 point of order 8.",
+        bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+    )
+    x25519(
+        "fleet-key-x25519-p",
+        "u = p, not reduced below 2^255 - 19.",
+        bytes.fromhex("ed" + "ff" * 30 + "7f"),
+    )
+    x25519(
+        "fleet-key-x25519-high-bit", "A valid key with bit 255 set.", _flip(keys[1][3], -1, 0x80)
+    )
+    x25519("fleet-key-x25519-31-bytes", "An X25519 key of 31 bytes.", keys[1][3][:31])
+
+    def ed25519(name: str, description: str, public: bytes) -> None:
+        add(
+            name,
+            description,
+            enc(base(keys=[key(0, pub=public), *keys[1:]])),
+            reject("INVALID_FLEET_KEY"),
+            ("§3.3",),
+        )
+
+    ed25519("fleet-key-ed25519-identity", "The Ed25519 identity point.", b"\x01" + bytes(31))
+    ed25519(
+        "fleet-key-ed25519-order-8",
+        "An Ed25519 point of order 8.",
+        bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),
+    )
+    ed25519(
+        "fleet-key-ed25519-non-canonical-y",
+        "y = p + 1 (a non-canonical encoding of y = 1).",
+        bytes.fromhex("ee" + "ff" * 30 + "7f"),
+    )
+    ed25519(
+        "fleet-key-ed25519-not-on-curve", "y = 2, which is not on the curve.", b"\x02" + bytes(31)
+    )
+    torsion = bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")
+    ed25519(
+        "fleet-key-ed25519-mixed-order",
+        "A valid key plus a point of order 8.",
+        _ed_add(keys[0][3], torsion),
+    )
+
+    def p256(name: str, description: str, public: bytes) -> None:
+        entry = {1: "hsm-01.p256-ecdsa", 2: "p256-ecdsa", 3: public, 4: "signing"}
+        add(name, description, enc(base(keys=[entry])), reject("INVALID_FLEET_KEY"), ("§3.3",))
+
+    p256(
+        "fleet-key-p256-compressed",
+        "A compressed P-256 point.",
+        bytes([2 + (ecdsa[-1] & 1)]) + ecdsa[1:33],
+    )
+    p256("fleet-key-p256-not-on-curve", "A P-256 point with y changed.", _flip(ecdsa))
+    p256(
+        "fleet-key-p256-x-above-p",
+        "X equal to the field prime.",
+        b"\x04"
+        + bytes.fromhex("ffffffff00000001000000000000000000000000ffffffffffffffffffffffff")
+        + ecdsa[33:],
+    )
+
+
+_DELETE = object()
+
+
+def _ed_add(a: bytes, b: bytes) -> bytes:
+    """The Edwards sum of two encoded Ed25519 points (for a mixed-order key)."""
+    p = 2**255 - 19
+    d = -121665 * pow(121666, p - 2, p) % p
+
+    def decode(s: bytes) -> tuple[int, int]:
+        y = int.from_bytes(s, "little") & ((1 << 255) - 1)
+        sign = s[31] >> 7
+        xx = (y * y - 1) * pow(d * y * y + 1, p - 2, p) % p
+        xr = pow(xx, (p + 3) // 8, p)
+        if (xr * xr - xx) % p:
+            xr = xr * pow(2, (p - 1) // 4, p) % p
+        if xr & 1 != sign:
+            xr = p - xr
+        return xr, y
+
+    (x1, y1), (x2, y2) = decode(a), decode(b)
+    t = d * x1 * x2 * y1 * y2 % p
+    x3 = (x1 * y2 + x2 * y1) * pow(1 + t, p - 2, p) % p
+    y3 = (y1 * y2 + x1 * x2) * pow(1 - t, p - 2, p) % p
+    return (y3 | ((x3 & 1) << 255)).to_bytes(32, "little")
+
+
+# --- COSE signatures and countersignatures under the role thresholds (SPEC §4, §5.4) ----------
+
+_KAT_SIGNED = bytes.fromhex(
+    "d284583aa301270378226170706c69636174696f6e2f6b657962756e646c652d7061796c6f61642b63626f72"
+    "0450a050837d85070582ccf7394b0988847ca10b8355a201270450824c89aa8efb95ef93629b4519599129a0"
+    "5840565bbc9380368fab7558594b18662517c17381aeb5289cbd3a2b6497040072dff9e7a2b8cca579e02342"
+    "14aaf35d3e5fa5a84f48d78a7e086472e20198f7810d56a40101026d6578616d706c652d666c656574030104"
+    "805840daa308cdc3afd60f7c2e0dbae43fc98c83cce7a59cb769b19ce971b644a9e215538668729741ad2990"
+    "1ee7364639f31ef607b3141a8d5e8ff52d35ef6087f906"
+)
+"""SPEC §4.2's known answer: the §4.1 bundle countersigned by the operator key of seed 20..3f.
+
+As tests/keybundle/test_cose.py pins it; the hex printed in SPEC §4.2 lacks the ``a0``
+(empty unprotected header) after the countersignature's kid."""
+
+
+class _AlgLiar:
+    """A signer that claims another COSE alg than its key's (an ALG_MISMATCH attack)."""
+
+    def __init__(self, inner: Signer, cose_alg: int) -> None:
+        self.inner = inner
+        self.algorithm = inner.algorithm
+        self.cose_alg = cose_alg
+
+    @property
+    def kid(self) -> bytes:
+        return self.inner.kid
+
+    def public_key(self) -> PublicKey:
+        return self.inner.public_key()
+
+    def sign(self, message: bytes) -> bytes:
+        return self.inner.sign(message)
+
+
+def _edit_sign1(signed: bytes, **changes: Any) -> bytes:
+    return cose.encode_sign1(replace(cose.parse_unverified_sign1(signed), **changes))
+
+
+def _raw(signed: bytes) -> list[Any]:
+    value = cbor_decode(signed, frozenset({18}))
+    if not isinstance(value, dcbor.Tag) or not isinstance(value.value, list):
+        raise VectorMismatchError("not a COSE_Sign1")
+    return list(value.value)
+
+
+def _tagged(body: list[Any], tag: int = 18) -> bytes:
+    return cbor_encode(dcbor.Tag(tag, body))
+
+
+def _cose(vs: VectorSet) -> None:
+    fam = "cose"
+    w = World()
+
+    def add(
+        name: str,
+        description: str,
+        signed: bytes,
+        want: Want,
+        root: bytes | None = None,
+        *,
+        spec: Sequence[str] = ("§4.1", "§4.2", "§5.4"),
+    ) -> None:
+        vs.add(
+            fam,
+            name,
+            description,
+            list(spec),
+            {"signed_bundle_b64": b64(signed), "trust_root_b64": b64(root or w.signed_root)},
+            want,
+        )
+
+    good = w.signed_bundle()
+    add(
+        "bundle-ed25519-signed-and-countersigned",
+        "An Ed25519 bundle signed by the independent key and countersigned by the operator key.",
+        good,
+        ACCEPT,
+    )
+    wp = World(algorithm="p256")
+    add(
+        "bundle-p256-signed-and-countersigned",
+        "The same with ES256 (P-256) role keys; signatures are low-S.",
+        wp.signed_bundle(),
+        ACCEPT,
+        wp.signed_root,
+    )
+    ind_kat, op_kat = Ed25519Signer(bytes(range(32))), Ed25519Signer(bytes(range(32, 64)))
+    kat_root = w.sign_root(
+        w.make_root(1, independent=[(INDEPENDENT_ORG, ind_kat)], operator=[(OPERATOR_ORG, op_kat)]),
+        [ind_kat, op_kat],
+    )
+    rebuilt = cose.countersign(
+        cose.sign1(bytes.fromhex("a40101026d6578616d706c652d666c65657403010480"), ind_kat), op_kat
+    )
+    if rebuilt != _KAT_SIGNED:
+        raise VectorMismatchError("SPEC §4.2's known answer is not reproduced")
+    vs.add(
+        fam,
+        "spec-known-answer-countersigned-bundle",
+        "SPEC §4.2's known answer: the independent key of seed 00..1f signs, the operator key of "
+        "seed 20..3f countersigns (the payload is opaque to COSE).",
+        ["§4.1", "§4.2", "§5.4"],
+        {"signed_bundle_b64": b64(_KAT_SIGNED), "trust_root_b64": b64(kat_root)},
+        ACCEPT,
+        source="SPEC.md §4.1 and §4.2 known answers (tests/keybundle/test_cose.py)",
+    )
+
+    op2, ind2 = role_signer("operator 2"), role_signer("independent 2")
+    two_ops = w.make_root(
+        1, operator=[(OPERATOR_ORG, w.operator), ("Second Operator", op2)], operator_threshold=2
+    )
+    two_ops_root = w.sign_root(two_ops, [w.independent, w.operator, op2])
+    add(
+        "bundle-two-operator-organisations",
+        "Countersigned by two operator organisations under an operator threshold of 2.",
+        w.countersign(good, op2),
+        ACCEPT,
+        two_ops_root,
+    )
+    one_of_two = w.sign_root(
+        w.make_root(1, operator=[(OPERATOR_ORG, w.operator), ("Second Operator", op2)]),
+        [w.independent, w.operator, op2],
+    )
+    add(
+        "bundle-extra-countersignature",
+        "Two valid countersignatures where one organisation suffices.",
+        w.countersign(good, op2),
+        ACCEPT,
+        one_of_two,
+    )
+
+    signed_only = w.sign(w.bundle())
+    sig = cose.parse_unverified_sign1(signed_only).signature
+    add(
+        "independent-signature-flipped",
+        "The independent signature with one bit changed.",
+        w.countersign(_edit_sign1(signed_only, signature=_flip(sig, 10))),
+        reject("BAD_INDEPENDENT_SIGNATURE"),
+    )
+    add(
+        "payload-changed-after-signing",
+        "The payload replaced after both signatures.",
+        _edit_sign1(good, payload=w.bundle(not_after=w.now + 2 * 365 * 86400)),
+        reject("BAD_INDEPENDENT_SIGNATURE"),
+    )
+    s = int.from_bytes(sig[32:], "little") + _L
+    add(
+        "independent-ed25519-s-plus-l",
+        "The independent Ed25519 signature with S + L.",
+        w.countersign(_edit_sign1(signed_only, signature=sig[:32] + s.to_bytes(32, "little"))),
+        reject("BAD_INDEPENDENT_SIGNATURE"),
+    )
+    p_only = wp.sign(wp.bundle())
+    psig = cose.parse_unverified_sign1(p_only).signature
+    high = P256_ORDER - int.from_bytes(psig[32:], "big")
+    add(
+        "independent-es256-high-s",
+        "The independent ES256 signature as (r, n - s): valid ECDSA, but not low-S.",
+        wp.countersign(_edit_sign1(p_only, signature=psig[:32] + high.to_bytes(32, "big"))),
+        reject("BAD_INDEPENDENT_SIGNATURE"),
+        wp.signed_root,
+    )
+
+    stranger = role_signer("stranger")
+    add(
+        "independent-signature-by-unknown-key",
+        "Signed by a key the trust root does not hold.",
+        w.countersign(w.sign(w.bundle(), stranger)),
+        reject("UNKNOWN_KEY"),
+    )
+    add(
+        "roles-swapped",
+        "Signed by the operator key, countersigned by the independent key.",
+        w.countersign(w.sign(w.bundle(), w.operator), w.independent),
+        reject("UNKNOWN_KEY"),
+    )
+    hsm = Ed25519Signer(seed(f"fleet {DEFAULT_FLEET} epoch 1 hsm 1 ed25519"))
+    add(
+        "tofu-signed-by-a-carried-fleet-key",
+        "Signed by a fleet key the bundle itself carries: keys never come from the data.",
+        w.countersign(w.sign(w.bundle(), hsm)),
+        reject("UNKNOWN_KEY"),
+    )
+    add(
+        "countersignature-by-unknown-key",
+        "Countersigned by a key the trust root does not hold.",
+        w.countersign(signed_only, stranger),
+        reject("UNKNOWN_KEY"),
+    )
+    add(
+        "countersignature-by-independent-key",
+        "Countersigned by the independent key, which holds no operator role.",
+        w.countersign(signed_only, w.independent),
+        reject("UNKNOWN_KEY"),
+    )
+    add(
+        "independent-alg-mismatch",
+        "The independent signature claims ES256 for an Ed25519 key.",
+        w.countersign(w.sign(w.bundle(), _AlgLiar(w.independent, -7))),
+        reject("ALG_MISMATCH"),
+    )
+    add(
+        "countersignature-alg-mismatch",
+        "A countersignature claims ES256 for an Ed25519 key.",
+        w.countersign(signed_only, _AlgLiar(w.operator, -7)),
+        reject("ALG_MISMATCH"),
+    )
+    add(
+        "independent-p256-key-claims-eddsa",
+        "An ES256 key's signature labelled EdDSA.",
+        wp.countersign(wp.sign(wp.bundle(), _AlgLiar(wp.independent, -8))),
+        reject("ALG_MISMATCH"),
+        wp.signed_root,
+    )
+
+    two_ind = w.sign_root(
+        w.make_root(
+            1,
+            independent=[(INDEPENDENT_ORG, w.independent), ("Second Auditor", ind2)],
+            independent_threshold=2,
+        ),
+        [w.independent, ind2, w.operator],
+    )
+    add(
+        "independent-threshold-two",
+        "An independent threshold of 2 organisations: a COSE_Sign1 carries one signature.",
+        good,
+        reject("INDEPENDENT_THRESHOLD_NOT_MET"),
+        two_ind,
+    )
+    add(
+        "no-countersignature",
+        "Signed by the independent party only.",
+        signed_only,
+        reject("COUNTERSIGNATURE_THRESHOLD_NOT_MET"),
+    )
+    add(
+        "operator-threshold-two-one-organisation",
+        "An operator threshold of 2 and one organisation's countersignature.",
+        good,
+        reject("COUNTERSIGNATURE_THRESHOLD_NOT_MET"),
+        two_ops_root,
+    )
+    op3 = role_signer("operator 3")
+    same_org = w.sign_root(
+        w.make_root(
+            1,
+            operator=[(OPERATOR_ORG, w.operator), (OPERATOR_ORG, op2), ("Third Operator", op3)],
+            operator_threshold=2,
+        ),
+        [w.independent, w.operator, op2, op3],
+    )
+    add(
+        "operator-threshold-two-keys-of-one-organisation",
+        "Two countersignatures by two keys of one organisation count once.",
+        w.countersign(good, op2),
+        reject("COUNTERSIGNATURE_THRESHOLD_NOT_MET"),
+        same_org,
+    )
+
+    (cs,) = cose.parse_unverified_sign1(good).countersignatures
+    add(
+        "countersignature-flipped",
+        "The countersignature with one bit changed.",
+        _edit_sign1(good, countersignatures=(replace(cs, signature=_flip(cs.signature, 5)),)),
+        reject("BAD_COUNTERSIGNATURE"),
+    )
+    (other_cs,) = cose.parse_unverified_sign1(w.signed_bundle("other-fleet", 1)).countersignatures
+    add(
+        "countersignature-from-another-bundle",
+        "A countersignature moved from another bundle.",
+        _edit_sign1(signed_only, countersignatures=(other_cs,)),
+        reject("BAD_COUNTERSIGNATURE"),
+    )
+    two_ind_one = w.sign_root(
+        w.make_root(1, independent=[(INDEPENDENT_ORG, w.independent), ("Second Auditor", ind2)]),
+        [w.independent, ind2, w.operator],
+    )
+    add(
+        "countersignature-over-other-signature",
+        "The same payload signed by the other independent key, carrying the countersignature the "
+        "operator made over the first key's signature.",
+        _edit_sign1(w.sign(w.bundle(), ind2), countersignatures=(cs,)),
+        reject("BAD_COUNTERSIGNATURE"),
+        two_ind_one,
+    )
+    with_two = w.countersign(good, op2)
+    first, second = cose.parse_unverified_sign1(with_two).countersignatures
+    add(
+        "second-countersignature-bad",
+        "A bad second countersignature is never skipped, even when the first meets the threshold.",
+        _edit_sign1(
+            with_two, countersignatures=(first, replace(second, signature=_flip(second.signature)))
+        ),
+        reject("BAD_COUNTERSIGNATURE"),
+        one_of_two,
+    )
+    parsed = cose.parse_unverified_sign1(signed_only)
+    v1_structure = cbor_encode(
+        ["CounterSignature", parsed.protected, cs.protected, b"", parsed.payload]
+    )
+    add(
+        "countersignature-version-1-structure",
+        "A countersignature over RFC 9338's version-1 structure (without the independent "
+        "signature) does not verify as version 2.",
+        _edit_sign1(
+            good, countersignatures=(replace(cs, signature=w.operator.sign(v1_structure)),)
+        ),
+        reject("BAD_COUNTERSIGNATURE"),
+    )
+
+    body = _raw(good)
+    protected, unprotected, payload, signature = body
+    cs_value = unprotected[11]
+    content_type = "application/keybundle-payload+cbor"
+
+    def header(value: dict[int, Any]) -> bytes:
+        return cbor_encode(value)
+
+    kid = w.independent.kid
+    malformed: list[tuple[str, str, Callable[[], bytes]]] = [
+        ("cose-untagged", "The COSE_Sign1 array without tag 18.", lambda: cbor_encode(body)),
+        (
+            "cose-tag-98",
+            "Tag 98 (COSE_Sign) instead of 18.",
+            lambda: cbor_tagged(98, body),
+        ),
+        (
+            "cose-tag-18-twice",
+            "Tag 18 around tag 18.",
+            lambda: cbor_tagged(18, dcbor.Tag(18, body)),
+        ),
+        (
+            "cose-tag-17-mac0",
+            "Tag 17 (COSE_Mac0) instead of 18.",
+            lambda: cbor_tagged(17, body),
+        ),
+        (
+            "cose-array-of-five",
+            "A COSE_Sign1 array of five elements.",
+            lambda: _tagged([*body, b""]),
+        ),
+        (
+            "cose-detached-payload",
+            "A detached payload (null).",
+            lambda: _tagged([protected, unprotected, None, signature]),
+        ),
+        (
+            "cose-signature-63-bytes",
+            "A 63-byte signature.",
+            lambda: _tagged([protected, unprotected, payload, signature[:63]]),
+        ),
+        (
+            "cose-protected-extra-label",
+            "A protected header with an IV (label 5) too.",
+            lambda: _tagged(
+                [
+                    header({1: -8, 3: content_type, 4: kid, 5: b"iv"}),
+                    unprotected,
+                    payload,
+                    signature,
+                ]
+            ),
+        ),
+        (
+            "cose-protected-crit",
+            "A protected header with crit (label 2).",
+            lambda: _tagged(
+                [header({1: -8, 2: [4], 3: content_type, 4: kid}), unprotected, payload, signature]
+            ),
+        ),
+        (
+            "cose-other-content-type",
+            "The content type application/cbor.",
+            lambda: _tagged(
+                [header({1: -8, 3: "application/cbor", 4: kid}), unprotected, payload, signature]
+            ),
+        ),
+        (
+            "cose-content-type-as-number",
+            "The content type as the CoAP number 60.",
+            lambda: _tagged([header({1: -8, 3: 60, 4: kid}), unprotected, payload, signature]),
+        ),
+        (
+            "cose-kid-of-15-bytes",
+            "A kid of 15 bytes.",
+            lambda: _tagged(
+                [header({1: -8, 3: content_type, 4: kid[:15]}), unprotected, payload, signature]
+            ),
+        ),
+        (
+            "cose-alg-es384",
+            "alg -35 (ES384), outside the profile.",
+            lambda: _tagged(
+                [header({1: -35, 3: content_type, 4: kid}), unprotected, payload, signature]
+            ),
+        ),
+        (
+            "cose-protected-unsorted-map",
+            "The protected header map with keys out of order.",
+            lambda: _tagged(
+                [
+                    b"\xa3\x03" + cbor_encode(content_type) + b"\x01\x27\x04\x50" + kid,
+                    unprotected,
+                    payload,
+                    signature,
+                ]
+            ),
+        ),
+        (
+            "cose-unprotected-kid",
+            "A kid in the unprotected header.",
+            lambda: _tagged([protected, {4: kid}, payload, signature]),
+        ),
+        (
+            "cose-countersignature0-label-12",
+            "An abbreviated countersignature (label 12).",
+            lambda: _tagged([protected, {12: signature}, payload, signature]),
+        ),
+        (
+            "cose-countersignature-array-of-one",
+            "One countersignature wrapped in an array.",
+            lambda: _tagged([protected, {11: [cs_value]}, payload, signature]),
+        ),
+        (
+            "cose-countersignature-unprotected-kid",
+            "A countersignature with a kid in its unprotected header.",
+            lambda: _tagged(
+                [protected, {11: [cs_value[0], {4: kid}, cs_value[2]]}, payload, signature]
+            ),
+        ),
+        (
+            "cose-countersignature-same-kid-twice",
+            "Two countersignatures naming one kid.",
+            lambda: _tagged([protected, {11: [cs_value, cs_value]}, payload, signature]),
+        ),
+        (
+            "cose-countersignature-protected-with-content-type",
+            "A countersignature protected header with a content type.",
+            lambda: _tagged(
+                [
+                    protected,
+                    {11: [header({1: -8, 3: content_type, 4: w.operator.kid}), {}, cs_value[2]]},
+                    payload,
+                    signature,
+                ]
+            ),
+        ),
+        (
+            "cose-trailing-byte",
+            "A valid signed bundle followed by one byte.",
+            lambda: good + b"\x00",
+        ),
+        (
+            "cose-non-minimal-array-head",
+            "The COSE_Sign1 array with a one-byte count.",
+            lambda: b"\xd2\x98\x04" + good[2:],
+        ),
+        ("cose-empty-input", "No bytes at all.", lambda: b""),
+    ]
+    for name, description, make in malformed:
+        add(name, description, make(), reject("MALFORMED_COSE"), spec=("§4.1", "§4.2"))
+
+
+def add_bundle_families(vs: VectorSet) -> None:
+    """Add the vectors of SPEC §3-§4's families to ``vs``."""
+    _cbor(vs)
+    _payload(vs)
+    _cose(vs)

@@ -1,0 +1,1423 @@
+"""Vectors of the client decision (SPEC §7.3), single packages and multi-step sequences.
+
+Each vector is a client: a pinned signed trust root, a starting state (usually fresh) and one
+or more packages, each verified at its own ``now`` against the state the previous steps left
+(SPEC §12.3). A rejection names its reason code and the SPEC §7.3 step that fails; every step
+from 1 to 11 has vectors that fail exactly there (tests/test_vectors.py checks both against
+our verifier's own step comments).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from keybundle import cose, dcbor
+from keybundle.package import ConsistencyProof, RotationEntry, parse_unverified_package
+from keybundle.signers import P256_ORDER, Ed25519Signer, Signer
+from keybundle.state import ClientState
+from transparency_log import note
+from transparency_log.checkpoint import Checkpoint
+from transparency_log.cosignature import CosignatureV1Signer
+from transparency_log.policy import parse_policy
+from transparency_log.tlog_proof import TlogProof
+
+from .families_bundle import _AlgLiar
+from .vectorset import ACCEPT, VectorSet, Want, b64, cbor_decode, cbor_encode, cbor_tagged, reject
+from .world import (
+    DAY,
+    DEFAULT_FLEET,
+    DEFAULT_LIMITS,
+    INDEPENDENT_ORG,
+    LOG_ORIGIN,
+    OPERATOR_ORG,
+    World,
+    fleet_keys,
+    role_signer,
+    seed,
+)
+
+__all__ = ["add_client_family"]
+
+SKEW = DEFAULT_LIMITS.clock_skew
+MAX_AGE = DEFAULT_LIMITS.max_cosignature_age
+JUMP = DEFAULT_LIMITS.max_epoch_jump
+_L = 2**252 + 27742317777372353535851937790883648493
+
+
+@dataclass(frozen=True)
+class Step:
+    """One package verified at ``now`` (the world's clock when the step was made)."""
+
+    package: bytes
+    want: Want
+    now: int
+    fleet: str | None = None
+
+
+def _tag_content(value: Any) -> list[Any]:
+    """The array inside a CBOR tag, or [] (the cases edit COSE structures item by item)."""
+    return (
+        list(value.value) if isinstance(value, dcbor.Tag) and isinstance(value.value, list) else []
+    )
+
+
+def _flip(data: bytes, position: int = -1, mask: int = 0x01) -> bytes:
+    out = bytearray(data)
+    out[position] ^= mask
+    return bytes(out)
+
+
+def _edit_sign1(signed: bytes, **changes: Any) -> bytes:
+    return cose.encode_sign1(replace(cose.parse_unverified_sign1(signed), **changes))
+
+
+def _edit_package(package: bytes, **changes: Any) -> bytes:
+    return replace(parse_unverified_package(package), **changes).encode()
+
+
+def _package_map(package: bytes) -> dict[int, Any]:
+    value = cbor_decode(package)
+    if not isinstance(value, dict):
+        raise AssertionError("bad math: a package is a map")
+    return {int(k): v for k, v in value.items()}
+
+
+def _edit_note_signature(signed_note: bytes, name: str) -> bytes:
+    text, sigs = note.parse_unverified(signed_note)
+    lines = [
+        note.Signature(s.name, s.key_hash, _flip(s.signature)).to_line()
+        if s.name == name
+        else s.to_line()
+        for s in sigs
+    ]
+    return (text + "\n" + "".join(lines)).encode()
+
+
+class _Client:
+    """Collects the client vectors: one call of :meth:`add` per vector."""
+
+    def __init__(self, vs: VectorSet) -> None:
+        self.vs = vs
+
+    def add(
+        self,
+        name: str,
+        description: str,
+        w: World,
+        steps: Sequence[Step],
+        *,
+        spec: Sequence[str] = (),
+        root: bytes | None = None,
+        state: ClientState | None = None,
+    ) -> None:
+        self.vs.add(
+            "client",
+            name,
+            description,
+            ["§7.3", *spec],
+            {
+                "trust_root_b64": b64(root or w.signed_root),
+                "state_b64": None if state is None else b64(state.encode()),
+                "steps": [
+                    {"package_b64": b64(s.package), "now": s.now, "fleet": s.fleet} for s in steps
+                ],
+            },
+            [s.want for s in steps],
+        )
+
+    def one(
+        self,
+        name: str,
+        description: str,
+        w: World,
+        package: bytes,
+        want: Want,
+        *,
+        fleet: str | None = None,
+        **kw: Any,
+    ) -> None:
+        self.add(name, description, w, [Step(package, want, w.now, fleet)], **kw)
+
+
+def _logged(w: World, signed: bytes) -> bytes:
+    """``signed`` appended to the world's log, packaged under a fresh checkpoint."""
+    return w.package(signed, w.append(signed), w.checkpoint())
+
+
+def _steps_1_to_4(c: _Client) -> None:
+    probe = World().fresh_package()
+    w = World(limits=replace(DEFAULT_LIMITS, max_package_bytes=len(probe) - 1))
+    c.one(
+        "package-one-byte-over-max-package-bytes",
+        "A package one byte over the trust root's max_package_bytes.",
+        w,
+        w.fresh_package(),
+        reject("PACKAGE_TOO_LARGE", 1),
+        spec=["§7.1"],
+    )
+    w = World(limits=replace(DEFAULT_LIMITS, max_package_bytes=len(probe)))
+    c.one(
+        "package-exactly-max-package-bytes",
+        "A package of exactly the trust root's max_package_bytes.",
+        w,
+        w.fresh_package(),
+        ACCEPT,
+        spec=["§7.1"],
+    )
+    w = World(limits=replace(DEFAULT_LIMITS, max_package_bytes=1000))
+    c.one(
+        "package-size-checked-before-decoding",
+        "1001 zero bytes under a 1000-byte cap: the size decides before any parsing.",
+        w,
+        bytes(1001),
+        reject("PACKAGE_TOO_LARGE", 1),
+    )
+
+    w = World()
+    fresh = w.fresh_package()
+    c.one(
+        "package-not-cbor",
+        "A package that is the break byte ff.",
+        w,
+        b"\xff",
+        reject("MALFORMED_CBOR", 2),
+        spec=["§3.1"],
+    )
+    c.one(
+        "package-map-non-minimal-head",
+        "The package map's count written with a one-byte argument.",
+        w,
+        b"\xb8\x03" + fresh[1:],
+        reject("MALFORMED_CBOR", 2),
+        spec=["§3.1"],
+    )
+    c.one(
+        "package-nested-100-arrays",
+        "One hundred nested arrays.",
+        w,
+        b"\x81" * 100 + b"\x00",
+        reject("MALFORMED_CBOR", 2),
+        spec=["§3.1"],
+    )
+    c.one(
+        "package-is-an-array",
+        "An array instead of the package map.",
+        w,
+        cbor_encode([1, b"x", "y"]),
+        reject("MALFORMED_PACKAGE", 2),
+        spec=["§7.1"],
+    )
+    value = _package_map(fresh)
+    c.one(
+        "package-unknown-field-6",
+        "A package with an unknown field 6.",
+        w,
+        cbor_encode({**value, 6: 0}),
+        reject("MALFORMED_PACKAGE", 2),
+        spec=["§7.1"],
+    )
+    c.one(
+        "package-format-version-2",
+        "Package format version 2.",
+        w,
+        cbor_encode({**value, 1: 2}),
+        reject("MALFORMED_PACKAGE", 2),
+        spec=["§7.1"],
+    )
+    c.one(
+        "package-empty-signed-bundle",
+        "An empty signed bundle.",
+        w,
+        cbor_encode({**value, 2: b""}),
+        reject("MALFORMED_PACKAGE", 2),
+        spec=["§7.1"],
+    )
+    c.one(
+        "package-empty-rotations",
+        "An empty rotations array.",
+        w,
+        cbor_encode({**value, 5: []}),
+        reject("MALFORMED_PACKAGE", 2),
+        spec=["§7.1"],
+    )
+    c.one(
+        "package-consistency-hash-31-bytes",
+        "A consistency proof hash of 31 bytes.",
+        w,
+        cbor_encode({**value, 4: [0, [bytes(31)]]}),
+        reject("MALFORMED_PACKAGE", 2),
+        spec=["§7.1"],
+    )
+    c.one(
+        "package-proof-index-non-canonical",
+        "The tlog-proof's index written 00.",
+        w,
+        cbor_encode({**value, 3: value[3].replace("\nindex 0\n", "\nindex 00\n")}),
+        reject("MALFORMED_PROOF", 2),
+        spec=["§2.7"],
+    )
+    w2 = World()
+    w2.publish()
+    w2.append(b"filler")
+    pkg = w2.package(w2.entries[0], 0, w2.checkpoint())
+    v2 = _package_map(pkg)
+    h = b64(parse_unverified_package(pkg).proof.hashes[0])
+    c.one(
+        "package-proof-hash-unpadded",
+        "A tlog-proof hash line without base64 padding.",
+        w2,
+        cbor_encode({**v2, 3: v2[3].replace(h, h.rstrip("="))}),
+        reject("MALFORMED_PROOF", 2),
+        spec=["§2.7"],
+    )
+    rotations = tuple(RotationEntry(w.signed_root, 0, ()) for _ in range(17))
+    c.one(
+        "package-17-rotations",
+        "Seventeen rotation entries, over the absolute MAX_ROTATIONS.",
+        w,
+        replace(parse_unverified_package(fresh), rotations=rotations).encode(),
+        reject("TRUST_ROOT_CHAIN_TOO_LONG", 2),
+        spec=["§7.1"],
+    )
+
+    # Step 3: the log's signature and origin.
+    w = World()
+    signed, index = w.publish()
+    body = Checkpoint(LOG_ORIGIN, w.size, w.root_hash()).body()
+    c.one(
+        "checkpoint-without-signature-lines",
+        "The tlog-proof's checkpoint note has no signature lines.",
+        w,
+        _edit_package(
+            w.package(signed, index, w.checkpoint()),
+            proof=TlogProof(index, (), (body + "\n").encode()),
+        ),
+        reject("MALFORMED_NOTE", 3),
+        spec=["§2.4"],
+    )
+    c.one(
+        "checkpoint-text-not-a-checkpoint",
+        "The log signed a text that is not a checkpoint.",
+        w,
+        w.package(
+            signed,
+            index,
+            note.sign(f"{LOG_ORIGIN}\n{w.size}\nnot base64\n", w.log_signer).encode(),
+            hashes=(),
+        ),
+        reject("MALFORMED_CHECKPOINT", 3),
+        spec=["§2.6"],
+    )
+    c.one(
+        "checkpoint-log-signature-forged",
+        "The log's signature on the checkpoint does not verify.",
+        w,
+        w.package(signed, index, _edit_note_signature(w.checkpoint(), LOG_ORIGIN)),
+        reject("BAD_NOTE_SIGNATURE", 3),
+        spec=["§2.6"],
+    )
+    wa = World(quorum="any")
+    sa, ia = wa.publish()
+    c.one(
+        "checkpoint-witness-cosignature-forged",
+        "A policy witness's cosignature does not verify; a bad line by a known key rejects the "
+        "note even under a 1-of-2 quorum.",
+        wa,
+        wa.package(sa, ia, _edit_note_signature(wa.checkpoint(), "witness.example/w2")),
+        reject("BAD_NOTE_SIGNATURE", 3),
+        spec=["§2.6"],
+    )
+    impostor = note.Ed25519Signer(LOG_ORIGIN, b"\x99" * 32)
+    c.one(
+        "checkpoint-signed-by-impostor-log-key",
+        "Signed by another key with the log's name.",
+        w,
+        w.package(signed, index, w.checkpoint(log_signer=impostor)),
+        reject("UNTRUSTED_NOTE", 3),
+        spec=["§2.6"],
+    )
+    lines = "".join(
+        note.Signature(x.name, x.key_hash, x.sign_at(body.encode(), w.now)).to_line()
+        for x in w.witnesses
+    )
+    c.one(
+        "checkpoint-cosigned-not-log-signed",
+        "Cosigned by both witnesses but not signed by the log.",
+        w,
+        w.package(signed, index, (body + "\n" + lines).encode()),
+        reject("UNTRUSTED_NOTE", 3),
+        spec=["§2.6"],
+    )
+    c.one(
+        "checkpoint-of-another-origin",
+        "Signed by the log's key for another origin.",
+        w,
+        w.package(signed, index, w.checkpoint(origin="other.example/log")),
+        reject("WRONG_ORIGIN", 3),
+        spec=["§2.6"],
+    )
+
+    # Step 4: witness quorum and freshness.
+    w = World(quorum="all")
+    signed, index = w.publish()
+    c.one(
+        "quorum-one-of-two-required",
+        "One of two required witnesses cosigned.",
+        w,
+        w.package(signed, index, w.checkpoint(witnesses=w.witnesses[:1])),
+        reject("QUORUM_NOT_MET", 4),
+        spec=["§2.8"],
+    )
+    c.one(
+        "quorum-forged-root-without-cosignatures",
+        "Log key forgery without witnesses: a forged root no witness cosigned.",
+        w,
+        w.package(signed, index, w.checkpoint(witnesses=(), root_hash=b"\x42" * 32), hashes=()),
+        reject("QUORUM_NOT_MET", 4),
+        spec=["§2.8"],
+    )
+    stranger = CosignatureV1Signer("witness.example/w3", b"\x33" * 32)
+    c.one(
+        "quorum-unknown-witness-counts-nothing",
+        "A cosignature by a witness the policy does not list.",
+        w,
+        w.package(signed, index, w.checkpoint(witnesses=(w.witnesses[0], stranger))),
+        reject("QUORUM_NOT_MET", 4),
+        spec=["§2.8"],
+    )
+    c.one(
+        "cosignatures-one-second-too-old",
+        "Both cosignatures one second older than max_cosignature_age.",
+        w,
+        w.package(signed, index, w.checkpoint(cosign_at=w.now - MAX_AGE - 1)),
+        reject("STALE_COSIGNATURE", 4),
+    )
+    c.one(
+        "cosignatures-exactly-max-age",
+        "Both cosignatures exactly max_cosignature_age old.",
+        w,
+        w.package(signed, index, w.checkpoint(cosign_at=w.now - MAX_AGE)),
+        ACCEPT,
+    )
+    mixed = {"witness.example/w1": w.now, "witness.example/w2": w.now - MAX_AGE - 1}
+    c.one(
+        "cosignatures-one-fresh-one-stale-both-required",
+        "A fresh and a stale cosignature where both are required.",
+        w,
+        w.package(signed, index, w.checkpoint(cosign_at=mixed)),
+        reject("STALE_COSIGNATURE", 4),
+    )
+    c.one(
+        "cosignatures-one-second-in-the-future",
+        "Both cosignatures dated one second beyond the clock skew.",
+        w,
+        w.package(signed, index, w.checkpoint(cosign_at=w.now + SKEW + 1)),
+        reject("FUTURE_COSIGNATURE", 4),
+    )
+    c.one(
+        "cosignatures-exactly-clock-skew-ahead",
+        "Both cosignatures dated exactly clock_skew ahead.",
+        w,
+        w.package(signed, index, w.checkpoint(cosign_at=w.now + SKEW)),
+        ACCEPT,
+    )
+    future_mix = {"witness.example/w1": w.now, "witness.example/w2": w.now + SKEW + 1}
+    c.one(
+        "cosignatures-one-fresh-one-future-both-required",
+        "A fresh and a future-dated cosignature where both are required.",
+        w,
+        w.package(signed, index, w.checkpoint(cosign_at=future_mix)),
+        reject("FUTURE_COSIGNATURE", 4),
+    )
+    both_bad = {"witness.example/w1": w.now + SKEW + 1, "witness.example/w2": w.now - MAX_AGE - 1}
+    c.one(
+        "cosignatures-one-stale-one-future",
+        "One stale and one future cosignature, both required: neither alone explains the "
+        "shortfall.",
+        w,
+        w.package(signed, index, w.checkpoint(cosign_at=both_bad)),
+        reject("QUORUM_NOT_MET", 4),
+    )
+    wa = World(quorum="any")
+    sa, ia = wa.publish()
+    c.one(
+        "quorum-any-one-witness",
+        "One of two witnesses cosigned under a 1-of-2 quorum.",
+        wa,
+        wa.package(sa, ia, wa.checkpoint(witnesses=wa.witnesses[1:])),
+        ACCEPT,
+    )
+    stale_mix = {"witness.example/w1": wa.now, "witness.example/w2": wa.now - MAX_AGE - 1}
+    c.one(
+        "quorum-any-one-fresh-one-stale",
+        "One fresh and one stale cosignature under a 1-of-2 quorum.",
+        wa,
+        wa.package(sa, ia, wa.checkpoint(cosign_at=stale_mix)),
+        ACCEPT,
+    )
+    wn = World(quorum="none")
+    sn, in_ = wn.publish()
+    c.one(
+        "quorum-none-no-cosignature",
+        "No witness required (quorum none) and none cosigned.",
+        wn,
+        wn.package(sn, in_, wn.checkpoint(witnesses=())),
+        ACCEPT,
+    )
+
+
+def _rotation_package(
+    w: World, chain: Sequence[bytes], countersigner: Signer, indices: Sequence[int] | None = None
+) -> bytes:
+    logged = [w.append(r) for r in chain]
+    signed = w.countersign(w.sign(w.bundle()), countersigner)
+    index = w.append(signed)
+    return w.package(
+        signed, index, w.checkpoint(), rotations=list(zip(chain, indices or logged, strict=True))
+    )
+
+
+def _step_5(c: _Client) -> None:
+    spec = ["§5.3"]
+    w = World()
+    signers = [w.independent, w.operator]
+    op2 = role_signer("operator v2")
+    v2 = w.sign_root(w.make_root(2, operator=[(OPERATOR_ORG, op2)]), [*signers, op2])
+    first = _rotation_package(w, [v2], op2)
+    t1 = w.now
+    w.now += 60
+    bundle2 = w.countersign(w.sign(w.bundle(DEFAULT_FLEET, 2)), op2)
+    second = w.package(bundle2, w.append(bundle2), w.checkpoint())
+    old = w.countersign(w.sign(w.bundle("other-fleet", 1)), w.operator)
+    third = w.package(old, w.append(old), w.checkpoint())
+    c.add(
+        "rotation-adopted-then-in-force",
+        "A package rotates to a new operator key; the next needs no rotation; the old operator "
+        "key no longer counts.",
+        w,
+        [
+            Step(first, ACCEPT, t1),
+            Step(second, ACCEPT, w.now),
+            Step(third, reject("UNKNOWN_KEY", 8), w.now),
+        ],
+        spec=spec,
+    )
+    w = World()
+    op3 = role_signer("operator v3")
+    v2 = w.sign_root(w.make_root(2, operator=[(OPERATOR_ORG, op2)]), [*signers, op2])
+    v3 = w.sign_root(w.make_root(3, operator=[(OPERATOR_ORG, op3)]), [w.independent, op2, op3])
+    c.one(
+        "rotation-two-steps-in-one-package",
+        "Versions 2 and 3 in one package, both in the log.",
+        w,
+        _rotation_package(w, [v2, v3], op3),
+        ACCEPT,
+        spec=spec,
+    )
+    w = World()
+    chain = [w.sign_root(w.make_root(v), signers) for v in range(2, 6)]
+    c.one(
+        "rotation-chain-at-the-cap",
+        "Four rotations: exactly the trust root's max_rotation_chain.",
+        w,
+        _rotation_package(w, chain, w.operator),
+        ACCEPT,
+        spec=spec,
+    )
+
+    w = World()
+    log2 = note.Ed25519Signer("log2.example/keybundle", seed("log 2"))
+    policy2 = w.policy_text.replace(
+        f"log {w.log_signer.verifier().verifier_key}\n", f"log {log2.verifier().verifier_key}\n"
+    )
+    v2 = w.sign_root(w.make_root(2, policy=parse_policy(policy2)), signers)
+    first = _rotation_package(w, [v2], w.operator)
+    signed = w.signed_bundle("other-fleet", 1)
+    index = w.append(signed)
+    under_new = w.package(
+        signed, index, w.checkpoint(log_signer=log2, origin="log2.example/keybundle")
+    )
+    under_old = w.package(signed, index, w.checkpoint())
+    c.add(
+        "rotation-to-another-log",
+        "A rotation moves the client to another log: the rotating package is verified under the "
+        "old log, the next under the new one, and the old log is then untrusted.",
+        w,
+        [
+            Step(first, ACCEPT, w.now),
+            Step(under_new, ACCEPT, w.now),
+            Step(under_old, reject("UNTRUSTED_NOTE", 3), w.now),
+        ],
+        spec=spec,
+    )
+
+    ind2 = role_signer("independent v2")
+    both_new_root = World().make_root(
+        2, independent=[(INDEPENDENT_ORG, ind2)], operator=[(OPERATOR_ORG, op2)]
+    )
+    cases: list[tuple[str, str, Any, str]] = [
+        (
+            "rotation-signed-only-by-old-keys",
+            "New keys for both roles, signed only by the old keys.",
+            lambda w: _rotation_package(
+                w, [w.sign_root(both_new_root, [w.independent, w.operator])], op2
+            ),
+            "TRUST_ROOT_THRESHOLD_NOT_MET",
+        ),
+        (
+            "rotation-signed-only-by-new-keys",
+            "New keys for both roles, signed only by the new keys.",
+            lambda w: _rotation_package(w, [w.sign_root(both_new_root, [ind2, op2])], op2),
+            "TRUST_ROOT_THRESHOLD_NOT_MET",
+        ),
+        (
+            "rotation-without-old-operator",
+            "A new operator key; the old operator did not sign.",
+            lambda w: _rotation_package(
+                w,
+                [w.sign_root(w.make_root(2, operator=[(OPERATOR_ORG, op2)]), [w.independent, op2])],
+                op2,
+            ),
+            "TRUST_ROOT_THRESHOLD_NOT_MET",
+        ),
+        (
+            "rotation-skipping-a-version",
+            "A rotation from version 1 to 3.",
+            lambda w: _rotation_package(
+                w, [w.sign_root(w.make_root(3), [w.independent, w.operator])], w.operator
+            ),
+            "TRUST_ROOT_VERSION",
+        ),
+        (
+            "rotation-to-the-pinned-version",
+            "The pinned version-1 root offered as a rotation.",
+            lambda w: _rotation_package(w, [w.signed_root], w.operator),
+            "TRUST_ROOT_VERSION",
+        ),
+        (
+            "rotation-not-in-the-log",
+            "A rotation whose inclusion proof is another entry's.",
+            lambda w: (
+                w.append(b"filler"),
+                _rotation_package(
+                    w,
+                    [w.sign_root(w.make_root(2), [w.independent, w.operator])],
+                    w.operator,
+                    indices=[0],
+                ),
+            )[1],
+            "BAD_INCLUSION_PROOF",
+        ),
+        (
+            "rotation-chain-over-the-cap",
+            "Five rotations over the trust root's max_rotation_chain of 4.",
+            lambda w: _rotation_package(
+                w,
+                [w.sign_root(w.make_root(v), [w.independent, w.operator]) for v in range(2, 7)],
+                w.operator,
+            ),
+            "TRUST_ROOT_CHAIN_TOO_LONG",
+        ),
+        (
+            "rotation-to-a-signed-bundle",
+            "A signed bundle offered as a trust root.",
+            lambda w: _rotation_package(w, [w.signed_bundle("other-fleet", 1)], w.operator),
+            "MALFORMED_TRUST_ROOT",
+        ),
+        (
+            "rotation-valid-then-skipping",
+            "A valid rotation to 2, then one to 4.",
+            lambda w: _rotation_package(
+                w,
+                [
+                    w.sign_root(w.make_root(2), [w.independent, w.operator]),
+                    w.sign_root(w.make_root(4), [w.independent, w.operator]),
+                ],
+                w.operator,
+            ),
+            "TRUST_ROOT_VERSION",
+        ),
+        (
+            "rotation-alg-mismatch",
+            "The new operator key's signature on the new root claims ES256 for an Ed25519 key.",
+            lambda w: _rotation_package(
+                w,
+                [
+                    w.sign_root(
+                        w.make_root(2, operator=[(OPERATOR_ORG, op2)]),
+                        [w.independent, w.operator, _AlgLiar(op2, -7)],
+                    )
+                ],
+                op2,
+            ),
+            "ALG_MISMATCH",
+        ),
+    ]
+    for name, description, make, reason in cases:
+        w = World()
+        c.one(name, description, w, make(w), reject(reason, 5), spec=spec)
+
+    # The effective trust root (SPEC §7.2): a rotated root stored in the state is in force.
+    w = World()
+    v2 = w.sign_root(w.make_root(2, operator=[(OPERATOR_ORG, op2)]), [*signers, op2])
+    c.one(
+        "state-rotated-root-in-force",
+        "The state holds version 2 (a new operator key); a package countersigned by it needs no "
+        "rotation.",
+        w,
+        _logged(w, w.countersign(w.sign(w.bundle()), op2)),
+        ACCEPT,
+        state=ClientState(trust_root=v2),
+        spec=["§7.2"],
+    )
+    w = World()
+    c.one(
+        "state-rotated-root-old-operator",
+        "With version 2 in the state, the version-1 operator key is unknown.",
+        w,
+        w.fresh_package(),
+        reject("UNKNOWN_KEY", 8),
+        state=ClientState(trust_root=v2),
+        spec=["§7.2"],
+    )
+    w = World()
+    v3_pinned = w.sign_root(
+        w.make_root(3, limits=replace(DEFAULT_LIMITS, max_epoch_jump=99)), signers
+    )
+    c.one(
+        "pinned-root-newer-than-stored",
+        "An app update pins version 3 while the state holds version 2: the pinned root is in "
+        "force.",
+        w,
+        w.fresh_package(),
+        ACCEPT,
+        root=v3_pinned,
+        state=ClientState(trust_root=v2),
+        spec=["§7.2"],
+    )
+
+
+def _step_6(c: _Client) -> None:
+    spec = ["§2.2"]
+    w = World()
+    w.publish("other-fleet", 1)
+    w.append(b"filler")
+    c.one(
+        "bundle-not-in-the-log",
+        "A bundle that is not in the log, with another entry's proof.",
+        w,
+        w.package(w.signed_bundle(), 0, w.checkpoint()),
+        reject("BAD_INCLUSION_PROOF", 6),
+        spec=spec,
+    )
+    w = World()
+    w.append(b"filler")
+    cp = w.checkpoint()
+    signed, index = w.publish()
+    c.one(
+        "bundle-appended-after-the-checkpoint",
+        "The bundle's index is not below the checkpoint's size.",
+        w,
+        w.package(signed, index, cp, hashes=()),
+        reject("BAD_INCLUSION_PROOF", 6),
+        spec=spec,
+    )
+    w = World()
+    for n in range(4):
+        w.append(b"filler %d" % n)
+    signed, index = w.publish()
+    w.append(b"filler 5")
+    cp = w.checkpoint()
+    c.one(
+        "proof-of-another-index",
+        "The proof of index 5 (same length) for the bundle at index 4.",
+        w,
+        w.package(signed, index, cp, hashes=w.tlog_proof(5, cp).hashes),
+        reject("BAD_INCLUSION_PROOF", 6),
+        spec=spec,
+    )
+    w = World()
+    signed, index = w.publish()
+    for n in range(5):
+        w.append(b"filler %d" % n)
+    cp = w.checkpoint()
+    c.one(
+        "proof-for-another-tree-size",
+        "A proof made for size 5 under a checkpoint of size 6.",
+        w,
+        w.package(signed, index, cp, hashes=w.tlog_proof(index, w.checkpoint(5)).hashes),
+        reject("BAD_INCLUSION_PROOF", 6),
+        spec=spec,
+    )
+    w, fork = World(), World()
+    signed, index = w.publish()
+    w.append(b"filler")
+    fork.append(b"other")
+    fork.append(b"filler")
+    c.one(
+        "proof-under-a-forks-checkpoint",
+        "A proof in the log under a cosigned checkpoint of a fork.",
+        w,
+        w.package(
+            signed, index, fork.checkpoint(), hashes=w.tlog_proof(index, w.checkpoint()).hashes
+        ),
+        reject("BAD_INCLUSION_PROOF", 6),
+        spec=spec,
+    )
+    w = World()
+    signed, index = w.publish()
+    w.append(b"filler")
+    cp = w.checkpoint()
+    c.one(
+        "inclusion-proof-one-hash-too-many",
+        "An inclusion proof one hash too long.",
+        w,
+        w.package(signed, index, cp, hashes=(*w.tlog_proof(index, cp).hashes, bytes(32))),
+        reject("MALFORMED_PROOF", 6),
+        spec=spec,
+    )
+    c.one(
+        "inclusion-proof-one-hash-too-few",
+        "An empty inclusion proof where one hash is needed.",
+        w,
+        w.package(signed, index, cp, hashes=()),
+        reject("MALFORMED_PROOF", 6),
+        spec=spec,
+    )
+
+
+def _steps_7_to_9(c: _Client) -> None:
+    s7, s8 = ["§4.1", "§5.4"], ["§4.2", "§5.4"]
+    w = World()
+    signed_only = w.sign(w.bundle())
+    sig = cose.parse_unverified_sign1(signed_only).signature
+    c.one(
+        "independent-signature-forged",
+        "The independent signature with one bit changed.",
+        w,
+        _logged(w, w.countersign(_edit_sign1(signed_only, signature=_flip(sig, 10)))),
+        reject("BAD_INDEPENDENT_SIGNATURE", 7),
+        spec=s7,
+    )
+    w = World()
+    good = w.signed_bundle()
+    c.one(
+        "payload-changed-after-signing",
+        "The payload replaced after signing.",
+        w,
+        _logged(w, _edit_sign1(good, payload=w.bundle(not_after=w.now + 2 * 365 * DAY))),
+        reject("BAD_INDEPENDENT_SIGNATURE", 7),
+        spec=s7,
+    )
+    w = World()
+    s = int.from_bytes(sig[32:], "little") + _L
+    c.one(
+        "independent-ed25519-s-plus-l",
+        "The independent Ed25519 signature with S + L.",
+        w,
+        _logged(
+            w,
+            w.countersign(
+                _edit_sign1(w.sign(w.bundle()), signature=sig[:32] + s.to_bytes(32, "little"))
+            ),
+        ),
+        reject("BAD_INDEPENDENT_SIGNATURE", 7),
+        spec=s7,
+    )
+    wp = World(algorithm="p256")
+    p_only = wp.sign(wp.bundle())
+    psig = cose.parse_unverified_sign1(p_only).signature
+    high = P256_ORDER - int.from_bytes(psig[32:], "big")
+    c.one(
+        "independent-es256-high-s",
+        "The independent ES256 signature in high-S form.",
+        wp,
+        _logged(
+            wp, wp.countersign(_edit_sign1(p_only, signature=psig[:32] + high.to_bytes(32, "big")))
+        ),
+        reject("BAD_INDEPENDENT_SIGNATURE", 7),
+        spec=s7,
+    )
+    w = World()
+    value = cbor_decode(w.signed_bundle(), frozenset({18}))
+    body: list[Any] = _tag_content(value)
+    if len(body) != 4:
+        raise AssertionError("bad math: a signed bundle is a tagged array")
+    truncated = cbor_tagged(18, [*body[:3], body[3][:63]])
+    c.one(
+        "independent-signature-63-bytes",
+        "The independent signature truncated to 63 bytes.",
+        w,
+        _logged(w, truncated),
+        reject("MALFORMED_COSE", 7),
+        spec=s7,
+    )
+    w = World()
+    (cs,) = cose.parse_unverified_sign1(w.signed_bundle()).countersignatures
+    c.one(
+        "countersignature-63-bytes",
+        "The countersignature truncated to 63 bytes: the COSE structure does not parse (step 7).",
+        w,
+        _logged(
+            w,
+            _edit_sign1(
+                w.signed_bundle(), countersignatures=(replace(cs, signature=cs.signature[:63]),)
+            ),
+        ),
+        reject("MALFORMED_COSE", 7),
+        spec=s7,
+    )
+    cases: list[tuple[str, str, Callable[[World], bytes], str]] = [
+        (
+            "independent-key-unknown",
+            "Signed by a key the trust root does not hold.",
+            lambda w: w.countersign(w.sign(w.bundle(), role_signer("stranger"))),
+            "UNKNOWN_KEY",
+        ),
+        (
+            "tofu-signed-by-carried-fleet-key",
+            "Signed by a fleet key the bundle itself carries.",
+            lambda w: w.countersign(
+                w.sign(
+                    w.bundle(), Ed25519Signer(seed(f"fleet {DEFAULT_FLEET} epoch 1 hsm 1 ed25519"))
+                )
+            ),
+            "UNKNOWN_KEY",
+        ),
+        (
+            "roles-swapped",
+            "Signed by the operator, countersigned by the independent party.",
+            lambda w: w.countersign(w.sign(w.bundle(), w.operator), w.independent),
+            "UNKNOWN_KEY",
+        ),
+        (
+            "independent-alg-mismatch",
+            "The independent signature claims ES256 for an Ed25519 key.",
+            lambda w: w.countersign(w.sign(w.bundle(), _AlgLiar(w.independent, -7))),
+            "ALG_MISMATCH",
+        ),
+    ]
+    for name, description, make, reason in cases:
+        w = World()
+        c.one(name, description, w, _logged(w, make(w)), reject(reason, 7), spec=s7)
+    hsm = Ed25519Signer(seed(f"fleet {DEFAULT_FLEET} epoch 1 hsm 1 ed25519")).public_key().raw
+    if hsm not in {k.public_key for k in fleet_keys(DEFAULT_FLEET, 1)}:
+        raise AssertionError("bad math: the TOFU case must sign with a key the bundle carries")
+    w = World()
+    ind2 = role_signer("independent 2")
+    two_ind = w.sign_root(
+        w.make_root(
+            1,
+            independent=[(INDEPENDENT_ORG, w.independent), ("Second Auditor", ind2)],
+            independent_threshold=2,
+        ),
+        [w.independent, ind2, w.operator],
+    )
+    c.one(
+        "independent-threshold-two",
+        "An independent threshold of 2 organisations under which no COSE_Sign1 can pass.",
+        w,
+        w.fresh_package(),
+        reject("INDEPENDENT_THRESHOLD_NOT_MET", 7),
+        root=two_ind,
+        spec=s7,
+    )
+
+    # Step 8.
+    cases = [
+        (
+            "no-countersignature",
+            "Signed by the independent party only.",
+            lambda w: w.sign(w.bundle()),
+            "COUNTERSIGNATURE_THRESHOLD_NOT_MET",
+        ),
+        (
+            "countersignature-forged",
+            "The countersignature with one bit changed.",
+            _forge_cs,
+            "BAD_COUNTERSIGNATURE",
+        ),
+        (
+            "countersigned-by-unknown-key",
+            "Countersigned by a key the trust root does not hold.",
+            lambda w: w.countersign(w.sign(w.bundle()), role_signer("stranger")),
+            "UNKNOWN_KEY",
+        ),
+        (
+            "countersigned-by-independent-key",
+            "Countersigned by the independent key, which holds no operator role.",
+            lambda w: w.countersign(w.sign(w.bundle()), w.independent),
+            "UNKNOWN_KEY",
+        ),
+        (
+            "countersignature-alg-mismatch",
+            "The countersignature claims ES256 for an Ed25519 key.",
+            lambda w: w.countersign(w.sign(w.bundle()), _AlgLiar(w.operator, -7)),
+            "ALG_MISMATCH",
+        ),
+        (
+            "countersignature-from-another-bundle",
+            "A countersignature moved from another bundle.",
+            lambda w: _edit_sign1(
+                w.sign(w.bundle()),
+                countersignatures=cose.parse_unverified_sign1(
+                    w.signed_bundle("other-fleet", 1)
+                ).countersignatures,
+            ),
+            "BAD_COUNTERSIGNATURE",
+        ),
+    ]
+    for name, description, make, reason in cases:
+        w = World()
+        c.one(name, description, w, _logged(w, make(w)), reject(reason, 8), spec=s8)
+    w = World()
+    two_ind_one = w.sign_root(
+        w.make_root(1, independent=[(INDEPENDENT_ORG, w.independent), ("Second Auditor", ind2)]),
+        [w.independent, ind2, w.operator],
+    )
+    (cs,) = cose.parse_unverified_sign1(w.signed_bundle()).countersignatures
+    c.one(
+        "countersignature-over-other-signature",
+        "The same payload signed by the other independent key, carrying the countersignature made "
+        "over the first key's signature.",
+        w,
+        _logged(w, _edit_sign1(w.sign(w.bundle(), ind2), countersignatures=(cs,))),
+        reject("BAD_COUNTERSIGNATURE", 8),
+        root=two_ind_one,
+        spec=s8,
+    )
+    w = World()
+    op2, op3 = role_signer("operator 2"), role_signer("operator 3")
+    two_ops = w.sign_root(
+        w.make_root(
+            1, operator=[(OPERATOR_ORG, w.operator), ("Second Operator", op2)], operator_threshold=2
+        ),
+        [w.independent, w.operator, op2],
+    )
+    c.one(
+        "operator-threshold-two-one-organisation",
+        "An operator threshold of 2 and one organisation's countersignature.",
+        w,
+        w.fresh_package(),
+        reject("COUNTERSIGNATURE_THRESHOLD_NOT_MET", 8),
+        root=two_ops,
+        spec=s8,
+    )
+    w = World()
+    c.one(
+        "operator-threshold-two-organisations",
+        "An operator threshold of 2 met by two organisations.",
+        w,
+        _logged(w, w.countersign(w.signed_bundle(), op2)),
+        ACCEPT,
+        root=two_ops,
+        spec=s8,
+    )
+    w = World()
+    same_org = w.sign_root(
+        w.make_root(
+            1,
+            operator=[(OPERATOR_ORG, w.operator), (OPERATOR_ORG, op2), ("Third Operator", op3)],
+            operator_threshold=2,
+        ),
+        [w.independent, w.operator, op2, op3],
+    )
+    c.one(
+        "operator-threshold-two-keys-one-organisation",
+        "Two keys of one organisation count once toward an operator threshold of 2.",
+        w,
+        _logged(w, w.countersign(w.signed_bundle(), op2)),
+        reject("COUNTERSIGNATURE_THRESHOLD_NOT_MET", 8),
+        root=same_org,
+        spec=s8,
+    )
+
+    # Step 9.
+    s9 = ["§3.2", "§3.3"]
+    w = World()
+    c.one(
+        "payload-not-deterministic-cbor",
+        "The signed payload {1: 1} with a non-minimal head.",
+        w,
+        _logged(w, w.countersign(w.sign(b"\xa1\x01\x18\x01"))),
+        reject("MALFORMED_CBOR", 9),
+        spec=s9,
+    )
+    w = World()
+    c.one(
+        "payload-not-a-bundle",
+        "The signed payload is a map that is not a bundle.",
+        w,
+        _logged(w, w.countersign(w.sign(cbor_encode({1: 1})))),
+        reject("MALFORMED_BUNDLE", 9),
+        spec=s9,
+    )
+    w = World()
+    value = cbor_decode(w.bundle())
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value[8], list)
+        or not isinstance(value[8][1], dict)
+    ):
+        raise AssertionError("bad math: the world's payload shape")
+    value[8][1][3] = bytes(32)
+    c.one(
+        "fleet-key-small-order-x25519",
+        "A fleet key that is the X25519 u-coordinate 0.",
+        w,
+        _logged(w, w.countersign(w.sign(cbor_encode(value)))),
+        reject("INVALID_FLEET_KEY", 9),
+        spec=s9,
+    )
+    w = World()
+    c.one(
+        "bundle-for-another-fleet",
+        "The caller expects prod-eu.vault; the bundle is staging.vault's.",
+        w,
+        w.fresh_package("staging.vault", 1),
+        reject("WRONG_FLEET", 9),
+        fleet=DEFAULT_FLEET,
+    )
+    w = World()
+    c.one(
+        "bundle-for-the-expected-fleet",
+        "The caller expects the bundle's fleet.",
+        w,
+        w.fresh_package(),
+        ACCEPT,
+        fleet=DEFAULT_FLEET,
+    )
+    w = World()
+    end = w.now - SKEW - 1
+    c.one(
+        "bundle-expired-beyond-skew",
+        "not_after one second beyond the clock skew in the past.",
+        w,
+        w.fresh_package(issued_at=end - DAY, not_before=end - DAY, not_after=end),
+        reject("EXPIRED", 9),
+    )
+    w = World()
+    end = w.now - SKEW
+    c.one(
+        "bundle-expired-within-skew",
+        "not_after exactly clock_skew in the past.",
+        w,
+        w.fresh_package(issued_at=end - DAY, not_before=end - DAY, not_after=end),
+        ACCEPT,
+    )
+    w = World()
+    c.one(
+        "bundle-not-yet-valid",
+        "not_before one second beyond the clock skew ahead.",
+        w,
+        w.fresh_package(not_before=w.now + SKEW + 1),
+        reject("NOT_YET_VALID", 9),
+    )
+    w = World()
+    c.one(
+        "bundle-valid-within-skew",
+        "not_before exactly clock_skew ahead.",
+        w,
+        w.fresh_package(not_before=w.now + SKEW),
+        ACCEPT,
+    )
+    w = World()
+    package = w.fresh_package()
+    t1 = w.now
+    w.now += 366 * DAY
+    later = w.package(w.entries[0], 0, w.checkpoint())
+    c.add(
+        "bundle-expires-between-steps",
+        "A bundle accepted now is rejected a year and a day later, under a freshly cosigned "
+        "checkpoint.",
+        w,
+        [Step(package, ACCEPT, t1), Step(later, reject("EXPIRED", 9), w.now)],
+    )
+
+
+def _forge_cs(w: World) -> bytes:
+    signed = w.signed_bundle()
+    (cs,) = cose.parse_unverified_sign1(signed).countersignatures
+    return _edit_sign1(signed, countersignatures=(replace(cs, signature=_flip(cs.signature, 5)),))
+
+
+def _steps_10_11(c: _Client) -> None:
+    w = World()
+    p1 = w.fresh_package(DEFAULT_FLEET, 1)
+    t1 = w.now
+    w.now += 3600
+    signed2, index2 = w.publish(DEFAULT_FLEET, 2)
+    p2 = w.package(signed2, index2, w.checkpoint(), consistency_from=1)
+    rollback = w.package(w.entries[0], 0, w.checkpoint())
+    other2, other_index = w.publish(DEFAULT_FLEET, 2, not_after=w.now + 500 * DAY)
+    conflict = w.package(other2, other_index, w.checkpoint())
+    signed3, index3 = w.publish(DEFAULT_FLEET, 3)
+    p3 = w.package(signed3, index3, w.checkpoint(), consistency_from=2)
+    staging = w.fresh_package("staging.vault", 7, previous=b"\x77" * 32)
+    c.add(
+        "sequence-accept-rollback-replay-conflict-advance",
+        "Accept epoch 1, accept epoch 2, reject epoch 1 under the newest checkpoint and the old "
+        "epoch-1 package (rollback), accept epoch 2 again (a replay), reject a second epoch-2 "
+        "bundle (equivocation), accept epoch 3, then another fleet at a late epoch.",
+        w,
+        [
+            Step(p1, ACCEPT, t1),
+            Step(p2, ACCEPT, w.now),
+            Step(rollback, reject("ROLLBACK", 10), w.now),
+            Step(p1, reject("ROLLBACK", 10), w.now),
+            Step(p2, ACCEPT, w.now),
+            Step(conflict, reject("EPOCH_CONFLICT", 10), w.now),
+            Step(p3, ACCEPT, w.now),
+            Step(staging, ACCEPT, w.now),
+        ],
+    )
+
+    def after_epoch_1(name: str, description: str, make: Any, want: Want) -> None:
+        w = World()
+        first = w.fresh_package()
+        c.add(name, description, w, [Step(first, ACCEPT, w.now), Step(make(w), want, w.now)])
+
+    after_epoch_1(
+        "epoch-conflict",
+        "Epoch 1 accepted, then another epoch-1 bundle.",
+        lambda w: w.fresh_package(DEFAULT_FLEET, 1, not_after=w.now + 400 * DAY),
+        reject("EPOCH_CONFLICT", 10),
+    )
+    after_epoch_1(
+        "replay-of-the-accepted-bundle",
+        "Epoch 1 accepted, then the same bundle byte for byte.",
+        lambda w: w.package(w.entries[0], 0, w.checkpoint()),
+        ACCEPT,
+    )
+    after_epoch_1(
+        "broken-chain",
+        "Epoch 1 accepted, then epoch 2 naming another previous bundle.",
+        lambda w: w.fresh_package(DEFAULT_FLEET, 2, previous=b"\x77" * 32),
+        reject("BROKEN_CHAIN", 10),
+    )
+    after_epoch_1(
+        "next-epoch-chains",
+        "Epoch 1 accepted, then epoch 2 naming it.",
+        lambda w: w.fresh_package(DEFAULT_FLEET, 2),
+        ACCEPT,
+    )
+    after_epoch_1(
+        "epoch-gap-of-max-jump",
+        "Epoch 1 accepted, then epoch 1 + max_epoch_jump (the chain cannot be checked).",
+        lambda w: w.fresh_package(DEFAULT_FLEET, 1 + JUMP, previous=b"\x77" * 32),
+        ACCEPT,
+    )
+    after_epoch_1(
+        "fast-forward-beyond-max-jump",
+        "Epoch 1 accepted, then epoch 2 + max_epoch_jump.",
+        lambda w: w.fresh_package(DEFAULT_FLEET, 2 + JUMP, previous=b"\x77" * 32),
+        reject("EPOCH_JUMP_TOO_LARGE", 10),
+    )
+    after_epoch_1(
+        "new-fleet-at-a-late-epoch",
+        "A fleet the state does not hold may start at any epoch.",
+        lambda w: w.fresh_package("other-fleet", 500, previous=b"\x77" * 32),
+        ACCEPT,
+    )
+
+    w = World()
+    first = w.fresh_package(DEFAULT_FLEET, 3, previous=b"\x11" * 32)
+    c.add(
+        "rollback-to-an-older-epoch",
+        "Epoch 3 accepted (a first sight, no chain), then epoch 2.",
+        w,
+        [
+            Step(first, ACCEPT, w.now),
+            Step(
+                w.fresh_package(DEFAULT_FLEET, 2, previous=b"\x22" * 32),
+                reject("ROLLBACK", 10),
+                w.now,
+            ),
+        ],
+    )
+
+    # Step 11.
+    w = World()
+    signed, index = w.publish()
+    old = w.checkpoint()
+    w.append(b"filler")
+    c.add(
+        "checkpoint-smaller-than-stored",
+        "A package under a checkpoint of size 2, then the same bundle under the earlier "
+        "checkpoint of size 1.",
+        w,
+        [
+            Step(w.package(signed, index, w.checkpoint()), ACCEPT, w.now),
+            Step(w.package(signed, index, old), reject("STALE_CHECKPOINT", 11), w.now),
+        ],
+    )
+    w = World()
+    old_package = w.fresh_package()
+    w.append(b"filler")
+    newer = w.package(w.entries[0], 0, w.checkpoint())
+    c.add(
+        "old-package-replayed-after-newer",
+        "The first package again after a newer checkpoint was stored.",
+        w,
+        [
+            Step(old_package, ACCEPT, w.now),
+            Step(newer, ACCEPT, w.now),
+            Step(old_package, reject("STALE_CHECKPOINT", 11), w.now),
+        ],
+    )
+    w, fork = World(), World()
+    signed, index = w.publish()
+    w.append(b"filler")
+    fork.append(signed)
+    fork.append(b"another filler")
+    c.add(
+        "split-view",
+        "A checkpoint of size 2 stored, then another root for size 2 (both signed and cosigned).",
+        w,
+        [
+            Step(w.package(signed, index, w.checkpoint()), ACCEPT, w.now),
+            Step(
+                fork.package(signed, index, fork.checkpoint()),
+                reject("INCONSISTENT_CHECKPOINT", 11),
+                w.now,
+            ),
+        ],
+    )
+    w = World()
+    first = w.fresh_package()
+    stored = w.size
+    w.append(b"filler 1")
+    signed, index = w.publish(DEFAULT_FLEET, 2)
+    c.add(
+        "consistency-proof-from-stored-size",
+        "Epoch 2 under a larger checkpoint, with a consistency proof from the stored size.",
+        w,
+        [
+            Step(first, ACCEPT, w.now),
+            Step(w.package(signed, index, w.checkpoint(), consistency_from=stored), ACCEPT, w.now),
+        ],
+        spec=["§2.3"],
+    )
+    w = World()
+    w.append(b"filler 0")
+    first = w.fresh_package()
+    w.append(b"filler 1")
+    signed, index = w.publish(DEFAULT_FLEET, 2)
+    good = parse_unverified_package(w.package(signed, index, w.checkpoint(), consistency_from=2))
+    if good.consistency is None:
+        raise AssertionError("bad math: the package carries a consistency proof")
+    tampered = replace(
+        good,
+        consistency=replace(
+            good.consistency,
+            hashes=(_flip(good.consistency.hashes[0], 0), *good.consistency.hashes[1:]),
+        ),
+    ).encode()
+    longer = replace(
+        good, consistency=replace(good.consistency, hashes=(*good.consistency.hashes, bytes(32)))
+    ).encode()
+    c.add(
+        "consistency-proof-tampered",
+        "A consistency proof from the stored size with one hash changed.",
+        w,
+        [Step(first, ACCEPT, w.now), Step(tampered, reject("BAD_CONSISTENCY_PROOF", 11), w.now)],
+        spec=["§2.3"],
+    )
+    c.add(
+        "consistency-proof-too-long",
+        "A consistency proof one hash too long.",
+        w,
+        [Step(first, ACCEPT, w.now), Step(longer, reject("MALFORMED_PROOF", 11), w.now)],
+        spec=["§2.3"],
+    )
+    c.add(
+        "consistency-proof-from-another-size",
+        "A consistency proof from size 1 when the client stores size 2.",
+        w,
+        [
+            Step(first, ACCEPT, w.now),
+            Step(
+                w.package(signed, index, w.checkpoint(), consistency_from=1),
+                reject("BAD_CONSISTENCY_PROOF", 11),
+                w.now,
+            ),
+        ],
+        spec=["§2.3"],
+    )
+    w, fork = World(), World()
+    signed, index = w.publish()
+    w.append(b"filler")
+    fork.append(signed)
+    fork.append(b"another filler")
+    fork.append(b"more")
+    c.add(
+        "fork-detected-by-consistency-proof",
+        "A checkpoint of size 2 stored, then a fork's size-3 checkpoint whose consistency proof "
+        "cannot reach the stored root.",
+        w,
+        [
+            Step(w.package(signed, index, w.checkpoint()), ACCEPT, w.now),
+            Step(
+                fork.package(signed, index, fork.checkpoint(), consistency_from=2),
+                reject("BAD_CONSISTENCY_PROOF", 11),
+                w.now,
+            ),
+        ],
+        spec=["§2.3"],
+    )
+    w = World()
+    package = w.fresh_package()
+    c.add(
+        "consistency-proof-ignored-at-same-size",
+        "A (junk) consistency proof is not read when the checkpoint did not grow.",
+        w,
+        [
+            Step(package, ACCEPT, w.now),
+            Step(
+                _edit_package(package, consistency=ConsistencyProof(7, (bytes(32),))), ACCEPT, w.now
+            ),
+        ],
+    )
+
+    # Steps 1-12 all pass.
+    w = World()
+    c.one(
+        "fresh-client-ed25519",
+        "A fresh client accepts a valid package (Ed25519 role keys).",
+        w,
+        w.fresh_package(),
+        ACCEPT,
+    )
+    w = World(algorithm="p256")
+    c.one(
+        "fresh-client-p256",
+        "A fresh client accepts a valid package (P-256 role keys).",
+        w,
+        w.fresh_package(),
+        ACCEPT,
+    )
+    w = World()
+    for n in range(300):
+        w.append(b"entry %d" % n)
+    signed, index = w.publish()
+    w.append(b"last")
+    c.one(
+        "bundle-deep-in-a-larger-log",
+        "A bundle at index 300 of a log of 302 entries.",
+        w,
+        w.package(signed, index, w.checkpoint()),
+        ACCEPT,
+        spec=["§2.2"],
+    )
+
+
+def add_client_family(vs: VectorSet) -> None:
+    """Add the client-decision vectors to ``vs``."""
+    c = _Client(vs)
+    _steps_1_to_4(c)
+    _step_5(c)
+    _step_6(c)
+    _steps_7_to_9(c)
+    _steps_10_11(c)

@@ -1,0 +1,159 @@
+"""The vector collector: every vector's expected outcome is our library's, checked against intent.
+
+Each family module (``families_*.py``) states for each case what it *intends* (accept, or
+reject with a reason code, and for a client rejection the SPEC §7.3 step), builds the input,
+and hands both to :meth:`VectorSet.add`. The collector asks our library for the answer
+(``keybundle.conformance.evaluate``, the reference adapter) and refuses the vector unless
+the answer is the intended one, so a bug in the library or in a case's construction stops the
+generator instead of being published as the expected outcome. Accepted answers are kept
+whole (resulting keys, state, roots): those are what other implementations must reproduce.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from keybundle import dcbor
+from keybundle.conformance import FAMILIES, evaluate
+
+__all__ = [
+    "ACCEPT",
+    "VectorMismatchError",
+    "VectorSet",
+    "Want",
+    "b64",
+    "cbor_decode",
+    "cbor_encode",
+    "cbor_tagged",
+    "reject",
+    "render",
+]
+
+_NAME: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+class VectorMismatchError(Exception):
+    """Our library's answer is not what the case intends: the generator publishes nothing."""
+
+
+@dataclass(frozen=True)
+class Want:
+    """The intended outcome of one request (or one step of a sequence)."""
+
+    reason: str | None = None
+    """None to accept, else the SPEC §9 reason code of the rejection."""
+    step: int | None = None
+    """For a client rejection: the SPEC §7.3 step that fails (documented in the vector)."""
+
+
+ACCEPT: Final = Want()
+
+
+def reject(reason: str, step: int | None = None) -> Want:
+    """A rejection with ``reason`` (at SPEC §7.3 ``step`` for a client decision)."""
+    return Want(str(reason), step)
+
+
+def b64(data: bytes) -> str:
+    """Standard padded base64 (SPEC §1), as every binary input of a vector is written."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def cbor_encode(value: Any) -> bytes:
+    """Deterministic CBOR of a value the cases build loosely (maps of ``Any``)."""
+    return dcbor.encode(value)
+
+
+def cbor_decode(data: bytes, tags: frozenset[int] = frozenset()) -> Any:
+    """The value of deterministic CBOR ``data``, typed loosely for the cases to edit."""
+    return dcbor.decode(data, tags=tags)
+
+
+def cbor_tagged(tag: int, value: Any) -> bytes:
+    """Deterministic CBOR of ``value`` under CBOR tag ``tag``."""
+    return dcbor.encode(dcbor.Tag(tag, value))
+
+
+def render(vector: Mapping[str, Any]) -> bytes:
+    """A vector file's bytes: UTF-8 JSON, sorted keys, two-space indent, one final newline."""
+    return (json.dumps(vector, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def _expected(answer: Mapping[str, Any], want: Want, where: str) -> dict[str, Any]:
+    got = (
+        f"reject {answer.get('reason')} ({answer.get('message')})"
+        if answer.get("result") == "reject"
+        else str(answer.get("result"))
+    )
+    if want.reason is None:
+        if answer.get("result") != "accept":
+            raise VectorMismatchError(f"{where}: intended accept, the library says {got}")
+        return dict(answer)
+    if answer.get("result") != "reject" or answer.get("reason") != want.reason:
+        raise VectorMismatchError(f"{where}: intended reject {want.reason}, the library says {got}")
+    expect: dict[str, Any] = {"result": "reject", "reason": want.reason}
+    if want.step is not None:
+        expect["step"] = want.step
+    return expect
+
+
+class VectorSet:
+    """The vectors generated so far, by (family, name)."""
+
+    def __init__(self) -> None:
+        self.vectors: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(  # noqa: PLR0917 (the parts of a vector, in the order a case states them)
+        self,
+        family: str,
+        name: str,
+        description: str,
+        spec: Sequence[str],
+        inp: Mapping[str, Any],
+        want: Want | Sequence[Want],
+        *,
+        source: str | None = None,
+    ) -> dict[str, Any]:
+        """Add one vector; return its expected outcome (``expect``).
+
+        ``want`` is one :class:`Want`, or one per step for the sequence families
+        (``client``, ``admission``), whose answers are ``{"results": [...]}``.
+        """
+        where = f"{family}/{name}"
+        if family not in FAMILIES:
+            raise ValueError(f"{where}: unknown family")
+        if _NAME.fullmatch(name) is None:
+            raise ValueError(f"{where}: a vector name is lowercase words joined by '-'")
+        if (family, name) in self.vectors:
+            raise ValueError(f"{where}: two vectors of one name")
+        if not description.endswith("."):
+            raise ValueError(f"{where}: a description is a sentence ending in '.'")
+        answer = evaluate(family, inp)
+        if isinstance(want, Want):
+            expect = _expected(answer, want, where)
+        else:
+            results = answer.get("results")
+            if type(results) is not list or len(results) != len(want):
+                raise VectorMismatchError(f"{where}: intended {len(want)} results, got {answer}")
+            expect = {
+                "results": [
+                    _expected(a, w, f"{where} step {i + 1}")
+                    for i, (a, w) in enumerate(zip(results, want, strict=True))
+                ]
+            }
+        vector: dict[str, Any] = {
+            "description": description,
+            "family": family,
+            "spec": list(spec),
+            "input": dict(inp),
+            "expect": expect,
+        }
+        if source is not None:
+            vector["source"] = source
+        self.vectors[(family, name)] = vector
+        return expect
