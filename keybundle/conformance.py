@@ -48,6 +48,7 @@ from . import dcbor
 from .admission import BundleAdmission
 from .client import verify_package
 from .errors import VerificationError
+from .evidence import verify_evidence
 from .payload import BundlePayload, FleetKey, parse_payload
 from .roles import RoleSignature, verify_signed_bundle
 from .state import ClientState, CorruptStateError, parse_state
@@ -86,6 +87,7 @@ FAMILIES: Final = (
     "cose",
     "trust-root",
     "admission",
+    "evidence",
     "client",
 )
 """The vector families, in the order the runners visit them (SPEC §12.3)."""
@@ -504,6 +506,17 @@ def _admission(inp: Mapping[str, Any]) -> dict[str, Any]:
     return {"results": results}
 
 
+def _evidence(inp: Mapping[str, Any]) -> dict[str, Any]:
+    finding = verify_evidence(_b64(inp, "evidence_b64"), _pinned(inp, "trust_root_b64"))
+    return _accept(
+        kind=finding.kind,
+        claim=finding.reason,
+        index=finding.index,
+        sizes=list(finding.sizes),
+        proven=finding.proven,
+    )
+
+
 def _client(inp: Mapping[str, Any]) -> dict[str, Any]:
     pinned = _pinned(inp, "trust_root_b64")
     raw_state = _field(inp, "state_b64", (str, type(None)))
@@ -550,6 +563,7 @@ _EVALUATORS: Final[dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {
     "cose": _cose,
     "trust-root": _trust_root,
     "admission": _admission,
+    "evidence": _evidence,
     "client": _client,
 }
 

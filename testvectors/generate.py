@@ -61,6 +61,7 @@ def build() -> dict[str, bytes]:
     """
     from .families_bundle import add_bundle_families
     from .families_client import add_client_family
+    from .families_evidence import add_evidence_family
     from .families_log import add_log_families
     from .families_trust import add_trust_families
 
@@ -68,6 +69,7 @@ def build() -> dict[str, bytes]:
     add_log_families(vs)
     add_bundle_families(vs)
     add_trust_families(vs)
+    add_evidence_family(vs)
     add_client_family(vs)
     order = {family: i for i, family in enumerate(FAMILIES)}
     ordered = sorted(vs.vectors.items(), key=lambda item: (order[item[0][0]], item[0][1]))

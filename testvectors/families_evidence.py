@@ -1,0 +1,367 @@
+"""Vectors of evidence files (SPEC §8.4): misbehaviour anyone can re-check offline.
+
+A log that misbehaves is played by worlds that share the log's key: a fork signs two
+histories, and a log that skipped its admission holds entries it must have refused. Each
+vector gives the trust root and an evidence file; the verifier answers what the file shows
+(kind, claimed reason, entry index, checkpoint sizes) or why it shows nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from keybundle.evidence import (
+    EntryRange,
+    encode_evidence,
+    entries_evidence,
+    inconsistency_evidence,
+    split_view_evidence,
+    tile_evidence,
+)
+from keybundle.payload import parse_payload
+from transparency_log import note
+from transparency_log.entry_bundle import encode_entry_bundle
+from transparency_log.proof import compact_range, consistency_proof
+from transparency_log.tile import Tile, entries_path, tile_data
+
+from .vectorset import ACCEPT, VectorSet, Want, b64, reject
+from .world import DEFAULT_FLEET, LOG_ORIGIN, T0, World
+
+__all__ = ["add_evidence_family"]
+
+_SEEN: dict[str, Any] = {"observed_at": T0, "message": "conformance vector"}
+
+
+def _range(w: World, start: int, stop: int, size: int) -> EntryRange:
+    """Entries ``start..stop-1`` of ``w``'s log, proven under its tree of ``size``."""
+    return EntryRange(
+        start,
+        tuple(w.entries[start:stop]),
+        compact_range(start, w.store).hashes,
+        tuple(consistency_proof(stop, size, w.store)),
+    )
+
+
+def _forge_log_signature(signed_note: bytes) -> bytes:
+    text, sigs = note.parse_unverified(signed_note)
+    lines = []
+    for sig in sigs:
+        if sig.name == LOG_ORIGIN:
+            flipped = sig.signature[:-1] + bytes([sig.signature[-1] ^ 1])
+            sig = note.Signature(sig.name, sig.key_hash, flipped)  # noqa: PLW2901 (the forgery)
+        lines.append(sig.to_line())
+    return (text + "\n" + "".join(lines)).encode()
+
+
+def add_evidence_family(vs: VectorSet) -> None:
+    """Add the evidence vectors to ``vs``."""
+    fam = "evidence"
+    w = World()
+
+    def add(name: str, description: str, data: bytes, want: Want, spec: Sequence[str] = ()) -> None:
+        vs.add(
+            fam,
+            name,
+            description,
+            ["§8.4", *spec],
+            {"trust_root_b64": b64(w.signed_root), "evidence_b64": b64(data)},
+            want,
+        )
+
+    def enc(evidence: dict[str, Any]) -> bytes:
+        return encode_evidence(evidence)
+
+    # Two histories under one log key.
+    signed, _ = w.publish()
+    w.append(b"filler")
+    fork = World()
+    fork.append(signed)
+    fork.append(b"another filler")
+    fork.append(b"more")
+    ours, theirs = w.checkpoint(), fork.checkpoint(2)
+    split = split_view_evidence(ours, theirs, origin=LOG_ORIGIN, **_SEEN)
+    add(
+        "split-view",
+        "Two log-signed checkpoints of size 2 with different roots.",
+        enc(split),
+        ACCEPT,
+        ["§8.4.2"],
+    )
+    add(
+        "split-view-same-checkpoint-twice",
+        "The same checkpoint twice shows no split view.",
+        enc(split_view_evidence(ours, ours, origin=LOG_ORIGIN, **_SEEN)),
+        reject("UNFOUNDED_EVIDENCE"),
+    )
+    add(
+        "split-view-different-sizes",
+        "Checkpoints of sizes 1 and 2 are not a split view.",
+        enc(split_view_evidence(w.checkpoint(1), ours, origin=LOG_ORIGIN, **_SEEN)),
+        reject("UNFOUNDED_EVIDENCE"),
+    )
+    add(
+        "split-view-forged-checkpoint",
+        "The second checkpoint's log signature does not verify: the log did not sign it.",
+        enc(split_view_evidence(ours, _forge_log_signature(theirs), origin=LOG_ORIGIN, **_SEEN)),
+        reject("BAD_NOTE_SIGNATURE"),
+    )
+    other_origin = {**split, "origin": "other.example/log"}
+    add(
+        "split-view-of-another-log",
+        "Evidence about another log than the trust root's.",
+        enc(other_origin),
+        reject("WRONG_ORIGIN"),
+    )
+
+    prefix = compact_range(2, fork.store).hashes
+    fork_proof = consistency_proof(2, 3, fork.store)
+    inconsistent = inconsistency_evidence(
+        ours, fork.checkpoint(), prefix, fork_proof, origin=LOG_ORIGIN, **_SEEN
+    )
+    add(
+        "inconsistent-checkpoints",
+        "A checkpoint of size 2 and one of size 3 whose first 2 leaves have another root.",
+        enc(inconsistent),
+        ACCEPT,
+        ["§8.4.2"],
+    )
+    w.append(b"third")
+    consistent = inconsistency_evidence(
+        ours,
+        w.checkpoint(),
+        compact_range(2, w.store).hashes,
+        consistency_proof(2, 3, w.store),
+        origin=LOG_ORIGIN,
+        **_SEEN,
+    )
+    add(
+        "inconsistent-checkpoints-that-are-consistent",
+        "Two checkpoints of one history.",
+        enc(consistent),
+        reject("UNFOUNDED_EVIDENCE"),
+    )
+    tampered = dict(inconsistent)
+    tampered["prefix"] = [b64(bytes(32)) for _ in prefix]
+    add(
+        "inconsistent-checkpoints-prefix-replaced",
+        "A prefix that the proof does not lead from.",
+        enc(tampered),
+        reject("UNFOUNDED_EVIDENCE"),
+    )
+
+    # A log that admitted what it must have refused.
+    bad = World()
+    bad.publish(DEFAULT_FLEET, 1)
+    bad.append(bad.signed_bundle(DEFAULT_FLEET, 3, previous=b"\x33" * 32))
+    other1 = bad.signed_bundle(DEFAULT_FLEET, 1, not_after=bad.now + 400 * 86400)
+    bad.append(other1)
+    forged = bytearray(bad.signed_bundle("other-fleet", 1))
+    forged[-1] ^= 1
+    bad.append(bytes(forged))
+    size = bad.size
+    cp = bad.checkpoint()
+
+    def entries(  # noqa: PLR0917 (the members of an entries claim, in SPEC §8.4.2 order)
+        name: str,
+        description: str,
+        reason: str,
+        index: int,
+        related: int | None,
+        ranges: Sequence[EntryRange],
+        want: Want,
+        fingerprints: Sequence[str] = (),
+    ) -> None:
+        evidence = entries_evidence(
+            cp,
+            ranges,
+            reason=reason,
+            index=index,
+            related=related,
+            fingerprints=fingerprints,
+            origin=LOG_ORIGIN,
+            **_SEEN,
+        )
+        add(name, description, enc(evidence), want, ["§8.2", "§8.4.2"])
+
+    entries(
+        "entries-epoch-gap",
+        "Epoch 1 at entry 0, epoch 3 at entry 1: epoch 2 is shown absent.",
+        "EPOCH_GAP",
+        1,
+        0,
+        [_range(bad, 0, 2, size)],
+        ACCEPT,
+    )
+    entries(
+        "entries-epoch-conflict",
+        "Entries 0 and 2 are two bundles for epoch 1.",
+        "EPOCH_CONFLICT",
+        2,
+        0,
+        [_range(bad, 0, 1, size), _range(bad, 2, 3, size)],
+        ACCEPT,
+    )
+    entries(
+        "entries-bad-independent-signature",
+        "Entry 3's independent signature does not verify: the log must not hold it.",
+        "BAD_INDEPENDENT_SIGNATURE",
+        3,
+        None,
+        [_range(bad, 3, 4, size)],
+        ACCEPT,
+    )
+    entries(
+        "entries-claim-of-another-code",
+        "Entry 3 is refused with BAD_INDEPENDENT_SIGNATURE, not the claimed BAD_COUNTERSIGNATURE.",
+        "BAD_COUNTERSIGNATURE",
+        3,
+        None,
+        [_range(bad, 3, 4, size)],
+        reject("UNFOUNDED_EVIDENCE"),
+    )
+    keys = parse_payload(bad.bundle(DEFAULT_FLEET, 1)).keys
+    fingerprint = keys[0].fingerprint
+    entries(
+        "entries-unexpected-key",
+        "Entry 0 carries a key the auditor's allow-list does not hold.",
+        "UNEXPECTED_KEY",
+        0,
+        None,
+        [_range(bad, 0, 1, size)],
+        ACCEPT,
+        [fingerprint],
+    )
+    entries(
+        "entries-unexpected-key-not-carried",
+        "Entry 0 does not carry the named key.",
+        "UNEXPECTED_KEY",
+        0,
+        None,
+        [_range(bad, 0, 1, size)],
+        reject("UNFOUNDED_EVIDENCE"),
+        ["00" * 32],
+    )
+    entries(
+        "entries-rollback-claim-without-rollback",
+        "Entries 0 and 1 are epochs 1 and 3: no rollback.",
+        "ROLLBACK",
+        1,
+        0,
+        [_range(bad, 0, 2, size)],
+        reject("UNFOUNDED_EVIDENCE"),
+    )
+    broken = _range(bad, 0, 2, size)
+    altered = EntryRange(
+        broken.start, (broken.entries[0], broken.entries[1] + b"\x00"), broken.left, broken.right
+    )
+    entries(
+        "entries-range-not-in-the-log",
+        "An entry changed after it was proven: the range's proof fails.",
+        "EPOCH_GAP",
+        1,
+        0,
+        [altered],
+        reject("UNFOUNDED_EVIDENCE"),
+    )
+    entries(
+        "entries-gap-without-the-entries-between",
+        "An epoch-gap claim must carry every entry from related to index.",
+        "EPOCH_GAP",
+        2,
+        0,
+        [_range(bad, 0, 1, size), _range(bad, 2, 3, size)],
+        reject("UNFOUNDED_EVIDENCE"),
+    )
+
+    # Evidence that the only piece of data the log vouches for, tiles, was served wrong.
+    small = World()
+    for n in range(3):
+        small.append(b"tile entry %d" % n)
+    served = {
+        Tile(0, 0, 3).path(): tile_data(Tile(0, 0, 3), small.store),
+        entries_path(0, 3): encode_entry_bundle(
+            [small.entries[0], b"not entry 1", small.entries[2]]
+        ),
+    }
+    tiles = tile_evidence(
+        small.checkpoint(), {"start": 0, "stop": 3}, served, origin=LOG_ORIGIN, **_SEEN
+    )
+    add(
+        "tile-mismatch",
+        "An entry bundle whose entry 1 does not hash to the log's level-0 tile.",
+        enc(tiles),
+        ACCEPT,
+        ["§8.4.2"],
+    )
+    honest = dict(served)
+    honest[entries_path(0, 3)] = encode_entry_bundle(small.entries)
+    add(
+        "tile-mismatch-honest-resources",
+        "Resources that authenticate against the checkpoint show nothing.",
+        enc(
+            tile_evidence(
+                small.checkpoint(), {"start": 0, "stop": 3}, honest, origin=LOG_ORIGIN, **_SEEN
+            )
+        ),
+        reject("UNFOUNDED_EVIDENCE"),
+    )
+
+    # The file format (SPEC §8.4.1).
+    canonical = enc(split)
+    value = json.loads(canonical)
+    malformed = [
+        (
+            "evidence-pretty-printed",
+            "The object with whitespace between members.",
+            (json.dumps(value, sort_keys=True, indent=1) + "\n").encode(),
+        ),
+        (
+            "evidence-without-final-newline",
+            "The canonical JSON without its final LF.",
+            canonical[:-1],
+        ),
+        (
+            "evidence-members-unsorted",
+            "Members not in sorted order.",
+            (
+                json.dumps(dict(reversed(list(value.items()))), separators=(",", ":")) + "\n"
+            ).encode(),
+        ),
+        (
+            "evidence-duplicate-member",
+            "The kind member twice.",
+            canonical.replace(b'{"checkpoints"', b'{"checkpoints"', 1).replace(
+                b'"kind":', b'"kind":"split_view","kind":', 1
+            ),
+        ),
+        (
+            "evidence-float-timestamp",
+            "observed_at as 1.5.",
+            canonical.replace(b'"observed_at":' + str(T0).encode(), b'"observed_at":1.5', 1),
+        ),
+        (
+            "evidence-unknown-kind",
+            "A kind the format does not define.",
+            enc({**split, "kind": "gossip"}),
+        ),
+        (
+            "evidence-other-format",
+            "Format keybundle-evidence/v2.",
+            enc({**split, "format": "keybundle-evidence/v2"}),
+        ),
+        (
+            "evidence-extra-member",
+            "A member the kind does not define.",
+            enc({**split, "note": "x"}),
+        ),
+        ("evidence-not-json", "Not JSON at all.", b"split view!\n"),
+        (
+            "evidence-reason-not-the-kinds",
+            "A split_view claiming BAD_CONSISTENCY_PROOF.",
+            enc({**split, "reason": "BAD_CONSISTENCY_PROOF"}),
+        ),
+    ]
+    for name, description, data in malformed:
+        add(name, description, data, reject("MALFORMED_EVIDENCE"), ["§8.4.1"])
