@@ -4,12 +4,14 @@ A tiled log is a tree of immutable files (``tile/<L>/<N>[.p/<W>]``, ``tile/entri
 and one mutable file, ``checkpoint``. This module stores such files and knows nothing about
 what they contain: :mod:`transparency_log.appender` decides what to write and when.
 
-The write discipline (SPEC §6.1) is the POSIX one of transparency-dev/tessera's POSIX driver:
-every file is written to a temporary name in its own directory, flushed with ``fsync``,
-renamed over its final name (atomic: a reader sees the old file or the new one, never a torn
-one), and the directory is flushed so that the rename itself is durable. A batch flushes each
-directory it touched once, not once per file. Tiles are write-once by the caller's
-discipline: the appender writes a path only while no published checkpoint covers it.
+The write discipline (SPEC §6.1) is that of transparency-dev/tessera's POSIX driver, with
+one round of flushes fewer: a file is written to a temporary name in its own directory and
+renamed over its final name at once (a reader sees it complete or not at all), because no
+published checkpoint names that path yet; then the files, the temporary checkpoint and every
+directory that changed are flushed together, in parallel; only then is the checkpoint
+renamed into place and its directory flushed. So a batch costs two rounds of flushes, and a
+checkpoint never names a file that is not durable. Tiles are write-once by the caller's
+discipline: the appender writes a path only while no published checkpoint requires it.
 """
 
 from __future__ import annotations
@@ -120,14 +122,15 @@ class DirectoryTileStore:
             return None
 
     def publish(self, files: Mapping[str, bytes], checkpoint: bytes) -> None:
-        """The SPEC §6.1 write discipline for one batch, in three rounds of flushes.
+        """The SPEC §6.1 write discipline for one batch, in two rounds of flushes.
 
-        1. Every file, and the new checkpoint, is written to ``.<name>.tmp`` in its target
-           directory and flushed; these are independent, so they run in parallel (the
-           temporary checkpoint is invisible to readers).
-        2. The files are renamed over their targets and every directory that changed is
-           flushed once (in parallel).
-        3. Only then is ``.checkpoint.tmp`` renamed to ``checkpoint`` and the root flushed.
+        1. Every file is written to ``.<name>.tmp`` in its target directory and renamed over
+           its target at once (no path written here is required by a published checkpoint,
+           so nothing refers to it yet; the rename only keeps readers from ever seeing a
+           file half written), and the new checkpoint is written to ``.checkpoint.tmp``.
+           Then every one of those files and every directory that changed is flushed, all
+           at once: the flushes are independent and each waits on the disk, not the CPU.
+        2. Only then is ``.checkpoint.tmp`` renamed to ``checkpoint`` and the root flushed.
 
         A temporary name is fixed per target: one writer holds the log's lock, and a
         temporary file left by a killed writer is simply truncated by the next attempt.
@@ -137,40 +140,31 @@ class DirectoryTileStore:
         targets = [(validate_path(path), data) for path, data in files.items()]
         with self._lock:
             root = os.fspath(self._root)
+            fsync = self._fsync
             dirty: dict[str, None] = {}  # ordered set of directories to flush
             self._ensure_dir(root, dirty)
-            staged: list[tuple[str, str, bytes]] = []
-            for path, data in targets:
-                full = os.path.join(root, path)
-                directory, name = os.path.split(full)
-                self._ensure_dir(directory, dirty)
-                staged.append((os.path.join(directory, f".{name}.tmp"), full, data))
-                dirty[directory] = None
-            checkpoint_tmp = os.path.join(root, f".{CHECKPOINT_PATH}.tmp")
-            fsync = self._fsync
-            writes = [partial(_write_file, tmp, data, fsync=fsync) for tmp, _, data in staged]
-            writes.append(partial(_write_file, checkpoint_tmp, checkpoint, fsync=fsync))
-            self._run_all(writes)
-            for tmp, full, _ in staged:
-                os.replace(tmp, full)
-            dirty.pop(root, None)
+            written: list[int] = []  # descriptors of the files written, to flush
+            try:
+                for path, data in targets:
+                    full = os.path.join(root, path)
+                    directory, name = os.path.split(full)
+                    self._ensure_dir(directory, dirty)
+                    temporary = os.path.join(directory, f".{name}.tmp")
+                    written.append(_write_file(temporary, data))
+                    _rename(temporary, full)
+                    dirty[directory] = None
+                checkpoint_tmp = os.path.join(root, f".{CHECKPOINT_PATH}.tmp")
+                written.append(_write_file(checkpoint_tmp, checkpoint))
+                if fsync:
+                    flushes = [partial(_fsync_file, fd) for fd in written]
+                    flushes.extend(partial(_fsync_dir, directory) for directory in dirty)
+                    _run_all(flushes)
+            finally:
+                for fd in written:
+                    os.close(fd)
+            _rename(checkpoint_tmp, os.path.join(root, CHECKPOINT_PATH))
             if fsync:
-                self._run_all([partial(_fsync_dir, directory) for directory in dirty])
-            os.replace(checkpoint_tmp, os.path.join(root, CHECKPOINT_PATH))
-            if self._fsync:
                 _fsync_dir(root)
-
-    def _run_all(self, calls: Sequence[Callable[[], None]]) -> None:
-        """Run independent writes or flushes at once: each waits on the disk, not the CPU."""
-        if len(calls) <= 1 or not self._fsync:
-            for call in calls:
-                call()
-            return
-        futures = [_pool().submit(call) for call in calls]
-        for future in futures:  # wait for every one, then raise the first failure
-            future.exception()
-        for future in futures:
-            future.result()
 
     def _ensure_dir(self, directory: str, dirty: dict[str, None]) -> None:
         """Create ``directory`` and missing parents; mark each changed parent to be flushed."""
@@ -209,17 +203,39 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL
 
 
-def _write_file(path: str, data: bytes, *, fsync: bool) -> None:
+def _run_all(calls: Sequence[Callable[[], None]]) -> None:
+    """Run independent flushes at once: each waits on the disk, not the CPU (or the GIL)."""
+    if len(calls) <= 1:
+        for call in calls:
+            call()
+        return
+    futures = [_pool().submit(call) for call in calls]
+    for future in futures:  # wait for every one, then raise the first failure
+        future.exception()
+    for future in futures:
+        future.result()
+
+
+def _write_file(path: str, data: bytes) -> int:
+    """Create or truncate ``path``, write ``data``; return the open descriptor to flush."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
         view = memoryview(data)
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        if fsync:
-            os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    return fd
+
+
+def _rename(source: str, target: str) -> None:
+    os.replace(source, target)
+
+
+def _fsync_file(fd: int) -> None:
+    os.fsync(fd)
 
 
 def _fsync_dir(directory: str) -> None:

@@ -143,33 +143,39 @@ def test_kill_9_at_random_instants_loses_no_acknowledged_entry(tmp_path: Path) -
 
 
 class Faults:
-    """Raises at the n-th write point of the real DirectoryTileStore: every temporary file
-    written, every rename and every directory flush (SPEC §6.1)."""
+    """Raises at the n-th write point of the real DirectoryTileStore: every file written,
+    every rename, every file flush and every directory flush (SPEC §6.1)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.countdown = -1
         self.points = 0
-        real_write, real_fsync_dir, real_replace = (
+        real_write, real_fsync_file, real_fsync_dir, real_rename = (
             storage._write_file,
+            storage._fsync_file,
             storage._fsync_dir,
-            os.replace,
+            storage._rename,
         )
 
-        def write_file(path: str, data: bytes, *, fsync: bool) -> None:
+        def write_file(path: str, data: bytes) -> int:
             self.point()
-            real_write(path, data, fsync=fsync)
+            return real_write(path, data)
+
+        def fsync_file(fd: int) -> None:
+            self.point()
+            real_fsync_file(fd)
 
         def fsync_dir(directory: str) -> None:
             self.point()
             real_fsync_dir(directory)
 
-        def replace(src: str, dst: str) -> None:
+        def rename(src: str, dst: str) -> None:
             self.point()
-            real_replace(src, dst)
+            real_rename(src, dst)
 
         monkeypatch.setattr(storage, "_write_file", write_file)
+        monkeypatch.setattr(storage, "_fsync_file", fsync_file)
         monkeypatch.setattr(storage, "_fsync_dir", fsync_dir)
-        monkeypatch.setattr(os, "replace", replace)
+        monkeypatch.setattr(storage, "_rename", rename)
 
     def point(self) -> None:
         with LOCK:

@@ -109,11 +109,30 @@ def test_checkpoint_is_renamed_last_and_directories_are_flushed_once(
     monkeypatch.setattr(os, "replace", recording_replace)
     monkeypatch.setattr(os, "fsync", recording_fsync)
     store.publish({f"tile/0/{i:03d}": b"y" for i in range(5)}, b"cp2")
-    # five files and the temporary checkpoint flushed; five renames; ONE flush of tile/0;
-    # then the checkpoint's rename and the root's flush.
-    assert sorted(events[:6]) == ["fsync file"] * 6
-    assert events[6:11] == [f"rename tile/0/{i:03d}" for i in range(5)]
-    assert events[11:] == ["fsync dir", "rename checkpoint", "fsync dir"]
+    # Each file is renamed into place as soon as it is written (no published checkpoint
+    # names it yet); then, in one round, the five files, the temporary checkpoint and
+    # tile/0 (ONCE) are flushed; only then the checkpoint's rename and the root's flush.
+    assert events[:5] == [f"rename tile/0/{i:03d}" for i in range(5)]
+    assert sorted(events[5:12]) == ["fsync dir"] + ["fsync file"] * 6
+    assert events[12:] == ["rename checkpoint", "fsync dir"]
+
+
+def test_files_are_complete_under_their_final_names_before_any_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader never sees a file half written, even one that no checkpoint names yet."""
+    store = DirectoryTileStore(tmp_path)
+    seen: dict[str, bytes] = {}
+    real_replace = os.replace
+
+    def checking_replace(src: str, dst: str) -> None:
+        real_replace(src, dst)
+        seen[os.path.relpath(dst, tmp_path)] = Path(dst).read_bytes()
+
+    monkeypatch.setattr(os, "replace", checking_replace)
+    files = {"tile/0/000": b"t" * 8192, "tile/entries/000": b"e" * 262_656}
+    store.publish(files, b"cp")
+    assert seen == {**files, CHECKPOINT_PATH: b"cp"}
 
 
 def test_a_failed_flush_never_publishes_the_checkpoint(
