@@ -441,8 +441,15 @@ def _payload(inp: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _pinned(inp: Mapping[str, Any], name: str) -> TrustRoot:
-    """A signed trust root of the request that the vector says is valid (SPEC §5.3)."""
-    return verify_self_signed(_b64(inp, name))
+    """A trust root the request configures (SPEC §5.3, self-signed).
+
+    Like a verifier key, it is the verifier's configuration, not input under verification:
+    one that does not verify makes the request invalid, never a rejection.
+    """
+    try:
+        return verify_self_signed(_b64(inp, name))
+    except VerificationError as e:
+        raise ProtocolError(f"{name} is not a valid self-signed trust root: {e}") from None
 
 
 def _signers_json(signatures: Sequence[RoleSignature]) -> list[dict[str, str]]:
@@ -476,6 +483,7 @@ def _reject(e: VerificationError) -> dict[str, Any]:
 
 
 def _admission(inp: Mapping[str, Any]) -> dict[str, Any]:
+    _pinned(inp, "trust_root_b64")
     admission = BundleAdmission(_b64(inp, "trust_root_b64"))
     entries = [_decode_b64(e, "entries_b64") for e in _strings(inp, "entries_b64")]
     results: list[dict[str, Any]] = []

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from keybundle import cose, dcbor
+from keybundle.client import verify_package
 from keybundle.package import ConsistencyProof, RotationEntry, parse_unverified_package
 from keybundle.signers import P256_ORDER, Ed25519Signer, Signer
 from keybundle.state import ClientState
@@ -1378,6 +1379,54 @@ def _steps_10_11(c: _Client) -> None:
             Step(
                 _edit_package(package, consistency=ConsistencyProof(7, (bytes(32),))), ACCEPT, w.now
             ),
+        ],
+    )
+
+    # A client that starts from a stored state (state_b64) rather than a fresh one.
+    w = World()
+    state = verify_package(w.fresh_package(), w.pinned, ClientState(), w.now).state
+    c.one(
+        "fast-forward-from-a-stored-state",
+        "A stored state at epoch 1; the package jumps to epoch 2 + max_epoch_jump.",
+        w,
+        w.fresh_package(DEFAULT_FLEET, 2 + JUMP, previous=b"\x77" * 32),
+        reject("EPOCH_JUMP_TOO_LARGE", 10),
+        state=state,
+        spec=["§7.2"],
+    )
+    w, fork = World(), World()
+    signed, index = w.publish()
+    state = verify_package(
+        w.package(signed, index, w.checkpoint()), w.pinned, ClientState(), w.now
+    ).state
+    fork.publish("other-fleet", 1)
+    c.one(
+        "split-view-against-a-stored-state",
+        "A stored checkpoint of size 1; the package's checkpoint of size 1 has another root.",
+        w,
+        fork.package(fork.entries[0], 0, fork.checkpoint()),
+        reject("INCONSISTENT_CHECKPOINT", 11),
+        state=state,
+        spec=["§7.2"],
+    )
+    w = World(algorithm="p256")
+    c.one(
+        "bundle-not-yet-valid-p256",
+        "A P-256 world's bundle valid from one second beyond the clock skew ahead.",
+        w,
+        w.fresh_package(not_before=w.now + SKEW + 1),
+        reject("NOT_YET_VALID", 9),
+    )
+    w = World()
+    staging = w.fresh_package("staging.vault", 1)
+    prod = w.fresh_package(DEFAULT_FLEET, 1)
+    c.add(
+        "wrong-fleet-after-an-accepted-one",
+        "A client of fleet staging.vault accepts its bundle, then is served prod-eu.vault's.",
+        w,
+        [
+            Step(staging, ACCEPT, w.now, "staging.vault"),
+            Step(prod, reject("WRONG_FLEET", 9), w.now, "staging.vault"),
         ],
     )
 

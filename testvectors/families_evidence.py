@@ -233,6 +233,17 @@ def add_evidence_family(vs: VectorSet) -> None:
         ACCEPT,
         [fingerprint],
     )
+    two = sorted(k.fingerprint for k in parse_payload(bad.bundle(DEFAULT_FLEET, 1)).keys[:2])
+    entries(
+        "entries-unexpected-keys-of-a-later-entry",
+        "Entry 2 (proven alone) carries two keys the allow-list does not hold.",
+        "UNEXPECTED_KEY",
+        2,
+        None,
+        [_range(bad, 2, 3, size)],
+        ACCEPT,
+        two,
+    )
     entries(
         "entries-unexpected-key-not-carried",
         "Entry 0 does not carry the named key.",
