@@ -52,7 +52,7 @@ values and mutated byte strings, and re-derives the list of tags cbor2 interpret
 
 from __future__ import annotations
 
-import importlib.metadata
+import os
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn, TypeAlias
 
@@ -267,12 +267,37 @@ _CBOR2_INTERPRETED_TAGS: Final = frozenset(
 )  # fmt: skip
 
 
-def _cbor2_release_ok() -> bool:
+def _cbor2_release() -> str | None:
+    """The release of the cbor2 that is imported, or None if it cannot be told.
+
+    cbor2 6.x has no ``__version__``, and ``importlib.metadata`` costs 25-40 ms of imports
+    in a fresh ``keybundle verify`` process. The installer's record sits beside the package:
+    exactly one ``cbor2-<release>.dist-info`` in the directory that holds the imported
+    ``cbor2`` names its release. Anything else (no record there, several, a zip import)
+    asks ``importlib.metadata``, as before.
+    """
+    records: list[str] = []
+    location = getattr(cbor2, "__file__", None)
+    if location:
+        site = os.path.dirname(os.path.dirname(location))
+        try:
+            names = os.listdir(site)
+        except OSError:
+            names = []
+        records = [n for n in names if n.startswith("cbor2-") and n.endswith(".dist-info")]
+    if len(records) == 1:
+        return records[0][len("cbor2-") : -len(".dist-info")]
+    import importlib.metadata  # rare path, and slow to import
+
     try:
-        release = importlib.metadata.version("cbor2")
+        return importlib.metadata.version("cbor2")
     except importlib.metadata.PackageNotFoundError:
-        return False
-    return release.startswith(_FAST_PATH_RELEASES)
+        return None
+
+
+def _cbor2_release_ok() -> bool:
+    release = _cbor2_release()
+    return release is not None and release.startswith(_FAST_PATH_RELEASES)
 
 
 _FAST_PATH: Final = _cbor2_release_ok()

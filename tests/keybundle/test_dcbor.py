@@ -8,6 +8,7 @@ dcbor_reference.py (both the fast cbor2-based path and the strict pure-Python pa
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 from collections.abc import Callable
 from typing import Any
 
@@ -339,6 +340,11 @@ def test_fast_path_traps_every_tag_cbor2_interprets() -> None:
             with contextlib.suppress(cbor2.CBORDecodeError):
                 cbor2.loads(head + content, tag_hook=tag_hook)
     assert set(numbers) - reached <= dcbor._CBOR2_INTERPRETED_TAGS
+
+
+def test_cbor2_release_is_read_beside_the_package_like_importlib_metadata() -> None:
+    # The fast path's release guard must name the release importlib.metadata names.
+    assert dcbor._cbor2_release() == importlib.metadata.version("cbor2")
 
 
 # --- differential tests against the naive reference ---------------------------------------------
