@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from keybundle.conformance import (
-    DEFAULT_TIMEOUT,
+    DEFAULT_VERIFIER_TIMEOUT_SECONDS,
     FAMILIES,
     VectorFileError,
     load_vectors,
@@ -59,7 +59,7 @@ def conformance() -> None:
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
-    default=DEFAULT_TIMEOUT,
+    default=DEFAULT_VERIFIER_TIMEOUT_SECONDS,
     show_default=True,
     help="Seconds the verifier may take for one vector.",
 )

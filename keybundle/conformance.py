@@ -55,6 +55,7 @@ from .state import ClientState, CorruptStateError, parse_state
 from .trustroot import TrustRoot, verify_rotation_chain, verify_self_signed
 
 __all__ = [
+    "DEFAULT_VERIFIER_TIMEOUT_SECONDS",
     "FAMILIES",
     "INFORMATIONAL",
     "MAX_ANSWER_BYTES",
@@ -90,7 +91,7 @@ FAMILIES: Final = (
     "evidence",
     "client",
 )
-"""The vector families, in the order the runners visit them (SPEC §12.3)."""
+"""The vector families, in the order the runners visit them (SPEC §12.4)."""
 INFORMATIONAL: Final = frozenset({"step"})
 """Members of an expected outcome that an answer need not repeat (the §7.3 step of a
 client rejection documents the vector; it is not part of the answer)."""
@@ -98,7 +99,7 @@ MAX_REQUEST_BYTES: Final = 16 << 20
 """Largest request the reference adapter reads from standard input."""
 MAX_ANSWER_BYTES: Final = 16 << 20
 """Largest answer the harness reads from an external verifier."""
-DEFAULT_TIMEOUT: Final = 10.0
+DEFAULT_VERIFIER_TIMEOUT_SECONDS: Final = 10.0
 """Seconds an external verifier may take for one vector before it fails."""
 
 _VECTOR_MEMBERS: Final = frozenset({"description", "family", "spec", "input", "expect"})
@@ -285,7 +286,7 @@ def _enc(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-# --- the families: our library behind the protocol (SPEC §12.3) ------------------------------
+# --- the families: our library behind the protocol (SPEC §12.4) ------------------------------
 
 
 def _accept(**members: Any) -> dict[str, Any]:
@@ -577,7 +578,7 @@ _EVALUATORS: Final[dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {
 
 
 def evaluate(family: str, inp: Mapping[str, Any]) -> dict[str, Any]:
-    """Our library's answer to a request of ``family`` with input ``inp`` (SPEC §12.3).
+    """Our library's answer to a request of ``family`` with input ``inp`` (SPEC §12.4).
 
     A rejection is an answer (``{"result": "reject", "reason": ..., "message": ...}``); an
     input the protocol does not allow, or that the library refuses as a caller mistake
@@ -706,7 +707,7 @@ def run_external(
     vectors: Iterable[Vector],
     command: Sequence[str],
     *,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float = DEFAULT_VERIFIER_TIMEOUT_SECONDS,
     jobs: int = 1,
 ) -> Iterator[Outcome]:
     """Answer each vector by running ``command`` once (SPEC §12.1), ``jobs`` at a time.

@@ -2,7 +2,7 @@
 
 Each vector is a client: a pinned signed trust root, a starting state (usually fresh) and one
 or more packages, each verified at its own ``now`` against the state the previous steps left
-(SPEC §12.3). A rejection names its reason code and the SPEC §7.3 step that fails; every step
+(SPEC §12.4). A rejection names its reason code and the SPEC §7.3 step that fails; every step
 from 1 to 11 has vectors that fail exactly there (tests/test_vectors.py checks both against
 our verifier's own step comments).
 """

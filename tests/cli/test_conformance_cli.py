@@ -1,4 +1,4 @@
-"""Tests for ``keybundle conformance run`` and ``keybundle vectors generate`` (SPEC §10.7, §12)."""
+"""Tests for ``keybundle conformance run`` and ``keybundle vectors generate`` (SPEC §10.11, §12)."""
 
 from __future__ import annotations
 
