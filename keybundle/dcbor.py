@@ -314,8 +314,12 @@ def _give_up_semantic(value: object, immutable: bool) -> NoReturn:
 
 _SEMANTIC_TRAPS: Final = dict.fromkeys(_CBOR2_INTERPRETED_TAGS, _give_up_semantic)
 # Types the fast path accepts as they are: a dict was checked by _fast_check_map when cbor2
-# built it, a Tag by the tag hook, and ints are within 64 bits because bignum tags are trapped.
-_FAST_ACCEPTED: Final = frozenset({int, str, bytes, bool, type(None), dict, Tag})
+# built it, a tag by the tag decoder, and ints are within 64 bits because bignum tags are
+# trapped. Allowed tags are decoded as cbor2's own CBORTag, which cbor2.dumps writes natively:
+# an object of a type it does not know (our Tag) makes cbor2 import its table of default
+# encoders (decimal, uuid, email, ...: ~10 ms in a fresh process). They become Tag after the
+# re-encoding check.
+_FAST_ACCEPTED: Final = frozenset({int, str, bytes, bool, type(None), dict, cbor2.CBORTag})
 
 
 def _fast_check_value(value: object) -> None:
@@ -367,26 +371,20 @@ def _count(value: object) -> int:
     return 1
 
 
-def _fast_default(encoder: Any, value: object) -> None:
-    if type(value) is not Tag:
-        raise _GiveUp
-    encoder.encode_semantic(value.tag, value.value)
-
-
 def _give_up_tag(tag: object, immutable: bool) -> NoReturn:
     # cbor2 calls tag_hook for the tags it does not interpret and that are not allowed.
     raise _GiveUp
 
 
 def _tag_decoder(number: int) -> Any:
-    def decode_tag(content: object, immutable: bool) -> Tag:
+    def decode_tag(content: object, immutable: bool) -> cbor2.CBORTag:
         # Allowed tags are decoded through semantic_decoders, which (unlike tag_hook) get
         # their content as plain lists and dicts; immutable only inside map keys (rejected).
         if immutable:
             raise _GiveUp
         if type(content) not in _FAST_ACCEPTED:
             _fast_check_value(content)
-        return Tag(number, content)  # type: ignore[arg-type]
+        return cbor2.CBORTag(number, content)
 
     return decode_tag
 
@@ -419,11 +417,34 @@ def _decode_fast(data: bytes, max_depth: int, tags: frozenset[int]) -> object:
             _fast_check_value(value)
         # Maps keep the input's key order, so the plain re-encoding equals the input exactly
         # when every head was minimal, every length definite and nothing trailed.
-        again = cbor2.dumps(value, default=_fast_default)
+        again = cbor2.dumps(value)
     except (cbor2.CBORError, _GiveUp):
         # The one place cbor2's errors are handled: the strict decoder gives the verdict.
         return _GAVE_UP
-    return value if again == data else _GAVE_UP
+    if again != data:
+        return _GAVE_UP
+    return _own_tags(value) if tags else value
+
+
+def _own_tags(value: object) -> object:
+    """``value`` with every cbor2 CBORTag replaced by a :class:`Tag` (lists and maps in place).
+
+    Only values that the fast path accepted come here, so map keys hold no tags.
+    """
+    if type(value) is cbor2.CBORTag:
+        return Tag(value.tag, _own_tags(value.value))  # type: ignore[arg-type]
+    if type(value) is list:
+        for i, item in enumerate(value):
+            if type(item) in _CONTAINERS:
+                value[i] = _own_tags(item)
+    elif type(value) is dict:
+        for key, item in value.items():
+            if type(item) in _CONTAINERS:
+                value[key] = _own_tags(item)
+    return value
+
+
+_CONTAINERS: Final = frozenset({list, dict, cbor2.CBORTag})
 
 
 # --- strict path: a direct reading of RFC 8949 §3 and §4.2.1 -------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -345,6 +347,30 @@ def test_fast_path_traps_every_tag_cbor2_interprets() -> None:
 def test_cbor2_release_is_read_beside_the_package_like_importlib_metadata() -> None:
     # The fast path's release guard must name the release importlib.metadata names.
     assert dcbor._cbor2_release() == importlib.metadata.version("cbor2")
+
+
+def test_decoding_imports_neither_importlib_metadata_nor_cbor2_default_encoders() -> None:
+    # A fresh `keybundle verify` pays for every import: the release guard must not need
+    # importlib.metadata, and re-encoding a tagged value must not make cbor2 import the
+    # modules of its default encoders (decimal, uuid, email, ...).
+    child = (
+        "import sys\n"
+        "from keybundle import dcbor\n"
+        "data = dcbor.encode(dcbor.Tag(18, [b'p', {11: [b'', {}, b's']}, dcbor.Tag(1000, 7)]))\n"
+        "dcbor.decode(data, tags=frozenset({18, 1000}))\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", child], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert not {"importlib.metadata", "decimal", "uuid", "email", "fractions"} & set(out)
+
+
+@pytest.mark.skipif(not dcbor._FAST_PATH, reason="cbor2 release without the fast path")
+def test_fast_path_returns_nested_tags_as_tag() -> None:
+    value = Tag(18, [Tag(1000, [Tag(24, b"x")]), {1: Tag(64, b"")}])
+    fast = dcbor._decode_fast(encode(value), 8, TAGS)
+    assert repr(fast) == repr(value)
 
 
 # --- differential tests against the naive reference ---------------------------------------------
