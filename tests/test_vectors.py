@@ -240,6 +240,18 @@ def test_every_client_step_has_a_vector_failing_exactly_there(vectors: list[Vect
     assert [s for s in FAILING_STEPS if not seen[s]] == []
 
 
+def test_the_readme_counts_are_the_vectors(vectors: list[Vector]) -> None:
+    readme = (DEFAULT_DIR / "README.md").read_text(encoding="utf-8")
+    families = dict(re.findall(r"^\| `([a-z0-9-]+)` \| (\d+) \| \d+ \| \d+ \|", readme, re.M))
+    assert families == {f: str(n) for f, n in Counter(v.family for v in vectors).items()}
+    assert f"| total | {len(vectors)} |" in readme
+    counts: Counter[str] = Counter()
+    for vector in vectors:
+        counts.update(set(_reasons(vector)))
+    codes = dict(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \| (\d+) \|$", readme, re.M))
+    assert codes == {code: str(counts[code]) for code in spec_reason_table()}
+
+
 def test_the_step_finder_reads_the_step_comments() -> None:
     steps = {a for _, a, _ in _step_comments()} | {b for _, _, b in _step_comments()}
     assert set(FAILING_STEPS) <= steps
