@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from keybundle.errors import Reason, VerificationError
 
 __all__ = [
@@ -48,9 +46,10 @@ _X25519_SMALL_ORDER_U: Final = frozenset(
     }
 )
 
-# NIST P-256 (SEC 2 §2.4.2): y^2 = x^3 - 3x + b over GF(p).
+# NIST P-256 (SEC 2 §2.4.2): y^2 = x^3 - 3x + b over GF(p). The curve check itself is
+# cryptography's, imported on the first P-256 key only (an import costs 10-15 ms, and most
+# bundles hold no P-256 key).
 _P256_P: Final = 2**256 - 2**224 + 2**192 + 2**96 - 1
-_P256_CURVE: Final = ec.SECP256R1()
 
 
 def _invalid(algorithm: str, message: str) -> VerificationError:
@@ -170,8 +169,10 @@ def _validate_p256(algorithm: str, public_key: bytes) -> None:
     y = int.from_bytes(public_key[33:], "big")
     if x >= _P256_P or y >= _P256_P:
         raise _invalid(algorithm, "a coordinate is not reduced below the field prime")
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     try:
-        ec.EllipticCurvePublicKey.from_encoded_point(_P256_CURVE, public_key)
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public_key)
     except ValueError:
         # The one place cryptography's rejection is translated: the point is not on P-256.
         raise _invalid(algorithm, "the point is not on the P-256 curve") from None

@@ -20,18 +20,20 @@ import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
 from nacl.bindings import crypto_core_ed25519_is_valid_point, crypto_sign_open
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+# ``cryptography`` is imported where P-256 keys, ES256 signatures and PEM/PKCS#8
+# serialisation are used, never at module level: an Ed25519-only client (the common
+# embedding) verifies through libsodium alone, and importing cryptography costs 10-15 ms of
+# a fresh ``keybundle verify``. Key ids need no cryptography either: an SPKI DER is a fixed
+# prefix and the raw key (:meth:`PublicKey.spki_der`).
 
 __all__ = [
     "ALGORITHMS",
@@ -112,6 +114,8 @@ def normalize_es256_signature(raw: bytes) -> bytes:
 
 def es256_signature_from_der(der: bytes) -> bytes:
     """Convert an X9.62 DER ECDSA-Sig-Value to the COSE r || s form, low-S normalised."""
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
     r, s = decode_dss_signature(der)
     return normalize_es256_signature(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 
@@ -155,6 +159,8 @@ class PublicKey:
                 raise ValueError(
                     "a P-256 public key must be an uncompressed point (0x04 || X || Y)"
                 )
+            from cryptography.hazmat.primitives.asymmetric import ec
+
             try:
                 ec_key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), self.raw)
             except ValueError:
@@ -175,6 +181,8 @@ class PublicKey:
 
     def spki_pem(self) -> bytes:
         """The SubjectPublicKeyInfo as PEM ("PUBLIC KEY"): the role public-key file format."""
+        from cryptography.hazmat.primitives import serialization
+
         return self._cryptography_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -191,6 +199,9 @@ class PublicKey:
     @classmethod
     def from_pem(cls, pem: bytes) -> PublicKey:
         """Parse a "PUBLIC KEY" PEM file holding an Ed25519 or P-256 key."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
         try:
             key = serialization.load_pem_public_key(pem)
         except ValueError as e:
@@ -207,6 +218,8 @@ class PublicKey:
         raise ValueError("unsupported public key: expected Ed25519 or ECDSA P-256")
 
     def _cryptography_key(self) -> ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey:
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
         if self.algorithm == "ed25519":
             return ed25519.Ed25519PublicKey.from_public_bytes(self.raw)
         return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), self.raw)
@@ -228,6 +241,11 @@ class PublicKey:
 
     @staticmethod
     def _make_verify_es256(key: ec.EllipticCurvePublicKey) -> Callable[[bytes, bytes], None]:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
         algorithm = ec.ECDSA(hashes.SHA256())
 
         def verify(message: bytes, signature: bytes) -> None:
@@ -309,6 +327,8 @@ class Ed25519Signer:
 
     def private_key(self) -> ed25519.Ed25519PrivateKey:
         """The key as a ``cryptography`` object, for ``keybundle.custody`` to serialise."""
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
         return ed25519.Ed25519PrivateKey.from_private_bytes(bytes(self._signing_key))
 
     def __repr__(self) -> str:
@@ -326,6 +346,9 @@ class P256Signer:
     cose_alg: int = COSE_ALG_ES256
 
     def __init__(self, key: ec.EllipticCurvePrivateKey) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
             key.curve, ec.SECP256R1
         ):
@@ -339,6 +362,8 @@ class P256Signer:
     @classmethod
     def generate(cls, rand: Callable[[int], bytes] = os.urandom) -> P256Signer:
         """A new key: a scalar drawn from ``rand`` by rejection sampling in [1, n-1]."""
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         while True:
             d = int.from_bytes(rand(32), "big")
             if 0 < d < P256_ORDER:
@@ -352,6 +377,9 @@ class P256Signer:
         return self._public
 
     def sign(self, message: bytes) -> bytes:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         return es256_signature_from_der(self._key.sign(message, ec.ECDSA(hashes.SHA256())))
 
     def private_key(self) -> ec.EllipticCurvePrivateKey:

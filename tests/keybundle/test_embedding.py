@@ -61,12 +61,6 @@ def test_verifier_imports_no_pkcs11(ed25519_modules: set[str]) -> None:
     assert "pkcs11" not in ed25519_modules
 
 
-@pytest.mark.xfail(
-    reason="keybundle.signers and keybundle.fleetkeys import cryptography at module level "
-    "(for P-256); an Ed25519-only client still loads it (~10 ms). Reported to their owners: "
-    "import cryptography lazily, on the first P-256 key.",
-    strict=False,
-)
 def test_ed25519_only_verification_does_not_import_cryptography(
     ed25519_modules: set[str],
 ) -> None:

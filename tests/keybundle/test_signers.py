@@ -59,6 +59,17 @@ def test_kid_is_sha256_of_spki_der_truncated_to_16_bytes() -> None:
         assert signer.kid == hashlib.sha256(spki).digest()[:16] == key_id(spki)
 
 
+@given(st.binary(min_size=32, max_size=32), st.integers(1, P256_ORDER - 1))
+def test_fixed_der_prefixes_give_the_kids_cryptography_gives(seed: bytes, scalar: int) -> None:
+    # Key ids are derived without cryptography (a fixed SPKI prefix and the raw key), so that
+    # an Ed25519-only client never imports it; they must be the ones its SPKI DER gives.
+    p256 = P256Signer(ec.derive_private_key(scalar, ec.SECP256R1()))
+    for signer in (Ed25519Signer(seed), p256):
+        spki = _cryptography_spki(signer)
+        assert signer.public_key().spki_der() == spki
+        assert signer.kid == key_id(spki)
+
+
 def test_ed25519_known_kid() -> None:
     # The key from seed 00..1f; kid pinned so that ports compute the same value.
     pub = ed25519.Ed25519PrivateKey.from_private_bytes(SEED).public_key().public_bytes_raw()
