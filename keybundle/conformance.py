@@ -33,7 +33,7 @@ from typing import Any, Final
 
 from transparency_log.checkpoint import VerifiedCheckpoint, verify_checkpoint
 from transparency_log.merkle import EMPTY_ROOT, leaf_hash
-from transparency_log.note import Signature, Verifiers, new_verifier, open_note
+from transparency_log.note import Signature, Verifier, Verifiers, new_verifier, open_note
 from transparency_log.policy import parse_policy
 from transparency_log.proof import (
     MemoryHashStore,
@@ -275,7 +275,7 @@ def _opt_str(obj: Mapping[str, Any], name: str) -> str | None:
     return None if value is None else str(value)
 
 
-def _vkey(text: str, what: str) -> Any:
+def _vkey(text: str, what: str) -> Verifier:
     try:
         return new_verifier(text)
     except ValueError as e:
@@ -349,21 +349,27 @@ def _checkpoint_json(verified: VerifiedCheckpoint) -> dict[str, Any]:
     )
 
 
-def _log_keys(inp: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "log_verifier": _vkey(_field(inp, "log_vkey", str), "log_vkey"),
-        "origin": _opt_str(inp, "origin"),
-        "witnesses": [_vkey(v, "witness_vkeys") for v in _strings(inp, "witness_vkeys")],
-    }
+@dataclass(frozen=True)
+class _LogKeys:
+    """The log configuration of a checkpoint or tlog-proof request (SPEC §12.4)."""
+
+    log: Verifier
+    origin: str | None
+    witnesses: tuple[Verifier, ...]
+
+
+def _log_keys(inp: Mapping[str, Any]) -> _LogKeys:
+    return _LogKeys(
+        _vkey(_field(inp, "log_vkey", str), "log_vkey"),
+        _opt_str(inp, "origin"),
+        tuple(_vkey(v, "witness_vkeys") for v in _strings(inp, "witness_vkeys")),
+    )
 
 
 def _checkpoint(inp: Mapping[str, Any]) -> dict[str, Any]:
     keys = _log_keys(inp)
     verified = verify_checkpoint(
-        _b64(inp, "note_b64"),
-        keys["log_verifier"],
-        origin=keys["origin"],
-        witnesses=keys["witnesses"],
+        _b64(inp, "note_b64"), keys.log, origin=keys.origin, witnesses=keys.witnesses
     )
     return _checkpoint_json(verified)
 
@@ -373,11 +379,7 @@ def _tlog_proof(inp: Mapping[str, Any]) -> dict[str, Any]:
     entry = _b64(inp, "entry_b64")
     proof = parse_tlog_proof(_b64(inp, "proof_b64"))
     verified = verify_tlog_proof(
-        proof,
-        leaf_hash(entry),
-        keys["log_verifier"],
-        origin=keys["origin"],
-        witnesses=keys["witnesses"],
+        proof, leaf_hash(entry), keys.log, origin=keys.origin, witnesses=keys.witnesses
     )
     cp = verified.checkpoint
     return _accept(index=proof.index, size=cp.size, root_hex=cp.root_hash.hex())
