@@ -8,6 +8,11 @@ The checkpoint is the commit point: an index returned by :meth:`Log.add` or
 published, so killing the process at any instant loses no acknowledged entry, and reopening
 simply treats every file beyond the published size as garbage to be rewritten.
 
+Batches are pipelined: a publisher thread publishes one batch (its files, then its
+checkpoint) while the caller's thread sequences the next on the tree that batch will
+publish. Checkpoints still go out one at a time and in order; if one batch fails, the
+batches built on it are discarded unpublished and the writer recovers (SPEC §6.2).
+
 Memory stays flat as the log grows: the writer keeps only the right edge of the tree (the
 partial tile of every level, with the interior nodes of each, which are the compact range),
 the partial entry bundle, and a bounded window of recent leaf hashes. Resubmitting an entry
@@ -26,7 +31,10 @@ import os
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sized
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -42,6 +50,7 @@ __all__ = [
     "DEFAULT_BATCH_MAX_AGE",
     "DEFAULT_BATCH_SIZE",
     "MAX_BATCH_SIZE",
+    "MAX_IN_FLIGHT",
     "RECENT_WINDOW",
     "Admission",
     "Log",
@@ -59,6 +68,9 @@ MAX_BATCH_SIZE = 65536
 
 DEFAULT_BATCH_MAX_AGE = 0.05
 """Seconds the oldest queued :meth:`Log.add` entry waits for its batch to fill."""
+
+MAX_IN_FLIGHT = 2
+"""Sequenced batches that may wait for or undergo publication while the next is sequenced."""
 
 RECENT_WINDOW = 65536
 """Leaf hashes kept in memory before they are flushed, sorted, to the persistent index."""
@@ -262,6 +274,22 @@ class _Frontier:
         return files
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A sequenced batch: its tree, the files and signed checkpoint to publish, its indices.
+
+    ``checkpoint`` is empty when the batch added nothing (all duplicates or rejections): it
+    publishes nothing, but it is still acknowledged in order, after the batches before it.
+    """
+
+    batch: list[_Pending]
+    frontier: _Frontier
+    files: dict[str, bytes]
+    checkpoint: bytes
+    fresh: dict[bytes, int]
+    generation: int
+
+
 def _check_entry(entry: object) -> bytes:
     if not isinstance(entry, bytes):
         raise TypeError(f"a log entry is bytes, not {type(entry).__name__}")
@@ -331,13 +359,18 @@ class Log:
         self._clock = clock
         self._cond = threading.Condition()
         self._queue: list[_Pending] = []
-        self._integrating = False
+        self._preparing = False  # a thread is sequencing a batch (or recovering)
+        self._in_flight: deque[_Prepared] = deque()  # sequenced, not yet published: in order
+        self._generation = 0  # failed publications so far (see _sequence)
+        self._failure: BaseException | None = None  # a batch failed: recover before the next
         self._closed = False
         self._broken: BaseException | None = None
         self._recent: dict[bytes, int] = {}
         self._indexed_size = 0
-        self._frontier = _Frontier(0, [], b"")
+        self._frontier = _Frontier(0, [], b"")  # the published tree
+        self._tip = self._frontier  # the tree after the last batch sequenced
         self._checkpoint = b""
+        self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-publisher")
 
         state_dir.mkdir(parents=True, exist_ok=True)
         self._lock_fd = _lock(state_dir / LOCK_FILE)
@@ -431,6 +464,8 @@ class Log:
             self._queue.append(pending)
             self._cond.notify_all()
         self._drive(pending, force=False)
+        if pending.error is not None:
+            self._settle(idle=False)  # return to the published checkpoint before raising
         return pending.result()
 
     def add_many(self, entries: Iterable[bytes], *, progress: Progress | None = None) -> list[int]:
@@ -440,28 +475,48 @@ class Log:
         If the admission hook rejects some, the others are still appended, and then the
         first rejection is raised (resubmitting returns the indices of those that were
         appended). ``progress(done, total)`` is called after each batch.
+
+        Batches are pipelined (SPEC §6.2): while one is being published, the next ones are
+        read from ``entries`` and sequenced, so up to ``MAX_IN_FLIGHT + 1`` batches of
+        entries are held at once. A batch is still acknowledged only by its own checkpoint.
         """
         total = len(entries) if isinstance(entries, Sized) else None
         indices: list[int] = []
         first_rejection: tuple[int, VerificationError] | None = None
         done = 0
-        for chunk in _chunks(entries, self._batch_size):
-            now = self._clock()
-            pendings = [_Pending(_check_entry(entry), now) for entry in chunk]
-            with self._cond:
-                self._usable()
-                self._queue.extend(pendings)
-                self._cond.notify_all()
-            self._drive(pendings[-1], force=True)
-            for offset, pending in enumerate(pendings):
-                if pending.rejection is not None:
-                    if first_rejection is None:
-                        first_rejection = (done + offset, pending.rejection)
-                    continue
-                indices.append(pending.result())
-            done += len(chunk)
-            if progress is not None:
-                progress(done, total)
+        outstanding: deque[list[_Pending]] = deque()
+        chunks = _chunks(entries, self._batch_size)
+        try:
+            while True:
+                chunk = next(chunks, None)
+                if chunk is not None:
+                    now = self._clock()
+                    pendings = [_Pending(_check_entry(entry), now) for entry in chunk]
+                    with self._cond:
+                        self._usable()
+                        self._queue.extend(pendings)
+                        self._cond.notify_all()
+                    outstanding.append(pendings)
+                    if len(outstanding) <= MAX_IN_FLIGHT:
+                        continue  # read and queue the next batch before waiting
+                if not outstanding:
+                    break
+                pendings = outstanding[0]
+                self._drive(pendings[-1], force=True)
+                outstanding.popleft()
+                for offset, pending in enumerate(pendings):
+                    if pending.rejection is not None:
+                        if first_rejection is None:
+                            first_rejection = (done + offset, pending.rejection)
+                        continue
+                    indices.append(pending.result())
+                done += len(pendings)
+                if progress is not None:
+                    progress(done, total)
+        except BaseException:
+            self._abandon([pending for pendings in outstanding for pending in pendings])
+            self._settle(idle=False)
+            raise
         if first_rejection is not None:
             position, rejection = first_rejection
             raise VerificationError(
@@ -484,12 +539,14 @@ class Log:
         try:
             if self._broken is None:
                 self.flush()
-                if self._recent:
+                self._settle(idle=True)
+                if self._broken is None and self._recent:
                     self._flush_index()
         finally:
             with self._cond:
                 self._closed = True
                 self._cond.notify_all()
+            self._publisher.shutdown(wait=True)
             self._db.close()
             os.close(self._lock_fd)
 
@@ -499,7 +556,7 @@ class Log:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # --- batching ---
+    # --- batching and pipelining (SPEC §6.2) ---
 
     def _usable(self) -> None:
         if self._closed:
@@ -511,7 +568,12 @@ class Log:
             )
 
     def _drive(self, target: _Pending, *, force: bool) -> None:
-        """Wait until ``target`` is integrated, integrating batches when it is our turn."""
+        """Wait until ``target`` is integrated, sequencing batches (or recovering) in turn.
+
+        One thread at a time sequences (``_preparing``); it hands each batch to the
+        publisher thread and, while that publishes, may sequence the next ones: at most
+        ``MAX_IN_FLIGHT`` sequenced batches wait for or undergo publication.
+        """
         cond = self._cond
         while True:
             with cond:
@@ -519,74 +581,175 @@ class Log:
                     return
                 self._usable()
                 batch: list[_Pending] | None = None
-                if not self._integrating and self._queue:
-                    due = (
-                        force
-                        or len(self._queue) >= self._batch_size
-                        or self._clock() >= self._queue[0].enqueued + self._batch_max_age
-                    )
-                    if due:
-                        batch = self._queue[: self._batch_size]
-                        del self._queue[: self._batch_size]
-                        self._integrating = True
-                if batch is None:
-                    timeout = None
-                    if not self._integrating and self._queue:
-                        deadline = self._queue[0].enqueued + self._batch_max_age
-                        timeout = max(0.0, deadline - self._clock())
+                recover = False
+                tip, generation = self._tip, self._generation
+                timeout: float | None = None
+                if not self._preparing:
+                    if self._failure is not None:
+                        recover = not self._in_flight
+                    elif self._queue and len(self._in_flight) < MAX_IN_FLIGHT:
+                        oldest = self._queue[0].enqueued + self._batch_max_age
+                        if force or len(self._queue) >= self._batch_size or self._clock() >= oldest:
+                            batch = self._queue[: self._batch_size]
+                            del self._queue[: self._batch_size]
+                        else:
+                            timeout = max(0.0, oldest - self._clock())
+                    if batch is not None or recover:
+                        self._preparing = True
+                if batch is None and not recover:
                     cond.wait(timeout)
                     continue
             try:
-                self._integrate_or_recover(batch)
+                if recover:
+                    self._recover()
+                else:
+                    self._sequence_and_submit(batch or [], tip, generation)
             finally:
                 with cond:
-                    self._integrating = False
+                    self._preparing = False
                     cond.notify_all()
 
-    def _integrate_or_recover(self, batch: list[_Pending]) -> None:
-        try:
-            self._integrate(batch)
-        except BaseException as exc:
-            # Nothing of this batch is acknowledged; the waiters get the failure, and the
-            # writer returns to the published checkpoint exactly as a reopen would.
-            for pending in batch:
-                pending.index, pending.rejection, pending.error = -1, None, exc
-                pending.done = True
+    def _settle(self, *, idle: bool) -> None:
+        """Recover now if a batch failed (once those in flight are done); with ``idle``, also
+        wait until no batch is being sequenced or published."""
+        cond = self._cond
+        while True:
+            with cond:
+                if self._broken is not None:
+                    return
+                if self._failure is None and not (idle and (self._preparing or self._in_flight)):
+                    return
+                if self._preparing or self._in_flight:
+                    cond.wait()
+                    continue
+                self._preparing = True
             try:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                self._load()
-            except BaseException as again:
+                self._recover()
+            finally:
+                with cond:
+                    self._preparing = False
+                    cond.notify_all()
+
+    def _abandon(self, pendings: list[_Pending]) -> None:
+        """After a failed add_many: unqueue its later entries and wait out those in flight.
+
+        So when add_many raises, none of its entries is still being integrated: the log's
+        size and checkpoint are those on disk.
+        """
+        mine = {id(pending) for pending in pendings}
+        withdrawn = LogStateError("withdrawn: an earlier batch of the same add_many failed")
+        with self._cond:
+            kept: list[_Pending] = []
+            for pending in self._queue:
+                if id(pending) in mine:
+                    pending.error, pending.done = withdrawn, True
+                else:
+                    kept.append(pending)
+            self._queue = kept
+            while self._broken is None and not all(pending.done for pending in pendings):
+                self._cond.wait()
+
+    def _recover(self) -> None:
+        """Return to the published checkpoint after a failed batch, as a reopen would."""
+        try:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._load()
+        except BaseException as again:
+            with self._cond:
                 self._broken = again
-                if not isinstance(again, Exception):
-                    raise
-            if not isinstance(exc, Exception):
+            if not isinstance(again, Exception):
                 raise
             return
-        # Step 5 (SPEC §6.2): acknowledge.
-        for pending in batch:
-            pending.done = True
+        with self._cond:
+            self._failure = None
+            self._tip = self._frontier
+
+    def _sequence_and_submit(self, batch: list[_Pending], tip: _Frontier, generation: int) -> None:
+        """Steps 1-2 and the checkpoint of step 4 for one batch, then hand it to the publisher."""
         if len(self._recent) >= RECENT_WINDOW:
             try:
                 self._flush_index()
             except BaseException as exc:
-                # The batch stays acknowledged (it is published); the writer stops, and a
-                # reopen catches the index up from the published bundles.
-                self._broken = exc
+                self._fail_unsubmitted(batch, exc)
+                with self._cond:
+                    self._broken = exc  # a reopen catches the index up from the tiles
                 if not isinstance(exc, Exception):
                     raise
+                return
+        try:
+            prepared = self._sequence(batch, tip, generation)
+        except BaseException as exc:
+            # Nothing of this batch is acknowledged; the writer returns to the published
+            # checkpoint (once the batches before it are settled) exactly as a reopen would.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._fail_unsubmitted(batch, exc)
+            with self._cond:
+                self._failure = exc
+            if not isinstance(exc, Exception):
+                raise
+            return
+        with self._cond:
+            self._in_flight.append(prepared)
+            self._tip = prepared.frontier
+        self._publisher.submit(self._publish, prepared)
+
+    def _fail_unsubmitted(self, batch: list[_Pending], exc: BaseException) -> None:
+        with self._cond:
+            for pending in batch:
+                pending.index, pending.rejection, pending.error = -1, None, exc
+                pending.done = True
+            self._cond.notify_all()
+
+    def _publish(self, prepared: _Prepared) -> None:
+        """Steps 3-5 (SPEC §6.2), in the publisher thread, one batch at a time, in order."""
+        with self._cond:
+            error = self._failure if prepared.generation != self._generation else None
+        published = False
+        if error is None and prepared.checkpoint:
+            try:
+                self._store.publish(prepared.files, prepared.checkpoint)
+                published = True
+            except BaseException as exc:  # handed to the batch's submitters
+                error = exc
+        with self._cond:
+            if self._in_flight[0] is not prepared:
+                raise AssertionError("bad math in Log._publish: batches published out of order")
+            self._in_flight.popleft()
+            if error is None:
+                # Step 5: acknowledge.
+                if published:
+                    self._frontier, self._checkpoint = prepared.frontier, prepared.checkpoint
+                self._recent.update(prepared.fresh)
+                for pending in prepared.batch:
+                    pending.done = True
+            else:
+                if prepared.generation == self._generation:
+                    # Every batch sequenced after this one was built on it: they fail too.
+                    self._generation += 1
+                    self._failure = error
+                for pending in prepared.batch:
+                    pending.index, pending.rejection, pending.error = -1, None, error
+                    pending.done = True
+            self._cond.notify_all()
 
     # --- integration (SPEC §6.2) ---
 
-    def _integrate(self, batch: list[_Pending]) -> None:
+    def _sequence(self, batch: list[_Pending], tip: _Frontier, generation: int) -> _Prepared:
+        """Steps 1-2: indices, admission and its state; then the files and the checkpoint.
+
+        ``tip`` is the tree after the last batch sequenced, and ``generation`` counts the
+        failed publications when it was taken: if a batch before this one fails to publish,
+        the generation moves on and the publisher discards this batch, built on it.
+        """
         db, admission = self._db, self._admission
         hashes = [_sha256(_LEAF + p.entry).digest() for p in batch]
         known = self._lookup(hashes)
 
         # Step 1: sequence. Duplicates get their existing index; the admission hook sees
         # each new entry with the index it would get, inside one transaction.
-        size = self._frontier.size
-        next_index = size
+        next_index = tip.size
         fresh: dict[bytes, int] = {}
         new_entries: list[bytes] = []
         new_hashes: list[bytes] = []
@@ -615,30 +778,32 @@ class Log:
             new_entries.append(pending.entry)
             new_hashes.append(leaf)
 
-        if new_entries:
-            frontier = self._frontier.copy()
-            files = frontier.append(new_entries, new_hashes)
-            # Step 2: the admission state for exactly these entries, durably. (Rolled back
-            # on recovery if the checkpoint below never gets published.)
+        if not new_entries:
             if admission is not None:
-                db.execute(
-                    "UPDATE log_meta SET value = ? WHERE key = 'admitted_size'", (next_index,)
-                )
-                db.execute("COMMIT")
-            # Steps 3-4: every new bundle and tile durably, then the signed checkpoint, last:
-            # the commit point.
-            body = Checkpoint(self._origin, frontier.size, frontier.root()).body()
-            signed = note.sign(body, self._signer).encode("utf-8")
-            self._store.publish(files, signed)
-            self._frontier, self._checkpoint = frontier, signed
-            self._recent.update(fresh)
-        elif admission is not None:
-            db.execute("ROLLBACK")
+                db.execute("ROLLBACK")
+            # Nothing to publish, but the indices may be those of batches still in flight:
+            # the batch is acknowledged in order, after them.
+            return _Prepared(batch, tip, {}, b"", fresh, generation)
+        frontier = tip.copy()
+        files = frontier.append(new_entries, new_hashes)
+        # Step 2: the admission state for exactly these entries, durably. (Rolled back
+        # on recovery if the checkpoint below never gets published.)
+        if admission is not None:
+            db.execute("UPDATE log_meta SET value = ? WHERE key = 'admitted_size'", (next_index,))
+            db.execute("COMMIT")
+        # The signed checkpoint, published by step 4 after every file of step 3.
+        body = Checkpoint(self._origin, frontier.size, frontier.root()).body()
+        signed = note.sign(body, self._signer).encode("utf-8")
+        return _Prepared(batch, frontier, files, signed, fresh, generation)
 
     def _lookup(self, hashes: list[bytes]) -> dict[bytes, int]:
-        """Existing indices of the leaf hashes that are already in the published log."""
-        recent = self._recent
-        found = {h: recent[h] for h in hashes if h in recent}
+        """Existing indices of the leaf hashes already in the log or in a batch in flight."""
+        with self._cond:
+            recent = self._recent
+            found = {h: recent[h] for h in hashes if h in recent}
+            for prepared in self._in_flight:
+                in_batch = prepared.fresh
+                found.update((h, in_batch[h]) for h in hashes if h in in_batch)
         if self._indexed_size:
             missing = list({h for h in hashes if h not in found})
             for start in range(0, len(missing), _SQL_CHUNK):
@@ -650,8 +815,9 @@ class Log:
 
     def _flush_index(self) -> None:
         """Move the recent leaf hashes, sorted, into the persistent index (one transaction)."""
-        rows = sorted(self._recent.items())
-        size = self._frontier.size
+        with self._cond:  # the publisher adds to the window and the tree together
+            rows = sorted(self._recent.items())
+            size = self._frontier.size
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -661,7 +827,9 @@ class Log:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        self._recent.clear()
+        with self._cond:
+            for leaf, _ in rows:
+                del self._recent[leaf]
         self._indexed_size = size
 
     # --- recovery (SPEC §6.2: reopen) ---
@@ -717,6 +885,7 @@ class Log:
                 "directory does not belong to this checkpoint",
             )
         self._frontier, self._checkpoint, self._indexed_size = frontier, signed, indexed
+        self._tip = frontier
         self._recent = _recent_hashes(self._store, indexed, size)
         if len(self._recent) >= RECENT_WINDOW:
             self._flush_index()

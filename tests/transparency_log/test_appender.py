@@ -424,3 +424,111 @@ def test_admission_state_is_rolled_back_to_the_published_size(tmp_path: Path) ->
     assert log.add_many([b"b:1", b"a:3"]) == [2, 3]
     log.close()
     assert fleet_rows(tmp_path) == [(0, "a", 1), (1, "a", 2), (2, "b", 1), (3, "a", 3)]
+
+
+# --- pipelining (SPEC §6.2): the next batch is sequenced while one is published ---------------
+
+
+class GatedStore(MemoryTileStore):
+    """A store whose publication of a given size waits for the test, or fails."""
+
+    def __init__(self, *, hold: int = -1, fail: int = -1) -> None:
+        super().__init__()
+        self.hold, self.fail = hold, fail
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        self.sizes: list[int] = []
+
+    def publish(self, files: Any, checkpoint: bytes) -> None:
+        text = checkpoint.decode()
+        size = parse_checkpoint(text[: text.index("\n\n") + 1]).size
+        if size == self.hold:
+            self.holding.set()
+            assert self.release.wait(30)
+        if size == self.fail:
+            raise OSError("disk full")
+        super().publish(files, checkpoint)
+        self.sizes.append(size)
+
+
+def open_gated(store: GatedStore, tmp_path: Path, **options: Any) -> Log:
+    return Log.open(
+        store, tmp_path / "state", origin=ORIGIN, signer=SIGNER, verifier=VERIFIER, **options
+    )
+
+
+def test_the_next_batches_are_read_and_sequenced_while_one_is_published(
+    tmp_path: Path,
+) -> None:
+    store = GatedStore(hold=100)
+    consumed: list[int] = []
+
+    def entries() -> Any:
+        for i in range(500):
+            consumed.append(i)
+            yield entry(i)
+
+    with open_gated(store, tmp_path, fsync=False, batch_size=100) as log:
+        result: list[list[int]] = []
+        worker = threading.Thread(target=lambda: result.append(log.add_many(entries())))
+        worker.start()
+        assert store.holding.wait(30)
+        # The first batch is being published: its entries are not acknowledged, but the
+        # next batches are already read (at most MAX_IN_FLIGHT + 1 batches are held).
+        deadline = threading.Event()
+        for _ in range(100):
+            if len(consumed) == 100 * (appender.MAX_IN_FLIGHT + 1):
+                break
+            deadline.wait(0.01)
+        assert len(consumed) == 100 * (appender.MAX_IN_FLIGHT + 1)
+        assert log.size == 0
+        # A duplicate of an entry still in flight gets its index, and only once published.
+        duplicate: list[int] = []
+        other = threading.Thread(target=lambda: duplicate.append(log.add(entry(150))))
+        other.start()
+        other.join(0.2)
+        assert duplicate == []
+        store.release.set()
+        worker.join(30)
+        other.join(30)
+        assert result == [list(range(500))]
+        assert duplicate == [150]
+    # (The single add may share a batch with the last entries: the later sizes can vary.)
+    assert store.sizes[:4] == [0, 100, 200, 300]
+    assert store.sizes[-1] == 500
+    assert store.sizes == sorted(set(store.sizes))
+
+
+def test_a_failed_publication_fails_every_batch_sequenced_on_top_of_it(tmp_path: Path) -> None:
+    store = GatedStore(fail=200)
+    with open_gated(store, tmp_path, fsync=False, batch_size=100) as log:
+        with pytest.raises(OSError, match="disk full"):
+            log.add_many([entry(i) for i in range(500)])
+        # Batch 2 failed; batch 3, sequenced on top of it, was discarded unpublished, and
+        # the later ones were never sequenced. The writer is back at the published size.
+        assert store.sizes == [0, 100]
+        assert log.size == 100
+        assert parse_checkpoint(log.checkpoint.decode().split("\n\n")[0] + "\n").size == 100
+        store.fail = -1
+        assert log.add_many([entry(i) for i in range(500)]) == list(range(500))
+    assert store.sizes == [0, 100, 200, 300, 400, 500]
+    paths = store.paths()
+    assert expected_files([entry(i) for i in range(500)], 500).keys() <= set(paths)
+
+
+def test_a_failed_publication_with_admission_rolls_back_the_batches_after_it(
+    tmp_path: Path,
+) -> None:
+    store = GatedStore(fail=4)
+    hook = FleetAdmission()
+    log = open_gated(store, tmp_path, fsync=False, batch_size=2, admission=hook)
+    with pytest.raises(OSError, match="disk full"):
+        log.add_many([b"a:1", b"a:2", b"a:3", b"a:4", b"a:5", b"a:6"])
+    assert log.size == 2
+    assert hook.rollbacks[-1:] == [2]
+    state = sqlite3.connect(tmp_path / "state" / "index.sqlite3")
+    assert state.execute("SELECT idx FROM fleets ORDER BY idx").fetchall() == [(0,), (1,)]
+    state.close()
+    store.fail = -1
+    assert log.add_many([b"a:3", b"a:4", b"a:5", b"a:6"]) == [2, 3, 4, 5]
+    log.close()
