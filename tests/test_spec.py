@@ -66,3 +66,20 @@ def test_each_code_has_the_spec_text_as_its_docstring() -> None:
     assert set(docs) == {r.name for r in [*LogReason, *Reason]}, "a code lacks its docstring"
     different = {code: (docs[code], text) for code, text in table.items() if docs[code] != text}
     assert different == {}, "docstring and SPEC §9 row differ (docstring, SPEC)"
+
+
+def _spec_hex_blocks() -> set[str]:
+    """Every fenced block of SPEC.md that is only hex digits, joined into one string."""
+    spec = (REPO / "SPEC.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```\n((?:[0-9a-f]+\n)+)```$", spec, re.MULTILINE)
+    return {"".join(block.split()) for block in blocks}
+
+
+def test_spec_cose_examples_are_the_tested_bytes() -> None:
+    """SPEC §4.1-§4.2 print the known-answer COSE bytes that tests/keybundle/test_cose.py
+    pins; a hand-edited example that drifts from the code is caught here."""
+    from tests.keybundle.test_cose import COUNTERSIGNED_HEX, SIGNED_HEX
+
+    blocks = _spec_hex_blocks()
+    for name, value in (("SIGNED_HEX", SIGNED_HEX), ("COUNTERSIGNED_HEX", COUNTERSIGNED_HEX)):
+        assert value in blocks, f"SPEC.md does not print test_cose.{name} as a hex block"
