@@ -22,17 +22,14 @@ Everything runs on waitress, a production WSGI server that reads each request co
 
 from __future__ import annotations
 
-import contextlib
 import http
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from waitress.server import create_server  # type: ignore[import-untyped]
-
-from transparency_log import note
+from transparency_log import _http, note
 from transparency_log.appender import DEFAULT_BATCH_MAX_AGE, DEFAULT_BATCH_SIZE, Admission, Log
 from transparency_log.checkpoint import VerifiedCheckpoint, parse_checkpoint
 from transparency_log.entry_bundle import MAX_ENTRY_SIZE
@@ -242,35 +239,15 @@ class LogService:
         )
 
 
-_StartResponse = Callable[[str, list[tuple[str, str]]], Any]
-_WSGIApp = Callable[[dict[str, Any], _StartResponse], Iterable[bytes]]
-
-
-def _decimal(text: str) -> int | None:
-    if not text.isascii() or not text.isdigit() or len(text) > 19:
-        return None
-    if text != "0" and text.startswith("0"):
-        return None
-    return int(text)
-
-
 def _dispatch(service: LogService, environ: Mapping[str, Any]) -> LogResponse:
     path = str(environ.get("PATH_INFO") or "")
     method = str(environ.get("REQUEST_METHOD") or "")
     if path == "/add":
         if method != "POST":
             return _text(http.HTTPStatus.METHOD_NOT_ALLOWED, "/add takes POST", ("Allow", "POST"))
-        length = _decimal(str(environ.get("CONTENT_LENGTH") or ""))
-        if length is None:
-            return _text(http.HTTPStatus.LENGTH_REQUIRED, "a Content-Length header is required")
-        if length > service.max_body_bytes:
-            return _text(
-                http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                f"the entry is {length} bytes; this log accepts at most {service.max_body_bytes}",
-            )
-        body = environ["wsgi.input"].read(length) if length else b""
-        if not isinstance(body, bytes) or len(body) != length:
-            return _text(http.HTTPStatus.BAD_REQUEST, "the body is shorter than Content-Length")
+        body = _http.read_body(environ, service.max_body_bytes, what="the entry", who="this log")
+        if isinstance(body, _http.Refusal):
+            return _text(body.status, body.message)
         return service.add(body)
     if path == "/" + CHECKPOINT_PATH or path.startswith("/tile/"):
         if method not in ("GET", "HEAD"):
@@ -286,14 +263,12 @@ def _dispatch(service: LogService, environ: Mapping[str, Any]) -> LogResponse:
     )
 
 
-def make_wsgi_app(service: LogService) -> _WSGIApp:
+def make_wsgi_app(service: LogService) -> _http.WSGIApp:
     """A WSGI application serving ``service`` (SPEC §6.5). Every answer has Content-Length."""
 
-    def app(environ: dict[str, Any], start_response: _StartResponse) -> Iterable[bytes]:
+    def app(environ: dict[str, Any], start_response: _http.StartResponse) -> list[bytes]:
         response = _dispatch(service, environ)
-        headers = [*response.headers, ("Content-Length", str(len(response.body)))]
-        phrase = http.HTTPStatus(response.status).phrase
-        start_response(f"{int(response.status)} {phrase}", headers)
+        _http.start_response_for(start_response, response)
         if environ.get("REQUEST_METHOD") == "HEAD":
             return [b""]
         return [response.body]
@@ -301,48 +276,8 @@ def make_wsgi_app(service: LogService) -> _WSGIApp:
     return app
 
 
-class LogServer:
+class LogServer(_http.WaitressServer):
     """A log's WSGI app on waitress, bound and ready to :meth:`serve_forever`."""
-
-    def __init__(self, server: Any) -> None:
-        self._server = server
-        self._running = threading.Event()
-
-    @property
-    def host(self) -> str:
-        """The bound address."""
-        return str(self._server.effective_host)
-
-    @property
-    def port(self) -> int:
-        """The bound port (useful after asking for port 0)."""
-        return int(self._server.effective_port)
-
-    def serve_forever(self) -> None:
-        """Serve until :meth:`close` is called (from another thread or a signal handler)."""
-        self._running.set()
-        try:
-            self._server.run()
-        finally:
-            self._server.task_dispatcher.shutdown()
-
-    def close(self) -> None:
-        """Stop serving: close the listening socket and every connection.
-
-        The sockets are closed by the server's own loop (woken through its trigger), so that
-        :meth:`serve_forever` returns cleanly instead of polling a closed descriptor.
-        """
-        server = self._server
-        if not self._running.is_set():
-            server.close()
-            return
-
-        def shutdown() -> None:
-            for channel in list(server._map.values()):
-                channel.close()
-
-        with contextlib.suppress(OSError):  # already closed
-            server.trigger.pull_trigger(shutdown)
 
 
 def make_log_server(
@@ -360,15 +295,13 @@ def make_log_server(
     answers 413 itself beyond; ``channel_timeout`` drops idle connections (it must exceed a
     submission's wait for its batch and witnesses).
     """
-    server = create_server(
+    server = _http.create_waitress_server(
         make_wsgi_app(service),
-        host=host,
-        port=port,
+        host,
+        port,
         threads=threads,
         channel_timeout=channel_timeout,
-        max_request_body_size=2 * service.max_body_bytes,
-        max_request_header_size=16 * 1024,
-        connection_limit=max(100, 4 * threads),
+        max_body_bytes=service.max_body_bytes,
         ident="keybundle-log",
     )
     return LogServer(server)

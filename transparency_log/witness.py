@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import fcntl
 import hashlib
 import http
@@ -34,13 +33,13 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol
 
-from transparency_log import note
+from transparency_log import _http, note
 from transparency_log import proof as _proof
 from transparency_log.checkpoint import Checkpoint, verify_checkpoint
 from transparency_log.cosignature import (
@@ -657,8 +656,6 @@ class Witness:
 
 # --- HTTP (SPEC §6.4.5) ------------------------------------------------------------------------
 
-_StartResponse = Callable[[str, list[tuple[str, str]]], Any]
-_WSGIApp = Callable[[dict[str, Any], _StartResponse], Iterable[bytes]]
 _PATH = "/add-checkpoint"
 
 
@@ -667,21 +664,15 @@ def _dispatch(witness: Witness, environ: Mapping[str, Any], max_body_bytes: int)
         return _text(http.HTTPStatus.NOT_FOUND, f"not found; this witness serves POST {_PATH}")
     if str(environ.get("REQUEST_METHOD") or "") != "POST":
         return _text(http.HTTPStatus.METHOD_NOT_ALLOWED, f"{_PATH} takes POST", ("Allow", "POST"))
-    length = _parse_decimal(str(environ.get("CONTENT_LENGTH") or ""))
-    if length is None:
-        return _text(http.HTTPStatus.LENGTH_REQUIRED, "a Content-Length header is required")
-    if length > max_body_bytes:
-        return _text(
-            http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-            f"the body is {length} bytes; this witness accepts at most {max_body_bytes}",
-        )
-    body = environ["wsgi.input"].read(length) if length else b""
-    if not isinstance(body, bytes) or len(body) != length:
-        return _text(http.HTTPStatus.BAD_REQUEST, "the body is shorter than Content-Length")
+    body = _http.read_body(environ, max_body_bytes, what="the body", who="this witness")
+    if isinstance(body, _http.Refusal):
+        return _text(body.status, body.message)
     return witness.add_checkpoint(body)
 
 
-def make_wsgi_app(witness: Witness, *, max_body_bytes: int = MAX_ADD_CHECKPOINT_BYTES) -> _WSGIApp:
+def make_wsgi_app(
+    witness: Witness, *, max_body_bytes: int = MAX_ADD_CHECKPOINT_BYTES
+) -> _http.WSGIApp:
     """A WSGI application serving ``witness`` at ``POST /add-checkpoint`` (SPEC §6.4.5).
 
     Other paths are 404, other methods 405; a request needs a Content-Length (411) of at
@@ -691,62 +682,16 @@ def make_wsgi_app(witness: Witness, *, max_body_bytes: int = MAX_ADD_CHECKPOINT_
     if not 0 < max_body_bytes <= MAX_ADD_CHECKPOINT_BYTES:
         raise ValueError(f"max_body_bytes must be in 1..{MAX_ADD_CHECKPOINT_BYTES}")
 
-    def app(environ: dict[str, Any], start_response: _StartResponse) -> Iterable[bytes]:
+    def app(environ: dict[str, Any], start_response: _http.StartResponse) -> list[bytes]:
         response = _dispatch(witness, environ, max_body_bytes)
-        headers = [
-            *response.headers,
-            ("Cache-Control", "no-store"),
-            ("Content-Length", str(len(response.body))),
-        ]
-        phrase = http.HTTPStatus(response.status).phrase
-        start_response(f"{int(response.status)} {phrase}", headers)
+        _http.start_response_for(start_response, response, ("Cache-Control", "no-store"))
         return [response.body]
 
     return app
 
 
-class WitnessServer:
+class WitnessServer(_http.WaitressServer):
     """A witness's WSGI app on waitress, bound and ready to :meth:`serve_forever`."""
-
-    def __init__(self, server: Any) -> None:
-        self._server = server
-        self._running = threading.Event()
-
-    @property
-    def host(self) -> str:
-        """The bound address."""
-        return str(self._server.effective_host)
-
-    @property
-    def port(self) -> int:
-        """The bound port (useful after asking for port 0)."""
-        return int(self._server.effective_port)
-
-    def serve_forever(self) -> None:
-        """Serve until :meth:`close` is called (from another thread or a signal handler)."""
-        self._running.set()
-        try:
-            self._server.run()
-        finally:
-            self._server.task_dispatcher.shutdown()
-
-    def close(self) -> None:
-        """Stop serving: close the listening socket and every connection.
-
-        The sockets are closed by the server's own loop (woken through its trigger), so that
-        :meth:`serve_forever` returns cleanly instead of polling a closed descriptor.
-        """
-        server = self._server
-        if not self._running.is_set():
-            server.close()
-            return
-
-        def shutdown() -> None:
-            for channel in list(server._map.values()):  # waitress's loop map
-                channel.close()
-
-        with contextlib.suppress(OSError):  # already closed
-            server.trigger.pull_trigger(shutdown)
 
 
 def make_witness_server(
@@ -764,17 +709,13 @@ def make_witness_server(
     limit (so a body slightly over it still gets this app's one-line 413) and answers 413
     itself beyond; ``channel_timeout`` drops idle connections.
     """
-    from waitress.server import create_server  # type: ignore[import-untyped]
-
-    server = create_server(
+    server = _http.create_waitress_server(
         make_wsgi_app(witness, max_body_bytes=max_body_bytes),
-        host=host,
-        port=port,
+        host,
+        port,
         threads=threads,
         channel_timeout=channel_timeout,
-        max_request_body_size=2 * max_body_bytes,
-        max_request_header_size=16 * 1024,
-        connection_limit=max(100, 4 * threads),
+        max_body_bytes=max_body_bytes,
         ident="keybundle-witness",
     )
     return WitnessServer(server)
