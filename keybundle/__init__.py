@@ -20,34 +20,90 @@ _EXPORTS: dict[str, str] = {
     "CorruptStateError": "state",
     "FleetState": "state",
     "StateDir": "state",
+    "parse_state": "state",
+    "ConsistencyProof": "package",
     "Package": "package",
+    "RotationEntry": "package",
     "build_package": "package",
     "parse_unverified_package": "package",
+    "BundlePayload": "payload",
+    "FleetKey": "payload",
+    "parse_payload": "payload",
+    "payload_from_json": "payload",
+    "countersign": "cose",
+    "parse_unverified_sign1": "cose",
+    "sign1": "cose",
+    "Ed25519Signer": "signers",
+    "P256Signer": "signers",
+    "PublicKey": "signers",
+    "Signer": "signers",
+    "Limits": "trustroot",
+    "Role": "trustroot",
+    "RoleKey": "trustroot",
     "TrustRoot": "trustroot",
+    "add_signatures": "trustroot",
     "parse_trust_root": "trustroot",
+    "parse_unverified_signed_trust_root": "trustroot",
     "sign_trust_root": "trustroot",
     "verify_rotation": "trustroot",
+    "verify_rotation_chain": "trustroot",
     "verify_self_signed": "trustroot",
+    "VerifiedSignatures": "roles",
     "verify_signed_bundle": "roles",
+    "BundleAdmission": "admission",
+    "AssembledPackage": "issuance",
+    "assemble_package": "issuance",
+    "Monitor": "monitor",
+    "Status": "monitor",
+    "Finding": "evidence",
+    "verify_evidence": "evidence",
 }
 
 __all__ = [
     "Accepted",
+    "AssembledPackage",
+    "BundleAdmission",
+    "BundlePayload",
     "ClientState",
+    "ConsistencyProof",
     "CorruptStateError",
+    "Ed25519Signer",
+    "Finding",
+    "FleetKey",
     "FleetState",
+    "Limits",
     "MisbehaviourError",
+    "Monitor",
+    "P256Signer",
     "Package",
+    "PublicKey",
     "Reason",
+    "Role",
+    "RoleKey",
+    "RotationEntry",
+    "Signer",
     "StateDir",
+    "Status",
     "TrustRoot",
     "VerificationError",
+    "VerifiedSignatures",
+    "add_signatures",
+    "assemble_package",
     "build_package",
+    "countersign",
+    "parse_payload",
+    "parse_state",
     "parse_trust_root",
     "parse_unverified_package",
+    "parse_unverified_sign1",
+    "parse_unverified_signed_trust_root",
+    "payload_from_json",
+    "sign1",
     "sign_trust_root",
+    "verify_evidence",
     "verify_package",
     "verify_rotation",
+    "verify_rotation_chain",
     "verify_self_signed",
     "verify_signed_bundle",
 ]
@@ -61,15 +117,75 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    from .client import Accepted, MisbehaviourError, verify_package
-    from .errors import Reason, VerificationError
-    from .package import Package, build_package, parse_unverified_package
-    from .roles import verify_signed_bundle
-    from .state import ClientState, CorruptStateError, FleetState, StateDir
+    from .admission import (
+        BundleAdmission,
+    )
+    from .client import (
+        Accepted,
+        MisbehaviourError,
+        verify_package,
+    )
+    from .cose import (
+        countersign,
+        parse_unverified_sign1,
+        sign1,
+    )
+    from .errors import (
+        Reason,
+        VerificationError,
+    )
+    from .evidence import (
+        Finding,
+        verify_evidence,
+    )
+    from .issuance import (
+        AssembledPackage,
+        assemble_package,
+    )
+    from .monitor import (
+        Monitor,
+        Status,
+    )
+    from .package import (
+        ConsistencyProof,
+        Package,
+        RotationEntry,
+        build_package,
+        parse_unverified_package,
+    )
+    from .payload import (
+        BundlePayload,
+        FleetKey,
+        parse_payload,
+        payload_from_json,
+    )
+    from .roles import (
+        VerifiedSignatures,
+        verify_signed_bundle,
+    )
+    from .signers import (
+        Ed25519Signer,
+        P256Signer,
+        PublicKey,
+        Signer,
+    )
+    from .state import (
+        ClientState,
+        CorruptStateError,
+        FleetState,
+        StateDir,
+        parse_state,
+    )
     from .trustroot import (
+        Limits,
+        Role,
+        RoleKey,
         TrustRoot,
+        add_signatures,
         parse_trust_root,
+        parse_unverified_signed_trust_root,
         sign_trust_root,
         verify_rotation,
+        verify_rotation_chain,
         verify_self_signed,
     )

@@ -15,25 +15,24 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
-    # errors
     "LogReason": "errors",
     "VerificationError": "errors",
-    # RFC 9162 §2.1
     "EMPTY_ROOT": "merkle",
     "HASH_SIZE": "merkle",
+    "MAX_TREE_SIZE": "merkle",
     "CompactRange": "merkle",
     "leaf_hash": "merkle",
     "node_hash": "merkle",
     "root_from_leaf_hashes": "merkle",
     "HashReader": "proof",
     "MemoryHashStore": "proof",
+    "NodeId": "proof",
     "consistency_proof": "proof",
     "inclusion_proof": "proof",
     "root_from_inclusion_proof": "proof",
     "tree_root": "proof",
     "verify_consistency": "proof",
     "verify_inclusion": "proof",
-    # C2SP signed-note, tlog-cosignature
     "Note": "note",
     "Signature": "note",
     "Signer": "note",
@@ -45,8 +44,9 @@ _EXPORTS: dict[str, str] = {
     "open_note": "note",
     "parse_unverified": "note",
     "sign": "note",
+    "CosignatureV1Signer": "cosignature",
+    "CosignatureV1Verifier": "cosignature",
     "timestamp_of": "cosignature",
-    # C2SP tlog-checkpoint, tlog-proof, tlog-policy
     "Checkpoint": "checkpoint",
     "VerifiedCheckpoint": "checkpoint",
     "parse_checkpoint": "checkpoint",
@@ -55,46 +55,103 @@ _EXPORTS: dict[str, str] = {
     "parse_tlog_proof": "tlog_proof",
     "verify_tlog_proof": "tlog_proof",
     "Policy": "policy",
+    "PolicyGroup": "policy",
+    "PolicyLog": "policy",
+    "PolicyWitness": "policy",
     "parse_policy": "policy",
-    # C2SP tlog-tiles
+    "EntryBundle": "tile",
     "Tile": "tile",
     "TileHashReader": "tile",
+    "parse_tile_path": "tile",
+    "tiles_for_size": "tile",
+    "DirectoryTileStore": "storage",
+    "MemoryTileStore": "storage",
+    "TileStore": "storage",
+    "Admission": "appender",
+    "Log": "appender",
+    "LogLockedError": "appender",
+    "open_directory_log": "appender",
+    "DirectoryFetcher": "fetcher",
+    "FetchError": "fetcher",
+    "Fetcher": "fetcher",
+    "HTTPFetcher": "fetcher",
+    "NotFoundError": "fetcher",
+    "LogClient": "tlog_client",
+    "FileStateStore": "witness",
+    "Witness": "witness",
+    "cosign_checkpoint": "witness",
+    "make_witness_server": "witness",
+    "WitnessEndpoint": "witness_client",
+    "collect_cosignatures": "witness_client",
+    "make_log_server": "server",
+    "serve_log": "server",
 }
 
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
+    "MAX_TREE_SIZE",
+    "Admission",
     "Checkpoint",
     "CompactRange",
+    "CosignatureV1Signer",
+    "CosignatureV1Verifier",
+    "DirectoryFetcher",
+    "DirectoryTileStore",
+    "EntryBundle",
+    "FetchError",
+    "Fetcher",
+    "FileStateStore",
+    "HTTPFetcher",
     "HashReader",
+    "Log",
+    "LogClient",
+    "LogLockedError",
     "LogReason",
     "MemoryHashStore",
+    "MemoryTileStore",
+    "NodeId",
+    "NotFoundError",
     "Note",
     "Policy",
+    "PolicyGroup",
+    "PolicyLog",
+    "PolicyWitness",
     "Signature",
     "Signer",
     "Tile",
     "TileHashReader",
+    "TileStore",
     "TlogProof",
     "VerificationError",
     "VerifiedCheckpoint",
     "Verifier",
     "Verifiers",
+    "Witness",
+    "WitnessEndpoint",
+    "collect_cosignatures",
     "consistency_proof",
+    "cosign_checkpoint",
     "generate_key",
     "inclusion_proof",
     "leaf_hash",
+    "make_log_server",
+    "make_witness_server",
     "new_signer",
     "new_verifier",
     "node_hash",
+    "open_directory_log",
     "open_note",
     "parse_checkpoint",
     "parse_policy",
+    "parse_tile_path",
     "parse_tlog_proof",
     "parse_unverified",
     "root_from_inclusion_proof",
     "root_from_leaf_hashes",
+    "serve_log",
     "sign",
+    "tiles_for_size",
     "timestamp_of",
     "tree_root",
     "verify_checkpoint",
@@ -112,12 +169,38 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    from .checkpoint import Checkpoint, VerifiedCheckpoint, parse_checkpoint, verify_checkpoint
-    from .cosignature import timestamp_of
-    from .errors import LogReason, VerificationError
+    from .appender import (
+        Admission,
+        Log,
+        LogLockedError,
+        open_directory_log,
+    )
+    from .checkpoint import (
+        Checkpoint,
+        VerifiedCheckpoint,
+        parse_checkpoint,
+        verify_checkpoint,
+    )
+    from .cosignature import (
+        CosignatureV1Signer,
+        CosignatureV1Verifier,
+        timestamp_of,
+    )
+    from .errors import (
+        LogReason,
+        VerificationError,
+    )
+    from .fetcher import (
+        DirectoryFetcher,
+        Fetcher,
+        FetchError,
+        HTTPFetcher,
+        NotFoundError,
+    )
     from .merkle import (
         EMPTY_ROOT,
         HASH_SIZE,
+        MAX_TREE_SIZE,
         CompactRange,
         leaf_hash,
         node_hash,
@@ -136,10 +219,17 @@ if TYPE_CHECKING:
         parse_unverified,
         sign,
     )
-    from .policy import Policy, parse_policy
+    from .policy import (
+        Policy,
+        PolicyGroup,
+        PolicyLog,
+        PolicyWitness,
+        parse_policy,
+    )
     from .proof import (
         HashReader,
         MemoryHashStore,
+        NodeId,
         consistency_proof,
         inclusion_proof,
         root_from_inclusion_proof,
@@ -147,5 +237,37 @@ if TYPE_CHECKING:
         verify_consistency,
         verify_inclusion,
     )
-    from .tile import Tile, TileHashReader
-    from .tlog_proof import TlogProof, parse_tlog_proof, verify_tlog_proof
+    from .server import (
+        make_log_server,
+        serve_log,
+    )
+    from .storage import (
+        DirectoryTileStore,
+        MemoryTileStore,
+        TileStore,
+    )
+    from .tile import (
+        EntryBundle,
+        Tile,
+        TileHashReader,
+        parse_tile_path,
+        tiles_for_size,
+    )
+    from .tlog_client import (
+        LogClient,
+    )
+    from .tlog_proof import (
+        TlogProof,
+        parse_tlog_proof,
+        verify_tlog_proof,
+    )
+    from .witness import (
+        FileStateStore,
+        Witness,
+        cosign_checkpoint,
+        make_witness_server,
+    )
+    from .witness_client import (
+        WitnessEndpoint,
+        collect_cosignatures,
+    )
