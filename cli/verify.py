@@ -1,8 +1,12 @@
 """``keybundle verify``: the client decision (SPEC §7.3) as a command.
 
 This path is run as a fresh process by clients and scripts, so it does not import click:
-``keybundle_cli.main`` dispatches here before loading the click command tree, and only
-argparse and the verifier's own modules are imported (bench/bench_verify.py measures it).
+``keybundle_cli.main`` dispatches here before loading the click command tree, and only the
+verifier's own modules are imported (bench/bench_verify.py measures it). A command line in
+the canonical spellings (``--trust-root ROOT --state DIR [--now N] [--fleet F] [--json]
+PACKAGE``, in any order) is read directly; argparse (a few milliseconds of imports) reads
+anything else, and words every usage error and ``--help``. ``json`` is imported only to
+print JSON.
 
 Exit codes (SPEC §10): 0 accepted and state saved; 1 rejected, state untouched; 2 bad
 arguments or files.
@@ -10,15 +14,14 @@ arguments or files.
 
 from __future__ import annotations
 
-import argparse
 import base64
-import json
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    import argparse
+
     from keybundle.payload import FleetKey
 
 __all__ = ["build_parser", "main", "run"]
@@ -36,15 +39,104 @@ class _UsageError(Exception):
     """Bad arguments or files: exit 2 with this message."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"keybundle verify: error: {message}\n")
-        raise SystemExit(2)
+class _Args:
+    """The command line, read by :func:`_parse_canonical` or by argparse."""
+
+    __slots__ = ("fleet", "json", "now", "package", "state", "trust_root")
+
+    def __init__(
+        self,
+        package: str,
+        *,
+        trust_root: str,
+        state: str,
+        now: int | None,
+        fleet: str | None,
+        as_json: bool,
+    ) -> None:
+        self.package = package
+        self.trust_root = trust_root
+        self.state = state
+        self.now = now
+        self.fleet = fleet
+        self.json = as_json
+
+
+_VALUE_OPTIONS = {
+    "--trust-root": "trust_root",
+    "--state": "state",
+    "--now": "now",
+    "--fleet": "fleet",
+}
+
+
+def _parse_canonical(argv: list[str]) -> _Args | None:
+    """Read a command line written in the canonical spellings, as argparse would.
+
+    Returns None for anything else (``--option=value``, abbreviations, ``-h``, ``--``,
+    values starting with ``-``, a missing or repeated positional, a missing required
+    option, a ``--now`` that is not ASCII digits), so that argparse decides and words it.
+    """
+    values: dict[str, str] = {}
+    as_json = False
+    package: str | None = None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name = _VALUE_OPTIONS.get(arg)
+        if name is not None:
+            if i + 1 == len(argv) or argv[i + 1].startswith("-"):
+                return None
+            values[name] = argv[i + 1]  # repeated: the last one wins, as in argparse
+            i += 2
+        elif arg == "--json":
+            as_json = True
+            i += 1
+        elif arg.startswith("-") or package is not None:
+            return None
+        else:
+            package = arg
+            i += 1
+    now = values.get("now")
+    if package is None or "trust_root" not in values or "state" not in values:
+        return None
+    if now is not None and not (now.isascii() and now.isdigit()):
+        return None
+    return _Args(
+        package,
+        trust_root=values["trust_root"],
+        state=values["state"],
+        now=None if now is None else int(now),
+        fleet=values.get("fleet"),
+        as_json=as_json,
+    )
+
+
+def _parse(argv: list[str]) -> _Args:
+    args = _parse_canonical(argv)
+    if args is not None:
+        return args
+    parsed = build_parser().parse_args(argv)
+    return _Args(
+        parsed.package,
+        trust_root=parsed.trust_root,
+        state=parsed.state,
+        now=parsed.now,
+        fleet=parsed.fleet,
+        as_json=parsed.json,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``keybundle verify``."""
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            self.print_usage(sys.stderr)
+            sys.stderr.write(f"keybundle verify: error: {message}\n")
+            raise SystemExit(2)
+
     p = _Parser(prog="keybundle verify", description=_DESCRIPTION)
     p.add_argument("package", metavar="PACKAGE", help="the OTA package file (SPEC §7.1)")
     p.add_argument(
@@ -74,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _read(path: str, what: str) -> bytes:
     try:
-        with Path(path).open("rb") as f:
+        with open(path, "rb") as f:
             data = f.read(_MAX_INPUT_BYTES + 1)
     except OSError as e:
         raise _UsageError(f"cannot read {what} {path!r}: {e.strerror or e}") from e
@@ -96,18 +188,20 @@ def _key_json(key: FleetKey) -> dict[str, Any]:
 def run(argv: list[str]) -> int:
     """Run ``keybundle verify`` with ``argv`` (without the command name); return the exit
     code."""
-    args = build_parser().parse_args(argv)
-    as_json: bool = args.json
+    args = _parse(argv)
+    as_json = args.json
     try:
         return _verify(args, as_json)
     except _UsageError as e:
         print(f"keybundle verify: {e}", file=sys.stderr)
         if as_json:
+            import json
+
             print(json.dumps({"error": str(e), "reason": None}))
         return 2
 
 
-def _verify(args: argparse.Namespace, as_json: bool) -> int:
+def _verify(args: _Args, as_json: bool) -> int:
     from keybundle.client import verify_package
     from keybundle.state import CorruptStateError, StateDir
     from keybundle.trustroot import verify_self_signed
@@ -141,6 +235,8 @@ def _verify(args: argparse.Namespace, as_json: bool) -> int:
         accepted = verify_package(package, pinned, state, now, fleet=args.fleet)
     except VerificationError as e:
         if as_json:
+            import json
+
             print(
                 json.dumps(
                     {
@@ -165,6 +261,8 @@ def _verify(args: argparse.Namespace, as_json: bool) -> int:
         f"with {len(accepted.keys)} key(s)"
     )
     if as_json:
+        import json
+
         print(
             json.dumps(
                 {

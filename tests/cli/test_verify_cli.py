@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from keybundle.state import STATE_FILE, StateDir, parse_state
-from keybundle_cli.verify import run
+from keybundle_cli.verify import _parse_canonical, build_parser, run
 from tests.conftest import REPO
 from tests.keybundle.world import DEFAULT_FLEET, World
 
@@ -223,3 +223,41 @@ def test_in_process_json_usage_error(client: Client, capsys: pytest.CaptureFixtu
     captured = capsys.readouterr()
     assert json.loads(captured.out)["reason"] is None
     assert "does not exist" in captured.err
+
+
+# -- the command line: canonical spellings read directly, everything else by argparse --------
+
+CANONICAL = [
+    ["--trust-root", "r", "--state", "s", "p"],
+    ["p", "--state", "s", "--trust-root", "r", "--json"],
+    ["--json", "--now", "0017", "--fleet", "f", "--trust-root", "r", "--state", "s", "p"],
+    ["--trust-root", "r1", "--state", "s", "--trust-root", "r2", "p", "--now", "5", "--now", "6"],
+    ["--trust-root", "", "--state", "s", ""],
+]
+OTHER = [
+    ["--trust-root=r", "--state", "s", "p"],
+    ["--trust", "r", "--state", "s", "p"],
+    ["-h"],
+    ["--trust-root", "r", "--state", "s", "--now", "-5", "p"],
+    ["--trust-root", "r", "--state", "s", "--now", "1e3", "p"],
+    ["--trust-root", "r", "--state", "s", "--now", "\u0661", "p"],
+    ["--trust-root", "r", "--state", "s", "--", "p"],
+    ["--trust-root", "r", "--state", "s", "p", "q"],
+    ["--trust-root", "r", "--state", "s"],
+    ["--state", "s", "p"],
+    ["--trust-root", "r", "--state"],
+]
+
+
+@pytest.mark.parametrize("argv", CANONICAL)
+def test_canonical_command_lines_read_as_argparse_reads_them(argv: list[str]) -> None:
+    fast = _parse_canonical(argv)
+    assert fast is not None
+    parsed = build_parser().parse_args(argv)
+    for name in ("package", "trust_root", "state", "now", "fleet", "json"):
+        assert getattr(fast, name) == getattr(parsed, name), name
+
+
+@pytest.mark.parametrize("argv", OTHER)
+def test_other_command_lines_are_left_to_argparse(argv: list[str]) -> None:
+    assert _parse_canonical(argv) is None
