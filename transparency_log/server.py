@@ -105,15 +105,27 @@ def _text(status: int, message: str, *extra: tuple[str, str]) -> LogResponse:
 
 
 class _StoreFetcher:
-    """A :class:`~transparency_log.fetcher.Fetcher` over a :class:`TileStore`'s reads."""
+    """A :class:`~transparency_log.fetcher.Fetcher` over a :class:`TileStore`'s reads.
 
-    def __init__(self, store: TileStore) -> None:
+    Given the ``pending`` files about to be published, it reads those first, then the
+    store's published ones.
+    """
+
+    def __init__(self, store: TileStore, pending: Mapping[str, bytes] | None = None) -> None:
         self._store = store
+        self._pending: Mapping[str, bytes] = {} if pending is None else pending
+        self._missing = (
+            "is not in the log's store"
+            if pending is None
+            else "is neither published nor being published"
+        )
 
     def fetch(self, path: str, *, max_bytes: int | None = None) -> bytes:
-        data = self._store.read(validate_fetch_path(path))
+        data = self._pending.get(validate_fetch_path(path))
         if data is None:
-            raise NotFoundError(path, f"{path!r} is not in the log's store")
+            data = self._store.read(path)
+        if data is None:
+            raise NotFoundError(path, f"{path!r} {self._missing}")
         if max_bytes is not None and len(data) > max_bytes:
             raise FetchError(path, f"{path!r} is {len(data)} bytes, over {max_bytes}")
         return data
@@ -307,24 +319,6 @@ def make_log_server(
     return LogServer(server)
 
 
-class _PendingFetcher:
-    """Reads the files about to be published first, then the store's published ones."""
-
-    def __init__(self, store: TileStore, files: Mapping[str, bytes]) -> None:
-        self._store = store
-        self._files = files
-
-    def fetch(self, path: str, *, max_bytes: int | None = None) -> bytes:
-        data = self._files.get(validate_fetch_path(path))
-        if data is None:
-            data = self._store.read(path)
-        if data is None:
-            raise NotFoundError(path, f"{path!r} is neither published nor being published")
-        if max_bytes is not None and len(data) > max_bytes:
-            raise FetchError(path, f"{path!r} is {len(data)} bytes, over {max_bytes}")
-        return data
-
-
 class CosigningTileStore:
     """A :class:`TileStore` that has witnesses cosign each checkpoint before it is published.
 
@@ -362,7 +356,7 @@ class CosigningTileStore:
 
     def publish(self, files: Mapping[str, bytes], checkpoint: bytes) -> None:
         """Collect cosignatures on ``checkpoint``, then publish ``files`` and it."""
-        client = LogClient(_PendingFetcher(self._inner, files), self._verifier, origin=self._origin)
+        client = LogClient(_StoreFetcher(self._inner, files), self._verifier, origin=self._origin)
         new = client.verify_checkpoint(checkpoint)
         old_size = self._previous_size(new.checkpoint.size)
 
