@@ -9,7 +9,6 @@ the caller persists it with :class:`StateDir` only after an acceptance (SPEC §7
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -43,6 +42,14 @@ MAX_STATE_BYTES: Final = 16 * 1024 * 1024
 """Largest state file read (SPEC §11): room for about 200,000 fleets."""
 _MAX_STATE_ITEMS: Final = 1_000_000
 _DIGEST_SIZE: Final = 32
+_TEMPORARY_FLAGS: Final = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+_TEMPORARY_ATTEMPTS: Final = 100
 
 
 class CorruptStateError(Exception):
@@ -204,7 +211,7 @@ class StateDir:
     def save(self, state: ClientState) -> None:
         """Replace the stored state atomically and durably."""
         data = state.encode()
-        fd, tmp = tempfile.mkstemp(prefix=f".{STATE_FILE}.", suffix=".tmp", dir=self.path)
+        fd, tmp = self._create_temporary()
         try:
             try:
                 view = memoryview(data)
@@ -222,3 +229,18 @@ class StateDir:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+    def _create_temporary(self) -> tuple[int, str]:
+        """A new file ``.state.cbor.<random>.tmp``, mode 0600, opened for writing.
+
+        What ``tempfile.mkstemp`` does (exclusive creation, no symlink followed, a fresh
+        random name on a collision), without importing ``tempfile`` and ``random`` into a
+        fresh ``keybundle verify``.
+        """
+        for _ in range(_TEMPORARY_ATTEMPTS):
+            tmp = os.path.join(self.path, f".{STATE_FILE}.{os.urandom(6).hex()}.tmp")
+            try:
+                return os.open(tmp, _TEMPORARY_FLAGS, 0o600), tmp
+            except FileExistsError:
+                continue
+        raise FileExistsError(f"no unused temporary file name in {str(self.path)!r}")

@@ -151,6 +151,20 @@ def test_save_is_mode_0600_and_leaves_no_temporary_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == [f".{STATE_FILE}.stale.tmp", STATE_FILE]
 
 
+def test_save_takes_another_temporary_name_when_one_exists(
+    tmp_path: Path, full_state: ClientState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = tmp_path / f".{STATE_FILE}.{'00' * 6}.tmp"
+    taken.write_bytes(b"someone else's")
+    draws = iter([b"\x00" * 6, b"\x01" * 6])
+    monkeypatch.setattr(os, "urandom", lambda n: next(draws))
+    StateDir(tmp_path).save(full_state)
+    monkeypatch.undo()
+    assert taken.read_bytes() == b"someone else's"  # never opened, never removed
+    assert StateDir(tmp_path).load() == full_state
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([taken.name, STATE_FILE])
+
+
 def test_failed_save_keeps_the_old_state_and_no_temporary_file(
     tmp_path: Path, full_state: ClientState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
