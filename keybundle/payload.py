@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import calendar
 import hashlib
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn, TypeVar
@@ -416,8 +414,10 @@ _JSON_FIELDS: Final = frozenset(
 _JSON_KEY_FIELDS: Final = frozenset(
     {"id", "algorithm", "usage", "public_key_hex", "public_key_base64"}
 )
-_HEX_RE: Final = re.compile(r"(?:[0-9a-fA-F]{2})*", re.ASCII)
-_RFC3339_UTC_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
+# Patterns of the FLEET.json reader only, compiled on first use (through re's cache) rather
+# than when a client imports this module to verify.
+_HEX_PATTERN: Final = r"(?:[0-9a-fA-F]{2})*"
+_RFC3339_UTC_PATTERN: Final = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z"
 
 
 def payload_from_json(document: Mapping[str, Any]) -> BundlePayload:
@@ -535,7 +535,7 @@ def _json_key(where: str, entry: object) -> FleetKey:
 
 
 def _json_hex(where: str, text: object) -> bytes:
-    if not isinstance(text, str) or not _HEX_RE.fullmatch(text):
+    if not isinstance(text, str) or not re.fullmatch(_HEX_PATTERN, text, re.ASCII):
         raise ValueError(f"{where} must be a string of hex digit pairs, found {text!r}")
     return bytes.fromhex(text)
 
@@ -555,7 +555,10 @@ def _json_base64(where: str, text: object) -> bytes:
 def _json_time(where: str, value: object) -> int:
     if type(value) is int:
         return value
-    if isinstance(value, str) and _RFC3339_UTC_RE.fullmatch(value):
+    if isinstance(value, str) and re.fullmatch(_RFC3339_UTC_PATTERN, value, re.ASCII):
+        import calendar  # the FLEET.json reader's only; it imports datetime
+        import time
+
         try:
             parsed = time.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
         except ValueError:
