@@ -599,15 +599,18 @@ class Log:
                 if batch is None and not recover:
                     cond.wait(timeout)
                     continue
+            inline: _Prepared | None = None
             try:
                 if recover:
                     self._recover()
                 else:
-                    self._sequence_and_submit(batch or [], tip, generation)
+                    inline = self._sequence_and_submit(batch or [], tip, generation)
             finally:
                 with cond:
                     self._preparing = False
                     cond.notify_all()
+            if inline is not None:
+                self._publish(inline)  # another thread may sequence the next meanwhile
 
     def _settle(self, *, idle: bool) -> None:
         """Recover now if a batch failed (once those in flight are done); with ``idle``, also
@@ -665,8 +668,13 @@ class Log:
             self._failure = None
             self._tip = self._frontier
 
-    def _sequence_and_submit(self, batch: list[_Pending], tip: _Frontier, generation: int) -> None:
-        """Steps 1-2 and the checkpoint of step 4 for one batch, then hand it to the publisher."""
+    def _sequence_and_submit(
+        self, batch: list[_Pending], tip: _Frontier, generation: int
+    ) -> _Prepared | None:
+        """Steps 1-2 and the checkpoint of step 4 for one batch, then hand it to the publisher.
+
+        Returns the batch instead when the caller should publish it itself.
+        """
         if len(self._recent) >= RECENT_WINDOW:
             try:
                 self._flush_index()
@@ -676,7 +684,7 @@ class Log:
                     self._broken = exc  # a reopen catches the index up from the tiles
                 if not isinstance(exc, Exception):
                     raise
-                return
+                return None
         try:
             prepared = self._sequence(batch, tip, generation)
         except BaseException as exc:
@@ -689,11 +697,17 @@ class Log:
                 self._failure = exc
             if not isinstance(exc, Exception):
                 raise
-            return
+            return None
         with self._cond:
+            # With nothing else in flight or queued there is nothing to overlap: publish in
+            # this thread and spare two thread switches (a synchronous submitter's case).
+            inline = not self._in_flight and not self._queue
             self._in_flight.append(prepared)
             self._tip = prepared.frontier
+        if inline:
+            return prepared
         self._publisher.submit(self._publish, prepared)
+        return None
 
     def _fail_unsubmitted(self, batch: list[_Pending], exc: BaseException) -> None:
         with self._cond:
@@ -703,8 +717,14 @@ class Log:
             self._cond.notify_all()
 
     def _publish(self, prepared: _Prepared) -> None:
-        """Steps 3-5 (SPEC §6.2), in the publisher thread, one batch at a time, in order."""
+        """Steps 3-5 (SPEC §6.2), one batch at a time, in sequence order.
+
+        Runs in the publisher thread, or in the sequencing thread when nothing else is in
+        flight; either way a batch waits until every batch before it is settled.
+        """
         with self._cond:
+            while self._in_flight[0] is not prepared:
+                self._cond.wait()
             error = self._failure if prepared.generation != self._generation else None
         published = False
         if error is None and prepared.checkpoint:
