@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -34,9 +34,14 @@ from keybundle.custody import (
     PassphraseSource,
     load_signer,
 )
+from keybundle.signers import COSE_ALG_EDDSA, COSE_ALG_ES256
 from transparency_log.errors import VerificationError
 
+if TYPE_CHECKING:
+    from keybundle.trustroot import TrustRoot
+
 __all__ = [
+    "COSE_ALG_NAMES",
     "EXIT_REJECTED",
     "EXIT_USAGE",
     "MAX_INPUT_BYTES",
@@ -50,7 +55,9 @@ __all__ = [
     "passphrase_source",
     "read_input",
     "require_passphrase",
+    "role_json",
     "utc",
+    "verification_json",
     "write_output",
 ]
 
@@ -305,6 +312,9 @@ def open_signer(ref: str, passphrase_file: Path | None) -> Iterator[Any]:
 
 # -- formatting -----------------------------------------------------------------------------
 
+COSE_ALG_NAMES = {COSE_ALG_EDDSA: "EdDSA", COSE_ALG_ES256: "ES256"}
+"""The names ``inspect`` shows for the COSE algorithms of SPEC §4 (RFC 9053)."""
+
 
 def utc(seconds: int) -> str:
     """Unix seconds as an ISO 8601 UTC time (``2025-01-31T12:00:00Z``)."""
@@ -312,3 +322,25 @@ def utc(seconds: int) -> str:
         return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     except (OverflowError, ValueError, OSError):
         return f"{seconds} (beyond the calendar range)"
+
+
+def verification_json(verify: Callable[[], object]) -> dict[str, Any]:
+    """Run one verification; its outcome as JSON (never raises VerificationError).
+
+    ``inspect`` commands show every check's outcome rather than stopping at the first
+    rejection: ``{"verified": true}`` or ``{"verified": false, "reason", "message"}``.
+    """
+    try:
+        verify()
+    except VerificationError as e:
+        return {"verified": False, "reason": e.reason, "message": e.message}
+    return {"verified": True}
+
+
+def role_json(root: TrustRoot, kid: bytes) -> dict[str, Any]:
+    """The role and organisation that hold key ``kid`` in ``root`` (both None if none)."""
+    for name in ("independent", "operator"):
+        organisation = root.role(name).organisation_of.get(kid)
+        if organisation is not None:
+            return {"role": name, "organisation": organisation}
+    return {"role": None, "organisation": None}

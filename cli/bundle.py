@@ -14,6 +14,7 @@ Keys are key files or PKCS#11 URIs (``keybundle.custody.load_signer``).
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,6 @@ from keybundle.cose import (
     verify_sign1,
 )
 from keybundle.cose import countersign as cose_countersign
-from keybundle.errors import VerificationError
 from keybundle.payload import (
     MAX_PAYLOAD_BYTES,
     BundlePayload,
@@ -40,20 +40,22 @@ from keybundle.roles import verify_sign1_roles, verify_signed_bundle
 from keybundle.trustroot import TrustRoot
 
 from ._common import (
+    COSE_ALG_NAMES,
     UserError,
     cli_errors,
     force_option,
     open_signer,
     passphrase_option,
     read_input,
+    role_json,
     utc,
+    verification_json,
     write_output,
 )
 from .trust_root import load_trust_root
 
 __all__ = ["MAX_FLEET_JSON_BYTES", "bundle"]
 
-_ALG_NAMES = {-8: "EdDSA", -7: "ES256"}
 _COSE_SIGN1_FIRST_BYTE = 0xD2  # CBOR tag 18 (RFC 9052 §2)
 _COSE_SIGN_PREFIX = b"\xd8\x62"  # CBOR tag 98: a signed trust root (SPEC §5.2)
 MAX_FLEET_JSON_BYTES = 1 << 20
@@ -252,39 +254,24 @@ def _payload_json(payload: BundlePayload) -> dict[str, Any]:
     }
 
 
-def _check(verify: Any) -> dict[str, Any]:
-    """Run one verification; its outcome as JSON (never raises VerificationError)."""
-    try:
-        verify()
-    except VerificationError as e:
-        return {"verified": False, "reason": e.reason, "message": e.message}
-    return {"verified": True}
-
-
 def _signatures_json(sign1: Sign1, root: TrustRoot | None) -> dict[str, Any]:
-    independent: dict[str, Any] = {"kid": sign1.kid.hex(), "alg": _ALG_NAMES[sign1.alg]}
+    independent: dict[str, Any] = {"kid": sign1.kid.hex(), "alg": COSE_ALG_NAMES[sign1.alg]}
     counters: list[dict[str, Any]] = [
-        {"kid": cs.kid.hex(), "alg": _ALG_NAMES[cs.alg]} for cs in sign1.countersignatures
+        {"kid": cs.kid.hex(), "alg": COSE_ALG_NAMES[cs.alg]} for cs in sign1.countersignatures
     ]
     result: dict[str, Any] = {"independent": independent, "countersignatures": counters}
     if root is None:
         return result
     result["trust_root_version"] = root.version
-    independent.update(_role_of(root, sign1.kid))
-    independent.update(_check(lambda: verify_sign1(sign1, root.independent_keys)))
+    independent.update(role_json(root, sign1.kid))
+    independent.update(verification_json(lambda: verify_sign1(sign1, root.independent_keys)))
     for entry, cs in zip(counters, sign1.countersignatures, strict=True):
-        entry.update(_role_of(root, cs.kid))
-        entry.update(_check(lambda cs=cs: verify_countersignature(sign1, cs, root.operator_keys)))
-    result["verdict"] = _check(lambda: verify_sign1_roles(sign1, root))
+        entry.update(role_json(root, cs.kid))
+        entry.update(
+            verification_json(partial(verify_countersignature, sign1, cs, root.operator_keys))
+        )
+    result["verdict"] = verification_json(lambda: verify_sign1_roles(sign1, root))
     return result
-
-
-def _role_of(root: TrustRoot, kid: bytes) -> dict[str, Any]:
-    for name in ("independent", "operator"):
-        organisation = root.role(name).organisation_of.get(kid)
-        if organisation is not None:
-            return {"role": name, "organisation": organisation}
-    return {"role": None, "organisation": None}
 
 
 def _not_a_trust_root(data: bytes, path: str) -> None:

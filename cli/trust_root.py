@@ -35,12 +35,15 @@ from keybundle.trustroot import (
 from transparency_log.policy import Policy, parse_policy
 
 from ._common import (
+    COSE_ALG_NAMES,
     UserError,
     cli_errors,
     force_option,
     open_signer,
     passphrase_option,
     read_input,
+    role_json,
+    verification_json,
     write_output,
 )
 
@@ -54,7 +57,6 @@ __all__ = [
     "trust_root",
 ]
 
-_ALG_NAMES = {-8: "EdDSA", -7: "ES256"}
 _SIGNED_PREFIX = b"\xd8\x62"  # CBOR tag 98: COSE_Sign (RFC 9052 §2)
 _MAX_POLICY_FILE_BYTES = 1 << 20
 
@@ -289,7 +291,7 @@ def sign(
             else (sign_trust_root(root, [signer]))
         )
     write_output(out, signed, force=force)
-    role = _role_of(root, kid)
+    role = role_json(root, kid)
     holder = (
         f"{role['role']} key of {role['organisation']}"
         if role["role"]
@@ -305,22 +307,6 @@ def sign(
 
 
 # -- inspect and verify --------------------------------------------------------------------
-
-
-def _role_of(root: TrustRoot, kid: bytes) -> dict[str, Any]:
-    for name in ("independent", "operator"):
-        organisation = root.role(name).organisation_of.get(kid)
-        if organisation is not None:
-            return {"role": name, "organisation": organisation}
-    return {"role": None, "organisation": None}
-
-
-def _check(verify: Any) -> dict[str, Any]:
-    try:
-        verify()
-    except VerificationError as e:
-        return {"verified": False, "reason": e.reason, "message": e.message}
-    return {"verified": True}
 
 
 def _root_json(root: TrustRoot) -> dict[str, Any]:
@@ -362,17 +348,17 @@ def _inspect_json(data: bytes, previous: TrustRoot | None) -> dict[str, Any]:
     root = parsed.root
     signatures = []
     for sig in parsed.signatures:
-        entry: dict[str, Any] = {"kid": sig.kid.hex(), "alg": _ALG_NAMES[sig.alg]}
-        entry.update(_role_of(root, sig.kid))
+        entry: dict[str, Any] = {"kid": sig.kid.hex(), "alg": COSE_ALG_NAMES[sig.alg]}
+        entry.update(role_json(root, sig.kid))
         if previous is not None:
-            entry["previous"] = _role_of(previous, sig.kid)
+            entry["previous"] = role_json(previous, sig.kid)
         signatures.append(entry)
     info = {"signed": True, **_root_json(root), "signatures": signatures}
-    info["self_signed"] = _check(lambda: verify_self_signed(data))
+    info["self_signed"] = verification_json(lambda: verify_self_signed(data))
     if previous is not None:
         info["rotation"] = {
             "from_version": previous.version,
-            **_check(lambda: verify_rotation(previous, data)),
+            **verification_json(lambda: verify_rotation(previous, data)),
         }
     return info
 
