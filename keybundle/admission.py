@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
@@ -45,6 +45,7 @@ __all__ = [
     "AdmissionState",
     "BundleAdmission",
     "FleetHead",
+    "check_fleet_step",
     "read_admission_state",
 ]
 
@@ -94,6 +95,73 @@ class AdmissionState:
     """The signed trust root in force: the one the log was opened with, or the last rotation."""
     fleets: Mapping[str, FleetHead]
     """Fleet id -> its latest bundle, for every fleet with a bundle in the log."""
+
+
+def check_fleet_step(
+    fleet: str,
+    head: FleetHead | None,
+    epoch: int,
+    previous_digest: bytes | None,
+    digest: bytes,
+    *,
+    logged_at: Callable[[int], int | None] | None = None,
+) -> None:
+    """SPEC §6.3 rule 1.3: may the fleet's next bundle in the log be this one? Raise if not.
+
+    ``head`` is the fleet's bundle of highest epoch among the entries before (None: the fleet
+    has none); ``epoch``, ``previous_digest`` and ``digest`` (SHA-256 of the signed-bundle
+    bytes) describe the candidate. Pure: the log's admission and the auditor's replay (SPEC
+    §8.2, :class:`keybundle.evidence.FleetHistory`) both call it, so the log and whoever
+    checks it judge a fleet's chain by one rule, with one set of reason codes: EPOCH_GAP,
+    EPOCH_CONFLICT, ROLLBACK, BROKEN_CHAIN. ``logged_at(e)``, where the caller can look it up,
+    is the log index of the fleet's bundle of an earlier epoch ``e``, which a ROLLBACK
+    message then names. Messages describe the log and what to submit instead; callers that
+    judge a given entry prefix its index.
+    """
+    if head is None:
+        if epoch != 1:
+            raise VerificationError(
+                Reason.EPOCH_GAP,
+                f"fleet {fleet!r} has no bundle in this log yet; its first bundle must be "
+                f"epoch 1, not {epoch}",
+            )
+        return
+    top = head.epoch
+    if epoch == top:
+        raise VerificationError(
+            Reason.EPOCH_CONFLICT,
+            f"this log already holds fleet {fleet!r} epoch {epoch} at index {head.index} "
+            f"(SHA-256 {head.digest.hex()}); this is a different bundle (SHA-256 "
+            f"{digest.hex()}) for the same epoch. A fleet has one bundle per epoch: to rotate, "
+            f"submit epoch {top + 1}",
+        )
+    if epoch < top:
+        earlier = None if logged_at is None else logged_at(epoch)
+        where = (
+            f"its bundle is at index {earlier}"
+            if earlier is not None
+            else f"epoch {top} is at index {head.index}"
+        )
+        raise VerificationError(
+            Reason.ROLLBACK,
+            f"fleet {fleet!r} is at epoch {top} in this log; epoch {epoch} is behind it "
+            f"({where}). Submit epoch {top + 1}",
+        )
+    if epoch != top + 1:
+        raise VerificationError(
+            Reason.EPOCH_GAP,
+            f"fleet {fleet!r} is at epoch {top} in this log; submit epoch {top + 1}, not "
+            f"{epoch} (epochs {top + 1}..{epoch - 1} are missing; epoch {top} is at index "
+            f"{head.index})",
+        )
+    if previous_digest != head.digest:
+        named = previous_digest.hex() if previous_digest is not None else "none"
+        raise VerificationError(
+            Reason.BROKEN_CHAIN,
+            f"fleet {fleet!r} epoch {epoch} names previous-bundle digest {named}, but the "
+            f"fleet's epoch-{top} bundle in this log (index {head.index}) has SHA-256 "
+            f"{head.digest.hex()}; rebuild the bundle with that previous digest",
+        )
 
 
 def _digest(data: bytes) -> bytes:
@@ -216,53 +284,20 @@ class BundleAdmission:
         digest = _digest(entry)
 
         # Step 3: the fleet's chain in this log.
-        head = txn.execute(
+        row = txn.execute(
             "SELECT epoch, digest, idx FROM admission_bundles WHERE fleet = ? "
             "ORDER BY epoch DESC LIMIT 1",
             (fleet,),
         ).fetchone()
-        if head is None:
-            if epoch != 1:
-                raise VerificationError(
-                    Reason.EPOCH_GAP,
-                    f"fleet {fleet!r} has no bundle in this log yet; its first bundle must be "
-                    f"epoch 1, not {epoch}",
-                )
-        else:
-            top, top_digest, top_index = head
-            if epoch == top:
-                raise VerificationError(
-                    Reason.EPOCH_CONFLICT,
-                    f"this log already holds fleet {fleet!r} epoch {epoch} at index "
-                    f"{top_index} (SHA-256 {top_digest.hex()}); this is a different bundle "
-                    f"(SHA-256 {digest.hex()}) for the same epoch. A fleet has one bundle per "
-                    f"epoch: to rotate, submit epoch {top + 1}",
-                )
-            if epoch < top:
-                (logged,) = txn.execute(
-                    "SELECT idx FROM admission_bundles WHERE fleet = ? AND epoch = ?",
-                    (fleet, epoch),
-                ).fetchone()
-                raise VerificationError(
-                    Reason.ROLLBACK,
-                    f"fleet {fleet!r} is at epoch {top} in this log; epoch {epoch} is behind it "
-                    f"(its bundle is at index {logged}). Submit epoch {top + 1}",
-                )
-            if epoch != top + 1:
-                raise VerificationError(
-                    Reason.EPOCH_GAP,
-                    f"fleet {fleet!r} is at epoch {top} in this log; submit epoch {top + 1}, "
-                    f"not {epoch}",
-                )
-            if payload.previous_digest != top_digest:
-                previous = payload.previous_digest
-                raise VerificationError(
-                    Reason.BROKEN_CHAIN,
-                    f"fleet {fleet!r} epoch {epoch} names previous-bundle digest "
-                    f"{previous.hex() if previous is not None else 'none'}, but the fleet's "
-                    f"epoch-{top} bundle in this log (index {top_index}) has SHA-256 "
-                    f"{top_digest.hex()}; rebuild the bundle with that previous digest",
-                )
+
+        def logged_at(earlier: int) -> int | None:
+            found = txn.execute(
+                "SELECT idx FROM admission_bundles WHERE fleet = ? AND epoch = ?", (fleet, earlier)
+            ).fetchone()
+            return None if found is None else int(found[0])
+
+        head = None if row is None else FleetHead(int(row[0]), bytes(row[1]), int(row[2]))
+        check_fleet_step(fleet, head, epoch, payload.previous_digest, digest, logged_at=logged_at)
         txn.execute(
             "INSERT INTO admission_bundles VALUES (?, ?, ?, ?)", (index, fleet, epoch, digest)
         )

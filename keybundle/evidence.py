@@ -23,9 +23,8 @@ Four kinds (SPEC §8.4.2):
 
 The replay rules of SPEC §8.2 live here too (:func:`judge_bundle`, :class:`FleetHistory`), so
 that the monitor that writes evidence and the verifier that checks it judge entries with one
-piece of code. (``keybundle.admission`` applies the same rules of SPEC §6.3 inside the log's
-SQLite transaction; its checks are tied to its tables, so they are restated here, with the
-same reason codes, in memory.)
+piece of code; the fleet-chain rule itself is :func:`keybundle.admission.check_fleet_step`,
+the one the log's admission applies (SPEC §6.3 rule 1.3).
 """
 
 from __future__ import annotations
@@ -48,6 +47,7 @@ from transparency_log.note import MAX_NOTE_BYTES
 from transparency_log.proof import verify_consistency
 from transparency_log.tlog_client import LogClient
 
+from . import admission
 from .errors import Reason, VerificationError
 from .payload import FleetKey, parse_payload
 from .roles import verify_signed_bundle
@@ -374,20 +374,18 @@ def judge_bundle(entry: bytes, root: TrustRoot) -> BundleInfo:
 
 
 @dataclass(frozen=True)
-class FleetHead:
-    """A fleet's latest admitted bundle: what its next epoch must follow (SPEC §6.3)."""
+class FleetHead(admission.FleetHead):
+    """A fleet's latest admitted bundle (what its next epoch must follow), with its keys."""
 
-    epoch: int
-    digest: bytes
-    index: int
     keys: tuple[KeyInfo, ...]
+    """The bundle's keys, for the key delta of the fleet's next epoch (SPEC §8.2 step 3)."""
 
 
 class FleetHistory:
     """Per-fleet heads, and SPEC §6.3 rule 1.3 applied to each new valid bundle in log order.
 
-    :meth:`check` raises EPOCH_GAP, EPOCH_CONFLICT, ROLLBACK or BROKEN_CHAIN (the message
-    names the earlier entry), exactly as the log's admission would have refused the entry;
+    :meth:`check` is :func:`keybundle.admission.check_fleet_step` (the rule the log's
+    admission applies) against the fleet's head, its message prefixed with the entry's index;
     :meth:`admit` makes a bundle its fleet's head. A refused bundle never becomes a head.
     """
 
@@ -396,44 +394,11 @@ class FleetHistory:
 
     def check(self, info: BundleInfo, index: int) -> FleetHead | None:
         """Rule 1.3 for ``info`` at ``index``; return the head it follows (None at epoch 1)."""
-        fleet, epoch = info.fleet, info.epoch
-        head = self.heads.get(fleet)
-        if head is None:
-            if epoch != 1:
-                raise VerificationError(
-                    Reason.EPOCH_GAP,
-                    f"entry {index} is fleet {fleet!r} epoch {epoch}, but the log holds no earlier "
-                    "bundle of that fleet: a fleet's first bundle is epoch 1",
-                )
-            return None
-        if epoch == head.epoch:
-            raise VerificationError(
-                Reason.EPOCH_CONFLICT,
-                f"entry {index} is a second bundle for fleet {fleet!r} epoch {epoch} (SHA-256 "
-                f"{info.digest.hex()}); entry {head.index} is the first (SHA-256 "
-                f"{head.digest.hex()}): two bundles signed for one epoch",
-            )
-        if epoch < head.epoch:
-            raise VerificationError(
-                Reason.ROLLBACK,
-                f"entry {index} is fleet {fleet!r} epoch {epoch}, behind epoch {head.epoch} "
-                f"logged at entry {head.index}",
-            )
-        if epoch != head.epoch + 1:
-            raise VerificationError(
-                Reason.EPOCH_GAP,
-                f"entry {index} is fleet {fleet!r} epoch {epoch}, but the fleet's latest bundle "
-                f"is epoch {head.epoch} at entry {head.index}: epochs {head.epoch + 1}.."
-                f"{epoch - 1} are missing from the log",
-            )
-        if info.previous != head.digest:
-            named = info.previous.hex() if info.previous is not None else "none"
-            raise VerificationError(
-                Reason.BROKEN_CHAIN,
-                f"entry {index} is fleet {fleet!r} epoch {epoch} naming previous bundle {named}, "
-                f"but the epoch-{head.epoch} bundle at entry {head.index} has SHA-256 "
-                f"{head.digest.hex()}",
-            )
+        head = self.heads.get(info.fleet)
+        try:
+            admission.check_fleet_step(info.fleet, head, info.epoch, info.previous, info.digest)
+        except VerificationError as e:
+            raise VerificationError(e.reason, f"entry {index}: {e.message}") from None
         return head
 
     def admit(self, info: BundleInfo, index: int) -> None:

@@ -30,6 +30,7 @@ from keybundle.admission import (
     AdmissionState,
     BundleAdmission,
     FleetHead,
+    check_fleet_step,
     read_admission_state,
 )
 from keybundle.errors import Reason, VerificationError
@@ -306,6 +307,49 @@ CASES: dict[str, tuple[Callable[[World, Fleet], bytes], str, str]] = {
         "the current root",
     ),
 }
+
+
+# The fleet-chain rule alone (SPEC §6.3 rule 1.3), as admission and the auditor share it:
+# name -> (head, epoch, previous digest, reason or None for admitted). Head: epoch 3 at index 7.
+HEAD = FleetHead(3, b"\x33" * 32, 7)
+STEPS: dict[str, tuple[FleetHead | None, int, bytes | None, str | None]] = {
+    "first bundle at epoch 1": (None, 1, None, None),
+    "first bundle at epoch 2": (None, 2, None, Reason.EPOCH_GAP),
+    "next epoch, chained": (HEAD, 4, HEAD.digest, None),
+    "next epoch naming another digest": (HEAD, 4, b"\x44" * 32, Reason.BROKEN_CHAIN),
+    "next epoch naming no digest": (HEAD, 4, None, Reason.BROKEN_CHAIN),
+    "the head's epoch again": (HEAD, 3, b"\x22" * 32, Reason.EPOCH_CONFLICT),
+    "an older epoch": (HEAD, 1, None, Reason.ROLLBACK),
+    "an epoch skipped": (HEAD, 5, HEAD.digest, Reason.EPOCH_GAP),
+}
+
+
+@pytest.mark.parametrize("case", list(STEPS))
+def test_the_fleet_chain_rule(case: str) -> None:
+    head, epoch, previous, reason = STEPS[case]
+    candidate = b"\x55" * 32
+    if reason is None:
+        check_fleet_step(FLEET, head, epoch, previous, candidate)
+        return
+    with pytest.raises(VerificationError) as info:
+        check_fleet_step(FLEET, head, epoch, previous, candidate)
+    assert info.value.reason == reason
+    assert repr(FLEET) in info.value.message
+
+
+def test_a_rollback_message_names_the_earlier_bundle_when_it_can_be_looked_up() -> None:
+    with pytest.raises(VerificationError) as info:
+        check_fleet_step(FLEET, HEAD, 2, None, bytes(32), logged_at={2: 5}.get)
+    assert "epoch 2 is behind it (its bundle is at index 5)" in info.value.message
+    with pytest.raises(VerificationError) as info:
+        check_fleet_step(FLEET, HEAD, 2, None, bytes(32))
+    assert "epoch 2 is behind it (epoch 3 is at index 7)" in info.value.message
+
+
+def test_a_gap_message_names_the_missing_epochs() -> None:
+    with pytest.raises(VerificationError) as info:
+        check_fleet_step(FLEET, HEAD, 6, HEAD.digest, bytes(32))
+    assert "submit epoch 4, not 6 (epochs 4..5 are missing" in info.value.message
 
 
 def _new_signers() -> tuple[Signer, Signer]:
