@@ -67,6 +67,11 @@ def render(event: Event) -> list[str]:
             parts.append("no cosignature from " + ", ".join(event["missing_witnesses"]))
         if event["stale_witnesses"]:
             parts.append("stale cosignatures from " + ", ".join(event["stale_witnesses"]))
+        if event["future_witnesses"]:
+            parts.append(
+                "cosignatures dated ahead of this clock from "
+                + ", ".join(event["future_witnesses"])
+            )
         return ["health: " + "; ".join(parts)]
     if kind == "epoch":
         return [

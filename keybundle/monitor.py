@@ -796,19 +796,30 @@ class Monitor:
     def _health(
         self, new: VerifiedCheckpoint, root: TrustRoot, state: MonitorState, now: int
     ) -> None:
+        """The ``health`` event (SPEC §8.3).
+
+        A cosignature dated up to the trust root's clock skew ahead of ``now`` is a witness
+        clock slightly ahead of ours: it counts as age 0, never as a negative age. One dated
+        further ahead counts for no age at all (a client refuses it, FUTURE_COSIGNATURE) and
+        names its witness in ``future_witnesses``.
+        """
         limits = root.limits
         cosigned = new.cosignatures
         witnesses = root.policy.witnesses
+        latest = now + limits.clock_skew
+        dated = {n: t for n, t in cosigned.items() if t <= latest}
         missing = sorted(w.key_name for w in witnesses if w.key_name not in cosigned)
-        stale = sorted(n for n, t in cosigned.items() if t < now - limits.max_cosignature_age)
-        newest = max(cosigned.values(), default=None)
+        stale = sorted(n for n, t in dated.items() if t < now - limits.max_cosignature_age)
+        future = sorted(n for n, t in cosigned.items() if t > latest)
+        newest = max(dated.values(), default=None)
         self._emit(
             {
                 "event": "health",
                 "size": new.checkpoint.size,
-                "checkpoint_age": None if newest is None else now - newest,
+                "checkpoint_age": None if newest is None else max(0, now - newest),
                 "missing_witnesses": missing,
                 "stale_witnesses": stale,
+                "future_witnesses": future,
                 "behind": new.checkpoint.size - state.size,
             }
         )

@@ -384,6 +384,32 @@ def test_health_reports_checkpoint_age_and_missing_witnesses(
     assert health["behind"] == 1
 
 
+def test_a_cosignature_a_second_ahead_of_the_clock_has_age_zero(
+    served: StaticLog, tmp_path: Path
+) -> None:
+    world = World()
+    append(served.root, world, history(world, epochs=1), cosigned=False)
+    cosign(served.root, world, at=world.now + 1)
+    (health,) = monitor_pass(served, world, tmp_path / "state").of("health")
+    assert health["checkpoint_age"] == 0  # never negative
+    assert health["future_witnesses"] == []
+
+
+def test_a_cosignature_beyond_the_clock_skew_counts_for_no_age(
+    served: StaticLog, tmp_path: Path
+) -> None:
+    world = World(quorum="any")
+    skew = world.pinned.limits.clock_skew
+    ahead, behind = world.witnesses
+    append(served.root, world, history(world, epochs=1), cosigned=False)
+    cosign(served.root, world, witnesses=[ahead], at=world.now + skew + 1)
+    cosign(served.root, world, witnesses=[behind], at=world.now - 50)
+    (health,) = monitor_pass(served, world, tmp_path / "state").of("health")
+    assert health["checkpoint_age"] == 50
+    assert health["future_witnesses"] == [ahead.name]
+    assert health["stale_witnesses"] == []
+
+
 # --- fleet history ----------------------------------------------------------------------------
 
 
