@@ -17,7 +17,8 @@ Memory stays flat as the log grows: the writer keeps only the right edge of the 
 partial tile of every level, with the interior nodes of each, which are the compact range),
 the partial entry bundle, and a bounded window of recent leaf hashes. Resubmitting an entry
 returns its existing index through a persistent leaf-hash index (SQLite, stdlib) that is
-derived from the published entry bundles and so can always be caught up from them.
+derived from the published entry bundles and so can always be caught up from them; a
+fixed-size Bloom filter in front of it spares the lookups of hashes it rules out.
 
 The log knows nothing about what its entries mean. A higher layer that must accept or reject
 entries, and keep its own state exactly in step with the log, plugs in an :class:`Admission`.
@@ -29,6 +30,7 @@ import fcntl
 import hashlib
 import os
 import sqlite3
+import struct
 import threading
 import time
 from collections import deque
@@ -49,6 +51,7 @@ from transparency_log.tile import TILE_HEIGHT, TILE_WIDTH, Tile, entries_path
 __all__ = [
     "DEFAULT_BATCH_MAX_AGE",
     "DEFAULT_BATCH_SIZE",
+    "LEAF_FILTER_BITS",
     "MAX_BATCH_SIZE",
     "MAX_IN_FLIGHT",
     "RECENT_WINDOW",
@@ -75,6 +78,12 @@ MAX_IN_FLIGHT = 2
 RECENT_WINDOW = 65536
 """Leaf hashes kept in memory before they are flushed, sorted, to the persistent index."""
 
+LEAF_FILTER_BITS = 1 << 26
+"""Bits of the leaf-hash filter (8 MiB): fixed, whatever the log's size (SPEC §6.2)."""
+
+LEAF_FILTER = "leaf-filter"
+"""The leaf-hash filter's file in the log's state directory (SPEC §6.1, §6.2)."""
+
 STATE_DB = "index.sqlite3"
 """The leaf-hash index (and an admission hook's tables), in the log's state directory."""
 
@@ -88,6 +97,8 @@ _sha256 = hashlib.sha256
 _NODE = b"\x01"
 _LEAF = b"\x00"
 _SQL_CHUNK = 500  # host parameters per lookup query (SQLite allows at least 999)
+_FILTER_MAGIC = b"keybundle leaf filter v1\n"
+_FILTER_PROBES = struct.Struct("<3Q")  # bit positions: the hash's first three 64-bit words
 
 
 class LogLockedError(RuntimeError):
@@ -274,6 +285,66 @@ class _Frontier:
         return files
 
 
+class _LeafFilter:
+    """A Bloom filter over the leaf hashes in the persistent index (SPEC §6.2).
+
+    It only ever answers "certainly not in the index" or "maybe": a leaf hash that it
+    says may be there is looked up in SQLite, so the answers stay exact. Its size is a
+    constant: as the log grows it fills up, and a full filter just sends every lookup to
+    SQLite as if there were none. A leaf hash is SHA-256 output, so its first three 64-bit
+    words (little-endian, so that the saved file means the same on any machine) serve as
+    the probe positions (an entry ground to collide costs lookups, nothing
+    else).
+    """
+
+    __slots__ = ("_bits", "_mask")
+
+    def __init__(self, bits: bytearray) -> None:
+        size = len(bits) * 8
+        if size < 8 or size & (size - 1):
+            raise AssertionError("bad math in _LeafFilter: its size is not a power of two")
+        self._bits = bits
+        self._mask = size - 1
+
+    @classmethod
+    def empty(cls) -> _LeafFilter:
+        return cls(bytearray(max(1, LEAF_FILTER_BITS // 8)))
+
+    def add_all(self, hashes: Iterable[bytes]) -> None:
+        bits, mask = self._bits, self._mask
+        probes = _FILTER_PROBES.unpack_from
+        for leaf in hashes:
+            for word in probes(leaf):
+                bit = word & mask
+                bits[bit >> 3] |= 1 << (bit & 7)
+
+    def may_contain(self, leaf: bytes) -> bool:
+        bits, mask = self._bits, self._mask
+        for word in _FILTER_PROBES.unpack_from(leaf):
+            bit = word & mask
+            if not bits[bit >> 3] >> (bit & 7) & 1:
+                return False
+        return True
+
+    def encode(self, indexed_size: int) -> bytes:
+        """The file form: magic, u64be indexed size, the bits, SHA-256 of all before it."""
+        body = b"".join([_FILTER_MAGIC, indexed_size.to_bytes(8, "big"), self._bits])
+        return body + _sha256(body).digest()
+
+    @classmethod
+    def decode(cls, data: bytes) -> tuple[int, _LeafFilter] | None:
+        """The indexed size and filter of a file written by :meth:`encode`, else None."""
+        head = len(_FILTER_MAGIC) + 8
+        if len(data) != head + LEAF_FILTER_BITS // 8 + HASH_SIZE or not data.startswith(
+            _FILTER_MAGIC
+        ):
+            return None
+        if _sha256(data[:-HASH_SIZE]).digest() != data[-HASH_SIZE:]:
+            return None
+        size = int.from_bytes(data[len(_FILTER_MAGIC) : head], "big")
+        return size, cls(bytearray(data[head:-HASH_SIZE]))
+
+
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     """A sequenced batch: its tree, the files and signed checkpoint to publish, its indices.
@@ -372,6 +443,9 @@ class Log:
         self._checkpoint = b""
         self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-publisher")
 
+        self._state_dir = state_dir
+        self._fsync = fsync
+        self._filter: _LeafFilter | None = None  # over log_leaf_index, once it has rows
         state_dir.mkdir(parents=True, exist_ok=True)
         self._lock_fd = _lock(state_dir / LOCK_FILE)
         try:
@@ -824,8 +898,10 @@ class Log:
             for prepared in self._in_flight:
                 in_batch = prepared.fresh
                 found.update((h, in_batch[h]) for h in hashes if h in in_batch)
-        if self._indexed_size:
-            missing = list({h for h in hashes if h not in found})
+        leaves = self._filter
+        if self._indexed_size and leaves is not None:
+            maybe = leaves.may_contain
+            missing = list({h for h in hashes if h not in found and maybe(h)})
             for start in range(0, len(missing), _SQL_CHUNK):
                 part = missing[start : start + _SQL_CHUNK]
                 placeholders = ",".join("?" * len(part))  # only '?': values are bound
@@ -838,6 +914,12 @@ class Log:
         with self._cond:  # the publisher adds to the window and the tree together
             rows = sorted(self._recent.items())
             size = self._frontier.size
+        # The filter must cover every row of the table: it gets the new rows, durably,
+        # before the table does (a failed commit leaves it covering more: harmless).
+        if self._filter is None:
+            self._filter = _LeafFilter.empty()
+        self._filter.add_all(leaf for leaf, _ in rows)
+        self._save_filter(size)
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -851,6 +933,45 @@ class Log:
             for leaf, _ in rows:
                 del self._recent[leaf]
         self._indexed_size = size
+
+    def _save_filter(self, indexed_size: int) -> None:
+        """Replace the filter's file atomically (temporary file, flush, rename, flush)."""
+        if self._filter is None:
+            raise AssertionError("bad math in _save_filter: there is no filter to save")
+        path = self._state_dir / LEAF_FILTER
+        temporary = self._state_dir / f".{LEAF_FILTER}.tmp"
+        with temporary.open("wb") as out:
+            out.write(self._filter.encode(indexed_size))
+            out.flush()
+            if self._fsync:
+                os.fsync(out.fileno())
+        os.replace(temporary, path)
+        if self._fsync:
+            directory = os.open(self._state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+
+    def _load_filter(self, indexed_size: int) -> None:
+        """Load the filter saved with the index; rebuild it from the table if it is not
+        there, damaged, or older than the table (a log written before there was one)."""
+        if not indexed_size:
+            self._filter = None
+            return
+        try:
+            saved = _LeafFilter.decode((self._state_dir / LEAF_FILTER).read_bytes())
+        except FileNotFoundError:
+            saved = None
+        if saved is not None and saved[0] >= indexed_size:
+            self._filter = saved[1]
+            return
+        rebuilt = _LeafFilter.empty()
+        cursor = self._db.execute("SELECT hash FROM log_leaf_index")
+        while rows := cursor.fetchmany(65536):
+            rebuilt.add_all(leaf for (leaf,) in rows)
+        self._filter = rebuilt
+        self._save_filter(indexed_size)
 
     # --- recovery (SPEC §6.2: reopen) ---
 
@@ -906,6 +1027,7 @@ class Log:
             )
         self._frontier, self._checkpoint, self._indexed_size = frontier, signed, indexed
         self._tip = frontier
+        self._load_filter(indexed)
         self._recent = _recent_hashes(self._store, indexed, size)
         if len(self._recent) >= RECENT_WINDOW:
             self._flush_index()

@@ -532,3 +532,75 @@ def test_a_failed_publication_with_admission_rolls_back_the_batches_after_it(
     store.fail = -1
     assert log.add_many([b"a:3", b"a:4", b"a:5", b"a:6"]) == [2, 3, 4, 5]
     log.close()
+
+
+# --- the leaf-hash filter (SPEC §6.2): fewer SQLite lookups, the same answers ------------------
+
+
+def index_queries(log: Log) -> list[str]:
+    queries: list[str] = []
+    log._db.set_trace_callback(
+        lambda sql: queries.append(sql) if "FROM log_leaf_index" in sql else None
+    )
+    return queries
+
+
+def test_the_leaf_filter_sends_only_possible_duplicates_to_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(appender, "RECENT_WINDOW", 100)
+    entries = [entry(i) for i in range(1000)]
+    with open_log(tmp_path, batch_size=64) as log:
+        assert log.add_many(entries) == list(range(1000))
+        queries = index_queries(log)
+        assert log.add_many([b"new %d" % i for i in range(300)]) == list(range(1000, 1300))
+        assert queries == []  # none of the new leaf hashes can be in the index
+        assert log.add_many(entries[::50]) == list(range(0, 1000, 50))
+        assert queries  # those that may be there are looked up, and found
+    assert (tmp_path / ".state" / appender.LEAF_FILTER).stat().st_size == (
+        len(b"keybundle leaf filter v1\n") + 8 + appender.LEAF_FILTER_BITS // 8 + 32
+    )
+
+
+def test_a_saturated_leaf_filter_only_costs_lookups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(appender, "RECENT_WINDOW", 100)
+    monkeypatch.setattr(appender, "LEAF_FILTER_BITS", 8)  # full after a few hashes
+    entries = [entry(i) for i in range(600)]
+    with open_log(tmp_path, batch_size=64) as log:
+        assert log.add_many(entries) == list(range(600))
+        queries = index_queries(log)
+        assert log.add_many([*entries[::7], b"fresh"]) == [*range(0, 600, 7), 600]
+        assert queries
+    with open_log(tmp_path) as log:
+        assert log.add_many([entries[3], b"fresh", b"fresher"]) == [3, 600, 601]
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt", "stale", "other size"])
+def test_a_missing_damaged_or_stale_leaf_filter_is_rebuilt_from_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    monkeypatch.setattr(appender, "RECENT_WINDOW", 100)
+    path = tmp_path / ".state" / appender.LEAF_FILTER
+    entries = [entry(i) for i in range(700)]
+    with open_log(tmp_path, batch_size=64) as log:
+        log.add_many(entries[:200])
+        old = path.read_bytes()  # covers the first rows of the index only
+        log.add_many(entries[200:])
+    good = path.read_bytes()
+    if damage == "missing":
+        path.unlink()  # also: a log written before the filter existed
+    elif damage == "corrupt":
+        path.write_bytes(good[:100] + bytes([good[100] ^ 1]) + good[101:])
+    elif damage == "stale":
+        path.write_bytes(old)
+    else:
+        monkeypatch.setattr(appender, "LEAF_FILTER_BITS", 1 << 12)
+    with open_log(tmp_path) as log:
+        # Every entry of the index is still found, through a rebuilt filter.
+        assert log.add_many(entries[::9]) == list(range(0, 700, 9))
+        assert log.add(b"fresh") == 700
+    saved = appender._LeafFilter.decode(path.read_bytes())  # saved again, whole
+    assert saved is not None
+    assert saved[0] == 701
