@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from transparency_log import note
 from transparency_log.checkpoint import Checkpoint, verify_checkpoint
@@ -326,23 +326,41 @@ class _LeafFilter:
                 return False
         return True
 
-    def encode(self, indexed_size: int) -> bytes:
-        """The file form: magic, u64be indexed size, the bits, SHA-256 of all before it."""
-        body = b"".join([_FILTER_MAGIC, indexed_size.to_bytes(8, "big"), self._bits])
-        return body + _sha256(body).digest()
+    def save(self, out: BinaryIO, indexed_size: int) -> None:
+        """The file form: magic, u64be indexed size, the bits, SHA-256 of all before it.
+
+        Written piece by piece: the bits are never copied (memory stays flat).
+        """
+        head = _FILTER_MAGIC + indexed_size.to_bytes(8, "big")
+        digest = _sha256(head)
+        digest.update(self._bits)
+        out.write(head)
+        out.write(self._bits)
+        out.write(digest.digest())
 
     @classmethod
-    def decode(cls, data: bytes) -> tuple[int, _LeafFilter] | None:
-        """The indexed size and filter of a file written by :meth:`encode`, else None."""
+    def load(cls, path: Path) -> tuple[int, _LeafFilter] | None:
+        """The indexed size and filter of a file written by :meth:`save`, else None."""
         head = len(_FILTER_MAGIC) + 8
-        if len(data) != head + LEAF_FILTER_BITS // 8 + HASH_SIZE or not data.startswith(
-            _FILTER_MAGIC
-        ):
+        data = bytearray(head + LEAF_FILTER_BITS // 8 + HASH_SIZE)
+        try:
+            with path.open("rb") as file:
+                if file.readinto(data) != len(data) or file.read(1):
+                    return None
+        except FileNotFoundError:
             return None
-        if _sha256(data[:-HASH_SIZE]).digest() != data[-HASH_SIZE:]:
+        view = memoryview(data)
+        valid = (
+            data.startswith(_FILTER_MAGIC)
+            and _sha256(view[:-HASH_SIZE]).digest() == view[-HASH_SIZE:]
+        )
+        size = int.from_bytes(view[len(_FILTER_MAGIC) : head], "big")
+        view.release()
+        if not valid:
             return None
-        size = int.from_bytes(data[len(_FILTER_MAGIC) : head], "big")
-        return size, cls(bytearray(data[head:-HASH_SIZE]))
+        del data[-HASH_SIZE:]  # in place: no second copy of the bits
+        del data[:head]
+        return size, cls(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -898,10 +916,11 @@ class Log:
             for prepared in self._in_flight:
                 in_batch = prepared.fresh
                 found.update((h, in_batch[h]) for h in hashes if h in in_batch)
-        leaves = self._filter
-        if self._indexed_size and leaves is not None:
-            maybe = leaves.may_contain
-            missing = list({h for h in hashes if h not in found and maybe(h)})
+        if self._indexed_size:
+            leaves = self._filter
+            missing = list(
+                {h for h in hashes if h not in found and (leaves is None or leaves.may_contain(h))}
+            )
             for start in range(0, len(missing), _SQL_CHUNK):
                 part = missing[start : start + _SQL_CHUNK]
                 placeholders = ",".join("?" * len(part))  # only '?': values are bound
@@ -917,7 +936,7 @@ class Log:
         # The filter must cover every row of the table: it gets the new rows, durably,
         # before the table does (a failed commit leaves it covering more: harmless).
         if self._filter is None:
-            self._filter = _LeafFilter.empty()
+            self._filter = self._filter_from_table()
         self._filter.add_all(leaf for leaf, _ in rows)
         self._save_filter(size)
         db = self._db
@@ -941,7 +960,7 @@ class Log:
         path = self._state_dir / LEAF_FILTER
         temporary = self._state_dir / f".{LEAF_FILTER}.tmp"
         with temporary.open("wb") as out:
-            out.write(self._filter.encode(indexed_size))
+            self._filter.save(out, indexed_size)
             out.flush()
             if self._fsync:
                 os.fsync(out.fileno())
@@ -959,19 +978,20 @@ class Log:
         if not indexed_size:
             self._filter = None
             return
-        try:
-            saved = _LeafFilter.decode((self._state_dir / LEAF_FILTER).read_bytes())
-        except FileNotFoundError:
-            saved = None
+        saved = _LeafFilter.load(self._state_dir / LEAF_FILTER)
         if saved is not None and saved[0] >= indexed_size:
             self._filter = saved[1]
             return
+        self._filter = self._filter_from_table()
+        self._save_filter(indexed_size)
+
+    def _filter_from_table(self) -> _LeafFilter:
+        """A filter over every row of the leaf-hash table (none on a new log)."""
         rebuilt = _LeafFilter.empty()
         cursor = self._db.execute("SELECT hash FROM log_leaf_index")
         while rows := cursor.fetchmany(65536):
             rebuilt.add_all(leaf for (leaf,) in rows)
-        self._filter = rebuilt
-        self._save_filter(indexed_size)
+        return rebuilt
 
     # --- recovery (SPEC §6.2: reopen) ---
 

@@ -601,6 +601,6 @@ def test_a_missing_damaged_or_stale_leaf_filter_is_rebuilt_from_the_index(
         # Every entry of the index is still found, through a rebuilt filter.
         assert log.add_many(entries[::9]) == list(range(0, 700, 9))
         assert log.add(b"fresh") == 700
-    saved = appender._LeafFilter.decode(path.read_bytes())  # saved again, whole
+    saved = appender._LeafFilter.load(path)  # saved again, whole
     assert saved is not None
     assert saved[0] == 701
