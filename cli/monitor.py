@@ -9,11 +9,13 @@ is the worst pass status (SPEC §8.3): 0 clean, 1 misbehaviour found, 2 could no
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import FrameType
@@ -37,9 +39,10 @@ from transparency_log.errors import VerificationError
 from transparency_log.fetcher import DirectoryFetcher, Fetcher, HTTPFetcher
 from transparency_log.note import MAX_NOTE_BYTES
 from transparency_log.tlog_client import CHECKPOINT_PATH
+from transparency_log.witness import FileStateStore, Witness, make_witness_server
 
 from ._common import UserError, cli_errors, passphrase_option, read_input
-from .log import load_note_signer
+from .log import load_note_signer, parse_listen
 
 __all__ = ["PoliteFetcher", "monitor", "render"]
 
@@ -96,6 +99,8 @@ def render(event: Event) -> list[str]:
         return [f"warning: {event['message']}"]
     if kind == "cosigned":
         return [f"cosigned the checkpoint of size {event['size']}: {event['file']}"]
+    if kind == "witness_listening":
+        return [f"witness {event['name']} listening on {event['url']}"]
     if kind == "pass":
         verified = event["verified_size"]
         size = "no checkpoint verified yet" if verified is None else f"{verified} entries verified"
@@ -268,6 +273,13 @@ def _fetcher(url: str, timeout: float) -> Fetcher:
     help="Cosign every checkpoint this monitor verified with this cosignature/v1 key.",
 )
 @click.option(
+    "--witness-listen",
+    "witness_listen",
+    metavar="HOST:PORT",
+    help="Also serve the witness (C2SP tlog-witness, POST /add-checkpoint) for the log, from "
+    "the first pass that cosigned on (needs --witness-key, not --once).",
+)
+@click.option(
     "--workers",
     type=click.IntRange(1, 64),
     default=1,
@@ -294,6 +306,7 @@ def monitor(
     interval: float,
     allow_keys: str | None,
     witness_key: Path | None,
+    witness_listen: str | None,
     workers: int,
     timeout: float,
     passphrase_file: Path | None,
@@ -304,9 +317,15 @@ def monitor(
     URL is the log's tlog-tiles prefix (http:// or https://) or a local tile directory.
     Exit code: 0 clean, 1 misbehaviour found, 2 could not check (or bad usage).
     """
+    listen = None
+    if witness_listen is not None:
+        if witness_key is None or once:
+            raise UserError("--witness-listen serves the witness of a daemon: it needs "
+                            "--witness-key and no --once")  # fmt: skip
+        listen = parse_listen(witness_listen)
     root_bytes = read_input(trust_root, "trust root", limit=MAX_SIGNED_TRUST_ROOT_BYTES)
     try:
-        verify_self_signed(root_bytes)
+        pinned = verify_self_signed(root_bytes)
     except VerificationError as e:
         raise UserError(
             f"trust root {trust_root} is not a valid signed trust root ({e.reason}): {e.message}"
@@ -315,22 +334,36 @@ def monitor(
     if allow_keys is not None:
         data = read_input(allow_keys, "allow-list", limit=MAX_ALLOW_LIST_BYTES)
         allow = parse_allow_list(data.decode("utf-8", "replace"))
-    witness = None
+    signer = None
     if witness_key is not None:
-        witness = load_note_signer(witness_key, passphrase_file, SIG_TYPE_COSIGNATURE_V1)
+        signer = load_note_signer(witness_key, passphrase_file, SIG_TYPE_COSIGNATURE_V1)
     directory = StateDir(state_dir)
-    directory.lock()
     out = _Output(as_json)
-    judge: EntryJudge | None = ProcessJudge(root_bytes, workers) if workers > 1 else None
-    fetcher = _fetcher(url, timeout)
     stop = threading.Event()
     worst = Status.CLEAN
-    try:
+    with contextlib.ExitStack() as resources:
+        directory.lock()
+        resources.callback(directory.unlock)
+        fetcher = _fetcher(url, timeout)
+        close = getattr(fetcher, "close", None)
+        if close is not None:
+            resources.callback(close)
+        judge: EntryJudge | None = None
+        if workers > 1:
+            judge = ProcessJudge(root_bytes, workers)
+            resources.callback(judge.close)
+        witness = None
+        if signer is not None:
+            # The witness's state lives beside the monitor's, under the monitor's lock too.
+            directory.witness_state.mkdir(exist_ok=True)
+            store = resources.enter_context(FileStateStore(directory.witness_state))
+            witness = Witness(signer, {pinned.log.origin: pinned.log.verifier()}, store)
+        serving = _WitnessService(witness, listen, out, resources)
         mon = Monitor(
             fetcher,
             root_bytes,
             directory,
-            emit=out,
+            emit=serving.watch,
             allow_keys=allow,
             judge=judge,
             witness=witness,
@@ -340,16 +373,64 @@ def monitor(
         while True:
             status = mon.run_pass(int(time.time()))
             worst = max(worst, status)
+            serving.start_if_ready()
             if once or stop.wait(interval):
                 break
-    finally:
-        if judge is not None:
-            judge.close()
-        close = getattr(fetcher, "close", None)
-        if close is not None:
-            close()
-        directory.unlock()
     raise click.exceptions.Exit(int(worst))
+
+
+class _WitnessService:
+    """Serves the monitor's witness over HTTP from the first pass that cosigned (SPEC §8.1).
+
+    Until then the witness holds no tree this monitor verified, and would cosign whatever the
+    log first submits; afterwards it cosigns only trees consistent with what it holds.
+    """
+
+    def __init__(
+        self,
+        witness: Witness | None,
+        listen: tuple[str, int] | None,
+        emit: Callable[[Event], None],
+        resources: contextlib.ExitStack,
+    ) -> None:
+        self._witness = witness
+        self._listen = listen
+        self._emit = emit
+        self._resources = resources
+        self._ready = False
+        self._started = False
+
+    def watch(self, event: Event) -> None:
+        """The monitor's emit: note the first cosignature, pass every event on."""
+        if event["event"] == "cosigned":
+            self._ready = True
+        self._emit(event)
+
+    def start_if_ready(self) -> None:
+        """Start serving in a thread, once, after a pass that cosigned."""
+        if self._started or not self._ready or self._witness is None or self._listen is None:
+            return
+        self._started = True
+        server = make_witness_server(self._witness, *self._listen)
+        thread = threading.Thread(target=server.serve_forever, name="witness", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            server.close()
+            thread.join(timeout=10)
+
+        self._resources.callback(stop)
+        self._emit(
+            {
+                "event": "witness_listening",
+                "name": self._witness.name,
+                "url": f"http://{_url_host(server.host)}:{server.port}",
+            }
+        )
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

@@ -13,7 +13,9 @@ keeps its state in a directory (:class:`StateDir`). One :meth:`Monitor.run_pass`
    kept in the state, and judges every entry (SPEC §8.2): signatures under the trust root in
    force, trust-root rotations applied, fleet history replayed, the allow-list;
 4. saves progress every so often, and at the end checks that the recomputed root is the
-   target's signed root before making it the verified checkpoint (step 4).
+   target's signed root before making it the verified checkpoint (step 4);
+5. in witness mode, submits that checkpoint to its C2SP tlog-witness (which may also serve
+   the log over HTTP), so that the witness cosigns only trees consistent with it.
 
 A crash at any point leaves a state that the next pass resumes from: the target and the
 compact range, fleet heads and rotations at the last saved index. Events after that index
@@ -41,13 +43,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import IntEnum
+from http import HTTPStatus
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Protocol
 
 from transparency_log import proof as tlog_proof
 from transparency_log.checkpoint import VerifiedCheckpoint, parse_checkpoint, verify_checkpoint
-from transparency_log.cosignature import CosignatureV1Signer
 from transparency_log.errors import LogReason
 from transparency_log.fetcher import Fetcher, FetchError, fetch_all, validate_fetch_path
 from transparency_log.merkle import HASH_SIZE, CompactRange, leaf_hash
@@ -55,7 +57,7 @@ from transparency_log.note import MAX_NOTE_BYTES, parse_unverified
 from transparency_log.policy import PolicyLog
 from transparency_log.tile import Tile, TileHashReader
 from transparency_log.tlog_client import CHECKPOINT_PATH, LogClient
-from transparency_log.witness import cosign_checkpoint
+from transparency_log.witness import Witness, format_add_checkpoint_request
 
 from .errors import Reason, VerificationError
 from .evidence import (
@@ -85,6 +87,7 @@ __all__ = [
     "CHUNK_ENTRIES",
     "MAX_ALLOW_LIST_BYTES",
     "MAX_STATE_BYTES",
+    "MAX_WITNESS_SUBMISSIONS",
     "SAVE_EVERY_ENTRIES",
     "STATE_FORMAT",
     "CorruptStateError",
@@ -112,12 +115,16 @@ CHUNK_ENTRIES: Final = 4096
 """Entries fetched and judged together (16 entry bundles)."""
 SAVE_EVERY_ENTRIES: Final = 65_536
 """Entries checked between two saves of the progress of a pass (SPEC §8.1 step 3)."""
+MAX_WITNESS_SUBMISSIONS: Final = 3
+"""Requests to the monitor's own witness per verified checkpoint (SPEC §8.1 witness mode):
+one, and up to two more after a 409 names the size the witness holds."""
 
 STATE_FILE: Final = "state.json"
 LOCK_FILE: Final = "lock"
 EVIDENCE_DIR: Final = "evidence"
 TILE_CACHE_DIR: Final = "tiles"
 COSIGNED_FILE: Final = "cosigned-checkpoint"
+WITNESS_DIR: Final = "witness"
 
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 # Full hash tiles above level 0: each authenticates 256 tiles below it, so they are the ones a
@@ -316,7 +323,7 @@ def _atomic_write(path: Path, data: bytes, *, fsync: bool = True) -> None:
 
 
 class StateDir:
-    """The monitor's directory: ``state.json``, ``lock``, ``evidence/``, ``tiles/``.
+    """The monitor's directory: ``state.json``, ``lock``, ``evidence/``, ``tiles/``, ``witness/``.
 
     :meth:`lock` takes an exclusive ``flock`` so that two monitors never share one state;
     :meth:`save` replaces the state atomically.
@@ -382,6 +389,11 @@ class StateDir:
         path = self.path / COSIGNED_FILE
         _atomic_write(path, data, fsync=self._fsync)
         return path
+
+    @property
+    def witness_state(self) -> Path:
+        """Where the monitor's witness keeps its state (SPEC §6.4.3), in witness mode."""
+        return self.path / WITNESS_DIR
 
     @property
     def tile_cache(self) -> Path:
@@ -610,7 +622,8 @@ class Monitor:
     ``trust_root_signed`` is the pinned signed trust root (it must verify as self-signed);
     ``emit`` receives every event (SPEC §8.3); ``allow_keys`` the allow-list fingerprints, or
     None for no allow-list; ``judge`` checks signatures (default: in this process);
-    ``witness`` a cosignature/v1 key to cosign each checkpoint the pass verified.
+    ``witness`` a C2SP tlog-witness (which may also serve the log over HTTP) to which each
+    checkpoint the pass verified is submitted, for its cosignature (SPEC §8.1 witness mode).
     """
 
     def __init__(
@@ -622,7 +635,7 @@ class Monitor:
         emit: Callable[[Event], None],
         allow_keys: frozenset[str] | None = None,
         judge: EntryJudge | None = None,
-        witness: CosignatureV1Signer | None = None,
+        witness: Witness | None = None,
         chunk_entries: int = CHUNK_ENTRIES,
         save_every: int = SAVE_EVERY_ENTRIES,
         cache_tiles: bool = True,
@@ -778,7 +791,7 @@ class Monitor:
                 target = new
         if target is None:
             if status == Status.CLEAN:  # the same checkpoint: cosign it again, fresh
-                self._witness_cosign(new, now)
+                status = self._witness_cosign(new, client)
             return status, state
 
         # SPEC §8.1 step 3: record the target, then check its new entries.
@@ -991,7 +1004,7 @@ class Monitor:
         final = snapshot(target.note_text, None)
         self._dir.save(final)
         self._cache.commit()
-        self._witness_cosign(target, now)
+        self._findings = max(self._findings, self._witness_cosign(target, client))
         return None, final
 
     def _apply(self, ctx: _Pass, index: int, result: BundleInfo | Rejection) -> None:
@@ -1095,21 +1108,87 @@ class Monitor:
         right = tuple(client.consistency_proof(stop, cp))
         return EntryRange(start, entries, left, right)
 
-    def _witness_cosign(self, cp: VerifiedCheckpoint, now: int) -> None:
-        """Witness mode: cosign a checkpoint whose consistency and entries were checked."""
-        if self._witness is None:
-            return
-        text = cp.note_text.split(b"\n\n", 1)[0] + b"\n"
-        line = cosign_checkpoint(text, self._witness, now)
-        path = self._dir.write_cosigned(cp.note_text + line.encode())
-        self._emit(
-            {
-                "event": "cosigned",
-                "size": cp.checkpoint.size,
-                "line": line.rstrip("\n"),
-                "file": str(path),
-            }
+    def _witness_cosign(self, cp: VerifiedCheckpoint, client: LogClient) -> Status:
+        """Witness mode (SPEC §8.1): submit a checkpoint this pass verified to our witness.
+
+        The witness is a C2SP tlog-witness (:class:`transparency_log.witness.Witness`), which
+        may also be serving the log's own ``add-checkpoint`` requests: the request goes
+        through its checks, its lock and its state like any other, with the consistency
+        proof from the tree it holds read from tiles authenticated against ``cp``. So the
+        witness's state advances to every checkpoint the monitor verified, and it cosigns
+        only trees consistent with all of them.
+        """
+        witness = self._witness
+        if witness is None:
+            return Status.CLEAN
+        size = cp.checkpoint.size
+        old = size  # usually the witness holds this very tree (the log submitted it)
+        for _ in range(MAX_WITNESS_SUBMISSIONS):
+            try:
+                proof = client.consistency_proof(old, cp) if 0 < old < size else []
+            except VerificationError as e:
+                return self._error(
+                    f"the consistency proof from size {old} for this monitor's witness does "
+                    f"not authenticate: {e.message}",
+                    e.reason,
+                )
+            answer = witness.add_checkpoint(format_add_checkpoint_request(old, proof, cp.note_text))
+            if answer.status == HTTPStatus.OK:
+                path = self._dir.write_cosigned(cp.note_text + answer.body)
+                self._emit(
+                    {
+                        "event": "cosigned",
+                        "size": size,
+                        "line": answer.body.decode("utf-8").rstrip("\n"),
+                        "file": str(path),
+                    }
+                )
+                return Status.CLEAN
+            if answer.status == HTTPStatus.UNPROCESSABLE_ENTITY:
+                message = (
+                    f"this monitor's witness cosigned a tree of size {old}, which the log "
+                    f"submitted to it, but the checkpoint of size {size} verified here does not "
+                    "extend it: the log showed the witness another history (a fork). The "
+                    "witness logged the log's signed request"
+                )
+                self._misbehaviour(
+                    "inconsistent_checkpoints", LogReason.BAD_CONSISTENCY_PROOF, message, None
+                )
+                return Status.MISBEHAVIOUR
+            held = _held_size(answer.status, answer.body)
+            if held is None:
+                text = answer.body.decode("utf-8", "replace").strip()
+                return self._error(
+                    f"this monitor's witness did not cosign the checkpoint of size {size}: "
+                    f"HTTP {answer.status}: {text}"
+                )
+            if held == old:  # it holds another tree of this very size
+                message = (
+                    f"this monitor's witness cosigned a tree of size {size} that the log "
+                    f"submitted to it, with another root than the checkpoint "
+                    f"{cp.checkpoint.root_hash.hex()} the log publishes: a split view"
+                )
+                self._misbehaviour("split_view", Reason.INCONSISTENT_CHECKPOINT, message, None)
+                return Status.MISBEHAVIOUR
+            if held > size:
+                # The log has since submitted a newer checkpoint, which the witness checked
+                # against the trees it holds; the next pass verifies that one.
+                return Status.CLEAN
+            old = held
+        return self._error(
+            f"this monitor's witness kept changing its tree size during {MAX_WITNESS_SUBMISSIONS} "
+            "requests; the checkpoint was not cosigned this pass"
         )
+
+
+def _held_size(status: int, body: bytes) -> int | None:
+    """The tree size in a witness's 409 answer (SPEC §6.4.2 step 5), else None."""
+    if status != HTTPStatus.CONFLICT or not body.endswith(b"\n"):
+        return None
+    digits = body[:-1]
+    if not digits.isascii() or not digits.isdigit() or str(int(digits)).encode() != digits:
+        return None
+    return int(digits)
 
 
 def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

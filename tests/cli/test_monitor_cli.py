@@ -20,7 +20,14 @@ from click.testing import CliRunner
 
 from keybundle_cli.commands import cli
 from keybundle_cli.monitor import PoliteFetcher
-from tests.keybundle.test_monitor import StaticLog, append, history, served
+from tests.keybundle.test_monitor import (
+    WITNESS_SIGNER,
+    StaticLog,
+    append,
+    history,
+    served,
+    submit_to_witness,
+)
 from tests.keybundle.world import DEFAULT_FLEET, World, fleet_keys, seed
 from transparency_log.cosignature import CosignatureV1Signer
 from transparency_log.fetcher import HTTPFetcher
@@ -144,9 +151,7 @@ def test_a_local_tile_directory_and_witness_mode(served: StaticLog, tmp_path: Pa
     append(served.root, world, history(world, epochs=1))
     root, state = setup(tmp_path, world)
     signer = CosignatureV1Signer("auditor.example/w", seed("cli witness"))
-    key = tmp_path / "witness.key"
-    skey = f"PRIVATE+KEY+{signer.name}+{signer.key_hash:08x}+" + _b64(b"\x04" + seed("cli witness"))
-    key.write_text(skey + "\n")
+    key = witness_key(tmp_path, signer, seed("cli witness"))
     code, out = invoke(
         "monitor", "--trust-root", str(root), "--state", str(state), str(served.root), "--once",
         "--witness-key", str(key),
@@ -192,6 +197,63 @@ def test_the_daemon_polls_until_sigterm(served: StaticLog, tmp_path: Path) -> No
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def witness_key(tmp_path: Path, signer: CosignatureV1Signer, secret: bytes) -> Path:
+    key = tmp_path / "witness.key"
+    skey = f"PRIVATE+KEY+{signer.name}+{signer.key_hash:08x}+" + _b64(b"\x04" + secret)
+    key.write_text(skey + "\n")
+    return key
+
+
+def test_the_daemon_serves_its_witness_to_the_log(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    append(served.root, world, history(world, epochs=1))
+    root, state = setup(tmp_path, world)
+    key = witness_key(tmp_path, WITNESS_SIGNER, seed("auditor witness"))
+    process = subprocess.Popen(
+        [str(KEYBUNDLE), "monitor", "--trust-root", str(root), "--state", str(state), served.url,
+         "--json", "--interval", "1", "--witness-key", str(key),
+         "--witness-listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        url = None
+        deadline = time.monotonic() + 20
+        while url is None and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            event = json.loads(line)
+            if event["event"] == "witness_listening":
+                url = event["url"]
+        assert url is not None, "the daemon never served its witness"
+        append(served.root, world, [world.publish(FLEET, 2)[0]])
+        outcome = submit_to_witness(served.root, world, url, old_size=1)
+        assert outcome.ok, outcome.error
+        assert [s.name for s in outcome.cosignatures] == [WITNESS_SIGNER.name]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_witness_listen_needs_a_key_and_a_daemon(served: StaticLog, tmp_path: Path) -> None:
+    world = World()
+    append(served.root, world, [])
+    root, state = setup(tmp_path, world)
+    base = ["monitor", "--trust-root", str(root), "--state", str(state), served.url]
+    code, out = invoke(*base, "--witness-listen", "127.0.0.1:0")
+    assert code == 2
+    assert "needs --witness-key" in out
+    key = witness_key(tmp_path, WITNESS_SIGNER, seed("auditor witness"))
+    code, out = invoke(*base, "--once", "--witness-key", str(key), "--witness-listen", ":0")
+    assert code == 2
 
 
 def test_the_checkpoint_is_revalidated_only_with_a_safe_validator(

@@ -37,11 +37,23 @@ from keybundle.signers import Ed25519Signer
 from tests.keybundle.world import DEFAULT_FLEET, LOG_ORIGIN, World, fleet_keys, seed
 from transparency_log import note
 from transparency_log.appender import Log
+from transparency_log.checkpoint import verify_checkpoint
 from transparency_log.cosignature import CosignatureV1Signer
-from transparency_log.fetcher import HTTPFetcher
+from transparency_log.fetcher import DirectoryFetcher, HTTPFetcher
 from transparency_log.server import LogServer
 from transparency_log.storage import DirectoryTileStore
-from transparency_log.witness import cosign_checkpoint
+from transparency_log.tlog_client import LogClient
+from transparency_log.witness import (
+    FileStateStore,
+    Witness,
+    cosign_checkpoint,
+    make_witness_server,
+)
+from transparency_log.witness_client import (
+    WitnessEndpoint,
+    WitnessOutcome,
+    collect_cosignatures,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -651,13 +663,153 @@ def test_judging_in_worker_processes_gives_the_same_results(
     ]
 
 
-def test_witness_mode_cosigns_each_verified_checkpoint(served: StaticLog, tmp_path: Path) -> None:
+# --- witness mode -----------------------------------------------------------------------------
+
+WITNESS_SIGNER = CosignatureV1Signer("auditor.example/witness", seed("auditor witness"))
+
+
+@pytest.fixture
+def witness(tmp_path: Path) -> Iterator[Witness]:
+    """The monitor's witness (SPEC §8.1 witness mode), its state in its own directory."""
+    world = World()
+    directory = tmp_path / "witness-state"
+    directory.mkdir()
+    with FileStateStore(directory) as store:
+        logs = {LOG_ORIGIN: world.log_signer.verifier()}
+        yield Witness(WITNESS_SIGNER, logs, store, now=lambda: world.now, lock_timeout=5)
+
+
+@pytest.fixture
+def witness_url(witness: Witness) -> Iterator[str]:
+    """The same witness served over HTTP on 127.0.0.1, as ``--witness-listen`` serves it."""
+    server = make_witness_server(witness, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.close()
+        thread.join(timeout=5)
+
+
+def submit_to_witness(root: Path, world: World, url: str, old_size: int) -> WitnessOutcome:
+    """What a log does before publishing its checkpoint: ask the witness for a cosignature."""
+    verifier = world.log_signer.verifier()
+    client = LogClient(DirectoryFetcher(root), verifier, origin=LOG_ORIGIN)
+    signed = (root / "checkpoint").read_bytes()
+    checkpoint = verify_checkpoint(signed, verifier, origin=LOG_ORIGIN)
+    collected = collect_cosignatures(
+        signed,
+        old_size,
+        lambda n: client.consistency_proof(n, checkpoint),
+        [WitnessEndpoint(url, WITNESS_SIGNER.verifier())],
+        timeout=5,
+    )
+    (outcome,) = collected.outcomes
+    return outcome
+
+
+def test_witness_mode_cosigns_each_verified_checkpoint(
+    served: StaticLog, tmp_path: Path, witness: Witness
+) -> None:
     world = World()
     append(served.root, world, history(world, epochs=2))
-    signer = CosignatureV1Signer("auditor.example/witness", seed("auditor witness"))
-    run = monitor_pass(served, world, tmp_path / "state", witness=signer)
+    run = monitor_pass(served, world, tmp_path / "state", witness=witness)
     (cosigned,) = run.of("cosigned")
     data = Path(cosigned["file"]).read_bytes()
-    opened = note.open_note(data, note.Verifiers([signer.verifier()]))
-    assert [s.name for s in opened.sigs] == ["auditor.example/witness"]
+    opened = note.open_note(data, note.Verifiers([WITNESS_SIGNER.verifier()]))
+    assert [s.name for s in opened.sigs] == [WITNESS_SIGNER.name]
     assert cosigned["size"] == 2
+    # The same checkpoint on the next pass: cosigned again; a larger one: cosigned too.
+    assert monitor_pass(served, world, tmp_path / "state", witness=witness).of("cosigned")
+    append(served.root, world, [world.publish(FLEET, 3)[0]])
+    again = monitor_pass(served, world, tmp_path / "state", witness=witness)
+    assert again.status == Status.CLEAN
+    assert [e["size"] for e in again.of("cosigned")] == [3]
+
+
+def test_a_log_collects_the_monitors_cosignature_over_http(
+    served: StaticLog, tmp_path: Path, witness: Witness, witness_url: str
+) -> None:
+    world = World()
+    append(served.root, world, history(world, epochs=2))
+    state = tmp_path / "state"
+    assert monitor_pass(served, world, state, witness=witness).status == Status.CLEAN
+    # The log grows and, before publishing, asks the monitor's witness (from size 0: it does
+    # not know what the witness holds; the 409 tells it, and it retries with a proof).
+    append(served.root, world, [world.publish(FLEET, 3)[0]])
+    outcome = submit_to_witness(served.root, world, witness_url, old_size=0)
+    assert outcome.ok, outcome.error
+    assert [s.name for s in outcome.cosignatures] == [WITNESS_SIGNER.name]
+    assert outcome.witness_size == 3
+    # The monitor then verifies the published checkpoint, which its witness already holds.
+    run = monitor_pass(served, world, state, witness=witness)
+    assert run.status == Status.CLEAN
+    assert [e["size"] for e in run.of("cosigned")] == [3]
+
+
+def test_a_witness_ahead_of_the_published_checkpoint_is_not_misbehaviour(
+    served: StaticLog, tmp_path: Path, witness: Witness, witness_url: str
+) -> None:
+    world = World()
+    append(served.root, world, history(world, epochs=2))
+    state = tmp_path / "state"
+    published = tmp_path / "published"
+    shutil.copytree(served.root, published)
+    assert monitor_pass(served, world, state, witness=witness).status == Status.CLEAN
+    append(served.root, world, [world.publish(FLEET, 3)[0]])
+    assert submit_to_witness(served.root, world, witness_url, old_size=2).ok
+    served.root = published  # the log has not published size 3 yet
+    run = monitor_pass(served, world, state, witness=witness)
+    assert run.status == Status.CLEAN
+    assert run.of("cosigned") == []  # it cosigned a larger tree already
+
+
+def fork_pushed_to_the_witness(
+    served: StaticLog, tmp_path: Path, world: World, url: str, published: list[bytes]
+) -> Path:
+    """Epochs 1-2 verified by the monitor; the log then submits a size-3 tree to the witness
+    but publishes another: the first two entries followed by ``published``."""
+    entries = history(world, epochs=2)
+    append(served.root, world, entries)
+    other = tmp_path / "other"
+    shutil.copytree(served.root, other)
+    append(served.root, world, [world.publish("fleet.a", 1)[0]])
+    assert submit_to_witness(served.root, world, url, old_size=2).ok
+    append(other, world, published)
+    return other
+
+
+def test_a_fork_shown_to_the_monitors_witness_is_a_split_view(
+    served: StaticLog, tmp_path: Path, witness: Witness, witness_url: str
+) -> None:
+    world = World()
+    state = tmp_path / "state"
+    append(served.root, world, [])
+    assert monitor_pass(served, world, state, witness=witness).status == Status.CLEAN
+    other = fork_pushed_to_the_witness(
+        served, tmp_path, world, witness_url, [world.publish("fleet.b", 1)[0]]
+    )
+    served.root = other
+    run = monitor_pass(served, world, state, witness=witness)
+    assert run.status == Status.MISBEHAVIOUR
+    (found,) = run.of("misbehaviour")
+    assert (found["kind"], found["reason"]) == ("split_view", "INCONSISTENT_CHECKPOINT")
+    assert run.of("cosigned") == []
+
+
+def test_a_tree_that_does_not_extend_the_witnesss_is_inconsistent(
+    served: StaticLog, tmp_path: Path, witness: Witness, witness_url: str
+) -> None:
+    world = World()
+    state = tmp_path / "state"
+    append(served.root, world, [])
+    assert monitor_pass(served, world, state, witness=witness).status == Status.CLEAN
+    other = fork_pushed_to_the_witness(
+        served, tmp_path, world, witness_url, [world.publish("fleet.b", e)[0] for e in (1, 2)]
+    )
+    served.root = other
+    run = monitor_pass(served, world, state, witness=witness)
+    assert run.status == Status.MISBEHAVIOUR
+    (found,) = run.of("misbehaviour")
+    assert (found["kind"], found["reason"]) == ("inconsistent_checkpoints", "BAD_CONSISTENCY_PROOF")
