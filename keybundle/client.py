@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from transparency_log._frozen import Frozen
 from transparency_log.checkpoint import Checkpoint, VerifiedCheckpoint, verify_checkpoint
 from transparency_log.errors import LogReason, VerificationError
 from transparency_log.merkle import leaf_hash
@@ -48,8 +48,7 @@ class MisbehaviourError(VerificationError):
         self.evidence = evidence
 
 
-@dataclass(frozen=True)
-class Accepted:
+class Accepted(Frozen):
     """A package that passed every step of SPEC §7.3. Only :func:`verify_package` makes one."""
 
     fleet_id: str
@@ -62,6 +61,28 @@ class Accepted:
     """The trust root in force after the package (rotated by step 5, or unchanged)."""
     state: ClientState
     """The new state; persist it (SPEC §7.4) before using the keys."""
+
+    def __init__(  # noqa: PLR0917 (positional, as the dataclass's)
+        self,
+        fleet_id: str,
+        epoch: int,
+        keys: tuple[FleetKey, ...],
+        payload: BundlePayload,
+        signed_bundle: bytes,
+        checkpoint: Checkpoint,
+        trust_root: TrustRoot,
+        state: ClientState,
+    ) -> None:
+        self._freeze(
+            fleet_id=fleet_id,
+            epoch=epoch,
+            keys=keys,
+            payload=payload,
+            signed_bundle=signed_bundle,
+            checkpoint=checkpoint,
+            trust_root=trust_root,
+            state=state,
+        )
 
 
 def effective_trust_root(pinned: TrustRoot, state: ClientState) -> TrustRoot:

@@ -22,7 +22,8 @@ decided above this module.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+
+from transparency_log._frozen import Frozen
 
 from . import dcbor
 from .countersignature import (
@@ -86,8 +87,7 @@ _ALGS = (COSE_ALG_EDDSA, COSE_ALG_ES256)
 _TAGS = frozenset((COSE_SIGN1_TAG,))
 
 
-@dataclass(frozen=True)
-class Sign1:
+class Sign1(Frozen):
     """A signed bundle whose shape matches SPEC §4.1; no signature has been checked.
 
     ``protected`` is the exact serialized protected header, as signed. ``countersignatures``
@@ -101,6 +101,26 @@ class Sign1:
     signature: bytes
     protected: bytes
     countersignatures: tuple[Countersignature, ...] = ()
+
+    def __init__(  # noqa: PLR0917 (positional, like the dataclass it was)
+        self,
+        alg: int,
+        kid: bytes,
+        content_type: str,
+        payload: bytes,
+        signature: bytes,
+        protected: bytes,
+        countersignatures: tuple[Countersignature, ...] = (),
+    ) -> None:
+        self._freeze(
+            alg=alg,
+            kid=kid,
+            content_type=content_type,
+            payload=payload,
+            signature=signature,
+            protected=protected,
+            countersignatures=countersignatures,
+        )
 
 
 def _head(major: int, n: int) -> bytes:
@@ -304,7 +324,17 @@ def countersign(
             f"the bundle already has {MAX_COUNTERSIGNATURES} countersignatures, the most allowed"
         )
     cs = create_countersignature(parsed, signer)
-    out = encode_sign1(replace(parsed, countersignatures=(*parsed.countersignatures, cs)))
+    out = encode_sign1(
+        Sign1(
+            parsed.alg,
+            parsed.kid,
+            parsed.content_type,
+            parsed.payload,
+            parsed.signature,
+            parsed.protected,
+            (*parsed.countersignatures, cs),
+        )
+    )
     if len(out) > MAX_SIGNED_BUNDLE_BYTES:
         raise ValueError(
             f"the signed bundle would be {len(out)} bytes; the limit is {MAX_SIGNED_BUNDLE_BYTES}"

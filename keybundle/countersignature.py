@@ -14,8 +14,9 @@ This module knows the countersignature, not the COSE_Sign1: it works on any
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Protocol
+
+from transparency_log._frozen import Frozen
 
 from . import dcbor
 from .errors import Reason, VerificationError
@@ -73,8 +74,7 @@ class CountersignTarget(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Countersignature:
+class Countersignature(Frozen):
     """One COSE_Countersignature, shape-checked but not verified.
 
     ``protected`` is the exact serialized protected header ``{1: alg, 4: kid}``.
@@ -84,6 +84,9 @@ class Countersignature:
     kid: bytes
     signature: bytes
     protected: bytes
+
+    def __init__(self, alg: int, kid: bytes, signature: bytes, protected: bytes) -> None:
+        self._freeze(alg=alg, kid=kid, signature=signature, protected=protected)
 
 
 def _head(major: int, n: int) -> bytes:

@@ -53,12 +53,12 @@ values and mutated byte strings, and re-derives the list of tags cbor2 interpret
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any, Final, NoReturn, TypeAlias
 
 import cbor2
 
 from keybundle.errors import Reason, VerificationError
+from transparency_log._frozen import Frozen
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
@@ -88,12 +88,14 @@ CborValue: TypeAlias = (
 )
 
 
-@dataclass(frozen=True)
-class Tag:
+class Tag(Frozen):
     """A CBOR tag (major type 6) that the caller allowed, with its content."""
 
     tag: int
     value: CborValue
+
+    def __init__(self, tag: int, value: CborValue) -> None:
+        self._freeze(tag=tag, value=value)
 
 
 def _malformed(message: str) -> NoReturn:

@@ -10,9 +10,9 @@ proven in the same checkpoint. Parsing here is shape only (``parse_unverified_pa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
 
+from transparency_log._frozen import Frozen
 from transparency_log.errors import VerificationError
 from transparency_log.merkle import HASH_SIZE
 from transparency_log.tlog_proof import TlogProof, parse_tlog_proof
@@ -61,16 +61,17 @@ _KNOWN_KEYS: Final = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class ConsistencyProof:
+class ConsistencyProof(Frozen):
     """A consistency proof from ``old_size`` to the package checkpoint's size (SPEC §2.3)."""
 
     old_size: int
     hashes: tuple[bytes, ...]
 
+    def __init__(self, old_size: int, hashes: tuple[bytes, ...]) -> None:
+        self._freeze(old_size=old_size, hashes=hashes)
 
-@dataclass(frozen=True)
-class RotationEntry:
+
+class RotationEntry(Frozen):
     """A signed trust root and its inclusion proof under the package checkpoint (SPEC §7.3
     step 5)."""
 
@@ -78,15 +79,31 @@ class RotationEntry:
     index: int
     hashes: tuple[bytes, ...]
 
+    def __init__(self, signed_trust_root: bytes, index: int, hashes: tuple[bytes, ...]) -> None:
+        self._freeze(signed_trust_root=signed_trust_root, index=index, hashes=hashes)
 
-@dataclass(frozen=True)
-class Package:
+
+class Package(Frozen):
     """An OTA package as parsed, not yet verified (SPEC §7.1)."""
 
     signed_bundle: bytes
     proof: TlogProof
     consistency: ConsistencyProof | None = None
     rotations: tuple[RotationEntry, ...] = ()
+
+    def __init__(
+        self,
+        signed_bundle: bytes,
+        proof: TlogProof,
+        consistency: ConsistencyProof | None = None,
+        rotations: tuple[RotationEntry, ...] = (),
+    ) -> None:
+        self._freeze(
+            signed_bundle=signed_bundle,
+            proof=proof,
+            consistency=consistency,
+            rotations=rotations,
+        )
 
     def encode(self) -> bytes:
         """The package's deterministic CBOR (SPEC §7.1)."""

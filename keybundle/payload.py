@@ -19,7 +19,6 @@ import binascii
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final, NoReturn, TypeVar
 
 from keybundle import dcbor
@@ -32,6 +31,7 @@ from keybundle.fleetkeys import (
     X25519,
     validate_fleet_key,
 )
+from transparency_log._frozen import Frozen
 
 __all__ = [
     "DIGEST_SIZE",
@@ -226,14 +226,17 @@ def _unchecked(cls: type[_T], **fields: object) -> _T:
 # --- the values ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FleetKey:
+class FleetKey(Frozen):
     """One fleet public key of a bundle (SPEC §3.2 field 8, §3.3); checked when built."""
 
     key_id: str
     algorithm: str
     public_key: bytes
     usage: str
+
+    def __init__(self, key_id: str, algorithm: str, public_key: bytes, usage: str) -> None:
+        self._freeze(key_id=key_id, algorithm=algorithm, public_key=public_key, usage=usage)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         try:
@@ -247,8 +250,7 @@ class FleetKey:
         return key_fingerprint(self.public_key)
 
 
-@dataclass(frozen=True)
-class BundlePayload:
+class BundlePayload(Frozen):
     """A bundle payload (SPEC §3.2); constructing one checks every field (``ValueError``)."""
 
     version: int
@@ -259,6 +261,29 @@ class BundlePayload:
     not_before: int
     not_after: int
     keys: tuple[FleetKey, ...]
+
+    def __init__(  # noqa: PLR0917 (positional, as the dataclass's)
+        self,
+        version: int,
+        fleet_id: str,
+        epoch: int,
+        previous_digest: bytes | None,
+        issued_at: int,
+        not_before: int,
+        not_after: int,
+        keys: tuple[FleetKey, ...],
+    ) -> None:
+        self._freeze(
+            version=version,
+            fleet_id=fleet_id,
+            epoch=epoch,
+            previous_digest=previous_digest,
+            issued_at=issued_at,
+            not_before=not_before,
+            not_after=not_after,
+            keys=keys,
+        )
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         if type(self.keys) is not tuple or any(type(k) is not FleetKey for k in self.keys):

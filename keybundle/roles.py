@@ -14,7 +14,7 @@ work here beyond parsing and the signature checks is a few dictionary lookups.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from transparency_log._frozen import Frozen
 
 from .cose import Sign1, parse_unverified_sign1, verify_countersignature, verify_sign1
 from .errors import Reason, VerificationError
@@ -23,16 +23,17 @@ from .trustroot import Role, TrustRoot
 __all__ = ["RoleSignature", "VerifiedSignatures", "verify_sign1_roles", "verify_signed_bundle"]
 
 
-@dataclass(frozen=True)
-class RoleSignature:
+class RoleSignature(Frozen):
     """A signature that verified under a trust-root key: the key's id and its organisation."""
 
     kid: bytes
     organisation: str
 
+    def __init__(self, kid: bytes, organisation: str) -> None:
+        self._freeze(kid=kid, organisation=organisation)
 
-@dataclass(frozen=True)
-class VerifiedSignatures:
+
+class VerifiedSignatures(Frozen):
     """A signed bundle whose signatures met the trust root's role policy (SPEC §5.4).
 
     Only :func:`verify_signed_bundle` makes one. ``payload`` is the exact signed payload
@@ -44,6 +45,14 @@ class VerifiedSignatures:
     """The independent signature(s), in the order of the COSE structure."""
     operator: tuple[RoleSignature, ...]
     """The operator countersignatures, in the order of the COSE structure."""
+
+    def __init__(
+        self,
+        payload: bytes,
+        independent: tuple[RoleSignature, ...],
+        operator: tuple[RoleSignature, ...],
+    ) -> None:
+        self._freeze(payload=payload, independent=independent, operator=operator)
 
     @property
     def independent_organisations(self) -> frozenset[str]:

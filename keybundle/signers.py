@@ -19,12 +19,13 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from nacl.bindings import crypto_core_ed25519_is_valid_point, crypto_sign_open
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey
+
+from transparency_log._frozen import Frozen
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -120,8 +121,7 @@ def es256_signature_from_der(der: bytes) -> bytes:
     return normalize_es256_signature(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 
 
-@dataclass(frozen=True)
-class PublicKey:
+class PublicKey(Frozen):
     """A checked public key: Ed25519 (32 bytes) or P-256 (65-byte uncompressed point).
 
     Construction checks the key (ValueError if it is not a valid, canonical key), so holding
@@ -130,9 +130,15 @@ class PublicKey:
 
     algorithm: Algorithm
     raw: bytes
-    kid: bytes = field(init=False)
-    cose_alg: int = field(init=False)
-    _verify: Callable[[bytes, bytes], None] = field(init=False, repr=False, compare=False)
+    kid: bytes
+    cose_alg: int
+    _verify: Callable[[bytes, bytes], None]
+
+    _hidden = frozenset({"_verify"})
+
+    def __init__(self, algorithm: Algorithm, raw: bytes) -> None:
+        self._freeze(algorithm=algorithm, raw=raw)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         if not isinstance(self.raw, bytes):

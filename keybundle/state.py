@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
+from transparency_log._frozen import Frozen
 from transparency_log.checkpoint import Checkpoint, parse_checkpoint
 from transparency_log.errors import VerificationError
 from transparency_log.note import parse_unverified
@@ -57,12 +57,15 @@ class CorruptStateError(Exception):
     to rollback (SPEC §7.2). The operator of the client must restore or re-provision it."""
 
 
-@dataclass(frozen=True)
-class FleetState:
+class FleetState(Frozen):
     """The accepted epoch of one fleet and SHA-256 of that signed bundle (SPEC §7.2)."""
 
     epoch: int
     digest: bytes
+
+    def __init__(self, epoch: int, digest: bytes) -> None:
+        self._freeze(epoch=epoch, digest=digest)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         if type(self.epoch) is not int or self.epoch < 1:
@@ -78,14 +81,25 @@ def _freeze(fleets: Mapping[str, FleetState]) -> Mapping[str, FleetState]:
     return MappingProxyType(dict(sorted(fleets.items())))
 
 
-@dataclass(frozen=True)
-class ClientState:
+_NO_FLEETS: Final[Mapping[str, FleetState]] = MappingProxyType({})
+
+
+class ClientState(Frozen):
     """A client's state (SPEC §7.2). ``ClientState()`` is a fresh client. Immutable: the
     verifier returns a new one and never changes the one it was given."""
 
     checkpoint_note: bytes | None = None
-    fleets: Mapping[str, FleetState] = field(default_factory=dict)
+    fleets: Mapping[str, FleetState] = _NO_FLEETS
     trust_root: bytes | None = None
+
+    def __init__(
+        self,
+        checkpoint_note: bytes | None = None,
+        fleets: Mapping[str, FleetState] = _NO_FLEETS,
+        trust_root: bytes | None = None,
+    ) -> None:
+        self._freeze(checkpoint_note=checkpoint_note, fleets=fleets, trust_root=trust_root)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         for name in ("checkpoint_note", "trust_root"):

@@ -22,11 +22,11 @@ caller already trusts, never keys taken from the data being verified.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from itertools import pairwise
 from types import MappingProxyType
 from typing import Final
 
+from transparency_log._frozen import Frozen
 from transparency_log.policy import Policy, PolicyLog, parse_policy
 
 from . import dcbor
@@ -145,12 +145,15 @@ def _organisation_problem(name: object) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class RoleKey:
+class RoleKey(Frozen):
     """One key of a role and the organisation that holds it (SPEC §5.1)."""
 
     organisation: str
     public_key: PublicKey
+
+    def __init__(self, organisation: str, public_key: PublicKey) -> None:
+        self._freeze(organisation=organisation, public_key=public_key)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         problem = _organisation_problem(self.organisation)
@@ -183,8 +186,7 @@ def _role_problem(what: str, threshold: object, keys: Sequence[RoleKey]) -> str 
     return None
 
 
-@dataclass(frozen=True)
-class Role:
+class Role(Frozen):
     """A role's keys and its threshold: how many distinct organisations must sign (SPEC §5.1).
 
     Keys are kept sorted by kid (the order of the encoding). ``public_keys`` and
@@ -194,10 +196,16 @@ class Role:
 
     threshold: int
     keys: tuple[RoleKey, ...]
-    public_keys: Mapping[bytes, PublicKey] = field(init=False, repr=False, compare=False)
+    public_keys: Mapping[bytes, PublicKey]
     """kid -> public key of every key of the role."""
-    organisation_of: Mapping[bytes, str] = field(init=False, repr=False, compare=False)
+    organisation_of: Mapping[bytes, str]
     """kid -> organisation of every key of the role."""
+
+    _hidden = frozenset({"public_keys", "organisation_of"})
+
+    def __init__(self, threshold: int, keys: tuple[RoleKey, ...]) -> None:
+        self._freeze(threshold=threshold, keys=keys)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         if not isinstance(self.keys, tuple) or not all(
@@ -252,8 +260,7 @@ def _limits_problem(
     return None
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(Frozen):
     """The limits of the client decision that the trust root sets (SPEC §5.1, §7.3)."""
 
     clock_skew: int
@@ -266,6 +273,23 @@ class Limits:
     """Most trust-root rotations one package may carry (SPEC §5.3)."""
     max_epoch_jump: int
     """Most epochs a fleet may advance in one package (fast-forward attack)."""
+
+    def __init__(
+        self,
+        clock_skew: int,
+        max_cosignature_age: int,
+        max_package_bytes: int,
+        max_rotation_chain: int,
+        max_epoch_jump: int,
+    ) -> None:
+        self._freeze(
+            clock_skew=clock_skew,
+            max_cosignature_age=max_cosignature_age,
+            max_package_bytes=max_package_bytes,
+            max_rotation_chain=max_rotation_chain,
+            max_epoch_jump=max_epoch_jump,
+        )
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         problem = _limits_problem(
@@ -310,8 +334,7 @@ def _root_problem(version: object, independent: Role, operator: Role, policy: Po
     return None
 
 
-@dataclass(frozen=True)
-class TrustRoot:
+class TrustRoot(Frozen):
     """A trust root (SPEC §5.1): roles, the log policy and the limits. Immutable.
 
     Build one directly (a bad value is the caller's ``ValueError``) or with
@@ -324,6 +347,23 @@ class TrustRoot:
     operator: Role
     policy: Policy
     limits: Limits
+
+    def __init__(
+        self,
+        version: int,
+        independent: Role,
+        operator: Role,
+        policy: Policy,
+        limits: Limits,
+    ) -> None:
+        self._freeze(
+            version=version,
+            independent=independent,
+            operator=operator,
+            policy=policy,
+            limits=limits,
+        )
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         for name in ("independent", "operator"):
@@ -531,8 +571,7 @@ def parse_trust_root(data: bytes) -> TrustRoot:
 # The signed trust root: a COSE_Sign (SPEC §5.2, RFC 9052 §4.1)
 
 
-@dataclass(frozen=True)
-class TrustRootSignature:
+class TrustRootSignature(Frozen):
     """One COSE_Signature of a signed trust root, shape-checked but not verified."""
 
     alg: int
@@ -541,9 +580,11 @@ class TrustRootSignature:
     protected: bytes
     """The exact serialized protected header ``{1: alg, 4: kid}``, as signed."""
 
+    def __init__(self, alg: int, kid: bytes, signature: bytes, protected: bytes) -> None:
+        self._freeze(alg=alg, kid=kid, signature=signature, protected=protected)
 
-@dataclass(frozen=True)
-class UnverifiedSignedTrustRoot:
+
+class UnverifiedSignedTrustRoot(Frozen):
     """A signed trust root whose shape matches SPEC §5.2; no signature has been checked.
 
     ``payload`` is the exact signed payload; ``root`` its parse. Signatures are sorted by kid.
@@ -552,6 +593,14 @@ class UnverifiedSignedTrustRoot:
     root: TrustRoot
     payload: bytes
     signatures: tuple[TrustRootSignature, ...]
+
+    def __init__(
+        self,
+        root: TrustRoot,
+        payload: bytes,
+        signatures: tuple[TrustRootSignature, ...],
+    ) -> None:
+        self._freeze(root=root, payload=payload, signatures=signatures)
 
 
 def _sig_structure(sign_protected: bytes, payload: bytes) -> bytes:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NoReturn
 
 from transparency_log import cosignature, note
+from transparency_log._frozen import Frozen
 from transparency_log.errors import LogReason, VerificationError
 from transparency_log.merkle import HASH_SIZE, MAX_TREE_SIZE
 
@@ -39,8 +39,7 @@ _CONTROL = re.compile(r"[\x00-\x1f]")
 _QUOTE_LIMIT = 80  # characters of hostile input repeated in an error message
 
 
-@dataclass(frozen=True)
-class Checkpoint:
+class Checkpoint(Frozen):
     """A checkpoint body (SPEC §2.6): ``origin``, tree ``size``, ``root_hash``, extensions.
 
     Constructing one checks that :meth:`body` is a valid checkpoint text, so a writer can
@@ -51,6 +50,16 @@ class Checkpoint:
     size: int
     root_hash: bytes
     extensions: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        origin: str,
+        size: int,
+        root_hash: bytes,
+        extensions: tuple[str, ...] = (),
+    ) -> None:
+        self._freeze(origin=origin, size=size, root_hash=root_hash, extensions=extensions)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         _require_line(self.origin, "origin")
@@ -82,8 +91,7 @@ class Checkpoint:
         )
 
 
-@dataclass(frozen=True)
-class VerifiedCheckpoint:
+class VerifiedCheckpoint(Frozen):
     """A checkpoint whose note the log signed, returned by :func:`verify_checkpoint`.
 
     Build it only through :func:`verify_checkpoint`: holding one means the steps of SPEC
@@ -97,6 +105,20 @@ class VerifiedCheckpoint:
     """The log's verified signature line."""
     cosignatures: Mapping[str, int]
     """Witness key name -> timestamp of each verified cosignature/v1 (read-only)."""
+
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        note_text: bytes,
+        log_signature: note.Signature,
+        cosignatures: Mapping[str, int],
+    ) -> None:
+        self._freeze(
+            checkpoint=checkpoint,
+            note_text=note_text,
+            log_signature=log_signature,
+            cosignatures=cosignatures,
+        )
 
 
 def parse_checkpoint(text: str | bytes) -> Checkpoint:

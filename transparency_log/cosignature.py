@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from transparency_log import note as _note
+from transparency_log._frozen import Frozen
 
 __all__ = [
     "COSIGNATURE_V1_BYTES",
@@ -93,8 +93,7 @@ def timestamp_of(sig: _note.Signature) -> int:
     return int.from_bytes(sig.signature[:_TIMESTAMP_BYTES], "big")
 
 
-@dataclass(frozen=True)
-class CosignatureV1Verifier:
+class CosignatureV1Verifier(Frozen):
     """Verifies cosignature/v1 lines by one named witness key (SPEC §2.5.4).
 
     A :class:`~transparency_log.note.Verifier`: :func:`~transparency_log.note.open_note`
@@ -105,7 +104,11 @@ class CosignatureV1Verifier:
 
     name: str
     public_key: bytes
-    key_hash: int = field(init=False)
+    key_hash: int
+
+    def __init__(self, name: str, public_key: bytes) -> None:
+        self._freeze(name=name, public_key=public_key)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         _note._require_valid_name(self.name)

@@ -22,7 +22,6 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import ClassVar, NoReturn, Protocol
 
 import nacl.bindings
@@ -32,6 +31,7 @@ import nacl.signing
 # cosignature builds on this module and reaches back only at call time (``_note.X``), so the
 # two modules may be imported in either order.
 from transparency_log import cosignature as _cosignature
+from transparency_log._frozen import Frozen
 from transparency_log.errors import LogReason, VerificationError
 
 __all__ = [
@@ -128,14 +128,17 @@ class Signer(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Signature:
+class Signature(Frozen):
     """One signature line: ``— <name> base64(u32be(key_hash) || signature)`` (SPEC §2.4.4)."""
 
     name: str
     key_hash: int
     signature: bytes
     """The signature bytes after the 4-byte key hash."""
+
+    def __init__(self, name: str, key_hash: int, signature: bytes) -> None:
+        self._freeze(name=name, key_hash=key_hash, signature=signature)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         _require_valid_name(self.name)
@@ -150,8 +153,7 @@ class Signature:
         return f"{_SIG_LINE_PREFIX}{self.name} {base64.b64encode(raw).decode('ascii')}\n"
 
 
-@dataclass(frozen=True)
-class Note:
+class Note(Frozen):
     """A note whose text at least one trusted key signed (returned by :func:`open_note`)."""
 
     text: str
@@ -159,6 +161,14 @@ class Note:
     """Signatures that verified, in note order (at most one per key)."""
     unverified_sigs: tuple[Signature, ...]
     """Signatures by keys the verifier set does not hold; they say nothing."""
+
+    def __init__(
+        self,
+        text: str,
+        sigs: tuple[Signature, ...],
+        unverified_sigs: tuple[Signature, ...],
+    ) -> None:
+        self._freeze(text=text, sigs=sigs, unverified_sigs=unverified_sigs)
 
 
 def key_hash(name: str, key: bytes) -> int:
@@ -171,15 +181,18 @@ def key_hash(name: str, key: bytes) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-@dataclass(frozen=True)
-class Ed25519Verifier:
+class Ed25519Verifier(Frozen):
     """Verifies Ed25519 note signatures (type 0x01) by one named key (SPEC §2.4.5)."""
 
     sig_type: ClassVar[int] = SIG_TYPE_ED25519
 
     name: str
     public_key: bytes
-    key_hash: int = field(init=False)
+    key_hash: int
+
+    def __init__(self, name: str, public_key: bytes) -> None:
+        self._freeze(name=name, public_key=public_key)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         _require_valid_name(self.name)

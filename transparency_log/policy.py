@@ -26,10 +26,10 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Literal, NoReturn, TypeAlias
 
 from transparency_log import note
+from transparency_log._frozen import Frozen
 from transparency_log.checkpoint import VerifiedCheckpoint, verify_checkpoint
 from transparency_log.cosignature import SIG_TYPE_COSIGNATURE_V1
 from transparency_log.errors import LogReason, VerificationError
@@ -110,16 +110,21 @@ def _typed_key(vkey: object, sig_type: int, role: str) -> tuple[note.Verifier, b
     return verifier, key[1:]
 
 
-@dataclass(frozen=True)
-class PolicyLog:
+class PolicyLog(Frozen):
     """A ``log <vkey> [<url>]`` line: a log whose checkpoints the policy accepts."""
 
     vkey: str
     """The log's Ed25519 note verifier key (type 0x01); its key name is the log's origin."""
+    _verifier: note.Verifier  # derived from vkey (before the defaults, for type checkers)
+    _public_key: bytes
     url: str | None = None
     """Application-specific (e.g. the log's submission URL); not needed to verify."""
-    _verifier: note.Verifier = field(init=False, repr=False, compare=False)
-    _public_key: bytes = field(init=False, repr=False, compare=False)
+
+    _hidden = frozenset({"_verifier", "_public_key"})
+
+    def __init__(self, vkey: str, url: str | None = None) -> None:
+        self._freeze(vkey=vkey, url=url)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         verifier, public_key = _typed_key(self.vkey, note.SIG_TYPE_ED25519, "log")
@@ -147,18 +152,23 @@ class PolicyLog:
         return f"log {self.vkey}" + (f" {self.url}" if self.url is not None else "")
 
 
-@dataclass(frozen=True)
-class PolicyWitness:
+class PolicyWitness(Frozen):
     """A ``witness <name> <vkey> [<url>]`` line."""
 
     name: str
     """The policy-local name used by groups and the quorum; meaningless outside the policy."""
     vkey: str
     """The witness's cosignature/v1 verifier key (type 0x04)."""
+    _verifier: note.Verifier  # derived from vkey (before the defaults, for type checkers)
+    _public_key: bytes
     url: str | None = None
     """The witness's submission prefix (C2SP tlog-witness), needed only to ask it to cosign."""
-    _verifier: note.Verifier = field(init=False, repr=False, compare=False)
-    _public_key: bytes = field(init=False, repr=False, compare=False)
+
+    _hidden = frozenset({"_verifier", "_public_key"})
+
+    def __init__(self, name: str, vkey: str, url: str | None = None) -> None:
+        self._freeze(name=name, vkey=vkey, url=url)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         _require_field(self.name, "witness name")
@@ -190,8 +200,7 @@ class PolicyWitness:
         return line + (f" {self.url}" if self.url is not None else "")
 
 
-@dataclass(frozen=True)
-class PolicyGroup:
+class PolicyGroup(Frozen):
     """A ``group <name> <threshold> <member>...`` line: met when k of its n members are."""
 
     name: str
@@ -199,6 +208,10 @@ class PolicyGroup:
     """As written: ``"all"``, ``"any"`` or the number k (1 <= k <= n)."""
     members: tuple[str, ...]
     """Names of witnesses and earlier groups, distinct, at least one."""
+
+    def __init__(self, name: str, threshold: Threshold, members: tuple[str, ...]) -> None:
+        self._freeze(name=name, threshold=threshold, members=members)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         _require_field(self.name, "group name")
@@ -323,8 +336,7 @@ class _Rules:
         self.defined.add(name)
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(Frozen):
     """A C2SP tlog-policy (SPEC §2.8). Immutable; build it directly or with :func:`parse_policy`.
 
     Building one checks every rule of SPEC §2.8 (a violation is the caller's ValueError):
@@ -336,6 +348,16 @@ class Policy:
     groups: tuple[PolicyGroup, ...]
     quorum: str
     """A witness or group name, or :data:`NONE`."""
+
+    def __init__(
+        self,
+        logs: tuple[PolicyLog, ...],
+        witnesses: tuple[PolicyWitness, ...],
+        groups: tuple[PolicyGroup, ...],
+        quorum: str,
+    ) -> None:
+        self._freeze(logs=logs, witnesses=witnesses, groups=groups, quorum=quorum)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         rules = _Rules()

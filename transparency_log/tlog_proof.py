@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from transparency_log import note, proof
+from transparency_log._frozen import Frozen
 from transparency_log.checkpoint import (
     VerifiedCheckpoint,
     _decode_base64,
@@ -55,8 +55,7 @@ _EXTRA_PREFIX = "extra "
 _INDEX_PREFIX = "index "
 
 
-@dataclass(frozen=True)
-class TlogProof:
+class TlogProof(Frozen):
     """A parsed, not yet verified, C2SP tlog-proof (SPEC §2.7).
 
     Constructing one checks the invariants that make :meth:`format` parse back to an equal
@@ -71,6 +70,16 @@ class TlogProof:
     """The signed checkpoint note exactly as the log (and witnesses) signed it."""
     extra: bytes | None = None
     """Opaque, unauthenticated application data; None when the proof has no ``extra`` line."""
+
+    def __init__(
+        self,
+        index: int,
+        hashes: tuple[bytes, ...],
+        checkpoint_note: bytes,
+        extra: bytes | None = None,
+    ) -> None:
+        self._freeze(index=index, hashes=hashes, checkpoint_note=checkpoint_note, extra=extra)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         if isinstance(self.index, bool) or not isinstance(self.index, int):
