@@ -19,11 +19,13 @@ import functools
 import json
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, Protocol, TypeVar
 
 import click
 
@@ -56,6 +58,7 @@ __all__ = [
     "read_input",
     "require_passphrase",
     "role_json",
+    "serve_until_stopped",
     "utc",
     "verification_json",
     "write_output",
@@ -308,6 +311,35 @@ def open_signer(ref: str, passphrase_file: Path | None) -> Iterator[Any]:
         close = getattr(signer, "close", None)
         if close is not None:
             close()
+
+
+# -- servers ------------------------------------------------------------------------------
+
+
+class _Server(Protocol):
+    def serve_forever(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def serve_until_stopped(server: _Server) -> None:
+    """Serve until Ctrl-C or SIGTERM (a service manager's stop), then close the server.
+
+    SIGTERM is turned into the same KeyboardInterrupt as Ctrl-C for the time of serving, so
+    that the caller's cleanup (closing the log, releasing the witness state) runs either way.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.close()
 
 
 # -- formatting -----------------------------------------------------------------------------

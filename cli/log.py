@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
@@ -36,7 +34,13 @@ from transparency_log.storage import DirectoryTileStore
 from transparency_log.tlog_client import LogClient
 from transparency_log.witness_client import WitnessEndpoint
 
-from ._common import UserError, cli_errors, passphrase_option, require_passphrase
+from ._common import (
+    UserError,
+    cli_errors,
+    passphrase_option,
+    require_passphrase,
+    serve_until_stopped,
+)
 
 __all__ = ["LogConfig", "load_note_signer", "log", "parse_listen", "parse_log_config"]
 
@@ -499,17 +503,6 @@ def serve(
             LogService(opened, verifier, config.origin), host, port, threads=threads
         )
         click.echo(f"log {config.origin} listening on http://{server.host}:{server.port}", err=True)
-
-        def stop(signum: int, frame: FrameType | None) -> None:
-            raise KeyboardInterrupt
-
-        previous = signal.signal(signal.SIGTERM, stop)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            server.close()
+        serve_until_stopped(server)
     finally:
         opened.close()

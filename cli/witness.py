@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
-from types import FrameType
 
 import click
 
@@ -12,7 +10,7 @@ from transparency_log.cosignature import SIG_TYPE_COSIGNATURE_V1
 from transparency_log.note import SIG_TYPE_ED25519, Verifier, new_verifier
 from transparency_log.witness import FileStateStore, Witness, make_witness_server
 
-from ._common import UserError, cli_errors, passphrase_option
+from ._common import UserError, cli_errors, passphrase_option, serve_until_stopped
 from .log import MAX_CONFIG_BYTES, load_note_signer, parse_listen
 
 __all__ = ["parse_log_option", "witness"]
@@ -100,15 +98,4 @@ def serve(
         click.echo(
             f"witness {signer.name} listening on http://{server.host}:{server.port}", err=True
         )
-
-        def stop(signum: int, frame: FrameType | None) -> None:
-            raise KeyboardInterrupt
-
-        previous = signal.signal(signal.SIGTERM, stop)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            server.close()
+        serve_until_stopped(server)
