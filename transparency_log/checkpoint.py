@@ -283,8 +283,8 @@ def _decode_base64(text: str) -> bytes | None:
 
 def _decode_root(line: str) -> bytes:
     """Canonical base64 of exactly 32 bytes (44 characters, one ``=``, zero trailing bits)."""
-    raw = _decode_base64(line)
-    if raw is None or len(raw) != HASH_SIZE:
+    raw = note._decode_base64_32(line)
+    if raw is None:
         _malformed(
             f"the root hash line {_quote(line)} is not canonical base64 of {HASH_SIZE} bytes "
             "(44 characters ending in one '=')"

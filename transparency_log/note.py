@@ -18,6 +18,7 @@ caller does not know (Go's ``Sigs`` / ``UnverifiedSigs``).
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import os
 import re
@@ -569,14 +570,40 @@ def _require_note_text(text: str) -> None:
 
 
 def _decode_base64(text: str) -> bytes | None:
-    """Canonical RFC 4648 §4 base64 (padding, no whitespace, zero trailing bits), or None."""
+    """Canonical RFC 4648 §4 base64 (padding, no whitespace, zero trailing bits), or None.
+
+    binascii's strict mode refuses characters outside the alphabet, missing or misplaced
+    padding and anything after it; re-encoding must then give back the text, which refuses
+    non-zero trailing bits. binascii directly, not the base64 module's wrappers: this runs
+    for every signature line and proof hash a client reads.
+    """
     try:
-        raw = base64.b64decode(text, validate=True)
+        raw = binascii.a2b_base64(text, strict_mode=True)
     except ValueError:  # binascii.Error, or a non-ASCII str
         return None
-    if base64.b64encode(raw).decode("ascii") != text:
+    if binascii.b2a_base64(raw, newline=False).decode("ascii") != text:
         return None
     return raw
+
+
+# Base64 characters whose two low bits are zero: the last data character of the canonical
+# encoding of 32 bytes (43 characters carry 258 bits, 256 of them data).
+_LAST_OF_32 = frozenset("AEIMQUYcgkosw048")
+
+
+def _decode_base64_32(text: str) -> bytes | None:
+    """:func:`_decode_base64` for exactly 32 bytes (a hash or a key), or None.
+
+    The canonical encoding of 32 bytes is 44 characters: 43 of the alphabet, the last with
+    zero low bits, then one ``=``. With the length and those two characters checked,
+    binascii's strict decoding of the rest decides; no re-encoding is needed.
+    """
+    if len(text) != 44 or text[43] != "=" or text[42] not in _LAST_OF_32:
+        return None
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except ValueError:  # binascii.Error, or a non-ASCII str
+        return None
 
 
 def _parse_key_fields(text: str, what: str) -> tuple[str, int, bytes]:

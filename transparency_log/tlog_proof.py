@@ -194,8 +194,8 @@ def parse_tlog_proof(text: bytes | str) -> TlogProof:
         )
     hashes: list[bytes] = []
     for number, line in enumerate(hash_lines, start=position + 1):
-        h = _decode_base64(line)
-        if h is None or len(h) != HASH_SIZE:
+        h = note._decode_base64_32(line)
+        if h is None:
             raise _malformed(
                 f"proof line {number} ({line[:60]!r}) is not the canonical base64 of a "
                 f"{HASH_SIZE}-byte hash"

@@ -387,3 +387,50 @@ def test_sign_then_open_round_trips(text: str) -> None:
     opened = note.open_note(data, note.Verifiers([SIGNER.verifier()]))
     assert opened.text == text
     assert note.parse_unverified(data) == (text, opened.sigs)
+
+
+# --- the fast helpers agree with the plain definitions --------------------------------------
+
+
+def _reference_decode_base64(text: str) -> bytes | None:
+    """Canonical base64 as first written: the base64 module, then re-encode and compare."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        return None
+    return raw if base64.b64encode(raw).decode("ascii") == text else None
+
+
+_B64ISH = st.text(
+    alphabet=st.sampled_from("AEIMQUYcgkosw048BZaz9+/=-_ \n\u00e9\ud800"), max_size=48
+)
+
+
+def _mutations_of_encodings() -> st.SearchStrategy[str]:
+    def mutate(data: bytes, position: int, char: str) -> str:
+        text = base64.b64encode(data).decode("ascii")
+        if not text:
+            return char
+        position %= len(text) + 1
+        return text[:position] + char + text[position + 1 :]
+
+    return st.builds(
+        mutate,
+        st.binary(max_size=40) | st.binary(min_size=32, max_size=32),
+        st.integers(0, 60),
+        st.sampled_from("AB=+/_-\n é") | st.just(""),
+    )
+
+
+@given(_B64ISH | _mutations_of_encodings())
+def test_decode_base64_is_the_canonical_decoding(text: str) -> None:
+    expected = _reference_decode_base64(text)
+    assert note._decode_base64(text) == expected
+    assert note._decode_base64_32(text) == (
+        expected if expected is not None and len(expected) == 32 else None
+    )
+
+
+@given(st.binary(min_size=32, max_size=32))
+def test_decode_base64_32_reads_every_canonical_hash(data: bytes) -> None:
+    assert note._decode_base64_32(base64.b64encode(data).decode("ascii")) == data
