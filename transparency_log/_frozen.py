@@ -27,7 +27,7 @@ real frozen dataclass with the same fields.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, dataclass_transform
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Self, dataclass_transform
 
 if TYPE_CHECKING:
     from dataclasses import Field
@@ -101,6 +101,14 @@ class Frozen:
         cls._compared = tuple(n for n in cls._fields if n not in cls._hidden)
         taken = _init_parameters(cls)
         type.__setattr__(cls, "__match_args__", tuple(n for n in cls._fields if n in taken))
+
+    @classmethod
+    def _unchecked(cls, **fields: object) -> Self:
+        """An instance with these fields, skipping ``__init__`` and its checks: for a parser
+        that has made every one of them already, on the verifier's hot path."""
+        obj = object.__new__(cls)
+        obj.__dict__.update(fields)
+        return obj
 
     def _freeze(self, **fields: object) -> None:
         """Store the fields: what a frozen dataclass's ``__init__`` does before

@@ -81,12 +81,15 @@ _ED25519_SIGNATURE_BYTES = 64
 _ED25519_GROUP_ORDER = 2**252 + 27742317777372353535851937790883648493
 _KEY_HASH_HEX = re.compile(r"[0-9a-f]{8}")
 _FORBIDDEN_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
+_FORBIDDEN_CONTROL_BYTES = bytes(range(0x0A)) + bytes(range(0x0B, 0x20))
 
 # Unicode White_Space (what Go's unicode.IsSpace tests): no key name may contain one.
 _WHITE_SPACE = frozenset(
     "\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
     + "".join(chr(c) for c in range(0x2000, 0x200B))
 )
+# Every character a key name may not hold: white space, "+", and the C0 controls.
+_NOT_IN_NAMES = _WHITE_SPACE | frozenset("+") | frozenset(map(chr, range(0x20)))
 
 
 class Verifier(Protocol):
@@ -417,7 +420,14 @@ def parse_unverified(msg: bytes) -> tuple[str, tuple[Signature, ...]]:
         decoded = msg.decode("utf-8")
     except UnicodeDecodeError as e:
         _malformed(f"the note is not valid UTF-8 (byte offset {e.start}: {e.reason})")
-    control = _FORBIDDEN_CONTROL.search(decoded)
+    # In UTF-8 those control characters are single bytes that no other character uses, so
+    # deleting them from the bytes is a test that runs in C (a regular expression over the
+    # decoded text is ten times slower); the expression then finds the one to report.
+    control = (
+        _FORBIDDEN_CONTROL.search(decoded)
+        if len(msg.translate(None, _FORBIDDEN_CONTROL_BYTES)) != len(msg)
+        else None
+    )
     if control is not None:
         _malformed(
             f"control character U+{ord(control.group()):04X} at character {control.start()}; "
@@ -533,9 +543,7 @@ def _ed25519_verify(public_key: bytes, msg: bytes, sig: bytes) -> bool:
 def _is_valid_name(name: str) -> bool:
     """C2SP: non-empty, no Unicode space, no ``+``; we also refuse control characters
     (they cannot appear in a note) and strings that are not valid UTF-8."""
-    if not name or "+" in name:
-        return False
-    if any(ch in _WHITE_SPACE or ch < " " for ch in name):
+    if not name or not _NOT_IN_NAMES.isdisjoint(name):  # one pass, in C
         return False
     try:
         name.encode("utf-8")
@@ -657,7 +665,11 @@ def _parse_signature_line(line: str, number: int) -> Signature:
             f"signature line {number} ({name}) has {len(raw)} bytes; it needs a 4-byte key "
             "hash and a signature"
         )
-    return Signature(name, int.from_bytes(raw[:4], "big"), raw[4:])
+    # Signature's own checks hold: the name was checked, four bytes are a uint32, and at
+    # least one signature byte follows.
+    return Signature._unchecked(
+        name=name, key_hash=int.from_bytes(raw[:4], "big"), signature=raw[4:]
+    )
 
 
 def _malformed(message: str) -> NoReturn:

@@ -401,6 +401,18 @@ def _reference_decode_base64(text: str) -> bytes | None:
     return raw if base64.b64encode(raw).decode("ascii") == text else None
 
 
+def _reference_is_valid_name(name: str) -> bool:
+    if not name or "+" in name:
+        return False
+    if any(ch in note._WHITE_SPACE or ch < " " for ch in name):
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 _B64ISH = st.text(
     alphabet=st.sampled_from("AEIMQUYcgkosw048BZaz9+/=-_ \n\u00e9\ud800"), max_size=48
 )
@@ -434,3 +446,8 @@ def test_decode_base64_is_the_canonical_decoding(text: str) -> None:
 @given(st.binary(min_size=32, max_size=32))
 def test_decode_base64_32_reads_every_canonical_hash(data: bytes) -> None:
     assert note._decode_base64_32(base64.b64encode(data).decode("ascii")) == data
+
+
+@given(st.text(max_size=12) | st.sampled_from(["a+b", "a\u3000b", "a\x1fb", "a\ud800", "ok.name"]))
+def test_key_name_check_is_the_plain_definition(name: str) -> None:
+    assert note._is_valid_name(name) == _reference_is_valid_name(name)
