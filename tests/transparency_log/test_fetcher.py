@@ -23,6 +23,8 @@ from transparency_log.fetcher import (
 )
 from transparency_log.server import LogServer
 
+from .serving import serving_on_a_thread
+
 pytestmark = pytest.mark.timeout(60)
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -84,13 +86,8 @@ def serving(app: Callable[..., Iterable[bytes]]) -> Iterator[str]:
     from waitress.server import create_server  # type: ignore[import-untyped]
 
     server = LogServer(create_server(app, host="127.0.0.1", port=0, threads=4))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving_on_a_thread(server):
         yield f"http://127.0.0.1:{server.port}/log"
-    finally:
-        server.close()
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")

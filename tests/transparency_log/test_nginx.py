@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +35,8 @@ from transparency_log.storage import DirectoryTileStore
 from transparency_log.tile import EntryBundle, Tile
 from transparency_log.tlog_client import LogClient
 from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
+
+from .serving import serving_on_a_thread
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -187,18 +188,16 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         fsync=False,
         batch_max_age=0.02,
     )
-    app = make_log_server(LogService(log, VERIFIER, ORIGIN), threads=8)
-    thread = threading.Thread(target=app.serve_forever, daemon=True)
-    thread.start()
     try:
-        nginx = _start_nginx(binary, tmp_path / "nginx", root, app.port)
-        try:
-            yield Deployment(log, nginx, root)
-        finally:
-            _stop(nginx)
+        with serving_on_a_thread(
+            make_log_server(LogService(log, VERIFIER, ORIGIN), threads=8)
+        ) as app:
+            nginx = _start_nginx(binary, tmp_path / "nginx", root, app.port)
+            try:
+                yield Deployment(log, nginx, root)
+            finally:
+                _stop(nginx)
     finally:
-        app.close()
-        thread.join(timeout=10)
         log.close()
 
 

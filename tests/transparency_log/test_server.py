@@ -41,6 +41,8 @@ from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
 from transparency_log.witness import FileStateStore, Witness, make_witness_server
 from transparency_log.witness_client import WitnessEndpoint
 
+from .serving import serving_on_a_thread
+
 pytestmark = pytest.mark.timeout(90)
 
 ORIGIN = "example.com/served-log"
@@ -112,14 +114,12 @@ def serving(root: Path) -> Iterator[Served]:
         batch_max_age=0.02,
         admission=RejectBad(),
     )
-    server = make_log_server(LogService(log, VERIFIER, ORIGIN), threads=16)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield Served(log, server, root, store)
+        with serving_on_a_thread(
+            make_log_server(LogService(log, VERIFIER, ORIGIN), threads=16)
+        ) as server:
+            yield Served(log, server, root, store)
     finally:
-        server.close()
-        thread.join(timeout=10)
         log.close()
 
 
@@ -341,14 +341,9 @@ def test_http_fetcher_and_client_read_the_served_log(served: Served) -> None:
 def witness_serving(state: Path, signer: CosignatureV1Signer) -> Iterator[str]:
     state.mkdir(parents=True, exist_ok=True)
     with FileStateStore(state) as store:
-        server = make_witness_server(Witness(signer, {ORIGIN: VERIFIER}, store), threads=2)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
+        witness = Witness(signer, {ORIGIN: VERIFIER}, store)
+        with serving_on_a_thread(make_witness_server(witness, threads=2)) as server:
             yield f"http://127.0.0.1:{server.port}"
-        finally:
-            server.close()
-            thread.join(timeout=10)
 
 
 WITNESS = CosignatureV1Signer("witness.example/w1", b"\x09" * 32)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import http.client
 import socket
-import threading
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -27,6 +27,7 @@ from transparency_log.witness import (
 )
 from transparency_log.witness_client import WitnessEndpoint, collect_cosignatures
 
+from .serving import serving_on_a_thread
 from .witnesses import NOW, FakeLog, MemoryStateStore, witness_signer
 
 LOG = FakeLog()
@@ -36,35 +37,25 @@ TIMEOUT = 5.0
 
 
 class Running:
-    """A witness server serving on a thread."""
+    """A witness server serving on a thread until the test's ``serve`` stack closes."""
 
-    def __init__(self, witness: Witness) -> None:
-        self.server: WitnessServer = make_witness_server(witness, threads=2, channel_timeout=5)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def __init__(self, server: WitnessServer) -> None:
+        self.server = server
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.port}"
 
-    def stop(self) -> None:
-        self.server.close()
-        self.thread.join(timeout=TIMEOUT)
-        assert not self.thread.is_alive(), "the witness server did not stop"
-
 
 @pytest.fixture
-def serve() -> Iterator[list[Running]]:
-    running: list[Running] = []
-    yield running
-    for r in running:
-        r.stop()
+def serve() -> Iterator[ExitStack]:
+    with ExitStack() as stack:
+        yield stack
 
 
-def start(serve: list[Running], witness: Witness) -> Running:
-    running = Running(witness)
-    serve.append(running)
-    return running
+def start(serve: ExitStack, witness: Witness) -> Running:
+    server = make_witness_server(witness, threads=2, channel_timeout=5)
+    return Running(serve.enter_context(serving_on_a_thread(server)))
 
 
 def memory_witness(signer: CosignatureV1Signer = W1, held: int | None = None) -> Witness:
@@ -83,7 +74,7 @@ def refused_url() -> str:
 
 
 def test_collect_from_two_witnesses_one_refusing_one_answering_409_first(
-    serve: list[Running], tmp_path: Path
+    serve: ExitStack, tmp_path: Path
 ) -> None:
     with FileStateStore(tmp_path) as store:
         store.save(LOG.origin, LOG.state(3))  # the witness holds 3; the log thinks 0
@@ -114,7 +105,7 @@ def test_collect_from_two_witnesses_one_refusing_one_answering_409_first(
         assert store.load(LOG.origin) == LOG.state(9)
 
 
-def test_two_live_witnesses_both_cosign(serve: list[Running]) -> None:
+def test_two_live_witnesses_both_cosign(serve: ExitStack) -> None:
     w1 = start(serve, memory_witness(W1))
     w2 = start(serve, memory_witness(W2, held=2))
     result = collect_cosignatures(
@@ -135,7 +126,7 @@ def _post(url: str, body: bytes, path: str = "/add-checkpoint") -> requests.Resp
     return requests.post(url + path, data=body, timeout=TIMEOUT)
 
 
-def test_http_answers_carry_the_protocol_headers(serve: list[Running]) -> None:
+def test_http_answers_carry_the_protocol_headers(serve: ExitStack) -> None:
     w = start(serve, memory_witness(held=4))
     ok = _post(w.url, LOG.request(4, 7))
     assert ok.status_code == 200
@@ -149,7 +140,7 @@ def test_http_answers_carry_the_protocol_headers(serve: list[Running]) -> None:
     assert conflict.headers["Cache-Control"] == "no-store"
 
 
-def test_http_errors(serve: list[Running]) -> None:
+def test_http_errors(serve: ExitStack) -> None:
     w = start(serve, memory_witness())
     assert _post(w.url, LOG.request(0, 1), path="/other").status_code == 404
     get = requests.get(w.url + "/add-checkpoint", timeout=TIMEOUT)
@@ -160,7 +151,7 @@ def test_http_errors(serve: list[Running]) -> None:
     assert _post(w.url, b"old 0\n\nnot a note\n").status_code == 400
 
 
-def test_http_post_without_content_length_is_411(serve: list[Running]) -> None:
+def test_http_post_without_content_length_is_411(serve: ExitStack) -> None:
     w = start(serve, memory_witness())
     connection = http.client.HTTPConnection("127.0.0.1", w.server.port, timeout=TIMEOUT)
     try:
