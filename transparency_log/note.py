@@ -530,8 +530,13 @@ def _ed25519_verify(public_key: bytes, msg: bytes, sig: bytes) -> bool:
         return False
     if int.from_bytes(sig[32:], "little") >= _ED25519_GROUP_ORDER:
         return False
+    # libsodium's crypto_sign_open directly: nacl.signing.VerifyKey re-checks the key (done
+    # when the verifier was built) and wraps the call in two more layers, on every line.
+    # The binding does not check the key's length, so that stays here.
+    if len(public_key) != _ED25519_KEY_BYTES:
+        raise ValueError(f"an Ed25519 public key is {_ED25519_KEY_BYTES} bytes")
     try:
-        nacl.signing.VerifyKey(public_key).verify(msg, sig)
+        nacl.bindings.crypto_sign_open(sig + msg, public_key)
     except nacl.exceptions.BadSignatureError:
         return False
     return True
