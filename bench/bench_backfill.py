@@ -194,7 +194,7 @@ def main() -> None:
         monitor = Monitor(
             DirectoryFetcher(log_dir), world.signed_root, directory, emit=emit, judge=judge
         )
-        judge.judge([sample_entry], None)  # start the workers outside the timing
+        judge.submit([sample_entry], None).result()  # start the workers outside the timing
         profiler = cProfile.Profile() if args.profile else None
         t0 = time.perf_counter()
         if profiler:

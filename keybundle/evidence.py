@@ -36,7 +36,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NamedTuple, NoReturn
 
 from transparency_log.checkpoint import VerifiedCheckpoint, verify_checkpoint
 from transparency_log.entry_bundle import MAX_ENTRY_SIZE
@@ -318,9 +318,13 @@ class Finding:
 # --- SPEC §8.2: judging entries, replaying fleet history -------------------------------------
 
 
-@dataclass(frozen=True)
-class KeyInfo:
-    """A fleet key as the auditor reports it (SPEC §8.3 key deltas)."""
+class KeyInfo(NamedTuple):
+    """A fleet key as the auditor reports it (SPEC §8.3 key deltas).
+
+    A named tuple rather than a dataclass: the auditor makes one per key of every entry, in
+    worker processes that send them back as plain tuples (SPEC §8.1 step 4), so it is built
+    and rebuilt cheaply (``KeyInfo._make(t)``).
+    """
 
     key_id: str
     algorithm: str

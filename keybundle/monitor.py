@@ -33,14 +33,16 @@ import base64
 import binascii
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import multiprocessing
 import os
 import re
 import secrets
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import IntEnum
 from http import HTTPStatus
@@ -93,9 +95,11 @@ __all__ = [
     "CorruptStateError",
     "EntryJudge",
     "Event",
+    "Judged",
     "Monitor",
     "MonitorLockedError",
     "MonitorState",
+    "PendingJudgement",
     "ProcessJudge",
     "Rejection",
     "SerialJudge",
@@ -131,6 +135,10 @@ _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 # follower would otherwise fetch again and again (SPEC §8.1, politeness).
 _CACHEABLE = re.compile(r"tile/[1-9][0-9]?/(?:x[0-9]{3}/)*[0-9]{3}")
 _MAX_CACHE_PENDING = 4096
+_MIN_TASK_ENTRIES = 64
+"""Fewer entries are not worth a task of their own in a worker process."""
+_CHUNKS_AHEAD = 2
+"""Chunks read (and being judged) ahead of the one whose results are applied."""
 
 Event = dict[str, Any]
 """One report of SPEC §8.3: a JSON object whose ``event`` member names its kind."""
@@ -412,13 +420,31 @@ class Rejection:
     message: str
 
 
-class EntryJudge(Protocol):
-    """Judges bundle entries (never rotations) under a trust root (SPEC §8.2 step 1)."""
+Judged = BundleInfo | Rejection
+"""What an :class:`EntryJudge` says of one entry."""
 
-    def judge(
-        self, entries: Sequence[bytes], rotation: bytes | None
-    ) -> list[BundleInfo | Rejection]:
-        """One result per entry. ``rotation`` is the signed trust root in force (already
+
+class PendingJudgement(Protocol):
+    """Entries handed to an :class:`EntryJudge`, being judged."""
+
+    def result(self) -> list[Judged]:
+        """One result per entry, in order (waits for them)."""
+        ...
+
+    def cancel(self) -> None:
+        """Drop the results: the caller will not ask for them."""
+        ...
+
+
+class EntryJudge(Protocol):
+    """Judges bundle entries (never rotations) under a trust root (SPEC §8.2 step 1).
+
+    :meth:`submit` may return before the entries are judged, so that the monitor reads and
+    hashes the next entries meanwhile (SPEC §8.1 step 4); results are asked for in order.
+    """
+
+    def submit(self, entries: Sequence[bytes], rotation: bytes | None) -> PendingJudgement:
+        """Start judging ``entries``. ``rotation`` is the signed trust root in force (already
         verified by the caller), or None for the pinned root."""
         ...
 
@@ -427,8 +453,8 @@ class EntryJudge(Protocol):
         ...
 
 
-def _judge_all(entries: Iterable[bytes], root: TrustRoot) -> list[BundleInfo | Rejection]:
-    out: list[BundleInfo | Rejection] = []
+def _judge_all(entries: Iterable[bytes], root: TrustRoot) -> list[Judged]:
+    out: list[Judged] = []
     for entry in entries:
         try:
             out.append(judge_bundle(entry, root))
@@ -437,8 +463,21 @@ def _judge_all(entries: Iterable[bytes], root: TrustRoot) -> list[BundleInfo | R
     return out
 
 
+class _Done:
+    """Results already at hand."""
+
+    def __init__(self, results: list[Judged]) -> None:
+        self._results = results
+
+    def result(self) -> list[Judged]:
+        return self._results
+
+    def cancel(self) -> None:
+        self._results = []
+
+
 class SerialJudge:
-    """Judges in this process."""
+    """Judges in this process, at once."""
 
     def __init__(self, pinned: TrustRoot) -> None:
         self._pinned = pinned
@@ -453,15 +492,22 @@ class SerialJudge:
             self._roots = {rotation: root}
         return root
 
-    def judge(
-        self, entries: Sequence[bytes], rotation: bytes | None
-    ) -> list[BundleInfo | Rejection]:
-        """Judge each entry in turn."""
-        return _judge_all(entries, self._root(rotation))
+    def submit(self, entries: Sequence[bytes], rotation: bytes | None) -> PendingJudgement:
+        """Judge each entry in turn, now."""
+        return _Done(_judge_all(entries, self._root(rotation)))
+
+    def judge(self, entries: Sequence[bytes], rotation: bytes | None) -> list[Judged]:
+        """:meth:`submit`, and its results."""
+        return self.submit(entries, rotation).result()
 
     def close(self) -> None:
         """Nothing to release."""
 
+
+# Between processes, results travel as plain tuples: a bundle as (fleet, epoch, previous
+# digest, digest, ((key id, algorithm, usage, fingerprint), ...)), a rejection as (reason,
+# message). Pickling dataclasses costs several times as much, per entry, on both sides.
+_Wire = tuple[Any, ...]
 
 _worker_judge: SerialJudge | None = None
 
@@ -471,18 +517,56 @@ def _worker_init(pinned_signed: bytes) -> None:
     _worker_judge = SerialJudge(parse_unverified_signed_trust_root(pinned_signed).root)
 
 
-def _worker_judge_entries(
-    entries: list[bytes], rotation: bytes | None
-) -> list[BundleInfo | Rejection]:
+def _worker_ready() -> None:
+    """A task that only makes the pool start a worker."""
+
+
+def _worker_judge_entries(entries: list[bytes], rotation: bytes | None) -> list[_Wire]:
     judge = _worker_judge
     if judge is None:
         raise AssertionError("bad math in _worker_judge_entries: the worker has no judge")
-    return judge.judge(entries, rotation)
+    return [
+        (r.fleet, r.epoch, r.previous, r.digest, tuple(map(tuple, r.keys)))
+        if isinstance(r, BundleInfo)
+        else (r.reason, r.message)
+        for r in judge.judge(entries, rotation)
+    ]
+
+
+def _from_wire(wire: list[_Wire]) -> list[Judged]:
+    make_key = functools.partial(tuple.__new__, KeyInfo)  # KeyInfo._make, without its checks
+    return [
+        BundleInfo(w[0], w[1], w[2], w[3], tuple(map(make_key, w[4])))
+        if len(w) == 5
+        else Rejection(w[0], w[1])
+        for w in wire
+    ]
+
+
+class _InWorkers:
+    """Entries split among worker processes; results joined in order."""
+
+    def __init__(self, futures: list[Future[list[_Wire]]]) -> None:
+        self._futures = futures
+
+    def result(self) -> list[Judged]:
+        out: list[Judged] = []
+        for future in self._futures:
+            out.extend(_from_wire(future.result()))
+        return out
+
+    def cancel(self) -> None:
+        for future in self._futures:
+            future.cancel()
 
 
 class ProcessJudge:
     """Judges in ``workers`` processes: signature checks are CPU-bound and the GIL holds one
-    core, so a backfill uses every core this way (SPEC §8.1, bench/bench_backfill.py)."""
+    core, so a backfill uses every core this way (SPEC §8.1, bench/bench_backfill.py).
+
+    Each submission is split into ``2 * workers`` tasks (so that a worker that finishes early
+    takes another), sent as the raw entry bytes; results come back as plain tuples.
+    """
 
     def __init__(self, pinned_signed: bytes, workers: int | None = None) -> None:
         count = workers or os.cpu_count() or 1
@@ -493,32 +577,28 @@ class ProcessJudge:
             initializer=_worker_init,
             initargs=(pinned_signed,),
         )
+        # Start every worker now (the pool starts one per task while none is idle), rather
+        # than during the first chunks of a backfill.
+        for _ in range(count):
+            self._pool.submit(_worker_ready)
 
-    def judge(
-        self, entries: Sequence[bytes], rotation: bytes | None
-    ) -> list[BundleInfo | Rejection]:
-        """Split ``entries`` among the workers; results in order."""
-        if len(entries) < 64:
-            return _worker_results(
-                [self._pool.submit(_worker_judge_entries, list(entries), rotation)]
-            )
-        step = -(-len(entries) // (2 * self._workers))
-        futures = [
-            self._pool.submit(_worker_judge_entries, list(entries[i : i + step]), rotation)
-            for i in range(0, len(entries), step)
-        ]
-        return _worker_results(futures)
+    def submit(self, entries: Sequence[bytes], rotation: bytes | None) -> PendingJudgement:
+        """Hand ``entries`` to the workers; results in order from the returned object."""
+        step = max(_MIN_TASK_ENTRIES, -(-len(entries) // (2 * self._workers)))
+        return _InWorkers(
+            [
+                self._pool.submit(_worker_judge_entries, list(entries[i : i + step]), rotation)
+                for i in range(0, len(entries), step)
+            ]
+        )
+
+    def judge(self, entries: Sequence[bytes], rotation: bytes | None) -> list[Judged]:
+        """:meth:`submit`, and its results."""
+        return self.submit(entries, rotation).result()
 
     def close(self) -> None:
         """Stop the workers."""
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _worker_results(futures: Sequence[Any]) -> list[BundleInfo | Rejection]:
-    out: list[BundleInfo | Rejection] = []
-    for f in futures:
-        out.extend(f.result())
-    return out
 
 
 # --- fetchers the monitor puts around the caller's ---------------------------------------------
@@ -600,20 +680,55 @@ class _Pass:
     now: int
 
 
+@dataclass(frozen=True)
+class _Ahead:
+    """The trust root in force after the rotations read so far, and its signed bytes."""
+
+    root: TrustRoot
+    signed: bytes | None
+    """None for the pinned root."""
+
+
+@dataclass(frozen=True)
+class _Judging:
+    """Bundle entries from ``start`` on, handed to the judge."""
+
+    start: int
+    pending: PendingJudgement
+
+
+@dataclass(frozen=True)
+class _Rotation:
+    """A signed trust root at ``index``: the rotation (``entry``), or why it is not one."""
+
+    index: int
+    entry: bytes | None
+    error: VerificationError | None
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """Entries read up to ``stop`` (exclusive), their leaf hashes, and their judgement."""
+
+    stop: int
+    leaves: list[bytes]
+    steps: list[_Judging | _Rotation]
+
+    def cancel(self) -> None:
+        for step in self.steps:
+            if isinstance(step, _Judging):
+                step.pending.cancel()
+
+
+def _key_json(key: KeyInfo) -> dict[str, str]:
+    """A key of an ``epoch`` event (SPEC §8.3)."""
+    key_id, algorithm, usage, fingerprint = key
+    return {"key_id": key_id, "algorithm": algorithm, "usage": usage, "fingerprint": fingerprint}
+
+
 def _hex(data: bytes) -> str:
     return data.hex()
-
-
-def _keys_json(keys: Iterable[KeyInfo]) -> list[dict[str, str]]:
-    return [
-        {
-            "key_id": k.key_id,
-            "algorithm": k.algorithm,
-            "usage": k.usage,
-            "fingerprint": k.fingerprint,
-        }
-        for k in keys
-    ]
 
 
 class Monitor:
@@ -943,6 +1058,14 @@ class Monitor:
     def _follow(
         self, state: MonitorState, target: VerifiedCheckpoint, now: int
     ) -> tuple[Status | None, MonitorState]:
+        """SPEC §8.1 steps 4-5: check entries ``state.size`` .. target size - 1, in chunks.
+
+        A pipeline: while the judge checks the signatures of one chunk (in worker processes,
+        with a :class:`ProcessJudge`), this process reads and authenticates the next one,
+        then applies the first one's results in log order (fleet history, events, evidence)
+        and appends its leaf hashes to the compact range. The state saved is always that
+        of the chunks applied.
+        """
         self._findings = Status.CLEAN
         root = self._root(state)
         client = self._client(root)
@@ -951,8 +1074,12 @@ class Monitor:
         rotations = list(state.rotations)
         ctx = _Pass(history, rotations, target, now)
         stop = target.checkpoint.size
-        index = saved = state.size
-        total = stop - index
+        fetched = applied = saved = state.size
+        total = stop - applied
+        # The trust root in force after every rotation read so far (ahead of `rotations`,
+        # which holds those applied): entries are submitted to the judge under it.
+        ahead = _Ahead(root, rotations[-1][1] if rotations else None)
+        pending: deque[_Chunk] = deque()
 
         def snapshot(checkpoint: bytes | None, pending: bytes | None) -> MonitorState:
             return MonitorState(
@@ -960,42 +1087,45 @@ class Monitor:
                 MappingProxyType(dict(history.heads)),
             )  # fmt: skip
 
-        while index < stop:
-            chunk_stop = min(stop, index + self._chunk)
-            try:
-                entries = [e.data for e in client.entries(index, chunk_stop, target)]
-            except VerificationError as e:
-                if e.reason != LogReason.MALFORMED_TILE:
-                    raise
-                status = self._tile_failure(target, {"start": index, "stop": chunk_stop}, e, now)
-                if index > saved:
+        try:
+            while applied < stop:
+                while fetched < stop and len(pending) < _CHUNKS_AHEAD:
+                    chunk_stop = min(stop, fetched + self._chunk)
+                    try:
+                        chunk, ahead = self._read_chunk(client, target, fetched, chunk_stop, ahead)
+                    except VerificationError as e:
+                        if e.reason != LogReason.MALFORMED_TILE:
+                            raise
+                        if pending:  # first apply what was read before the bad tile
+                            break
+                        operation = {"start": fetched, "stop": chunk_stop}
+                        status = self._tile_failure(target, operation, e, now)
+                        if applied > saved:
+                            self._dir.save(snapshot(state.checkpoint, target.note_text))
+                        return status, self._dir.load()
+                    pending.append(chunk)
+                    fetched = chunk_stop
+                chunk = pending.popleft()
+                self._apply_chunk(ctx, chunk)
+                for leaf in chunk.leaves:
+                    tree.append(leaf)
+                applied = chunk.stop
+                self._emit(
+                    {
+                        "event": "progress",
+                        "done": applied - state.size,
+                        "total": total,
+                        "size": applied,
+                    }
+                )
+                if applied - saved >= self._save_every and applied < stop:
                     self._dir.save(snapshot(state.checkpoint, target.note_text))
-                return status, self._dir.load()
-            for entry in entries:
-                tree.append(leaf_hash(entry))
-            pos = 0
-            while pos < len(entries):
-                nxt = pos
-                while nxt < len(entries) and not is_rotation(entries[nxt]):
-                    nxt += 1
-                if nxt > pos:
-                    rotation = rotations[-1][1] if rotations else None
-                    results = self._judge.judge(entries[pos:nxt], rotation)
-                    for k, result in enumerate(results):
-                        self._apply(ctx, index + pos + k, result)
-                if nxt < len(entries):
-                    self._rotate(ctx, index + nxt, entries[nxt])
-                    nxt += 1
-                pos = nxt
-            index = chunk_stop
-            self._emit(
-                {"event": "progress", "done": index - state.size, "total": total, "size": index}
-            )
-            if index - saved >= self._save_every and index < stop:
-                self._dir.save(snapshot(state.checkpoint, target.note_text))
-                saved = index
+                    saved = applied
+        finally:
+            for chunk in pending:  # only when the pass stopped early
+                chunk.cancel()
 
-        # SPEC §8.1 step 4: the recomputed root is the signed one; only then is it verified.
+        # SPEC §8.1 step 5: the recomputed root is the signed one; only then is it verified.
         if tree.root() != target.checkpoint.root_hash:
             raise AssertionError(
                 "bad math in Monitor._follow: entries authenticated against the tiles do not "
@@ -1007,22 +1137,82 @@ class Monitor:
         self._findings = max(self._findings, self._witness_cosign(target, client))
         return None, final
 
-    def _apply(self, ctx: _Pass, index: int, result: BundleInfo | Rejection) -> None:
+    def _read_chunk(
+        self,
+        client: LogClient,
+        target: VerifiedCheckpoint,
+        start: int,
+        stop: int,
+        ahead: _Ahead,
+    ) -> tuple[_Chunk, _Ahead]:
+        """Read and authenticate entries ``start..stop-1``; hand their bundles to the judge.
+
+        Rotations are verified here, in log order, so that the entries after a valid one are
+        judged under it; they are applied (or reported) in order by :meth:`_apply_chunk`.
+        """
+        entries = [e.data for e in client.entries(start, stop, target)]
+        steps: list[_Judging | _Rotation] = []
+        count = len(entries)
+        pos = 0
+        while pos < count:
+            nxt = pos
+            while nxt < count and not is_rotation(entries[nxt]):
+                nxt += 1
+            if nxt > pos:
+                pending = self._judge.submit(entries[pos:nxt], ahead.signed)
+                steps.append(_Judging(start + pos, pending))
+            if nxt < count:
+                entry = entries[nxt]
+                try:
+                    nxt_root = verify_rotation(ahead.root, entry)
+                except VerificationError as e:
+                    steps.append(_Rotation(start + nxt, None, e))
+                else:
+                    steps.append(_Rotation(start + nxt, entry, None, nxt_root.version))
+                    ahead = _Ahead(nxt_root, entry)
+                nxt += 1
+            pos = nxt
+        return _Chunk(stop, [leaf_hash(e) for e in entries], steps), ahead
+
+    def _apply_chunk(self, ctx: _Pass, chunk: _Chunk) -> None:
+        """SPEC §8.2 for every entry of ``chunk``, in log order."""
+        for step in chunk.steps:
+            if isinstance(step, _Judging):
+                for k, result in enumerate(step.pending.result()):
+                    self._apply(ctx, step.start + k, result)
+            elif step.entry is None:
+                error = step.error
+                if error is None:
+                    raise AssertionError("bad math in Monitor._apply_chunk: a rotation step")
+                message = f"entry {step.index} is not a valid trust-root rotation: {error.message}"
+                self._entries_finding(ctx, error.reason, message, step.index)
+            else:
+                ctx.rotations.append((step.index, step.entry))
+                self._emit({"event": "trust_root", "version": step.version, "index": step.index})
+
+    def _apply(self, ctx: _Pass, index: int, result: Judged) -> None:
         """SPEC §8.2 steps 2-4 for a bundle entry judged by the EntryJudge."""
         if isinstance(result, Rejection):
             message = f"entry {index} is not a valid signed bundle: {result.message}"
             self._entries_finding(ctx, result.reason, message, index)
             return
-        head = ctx.history.heads.get(result.fleet)
+        history = ctx.history
+        head = history.heads.get(result.fleet)
         try:
-            ctx.history.check(result, index)
+            history.check(result, index)
         except VerificationError as e:
             related = None if head is None else head.index
             self._entries_finding(ctx, e.reason, e.message, index, related=related)
             return
-        ctx.history.admit(result, index)
-        before = {k.fingerprint: k for k in head.keys} if head is not None else {}
+        history.admit(result, index)
         after = {k.fingerprint: k for k in result.keys}
+        if head is None:
+            added, removed, kept = [after[f] for f in sorted(after)], [], []
+        else:
+            before = {k.fingerprint: k for k in head.keys}
+            added = [after[f] for f in sorted(after) if f not in before]
+            removed = [before[f] for f in sorted(before) if f not in after]
+            kept = [after[f] for f in sorted(after) if f in before]
         self._emit(
             {
                 "event": "epoch",
@@ -1030,9 +1220,9 @@ class Monitor:
                 "epoch": result.epoch,
                 "index": index,
                 "digest": result.digest.hex(),
-                "added": _keys_json(k for f, k in sorted(after.items()) if f not in before),
-                "removed": _keys_json(k for f, k in sorted(before.items()) if f not in after),
-                "kept": _keys_json(k for f, k in sorted(after.items()) if f in before),
+                "added": list(map(_key_json, added)),
+                "removed": list(map(_key_json, removed)),
+                "kept": list(map(_key_json, kept)),
             }
         )
         if self._allow is not None:
@@ -1045,21 +1235,6 @@ class Monitor:
                 self._entries_finding(
                     ctx, Reason.UNEXPECTED_KEY, message, index, fingerprints=unexpected
                 )
-
-    def _rotate(self, ctx: _Pass, index: int, entry: bytes) -> None:
-        """SPEC §8.2 step 1 for a signed trust root: a valid rotation is applied."""
-        rotations = ctx.rotations
-        current = (
-            parse_unverified_signed_trust_root(rotations[-1][1]).root if rotations else self._pinned
-        )
-        try:
-            nxt = verify_rotation(current, entry)
-        except VerificationError as e:
-            message = f"entry {index} is not a valid trust-root rotation: {e.message}"
-            self._entries_finding(ctx, e.reason, message, index)
-            return
-        rotations.append((index, entry))
-        self._emit({"event": "trust_root", "version": nxt.version, "index": index})
 
     def _entries_finding(
         self,

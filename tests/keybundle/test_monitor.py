@@ -8,6 +8,7 @@ with the real HTTPFetcher.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import threading
@@ -58,6 +59,10 @@ from transparency_log.witness_client import (
 pytestmark = pytest.mark.timeout(60)
 
 FLEET = DEFAULT_FLEET
+
+
+def digest(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
 
 
 # --- a log on disk ---------------------------------------------------------------------------
@@ -566,6 +571,77 @@ def test_a_rotation_in_the_log_changes_who_may_sign(served: StaticLog, tmp_path:
     # The evidence carries the rotation, so the signatures are judged under version 2.
     finding = verify_evidence(Path(found["evidence"]).read_bytes(), world.pinned)
     assert finding.reason == "UNKNOWN_KEY"
+
+
+def rotation_log(world: World) -> list[bytes]:
+    """Epoch 1; a rotation to new keys; epoch 2 by them; epoch 3 by the old ones (refused);
+    a rotation that skips a version (refused); epoch 3 by the new keys."""
+    one = world.publish(FLEET, 1)[0]
+    new_independent = Ed25519Signer(seed("independent v2"))
+    new_operator = Ed25519Signer(seed("operator v2"))
+    signers = [world.independent, world.operator, new_independent, new_operator]
+    independent = [("Independent Org", new_independent)]
+    operator = [("Operator Org", new_operator)]
+    v2 = world.make_root(2, independent=independent, operator=operator)
+    v4 = world.make_root(4, independent=independent, operator=operator)
+    rotation, skipped = world.sign_root(v2, signers), world.sign_root(v4, signers)
+    two = world.countersign(world.sign(world.bundle(FLEET, 2), new_independent), new_operator)
+    old_keys = world.countersign(world.sign(world.bundle(FLEET, 3, previous=bytes(32))))
+    three = world.countersign(
+        world.sign(world.bundle(FLEET, 3, previous=digest(two)), new_independent), new_operator
+    )
+    return [one, rotation, two, old_keys, skipped, three]
+
+
+@pytest.mark.parametrize(("chunk", "workers"), [(1, 0), (2, 0), (3, 0), (4096, 0), (2, 2)])
+def test_rotations_apply_in_log_order_whatever_the_chunks(
+    served: StaticLog, tmp_path: Path, chunk: int, workers: int
+) -> None:
+    world = World()
+    append(served.root, world, rotation_log(world))
+    judge = ProcessJudge(world.signed_root, workers) if workers else None
+    try:
+        run = monitor_pass(served, world, tmp_path / "state", chunk_entries=chunk, judge=judge)
+    finally:
+        if judge is not None:
+            judge.close()
+    assert run.status == Status.MISBEHAVIOUR
+    reported = [
+        (e["event"], e.get("index"), e.get("reason")) for e in run.events
+        if e["event"] in ("epoch", "trust_root", "misbehaviour")
+    ]  # fmt: skip
+    assert reported == [
+        ("epoch", 0, None),
+        ("trust_root", 1, None),
+        ("epoch", 2, None),
+        ("misbehaviour", 3, "UNKNOWN_KEY"),
+        ("misbehaviour", 4, "TRUST_ROOT_VERSION"),
+        ("epoch", 5, None),
+    ]
+    assert len(run.of("progress")) == -(-6 // chunk)
+
+
+def test_a_bad_bundle_after_good_chunks_keeps_their_progress(
+    served: StaticLog, tmp_path: Path
+) -> None:
+    world = World()
+    append(served.root, world, [world.publish(f"fleet-{i:03d}", 1)[0] for i in range(600)])
+    path = "tile/entries/001"
+    data = bytearray((served.root / path).read_bytes())
+    data[-1] ^= 1
+    served.overrides[path] = (200, bytes(data))
+    state = tmp_path / "state"
+    run = monitor_pass(served, world, state, chunk_entries=256)
+    assert run.status == Status.MISBEHAVIOUR
+    assert [e["size"] for e in run.of("progress")] == [256]
+    (found,) = run.of("misbehaviour")
+    assert found["kind"] == "tile_mismatch"
+    verify_evidence(only_evidence(run).read_bytes(), world.pinned)
+    assert StateDir(state).load().size == 256
+    served.overrides.clear()
+    resumed = monitor_pass(served, world, state, chunk_entries=256)
+    assert resumed.status == Status.CLEAN
+    assert resumed.of("epoch")[0]["index"] == 256
 
 
 # --- crashes, locks, state -----------------------------------------------------------------------
