@@ -6,7 +6,9 @@ libsodium Ed25519 verifies per entry (the independent signature and the operator
 countersignature, over their exact signed messages) plus the tree recomputation (a leaf hash
 per entry and the compact range), spread over all cores: ``floor = (verify + tree) / cores``.
 Target: entries/s at least 0.8x the floor's, with flat memory (peak RSS reported for the
-monitor process and, separately, for each worker).
+monitor process and, separately, for each worker). The CPU time of the monitor and of its
+workers is reported too: ``floor CPU / CPU per entry`` is the ratio the pass reaches on
+otherwise idle cores, so it stays comparable on a busy machine (the load average is shown).
 
 The whole log is built first (signing is not measured), then one ``Monitor.run_pass``
 checks it. The issue's size is 1,000,000 entries; run as large as fits the time you have and
@@ -14,6 +16,7 @@ extrapolate (the work per entry is constant: the tree is a compact range, tiles 
 per level, fleet heads are one per fleet)::
 
     .venv/bin/python bench/bench_backfill.py --entries 200000 [--workers 2] [--profile]
+        [--log DIR]   (build the log into DIR once, reuse it on later runs)
 """
 
 from __future__ import annotations
@@ -67,6 +70,16 @@ def _status_kib(pid: int | str, field: str) -> int:
 
 def _rss_kib() -> int:
     return _status_kib("self", "VmRSS")
+
+
+def _cpu_seconds(pid: int | str) -> float:
+    """User + system CPU time of one process so far (from /proc/PID/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _descendants(root: int) -> list[int]:
@@ -123,6 +136,11 @@ def build(directory: Path, entries: int, fleets: int) -> None:
     )
 
 
+def _log_size(directory: Path) -> int:
+    """The size of the log's published checkpoint (its second line)."""
+    return int((directory / "checkpoint").read_text().split("\n")[1])
+
+
 def floor_per_entry(world: World, sample: list[bytes]) -> tuple[float, float]:
     """Seconds per entry of the two raw verifies, and of the tree recomputation (one core)."""
     messages = []
@@ -156,21 +174,34 @@ def main() -> None:
     parser.add_argument("--fleets", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--profile", action="store_true", help="profile the monitor process")
+    parser.add_argument(
+        "--log",
+        type=Path,
+        help="keep the built log in this directory and reuse it when it exists (same --entries)",
+    )
     args = parser.parse_args()
     cores = os.cpu_count() or 1
 
     with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp:
-        log_dir, state_dir = Path(tmp) / "log", Path(tmp) / "state"
-        print(f"building a log of {args.entries} bundles ({args.fleets} fleets) ...", flush=True)
-        t0 = time.perf_counter()
-        builder = multiprocessing.get_context("fork").Process(
-            target=build, args=(log_dir, args.entries, args.fleets)
-        )
-        builder.start()
-        builder.join()
-        if builder.exitcode != 0:
-            raise SystemExit("building the log failed")
-        print(f"  built in {time.perf_counter() - t0:.0f} s (in a child process)")
+        log_dir, state_dir = args.log or Path(tmp) / "log", Path(tmp) / "state"
+        if (log_dir / "checkpoint").is_file():
+            size = _log_size(log_dir)
+            if size != args.entries:
+                raise SystemExit(f"{log_dir} holds a log of {size} entries, not {args.entries}")
+            print(f"reusing the log of {size} bundles in {log_dir}", flush=True)
+        else:
+            print(
+                f"building a log of {args.entries} bundles ({args.fleets} fleets) ...", flush=True
+            )
+            t0 = time.perf_counter()
+            builder = multiprocessing.get_context("fork").Process(
+                target=build, args=(log_dir, args.entries, args.fleets)
+            )
+            builder.start()
+            builder.join()
+            if builder.exitcode != 0:
+                raise SystemExit("building the log failed")
+            print(f"  built in {time.perf_counter() - t0:.0f} s (in a child process)")
         world = World()
         sample = [world.publish(f"sample-{i}", 1)[0] for i in range(2000)]
         world.entries.clear()
@@ -180,7 +211,7 @@ def main() -> None:
         rss_samples: list[tuple[int, int]] = []
 
         def emit(event: Event) -> None:
-            if event["event"] == "progress" and event["done"] % 65536 < 4096:
+            if event["event"] == "progress":
                 rss_samples.append((event["done"], _rss_kib()))
             if event["event"] in ("misbehaviour", "error"):
                 raise SystemExit(f"unexpected event: {event}")
@@ -196,6 +227,9 @@ def main() -> None:
         )
         judge.submit([sample_entry], None).result()  # start the workers outside the timing
         profiler = cProfile.Profile() if args.profile else None
+        load_before = os.getloadavg()[0]
+        cpu_before = {pid: _cpu_seconds(pid) for pid in _descendants(os.getpid())}
+        cpu_main_before = _cpu_seconds("self")
         t0 = time.perf_counter()
         if profiler:
             profiler.enable()
@@ -203,6 +237,11 @@ def main() -> None:
         if profiler:
             profiler.disable()
         elapsed = time.perf_counter() - t0
+        cpu_main = _cpu_seconds("self") - cpu_main_before
+        cpu_workers = sum(
+            _cpu_seconds(pid) - cpu_before.get(pid, 0.0) for pid in _descendants(os.getpid())
+        )
+        load_after = os.getloadavg()[0]
         verify2, tree2 = floor_per_entry(world, sample)
         verify, tree = min(verify, verify2), min(tree, tree2)
         floor = (verify + tree) / cores
@@ -223,13 +262,21 @@ def main() -> None:
         f"over {cores} cores: {floor * 1e6:.1f} us ({floor_rate:,.0f} entries/s)"
     )
     print(f"ratio to the floor    {rate / floor_rate:.2f}x  (target >= 0.8x)")
+    per_main, per_workers = cpu_main / n, cpu_workers / n
+    print(
+        f"CPU per entry         monitor {per_main * 1e6:.1f} us + workers "
+        f"{per_workers * 1e6:.1f} us; floor CPU {(verify + tree) * 1e6:.1f} us: "
+        f"CPU ratio {(verify + tree) / (per_main + per_workers):.2f}x (the ratio on idle cores)"
+    )
+    print(f"load average          {load_before:.1f} before, {load_after:.1f} after (1 minute)")
     print(f"1,000,000 entries     ~{1_000_000 / rate:.0f} s at this rate")
     workers = ", ".join(f"{p / 1024:.0f}" for p in sorted(worker_peaks, reverse=True))
     print(
         f"peak RSS              monitor {main_peak / 1024:.0f} MiB; worker processes "
         f"(and the forkserver) {workers or 'none'} MiB"
     )
-    print("RSS during the pass   " + ", ".join(f"{d}: {r / 1024:.0f} MiB" for d, r in rss_samples))
+    shown = rss_samples[:: max(1, len(rss_samples) // 8)] + rss_samples[-1:]
+    print("RSS during the pass   " + ", ".join(f"{d}: {r / 1024:.0f} MiB" for d, r in shown))
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
 
