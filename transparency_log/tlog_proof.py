@@ -144,25 +144,32 @@ def parse_tlog_proof(text: bytes | str) -> TlogProof:
             raw = text.encode("utf-8")
         except UnicodeEncodeError:
             raise _malformed("proof text contains a lone surrogate (not UTF-8)") from None
+        if len(raw) > MAX_TLOG_PROOF_BYTES:
+            raise _malformed(
+                f"proof is {len(raw)} bytes; at most {MAX_TLOG_PROOF_BYTES} are accepted"
+            )
     elif isinstance(text, bytes):
         raw = text
+        if len(raw) > MAX_TLOG_PROOF_BYTES:
+            raise _malformed(
+                f"proof is {len(raw)} bytes; at most {MAX_TLOG_PROOF_BYTES} are accepted"
+            )
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise _malformed(f"proof is not UTF-8 (byte {e.start})") from None
     else:
         raise TypeError(f"proof text must be bytes or str, not {type(text).__name__}")
-    if len(raw) > MAX_TLOG_PROOF_BYTES:
-        raise _malformed(f"proof is {len(raw)} bytes; at most {MAX_TLOG_PROOF_BYTES} are accepted")
-    try:
-        decoded = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise _malformed(f"proof is not UTF-8 (byte {e.start})") from None
 
-    header_end = decoded.find("\n\n")
+    # UTF-8 from here on; "\n\n" cuts it between characters.
+    header_end = raw.find(b"\n\n")
     if header_end < 0:
         raise _malformed(
             "proof has no empty line before the checkpoint; expected header, index, "
             "hashes, an empty line, then the signed checkpoint"
         )
-    lines = decoded[:header_end].split("\n")
-    checkpoint_note = decoded[header_end + 2 :]
+    lines = raw[:header_end].decode("utf-8").split("\n")
+    checkpoint_note = raw[header_end + 2 :]
 
     if lines[0] != TLOG_PROOF_HEADER:
         raise _malformed(f"proof's first line is {lines[0][:60]!r}; expected {TLOG_PROOF_HEADER!r}")
@@ -203,7 +210,15 @@ def parse_tlog_proof(text: bytes | str) -> TlogProof:
         hashes.append(h)
     if not checkpoint_note:
         raise _malformed("proof ends after the empty line; the signed checkpoint is missing")
-    return TlogProof(index, tuple(hashes), checkpoint_note.encode("utf-8"), extra)
+    # What TlogProof's own checks would find, the parse has shown: an index in range, at
+    # most MAX_PROOF_HASHES hashes of 32 bytes, a non-empty UTF-8 note, a non-empty extra,
+    # and a text of at most MAX_TLOG_PROOF_BYTES that format() gives back byte for byte.
+    return TlogProof._unchecked(
+        index=index,
+        hashes=tuple(hashes),
+        checkpoint_note=checkpoint_note,
+        extra=extra,
+    )
 
 
 def verify_tlog_proof(
