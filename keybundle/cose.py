@@ -164,10 +164,28 @@ def _malformed(message: str) -> VerificationError:
     return VerificationError(Reason.MALFORMED_COSE, message)
 
 
+# The deterministic encodings of {1: alg, 3: CONTENT_TYPE, 4: kid} up to the kid, by alg:
+# a protected header in the profile is one of these followed by a 16-byte kid.
+_PROTECTED_PREFIXES: dict[bytes, int] = {
+    dcbor.encode(
+        {_LABEL_ALG: alg, _LABEL_CONTENT_TYPE: CONTENT_TYPE, _LABEL_KID: bytes(KID_LENGTH)}
+    )[:-KID_LENGTH]: alg
+    for alg in _ALGS
+}
+_PROTECTED_LENGTH = len(next(iter(_PROTECTED_PREFIXES))) + KID_LENGTH
+
+
 def _parse_protected(data: object) -> tuple[int, str, bytes, bytes]:
     """The protected header: exactly ``{1: alg, 3: CONTENT_TYPE, 4: kid}`` (SPEC §4.1)."""
     if not isinstance(data, bytes):
         raise _malformed("the COSE_Sign1 protected header must be a byte string")
+    # Deterministic CBOR has one encoding per value, so a header in the profile is exactly
+    # one of the known prefixes and a kid: compare bytes instead of decoding (hot path).
+    # Anything else is decoded below, which rejects it with the precise reason.
+    if len(data) == _PROTECTED_LENGTH:
+        known_alg = _PROTECTED_PREFIXES.get(data[:-KID_LENGTH])
+        if known_alg is not None:
+            return known_alg, CONTENT_TYPE, data[-KID_LENGTH:], data
     try:
         header = dcbor.decode(data, max_size=256, max_depth=4, max_items=32, tags=frozenset())
     except VerificationError as e:

@@ -476,3 +476,45 @@ def test_single_byte_corruption_is_rejected(position: int, flip: int) -> None:
 
 def test_the_known_answer_verifies_through_the_helper() -> None:
     assert _verify_all(bytes.fromhex(COUNTERSIGNED_HEX)) is None
+
+
+# --- protected headers: compared as bytes, with the decoder deciding everything else ---------
+
+
+def _sign1_header_as_decoded(data: bytes) -> object:
+    """What the profile makes of ``data``, read through the decoder: (alg, kid) or a reason."""
+    try:
+        header = dcbor.decode(data, max_size=256, max_depth=4, max_items=32)
+    except VerificationError:
+        return Reason.MALFORMED_COSE
+    if not isinstance(header, dict) or set(header) != {1, 3, 4}:
+        return Reason.MALFORMED_COSE
+    alg, kid = header[1], header[4]
+    if type(alg) is not int or alg not in (-8, -7) or header[3] != CONTENT_TYPE:
+        return Reason.MALFORMED_COSE
+    if not isinstance(kid, bytes) or len(kid) != 16:
+        return Reason.MALFORMED_COSE
+    return alg, kid
+
+
+@given(
+    st.tuples(st.sampled_from([-8, -7, -35, 1, 0]), st.binary(min_size=15, max_size=17)),
+    st.sampled_from([CONTENT_TYPE, "application/cbor"]),
+    st.tuples(st.integers(0, 80), st.integers(0, 255), st.integers(0, 2)),
+)
+def test_sign1_protected_header_is_read_as_its_decoding_says(
+    fields: tuple[int, bytes], content_type: str, edit: tuple[int, int, int]
+) -> None:
+    from keybundle import cose
+
+    good = dcbor.encode({1: fields[0], 3: content_type, 4: fields[1]})
+    position, byte, cut = edit[0] % len(good), edit[1], edit[2]
+    changed = good[:position] + bytes([byte]) + good[position + 1 :]
+    for data in (good, changed[: len(changed) - cut]):
+        try:
+            alg, _, kid, protected = cose._parse_protected(data)
+            got: object = (alg, kid)
+            assert protected == data
+        except VerificationError as e:
+            got = e.reason
+        assert got == _sign1_header_as_decoded(data)

@@ -269,3 +269,41 @@ def test_malformed_countersignatures_are_rejected_inside_a_bundle(
 def test_the_good_forms_parse() -> None:
     assert parse_unverified_countersignatures(_GOOD_ITEM) == (_GOOD,)
     assert parse_unverified_countersignatures([_GOOD_ITEM, _OTHER_ITEM]) == (_GOOD, _OTHER)
+
+
+def _countersignature_header_as_decoded(data: bytes) -> object:
+    """What the profile makes of ``data``, read through the decoder: (alg, kid) or a reason."""
+    try:
+        header = dcbor.decode(data, max_size=256, max_depth=4, max_items=32)
+    except VerificationError:
+        return Reason.MALFORMED_COSE
+    if not isinstance(header, dict) or set(header) != {1, 4}:
+        return Reason.MALFORMED_COSE
+    alg, kid = header[1], header[4]
+    if type(alg) is not int or alg not in (-8, -7):
+        return Reason.MALFORMED_COSE
+    if not isinstance(kid, bytes) or len(kid) != 16:
+        return Reason.MALFORMED_COSE
+    return alg, kid
+
+
+@given(
+    st.tuples(st.sampled_from([-8, -7, -35, 1]), st.binary(min_size=15, max_size=17)),
+    st.tuples(st.integers(0, 40), st.integers(0, 255), st.integers(0, 2)),
+)
+def test_countersignature_protected_header_is_read_as_its_decoding_says(
+    fields: tuple[int, bytes], edit: tuple[int, int, int]
+) -> None:
+    from keybundle import countersignature
+
+    good = dcbor.encode({1: fields[0], 4: fields[1]})
+    position, byte, cut = edit[0] % len(good), edit[1], edit[2]
+    changed = good[:position] + bytes([byte]) + good[position + 1 :]
+    for data in (good, changed[: len(changed) - cut]):
+        try:
+            alg, kid, protected = countersignature._parse_protected(data)
+            got: object = (alg, kid)
+            assert protected == data
+        except VerificationError as e:
+            got = e.reason
+        assert got == _countersignature_header_as_decoded(data)
