@@ -241,31 +241,19 @@ def test_countersign_twice_with_one_key_exits_2(bundle: World) -> None:
 
 def test_wrong_passphrase_exits_2_with_a_clear_message(world: World) -> None:
     assert world.build().exit_code == 0
-    result = run(
-        [
-            "bundle",
-            "sign",
-            "--key",
-            str(world.independent.key),
-            world.path("payload.cbor"),
-            "-o",
-            world.path("signed.cbor"),
-        ],
-        env={_common.PASSPHRASE_ENV: "wrong"},
-    )
+    sign = [
+        "bundle",
+        "sign",
+        "--key",
+        str(world.independent.key),
+        world.path("payload.cbor"),
+        "-o",
+        world.path("signed.cbor"),
+    ]
+    result = run(sign, env={_common.PASSPHRASE_ENV: "wrong"})
     assert result.exit_code == 2
     assert "wrong passphrase" in result.stderr
-    no_passphrase = run(
-        [
-            "bundle",
-            "sign",
-            "--key",
-            str(world.independent.key),
-            world.path("payload.cbor"),
-            "-o",
-            world.path("signed.cbor"),
-        ]
-    )
+    no_passphrase = run(sign)
     assert no_passphrase.exit_code == 2
     assert "--passphrase-file" in no_passphrase.stderr
     assert not (world.dir / "signed.cbor").exists()
