@@ -36,6 +36,22 @@ def run(
     return result
 
 
+def run_child(
+    args: Sequence[str], *, cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run a child process as a script would: no terminal on standard input, output kept."""
+    return subprocess.run(
+        list(args),
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def secrets_of_note_key(path: Path, passphrase: str | None = None) -> list[str]:
     """The secret parts of a note key file, as they could leak: base64 and hex of the seed."""
     source = None if passphrase is None else _Literal(passphrase)
@@ -283,15 +299,10 @@ def test_show_refuses_garbage_and_missing_files(tmp_path: Path) -> None:
 
 def test_subprocess_generate_is_non_interactive(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != _common.PASSPHRASE_ENV}
-    done = subprocess.run(
+    done = run_child(
         [str(KEYBUNDLE), "keys", "generate", "--name", "example.com/log", "--out", "log"],
         cwd=tmp_path,
         env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr

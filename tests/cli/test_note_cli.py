@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,14 @@ import pytest
 from keybundle_cli import _common
 from transparency_log import note
 
-from .test_keys_cli import KEYBUNDLE, PASSPHRASE, assert_no_secret, run, secrets_of_note_key
+from .test_keys_cli import (
+    KEYBUNDLE,
+    PASSPHRASE,
+    assert_no_secret,
+    run,
+    run_child,
+    secrets_of_note_key,
+)
 
 TEXT = "example.com/log\n42\nqUZ9aXIi7D9UDxIt4vhPfWn0tqnrjpCBJiZeZ1EvkIk=\n"
 
@@ -201,29 +207,16 @@ def test_subprocess_generate_sign_verify_without_passphrase(tmp_path: Path) -> N
         f' && "{KEYBUNDLE}" note sign --key log.key msg.txt > msg.note'
         f' && "{KEYBUNDLE}" note verify msg.note --vkey "$(cat log.pub)" --json'
     )
-    done = subprocess.run(
-        ["bash", "-c", script],
-        cwd=tmp_path,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_child(["bash", "-c", script], cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     vkey = (tmp_path / "log.pub").read_text()
     other = (tmp_path / "other.pub").read_text()
     assert done.stdout == vkey + other + '{"verified": ["example.com/log"], "unverified": []}\n'
-    wrong = subprocess.run(
+    wrong = run_child(
         [str(KEYBUNDLE), "note", "verify", "msg.note", "--vkey", other.strip()],
         cwd=tmp_path,
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
     assert wrong.returncode == 1
     assert wrong.stderr.startswith("rejected (UNTRUSTED_NOTE): ")
