@@ -256,3 +256,19 @@ def test_unknown_algorithm_is_a_caller_error() -> None:
 def test_public_key_must_be_bytes() -> None:
     with pytest.raises(TypeError):
         validate_fleet_key("x25519", bytearray(32))  # type: ignore[arg-type]
+
+
+def test_remembered_ed25519_verdicts_stay_verdicts() -> None:
+    # The libsodium check is cached per key; a cached key gets the same answer again, an
+    # invalid one included, and the cache stays bounded.
+    valid = ed25519_key()
+    torsion = _decode(bytes.fromhex(ED25519_SMALL_ORDER[4]))
+    mixed = _encode(fleetkeys._ed25519_add(_decode(valid), torsion))
+    for _ in range(3):
+        validate_fleet_key("ed25519", valid)
+        assert_invalid("ed25519", mixed)
+    for i in range(fleetkeys._VALID_POINT_CACHE + 10):
+        fleetkeys._libsodium_is_valid_point(i.to_bytes(32, "little"))
+    info = fleetkeys._libsodium_is_valid_point.cache_info()
+    assert info.currsize == info.maxsize == fleetkeys._VALID_POINT_CACHE
+    assert_invalid("ed25519", mixed)
