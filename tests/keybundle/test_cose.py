@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from keybundle import dcbor
 from keybundle.cose import (
     CONTENT_TYPE,
+    MAX_COSE_DEPTH,
+    MAX_COSE_ITEMS,
     MAX_SIGNED_BUNDLE_BYTES,
     Sign1,
     countersign,
@@ -428,6 +430,42 @@ def test_the_malformed_table_differs_from_valid_only_where_named() -> None:
     # Guard against a table entry that is malformed for an unintended reason: the helper
     # with no overrides builds the valid known-answer bundle.
     assert _envelope() == _SIGNED
+
+
+def _nested(levels: int) -> dcbor.CborValue:
+    value: dcbor.CborValue = b""
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("case", "unprotected", "limit_message"),
+    [
+        # tag 0, array 1, map 2, then the countersignature array: a byte string at level 6
+        ("nested one level deeper than MAX_COSE_DEPTH", {11: _nested(3)}, "deeper than 5 levels"),
+        # 8 items around the countersignature array, 66 in it: 74 data items
+        ("one data item more than MAX_COSE_ITEMS", {11: [b""] * 66}, "more than 73 data items"),
+    ],
+)
+def test_cose_limits_are_enforced_while_decoding(
+    case: str, unprotected: dcbor.CborValue, limit_message: str
+) -> None:
+    # SPEC §4.1 Parsing, §11: the limits reject before the shape is looked at.
+    with pytest.raises(VerificationError) as exc:
+        parse_unverified_sign1(_envelope(unprotected=unprotected))
+    assert reason_of(exc) == Reason.MALFORMED_COSE
+    assert limit_message in exc.value.message
+
+
+def test_cose_limits_admit_inputs_exactly_at_them() -> None:
+    # Depth 5 and 73 items pass the decoder (and fail later, on the countersignature shape).
+    assert MAX_COSE_DEPTH == 5
+    assert MAX_COSE_ITEMS == 73
+    for unprotected in ({11: _nested(2)}, {11: [b""] * 65}):
+        with pytest.raises(VerificationError) as exc:
+            parse_unverified_sign1(_envelope(unprotected=unprotected))
+        assert "not deterministic CBOR" not in exc.value.message, exc.value.message
 
 
 def test_malformed_messages_name_the_problem() -> None:
