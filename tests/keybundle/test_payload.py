@@ -257,11 +257,18 @@ BAD_BUNDLES: dict[str, Any] = {
     "duplicate key ids": with_(raw(), f8=[key_entry(0), key_entry(1, f1="hsm-01.ed25519")]),
     "keys not sorted by id": with_(raw(), f8=[key_entry(1), key_entry(0)]),
     "duplicate public keys": with_(raw(), f8=[key_entry(0), key_entry(0, f1="hsm-02.ed25519")]),
-    "key entry missing field 4": with_(raw(), f8=[without(key_entry(0), 4), key_entry(1)]),
+    **{
+        f"key entry missing field {k}": with_(raw(), f8=[without(key_entry(0), k), key_entry(1)])
+        for k in (1, 2, 3, 4)
+    },
+    "key entry text key": with_(raw(), f8=[{**key_entry(0), "x": 1}, key_entry(1)]),
     "key entry unknown field 5": with_(raw(), f8=[key_entry(0, f5=0), key_entry(1)]),
     "key id as bytes": with_(raw(), f8=[key_entry(0, f1=b"hsm"), key_entry(1)]),
     "empty key id": with_(raw(), f8=[key_entry(0, f1=""), key_entry(1)]),
     "key id with a space": with_(raw(), f8=[key_entry(0, f1="hsm 01"), key_entry(1)]),
+    "key id starting with a hyphen": with_(raw(), f8=[key_entry(0, f1="-hsm"), key_entry(1)]),
+    "key id with non-ASCII": with_(raw(), f8=[key_entry(0, f1="hsm-\u00e9"), key_entry(1)]),
+    "key id with a final newline": with_(raw(), f8=[key_entry(0, f1="hsm\n"), key_entry(1)]),
     "65-character key id": with_(raw(), f8=[key_entry(0, f1="k" * 65), key_entry(1)]),
     "unknown algorithm": with_(raw(), f8=[key_entry(0, f2="ed448"), key_entry(1)]),
     "algorithm in upper case": with_(raw(), f8=[key_entry(0, f2="ED25519"), key_entry(1)]),
@@ -273,6 +280,7 @@ BAD_BUNDLES: dict[str, Any] = {
     "empty fleet id": with_(raw(), f2=""),
     "fleet id in upper case": with_(raw(), f2="Prod"),
     "fleet id starting with a dot": with_(raw(), f2=".prod"),
+    "fleet id with a final newline": with_(raw(), f2="prod\n"),
     "fleet id with a slash": with_(raw(), f2="prod/eu"),
     "fleet id with non-ASCII": with_(raw(), f2="prød"),
     "65-character fleet id": with_(raw(), f2="f" * 65),
