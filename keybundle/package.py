@@ -186,7 +186,7 @@ def parse_unverified_package(data: bytes) -> Package:
     if type(bundle) is not bytes or not bundle:
         raise _bad(
             f"package field 2 (signed bundle) must be a non-empty byte string, found "
-            f"{_kind(bundle)}"
+            f"{'an empty byte string' if bundle == b'' else _kind(bundle)}"
         )
     proof_text = value[_KEY_PROOF]
     if type(proof_text) is not str:

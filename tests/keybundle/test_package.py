@@ -162,6 +162,22 @@ def test_strict_parse_rejects(name: str, reason: str, make: Callable[[], bytes])
     assert info.value.reason == reason, info.value.message
 
 
+@pytest.mark.parametrize(
+    ("make", "found"),
+    [
+        (lambda: pm(f2=b""), "found an empty byte string"),
+        (lambda: pm(f2="b"), "found a text string"),
+    ],
+    ids=["empty", "text"],
+)
+def test_bundle_field_message_says_what_was_found(make: Callable[[], bytes], found: str) -> None:
+    with pytest.raises(VerificationError) as info:
+        parse_unverified_package(make())
+    assert info.value.message == (
+        f"package field 2 (signed bundle) must be a non-empty byte string, {found}"
+    )
+
+
 def test_sixteen_rotations_parse() -> None:
     package = parse_map(package_map(f5=[[b"r", 0, []]] * MAX_ROTATIONS))
     assert len(package.rotations) == MAX_ROTATIONS
