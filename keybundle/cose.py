@@ -208,7 +208,8 @@ def _parse_protected(data: object) -> tuple[int, str, bytes, bytes]:
             "is not a key bundle"
         )
     if not isinstance(kid, bytes) or len(kid) != KID_LENGTH:
-        raise _malformed(f"COSE_Sign1 kid must be a {KID_LENGTH}-byte string; found {kid!r}")
+        found = f"a {len(kid)}-byte string" if isinstance(kid, bytes) else repr(kid)
+        raise _malformed(f"COSE_Sign1 kid must be a {KID_LENGTH}-byte string; found {found}")
     return alg, CONTENT_TYPE, kid, data
 
 
@@ -238,7 +239,10 @@ def parse_unverified_sign1(data: bytes) -> Sign1:
         raise _malformed("a signed bundle must be a COSE_Sign1 with CBOR tag 18")
     body = value.value
     if not isinstance(body, list) or len(body) != 4:
-        raise _malformed("a COSE_Sign1 is the array [protected, unprotected, payload, signature]")
+        found = f"an array of {len(body)}" if isinstance(body, list) else "another item"
+        raise _malformed(
+            f"a COSE_Sign1 is the array [protected, unprotected, payload, signature]; found {found}"
+        )
     protected, unprotected, payload, signature = body
     alg, content_type, kid, protected_bytes = _parse_protected(protected)
     countersignatures: tuple[Countersignature, ...] = ()

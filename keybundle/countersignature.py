@@ -171,13 +171,18 @@ def _parse_protected(data: object) -> tuple[int, bytes, bytes]:
     if type(alg) is not int or alg not in _ALGS:
         raise _malformed(f"countersignature alg must be -8 (EdDSA) or -7 (ES256); found {alg!r}")
     if not isinstance(kid, bytes) or len(kid) != KID_LENGTH:
-        raise _malformed(f"countersignature kid must be a {KID_LENGTH}-byte string; found {kid!r}")
+        found = f"a {len(kid)}-byte string" if isinstance(kid, bytes) else repr(kid)
+        raise _malformed(f"countersignature kid must be a {KID_LENGTH}-byte string; found {found}")
     return alg, kid, data
 
 
 def _parse_one(value: object) -> Countersignature:
     if not isinstance(value, list) or len(value) != 3:
-        raise _malformed("a COSE_Countersignature is the array [protected, unprotected, signature]")
+        found = f"an array of {len(value)}" if isinstance(value, list) else "another item"
+        raise _malformed(
+            "a COSE_Countersignature is the array [protected, unprotected, signature]; "
+            f"found {found}"
+        )
     protected, unprotected, signature = value
     alg, kid, protected_bytes = _parse_protected(protected)
     if unprotected != {}:

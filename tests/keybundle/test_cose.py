@@ -475,6 +475,15 @@ def test_malformed_messages_name_the_problem() -> None:
     with pytest.raises(VerificationError) as exc:
         parse_unverified_sign1(MALFORMED["detached payload (nil)"])
     assert "detached payload" in exc.value.message
+    with pytest.raises(VerificationError) as exc:
+        parse_unverified_sign1(MALFORMED["array of 5"])
+    assert exc.value.message.endswith("payload, signature]; found an array of 5")
+    with pytest.raises(VerificationError) as exc:
+        parse_unverified_sign1(MALFORMED["kid 8 bytes"])
+    assert exc.value.message == "COSE_Sign1 kid must be a 16-byte string; found a 8-byte string"
+    with pytest.raises(VerificationError) as exc:
+        parse_unverified_sign1(_envelope(unprotected={11: [b"", b""]}))
+    assert exc.value.message.endswith("[protected, unprotected, signature]; found an array of 2")
 
 
 def test_non_bytes_input_is_a_caller_error() -> None:
