@@ -172,6 +172,192 @@ def test_every_reason_code_of_spec_9_is_expected_by_two_vectors(vectors: list[Ve
     assert {code: counts[code] for code in codes if counts[code] < 2} == {}
 
 
+# One vector per reason code whose message is pinned: each fragment list says what was
+# expected and what was found (SPEC §9; STYLE: "Error messages are tested for at least one
+# case per reason code, and read like a sentence a user can act on"). UNEXPECTED_KEY is only
+# found by the auditor: tests/keybundle/test_monitor.py pins its message.
+MESSAGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "MALFORMED_NOTE": ("note/go-note-101-signature-lines", ("101 signature lines", "at most 100")),
+    "UNTRUSTED_NOTE": (
+        "note/note-known-name-other-key-hash",
+        ("example.com/keybundle-note+e7650583", "1 trusted keys", "check that the verifier key"),
+    ),
+    "BAD_NOTE_SIGNATURE": (
+        "note/note-text-changed-after-signing",
+        ("signature by trusted key example.com/keybundle-note+e7650582", "does not verify"),
+    ),
+    "MALFORMED_CHECKPOINT": (
+        "checkpoint/checkpoint-size-with-leading-zero",
+        ("the size line '03'", "0..9223372036854775807", "no leading zeros"),
+    ),
+    "WRONG_ORIGIN": (
+        "checkpoint/checkpoint-of-another-origin",
+        ("origin is 'other.example/log'", "expected 'log.example/keybundle'"),
+    ),
+    "MALFORMED_PROOF": (
+        "merkle/inclusion-proof-one-hash-too-many",
+        ("has 4 hashes", "require exactly 3"),
+    ),
+    "BAD_INCLUSION_PROOF": (
+        "merkle/inclusion-index-equal-to-size",
+        ("leaf index 7 is not in a tree of size 7", "must be for a checkpoint"),
+    ),
+    "BAD_CONSISTENCY_PROOF": (
+        "merkle/consistency-old-size-larger-than-new",
+        ("new tree (size 3) is smaller than the old one (size 5)",),
+    ),
+    "MALFORMED_POLICY": (
+        "policy/policy-threshold-above-members",
+        ("policy line 5", "threshold 3 is outside 1..2"),
+    ),
+    "QUORUM_NOT_MET": (
+        "policy/quorum-two-of-three-not-met",
+        ("quorum 'two' is not met", "(1 of 2 needed)", "without a verified cosignature"),
+    ),
+    "MALFORMED_TILE": (
+        "tiles/tile-path-level-64",
+        ("'tile/64/000'", "must be in 0..63, not 64", "expected tile/<L>/<N>"),
+    ),
+    "MALFORMED_CBOR": (
+        "cbor/cbor-uint-23-in-two-bytes",
+        ("argument 23 is encoded in 1 bytes", "requires the shortest form"),
+    ),
+    "MALFORMED_BUNDLE": (
+        "payload/payload-epoch-0",
+        ("epoch must be in 1..9007199254740991, found 0",),
+    ),
+    "INVALID_FLEET_KEY": (
+        "payload/fleet-key-x25519-31-bytes",
+        ("key 'hsm-01.x25519'", "expected 32 bytes, found 31"),
+    ),
+    "MALFORMED_COSE": ("cose/cose-alg-es384", ("must be -8 (EdDSA) or -7 (ES256); found -35",)),
+    "UNKNOWN_KEY": (
+        "cose/countersignature-by-unknown-key",
+        ("names key id dbb51a70ff2dd36ec5d5e99e0256a638", "not one of the 1 operator keys"),
+    ),
+    "ALG_MISMATCH": (
+        "cose/independent-alg-mismatch",
+        ("claims alg -7", "that trust-root key is ed25519 (alg -8)"),
+    ),
+    "BAD_INDEPENDENT_SIGNATURE": (
+        "cose/independent-es256-high-s",
+        ("does not verify over this payload", "not in low-S form"),
+    ),
+    "INDEPENDENT_THRESHOLD_NOT_MET": (
+        "cose/independent-threshold-two",
+        ("from 2 distinct independent organisation(s)", "valid ones from 1 (Independent Org)"),
+    ),
+    "BAD_COUNTERSIGNATURE": (
+        "cose/countersignature-flipped",
+        ("countersignature by key 0c4793627b68bade2134d2cda59b51b8 does not verify",),
+    ),
+    "COUNTERSIGNATURE_THRESHOLD_NOT_MET": (
+        "cose/operator-threshold-two-one-organisation",
+        ("from 2 distinct operator organisation(s)", "valid ones from 1 (Operator Org)"),
+    ),
+    "MALFORMED_TRUST_ROOT": (
+        "trust-root/trust-root-clock-skew-above-max",
+        ("clock_skew must be an integer from 0 to 86400, not 86401",),
+    ),
+    "TRUST_ROOT_VERSION": (
+        "trust-root/rotation-skips-a-version",
+        ("must carry version 2; found version 3",),
+    ),
+    "TRUST_ROOT_THRESHOLD_NOT_MET": (
+        "trust-root/rotation-new-threshold-not-met",
+        ("new root (trust-root version 2)", "from 2 organisation(s)", "came from 1"),
+    ),
+    "TRUST_ROOT_CHAIN_TOO_LONG": (
+        "trust-root/rotation-chain-over-the-roots-cap",
+        ("5 trust-root rotations", "at most 4"),
+    ),
+    "PACKAGE_TOO_LARGE": (
+        "client/package-one-byte-over-max-package-bytes",
+        ("the package is 1039 bytes; the limit is 1038 bytes",),
+    ),
+    "MALFORMED_PACKAGE": ("client/package-format-version-2", ("must be 1, found 2",)),
+    "STALE_COSIGNATURE": (
+        "client/cosignatures-one-second-too-old",
+        ("older than 86400 s", "witness.example/w1"),
+    ),
+    "FUTURE_COSIGNATURE": (
+        "client/cosignatures-one-second-in-the-future",
+        ("dated after now (1767225600) + 300 s", "witness.example/w1"),
+    ),
+    "NOT_YET_VALID": (
+        "client/bundle-not-yet-valid",
+        ("valid from 1767225901", "now is 1767225600", "clock skew 300 s"),
+    ),
+    "EXPIRED": (
+        "client/bundle-expired-beyond-skew",
+        ("expired at 1767225299", "now is 1767225600", "clock skew 300 s"),
+    ),
+    "WRONG_FLEET": (
+        "client/bundle-for-another-fleet",
+        ("for fleet 'staging.vault'", "fleet 'prod-eu.vault' was expected"),
+    ),
+    "ROLLBACK": ("client/rollback-to-an-older-epoch", ("at epoch 3", "older epoch 2")),
+    "EPOCH_CONFLICT": (
+        "client/epoch-conflict",
+        ("epoch 1 was accepted with another bundle", "this one differs"),
+    ),
+    "BROKEN_CHAIN": (
+        "client/broken-chain",
+        ("must chain to the accepted epoch 1", "names previous bundle 7777"),
+    ),
+    "EPOCH_JUMP_TOO_LARGE": (
+        "client/fast-forward-beyond-max-jump",
+        ("from epoch 1 to 12", "at most 10 epochs"),
+    ),
+    "EPOCH_GAP": ("admission/admission-epoch-gap", ("at epoch 1", "submit epoch 2, not 3")),
+    "STALE_CHECKPOINT": (
+        "client/checkpoint-smaller-than-stored",
+        ("has size 1, older than size 2",),
+    ),
+    "INCONSISTENT_CHECKPOINT": (
+        "client/split-view",
+        ("two checkpoints of size 2 with different roots", "stored", "in the package"),
+    ),
+    "MALFORMED_EVIDENCE": (
+        "evidence/evidence-unknown-kind",
+        ("the kind 'gossip' is not one of split_view",),
+    ),
+    "UNFOUNDED_EVIDENCE": (
+        "evidence/split-view-different-sizes",
+        ("sizes 1 and 2", "a split view is one size"),
+    ),
+}
+
+
+def _messages(vector: Vector) -> Iterator[tuple[str, str]]:
+    answer = conformance.evaluate(vector.family, vector.input)
+    for outcome in answer.get("results", [answer]):
+        if outcome["result"] == "reject":
+            yield outcome["reason"], outcome["message"]
+
+
+def test_every_reason_code_has_a_pinned_message() -> None:
+    codes = set(spec_reason_table()) - {"UNEXPECTED_KEY"}
+    assert set(MESSAGES) == codes
+
+
+@pytest.mark.parametrize(("code", "case"), MESSAGES.items(), ids=list(MESSAGES))
+def test_message_says_what_was_expected_and_found(
+    vectors: list[Vector], code: str, case: tuple[str, tuple[str, ...]]
+) -> None:
+    name, fragments = case
+    (vector,) = (v for v in vectors if v.id == name)
+    messages = [message for reason, message in _messages(vector) if reason == code]
+    assert messages, f"{name} is not rejected with {code}"
+    message = messages[0]
+    for fragment in fragments:
+        assert fragment in message, message
+    # A sentence for a person: no Python reprs of bytes, no bare reason code.
+    assert "b'" not in message
+    assert 'b"' not in message
+    assert not message.startswith(code)
+
+
 def _step_comments() -> list[tuple[int, int, int]]:
     """(line number, first step, last step) of each ``# Step N`` comment in client.py."""
     found = []

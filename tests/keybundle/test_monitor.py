@@ -514,6 +514,11 @@ def test_a_key_that_is_not_on_the_allow_list(served: StaticLog, tmp_path: Path) 
     _, found = history_finding(served, tmp_path, world, entries, allow=allowed)
     assert (found["reason"], found["index"]) == ("UNEXPECTED_KEY", 1)
     unexpected = sorted(k.fingerprint for k in fleet_keys(FLEET, 2))
+    # SPEC §9: the message names the entry and the keys that are not on the list.
+    assert found["message"] == (
+        f"entry 1 (fleet {FLEET!r} epoch 2) carries key(s) not on the allow-list: "
+        + ", ".join(unexpected)
+    )
     assert json.loads(Path(found["evidence"]).read_bytes())["fingerprints"] == unexpected
 
 
