@@ -227,6 +227,10 @@ def test_malleable_signature_with_large_s_is_bad() -> None:
     )
 
 
+_SIGNED = note.sign("hello\n", SIGNER).encode()
+_LINE = _SIGNED.split(b"\n\n")[1]
+_B64 = _LINE.split(b" ")[2].rstrip(b"\n")
+
 MALFORMED_NOTES = {
     "no blank line": b"hello\n",
     "no signature after the blank line": b"hello\n\n",
@@ -239,6 +243,24 @@ MALFORMED_NOTES = {
     "signature of 4 bytes": (
         "hello\n\n" + "\u2014 k " + base64.b64encode(b"abcd").decode() + "\n"
     ).encode(),
+    # SPEC §2.4.1 rule 2: UTF-8 without overlong forms or surrogates, no C0 control but LF
+    "overlong UTF-8": b"hel\xc0\xaflo\n\n" + _LINE,
+    "encoded surrogate": b"hel\xed\xa0\x80lo\n\n" + _LINE,
+    "NUL in text": b"hel\x00lo\n\n" + _LINE,
+    # rule 3: the last blank line splits, so a blank line after the signatures leaves none
+    "blank line after the signature lines": _SIGNED + b"\n",
+    # rule 5: em dash and space, a valid key name, one space, canonical base64 (§1, §2.4.2)
+    "em dash without a space": _SIGNED.replace("\u2014 ".encode(), "\u2014".encode()),
+    "empty key name": b"hello\n\n" + "\u2014  ".encode() + _B64 + b"\n",
+    "key name with a no-break space": "hello\n\n\u2014 log.example/no\u00a0te ".encode()
+    + _B64
+    + b"\n",
+    "two spaces after the key name": _SIGNED.replace(b"note ", b"note  "),
+    "space inside the base64": _SIGNED.replace(_B64, _B64[:8] + b" " + _B64[8:]),
+    "space after the base64": _SIGNED.replace(_B64 + b"\n", _B64 + b" \n"),
+    "URL-safe base64 alphabet": _SIGNED.replace(
+        _B64, base64.urlsafe_b64encode(base64.b64decode(_B64))
+    ),
 }
 
 
