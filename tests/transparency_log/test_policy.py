@@ -226,6 +226,24 @@ REJECTED: dict[str, str | bytes] = {
         + note.encode_verifier_key(LOG.name, 0x04, LOG.public_key)
         + "\nquorum a\n"
     ),
+    # rule 6 holds "whatever the key names": the 32 key bytes decide
+    "same log public key under two key names": (
+        f"log {LOG_VKEY}\nlog "
+        + note.encode_verifier_key("other.example/log", 0x01, LOG.public_key)
+        + "\nquorum none\n"
+    ),
+    "same witness public key under two key names": (
+        f"witness a {_X1}\nwitness b "
+        + note.encode_verifier_key(
+            "witness.example/other", 0x04, witness_signer(KEY_NAME["X1"]).public_key
+        )
+        + "\nquorum a\n"
+    ),
+    "same key as log and witness under another key name": (
+        f"log {LOG_VKEY}\nwitness a "
+        + note.encode_verifier_key("witness.example/other", 0x04, LOG.public_key)
+        + "\nquorum a\n"
+    ),
     "two witnesses with one key name": (
         f"witness a {_X1}\nwitness b "
         + witness_signer(KEY_NAME["X1"], "other").verifier().verifier_key
