@@ -29,18 +29,16 @@ from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, Protocol, TypeVar
 
 import click
 
-from keybundle.custody import (
-    PassphraseEnv,
-    PassphraseFile,
-    PassphrasePrompt,
-    PassphraseSource,
-    load_signer,
-)
 from keybundle.signers import COSE_ALG_EDDSA, COSE_ALG_ES256
 from transparency_log.errors import VerificationError
 
 if TYPE_CHECKING:
+    from keybundle.custody import PassphraseSource
     from keybundle.trustroot import TrustRoot
+
+# keybundle.custody (the cryptography library's key serialization and ciphers) is imported
+# only when a passphrase source or a signer is made: 'log append' with a plain log key
+# never needs it.
 
 __all__ = [
     "COSE_ALG_NAMES",
@@ -177,6 +175,8 @@ def passphrase_source(
     the prompt is offered only when standard input is a terminal, so scripts never hang.
     ``confirm`` asks twice (for a new key file).
     """
+    from keybundle.custody import PassphraseEnv, PassphraseFile, PassphrasePrompt
+
     if passphrase_file is not None:
         return PassphraseFile(passphrase_file)
     if PASSPHRASE_ENV in os.environ:
@@ -292,6 +292,8 @@ def open_signer(ref: str, passphrase_file: Path | None) -> Iterator[Any]:
     A PKCS#11 session is closed at the end; the token's own failures (``RuntimeError`` from
     ``keybundle.pkcs11``) are problems of the user's HSM set-up, so they exit 2.
     """
+    from keybundle.custody import load_signer
+
     is_uri = ref.startswith("pkcs11:")
     what = "the PKCS#11 token" if is_uri else f"key file {ref}"
     source = require_passphrase(passphrase_file, what=what)

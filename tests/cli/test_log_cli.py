@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -221,6 +222,57 @@ def test_append_bad_files_exit_2_and_append_nothing(
     assert message in result.stderr
     assert result.stderr.count("\n") == 1
     assert _checkpoint(log_dir) == before
+
+
+def test_append_refuses_a_directory_as_file(log_dir: Path, tmp_path: Path) -> None:
+    good = _files(tmp_path, [b"fine"])[0]
+    (tmp_path / "subdir").mkdir()
+    before = _checkpoint(log_dir)
+    result = run("log", "append", log_dir, good, tmp_path / "subdir")
+    assert result.exit_code == 2
+    assert result.stderr == f"keybundle: error: {tmp_path / 'subdir'} is not a regular file\n"
+    assert _checkpoint(log_dir) == before
+
+
+@pytest.mark.parametrize(
+    "arrange",
+    [
+        pytest.param(lambda d, f: [d, *f, "--batch-size", "2"], id="option after the files"),
+        pytest.param(lambda d, f: ["--batch-size=2", d, *f], id="option=value before DIR"),
+        pytest.param(lambda d, f: [d, f[0], "--batch-size", "2", *f[1:]], id="option amid"),
+        pytest.param(lambda d, f: [d, "--", *f], id="files after --"),
+    ],
+)
+def test_append_parses_options_anywhere_among_many_files(
+    log_dir: Path, tmp_path: Path, arrange: Any
+) -> None:
+    """log append hands click its options ahead of a '--' (_ManyFilesCommand): same meaning."""
+    paths = [str(p) for p in _files(tmp_path, [b"entry %d" % i for i in range(5)])]
+    result = run("log", "append", *arrange(str(log_dir), paths))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "".join(f"{p} {i}\n" for i, p in enumerate(paths))
+
+
+def test_append_takes_a_file_named_like_an_option_after_double_dash(
+    log_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("-x.bin").write_bytes(b"dash")
+    assert run("log", "append", log_dir, "--", "-x.bin").stdout == "-x.bin 0\n"
+    unknown = run("log", "append", log_dir, "-x.bin")
+    assert unknown.exit_code == 2
+    assert "No such option '-x'" in unknown.stderr
+
+
+def test_append_refuses_a_file_that_changed_after_the_check(tmp_path: Path) -> None:
+    from keybundle_cli._common import UserError
+    from keybundle_cli.log import _check_entry_files, _Files
+
+    path = str(_files(tmp_path, [b"one"])[0])
+    _check_entry_files([path])
+    Path(path).write_bytes(b"")  # emptied between the check and the read
+    with pytest.raises(UserError, match="changed while it was being appended"):
+        list(_Files([path]))
 
 
 def test_append_to_a_directory_that_is_not_a_log(tmp_path: Path) -> None:
