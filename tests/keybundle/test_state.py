@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from keybundle import dcbor
 from keybundle.state import (
+    MAX_STATE_BYTES,
     STATE_FILE,
     ClientState,
     CorruptStateError,
@@ -187,6 +188,13 @@ def test_corrupt_file_is_reported_not_reset(tmp_path: Path) -> None:
     with pytest.raises(CorruptStateError, match="deterministic CBOR"):
         StateDir(tmp_path).load()
     assert (tmp_path / STATE_FILE).read_bytes() == b"\x00garbage"
+
+
+def test_state_file_over_max_state_bytes_is_an_error(tmp_path: Path) -> None:
+    # SPEC §7.2, §11: the file is read up to the limit and one byte more, never further.
+    (tmp_path / STATE_FILE).write_bytes(ClientState().encode().ljust(MAX_STATE_BYTES + 1, b"\0"))
+    with pytest.raises(CorruptStateError, match=f"more than the limit of {MAX_STATE_BYTES} bytes"):
+        StateDir(tmp_path).load()
 
 
 def test_unreadable_state_is_an_os_error(tmp_path: Path) -> None:
