@@ -15,7 +15,13 @@ import pytest
 from keybundle.cose import countersign, parse_unverified_sign1, sign1, verify_sign1
 from keybundle.countersignature import verify_countersignature
 from keybundle.custody import load_signer
-from keybundle.pkcs11 import Pkcs11Signer, Pkcs11Uri, generate_pkcs11_key, parse_pkcs11_uri
+from keybundle.pkcs11 import (
+    MAX_PIN_FILE_BYTES,
+    Pkcs11Signer,
+    Pkcs11Uri,
+    generate_pkcs11_key,
+    parse_pkcs11_uri,
+)
 from keybundle.signers import P256_ORDER, Ed25519Signer
 
 PIN = "4321"
@@ -89,6 +95,14 @@ def test_opening_needs_a_module_path_and_a_key_name() -> None:
         Pkcs11Signer.open("pkcs11:token=t?pin-value=1&module-path=/x.so")
     with pytest.raises(ValueError, match="pin-source must be an absolute"):
         Pkcs11Signer.open("pkcs11:token=t;object=k?pin-source=|/bin/echo&module-path=/x.so")
+
+
+def test_pin_file_over_max_pin_file_bytes_is_refused(tmp_path: Path) -> None:
+    # SPEC §4.3, §11: a pin-source file is read up to MAX_PIN_FILE_BYTES, never further.
+    pin = tmp_path / "pin"
+    pin.write_bytes(b"1" * (MAX_PIN_FILE_BYTES + 1))
+    with pytest.raises(ValueError, match=f"larger than {MAX_PIN_FILE_BYTES} bytes"):
+        Pkcs11Signer.open(f"pkcs11:token=t;object=k?pin-source={pin}&module-path=/x.so")
 
 
 def test_importing_the_library_does_not_load_python_pkcs11() -> None:
