@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from keybundle.errors import Reason, VerificationError
 from keybundle.evidence import (
+    MAX_EVIDENCE_BYTES,
     EntryRange,
     canonical_json,
     entries_evidence,
@@ -278,6 +279,17 @@ def test_malformed_files(
     cases: dict[str, bytes], world: World, name: str, mutate: Callable[[bytes], bytes]
 ) -> None:
     assert reason_of(mutate(cases["conflict"]), world.pinned) == Reason.MALFORMED_EVIDENCE
+
+
+def test_evidence_over_max_evidence_bytes_is_malformed() -> None:
+    # SPEC §8.4.1, §11: the size is checked before anything is parsed.
+    data = b'{"format":"keybundle-evidence/v1"}'.ljust(MAX_EVIDENCE_BYTES, b" ") + b"\n"
+    with pytest.raises(VerificationError) as e:
+        parse_unverified_evidence(data)
+    assert e.value.reason == Reason.MALFORMED_EVIDENCE
+    assert e.value.message == (
+        f"the file is {MAX_EVIDENCE_BYTES + 1} bytes; evidence is at most {MAX_EVIDENCE_BYTES}"
+    )
 
 
 def test_evidence_is_checked_against_the_given_trust_root(
