@@ -88,7 +88,7 @@ from .trustroot import (
 __all__ = [
     "CHUNK_ENTRIES",
     "MAX_ALLOW_LIST_BYTES",
-    "MAX_STATE_BYTES",
+    "MAX_MONITOR_STATE_BYTES",
     "MAX_WITNESS_SUBMISSIONS",
     "SAVE_EVERY_ENTRIES",
     "STATE_FORMAT",
@@ -111,8 +111,8 @@ __all__ = [
 
 STATE_FORMAT: Final = "keybundle-monitor-state/v1"
 """The ``format`` member of the monitor's state file (SPEC §8.1)."""
-MAX_STATE_BYTES: Final = 64 << 20
-"""Largest state file read (SPEC §11)."""
+MAX_MONITOR_STATE_BYTES: Final = 64 << 20
+"""Largest monitor state file read (SPEC §8.1, §11); not the client's ``MAX_STATE_BYTES``."""
 MAX_ALLOW_LIST_BYTES: Final = 4 << 20
 """Largest allow-list file read (SPEC §11)."""
 CHUNK_ENTRIES: Final = 4096
@@ -365,11 +365,11 @@ class StateDir:
         """The saved state; a fresh one if there is none."""
         try:
             with open(self.path / STATE_FILE, "rb") as f:
-                data = f.read(MAX_STATE_BYTES + 1)
+                data = f.read(MAX_MONITOR_STATE_BYTES + 1)
         except FileNotFoundError:
             return MonitorState()
-        if len(data) > MAX_STATE_BYTES:
-            raise _corrupt(f"the file is over {MAX_STATE_BYTES} bytes")
+        if len(data) > MAX_MONITOR_STATE_BYTES:
+            raise _corrupt(f"the file is over {MAX_MONITOR_STATE_BYTES} bytes")
         return parse_state(data)
 
     def save(self, state: MonitorState) -> None:

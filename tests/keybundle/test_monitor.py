@@ -24,6 +24,7 @@ from waitress.server import create_server  # type: ignore[import-untyped]
 
 from keybundle.evidence import verify_evidence
 from keybundle.monitor import (
+    MAX_MONITOR_STATE_BYTES,
     CorruptStateError,
     Event,
     Monitor,
@@ -722,6 +723,13 @@ def test_a_corrupt_state_is_an_error_not_a_reset(served: StaticLog, tmp_path: Pa
     path.write_bytes(b"{")
     with pytest.raises(CorruptStateError):
         StateDir(state).load()
+
+
+def test_a_state_over_max_monitor_state_bytes_is_an_error(tmp_path: Path) -> None:
+    # SPEC §8.1, §11: read up to the limit and one byte more, never further.
+    (tmp_path / "state.json").write_bytes(b"{".ljust(MAX_MONITOR_STATE_BYTES + 1, b" "))
+    with pytest.raises(CorruptStateError, match=f"over {MAX_MONITOR_STATE_BYTES} bytes"):
+        StateDir(tmp_path).load()
 
 
 def test_judging_in_worker_processes_gives_the_same_results(
