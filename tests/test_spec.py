@@ -83,3 +83,12 @@ def test_spec_cose_examples_are_the_tested_bytes() -> None:
     blocks = _spec_hex_blocks()
     for name, value in (("SIGNED_HEX", SIGNED_HEX), ("COUNTERSIGNED_HEX", COUNTERSIGNED_HEX)):
         assert value in blocks, f"SPEC.md does not print test_cose.{name} as a hex block"
+
+
+def test_each_limit_of_spec_11_is_named_once() -> None:
+    """A named limit has one value: two rows with one name leave the reader to guess which."""
+    spec = (REPO / "SPEC.md").read_text(encoding="utf-8")
+    section = spec[spec.index("\n## 11. Limits\n") : spec.index("<!-- limits-table -->")]
+    names = re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", section, re.MULTILINE)
+    assert len(names) > 50
+    assert sorted({n for n in names if names.count(n) > 1}) == []
