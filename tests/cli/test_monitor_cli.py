@@ -18,6 +18,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from keybundle.monitor import MAX_ALLOW_LIST_BYTES
 from keybundle_cli.commands import cli
 from keybundle_cli.monitor import PoliteFetcher
 from tests.keybundle.test_monitor import (
@@ -139,6 +140,14 @@ def test_could_not_check_and_usage_errors_exit_2(served: StaticLog, tmp_path: Pa
     )  # fmt: skip
     assert code == 2
     assert "allow-list line 1" in out
+
+    allow.write_bytes(b"#".ljust(MAX_ALLOW_LIST_BYTES + 1, b"x"))  # SPEC §11: one byte over
+    code, out = invoke(
+        "monitor", "--trust-root", str(root), "--state", str(state), served.url, "--once",
+        "--allow-keys", str(allow),
+    )  # fmt: skip
+    assert code == 2
+    assert f"larger than {MAX_ALLOW_LIST_BYTES} bytes" in out
 
     code, out = invoke(
         "evidence", "verify", str(tmp_path / "missing.json"), "--trust-root", str(root)
