@@ -393,6 +393,19 @@ def test_admission_cannot_be_added_to_a_non_empty_log(tmp_path: Path) -> None:
         open_log(tmp_path, admission=FleetAdmission())
 
 
+def test_admission_state_behind_the_published_size_is_refused(tmp_path: Path) -> None:
+    # SPEC §6.2 recovery step 3: an admission state covering fewer entries than the
+    # checkpoint (a state database restored from an older copy) is never rolled forward.
+    with open_log(tmp_path, admission=FleetAdmission()) as log:
+        log.add_many([b"a:1", b"a:2"])
+    db = sqlite3.connect(tmp_path / ".state" / "index.sqlite3")
+    with db:
+        db.execute("UPDATE log_meta SET value = 1 WHERE key = 'admitted_size'")
+    db.close()
+    with pytest.raises(LogStateError, match="covers 1 entries but the log has 2"):
+        open_log(tmp_path, admission=FleetAdmission())
+
+
 def test_admission_state_is_rolled_back_to_the_published_size(tmp_path: Path) -> None:
     class CheckpointFails(DirectoryTileStore):
         fail = False
