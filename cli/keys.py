@@ -7,7 +7,9 @@ Two kinds of keys, written by ``keybundle.custody`` (SPEC §4.3):
   with no passphrase available they are written as the plain Go-compatible signer-key
   string, with a warning;
 * role keys (``--algorithm ed25519|p256``) of the independent party and the operator:
-  always encrypted PKCS#8, so a passphrase is required.
+  always encrypted PKCS#8, so a passphrase is required; or, with ``--pkcs11 URI``,
+  generated inside an HSM (``keybundle.pkcs11``), where the private key stays: only the
+  public key is written, and the URI to sign with is printed.
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ from ._common import (
     passphrase_option,
     passphrase_source,
     read_input,
+    require_passphrase,
 )
 
-__all__ = ["keys"]
+__all__ = ["key_uri", "keys"]
 
 _NOTE_TYPES = {"note": 0x01, "cosignature": 0x04}
 _TYPE_NAMES = {0x01: "note (Ed25519, type 0x01)", 0x04: "cosignature (cosignature/v1, type 0x04)"}
@@ -82,6 +85,13 @@ def keys() -> None:
     type=click.Choice(["ed25519", "p256"]),
     help="A role key (independent party, operator) of this algorithm, always encrypted.",
 )
+@click.option(
+    "--pkcs11",
+    "pkcs11_uri",
+    metavar="URI",
+    help="Generate the role key inside the PKCS#11 token this RFC 7512 URI names "
+    "(object=<label> required); write only PREFIX.pub.",
+)
 @passphrase_option
 @force_option
 @cli_errors
@@ -91,6 +101,7 @@ def generate(
     prefix: Path,
     key_type: str | None,
     algorithm: str | None,
+    pkcs11_uri: str | None,
     passphrase_file: Path | None,
     force: bool,
 ) -> None:
@@ -98,14 +109,23 @@ def generate(
 
     Note and cosignature keys: PREFIX.pub holds the verifier-key string, which is also
     printed. Role keys: PREFIX.pub is a SubjectPublicKeyInfo PEM file; the key id (kid) is
-    printed.
+    printed. With --pkcs11 the role key is generated in the HSM and only PREFIX.pub is
+    written; the kid and the pkcs11: URI to sign with (--key) are printed.
     """
     if key_type is not None and algorithm is not None:
         raise click.UsageError("--type and --algorithm are mutually exclusive")
+    if pkcs11_uri is not None and algorithm is None:
+        raise click.UsageError("--pkcs11 generates a role key: give --algorithm ed25519|p256")
     if algorithm is None and name is None:
         raise click.UsageError("--name is required for note and cosignature keys")
     key_path = prefix.with_name(prefix.name + ".key")
     pub_path = prefix.with_name(prefix.name + ".pub")
+    if pkcs11_uri is not None and algorithm is not None:
+        check_new_files([pub_path], force=force)
+        _generate_pkcs11_key(
+            algorithm, pkcs11_uri, pub_path, passphrase_file, force=force, name=name
+        )
+        return
     check_new_files([key_path, pub_path], force=force)
     if algorithm is not None:
         _generate_role_key(algorithm, key_path, pub_path, passphrase_file, force=force, name=name)
@@ -170,6 +190,66 @@ def _generate_role_key(
     write_public_key(pub_path, signer.public_key())
     label = f"  {name}" if name else ""
     click.echo(f"{signer.kid.hex()}{label}")
+
+
+def _generate_pkcs11_key(
+    algorithm: str,
+    uri: str,
+    pub_path: Path,
+    passphrase_file: Path | None,
+    *,
+    force: bool,
+    name: str | None,
+) -> None:
+    """Generate a role key pair inside a PKCS#11 token (SPEC §4.3, §10.2).
+
+    The token makes the key (sensitive, not extractable) under the URI's ``object`` label
+    and refuses a label it already holds; the PIN is the URI's, else the passphrase source
+    of SPEC §10.1. Only the public key leaves the token.
+    """
+    from keybundle.pkcs11 import generate_pkcs11_key, parse_pkcs11_uri
+
+    parsed = parse_pkcs11_uri(uri)
+    if parsed.type not in (None, "private"):
+        raise UserError("--pkcs11 names the private key to generate: type=private, or no type")
+    if parsed.object is None:
+        raise UserError("--pkcs11: the URI needs object=<label>, the new key's label")
+    source = require_passphrase(passphrase_file, what="the PKCS#11 token")
+    try:
+        public = generate_pkcs11_key(
+            uri, "p256" if algorithm == "p256" else "ed25519", pin=source.read
+        )
+    except RuntimeError as e:  # the token's own failure: a problem of the HSM set-up
+        raise UserError(str(e)) from None
+    _remove_existing([pub_path], force)
+    try:
+        write_public_key(pub_path, public)
+    except OSError as e:
+        raise UserError(
+            f"the key was generated in the token as object={parsed.object!r} (kid "
+            f"{public.kid.hex()}), but {pub_path} could not be written: {e.strerror or e}"
+        ) from None
+    label = f"  {name}" if name else ""
+    click.echo(f"{public.kid.hex()}{label}")
+    click.echo(key_uri(uri))
+    if parsed.pin_value is not None:
+        click.echo(
+            "note: the printed URI leaves out the pin-value; give the PIN with "
+            f"--passphrase-file FILE or ${PASSPHRASE_ENV} when signing",
+            err=True,
+        )
+
+
+def key_uri(uri: str) -> str:
+    """The ``--key`` URI of a key generated with ``uri``: ``type=private`` added if there is
+    no type, any ``pin-value`` left out (a PIN is never printed, SPEC §10.1), every other
+    attribute kept as written."""
+    path, _, query = uri[len("pkcs11:") :].partition("?")
+    attributes = path.split(";") if path else []
+    if not any(a.startswith("type=") for a in attributes):
+        attributes.append("type=private")
+    params = [p for p in query.split("&") if p and not p.startswith("pin-value=")]
+    return "pkcs11:" + ";".join(attributes) + ("?" + "&".join(params) if params else "")
 
 
 @keys.command("show")

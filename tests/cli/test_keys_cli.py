@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -314,3 +315,217 @@ def test_missing_output_directory_exits_2(tmp_path: Path) -> None:
     result = run(["keys", "generate", "--name", "x", "--out", str(tmp_path / "no" / "k")])
     assert result.exit_code == 2
     assert "does not exist" in result.stderr
+
+
+# -- role keys generated in an HSM (SoftHSM2) -------------------------------------------------
+
+HSM_PIN = "4321"
+HSM_TOKEN = "keys-cli"
+SOFTHSM_MODULES = (
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/local/lib/softhsm/libsofthsm2.so",
+)
+_SIGN_WITH_URI = (
+    "import sys; from keybundle.custody import PassphraseEnv, load_signer; "
+    "pin = PassphraseEnv('KEYBUNDLE_PASSPHRASE'); "
+    "print(load_signer(sys.argv[1], pin).sign(b'signed in the token').hex())"
+)
+
+
+class Token:
+    """A fresh SoftHSM2 token in a temporary directory, used by child processes only (the
+    SOFTHSM2_CONF of this process, and python-pkcs11's state in it, stay untouched)."""
+
+    def __init__(self, root: Path) -> None:
+        util = shutil.which("softhsm2-util")
+        module = next((m for m in SOFTHSM_MODULES if Path(m).exists()), None)
+        if util is None or module is None:
+            pytest.skip("SoftHSM2 is not installed (apt-get install softhsm2)")
+        (root / "tokens").mkdir()
+        conf = root / "softhsm2.conf"
+        conf.write_text(f"directories.tokendir = {root / 'tokens'}\nlog.level = ERROR\n")
+        self.env = {k: v for k, v in os.environ.items() if k != _common.PASSPHRASE_ENV}
+        self.env["SOFTHSM2_CONF"] = str(conf)
+        subprocess.run(
+            [
+                util,
+                "--init-token",
+                "--free",
+                "--label",
+                HSM_TOKEN,
+                "--pin",
+                HSM_PIN,
+                "--so-pin",
+                "87654321",
+            ],
+            check=True,
+            capture_output=True,
+            env=self.env,
+        )
+        self.module = module
+        self.pin_file = root / "hsm.pin"
+        self.pin_file.write_text(HSM_PIN + "\n")
+        self.root = root
+
+    def uri(self, label: str, *, pin: str = "source", kind: str = ";type=private") -> str:
+        query = f"module-path={self.module}"
+        if pin == "source":
+            query += f"&pin-source=file:{self.pin_file}"
+        elif pin == "value":
+            query += f"&pin-value={HSM_PIN}"
+        return f"pkcs11:token={HSM_TOKEN};object={label}{kind}?{query}"
+
+    def keybundle(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return run_child([str(KEYBUNDLE), *args], cwd=self.root, env=self.env)
+
+    def sign(self, uri: str, *, passphrase: str | None = None) -> bytes:
+        env = self.env if passphrase is None else {**self.env, _common.PASSPHRASE_ENV: passphrase}
+        done = run_child([sys.executable, "-c", _SIGN_WITH_URI, uri], cwd=self.root, env=env)
+        assert done.returncode == 0, done.stderr
+        return bytes.fromhex(done.stdout.strip())
+
+
+@pytest.fixture
+def token(tmp_path: Path) -> Token:
+    return Token(tmp_path)
+
+
+@pytest.mark.parametrize("algorithm", ["ed25519", "p256"])
+def test_pkcs11_generate_writes_only_the_public_key_and_prints_kid_and_uri(
+    token: Token, algorithm: str
+) -> None:
+    uri = token.uri(f"operator-{algorithm}")
+    done = token.keybundle(
+        "keys", "generate", "--algorithm", algorithm, "--pkcs11", uri, "--out", "op", "--name",
+        "operator-2",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    pub = token.root / "op.pub"
+    public = PublicKey.from_pem(pub.read_bytes())
+    assert public.algorithm == algorithm
+    assert mode(pub) == 0o644
+    assert not (token.root / "op.key").exists()  # the private key stays in the token
+    assert done.stdout == f"{public.kid.hex()}  operator-2\n{uri}\n"
+    # The printed URI signs in the token, under the public key written.
+    public.verify(b"signed in the token", token.sign(done.stdout.splitlines()[1]))
+
+
+def test_pkcs11_generate_takes_the_pin_from_the_passphrase_file(token: Token) -> None:
+    uri = token.uri("pin-from-file", pin="none", kind="")
+    without = token.keybundle(
+        "keys", "generate", "--algorithm", "p256", "--pkcs11", uri, "--out", "a"
+    )
+    assert without.returncode == 2
+    assert "--passphrase-file" in without.stderr
+    assert "KEYBUNDLE_PASSPHRASE" in without.stderr
+    done = token.keybundle(
+        "keys", "generate", "--algorithm", "p256", "--pkcs11", uri, "--out", "a",
+        "--passphrase-file", str(token.pin_file),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout.splitlines()[1]
+    assert printed == uri.replace("object=pin-from-file", "object=pin-from-file;type=private")
+    public = PublicKey.from_pem((token.root / "a.pub").read_bytes())
+    public.verify(b"signed in the token", token.sign(printed, passphrase=HSM_PIN))
+
+
+def test_pkcs11_generate_never_prints_a_pin_value(token: Token) -> None:
+    uri = token.uri("pin-in-uri", pin="value")
+    done = token.keybundle(
+        "keys", "generate", "--algorithm", "ed25519", "--pkcs11", uri, "--out", "k"
+    )
+    assert done.returncode == 0, done.stderr
+    assert HSM_PIN not in done.stdout + done.stderr
+    assert done.stdout.splitlines()[1] == token.uri("pin-in-uri", pin="none")
+    assert "leaves out the pin-value" in done.stderr
+
+
+def test_pkcs11_generate_refuses_a_label_the_token_holds_and_an_existing_pub(
+    token: Token,
+) -> None:
+    uri = token.uri("taken")
+    first = token.keybundle(
+        "keys", "generate", "--algorithm", "ed25519", "--pkcs11", uri, "--out", "a"
+    )
+    assert first.returncode == 0, first.stderr
+    again = token.keybundle(
+        "keys", "generate", "--algorithm", "p256", "--pkcs11", uri, "--out", "b"
+    )
+    assert again.returncode == 2
+    assert again.stderr == "keybundle: error: the token already holds a key labelled 'taken'\n"
+    assert not (token.root / "b.pub").exists()
+    # An existing PREFIX.pub is refused before the token is asked for anything.
+    fresh = token.uri("fresh")
+    kept = token.keybundle(
+        "keys", "generate", "--algorithm", "p256", "--pkcs11", fresh, "--out", "a"
+    )
+    assert kept.returncode == 2
+    assert "a.pub already exists" in kept.stderr
+    done = token.keybundle(
+        "keys", "generate", "--algorithm", "p256", "--pkcs11", fresh, "--out", "c"
+    )
+    assert done.returncode == 0, done.stderr  # so the label 'fresh' was still free
+
+
+def test_pkcs11_generate_with_a_wrong_pin_exits_2(token: Token) -> None:
+    (token.root / "wrong.pin").write_text("0000\n")
+    uri = token.uri("wrong", pin="none")
+    done = token.keybundle(
+        "keys", "generate", "--algorithm", "ed25519", "--pkcs11", uri, "--out", "w",
+        "--passphrase-file", "wrong.pin",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "rejected the PIN" in done.stderr
+    assert "0000" not in done.stderr
+    assert not (token.root / "w.pub").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pkcs11", "pkcs11:token=t;object=k?module-path=/x.so"], "give --algorithm"),
+        (
+            ["--type", "note", "--algorithm", "p256", "--pkcs11", "pkcs11:object=k"],
+            "mutually exclusive",
+        ),
+        (
+            ["--algorithm", "p256", "--pkcs11", "pkcs11:token=t;object=k;type=public"],
+            "type=private",
+        ),
+        (["--algorithm", "p256", "--pkcs11", "pkcs11:token=t?module-path=/x.so"], "object=<label>"),
+        (["--algorithm", "p256", "--pkcs11", "pkcs11:token=t;flavour=k"], "not supported"),
+        (
+            ["--algorithm", "p256", "--pkcs11", "pkcs11:token=t;object=k?module-path=/x.so"],
+            "needs a passphrase and none was given",
+        ),
+    ],
+    ids=["no algorithm", "with --type", "public key", "no label", "bad URI", "no PIN"],
+)
+def test_pkcs11_generate_user_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    result = run(["keys", "generate", "--out", str(tmp_path / "k"), *args])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        (
+            "pkcs11:token=t;object=k?module-path=/m.so",
+            "pkcs11:token=t;object=k;type=private?module-path=/m.so",
+        ),
+        (
+            "pkcs11:object=k;type=private?pin-value=1234&module-path=/m.so",
+            "pkcs11:object=k;type=private?module-path=/m.so",
+        ),
+        ("pkcs11:token=a%20b;object=k;id=%01", "pkcs11:token=a%20b;object=k;id=%01;type=private"),
+    ],
+)
+def test_key_uri_adds_the_type_and_drops_a_pin_value(uri: str, expected: str) -> None:
+    from keybundle_cli.keys import key_uri
+
+    assert key_uri(uri) == expected
