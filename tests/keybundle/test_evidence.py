@@ -185,6 +185,19 @@ def _drop_middle_entry(obj: dict[str, Any]) -> None:
     ]
 
 
+def _ranges_out_of_order(obj: dict[str, Any]) -> None:
+    _drop_middle_entry(obj)
+    obj["ranges"].reverse()
+
+
+def _range_twice(obj: dict[str, Any]) -> None:
+    obj["ranges"] = [obj["ranges"][0], obj["ranges"][0]]
+
+
+def _empty_range(obj: dict[str, Any]) -> None:
+    obj["ranges"][0]["entries"] = []
+
+
 def _claim(reason: str) -> Callable[[dict[str, Any]], None]:
     def change(obj: dict[str, Any]) -> None:
         obj["reason"] = reason
@@ -227,6 +240,10 @@ TAMPERING = [
     ("the claim moved to another entry", "conflict", _index, "MALFORMED_EVIDENCE"),
     ("no resources", "tile_mismatch", _good_tile, "UNFOUNDED_EVIDENCE"),
     ("another origin", "conflict", _origin, "WRONG_ORIGIN"),
+    # SPEC §8.4.2: ranges hold 1.. entries, sorted by start, not overlapping
+    ("ranges out of order", "gap", _ranges_out_of_order, "MALFORMED_EVIDENCE"),
+    ("one range twice", "gap", _range_twice, "MALFORMED_EVIDENCE"),
+    ("a range without entries", "gap", _empty_range, "MALFORMED_EVIDENCE"),
 ]
 
 
@@ -279,6 +296,17 @@ def test_malformed_files(
     cases: dict[str, bytes], world: World, name: str, mutate: Callable[[bytes], bytes]
 ) -> None:
     assert reason_of(mutate(cases["conflict"]), world.pinned) == Reason.MALFORMED_EVIDENCE
+
+
+@pytest.mark.parametrize("number", [b"-1", b"9223372036854775808", b"1e3", b"01"])
+def test_numbers_other_than_canonical_integers_up_to_2_63_are_malformed(
+    cases: dict[str, bytes], world: World, number: bytes
+) -> None:
+    # SPEC §8.4.1: numbers are integers in 0..2^63-1 in decimal, no sign, exponent or fraction.
+    data = cases["conflict"]
+    start = data.index(b'"observed_at":') + len(b'"observed_at":')
+    end = data.index(b",", start)
+    assert reason_of(data[:start] + number + data[end:], world.pinned) == "MALFORMED_EVIDENCE"
 
 
 def test_evidence_over_max_evidence_bytes_is_malformed() -> None:
