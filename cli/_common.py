@@ -50,6 +50,7 @@ __all__ = [
     "check_new_files",
     "cli_errors",
     "force_option",
+    "listen_errors",
     "open_signer",
     "passphrase_option",
     "passphrase_source",
@@ -316,6 +317,25 @@ def open_signer(ref: str, passphrase_file: Path | None) -> Iterator[Any]:
 
 
 # -- servers ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def listen_errors(host: str, port: int) -> Iterator[None]:
+    """Turn a failure to bind ``host:port`` into one line naming the address (exit 2).
+
+    The socket's own message ("Address already in use") names neither the address nor
+    what to do about it.
+    """
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        yield
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise UserError(
+                f"cannot listen on {where}: the address is already in use (another server "
+                "is listening there; stop it or choose another port)"
+            ) from None
+        raise UserError(f"cannot listen on {where}: {e.strerror or e}") from None
 
 
 class _Server(Protocol):

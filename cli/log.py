@@ -31,6 +31,7 @@ from transparency_log.storage import DirectoryTileStore
 from ._common import (
     UserError,
     cli_errors,
+    listen_errors,
     passphrase_option,
     require_passphrase,
     serve_until_stopped,
@@ -576,15 +577,15 @@ def serve(
     """Serve DIR over HTTP: POST /add and the tlog-tiles read paths (SPEC §6.5)."""
     from transparency_log.server import LogService, make_log_server
 
-
     host, port = parse_listen(listen)
     opened, config, verifier = _open_log(
         directory, passphrase_file, batch_size=batch_size, batch_max_age=batch_max_age
     )
     try:
-        server = make_log_server(
-            LogService(opened, verifier, config.origin), host, port, threads=threads
-        )
+        with listen_errors(host, port):
+            server = make_log_server(
+                LogService(opened, verifier, config.origin), host, port, threads=threads
+            )
         click.echo(f"log {config.origin} listening on http://{server.host}:{server.port}", err=True)
         serve_until_stopped(server)
     finally:

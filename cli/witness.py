@@ -10,7 +10,13 @@ from transparency_log.cosignature import SIG_TYPE_COSIGNATURE_V1
 from transparency_log.note import SIG_TYPE_ED25519, Verifier, new_verifier
 from transparency_log.witness import FileStateStore, Witness, make_witness_server
 
-from ._common import UserError, cli_errors, passphrase_option, serve_until_stopped
+from ._common import (
+    UserError,
+    cli_errors,
+    listen_errors,
+    passphrase_option,
+    serve_until_stopped,
+)
 from .log import MAX_CONFIG_BYTES, load_note_signer, parse_listen
 
 __all__ = ["parse_log_option", "witness"]
@@ -94,7 +100,10 @@ def serve(
         verifiers[verifier.name] = verifier
     state_dir.mkdir(parents=True, exist_ok=True)
     with FileStateStore(state_dir) as store:
-        server = make_witness_server(Witness(signer, verifiers, store), host, port, threads=threads)
+        with listen_errors(host, port):
+            server = make_witness_server(
+                Witness(signer, verifiers, store), host, port, threads=threads
+            )
         click.echo(
             f"witness {signer.name} listening on http://{server.host}:{server.port}", err=True
         )

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -488,6 +490,39 @@ def test_serve_refuses_a_bad_listen_address(log_dir: Path) -> None:
     result = run("log", "serve", log_dir, "--listen", "localhost")
     assert result.exit_code == 2
     assert "HOST:PORT" in result.stderr
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A loopback port on which another socket is already listening."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        yield other.getsockname()[1]
+
+
+def test_serve_on_a_port_in_use_names_the_address(log_dir: Path, busy_port: int) -> None:
+    result = run("log", "serve", log_dir, "--listen", f"127.0.0.1:{busy_port}")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"keybundle: error: cannot listen on 127.0.0.1:{busy_port}: the address is already in "
+        "use (another server is listening there; stop it or choose another port)\n"
+    )
+    # The log was closed again: its lock is free.
+    assert run("log", "append", log_dir, _files(log_dir.parent, [b"x"])[0]).exit_code == 0
+
+
+def test_witness_serve_on_a_port_in_use_names_the_address(tmp_path: Path, busy_port: int) -> None:
+    vkey = _write_key(tmp_path / "log.key")
+    _write_key(tmp_path / "w.key", name="w", sig_type=0x04)
+    args = ["--key", tmp_path / "w.key", "--log", vkey, "--state", tmp_path / "s"]
+    result = run("witness", "serve", *args, "--listen", f"127.0.0.1:{busy_port}")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert f"cannot listen on 127.0.0.1:{busy_port}: the address is already in use" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.output
 
 
 def test_help_lists_the_log_and_witness_commands() -> None:
