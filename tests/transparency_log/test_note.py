@@ -390,6 +390,26 @@ def test_signing_with_101_signers_is_a_caller_mistake() -> None:
         note.sign("hello\n", *_signers(note.MAX_NOTE_SIGNATURES + 1))
 
 
+@pytest.mark.parametrize(
+    ("text", "signers", "match"),
+    [
+        ("hello", (SIGNER,), "must end in a newline"),
+        ("hel\tlo\n", (SIGNER,), "control character U\\+0009"),
+        ("hello\n", (SIGNER, SIGNER), "given twice"),
+        ("hello\n", (), "at least one signer"),
+        ("x" * note.MAX_NOTE_BYTES + "\n", (SIGNER,), "the limit is 1048576"),
+    ],
+    ids=["text without final newline", "tab in text", "same signer twice", "no signer", "too big"],
+)
+def test_signing_what_would_not_open_is_a_caller_mistake(
+    text: str, signers: tuple[note.Ed25519Signer, ...], match: str
+) -> None:
+    # SPEC §2.4.4: the text ends in LF and obeys §2.4.1 rule 2, 1..MAX_NOTE_SIGNATURES signers
+    # with distinct (name, key hash), and the output fits MAX_NOTE_BYTES.
+    with pytest.raises(ValueError, match=match):
+        note.sign(text, *signers)
+
+
 def test_note_over_the_byte_limit_is_rejected() -> None:
     signed = note.sign("hello\n", SIGNER).encode()
     padding = b"x" * (note.MAX_NOTE_BYTES - len(signed) + 1)
