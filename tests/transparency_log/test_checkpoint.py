@@ -337,6 +337,14 @@ def test_a_witness_that_did_not_cosign_is_absent() -> None:
     assert dict(verified.cosignatures) == {W1.name: 1000}
 
 
+def test_two_witness_keys_with_one_name_are_a_caller_mistake() -> None:
+    # SPEC §2.6: the witnesses' key names MUST be distinct (cosignatures count by key name).
+    twin = CosignatureV1Signer(W1.name, hashlib.sha256(b"w1 twin").digest())
+    data = _cosign(note.sign(BODY, LOG), W1)
+    with pytest.raises(ValueError, match="witness key names must be unique"):
+        verify_checkpoint(data, LOG.verifier(), witnesses=[W1.verifier(), twin.verifier()])
+
+
 def test_a_bad_cosignature_by_a_configured_witness_rejects_the_checkpoint() -> None:
     signed = note.sign(BODY, LOG)
     other_text = Checkpoint(ORIGIN, 1235, ROOT).body().encode()
