@@ -26,6 +26,7 @@ __all__ = [
     "WaitressServer",
     "create_waitress_server",
     "read_body",
+    "respond",
     "start_response_for",
 ]
 
@@ -95,6 +96,24 @@ def start_response_for(
     headers = [*response.headers, *extra, ("Content-Length", str(len(response.body)))]
     phrase = http.HTTPStatus(response.status).phrase
     start_response(f"{int(response.status)} {phrase}", headers)
+
+
+def respond(
+    environ: Mapping[str, Any],
+    start_response: StartResponse,
+    response: Response,
+    *extra: tuple[str, str],
+) -> list[bytes]:
+    """Start ``response`` and return the body to send: none for a HEAD request.
+
+    A HEAD answer carries the headers a GET would, Content-Length included, and no body
+    (RFC 9110 §9.3.2): waitress sends whatever the application returns, and body bytes
+    after a HEAD answer would be read as the start of the next answer on the connection.
+    """
+    start_response_for(start_response, response, *extra)
+    if environ.get("REQUEST_METHOD") == "HEAD":
+        return []
+    return [response.body]
 
 
 def create_waitress_server(

@@ -279,11 +279,7 @@ def make_wsgi_app(service: LogService) -> _http.WSGIApp:
     """A WSGI application serving ``service`` (SPEC §6.5). Every answer has Content-Length."""
 
     def app(environ: dict[str, Any], start_response: _http.StartResponse) -> list[bytes]:
-        response = _dispatch(service, environ)
-        _http.start_response_for(start_response, response)
-        if environ.get("REQUEST_METHOD") == "HEAD":
-            return [b""]
-        return [response.body]
+        return _http.respond(environ, start_response, _dispatch(service, environ))
 
     return app
 

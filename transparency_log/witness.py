@@ -684,8 +684,7 @@ def make_wsgi_app(
 
     def app(environ: dict[str, Any], start_response: _http.StartResponse) -> list[bytes]:
         response = _dispatch(witness, environ, max_body_bytes)
-        _http.start_response_for(start_response, response, ("Cache-Control", "no-store"))
-        return [response.body]
+        return _http.respond(environ, start_response, response, ("Cache-Control", "no-store"))
 
     return app
 

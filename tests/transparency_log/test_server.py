@@ -297,6 +297,21 @@ def test_read_paths_have_tlog_tiles_headers(served: Served) -> None:
     assert body == b""
 
 
+@pytest.mark.parametrize("path", ["/checkpoint", "/tile/0/000.p/3", "/tile/0/001", "/add"])
+def test_head_sends_headers_only(served: Served, path: str) -> None:
+    """On the wire, not through a client that ignores a HEAD answer's body anyway."""
+    served.log.add_many([b"head %d" % i for i in range(3)])
+    _, _, got = served.request("GET", path)
+    with socket.create_connection(("127.0.0.1", served.server.port), timeout=30) as connection:
+        connection.sendall(f"HEAD {path} HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n".encode())
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    headers, _, body = received.partition(b"\r\n\r\n")
+    assert f"Content-Length: {len(got)}".encode() in headers
+    assert body == b""
+
+
 @pytest.mark.parametrize(
     "path",
     [

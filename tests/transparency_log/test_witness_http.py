@@ -162,3 +162,42 @@ def test_http_post_without_content_length_is_411(serve: ExitStack) -> None:
         assert response.getheader("Cache-Control") == "no-store"
     finally:
         connection.close()
+
+
+def _raw(port: int, request: bytes) -> bytes:
+    """Everything the server sends back for ``request`` (on a connection it then closes)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize(("path", "status"), [("/add-checkpoint", 405), ("/other", 404)])
+def test_head_is_answered_with_headers_only(serve: ExitStack, path: str, status: int) -> None:
+    w = start(serve, memory_witness())
+    get = requests.get(w.url + path, timeout=TIMEOUT)
+    head = _raw(
+        w.server.port, f"HEAD {path} HTTP/1.1\r\nHost: w\r\nConnection: close\r\n\r\n".encode()
+    )
+    headers, _, body = head.partition(b"\r\n\r\n")
+    assert headers.startswith(f"HTTP/1.1 {status} ".encode())
+    assert f"Content-Length: {len(get.content)}".encode() in headers  # what a GET would get
+    assert body == b""
+
+
+def test_head_then_post_on_one_connection(serve: ExitStack) -> None:
+    """A body after a HEAD answer would be read as the start of the next answer."""
+    w = start(serve, memory_witness(held=4))
+    connection = http.client.HTTPConnection("127.0.0.1", w.server.port, timeout=TIMEOUT)
+    try:
+        connection.request("HEAD", "/add-checkpoint")
+        head = connection.getresponse()
+        assert (head.status, head.read()) == (405, b"")
+        connection.request("POST", "/add-checkpoint", body=LOG.request(4, 7))
+        answer = connection.getresponse()
+        assert answer.status == 200
+        assert answer.read().startswith("\u2014 witness.example/w1 ".encode())
+    finally:
+        connection.close()
