@@ -239,9 +239,9 @@ def parse_unverified_sign1(data: bytes) -> Sign1:
         raise _malformed("a signed bundle must be a COSE_Sign1 with CBOR tag 18")
     body = value.value
     if not isinstance(body, list) or len(body) != 4:
-        found = f"an array of {len(body)}" if isinstance(body, list) else "another item"
+        shape = f"an array of {len(body)}" if isinstance(body, list) else "another item"
         raise _malformed(
-            f"a COSE_Sign1 is the array [protected, unprotected, payload, signature]; found {found}"
+            f"a COSE_Sign1 is the array [protected, unprotected, payload, signature]; found {shape}"
         )
     protected, unprotected, payload, signature = body
     alg, content_type, kid, protected_bytes = _parse_protected(protected)

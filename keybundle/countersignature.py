@@ -178,10 +178,10 @@ def _parse_protected(data: object) -> tuple[int, bytes, bytes]:
 
 def _parse_one(value: object) -> Countersignature:
     if not isinstance(value, list) or len(value) != 3:
-        found = f"an array of {len(value)}" if isinstance(value, list) else "another item"
+        shape = f"an array of {len(value)}" if isinstance(value, list) else "another item"
         raise _malformed(
             "a COSE_Countersignature is the array [protected, unprotected, signature]; "
-            f"found {found}"
+            f"found {shape}"
         )
     protected, unprotected, signature = value
     alg, kid, protected_bytes = _parse_protected(protected)

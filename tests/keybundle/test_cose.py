@@ -462,7 +462,8 @@ def test_cose_limits_admit_inputs_exactly_at_them() -> None:
     # Depth 5 and 73 items pass the decoder (and fail later, on the countersignature shape).
     assert MAX_COSE_DEPTH == 5
     assert MAX_COSE_ITEMS == 73
-    for unprotected in ({11: _nested(2)}, {11: [b""] * 65}):
+    at_the_limits: list[dcbor.CborValue] = [{11: _nested(2)}, {11: [b""] * 65}]
+    for unprotected in at_the_limits:
         with pytest.raises(VerificationError) as exc:
             parse_unverified_sign1(_envelope(unprotected=unprotected))
         assert "not deterministic CBOR" not in exc.value.message, exc.value.message
