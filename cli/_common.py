@@ -344,11 +344,13 @@ class _Server(Protocol):
     def close(self) -> None: ...
 
 
-def serve_until_stopped(server: _Server) -> None:
+def serve_until_stopped(server: _Server, ready: Callable[[], None] | None = None) -> None:
     """Serve until Ctrl-C or SIGTERM (a service manager's stop), then close the server.
 
     SIGTERM is turned into the same KeyboardInterrupt as Ctrl-C for the time of serving, so
     that the caller's cleanup (closing the log, releasing the witness state) runs either way.
+    ``ready`` (the "listening on" line) runs once that holds: whoever stops the server when
+    it reads that line is handled like any later stop.
     """
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -356,6 +358,8 @@ def serve_until_stopped(server: _Server) -> None:
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
+        if ready is not None:
+            ready()
         server.serve_forever()
     except KeyboardInterrupt:
         pass

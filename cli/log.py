@@ -563,6 +563,14 @@ def proof(*, directory: Path, index: int) -> None:
     show_default=True,
     help="Seconds the first entry of a batch waits for more.",
 )
+@click.option(
+    "--recosign-interval",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="With witnesses: have them cosign the checkpoint again after this long without "
+    "growth (default 3600; 0: never).",
+)
 @passphrase_option
 @cli_errors
 def serve(
@@ -572,21 +580,44 @@ def serve(
     threads: int,
     batch_size: int,
     batch_max_age: float,
+    recosign_interval: float | None,
     passphrase_file: Path | None,
 ) -> None:
     """Serve DIR over HTTP: POST /add and the tlog-tiles read paths (SPEC §6.5)."""
-    from transparency_log.server import LogService, make_log_server
+    from transparency_log.server import (
+        DEFAULT_RECOSIGN_INTERVAL_SECONDS,
+        CosigningTileStore,
+        LogService,
+        Recosigner,
+        make_log_server,
+    )
 
     host, port = parse_listen(listen)
     opened, config, verifier = _open_log(
         directory, passphrase_file, batch_size=batch_size, batch_max_age=batch_max_age
     )
+    recosigner: Recosigner | None = None
     try:
         with listen_errors(host, port):
             server = make_log_server(
                 LogService(opened, verifier, config.origin), host, port, threads=threads
             )
-        click.echo(f"log {config.origin} listening on http://{server.host}:{server.port}", err=True)
-        serve_until_stopped(server)
+        store = opened.store
+        interval = DEFAULT_RECOSIGN_INTERVAL_SECONDS
+        if recosign_interval is not None:
+            interval = recosign_interval
+        if isinstance(store, CosigningTileStore) and interval > 0:
+            recosigner = Recosigner(store, interval)
+            recosigner.start()
+
+        def ready() -> None:
+            lines = [f"log {config.origin} listening on http://{server.host}:{server.port}"]
+            if recosign_interval and recosigner is None:
+                lines.append("warning: --recosign-interval has no effect: the log has no witnesses")
+            click.echo("\n".join(lines), err=True)  # one write: a stop cannot split it
+
+        serve_until_stopped(server, ready)
     finally:
+        if recosigner is not None:
+            recosigner.close()
         opened.close()

@@ -104,7 +104,9 @@ def serve(
             server = make_witness_server(
                 Witness(signer, verifiers, store), host, port, threads=threads
             )
-        click.echo(
-            f"witness {signer.name} listening on http://{server.host}:{server.port}", err=True
+        serve_until_stopped(
+            server,
+            lambda: click.echo(
+                f"witness {signer.name} listening on http://{server.host}:{server.port}", err=True
+            ),
         )
-        serve_until_stopped(server)

@@ -15,6 +15,9 @@ gets its existing index, and a rejected entry leaves the log unchanged.
 Optionally the log asks witnesses to cosign each checkpoint before publishing it
 (:class:`CosigningTileStore`, C2SP tlog-witness, SPEC §6.4.4); a witness that fails delays
 nothing beyond its timeout and the checkpoint is published with the cosignatures obtained.
+While the log does not grow, :class:`Recosigner` has them cosign the published checkpoint
+again every so often, so that its cosignatures stay younger than clients' maximum
+cosignature age (SPEC §6.5.3).
 
 Everything runs on waitress, a production WSGI server that reads each request completely
 (within its size limit) before a worker thread sees it.
@@ -25,13 +28,14 @@ from __future__ import annotations
 import http
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from transparency_log import _http, note
 from transparency_log.appender import DEFAULT_BATCH_MAX_AGE, DEFAULT_BATCH_SIZE, Admission, Log
-from transparency_log.checkpoint import VerifiedCheckpoint, parse_checkpoint
+from transparency_log.checkpoint import VerifiedCheckpoint, parse_checkpoint, verify_checkpoint
 from transparency_log.entry_bundle import MAX_ENTRY_SIZE
 from transparency_log.errors import VerificationError
 from transparency_log.fetcher import FetchError, NotFoundError, validate_fetch_path
@@ -43,11 +47,13 @@ from transparency_log.witness_client import (
     WitnessEndpoint,
     WitnessOutcome,
     collect_cosignatures,
+    merge_signature_lines,
 )
 
 __all__ = [
     "CHECKPOINT_CACHE_CONTROL",
     "CHECKPOINT_CONTENT_TYPE",
+    "DEFAULT_RECOSIGN_INTERVAL_SECONDS",
     "DEFAULT_SERVER_THREADS",
     "MAX_ADD_BODY_BYTES",
     "TILE_CACHE_CONTROL",
@@ -56,6 +62,7 @@ __all__ = [
     "LogResponse",
     "LogServer",
     "LogService",
+    "Recosigner",
     "make_log_server",
     "make_wsgi_app",
     "serve_log",
@@ -83,6 +90,11 @@ width), so they are cacheable for a year and never revalidated."""
 DEFAULT_SERVER_THREADS = 16
 """Waitress worker threads of :func:`serve_log`: each blocked submitter holds one until its
 batch is integrated, so this bounds how many submissions share a batch."""
+
+DEFAULT_RECOSIGN_INTERVAL_SECONDS = 3600.0
+"""How long a log with witnesses waits, without growing, before it asks them to cosign its
+checkpoint again (SPEC §6.5.3): well under the maximum cosignature age clients allow (the
+trust root's default is 86,400 s), so an idle log's checkpoint stays acceptable."""
 
 _TEXT = CHECKPOINT_CONTENT_TYPE
 _NO_STORE = "no-store"
@@ -325,6 +337,13 @@ class CosigningTileStore:
     files and the checkpoint with every cosignature that verified. Witness failures are
     logged and never block publication (availability first; each client's quorum decides
     whether a checkpoint is cosigned enough).
+
+    :meth:`recosign` asks them again for the published checkpoint, so that the cosignatures
+    of a log that does not grow stay fresh (SPEC §6.5.3); :class:`Recosigner` calls it on a
+    timer. One lock serialises both: a re-cosigned checkpoint is never published over a
+    newer one, and a witness never sees the two requests race (it would answer the older
+    one with a 409 that reads like a rollback). ``now`` is the wall clock (Unix seconds)
+    the re-cosigning schedule is kept in, as the cosignatures' timestamps are.
     """
 
     def __init__(
@@ -335,6 +354,7 @@ class CosigningTileStore:
         witnesses: Sequence[WitnessEndpoint],
         *,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        now: Callable[[], float] = time.time,
     ) -> None:
         if not witnesses:
             raise ValueError("a cosigning store needs at least one witness")
@@ -343,6 +363,9 @@ class CosigningTileStore:
         self._origin = origin
         self._witnesses = tuple(witnesses)
         self._timeout = timeout
+        self._now = now
+        self._lock = threading.Lock()
+        self._last_attempt: float | None = None
         self.last_outcomes: tuple[WitnessOutcome, ...] = ()
         """What each witness did with the last checkpoint published (for operators, tests)."""
 
@@ -352,25 +375,103 @@ class CosigningTileStore:
 
     def publish(self, files: Mapping[str, bytes], checkpoint: bytes) -> None:
         """Collect cosignatures on ``checkpoint``, then publish ``files`` and it."""
-        client = LogClient(_StoreFetcher(self._inner, files), self._verifier, origin=self._origin)
-        new = client.verify_checkpoint(checkpoint)
-        old_size = self._previous_size(new.checkpoint.size)
+        with self._lock:
+            client = LogClient(
+                _StoreFetcher(self._inner, files), self._verifier, origin=self._origin
+            )
+            new = client.verify_checkpoint(checkpoint)
+            old_size = self._previous_size(new.checkpoint.size)
 
-        def proof_for(size: int) -> list[bytes]:
-            return client.consistency_proof(size, new)
+            def proof_for(size: int) -> list[bytes]:
+                return client.consistency_proof(size, new)
 
-        collected = collect_cosignatures(
-            checkpoint, old_size, proof_for, self._witnesses, timeout=self._timeout
+            self._last_attempt = self._now()
+            collected = collect_cosignatures(
+                checkpoint, old_size, proof_for, self._witnesses, timeout=self._timeout
+            )
+            self._log_failures(collected.failures, new.checkpoint.size)
+            self.last_outcomes = collected.outcomes
+            self._inner.publish(files, collected.signed_checkpoint)
+
+    def recosign_due(self, interval: float) -> float:
+        """When (``now`` clock) the published checkpoint is due to be cosigned again.
+
+        ``interval`` seconds after the newest of: the newest verified cosignature it carries
+        (by a configured witness; a timestamp ahead of the clock counts as now), and the
+        last time this store asked the witnesses (so witnesses that keep failing are asked
+        once per interval, not continually). A checkpoint without any is due at once.
+        """
+        published = self._inner.read(CHECKPOINT_PATH)
+        times: list[float] = [] if self._last_attempt is None else [self._last_attempt]
+        if published is not None:
+            try:
+                verified = self._verify(published)
+            except VerificationError:
+                verified = None  # recosign() reports it
+            if verified is not None and verified.cosignatures:
+                times.append(min(max(verified.cosignatures.values()), self._now()))
+        return max(times) + interval if times else float("-inf")
+
+    def recosign(self) -> tuple[WitnessOutcome, ...]:
+        """Ask every witness to cosign the published checkpoint again (SPEC §6.5.3).
+
+        The request is the checkpoint with the log's signature only and the old size equal
+        to its size (no proof): a witness holding that tree cosigns it again with a fresh
+        timestamp (SPEC §6.4.2 step 8). If at least one witness cosigned, the checkpoint is
+        republished through the wrapped store, atomically: the same text, the log's own
+        signature line, the fresh cosignatures, and the previous line of each witness that
+        failed this time; nothing is republished otherwise. Raises VerificationError if the
+        published checkpoint does not verify under the log's key (it is left alone).
+        """
+        with self._lock:
+            published = self._inner.read(CHECKPOINT_PATH)
+            if published is None:
+                return ()
+            self._last_attempt = self._now()
+            current = self._verify(published)
+            size = current.checkpoint.size
+            text, lines = note.parse_unverified(published)
+            log_only = (text + "\n" + current.log_signature.to_line()).encode("utf-8")
+            client = LogClient(_StoreFetcher(self._inner), self._verifier, origin=self._origin)
+
+            def proof_for(old: int) -> list[bytes]:  # a witness that holds an older tree
+                return client.consistency_proof(old, current)
+
+            collected = collect_cosignatures(
+                log_only, size, proof_for, self._witnesses, timeout=self._timeout
+            )
+            self._log_failures(collected.failures, size)
+            self.last_outcomes = collected.outcomes
+            if len(collected.failures) == len(collected.outcomes):
+                return collected.outcomes
+            failed = {(o.witness.name, o.witness.verifier.key_hash) for o in collected.failures}
+            kept = [sig.to_line() for sig in lines if (sig.name, sig.key_hash) in failed]
+            self._inner.publish({}, merge_signature_lines(collected.signed_checkpoint, kept))
+            _log.info(
+                "re-cosigned the checkpoint of size %d: %d of %d witnesses",
+                size,
+                len(collected.outcomes) - len(collected.failures),
+                len(collected.outcomes),
+            )
+            return collected.outcomes
+
+    def _verify(self, signed: bytes) -> VerifiedCheckpoint:
+        return verify_checkpoint(
+            signed,
+            self._verifier,
+            origin=self._origin,
+            witnesses=[w.verifier for w in self._witnesses],
         )
-        for failure in collected.failures:
+
+    @staticmethod
+    def _log_failures(failures: Sequence[WitnessOutcome], size: int) -> None:
+        for failure in failures:
             _log.warning(
                 "witness %s did not cosign the checkpoint of size %d: %s",
                 failure.witness.name,
-                new.checkpoint.size,
+                size,
                 failure.error,
             )
-        self.last_outcomes = collected.outcomes
-        self._inner.publish(files, collected.signed_checkpoint)
 
     def _previous_size(self, new_size: int) -> int:
         """The published size the witnesses most likely hold (0 if none or unreadable)."""
@@ -383,6 +484,66 @@ class CosigningTileStore:
         except VerificationError:
             return 0
         return size if size <= new_size else 0
+
+
+class Recosigner:
+    """Keeps an idle log's cosignatures fresh: a thread that calls
+    :meth:`CosigningTileStore.recosign` when the checkpoint is due (SPEC §6.5.3).
+
+    A checkpoint is cosigned whenever the log grows; a log that does not grow keeps its
+    cosignatures, which age until clients' maximum cosignature age refuses them. So once
+    ``interval`` seconds have passed since the newest cosignature (or the last attempt),
+    the witnesses are asked again. :meth:`run_once` is one step, for tests with a fake
+    clock; :meth:`start` runs it on a daemon thread until :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        store: CosigningTileStore,
+        interval: float,
+        *,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        if not interval > 0:
+            raise ValueError(f"the re-cosigning interval must be positive, not {interval!r}")
+        self._store = store
+        self._interval = float(interval)
+        self._now = now
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> float:
+        """Re-cosign if the published checkpoint is due; the seconds to wait until the next
+        check (at most the interval, at least a tenth of it)."""
+        try:
+            if self._now() >= self._store.recosign_due(self._interval):
+                self._store.recosign()
+            wait = self._store.recosign_due(self._interval) - self._now()
+        except (VerificationError, OSError, ValueError) as e:
+            # The thread must go on: the next step may succeed (a disk back, a fixed file).
+            _log.error("could not re-cosign the published checkpoint: %s", e)
+            wait = self._interval
+        return min(self._interval, max(self._interval / 10, wait))
+
+    def start(self) -> None:
+        """Run :meth:`run_once` on a daemon thread, waiting between steps, until closed."""
+        if self._thread is not None:
+            raise ValueError("this re-cosigner was already started")
+
+        def loop() -> None:
+            delay = 0.0
+            while not self._stop.wait(delay):
+                delay = self.run_once()
+
+        self._thread = threading.Thread(target=loop, name="recosigner", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop the thread and wait for it (a request in flight ends within the witnesses'
+        timeout)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
 
 
 def serve_log(
@@ -399,17 +560,22 @@ def serve_log(
     batch_max_age: float = DEFAULT_BATCH_MAX_AGE,
     threads: int = DEFAULT_SERVER_THREADS,
     fsync: bool = True,
+    recosign_interval: float = DEFAULT_RECOSIGN_INTERVAL_SECONDS,
     ready: Callable[[LogServer], None] | None = None,
 ) -> None:
     """Open the log in ``directory`` and serve it on ``host:port`` until closed (SPEC §6.5).
 
     ``ready(server)`` is called once the socket is bound (a caller may keep the server to
     :meth:`LogServer.close` it from another thread or a signal handler). The log is closed,
-    integrating whatever is queued, when serving stops.
+    integrating whatever is queued, when serving stops. With witnesses, an idle log's
+    checkpoint is re-cosigned every ``recosign_interval`` seconds (0: never; SPEC §6.5.3).
     """
     store: TileStore = DirectoryTileStore(directory, fsync=fsync)
+    recosigner: Recosigner | None = None
     if witnesses:
         store = CosigningTileStore(store, verifier, origin, witnesses)
+        if recosign_interval > 0:
+            recosigner = Recosigner(store, recosign_interval)
     log = Log.open(
         store,
         directory / ".state",
@@ -426,9 +592,13 @@ def serve_log(
         _log.info("log %s listening on http://%s:%d", origin, server.host, server.port)
         if ready is not None:
             ready(server)
+        if recosigner is not None:
+            recosigner.start()
         try:
             server.serve_forever()
         finally:
             server.close()
     finally:
+        if recosigner is not None:
+            recosigner.close()
         log.close()

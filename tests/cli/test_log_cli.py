@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,15 @@ from click.testing import CliRunner, Result
 from keybundle_cli.commands import cli
 from keybundle_cli.log import CONFIG_DIR, LogConfig, parse_log_config
 from tests.keybundle.world import LOG_ORIGIN, World, fleet_keys, seed
+from tests.transparency_log.serving import serving_on_a_thread
+from tests.transparency_log.witnesses import MemoryStateStore
 from transparency_log import note
 from transparency_log.appender import open_directory_log
+from transparency_log.cosignature import CosignatureV1Signer
 from transparency_log.merkle import leaf_hash
 from transparency_log.tile import Tile
 from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
+from transparency_log.witness import TreeState, Witness, make_witness_server
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -515,7 +520,7 @@ def test_serve_on_a_port_in_use_names_the_address(log_dir: Path, busy_port: int)
 def test_witness_serve_on_a_port_in_use_names_the_address(tmp_path: Path, busy_port: int) -> None:
     vkey = _write_key(tmp_path / "log.key")
     _write_key(tmp_path / "w.key", name="w", sig_type=0x04)
-    args = ["--key", tmp_path / "w.key", "--log", vkey, "--state", tmp_path / "s"]
+    args: list[str | Path] = ["--key", tmp_path / "w.key", "--log", vkey, "--state", tmp_path / "s"]
     result = run("witness", "serve", *args, "--listen", f"127.0.0.1:{busy_port}")
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1
@@ -609,6 +614,52 @@ def test_witness_serve_cosigns_the_checkpoints_of_a_log_configured_with_it(
     finally:
         assert _stop(witness) == 0
     assert list((tmp_path / "w-state").glob("*.state"))
+
+
+class _CountingState(MemoryStateStore):
+    saves = 0
+
+    def save(self, origin: str, state: TreeState) -> None:
+        super().save(origin, state)
+        self.saves += 1
+
+
+def test_serve_recosigns_an_idle_log_with_witnesses(tmp_path: Path) -> None:
+    log_vkey = _write_key(tmp_path / "log.key")
+    signer = CosignatureV1Signer("witness.example/w1", b"\x05" * 32)
+    state = _CountingState()
+    witness = Witness(signer, {ORIGIN: note.new_verifier(log_vkey)}, state)
+    with serving_on_a_thread(make_witness_server(witness, threads=2)) as witness_server:
+        url = f"http://127.0.0.1:{witness_server.port}"
+        policy = f"log {log_vkey}\nwitness w1 {signer.verifier().verifier_key} {url}\nquorum w1\n"
+        (tmp_path / "witnesses.policy").write_text(policy)
+        directory = tmp_path / "log"
+        init = run(
+            "log", "init", directory, "--origin", ORIGIN, "--key", tmp_path / "log.key",
+            "--witnesses", tmp_path / "witnesses.policy",
+        )  # fmt: skip
+        assert init.exit_code == 0, init.output
+        cosigned = state.saves
+        server, _ = _start("log", "serve", directory, "--listen", "127.0.0.1:0",
+                           "--recosign-interval", "0.3")  # fmt: skip
+        try:
+            deadline = time.monotonic() + 15
+            while state.saves < cosigned + 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert state.saves >= cosigned + 2  # asked again, twice, without any growth
+        finally:
+            assert _stop(server) == 0
+    proof = run("log", "proof", directory, "--index", "0")
+    assert proof.exit_code == 2  # an empty log, still verifying with its witness
+    assert "has 0 entries" in proof.stderr
+
+
+def test_serve_warns_when_recosign_interval_has_no_witnesses(log_dir: Path) -> None:
+    server, _ = _start("log", "serve", log_dir, "--listen", "127.0.0.1:0",
+                       "--recosign-interval", "60")  # fmt: skip
+    assert _stop(server) == 0
+    assert server.stderr is not None
+    assert "--recosign-interval has no effect: the log has no witnesses" in server.stderr.read()
 
 
 @pytest.mark.parametrize(

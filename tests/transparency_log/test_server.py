@@ -9,9 +9,10 @@ import http.client
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -31,6 +32,7 @@ from transparency_log.server import (
     CosigningTileStore,
     LogServer,
     LogService,
+    Recosigner,
     make_log_server,
     serve_log,
 )
@@ -38,10 +40,11 @@ from transparency_log.storage import DirectoryTileStore
 from transparency_log.tile import EntryBundle, Tile
 from transparency_log.tlog_client import LogClient
 from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
-from transparency_log.witness import FileStateStore, Witness, make_witness_server
+from transparency_log.witness import FileStateStore, TreeState, Witness, make_witness_server
 from transparency_log.witness_client import WitnessEndpoint
 
 from .serving import serving_on_a_thread
+from .witnesses import MemoryStateStore
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -361,6 +364,26 @@ def witness_serving(state: Path, signer: CosignatureV1Signer) -> Iterator[str]:
             yield f"http://127.0.0.1:{server.port}"
 
 
+class CountingStateStore(MemoryStateStore):
+    """A witness's state in memory that counts the trees it accepted (one per cosigning)."""
+
+    saves = 0
+
+    def save(self, origin: str, state: TreeState) -> None:
+        super().save(origin, state)
+        self.saves += 1
+
+
+@contextmanager
+def memory_witness_serving(
+    signer: CosignatureV1Signer, now: Callable[[], int], store: MemoryStateStore | None = None
+) -> Iterator[str]:
+    """A witness of the test log on loopback, with state in memory and the clock ``now``."""
+    witness = Witness(signer, {ORIGIN: VERIFIER}, store or MemoryStateStore(), now=now)
+    with serving_on_a_thread(make_witness_server(witness, threads=2)) as server:
+        yield f"http://127.0.0.1:{server.port}"
+
+
 WITNESS = CosignatureV1Signer("witness.example/w1", b"\x09" * 32)
 
 
@@ -433,6 +456,224 @@ def test_a_witness_restarted_from_scratch_is_caught_up_by_409(tmp_path: Path) ->
             assert [o.ok for o in store.last_outcomes] == [True]
         finally:
             log.close()
+
+
+# --- re-cosigning an idle log (SPEC §6.5.3) ---
+
+T0 = 1_700_000_000
+HOUR = 3600
+WITNESS_2 = CosignatureV1Signer("witness.example/w2", b"\x0a" * 32)
+
+
+class Clock:
+    """A fake wall clock in whole seconds, shared by the witnesses and the log."""
+
+    def __init__(self, start: int = T0) -> None:
+        self.time = start
+
+    def __call__(self) -> int:
+        return self.time
+
+
+def _recosigning_log(
+    root: Path, urls: dict[CosignatureV1Signer, str], clock: Clock
+) -> tuple[Log, CosigningTileStore]:
+    store = CosigningTileStore(
+        DirectoryTileStore(root, fsync=False),
+        VERIFIER,
+        ORIGIN,
+        [WitnessEndpoint(url, signer.verifier()) for signer, url in urls.items()],
+        timeout=5,
+        now=clock,
+    )
+    log = Log.open(
+        store, root / ".state", origin=ORIGIN, signer=SIGNER, verifier=VERIFIER, fsync=False
+    )
+    return log, store
+
+
+def _published(root: Path, *witnesses: CosignatureV1Signer) -> tuple[int, dict[str, int]]:
+    """The published checkpoint's size and its verified cosignatures' timestamps."""
+    client = LogClient(
+        DirectoryFetcher(root), VERIFIER, witnesses=[w.verifier() for w in witnesses]
+    )
+    verified = client.fetch_checkpoint()
+    return verified.checkpoint.size, dict(verified.cosignatures)
+
+
+def _split(signed: bytes) -> tuple[str, tuple[note.Signature, ...]]:
+    return note.parse_unverified(signed)
+
+
+def test_an_idle_log_is_recosigned_once_the_interval_has_passed(tmp_path: Path) -> None:
+    clock = Clock()
+    root = tmp_path / "log"
+    with memory_witness_serving(WITNESS, clock) as url:
+        log, store = _recosigning_log(root, {WITNESS: url}, clock)
+        try:
+            log.add_many([b"idle %d" % i for i in range(3)])
+            first = (root / "checkpoint").read_bytes()
+            assert _published(root, WITNESS) == (3, {WITNESS.name: T0})
+            recosigner = Recosigner(store, HOUR, now=clock)
+            assert recosigner.run_once() == HOUR  # cosigned just now: due in an hour
+            clock.time = T0 + HOUR - 1
+            assert recosigner.run_once() == HOUR / 10  # due in 1 s; rechecked in 360 s
+            assert (root / "checkpoint").read_bytes() == first
+            clock.time = T0 + HOUR
+            assert recosigner.run_once() == HOUR
+            again = (root / "checkpoint").read_bytes()
+            assert _published(root, WITNESS) == (3, {WITNESS.name: T0 + HOUR})
+            # The same body and the log's own line, then the fresh cosignature only.
+            (text, (log_line, old)), (text2, (log_line2, fresh)) = _split(first), _split(again)
+            assert (text2, log_line2) == (text, log_line)
+            assert (fresh.name, fresh.key_hash) == (old.name, old.key_hash)
+            assert old.name == WITNESS.name
+            assert fresh != old
+            # Growth cosigns anyway, and restarts the interval.
+            clock.time = T0 + HOUR + 100
+            log.add(b"growth")
+            clock.time = T0 + 2 * HOUR + 99
+            recosigner.run_once()
+            assert _published(root, WITNESS) == (4, {WITNESS.name: T0 + HOUR + 100})
+            clock.time = T0 + 2 * HOUR + 100
+            recosigner.run_once()
+            assert _published(root, WITNESS) == (4, {WITNESS.name: T0 + 2 * HOUR + 100})
+        finally:
+            log.close()
+
+
+def test_recosigning_keeps_the_line_of_a_witness_that_fails_and_never_hammers(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    root = tmp_path / "log"
+    with ExitStack() as w1, ExitStack() as w2:
+        urls = {
+            WITNESS: w1.enter_context(memory_witness_serving(WITNESS, clock)),
+            WITNESS_2: w2.enter_context(memory_witness_serving(WITNESS_2, clock)),
+        }
+        log, store = _recosigning_log(root, urls, clock)
+        try:
+            log.add(b"entry")
+            both = {WITNESS.name: T0, WITNESS_2.name: T0}
+            assert _published(root, WITNESS, WITNESS_2) == (1, both)
+            recosigner = Recosigner(store, HOUR, now=clock)
+            w2.close()  # the second witness goes away
+            clock.time = T0 + HOUR
+            recosigner.run_once()
+            assert [o.ok for o in store.last_outcomes] == [True, False]
+            kept = {WITNESS.name: T0 + HOUR, WITNESS_2.name: T0}
+            assert _published(root, WITNESS, WITNESS_2) == (1, kept)
+            w1.close()  # and the first: nothing to republish
+            before = (root / "checkpoint").read_bytes()
+            clock.time = T0 + 2 * HOUR
+            assert recosigner.run_once() == HOUR
+            assert [o.ok for o in store.last_outcomes] == [False, False]
+            assert (root / "checkpoint").read_bytes() == before
+            # Failed witnesses are asked again an interval later, not at every check.
+            assert store.recosign_due(HOUR) == T0 + 3 * HOUR
+        finally:
+            log.close()
+
+
+def test_recosigning_catches_up_a_witness_that_missed_the_growth(tmp_path: Path) -> None:
+    """The witness holds size 3; the request for 10 (old size 10) gets 409 and the log
+    retries from 3 with a consistency proof read from its tiles."""
+    clock = Clock()
+    root = tmp_path / "log"
+    state = MemoryStateStore()
+    with memory_witness_serving(WITNESS, clock, state) as url:
+        log, store = _recosigning_log(root, {WITNESS: url}, clock)
+        try:
+            log.add_many([b"early %d" % i for i in range(3)])
+            state.fail_save = OSError("disk full")  # the witness fails while the log grows
+            log.add_many([b"late %d" % i for i in range(7)])
+            assert [o.ok for o in store.last_outcomes] == [False]
+            state.fail_save = None
+            clock.time = T0 + HOUR
+            Recosigner(store, HOUR, now=clock).run_once()
+            assert [o.ok for o in store.last_outcomes] == [True]
+            assert _published(root, WITNESS) == (10, {WITNESS.name: T0 + HOUR})
+        finally:
+            log.close()
+
+
+class SlowStateStore(MemoryStateStore):
+    """A witness state that, once ``slow`` is set, takes a while to save and says when it
+    starts (so a test knows a request is being answered)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saving = threading.Event()
+        self.slow = False
+
+    def save(self, origin: str, state: TreeState) -> None:
+        if self.slow:
+            self.saving.set()
+            time.sleep(0.5)
+        super().save(origin, state)
+
+
+def test_a_recosigned_checkpoint_never_replaces_a_newer_one(tmp_path: Path) -> None:
+    """The log grows while its witness is slow: re-cosigning waits for that publication
+    and re-cosigns the new checkpoint (not the old one, which the witness would answer
+    with a 409 for a larger tree, nor publishing the old one over the new)."""
+    clock = Clock()
+    root = tmp_path / "log"
+    state = SlowStateStore()
+    with memory_witness_serving(WITNESS, clock, state) as url:
+        log, store = _recosigning_log(root, {WITNESS: url}, clock)
+        try:
+            log.add(b"first")
+            state.slow = True
+            growing = threading.Thread(target=log.add, args=(b"second",))
+            growing.start()
+            assert state.saving.wait(timeout=10)  # the growth is being cosigned
+            outcomes = store.recosign()
+            growing.join(timeout=10)
+            assert [o.ok for o in outcomes] == [True], [o.error for o in outcomes]
+            assert _published(root, WITNESS)[0] == 2
+            assert state.states[ORIGIN].size == 2
+        finally:
+            log.close()
+
+
+def test_the_recosigner_thread_asks_the_witness_on_its_own(tmp_path: Path) -> None:
+    state = CountingStateStore()
+    root = tmp_path / "log"
+    with memory_witness_serving(WITNESS, lambda: int(time.time()), state) as url:
+        store = CosigningTileStore(
+            DirectoryTileStore(root, fsync=False),
+            VERIFIER,
+            ORIGIN,
+            [WitnessEndpoint(url, WITNESS.verifier())],
+            timeout=5,
+        )
+        log = Log.open(
+            store, root / ".state", origin=ORIGIN, signer=SIGNER, verifier=VERIFIER, fsync=False
+        )
+        recosigner = Recosigner(store, 0.2)
+        try:
+            log.add(b"entry")
+            cosigned = state.saves  # the checkpoints of size 0 (on open) and 1
+            recosigner.start()
+            deadline = time.monotonic() + 10
+            while state.saves < cosigned + 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert state.saves >= cosigned + 2  # two re-cosignings at least
+        finally:
+            recosigner.close(timeout=10)
+            log.close()
+        assert _published(root, WITNESS)[0] == 1
+
+
+def test_recosigner_refuses_a_bad_interval(tmp_path: Path) -> None:
+    store = CosigningTileStore(
+        DirectoryTileStore(tmp_path), VERIFIER, ORIGIN, [WitnessEndpoint("http://w", VERIFIER)]
+    )
+    for bad in (0, -1, float("nan")):
+        with pytest.raises(ValueError, match="must be positive"):
+            Recosigner(store, bad)
 
 
 def test_serve_log_opens_serves_and_closes_the_log(tmp_path: Path) -> None:
