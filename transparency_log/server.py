@@ -40,7 +40,14 @@ from transparency_log.entry_bundle import MAX_ENTRY_SIZE
 from transparency_log.errors import VerificationError
 from transparency_log.fetcher import FetchError, NotFoundError, validate_fetch_path
 from transparency_log.storage import CHECKPOINT_PATH, DirectoryTileStore, TileStore
-from transparency_log.tile import MAX_TILE_PATH_LENGTH, parse_tile_path
+from transparency_log.tile import (
+    MAX_TILE_PATH_LENGTH,
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    EntryBundle,
+    Tile,
+    parse_tile_path,
+)
 from transparency_log.tlog_client import LogClient
 from transparency_log.witness_client import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -184,6 +191,8 @@ class LogService:
         self._store = log.store
         self._max_body_bytes = max_body_bytes
         self._prover = _Prover(log.store, verifier, origin)
+        self._published: tuple[bytes, int] = (b"", 0)  # checkpoint bytes read, their size
+        self._published_lock = threading.Lock()
 
     @property
     def max_body_bytes(self) -> int:
@@ -233,8 +242,31 @@ class LogService:
             proof.encode("utf-8"),
         )
 
+    def _published_size(self) -> int | None:
+        """The size of the checkpoint in the store; None if there is none or it does not
+        parse (a damaged store: then no tile is served)."""
+        signed = self._store.read(CHECKPOINT_PATH)
+        if signed is None:
+            return None
+        with self._published_lock:
+            if self._published[0] == signed:
+                return self._published[1]
+        try:
+            text, _ = note.parse_unverified(signed)
+            size = parse_checkpoint(text).size
+        except VerificationError as e:
+            _log.error("the published checkpoint does not parse: %s", e.message)
+            return None
+        with self._published_lock:
+            self._published = (signed, size)
+        return size
+
     def read(self, path: str) -> LogResponse:
-        """The static resource at ``path`` (no leading ``/``) with tlog-tiles headers."""
+        """The static resource at ``path`` (no leading ``/``) with tlog-tiles headers.
+
+        A tile or entry bundle beyond the published checkpoint's size is 404 (SPEC §6.5.1).
+        """
+        resource: Tile | EntryBundle | None = None
         if path == CHECKPOINT_PATH:
             content_type, cache = CHECKPOINT_CONTENT_TYPE, CHECKPOINT_CACHE_CONTROL
         else:
@@ -251,16 +283,36 @@ class LogService:
             if resource.path() != path:
                 raise AssertionError("bad math in LogService.read: a non-canonical tile path")
             content_type, cache = TILE_CONTENT_TYPE, TILE_CACHE_CONTROL
+        not_published = _text(http.HTTPStatus.NOT_FOUND, f"not found: {path} is not published")
         try:
+            if resource is not None:
+                # The checkpoint first: every file its size requires was final before it
+                # was published (SPEC §6.1), so the file read next is final too.
+                size = self._published_size()
+                if size is None or not _within(resource, size):
+                    return not_published
             data = self._store.read(path)
         except (OSError, ValueError) as e:
             _log.error("cannot read %s: %s", path, e)
             return _text(http.HTTPStatus.INTERNAL_SERVER_ERROR, "the resource cannot be read")
         if data is None:
-            return _text(http.HTTPStatus.NOT_FOUND, f"not found: {path} is not published")
+            return not_published
         return LogResponse(
             http.HTTPStatus.OK, (("Content-Type", content_type), ("Cache-Control", cache)), data
         )
+
+
+def _within(resource: Tile | EntryBundle, size: int) -> bool:
+    """Whether every hash (entry) of ``resource`` is in the tree of ``size`` leaves.
+
+    Its last one covers leaves up to ``(index · 256 + width) · 256^L`` (entry bundles: level
+    0). A resource beyond the published size may be garbage of an interrupted integration
+    that a later batch rewrites (SPEC §6.1), so it is not served, let alone as immutable. A
+    partial tile within the size is either one a published checkpoint required (final) or
+    one none ever will (never asked for by a client that verifies first, SPEC §6.5.4).
+    """
+    level = resource.level if isinstance(resource, Tile) else 0
+    return (resource.index * TILE_WIDTH + resource.width) << (TILE_HEIGHT * level) <= size
 
 
 def _dispatch(service: LogService, environ: Mapping[str, Any]) -> LogResponse:

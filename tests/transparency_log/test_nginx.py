@@ -79,9 +79,25 @@ def _free_port() -> int:
     return port
 
 
-def site_config(listen_port: int, root: Path, app_port: int) -> str:
+_TILE_LOCATION = re.compile(r'^    location ~ "\^/tile/.*?^    }\n', re.MULTILINE | re.DOTALL)
+
+
+def tiles_via_app(text: str) -> str:
+    """The config with its two /tile/ locations replaced by the commented-out alternative
+    (the known limitation's remedy: the application serves the tiles)."""
+    commented = re.search(r"^#     location \^~ /tile/ \{\n(?:#     .*\n)*?#     }\n", text, re.M)
+    assert commented is not None, "the config no longer proposes a /tile/ location for the app"
+    block = "".join("    " + line[6:] + "\n" for line in commented.group(0).splitlines())
+    text, count = _TILE_LOCATION.subn("", text)
+    assert count == 2, "the config no longer has two /tile/ locations"
+    return text.replace("    location = /add {", block + "\n    location = /add {", 1)
+
+
+def site_config(listen_port: int, root: Path, app_port: int, *, app_tiles: bool = False) -> str:
     """deploy/nginx/keybundle-log.conf with its three "site:" lines rewritten."""
     text = SITE_CONF.read_text(encoding="utf-8")
+    if app_tiles:
+        text = tiles_via_app(text)
     replacements = {
         r"server 127\.0\.0\.1:8080;  # site:": f"server 127.0.0.1:{app_port};  # site:",
         r"listen 80;  # site:": f"listen 127.0.0.1:{listen_port};  # site:",
@@ -108,13 +124,17 @@ class Nginx:
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
 
-def _start_nginx(binary: str, prefix: Path, root: Path, app_port: int) -> Nginx:
+def _start_nginx(
+    binary: str, prefix: Path, root: Path, app_port: int, *, app_tiles: bool = False
+) -> Nginx:
     for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (prefix / d).mkdir(parents=True, exist_ok=True)
     last_error = ""
     for _ in range(3):  # the free port may be taken between probing and binding
         port = _free_port()
-        (prefix / "site.conf").write_text(site_config(port, root, app_port), encoding="utf-8")
+        (prefix / "site.conf").write_text(
+            site_config(port, root, app_port, app_tiles=app_tiles), encoding="utf-8"
+        )
         user = "user root root;\n" if os.geteuid() == 0 else ""
         (prefix / "nginx.conf").write_text(
             f"{user}worker_processes 1;\n"
@@ -177,6 +197,19 @@ class Deployment:
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[Deployment]:
+    with _deployment(tmp_path, app_tiles=False) as deployed:
+        yield deployed
+
+
+@pytest.fixture
+def app_tiles_deployment(tmp_path: Path) -> Iterator[Deployment]:
+    """nginx with the configuration's alternative: the /tile/ paths go to the application."""
+    with _deployment(tmp_path, app_tiles=True) as deployed:
+        yield deployed
+
+
+@contextlib.contextmanager
+def _deployment(tmp_path: Path, *, app_tiles: bool) -> Iterator[Deployment]:
     binary = _nginx_binary()
     root = tmp_path / "log"
     log = Log.open(
@@ -192,7 +225,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         with serving_on_a_thread(
             make_log_server(LogService(log, VERIFIER, ORIGIN), threads=8)
         ) as app:
-            nginx = _start_nginx(binary, tmp_path / "nginx", root, app.port)
+            nginx = _start_nginx(binary, tmp_path / "nginx", root, app.port, app_tiles=app_tiles)
             try:
                 yield Deployment(log, nginx, root)
             finally:
@@ -301,3 +334,44 @@ def test_oversized_submission_is_refused_by_nginx(deployment: Deployment) -> Non
     r = requests.post(f"{deployment.nginx.url}/add", data=b"x" * 70_000, timeout=10)
     assert r.status_code == 413
     assert (deployment.root / "checkpoint").read_bytes() == before
+
+
+def _leave_garbage_beyond(root: Path) -> str:
+    """A file an interrupted integration could leave beyond a log of 300 entries."""
+    path = Tile(0, 1, 50).path()
+    (root / path).parent.mkdir(parents=True, exist_ok=True)
+    (root / path).write_bytes(b"\xee" * 32 * 50)
+    return path
+
+
+def test_nginx_serves_a_file_beyond_the_published_size_a_known_limitation(
+    deployment: Deployment,
+) -> None:
+    """SPEC §6.5.1: nginx cannot compare a path with the checkpoint's size."""
+    deployment.log.add_many([_entry(7, i) for i in range(300)])
+    path = _leave_garbage_beyond(deployment.root)
+    r = requests.get(f"{deployment.nginx.url}/{path}", timeout=10)
+    assert r.status_code == 200
+    assert r.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+
+
+def test_tiles_through_the_app_behind_nginx_are_404_beyond_the_published_size(
+    app_tiles_deployment: Deployment,
+) -> None:
+    """The remedy the configuration proposes in a comment, run as written there."""
+    deployment = app_tiles_deployment
+    deployment.log.add_many([_entry(8, i) for i in range(300)])
+    path = _leave_garbage_beyond(deployment.root)
+    url = deployment.nginx.url
+    with requests.Session() as session:
+        r = session.get(f"{url}/{path}", timeout=10)
+        assert (r.status_code, r.headers["Cache-Control"]) == (404, "no-store")
+        for published in (Tile(0, 0).path(), Tile(0, 1, 44).path(), EntryBundle(1, 44).path()):
+            r = session.get(f"{url}/{published}", timeout=10)
+            assert r.status_code == 200, published
+            assert r.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+            assert r.content == (deployment.root / published).read_bytes()
+        assert session.post(f"{url}/{Tile(0, 0).path()}", data=b"x", timeout=10).status_code in (
+            403,
+            405,
+        )

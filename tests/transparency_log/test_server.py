@@ -340,6 +340,67 @@ def test_other_paths_are_404(served: Served, path: str) -> None:
     assert body.count(b"\n") == 1
 
 
+GARBAGE_BEYOND_300 = [
+    "tile/0/001.p/50",  # leaves 256..305
+    "tile/0/001",  # leaves 256..511
+    "tile/entries/001.p/45",
+    "tile/entries/001",
+    "tile/1/000.p/2",  # leaves 0..511
+    "tile/2/000.p/1",  # leaves 0..65535
+]
+
+
+def test_files_beyond_the_published_size_are_404_even_if_they_exist(served: Served) -> None:
+    """A crashed batch can leave files beyond the published checkpoint, with bytes a later
+    batch rewrites: they are not served, so no cache keeps them as immutable (SPEC §6.5.1)."""
+    served.log.add_many([b"early %d" % i for i in range(3)])
+    served.log.add_many([b"later %d" % i for i in range(297)])
+    for path in GARBAGE_BEYOND_300:
+        target = served.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"\xee" * 32)
+    for method in ("GET", "HEAD"):
+        for path in GARBAGE_BEYOND_300:
+            status, headers, _ = served.request(method, "/" + path)
+            assert (status, headers["Cache-Control"]) == (404, "no-store"), (method, path)
+    # What the published size covers is served, old partial tiles included.
+    for path in ("tile/0/000.p/3", "tile/0/000", "tile/0/001.p/44", "tile/entries/000.p/3"):
+        status, headers, body = served.request("GET", "/" + path)
+        assert (status, headers["Cache-Control"]) == (200, TILE_CACHE_CONTROL), path
+        assert body == (served.root / path).read_bytes()
+    # Once a checkpoint covers a path, the writer has rewritten it: served, correct.
+    served.log.add_many([b"more %d" % i for i in range(6)])
+    status, _, body = served.request("GET", "/tile/0/001.p/50")
+    assert status == 200
+    assert body == b"".join(leaf_hash(e) for e in [b"later %d" % i for i in range(253, 297)]) + (
+        b"".join(leaf_hash(b"more %d" % i) for i in range(6))
+    )
+
+
+@pytest.mark.parametrize(
+    ("resource", "size", "within"),
+    [
+        (Tile(0, 0, 3), 3, True),
+        (Tile(0, 0, 4), 3, False),
+        (Tile(0, 0), 255, False),
+        (Tile(0, 0), 256, True),
+        (Tile(1, 0, 1), 255, False),
+        (Tile(1, 0, 1), 256, True),
+        (Tile(1, 2, 5), 256 * 517 - 1, False),
+        (Tile(1, 2, 5), 256 * 517, True),
+        (EntryBundle(1), 511, False),
+        (EntryBundle(1), 512, True),
+        (EntryBundle(1, 7), 263, True),
+    ],
+)
+def test_a_resource_is_published_when_its_last_hash_is_in_the_tree(
+    resource: Tile | EntryBundle, size: int, within: bool
+) -> None:
+    from transparency_log.server import _within
+
+    assert _within(resource, size) is within
+
+
 def test_http_fetcher_and_client_read_the_served_log(served: Served) -> None:
     entries = [b"client %d" % i for i in range(600)]
     served.log.add_many(entries)
