@@ -171,7 +171,17 @@ def parse_allow_list(text: str) -> frozenset[str]:
 
     Each line that is not blank or a comment is exactly one fleet-key fingerprint: 64
     lowercase hex digits (SPEC §3.2). Anything else is a ValueError naming the line.
+
+    A text longer than :data:`MAX_ALLOW_LIST_BYTES` in UTF-8 is a ValueError naming the
+    limit (SPEC §11): checked here, not left to a reader's cap, so that an oversized file is
+    refused whole and never parsed cut short.
     """
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_ALLOW_LIST_BYTES:
+        raise ValueError(
+            f"the allow-list is {size} bytes, more than MAX_ALLOW_LIST_BYTES "
+            f"({MAX_ALLOW_LIST_BYTES} bytes); shorten its comments or drop keys no longer in use"
+        )
     out: set[str] = set()
     for number, raw in enumerate(text.split("\n"), 1):
         line = raw.strip()

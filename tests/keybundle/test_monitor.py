@@ -24,6 +24,7 @@ from waitress.server import create_server  # type: ignore[import-untyped]
 
 from keybundle.evidence import verify_evidence
 from keybundle.monitor import (
+    MAX_ALLOW_LIST_BYTES,
     MAX_MONITOR_STATE_BYTES,
     CorruptStateError,
     Event,
@@ -548,6 +549,21 @@ def test_allow_list_files() -> None:
     assert parse_allow_list(f"# fleet keys\n\n{fp}\n  {fp}  \n") == frozenset({fp})
     with pytest.raises(ValueError, match="line 2"):
         parse_allow_list(f"{fp}\n{fp.upper()}\n")
+
+
+def test_an_allow_list_over_max_allow_list_bytes_is_refused_whole() -> None:
+    # SPEC §11: the limit is parse_allow_list's own, whatever cap the file's reader has.
+    fp = "ab" * 32
+    at_limit = f"{fp}\n" + "#".ljust(MAX_ALLOW_LIST_BYTES - len(fp) - 2, "x") + "\n"
+    assert parse_allow_list(at_limit) == frozenset({fp})
+    with pytest.raises(ValueError, match="MAX_ALLOW_LIST_BYTES") as caught:
+        parse_allow_list(at_limit + fp)  # a valid prefix must not be accepted cut short
+    assert str(caught.value) == (
+        f"the allow-list is {MAX_ALLOW_LIST_BYTES + 64} bytes, more than MAX_ALLOW_LIST_BYTES "
+        f"({MAX_ALLOW_LIST_BYTES} bytes); shorten its comments or drop keys no longer in use"
+    )
+    with pytest.raises(ValueError, match="MAX_ALLOW_LIST_BYTES"):
+        parse_allow_list("#" + "é" * (MAX_ALLOW_LIST_BYTES // 2))  # counted in UTF-8 bytes
 
 
 # --- trust-root rotations in the log --------------------------------------------------------------
