@@ -121,7 +121,10 @@ class Tile:
         _check_int(self.index, "tile index", 0, MAX_TREE_SIZE)
         _check_int(self.width, "tile width", 1, TILE_WIDTH)
         if (self.index * TILE_WIDTH + self.width) << (TILE_HEIGHT * self.level) > MAX_TREE_SIZE:
-            raise ValueError(f"{self!r} lies beyond the largest tree ({MAX_TREE_SIZE} leaves)")
+            raise ValueError(
+                f"the level-{self.level} tile {self.index} of width {self.width} lies beyond "
+                f"the largest tree ({MAX_TREE_SIZE} leaves)"
+            )
 
     @property
     def is_full(self) -> bool:
@@ -153,7 +156,10 @@ class EntryBundle:
         _check_int(self.index, "entry bundle index", 0, MAX_TREE_SIZE)
         _check_int(self.width, "entry bundle width", 1, TILE_WIDTH)
         if self.index * TILE_WIDTH + self.width > MAX_TREE_SIZE:
-            raise ValueError(f"{self!r} lies beyond the largest tree ({MAX_TREE_SIZE} leaves)")
+            raise ValueError(
+                f"entry bundle {self.index} of width {self.width} lies beyond the largest "
+                f"tree ({MAX_TREE_SIZE} leaves)"
+            )
 
     @property
     def is_full(self) -> bool:
@@ -209,10 +215,22 @@ def parse_tile_path(path: str) -> Tile | EntryBundle:
         width = int(width_s)
         if width >= TILE_WIDTH:
             raise _malformed_path(path, f"a partial width must be 1..{TILE_WIDTH - 1}")
+    level = 0 if level_s == "entries" else int(level_s)
+    if (
+        level <= MAX_TILE_LEVEL
+        and (index * TILE_WIDTH + width) << (TILE_HEIGHT * level) > MAX_TREE_SIZE
+    ):
+        what = "an entry bundle" if level_s == "entries" else f"a level-{level} tile"
+        raise VerificationError(
+            LogReason.MALFORMED_TILE,
+            f"the tile path {path!r} is well-formed but names {what} that ends past leaf "
+            f"{MAX_TREE_SIZE}, the last of the largest tree (MAX_TREE_SIZE), so no log "
+            "publishes it",
+        )
     try:
         if level_s == "entries":
             return EntryBundle(index, width)
-        return Tile(int(level_s), index, width)
+        return Tile(level, index, width)
     except ValueError as e:
         raise _malformed_path(path, str(e)) from None
 

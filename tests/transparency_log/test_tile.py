@@ -104,6 +104,21 @@ def test_malformed_path_is_rejected(path: str) -> None:
     assert _reason(parse_tile_path, path) == LogReason.MALFORMED_TILE
 
 
+def test_a_path_beyond_the_largest_tree_is_explained_in_a_sentence() -> None:
+    # Once a Python dump: "... Tile(level=8, index=0, width=1) lies beyond the largest tree".
+    with pytest.raises(VerificationError) as caught:
+        parse_tile_path("tile/8/000.p/1")
+    assert caught.value.reason == LogReason.MALFORMED_TILE
+    assert caught.value.message == (
+        "the tile path 'tile/8/000.p/1' is well-formed but names a level-8 tile that ends past "
+        f"leaf {MAX_TREE_SIZE}, the last of the largest tree (MAX_TREE_SIZE), so no log "
+        "publishes it"
+    )
+    with pytest.raises(VerificationError, match="names an entry bundle that ends past") as caught:
+        parse_tile_path("tile/entries/x036/x028/x797/x018/x963/968")
+    assert "EntryBundle(" not in caught.value.message
+
+
 @given(
     level=st.integers(0, 7),
     index=st.integers(0, 2**40),
