@@ -200,7 +200,9 @@ def _resolve_pin(uri: Pkcs11Uri, pin: Callable[[], bytes] | bytes | None) -> str
             data = f.read(MAX_PIN_FILE_BYTES + 1)
         if len(data) > MAX_PIN_FILE_BYTES:
             raise ValueError(f"PIN file {source} is larger than {MAX_PIN_FILE_BYTES} bytes")
-        return data.rstrip(b"\r\n").decode("utf-8")
+        # Like a passphrase file (SPEC §4.3): one trailing LF or CRLF goes, nothing more.
+        newline = b"\r\n" if data.endswith(b"\r\n") else b"\n"
+        return data.removesuffix(newline).decode("utf-8")
     if pin is None:
         raise ValueError(
             "no PIN for the PKCS#11 token: give pin-source or pin-value in the URI, or a "

@@ -227,6 +227,40 @@ def test_wrong_pin_is_a_clear_error(softhsm: SoftHsm) -> None:
         Pkcs11Signer.open(softhsm.uri("wrong-pin", pin=False), pin=b"0000")
 
 
+@pytest.fixture(scope="module")
+def pin_newlines_key(softhsm: SoftHsm) -> str:
+    uri = softhsm.uri("pin-newlines")
+    generate_pkcs11_key(uri, "ed25519")
+    return uri
+
+
+@pytest.mark.parametrize(
+    ("content", "accepted"),
+    [
+        (PIN + "\n", True),
+        (PIN + "\r\n", True),
+        (PIN, True),
+        (PIN + "\n\n", False),
+        (PIN + "\r\n\r\n", False),
+        (PIN + "\r", False),
+    ],
+    ids=["one LF", "one CRLF", "no newline", "two LFs", "two CRLFs", "a lone CR"],
+)
+def test_a_pin_file_loses_one_trailing_newline_like_a_passphrase_file(
+    softhsm: SoftHsm, pin_newlines_key: str, tmp_path: Path, content: str, accepted: bool
+) -> None:
+    # SPEC §4.3: a pin-source file is its content minus one trailing LF or CRLF, nothing more.
+    pin_file = tmp_path / "pin"
+    pin_file.write_bytes(content.encode())
+    uri = pin_newlines_key.replace(f"&pin-source=file:{softhsm.pin_file}", "")
+    uri += f"&pin-source={pin_file}"
+    if accepted:
+        Pkcs11Signer.open(uri).close()
+    else:
+        with pytest.raises(ValueError, match="rejected the PIN"):
+            Pkcs11Signer.open(uri)
+
+
 def test_missing_key_and_missing_token(softhsm: SoftHsm) -> None:
     with pytest.raises(ValueError, match="no key in the token"):
         Pkcs11Signer.open(softhsm.uri("does-not-exist"))
