@@ -20,6 +20,7 @@ from keybundle.payload import parse_payload, payload_from_json, signed_bundle_di
 from keybundle.roles import verify_signed_bundle
 from keybundle.trustroot import verify_self_signed
 from keybundle_cli import _common
+from keybundle_cli.bundle import MAX_FLEET_JSON_BYTES
 
 from .test_keys_cli import KEYBUNDLE, PASSPHRASE, assert_no_secret, run, secrets_of_role_key
 from .test_trust_root_cli import ENV, Party, library_root, make_party, make_policy
@@ -165,6 +166,18 @@ def test_build_bad_json_exits_2(world: World, text: str, message: str) -> None:
     result = world.build()
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+def test_build_refuses_a_fleet_file_over_max_fleet_json_bytes(world: World) -> None:
+    # SPEC §10.4, §11: a valid document padded to the limit builds; one byte more does not.
+    text = json.dumps(fleet_document())
+    world.fleet.write_text(text.ljust(MAX_FLEET_JSON_BYTES + 1))
+    result = world.build()
+    assert result.exit_code == 2
+    assert f"is larger than {MAX_FLEET_JSON_BYTES} bytes" in result.stderr
+    assert not (world.dir / "payload.cbor").exists()
+    world.fleet.write_text(text.ljust(MAX_FLEET_JSON_BYTES))
+    assert world.build().exit_code == 0
 
 
 def test_build_refuses_to_overwrite(world: World) -> None:

@@ -295,6 +295,19 @@ def test_show_refuses_garbage_and_missing_files(tmp_path: Path) -> None:
     assert "No such file" in missing.stderr
 
 
+def test_show_refuses_an_input_over_max_input_bytes(tmp_path: Path) -> None:
+    # SPEC §10.1, §11: the general input cap of cli/_common.py, here on `keys show`.
+    limit = _common.MAX_INPUT_BYTES
+    (tmp_path / "big.pub").write_bytes(b"-" * (limit + 1))
+    big = run(["keys", "show", str(tmp_path / "big.pub")])
+    assert big.exit_code == 2
+    assert f"big.pub is larger than {limit} bytes" in big.stderr
+    (tmp_path / "at-limit.pub").write_bytes(b"-" * limit)
+    at_limit = run(["keys", "show", str(tmp_path / "at-limit.pub")])
+    assert at_limit.exit_code == 2  # read whole and refused as a key, not for its size
+    assert "larger than" not in at_limit.stderr
+
+
 # -- the installed command -----------------------------------------------------------------
 
 
