@@ -123,21 +123,9 @@ class Sign1(Frozen):
         )
 
 
-def _head(major: int, n: int) -> bytes:
-    """A CBOR initial byte and argument in the shortest form (RFC 8949 §4.2.1)."""
-    if n < 24:
-        return bytes((major << 5 | n,))
-    if n < 0x100:
-        return bytes((major << 5 | 24, n))
-    if n < 0x10000:
-        return bytes((major << 5 | 25,)) + n.to_bytes(2, "big")
-    if n < 0x100000000:
-        return bytes((major << 5 | 26,)) + n.to_bytes(4, "big")
-    return bytes((major << 5 | 27,)) + n.to_bytes(8, "big")
-
 
 # array(4), text(10) "Signature1": the fixed start of every Sig_structure of a COSE_Sign1.
-_SIG1_PREFIX = b"\x84" + _head(3, len(SIGNATURE1_CONTEXT)) + SIGNATURE1_CONTEXT.encode()
+_SIG1_PREFIX = b"\x84" + dcbor.encode_head(3, len(SIGNATURE1_CONTEXT)) + SIGNATURE1_CONTEXT.encode()
 
 
 def sig_structure(protected: bytes, payload: bytes) -> bytes:
@@ -151,10 +139,10 @@ def sig_structure(protected: bytes, payload: bytes) -> bytes:
     return b"".join(
         (
             _SIG1_PREFIX,
-            _head(2, len(protected)),
+            dcbor.encode_head(2, len(protected)),
             protected,
             b"\x40",
-            _head(2, len(payload)),
+            dcbor.encode_head(2, len(payload)),
             payload,
         )
     )

@@ -89,21 +89,11 @@ class Countersignature(Frozen):
         self._freeze(alg=alg, kid=kid, signature=signature, protected=protected)
 
 
-def _head(major: int, n: int) -> bytes:
-    """A CBOR initial byte and argument in the shortest form (RFC 8949 §4.2.1)."""
-    if n < 24:
-        return bytes((major << 5 | n,))
-    if n < 0x100:
-        return bytes((major << 5 | 24, n))
-    if n < 0x10000:
-        return bytes((major << 5 | 25,)) + n.to_bytes(2, "big")
-    if n < 0x100000000:
-        return bytes((major << 5 | 26,)) + n.to_bytes(4, "big")
-    return bytes((major << 5 | 27,)) + n.to_bytes(8, "big")
-
 
 # array(6), then text(18) "CounterSignatureV2": the fixed start of every Countersign_structure.
-_CS_PREFIX = b"\x86" + _head(3, len(COUNTERSIGNATURE_CONTEXT)) + COUNTERSIGNATURE_CONTEXT.encode()
+_CS_PREFIX = (
+    b"\x86" + dcbor.encode_head(3, len(COUNTERSIGNATURE_CONTEXT)) + COUNTERSIGNATURE_CONTEXT.encode()
+)
 
 
 def countersign_structure(target: CountersignTarget, sign_protected: bytes) -> bytes:
@@ -117,15 +107,15 @@ def countersign_structure(target: CountersignTarget, sign_protected: bytes) -> b
     return b"".join(
         (
             _CS_PREFIX,
-            _head(2, len(target.protected)),
+            dcbor.encode_head(2, len(target.protected)),
             target.protected,
-            _head(2, len(sign_protected)),
+            dcbor.encode_head(2, len(sign_protected)),
             sign_protected,
             b"\x40",
-            _head(2, len(target.payload)),
+            dcbor.encode_head(2, len(target.payload)),
             target.payload,
             b"\x81",
-            _head(2, len(target.signature)),
+            dcbor.encode_head(2, len(target.signature)),
             target.signature,
         )
     )

@@ -69,6 +69,7 @@ __all__ = [
     "Tag",
     "decode",
     "encode",
+    "encode_head",
 ]
 
 DEFAULT_MAX_SIZE: Final = 65_536
@@ -122,7 +123,11 @@ _SMALL_HEADS: Final = tuple(
 )
 
 
-def _head(major: int, arg: int) -> bytes:
+def encode_head(major: int, arg: int) -> bytes:
+    """A CBOR initial byte and argument in the shortest form (RFC 8949 §4.2.1).
+
+    Public so that the COSE modules build their fixed structures with the same heads.
+    """
     if arg < 24:
         return _SMALL_HEADS[major][arg]
     mt = major << 5
@@ -139,9 +144,9 @@ def _head(major: int, arg: int) -> bytes:
 
 def _encode_int(n: int) -> bytes:
     if 0 <= n <= _UINT64_MAX:
-        return _head(0, n)
+        return encode_head(0, n)
     if -1 - _UINT64_MAX <= n < 0:
-        return _head(1, -1 - n)
+        return encode_head(1, -1 - n)
     raise ValueError(f"integer {n} does not fit in 64 bits (bignums are not allowed, SPEC §3.1)")
 
 
@@ -150,7 +155,7 @@ def _encode_str(s: str) -> bytes:
         raw = s.encode("utf-8", _UTF8_ERRORS)
     except UnicodeEncodeError as exc:
         raise ValueError(f"text string is not valid Unicode (lone surrogate): {exc}") from None
-    return _head(3, len(raw)) + raw
+    return encode_head(3, len(raw)) + raw
 
 
 def _encode(value: object, depth: int) -> bytes:
@@ -160,20 +165,20 @@ def _encode(value: object, depth: int) -> bytes:
     if kind is str:
         return _encode_str(value)  # type: ignore[arg-type]
     if kind is bytes:
-        return _head(2, len(value)) + value  # type: ignore[arg-type, operator]
+        return encode_head(2, len(value)) + value  # type: ignore[arg-type, operator]
     if depth >= MAX_DEPTH_LIMIT and (kind is dict or kind is list or kind is tuple or kind is Tag):
         raise ValueError(f"value nests deeper than {MAX_DEPTH_LIMIT} levels (or is cyclic)")
     if kind is dict:
         mapping: dict[object, object] = value  # type: ignore[assignment]
         pairs = sorted([(_encode_key(key), item) for key, item in mapping.items()], key=_first)
-        parts = [_head(5, len(pairs))]
+        parts = [encode_head(5, len(pairs))]
         for encoded_key, item in pairs:
             parts.append(encoded_key)
             parts.append(_encode(item, depth + 1))
         return b"".join(parts)
     if kind is list or kind is tuple:
         items: list[object] = value  # type: ignore[assignment]
-        return _head(4, len(items)) + b"".join([_encode(item, depth + 1) for item in items])
+        return encode_head(4, len(items)) + b"".join([_encode(item, depth + 1) for item in items])
     if kind is bool:
         return b"\xf5" if value else b"\xf4"
     if value is None:
@@ -182,7 +187,7 @@ def _encode(value: object, depth: int) -> bytes:
         tagged: Tag = value  # type: ignore[assignment]
         if type(tagged.tag) is not int or not 0 <= tagged.tag <= _UINT64_MAX:
             raise ValueError(f"tag number must be an int in 0..2^64-1, got {tagged.tag!r}")
-        return _head(6, tagged.tag) + _encode(tagged.value, depth + 1)
+        return encode_head(6, tagged.tag) + _encode(tagged.value, depth + 1)
     if kind is float:
         raise TypeError("floating-point numbers are outside deterministic CBOR (SPEC §3.1)")
     raise TypeError(f"cannot encode {kind.__name__} as deterministic CBOR (SPEC §3.1)")
