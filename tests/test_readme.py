@@ -212,6 +212,14 @@ def test_the_operator_workflow_runs_as_written(tmp_path: Path) -> None:
     assert "accepted fleet 'prod-eu.vault' epoch 1" in ran.stdout
     assert "checked as a fresh client would" in ran.stdout
     if with_hsm:
+        # keys generate --pkcs11 printed the URI to sign with: the key was made in the token.
+        assert "pkcs11:token=operator;object=operator-2;type=private?" in ran.stdout
+        assert not (tmp_path / "keys" / "operator-2.key").exists()
+        assert (
+            (tmp_path / "keys" / "operator-2.pub")
+            .read_bytes()
+            .startswith(b"-----BEGIN PUBLIC KEY-----")
+        )
         assert "index 1" in ran.stdout  # the trust root v2
         assert "index 2" in ran.stdout  # epoch 2
         assert "1 trust-root rotation(s)" in ran.stdout
