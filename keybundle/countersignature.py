@@ -89,11 +89,9 @@ class Countersignature(Frozen):
         self._freeze(alg=alg, kid=kid, signature=signature, protected=protected)
 
 
-
 # array(6), then text(18) "CounterSignatureV2": the fixed start of every Countersign_structure.
-_CS_PREFIX = (
-    b"\x86" + dcbor.encode_head(3, len(COUNTERSIGNATURE_CONTEXT)) + COUNTERSIGNATURE_CONTEXT.encode()
-)
+_CS_CONTEXT = COUNTERSIGNATURE_CONTEXT.encode()
+_CS_PREFIX = b"\x86" + dcbor.encode_head(3, len(_CS_CONTEXT)) + _CS_CONTEXT
 
 
 def countersign_structure(target: CountersignTarget, sign_protected: bytes) -> bytes:
