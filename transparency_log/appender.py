@@ -456,6 +456,7 @@ class Log:
         self._broken: BaseException | None = None
         self._recent: dict[bytes, int] = {}
         self._indexed_size = 0
+        self._recorded_size = 0  # the published size last recorded in the state database
         self._frontier = _Frontier(0, [], b"")  # the published tree
         self._tip = self._frontier  # the tree after the last batch sequenced
         self._checkpoint = b""
@@ -624,7 +625,15 @@ class Log:
             self._drive(last, force=True)
 
     def close(self) -> None:
-        """Integrate what is queued, save the recent leaf hashes, release the lock."""
+        """Integrate what is queued, then release the lock.
+
+        The window of recent leaf hashes is not written out: like the whole index it is
+        derived from the published tiles, and the next open reads it back from the level-0
+        tiles (SPEC §6.2), which costs far less than a transaction and a rewrite of the
+        filter's file at every close. A writer that is killed leaves exactly the same state,
+        except for the published size, which close records (it cannot be rebuilt if the
+        checkpoint is lost: it is what lets a reopen notice that).
+        """
         with self._cond:
             if self._closed:
                 return
@@ -632,8 +641,8 @@ class Log:
             if self._broken is None:
                 self.flush()
                 self._settle(idle=True)
-                if self._broken is None and self._recent:
-                    self._flush_index()
+                if self._broken is None:
+                    self._record_size()
         finally:
             with self._cond:
                 self._closed = True
@@ -953,6 +962,25 @@ class Log:
                 del self._recent[leaf]
         self._indexed_size = size
 
+    def _record_size(self) -> None:
+        """Record the published size in the state database if it grew (SPEC §6.2).
+
+        Not derived data: it lets a reopen refuse a checkpoint that was deleted or replaced
+        by an older one. One row in one small transaction, unlike a flush of the window.
+        """
+        size = self._frontier.size
+        if size == self._recorded_size:
+            return
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("INSERT OR REPLACE INTO log_meta VALUES ('published_size', ?)", (size,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._recorded_size = size
+
     def _save_filter(self, indexed_size: int) -> None:
         """Replace the filter's file atomically (temporary file, flush, rename, flush)."""
         if self._filter is None:
@@ -1009,9 +1037,10 @@ class Log:
                 "(hash BLOB PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID"
             )
             meta = dict(db.execute("SELECT key, value FROM log_meta").fetchall())
+            recorded = int(meta.get("published_size", 0))
             signed = self._store.read(CHECKPOINT_PATH)
             if signed is None:
-                if meta.get("indexed_size", 0) or meta.get("admitted_size", 0):
+                if recorded or meta.get("indexed_size", 0) or meta.get("admitted_size", 0):
                     raise LogStateError(
                         "the log has no checkpoint but its state database records entries; "
                         "restore the checkpoint file (or open the right state directory)"
@@ -1030,6 +1059,11 @@ class Log:
                     f"the leaf index covers {indexed} entries but the published checkpoint "
                     f"only {size}; the checkpoint was replaced by an older one"
                 )
+            if recorded > size:
+                raise LogStateError(
+                    f"the log was closed at size {recorded} but the published checkpoint has "
+                    f"size {size}; the checkpoint was replaced by an older one"
+                )
             self._reconcile_admission(meta, size)
             db.execute("COMMIT")
         except BaseException:
@@ -1046,6 +1080,7 @@ class Log:
                 "directory does not belong to this checkpoint",
             )
         self._frontier, self._checkpoint, self._indexed_size = frontier, signed, indexed
+        self._recorded_size = recorded
         self._tip = frontier
         self._load_filter(indexed)
         self._recent = _recent_hashes(self._store, indexed, size)

@@ -181,10 +181,53 @@ def test_resubmission_through_the_persistent_index(
     db = sqlite3.connect(tmp_path / ".state" / "index.sqlite3")
     (indexed,) = db.execute("SELECT value FROM log_meta WHERE key = 'indexed_size'").fetchone()
     (rows,) = db.execute("SELECT count(*) FROM log_leaf_index").fetchone()
+    (first,) = db.execute(
+        "SELECT idx FROM log_leaf_index WHERE hash = ?", (leaf_hash(entries[0]),)
+    ).fetchone()
     db.close()
-    assert indexed == rows == 1000  # close flushed the window
+    # Full windows went to the table while appending; close leaves the last one to be read
+    # back from the tiles on open (SPEC §6.2), so the table holds a prefix of the log.
+    assert indexed == rows
+    assert 0 < indexed <= 1000
+    assert first == 0
     with open_log(tmp_path) as log:
         assert log.add_many([entries[999], entries[0], b"new"]) == [999, 0, 1000]
+
+
+def test_close_writes_neither_the_index_nor_the_filter(tmp_path: Path) -> None:
+    state = tmp_path / ".state"
+    entries = [entry(i) for i in range(600)]
+    with open_log(tmp_path, batch_size=64) as log:
+        assert log.add_many(entries) == list(range(600))
+    db = sqlite3.connect(state / "index.sqlite3")
+    (indexed,) = db.execute("SELECT value FROM log_meta WHERE key = 'indexed_size'").fetchone()
+    (rows,) = db.execute("SELECT count(*) FROM log_leaf_index").fetchone()
+    db.close()
+    assert indexed == rows == 0  # the window stays derived from the published tiles
+    assert not (state / appender.LEAF_FILTER).exists()
+    with open_log(tmp_path) as log:
+        # ...which the next open reads back: every entry is still found, exactly.
+        assert log.add_many([*entries[::41], entries[599], b"new"]) == [
+            *range(0, 600, 41),
+            599,
+            600,
+        ]
+        assert log.size == 601
+
+
+def test_a_window_that_is_full_on_open_goes_to_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = [entry(i) for i in range(500)]
+    with open_log(tmp_path, batch_size=100) as log:
+        log.add_many(entries)
+    monkeypatch.setattr(appender, "RECENT_WINDOW", 300)  # as if the window had outgrown it
+    with open_log(tmp_path) as log:
+        assert len(log._recent) == 0  # memory stays bounded across reopening
+        assert log.add_many([entries[0], entries[499], b"new"]) == [0, 499, 500]
+    saved = appender._LeafFilter.load(tmp_path / ".state" / appender.LEAF_FILTER)
+    assert saved is not None
+    assert saved[0] == 500
 
 
 def test_index_window_is_caught_up_from_the_tiles_on_reopen(
@@ -333,9 +376,19 @@ def test_damaged_published_tiles_are_detected_on_reopen(tmp_path: Path) -> None:
 
 def test_missing_checkpoint_with_recorded_entries_is_refused(tmp_path: Path) -> None:
     with open_log(tmp_path) as log:
-        log.add_many([entry(i) for i in range(10)])  # close flushes the index
+        log.add_many([entry(i) for i in range(10)])  # close records the published size
     (tmp_path / "checkpoint").unlink()
     with pytest.raises(LogStateError, match="no checkpoint"):
+        open_log(tmp_path)
+
+
+def test_a_checkpoint_older_than_the_size_recorded_on_close_is_refused(tmp_path: Path) -> None:
+    with open_log(tmp_path) as log:
+        log.add_many([entry(i) for i in range(10)])
+        older = log.checkpoint
+        log.add_many([entry(i) for i in range(10, 20)])
+    (tmp_path / "checkpoint").write_bytes(older)  # the index is still empty: only 20 entries
+    with pytest.raises(LogStateError, match=r"closed at size 20 .* has size 10; .* older one"):
         open_log(tmp_path)
 
 
@@ -616,4 +669,7 @@ def test_a_missing_damaged_or_stale_leaf_filter_is_rebuilt_from_the_index(
         assert log.add(b"fresh") == 700
     saved = appender._LeafFilter.load(path)  # saved again, whole
     assert saved is not None
-    assert saved[0] == 701
+    db = sqlite3.connect(tmp_path / ".state" / "index.sqlite3")
+    (indexed,) = db.execute("SELECT value FROM log_meta WHERE key = 'indexed_size'").fetchone()
+    db.close()
+    assert saved[0] == indexed > 0  # it covers the whole table (the window is not in it)
