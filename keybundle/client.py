@@ -274,6 +274,14 @@ def _rotate(pkg: Package, root: TrustRoot, cp: Checkpoint) -> TrustRoot:
             "pinned trust root",
         )
     for entry in pkg.rotations:
+        # The package's uint may exceed any tree size (2^63 - 1), which verify_inclusion
+        # treats as a caller mistake: an index outside the tree is not included in it.
+        if entry.index >= cp.size:
+            raise VerificationError(
+                LogReason.BAD_INCLUSION_PROOF,
+                f"the trust-root rotation claims leaf index {entry.index}, which is not in the "
+                f"checkpoint's tree of size {cp.size}; the rotation is not in this log",
+            )
         verify_inclusion(
             leaf_hash(entry.signed_trust_root), entry.index, cp.size, entry.hashes, cp.root_hash
         )

@@ -1125,6 +1125,22 @@ def _(w: World) -> bytes:
     return _rotation_package(w, [v2, v4], w.operator)
 
 
+@rotation(LogReason.BAD_INCLUSION_PROOF, "rotation index 2^64-1, beyond any tree")
+def _(w: World) -> bytes:
+    root = w.sign_root(w.make_root(2), [w.independent, w.operator])
+    package = _rotation_package(w, [root], w.operator)
+    (entry,) = parse_unverified_package(package).rotations
+    return edit_package(package, rotations=(replace(entry, index=2**64 - 1),))
+
+
+@rotation(LogReason.BAD_INCLUSION_PROOF, "rotation index 2^63, one past the largest tree")
+def _(w: World) -> bytes:
+    root = w.sign_root(w.make_root(2), [w.independent, w.operator])
+    package = _rotation_package(w, [root], w.operator)
+    (entry,) = parse_unverified_package(package).rotations
+    return edit_package(package, rotations=(replace(entry, index=2**63),))
+
+
 @pytest.mark.parametrize(("name", "reason", "make"), ROTATIONS, ids=[n for n, _, _ in ROTATIONS])
 def test_rotation_rejected(name: str, reason: str, make: Callable[[World], bytes]) -> None:
     w = World()
