@@ -3,18 +3,20 @@
 This path is run as a fresh process by clients and scripts, so it does not import click:
 ``keybundle_cli.main`` dispatches here before loading the click command tree, and only the
 verifier's own modules are imported (bench/bench_verify.py measures it). A command line in
-the canonical spellings (``--trust-root ROOT --state DIR [--now N] [--fleet F] [--json]
-PACKAGE``, in any order) is read directly; argparse (a few milliseconds of imports) reads
-anything else, and words every usage error and ``--help``. ``json`` is imported only to
-print JSON.
+the canonical spellings (``--trust-root ROOT --state DIR [--now N] [--fleet F] [--log LOG]
+[--json] PACKAGE``, in any order) is read directly; argparse (a few milliseconds of imports)
+reads anything else, and words every usage error and ``--help``. ``json`` is imported only to
+print JSON, and the online mode (``keybundle.online`` and a fetcher; SPEC §7.5) only when
+``--log`` is given.
 
 Exit codes (SPEC §10): 0 accepted and state saved; 1 rejected, state untouched; 2 bad
-arguments or files.
+arguments or files, or (with ``--log``) the log could not be reached.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     import argparse
 
     from keybundle.payload import FleetKey
+    from keybundle.state import ClientState
+    from keybundle.trustroot import TrustRoot
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -42,7 +46,7 @@ class _UsageError(Exception):
 class _Args:
     """The command line, read by :func:`_parse_canonical` or by argparse."""
 
-    __slots__ = ("fleet", "json", "now", "package", "state", "trust_root")
+    __slots__ = ("fleet", "json", "log", "now", "package", "state", "trust_root")
 
     def __init__(
         self,
@@ -53,6 +57,7 @@ class _Args:
         now: int | None,
         fleet: str | None,
         as_json: bool,
+        log: str | None = None,
     ) -> None:
         self.package = package
         self.trust_root = trust_root
@@ -60,6 +65,7 @@ class _Args:
         self.now = now
         self.fleet = fleet
         self.json = as_json
+        self.log = log
 
 
 _VALUE_OPTIONS = {
@@ -67,6 +73,7 @@ _VALUE_OPTIONS = {
     "--state": "state",
     "--now": "now",
     "--fleet": "fleet",
+    "--log": "log",
 }
 
 
@@ -109,6 +116,7 @@ def _parse_canonical(argv: list[str]) -> _Args | None:
         now=None if now is None else int(now),
         fleet=values.get("fleet"),
         as_json=as_json,
+        log=values.get("log"),
     )
 
 
@@ -124,6 +132,7 @@ def _parse(argv: list[str]) -> _Args:
         now=parsed.now,
         fleet=parsed.fleet,
         as_json=parsed.json,
+        log=parsed.log,
     )
 
 
@@ -159,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--fleet", metavar="FLEET", help="reject a bundle for any other fleet (WRONG_FLEET)"
+    )
+    p.add_argument(
+        "--log",
+        metavar="URL|DIR",
+        help="online mode (SPEC §7.5): fetch a missing consistency proof from this log's tiles",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return p
@@ -232,6 +246,8 @@ def _verify(args: _Args, as_json: bool) -> int:
         raise _UsageError(f"cannot read the client state in {args.state!r}: {e}") from e
     now = args.now if args.now is not None else int(time.time())
     try:
+        if args.log is not None:
+            package = _with_consistency(args.log, package, state, pinned)
         accepted = verify_package(package, pinned, state, now, fleet=args.fleet)
     except VerificationError as e:
         if as_json:
@@ -281,6 +297,27 @@ def _verify(args: _Args, as_json: bool) -> int:
             j = _key_json(k)
             print(f"  {j['key_id']}  {j['algorithm']:<11} {j['usage']:<14} {j['fingerprint']}")
     return 0
+
+
+def _with_consistency(log: str, package: bytes, state: ClientState, pinned: TrustRoot) -> bytes:
+    """Online mode (SPEC §7.5): ``package`` with its consistency proof read from ``log``."""
+    from keybundle.online import LogUnreachableError, with_consistency
+    from transparency_log.fetcher import DirectoryFetcher, HTTPFetcher
+
+    fetcher: DirectoryFetcher | HTTPFetcher
+    if log.startswith(("http://", "https://")):
+        fetcher = HTTPFetcher(log)
+    elif os.path.isdir(log):
+        fetcher = DirectoryFetcher(log)
+    else:
+        raise _UsageError(f"--log {log!r} is neither a directory nor an http:// or https:// URL")
+    try:
+        return with_consistency(package, state, pinned, fetcher)
+    except LogUnreachableError as e:
+        raise _UsageError(f"{e} (log {log})") from e
+    finally:
+        if isinstance(fetcher, HTTPFetcher):
+            fetcher.close()
 
 
 def main() -> NoReturn:
