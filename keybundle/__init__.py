@@ -51,12 +51,15 @@ _EXPORTS: dict[str, str] = {
     "VerifiedSignatures": "roles",
     "verify_signed_bundle": "roles",
     "BundleAdmission": "admission",
+    "check_fleet_step": "admission",
     "AssembledPackage": "issuance",
     "assemble_package": "issuance",
     "Monitor": "monitor",
     "Status": "monitor",
     "Finding": "evidence",
     "verify_evidence": "evidence",
+    "LogUnreachableError": "online",
+    "with_consistency": "online",
 }
 
 __all__ = [
@@ -72,6 +75,7 @@ __all__ = [
     "FleetKey",
     "FleetState",
     "Limits",
+    "LogUnreachableError",
     "MisbehaviourError",
     "Monitor",
     "P256Signer",
@@ -90,6 +94,7 @@ __all__ = [
     "add_signatures",
     "assemble_package",
     "build_package",
+    "check_fleet_step",
     "countersign",
     "parse_payload",
     "parse_state",
@@ -106,6 +111,7 @@ __all__ = [
     "verify_rotation_chain",
     "verify_self_signed",
     "verify_signed_bundle",
+    "with_consistency",
 ]
 
 
@@ -119,6 +125,7 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:
     from .admission import (
         BundleAdmission,
+        check_fleet_step,
     )
     from .client import (
         Accepted,
@@ -145,6 +152,10 @@ if TYPE_CHECKING:
     from .monitor import (
         Monitor,
         Status,
+    )
+    from .online import (
+        LogUnreachableError,
+        with_consistency,
     )
     from .package import (
         ConsistencyProof,

@@ -83,6 +83,7 @@ _EXPORTS: dict[str, str] = {
     "make_witness_server": "witness",
     "WitnessEndpoint": "witness_client",
     "collect_cosignatures": "witness_client",
+    "Recosigner": "server",
     "make_log_server": "server",
     "serve_log": "server",
 }
@@ -117,6 +118,7 @@ __all__ = [
     "PolicyGroup",
     "PolicyLog",
     "PolicyWitness",
+    "Recosigner",
     "Signature",
     "Signer",
     "Tile",
@@ -238,6 +240,7 @@ if TYPE_CHECKING:
         verify_inclusion,
     )
     from .server import (
+        Recosigner,
         make_log_server,
         serve_log,
     )
