@@ -272,6 +272,7 @@ class _Rules:
         self.log_keys: set[bytes] = set()
         self.witness_keys: set[bytes] = set()
         self.witness_key_names: set[str] = set()
+        self.log_key_names: set[str] = set()
         self.logs = self.witnesses = self.groups = 0
         self.quorum: str | None = None
 
@@ -283,7 +284,10 @@ class _Rules:
             raise ValueError(f"log {log.origin!r} has the public key of an earlier log")
         if key in self.witness_keys:
             raise ValueError(f"log {log.origin!r} has the public key of a witness")
+        if log.origin in self.witness_key_names:
+            raise ValueError(f"log {log.origin!r} has the key name of a witness")
         self.log_keys.add(key)
+        self.log_key_names.add(log.origin)
         self.logs += 1
 
     def add_witness(self, witness: PolicyWitness) -> None:
@@ -295,6 +299,14 @@ class _Rules:
             raise ValueError(f"witness {witness.name!r} has the public key of an earlier witness")
         if key in self.log_keys:
             raise ValueError(f"witness {witness.name!r} has the public key of a log")
+        if witness.key_name in self.log_key_names:
+            # A note verifier is looked up by (key name, key hash): a witness key named like
+            # the log could collide with the log key's 4-byte hash and make the checkpoint's
+            # verifier set ambiguous. Distinct names rule that out without any search.
+            raise ValueError(
+                f"witness {witness.name!r} has key name {witness.key_name!r}, the name of a "
+                "log key; witness and log keys must have distinct names"
+            )
         if witness.key_name in self.witness_key_names:
             raise ValueError(
                 f"witness {witness.name!r} has key name {witness.key_name!r}, like an earlier "

@@ -244,6 +244,17 @@ REJECTED: dict[str, str | bytes] = {
         + note.encode_verifier_key("witness.example/other", 0x04, LOG.public_key)
         + "\nquorum a\n"
     ),
+    # a witness key named like the log could share the log key's 4-byte key hash
+    "witness key named like the log": (
+        f"log {LOG_VKEY}\nwitness a "
+        + witness_signer(LOG.name, "clash").verifier().verifier_key
+        + "\nquorum a\n"
+    ),
+    "log key named like a witness": (
+        f"witness a {_X1}\nlog "
+        + log_signer(KEY_NAME["X1"]).verifier().verifier_key
+        + "\nquorum a\n"
+    ),
     "two witnesses with one key name": (
         f"witness a {_X1}\nwitness b "
         + witness_signer(KEY_NAME["X1"], "other").verifier().verifier_key
