@@ -170,10 +170,6 @@ class EntryBundle:
         """Return ``tile/entries/<N>[.p/<W>]``."""
         return f"tile/entries/{x_path(self.index)}{_suffix(self.width)}"
 
-    def leaf_tile(self) -> Tile:
-        """The level-0 tile holding the leaf hashes of this bundle's entries."""
-        return Tile(0, self.index, self.width)
-
 
 TileFetcher = Callable[[Sequence[Tile]], list[bytes]]
 """Fetches tiles in one batch: the bytes of each requested tile, in order (SPEC §2.9).
