@@ -172,9 +172,9 @@ def peak_rss(count: int, where: str | None) -> None:
                 last_size, last_time = log.size, now
                 print(f"  {log.size:>9,} entries  peak RSS {rss:6.1f} MiB  {rate:8,.0f} entries/s")
         # The dedupe lookup of one batch of new leaf hashes, with and without the filter.
-        kept = log._filter  # measuring what the filter spares: private on purpose
+        kept = log._index._filter  # measuring what the filter spares: private on purpose
         for label in ("with the leaf filter", "SQLite alone"):
-            log._filter = kept if label != "SQLite alone" else None
+            log._index._filter = kept if label != "SQLite alone" else None
             samples = []
             for _ in range(200):
                 hashes = [hashlib.sha256(e).digest() for e in make_entries(BATCH)]
@@ -183,7 +183,7 @@ def peak_rss(count: int, where: str | None) -> None:
                 samples.append(time.perf_counter() - began)
             lookup = statistics.median(samples) * 1000
             print(f"  lookup of {BATCH} new leaf hashes at {log.size:,}, {label}: {lookup:.3f} ms")
-        log._filter = kept
+        log._index._filter = kept
 
 
 def main() -> None:

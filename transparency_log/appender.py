@@ -20,6 +20,10 @@ returns its existing index through a persistent leaf-hash index (SQLite, stdlib)
 derived from the published entry bundles and so can always be caught up from them; a
 fixed-size Bloom filter in front of it spares the lookups of hashes it rules out.
 
+This module is the writer only: the pure tile math (the right edge and the files a batch
+adds) is :mod:`transparency_log.integrate`, the dedupe index is
+:mod:`transparency_log.leaf_index`.
+
 The log knows nothing about what its entries mean. A higher layer that must accept or reject
 entries, and keep its own state exactly in step with the log, plugs in an :class:`Admission`.
 """
@@ -30,7 +34,6 @@ import fcntl
 import hashlib
 import os
 import sqlite3
-import struct
 import threading
 import time
 from collections import deque
@@ -38,20 +41,21 @@ from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from transparency_log import note
 from transparency_log.checkpoint import Checkpoint, verify_checkpoint
 from transparency_log.entry_bundle import BUNDLE_WIDTH, MAX_ENTRY_SIZE, parse_entry_bundle
 from transparency_log.errors import LogReason, VerificationError
-from transparency_log.merkle import EMPTY_ROOT, HASH_SIZE, CompactRange
+from transparency_log.integrate import Frontier, TileLevel
+from transparency_log.leaf_index import LeafIndex
+from transparency_log.merkle import EMPTY_ROOT, HASH_SIZE
 from transparency_log.storage import CHECKPOINT_PATH, DirectoryTileStore, TileStore
 from transparency_log.tile import TILE_HEIGHT, TILE_WIDTH, Tile, entries_path
 
 __all__ = [
     "DEFAULT_BATCH_MAX_AGE",
     "DEFAULT_BATCH_SIZE",
-    "LEAF_FILTER_BITS",
     "MAX_BATCH_SIZE",
     "MAX_IN_FLIGHT",
     "RECENT_WINDOW",
@@ -78,12 +82,6 @@ MAX_IN_FLIGHT = 2
 RECENT_WINDOW = 65536
 """Leaf hashes kept in memory before they are flushed, sorted, to the persistent index."""
 
-LEAF_FILTER_BITS = 1 << 26
-"""Bits of the leaf-hash filter (8 MiB): fixed, whatever the log's size (SPEC §6.2)."""
-
-LEAF_FILTER = "leaf-filter"
-"""The leaf-hash filter's file in the log's state directory (SPEC §6.1, §6.2)."""
-
 STATE_DB = "index.sqlite3"
 """The leaf-hash index (and an admission hook's tables), in the log's state directory."""
 
@@ -94,11 +92,7 @@ Progress = Callable[[int, int | None], None]
 """``progress(done, total)`` after each integrated batch; ``total`` is None when unknown."""
 
 _sha256 = hashlib.sha256
-_NODE = b"\x01"
 _LEAF = b"\x00"
-_SQL_CHUNK = 500  # host parameters per lookup query (SQLite allows at least 999)
-_FILTER_MAGIC = b"keybundle leaf filter v1\n"
-_FILTER_PROBES = struct.Struct("<3Q")  # bit positions: the hash's first three 64-bit words
 
 
 class LogLockedError(RuntimeError):
@@ -156,213 +150,6 @@ class _Pending:
         return self.index
 
 
-class _TileLevel:
-    """The partial tile of one tile level, with the interior nodes above its hashes.
-
-    ``nodes[h]`` holds the nodes of height ``h`` inside the tile (``nodes[0]`` is the tile's
-    content); each node is computed once. The perfect subtrees that the tile's width
-    decomposes into are exactly this level's share of the tree's compact range.
-    """
-
-    __slots__ = ("nodes",)
-
-    def __init__(self, nodes: list[list[bytes]] | None = None) -> None:
-        self.nodes = nodes if nodes is not None else [[] for _ in range(TILE_HEIGHT + 1)]
-
-    def copy(self) -> _TileLevel:
-        return _TileLevel([list(row) for row in self.nodes])
-
-    @property
-    def width(self) -> int:
-        return len(self.nodes[0])
-
-    def body(self) -> bytes:
-        """The tile as served: its hashes concatenated (C2SP tlog-tiles)."""
-        return b"".join(self.nodes[0])
-
-    def extend(self, hashes: list[bytes]) -> tuple[list[bytes], list[bytes]]:
-        """Append ``hashes``; return the bodies and the roots of the tiles they filled."""
-        nodes = self.nodes
-        bodies: list[bytes] = []
-        roots: list[bytes] = []
-        pos, end = 0, len(hashes)
-        while pos < end:
-            base = nodes[0]
-            take = min(TILE_WIDTH - len(base), end - pos)
-            base.extend(hashes[pos : pos + take])
-            pos += take
-            for height in range(TILE_HEIGHT):
-                lower, upper = nodes[height], nodes[height + 1]
-                have, need = len(upper), len(lower) >> 1
-                if have == need:
-                    break
-                # RFC 9162 §2.1.1 interior node, inlined: this is the integration hot path.
-                upper.extend(
-                    [
-                        _sha256(_NODE + lower[2 * i] + lower[2 * i + 1]).digest()
-                        for i in range(have, need)
-                    ]
-                )
-            if len(base) == TILE_WIDTH:
-                bodies.append(b"".join(base))
-                roots.append(nodes[TILE_HEIGHT][0])
-                for row in nodes:
-                    row.clear()
-        return bodies, roots
-
-    def subtree_roots(self) -> list[bytes]:
-        """Roots of the perfect subtrees of the partial tile, largest first."""
-        nodes, width = self.nodes, len(self.nodes[0])
-        return [
-            nodes[h][(width >> h) - 1] for h in range(TILE_HEIGHT - 1, -1, -1) if (width >> h) & 1
-        ]
-
-
-class _Frontier:
-    """The right edge of the tree at ``size``: what integration needs, and nothing more."""
-
-    __slots__ = ("bundle", "levels", "size")
-
-    def __init__(self, size: int, levels: list[_TileLevel], bundle: bytes) -> None:
-        self.size = size
-        self.levels = levels
-        self.bundle = bundle  # the encoded partial entry bundle (size % 256 entries)
-
-    def copy(self) -> _Frontier:
-        return _Frontier(self.size, [level.copy() for level in self.levels], self.bundle)
-
-    def root(self) -> bytes:
-        """RFC 9162 root of the tree: its compact range, from the top tile level down."""
-        if self.size == 0:
-            return EMPTY_ROOT
-        hashes = [h for level in reversed(self.levels) for h in level.subtree_roots()]
-        return CompactRange(self.size, hashes).root()
-
-    def append(self, entries: list[bytes], hashes: list[bytes]) -> dict[str, bytes]:
-        """Advance by ``entries`` (with their leaf hashes); return every file to write.
-
-        The files are exactly the resources that the new size adds (SPEC §6.1): full entry
-        bundles and tiles completed, and the new partial bundle and partial tiles. No path
-        returned here is covered by a checkpoint of the old size.
-        """
-        old = self.size
-        new = old + len(entries)
-        files: dict[str, bytes] = {}
-
-        # Entry bundles: u16be(length) || entry, continuing the partial bundle.
-        index, fill, prefix = old // BUNDLE_WIDTH, old % BUNDLE_WIDTH, self.bundle
-        pos = 0
-        while pos < len(entries):
-            take = min(BUNDLE_WIDTH - fill, len(entries) - pos)
-            chunk = entries[pos : pos + take]
-            data = b"".join([prefix, *[len(e).to_bytes(2, "big") + e for e in chunk]])
-            pos += take
-            fill += take
-            if fill == BUNDLE_WIDTH:
-                files[entries_path(index, BUNDLE_WIDTH)] = data
-                index, fill, prefix = index + 1, 0, b""
-            else:
-                files[entries_path(index, fill)] = data
-                prefix = data
-        self.bundle = prefix
-
-        # Hash tiles, level by level: the roots of tiles filled at one level are the
-        # hashes appended to the level above (C2SP tlog-tiles §Merkle Tree).
-        carry, level = hashes, 0
-        while carry:
-            if level == len(self.levels):
-                self.levels.append(_TileLevel())
-            tiles = self.levels[level]
-            first_full = old >> (TILE_HEIGHT * (level + 1))
-            bodies, roots = tiles.extend(carry)
-            for k, body in enumerate(bodies):
-                files[Tile(level, first_full + k, TILE_WIDTH).path()] = body
-            if tiles.width:
-                tile_index = new >> (TILE_HEIGHT * (level + 1))
-                files[Tile(level, tile_index, tiles.width).path()] = tiles.body()
-            carry, level = roots, level + 1
-        self.size = new
-        return files
-
-
-class _LeafFilter:
-    """A Bloom filter over the leaf hashes in the persistent index (SPEC §6.2).
-
-    It only ever answers "certainly not in the index" or "maybe": a leaf hash that it
-    says may be there is looked up in SQLite, so the answers stay exact. Its size is a
-    constant: as the log grows it fills up, and a full filter just sends every lookup to
-    SQLite as if there were none. A leaf hash is SHA-256 output, so its first three 64-bit
-    words (little-endian, so that the saved file means the same on any machine) serve as
-    the probe positions (an entry ground to collide costs lookups, nothing
-    else).
-    """
-
-    __slots__ = ("_bits", "_mask")
-
-    def __init__(self, bits: bytearray) -> None:
-        size = len(bits) * 8
-        if size < 8 or size & (size - 1):
-            raise AssertionError("bad math in _LeafFilter: its size is not a power of two")
-        self._bits = bits
-        self._mask = size - 1
-
-    @classmethod
-    def empty(cls) -> _LeafFilter:
-        return cls(bytearray(max(1, LEAF_FILTER_BITS // 8)))
-
-    def add_all(self, hashes: Iterable[bytes]) -> None:
-        bits, mask = self._bits, self._mask
-        probes = _FILTER_PROBES.unpack_from
-        for leaf in hashes:
-            for word in probes(leaf):
-                bit = word & mask
-                bits[bit >> 3] |= 1 << (bit & 7)
-
-    def may_contain(self, leaf: bytes) -> bool:
-        bits, mask = self._bits, self._mask
-        for word in _FILTER_PROBES.unpack_from(leaf):
-            bit = word & mask
-            if not bits[bit >> 3] >> (bit & 7) & 1:
-                return False
-        return True
-
-    def save(self, out: BinaryIO, indexed_size: int) -> None:
-        """The file form: magic, u64be indexed size, the bits, SHA-256 of all before it.
-
-        Written piece by piece: the bits are never copied (memory stays flat).
-        """
-        head = _FILTER_MAGIC + indexed_size.to_bytes(8, "big")
-        digest = _sha256(head)
-        digest.update(self._bits)
-        out.write(head)
-        out.write(self._bits)
-        out.write(digest.digest())
-
-    @classmethod
-    def load(cls, path: Path) -> tuple[int, _LeafFilter] | None:
-        """The indexed size and filter of a file written by :meth:`save`, else None."""
-        head = len(_FILTER_MAGIC) + 8
-        data = bytearray(head + LEAF_FILTER_BITS // 8 + HASH_SIZE)
-        try:
-            with path.open("rb") as file:
-                if file.readinto(data) != len(data) or file.read(1):
-                    return None
-        except FileNotFoundError:
-            return None
-        view = memoryview(data)
-        valid = (
-            data.startswith(_FILTER_MAGIC)
-            and _sha256(view[:-HASH_SIZE]).digest() == view[-HASH_SIZE:]
-        )
-        size = int.from_bytes(view[len(_FILTER_MAGIC) : head], "big")
-        view.release()
-        if not valid:
-            return None
-        del data[-HASH_SIZE:]  # in place: no second copy of the bits
-        del data[:head]
-        return size, cls(data)
-
-
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     """A sequenced batch: its tree, the files and signed checkpoint to publish, its indices.
@@ -372,7 +159,7 @@ class _Prepared:
     """
 
     batch: list[_Pending]
-    frontier: _Frontier
+    frontier: Frontier
     files: dict[str, bytes]
     checkpoint: bytes
     fresh: dict[bytes, int]
@@ -455,16 +242,14 @@ class Log:
         self._closed = False
         self._broken: BaseException | None = None
         self._recent: dict[bytes, int] = {}
-        self._indexed_size = 0
         self._recorded_size = 0  # the published size last recorded in the state database
-        self._frontier = _Frontier(0, [], b"")  # the published tree
+        self._frontier = Frontier(0, [], b"")  # the published tree
         self._tip = self._frontier  # the tree after the last batch sequenced
         self._checkpoint = b""
         self._publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="log-publisher")
 
         self._state_dir = state_dir
         self._fsync = fsync
-        self._filter: _LeafFilter | None = None  # over log_leaf_index, once it has rows
         state_dir.mkdir(parents=True, exist_ok=True)
         self._lock_fd = _lock(state_dir / LOCK_FILE)
         try:
@@ -475,6 +260,7 @@ class Log:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'OFF'}")
                 self._db.execute("PRAGMA busy_timeout=10000")
+                self._index = LeafIndex(self._db, state_dir, fsync=fsync)
                 self._load()
             except BaseException:
                 self._db.close()
@@ -770,7 +556,7 @@ class Log:
             self._tip = self._frontier
 
     def _sequence_and_submit(
-        self, batch: list[_Pending], tip: _Frontier, generation: int
+        self, batch: list[_Pending], tip: Frontier, generation: int
     ) -> _Prepared | None:
         """Steps 1-2 and the checkpoint of step 4 for one batch, then hand it to the publisher.
 
@@ -857,7 +643,7 @@ class Log:
 
     # --- integration (SPEC §6.2) ---
 
-    def _sequence(self, batch: list[_Pending], tip: _Frontier, generation: int) -> _Prepared:
+    def _sequence(self, batch: list[_Pending], tip: Frontier, generation: int) -> _Prepared:
         """Steps 1-2: indices, admission and its state; then the files and the checkpoint.
 
         ``tip`` is the tree after the last batch sequenced, and ``generation`` counts the
@@ -925,16 +711,7 @@ class Log:
             for prepared in self._in_flight:
                 in_batch = prepared.fresh
                 found.update((h, in_batch[h]) for h in hashes if h in in_batch)
-        if self._indexed_size:
-            leaves = self._filter
-            missing = list(
-                {h for h in hashes if h not in found and (leaves is None or leaves.may_contain(h))}
-            )
-            for start in range(0, len(missing), _SQL_CHUNK):
-                part = missing[start : start + _SQL_CHUNK]
-                placeholders = ",".join("?" * len(part))  # only '?': values are bound
-                query = f"SELECT hash, idx FROM log_leaf_index WHERE hash IN ({placeholders})"  # noqa: S608
-                found.update(self._db.execute(query, part).fetchall())
+        found.update(self._index.lookup(h for h in hashes if h not in found))
         return found
 
     def _flush_index(self) -> None:
@@ -942,25 +719,10 @@ class Log:
         with self._cond:  # the publisher adds to the window and the tree together
             rows = sorted(self._recent.items())
             size = self._frontier.size
-        # The filter must cover every row of the table: it gets the new rows, durably,
-        # before the table does (a failed commit leaves it covering more: harmless).
-        if self._filter is None:
-            self._filter = self._filter_from_table()
-        self._filter.add_all(leaf for leaf, _ in rows)
-        self._save_filter(size)
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.executemany("INSERT OR IGNORE INTO log_leaf_index (hash, idx) VALUES (?, ?)", rows)
-            db.execute("UPDATE log_meta SET value = ? WHERE key = 'indexed_size'", (size,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        self._index.add(rows, size)
         with self._cond:
             for leaf, _ in rows:
                 del self._recent[leaf]
-        self._indexed_size = size
 
     def _record_size(self) -> None:
         """Record the published size in the state database if it grew (SPEC §6.2).
@@ -981,46 +743,6 @@ class Log:
             raise
         self._recorded_size = size
 
-    def _save_filter(self, indexed_size: int) -> None:
-        """Replace the filter's file atomically (temporary file, flush, rename, flush)."""
-        if self._filter is None:
-            raise AssertionError("bad math in _save_filter: there is no filter to save")
-        path = self._state_dir / LEAF_FILTER
-        temporary = self._state_dir / f".{LEAF_FILTER}.tmp"
-        with temporary.open("wb") as out:
-            self._filter.save(out, indexed_size)
-            out.flush()
-            if self._fsync:
-                os.fsync(out.fileno())
-        os.replace(temporary, path)
-        if self._fsync:
-            directory = os.open(self._state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
-
-    def _load_filter(self, indexed_size: int) -> None:
-        """Load the filter saved with the index; rebuild it from the table if it is not
-        there, damaged, or older than the table (a log written before there was one)."""
-        if not indexed_size:
-            self._filter = None
-            return
-        saved = _LeafFilter.load(self._state_dir / LEAF_FILTER)
-        if saved is not None and saved[0] >= indexed_size:
-            self._filter = saved[1]
-            return
-        self._filter = self._filter_from_table()
-        self._save_filter(indexed_size)
-
-    def _filter_from_table(self) -> _LeafFilter:
-        """A filter over every row of the leaf-hash table (none on a new log)."""
-        rebuilt = _LeafFilter.empty()
-        cursor = self._db.execute("SELECT hash FROM log_leaf_index")
-        while rows := cursor.fetchmany(65536):
-            rebuilt.add_all(leaf for (leaf,) in rows)
-        return rebuilt
-
     # --- recovery (SPEC §6.2: reopen) ---
 
     def _load(self) -> None:
@@ -1031,10 +753,6 @@ class Log:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS log_meta "
                 "(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID"
-            )
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS log_leaf_index "
-                "(hash BLOB PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID"
             )
             meta = dict(db.execute("SELECT key, value FROM log_meta").fetchall())
             recorded = int(meta.get("published_size", 0))
@@ -1051,9 +769,7 @@ class Log:
             checkpoint = verify_checkpoint(signed, self._verifier, origin=self._origin).checkpoint
             size = checkpoint.size
 
-            db.execute("INSERT OR IGNORE INTO log_meta VALUES ('indexed_size', 0)")
-            row = db.execute("SELECT value FROM log_meta WHERE key = 'indexed_size'").fetchone()
-            indexed = int(row[0])
+            indexed = LeafIndex.setup(db)
             if indexed > size:
                 raise LogStateError(
                     f"the leaf index covers {indexed} entries but the published checkpoint "
@@ -1079,10 +795,10 @@ class Log:
                 f"the published checkpoint says {checkpoint.root_hash.hex()}; the tile "
                 "directory does not belong to this checkpoint",
             )
-        self._frontier, self._checkpoint, self._indexed_size = frontier, signed, indexed
+        self._frontier, self._checkpoint = frontier, signed
         self._recorded_size = recorded
         self._tip = frontier
-        self._load_filter(indexed)
+        self._index.load(indexed)
         self._recent = _recent_hashes(self._store, indexed, size)
         if len(self._recent) >= RECENT_WINDOW:
             self._flush_index()
@@ -1135,13 +851,13 @@ def _split_hashes(data: bytes) -> list[bytes]:
     return [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]
 
 
-def _rebuild_frontier(store: TileStore, size: int) -> _Frontier:
+def _rebuild_frontier(store: TileStore, size: int) -> Frontier:
     """The right edge at ``size`` from the published partial tiles and partial bundle."""
-    levels: list[_TileLevel] = []
+    levels: list[TileLevel] = []
     level = 0
     while size >> (TILE_HEIGHT * level):
         width = (size >> (TILE_HEIGHT * level)) % TILE_WIDTH
-        tiles = _TileLevel()
+        tiles = TileLevel()
         if width:
             index = size >> (TILE_HEIGHT * (level + 1))
             data = _read_required(store, Tile(level, index, width).path(), width * HASH_SIZE)
@@ -1162,7 +878,7 @@ def _rebuild_frontier(store: TileStore, size: int) -> _Frontier:
                 f"the entries of {path} do not hash to its level-0 tile; the published "
                 "bundle is damaged",
             )
-    return _Frontier(size, levels, bundle)
+    return Frontier(size, levels, bundle)
 
 
 def _recent_hashes(store: TileStore, start: int, size: int) -> dict[bytes, int]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from transparency_log import appender, note
+from transparency_log import appender, leaf_index, note
 from transparency_log.appender import (
     Log,
     LogLockedError,
@@ -204,7 +204,7 @@ def test_close_writes_neither_the_index_nor_the_filter(tmp_path: Path) -> None:
     (rows,) = db.execute("SELECT count(*) FROM log_leaf_index").fetchone()
     db.close()
     assert indexed == rows == 0  # the window stays derived from the published tiles
-    assert not (state / appender.LEAF_FILTER).exists()
+    assert not (state / leaf_index.LEAF_FILTER).exists()
     with open_log(tmp_path) as log:
         # ...which the next open reads back: every entry is still found, exactly.
         assert log.add_many([*entries[::41], entries[599], b"new"]) == [
@@ -225,7 +225,7 @@ def test_a_window_that_is_full_on_open_goes_to_the_index(
     with open_log(tmp_path) as log:
         assert len(log._recent) == 0  # memory stays bounded across reopening
         assert log.add_many([entries[0], entries[499], b"new"]) == [0, 499, 500]
-    saved = appender._LeafFilter.load(tmp_path / ".state" / appender.LEAF_FILTER)
+    saved = leaf_index.LeafFilter.load(tmp_path / ".state" / leaf_index.LEAF_FILTER)
     assert saved is not None
     assert saved[0] == 500
 
@@ -623,8 +623,8 @@ def test_the_leaf_filter_sends_only_possible_duplicates_to_sqlite(
         assert queries == []  # none of the new leaf hashes can be in the index
         assert log.add_many(entries[::50]) == list(range(0, 1000, 50))
         assert queries  # those that may be there are looked up, and found
-    assert (tmp_path / ".state" / appender.LEAF_FILTER).stat().st_size == (
-        len(b"keybundle leaf filter v1\n") + 8 + appender.LEAF_FILTER_BITS // 8 + 32
+    assert (tmp_path / ".state" / leaf_index.LEAF_FILTER).stat().st_size == (
+        len(b"keybundle leaf filter v1\n") + 8 + leaf_index.LEAF_FILTER_BITS // 8 + 32
     )
 
 
@@ -632,7 +632,7 @@ def test_a_saturated_leaf_filter_only_costs_lookups(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(appender, "RECENT_WINDOW", 100)
-    monkeypatch.setattr(appender, "LEAF_FILTER_BITS", 8)  # full after a few hashes
+    monkeypatch.setattr(leaf_index, "LEAF_FILTER_BITS", 8)  # full after a few hashes
     entries = [entry(i) for i in range(600)]
     with open_log(tmp_path, batch_size=64) as log:
         assert log.add_many(entries) == list(range(600))
@@ -648,7 +648,7 @@ def test_a_missing_damaged_or_stale_leaf_filter_is_rebuilt_from_the_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
 ) -> None:
     monkeypatch.setattr(appender, "RECENT_WINDOW", 100)
-    path = tmp_path / ".state" / appender.LEAF_FILTER
+    path = tmp_path / ".state" / leaf_index.LEAF_FILTER
     entries = [entry(i) for i in range(700)]
     with open_log(tmp_path, batch_size=64) as log:
         log.add_many(entries[:200])
@@ -662,12 +662,12 @@ def test_a_missing_damaged_or_stale_leaf_filter_is_rebuilt_from_the_index(
     elif damage == "stale":
         path.write_bytes(old)
     else:
-        monkeypatch.setattr(appender, "LEAF_FILTER_BITS", 1 << 12)
+        monkeypatch.setattr(leaf_index, "LEAF_FILTER_BITS", 1 << 12)
     with open_log(tmp_path) as log:
         # Every entry of the index is still found, through a rebuilt filter.
         assert log.add_many(entries[::9]) == list(range(0, 700, 9))
         assert log.add(b"fresh") == 700
-    saved = appender._LeafFilter.load(path)  # saved again, whole
+    saved = leaf_index.LeafFilter.load(path)  # saved again, whole
     assert saved is not None
     db = sqlite3.connect(tmp_path / ".state" / "index.sqlite3")
     (indexed,) = db.execute("SELECT value FROM log_meta WHERE key = 'indexed_size'").fetchone()
