@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from transparency_log import durable
 from transparency_log.appender import Log, LogLockedError, LogStateError, open_directory_log
 from transparency_log.checkpoint import Checkpoint
 from transparency_log.entry_bundle import MAX_ENTRY_SIZE
@@ -305,11 +306,11 @@ def init(
     directory.mkdir(parents=True, exist_ok=True)
     config_dir.mkdir(mode=0o755)
     config = LogConfig(origin, verifier.verifier_key, key_path.resolve())
-    (config_dir / CONFIG_FILE).write_text(config.format(), encoding="utf-8")
+    durable.create_new(config_dir / CONFIG_FILE, config.format().encode("utf-8"))
     if root_bytes is not None:
-        (config_dir / TRUST_ROOT_FILE).write_bytes(root_bytes)
+        durable.create_new(config_dir / TRUST_ROOT_FILE, root_bytes)
     if witness_text is not None:
-        (config_dir / WITNESSES_FILE).write_bytes(witness_text)
+        durable.create_new(config_dir / WITNESSES_FILE, witness_text)
     # Create the empty log: the state directory and a signed checkpoint of size 0, with the
     # admission state recording the trust root it starts from.
     opened = open_directory_log(

@@ -32,14 +32,12 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import fcntl
 import functools
 import hashlib
 import json
 import multiprocessing
 import os
 import re
-import secrets
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -50,6 +48,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Protocol
 
+from transparency_log import durable
 from transparency_log import proof as tlog_proof
 from transparency_log.checkpoint import VerifiedCheckpoint, parse_checkpoint, verify_checkpoint
 from transparency_log.errors import LogReason
@@ -312,34 +311,6 @@ def _unverified_size_root(note_bytes: bytes | None) -> tuple[int, bytes] | None:
     return cp.size, cp.root_hash
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, data: bytes, *, fsync: bool = True) -> None:
-    """Temporary file, fsync, rename, fsync of the directory (SPEC §8.1)."""
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    if fsync:
-        _fsync_dir(path.parent)
-
-
 class StateDir:
     """The monitor's directory: ``state.json``, ``lock``, ``evidence/``, ``tiles/``, ``witness/``.
 
@@ -355,15 +326,13 @@ class StateDir:
     def lock(self) -> None:
         """Create the directory if needed and lock it (MonitorLockedError if held)."""
         self.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise MonitorLockedError(
-                f"another monitor is using {self.path}; one monitor per state directory"
-            ) from None
-        self._lock_fd = fd
+        self._lock_fd = durable.lock(self.path / LOCK_FILE, self._refuse)
+
+    def _refuse(self, holder: str) -> MonitorLockedError:
+        return MonitorLockedError(
+            f"another monitor (pid {holder}) is using {self.path}; one monitor per state "
+            "directory"
+        )
 
     def unlock(self) -> None:
         """Release the lock."""
@@ -385,7 +354,7 @@ class StateDir:
     def save(self, state: MonitorState) -> None:
         """Replace the state atomically."""
         self.path.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.path / STATE_FILE, state.encode(), fsync=self._fsync)
+        durable.replace(self.path / STATE_FILE, state.encode(), fsync=self._fsync)
 
     def write_evidence(self, evidence: Mapping[str, Any]) -> Path:
         """Write an evidence file, named by its kind, reason and the digest of its claim.
@@ -399,13 +368,13 @@ class StateDir:
         directory.mkdir(exist_ok=True)
         path = directory / f"{evidence['kind']}-{evidence['reason']}-{digest}.json"
         if not path.exists():
-            _atomic_write(path, encode_evidence(evidence), fsync=self._fsync)
+            durable.replace(path, encode_evidence(evidence), fsync=self._fsync)
         return path
 
     def write_cosigned(self, data: bytes) -> Path:
         """Write the checkpoint the monitor cosigned (witness mode)."""
         path = self.path / COSIGNED_FILE
-        _atomic_write(path, data, fsync=self._fsync)
+        durable.replace(path, data, fsync=self._fsync)
         return path
 
     @property
@@ -660,7 +629,7 @@ class _TileCache:
         for path, data in self._pending.items():
             target = self._dir / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(target, data, fsync=False)
+            durable.replace(target, data, fsync=False)
         self._pending.clear()
 
 

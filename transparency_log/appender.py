@@ -30,7 +30,6 @@ entries, and keep its own state exactly in step with the log, plugs in an :class
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import sqlite3
@@ -43,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from transparency_log import note
+from transparency_log import durable, note
 from transparency_log.checkpoint import Checkpoint, verify_checkpoint
 from transparency_log.entry_bundle import BUNDLE_WIDTH, MAX_ENTRY_SIZE, parse_entry_bundle
 from transparency_log.errors import LogReason, VerificationError
@@ -251,7 +250,7 @@ class Log:
         self._state_dir = state_dir
         self._fsync = fsync
         state_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = _lock(state_dir / LOCK_FILE)
+        self._lock_fd = durable.lock(state_dir / LOCK_FILE, _refuse(state_dir))
         try:
             self._db = sqlite3.connect(
                 state_dir / STATE_DB, isolation_level=None, check_same_thread=False
@@ -896,24 +895,14 @@ def _recent_hashes(store: TileStore, start: int, size: int) -> dict[bytes, int]:
     return recent
 
 
-def _lock(path: Path) -> int:
-    """Take the log's single-writer lock (``flock``, released when the process dies)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-        os.close(fd)
-        raise LogLockedError(
-            f"the log at {path.parent} is open by another writer (pid {holder}); "
+def _refuse(state_dir: Path) -> Callable[[str], LogLockedError]:
+    def refuse(holder: str) -> LogLockedError:
+        return LogLockedError(
+            f"the log at {state_dir} is open by another writer (pid {holder}); "
             "only one process may append to a log at a time"
-        ) from None
-    except BaseException:
-        os.close(fd)
-        raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
-    return fd
+        )
+
+    return refuse
 
 
 def open_directory_log(
