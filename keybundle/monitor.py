@@ -59,14 +59,12 @@ from .errors import Reason, VerificationError
 from .evidence import (
     MAX_EVIDENCE_ENTRIES,
     EntryRange,
-    FleetHistory,
-    KeyInfo,
     entries_evidence,
     inconsistency_evidence,
-    is_rotation,
     split_view_evidence,
     tile_evidence,
 )
+from .history import FleetHistory, KeyInfo, is_rotation
 from .monitor_judges import EntryJudge, Judged, PendingJudgement, Rejection, SerialJudge
 from .monitor_state import MonitorState, StateDir
 from .monitor_witness import Cosigned, WitnessFailure, WitnessMisbehaviour, submit_checkpoint

@@ -1,7 +1,7 @@
 """SPEC §8.2 step 1: judging log entries under the trust root in force, possibly in parallel.
 
 An :class:`EntryJudge` says of each bundle entry either what it is (a
-:class:`~keybundle.evidence.BundleInfo`) or why it is not a valid signed bundle
+:class:`~keybundle.history.BundleInfo`) or why it is not a valid signed bundle
 (:class:`Rejection`). :class:`SerialJudge` judges in this process; :class:`ProcessJudge` in
 worker processes, since signature checks are CPU-bound. The monitor
 (:mod:`keybundle.monitor`) applies the results in log order.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .errors import VerificationError
-from .evidence import BundleInfo, KeyInfo, judge_bundle
+from .history import BundleInfo, KeyInfo, judge_bundle
 from .trustroot import TrustRoot, parse_unverified_signed_trust_root
 
 __all__ = [

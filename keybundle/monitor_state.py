@@ -26,7 +26,8 @@ from transparency_log.merkle import HASH_SIZE, CompactRange
 from transparency_log.note import parse_unverified
 
 from .errors import VerificationError
-from .evidence import FleetHead, KeyInfo, canonical_json, encode_evidence
+from .evidence import canonical_json, encode_evidence
+from .history import FleetHead, KeyInfo
 
 __all__ = [
     "MAX_MONITOR_STATE_BYTES",
