@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, Protocol, TypeVar
 
 import click
 
+from keybundle.errors import CorruptStateError
 from keybundle.signers import COSE_ALG_EDDSA, COSE_ALG_ES256
 from transparency_log import durable
 from transparency_log.errors import VerificationError
@@ -116,7 +117,7 @@ def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except VerificationError as e:
             _fail(EXIT_REJECTED, e.message, e.reason, as_json)
-        except UserError as e:
+        except (UserError, CorruptStateError) as e:
             _fail(EXIT_USAGE, str(e), None, as_json)
         except OSError as e:
             _fail(EXIT_USAGE, _os_error_message(e), None, as_json)

@@ -24,7 +24,7 @@ from transparency_log import durable
 from transparency_log.appender import Log, LogLockedError, LogStateError, open_directory_log
 from transparency_log.checkpoint import Checkpoint
 from transparency_log.entry_bundle import MAX_ENTRY_SIZE
-from transparency_log.errors import VerificationError
+from transparency_log.errors import BatchRejectionError, VerificationError
 from transparency_log.merkle import EMPTY_ROOT
 from transparency_log.note import SIG_TYPE_ED25519, new_signer, new_verifier
 from transparency_log.storage import DirectoryTileStore
@@ -498,22 +498,11 @@ def append(
 
         try:
             indices = opened.add_many(_Files(paths), progress=progress)
-        except VerificationError as e:
-            position = _position(e.message)
-            named = position is not None and position < len(paths)
-            which = f"{paths[position]}: " if named and position is not None else ""
+        except BatchRejectionError as e:
+            which = f"{paths[e.position]}: " if e.position < len(paths) else ""
             raise VerificationError(e.reason, which + e.message) from None
     lines = [f"{path} {index}" for path, index in zip(paths, indices, strict=True)]
     click.echo("\n".join(lines))
-
-
-def _position(message: str) -> int | None:
-    """The batch position named by add_many's rejection message ("entry K of the batch")."""
-    prefix = "entry "
-    if not message.startswith(prefix):
-        return None
-    digits = message[len(prefix) :].split(" ", 1)[0]
-    return int(digits) if digits.isdigit() else None
 
 
 @log.command("proof")

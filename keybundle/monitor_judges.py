@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 from .errors import VerificationError
@@ -38,7 +39,8 @@ _MIN_TASK_ENTRIES = 64
 class Rejection:
     """An entry that is not a valid signed bundle under the trust root in force."""
 
-    reason: str
+    reason: StrEnum
+    """The rejection's reason code (a :class:`~keybundle.errors.Reason` or ``LogReason``)."""
     message: str
 
 

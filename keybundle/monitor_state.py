@@ -25,7 +25,7 @@ from transparency_log.checkpoint import parse_checkpoint
 from transparency_log.merkle import HASH_SIZE, CompactRange
 from transparency_log.note import parse_unverified
 
-from .errors import VerificationError
+from .errors import CorruptStateError, MonitorLockedError, VerificationError
 from .evidence import canonical_json, encode_evidence
 from .history import FleetHead, KeyInfo
 
@@ -49,14 +49,6 @@ EVIDENCE_DIR: Final = "evidence"
 TILE_CACHE_DIR: Final = "tiles"
 COSIGNED_FILE: Final = "cosigned-checkpoint"
 WITNESS_DIR: Final = "witness"
-
-
-class MonitorLockedError(OSError):
-    """Another monitor holds the state directory."""
-
-
-class CorruptStateError(ValueError):
-    """The state file does not parse; it is never reset silently (that would forget forks)."""
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,13 @@ from typing import Protocol
 from transparency_log import durable, note
 from transparency_log.checkpoint import Checkpoint, verify_checkpoint
 from transparency_log.entry_bundle import BUNDLE_WIDTH, MAX_ENTRY_SIZE, parse_entry_bundle
-from transparency_log.errors import LogReason, VerificationError
+from transparency_log.errors import (
+    BatchRejectionError,
+    LogLockedError,
+    LogReason,
+    LogStateError,
+    VerificationError,
+)
 from transparency_log.integrate import Frontier, TileLevel
 from transparency_log.leaf_index import LeafIndex
 from transparency_log.merkle import EMPTY_ROOT, HASH_SIZE
@@ -92,14 +98,6 @@ Progress = Callable[[int, int | None], None]
 
 _sha256 = hashlib.sha256
 _LEAF = b"\x00"
-
-
-class LogLockedError(RuntimeError):
-    """Another writer holds the log's lock: one process appends to a log at a time."""
-
-
-class LogStateError(RuntimeError):
-    """The log's files or state disagree in a way that reopening cannot repair."""
 
 
 class Admission(Protocol):
@@ -351,7 +349,8 @@ class Log:
 
         Entries already in the log (or earlier in ``entries``) return their existing index.
         If the admission hook rejects some, the others are still appended, and then the
-        first rejection is raised (resubmitting returns the indices of those that were
+        first rejection is raised as a :class:`BatchRejectionError`, whose ``position`` is
+        its place in ``entries`` (resubmitting returns the indices of those that were
         appended). ``progress(done, total)`` is called after each batch.
 
         Batches are pipelined (SPEC §6.2): while one is being published, the next ones are
@@ -396,10 +395,7 @@ class Log:
             self._settle(idle=False)
             raise
         if first_rejection is not None:
-            position, rejection = first_rejection
-            raise VerificationError(
-                rejection.reason, f"entry {position} of the batch: {rejection.message}"
-            )
+            raise BatchRejectionError(*first_rejection)
         return indices
 
     def flush(self) -> None:

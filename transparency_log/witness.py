@@ -45,7 +45,7 @@ from transparency_log.cosignature import (
     CosignatureV1Signer,
     system_clock,
 )
-from transparency_log.errors import LogReason, VerificationError
+from transparency_log.errors import LogReason, StateLockedError, VerificationError
 from transparency_log.merkle import EMPTY_ROOT, HASH_SIZE, MAX_TREE_SIZE
 
 __all__ = [
@@ -321,10 +321,6 @@ class StateStore(Protocol):
     def save(self, origin: str, state: TreeState) -> None:
         """Record ``state`` for ``origin`` durably."""
         ...
-
-
-class StateLockedError(OSError):
-    """Another :class:`FileStateStore` (in this or another process) uses the directory."""
 
 
 def _state_file_name(origin: str) -> str:
