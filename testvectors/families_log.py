@@ -557,6 +557,42 @@ def _note(vs: VectorSet) -> None:
         reject("MALFORMED_NOTE"),
         repaired=sized(2**20, pad_name),
     )
+    add(
+        "note-text-of-one-empty-line",
+        "A text that is one newline: the note starts with the separating blank line's pair.",
+        signed_raw(b"\n"),
+        [vkey],
+        ACCEPT,
+    )
+    five = b64(bytes(5))
+
+    def extra_line(key_name: str) -> bytes:
+        return signed + f"\u2014 {key_name} {five}\n".encode()
+
+    add(
+        "note-unknown-signature-of-five-bytes",
+        "A line by an unknown key decoding to exactly 5 bytes (key hash and one byte): "
+        "well formed, recorded unverified.",
+        extra_line("unknown.example/k"),
+        [vkey],
+        ACCEPT,
+    )
+    for char, code, want in (
+        ("\u2000", "u2000", reject("MALFORMED_NOTE")),
+        ("\u200a", "u200a", reject("MALFORMED_NOTE")),
+        ("\u1fff", "u1fff", ACCEPT),
+        ("\u200b", "u200b", ACCEPT),
+    ):
+        white = want.reason is not None
+        add(
+            f"note-key-name-with-{code}",
+            f"A line by an unknown key whose name holds U+{code[1:].upper()}, "
+            + ("Unicode White_Space: not a key name." if white else "not White_Space."),
+            extra_line(f"unknown.example/k{char}x"),
+            [vkey],
+            want,
+            repaired=extra_line("unknown.example/kx") if white else None,
+        )
     line = sig.to_line()
     malformed = [
         ("note-without-blank-line", "No blank line before the signatures.", _TEXT + line),
@@ -693,21 +729,19 @@ def _checkpoint(vs: VectorSet) -> None:
         origin: str | None = None,
         witnesses: Sequence[str] = tuple(witness_vkeys),
         source: str | None = None,
+        repaired: bytes | None = None,
+        repaired_origin: str | None = None,
     ) -> None:
-        vs.add(
-            fam,
-            name,
-            description,
-            spec,
-            {
-                "note_b64": b64(data),
+        def inp(note_bytes: bytes, expected_origin: str | None) -> dict[str, Any]:
+            return {
+                "note_b64": b64(note_bytes),
                 "log_vkey": log,
-                "origin": origin,
+                "origin": expected_origin,
                 "witness_vkeys": list(witnesses),
-            },
-            want,
-            source=source,
-        )
+            }
+
+        twin = None if repaired is None else inp(repaired, repaired_origin)
+        vs.add(fam, name, description, spec, inp(data, origin), want, source=source, repaired=twin)
 
     published = pub.CHECKPOINT_NOTE
     add(
@@ -889,6 +923,34 @@ def _checkpoint(vs: VectorSet) -> None:
     ]
     for name, description, text in bodies:
         add(name, description, log_signed(text), reject("MALFORMED_CHECKPOINT"))
+    # MAX_CHECKPOINT_BYTES at the limit and one past it (the bulk is one extension line).
+    head = f"{LOG_ORIGIN}\n3\n{root_b64}\n"
+    at_limit = head + "x" * (16384 - len(head) - 1) + "\n"
+    add(
+        "checkpoint-of-max-checkpoint-bytes",
+        "A body of exactly MAX_CHECKPOINT_BYTES (16384) bytes: one long extension line.",
+        log_signed(at_limit),
+        ACCEPT,
+    )
+    add(
+        "checkpoint-one-byte-over-max-checkpoint-bytes",
+        "A body of MAX_CHECKPOINT_BYTES + 1 bytes, otherwise like the one at the limit.",
+        log_signed(head + "x" * (16384 - len(head)) + "\n"),
+        reject("MALFORMED_CHECKPOINT"),
+        repaired=log_signed(at_limit),
+    )
+    # MAX_TREE_SIZE is 2^63 - 1: a vector cannot carry that size in its answer (SPEC §12.3
+    # keeps vector integers below 2^53), so the size is parsed and a later step rejects.
+    largest = log_signed(f"{LOG_ORIGIN}\n{2**63 - 1}\n{root_b64}\n")
+    add(
+        "checkpoint-size-max-tree-size-of-another-origin",
+        "A checkpoint of size 2^63 - 1 (MAX_TREE_SIZE, valid) whose origin is not the one "
+        "configured: step 3 parses the size, step 4 rejects the origin (WRONG_ORIGIN).",
+        largest,
+        reject("WRONG_ORIGIN"),
+        origin="other.example/log",
+        repaired=largest,
+    )
 
 
 # --- tlog-proof (SPEC §2.7) --------------------------------------------------------------------
@@ -1228,6 +1290,25 @@ def _policy(vs: VectorSet) -> None:
             reject("MALFORMED_POLICY"),
             repaired=twin + "quorum w1\n",
         )
+
+    # MAX_POLICY_BYTES at the limit and one past it (the bulk is one comment line).
+    def padded(total: int) -> str:
+        tail = "quorum none\n"
+        return "#" + "x" * (total - len(tail) - 2) + "\n" + tail
+
+    parse(
+        "policy-of-max-policy-bytes",
+        "A policy of exactly MAX_POLICY_BYTES (65536) bytes: a long comment and quorum none.",
+        padded(65536),
+        ACCEPT,
+    )
+    parse(
+        "policy-one-byte-over-max-policy-bytes",
+        "A policy of MAX_POLICY_BYTES + 1 bytes, otherwise like the one at the limit.",
+        padded(65537),
+        reject("MALFORMED_POLICY"),
+        repaired=padded(65536),
+    )
     # MAX_POLICY_LOGS, MAX_POLICY_WITNESSES, MAX_POLICY_GROUPS: at the limit and one past it.
     many_logs = [
         note.Ed25519Signer(f"log{i}.example/keybundle", seed(f"log {i}")).verifier().verifier_key
