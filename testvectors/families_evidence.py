@@ -374,6 +374,15 @@ def add_evidence_family(vs: VectorSet) -> None:
         ["§8.4.2"],
     )
     add(
+        "tile-mismatch-missing-resource",
+        "The tile-mismatch file without the level-0 tile its reading needs: a needed resource "
+        "that is absent (SPEC §8.4.2).",
+        enc({**tiles, "resources": {entries_path(0, 3): tiles["resources"][entries_path(0, 3)]}}),
+        reject("UNFOUNDED_EVIDENCE"),
+        ["§8.4.2"],
+        repaired=enc(tiles),
+    )
+    add(
         "tile-mismatch-operation-beyond-the-checkpoint",
         "The tile-mismatch file with stop one past the checkpoint's size: the operation is a "
         "claim about the signed tree (UNFOUNDED_EVIDENCE).",

@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+from nacl.bindings import crypto_core_ed25519_is_valid_point
 from nacl.signing import SigningKey
 
 from transparency_log import note
@@ -1290,6 +1291,22 @@ def _policy(vs: VectorSet) -> None:
             reject("MALFORMED_POLICY"),
             repaired=twin + "quorum w1\n",
         )
+
+    # Rule 6 compares whole 32-byte keys: two log keys that differ in one byte are two keys.
+    near = bytearray(public(log2))
+    near[1] = next(
+        b
+        for b in range(256)
+        if b != near[1]
+        and crypto_core_ed25519_is_valid_point(bytes(near[:1]) + bytes([b]) + bytes(near[2:]))
+    )
+    parse(
+        "policy-log-keys-differing-in-one-byte",
+        "Two logs whose public keys differ only in their second byte: distinct keys (rule 6).",
+        f"log {log2}\nlog {note.encode_verifier_key('log3.example/keybundle', 1, bytes(near))}\n"
+        "quorum none\n",
+        ACCEPT,
+    )
 
     # MAX_POLICY_BYTES at the limit and one past it (the bulk is one comment line).
     def padded(total: int) -> str:
