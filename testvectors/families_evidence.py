@@ -163,6 +163,44 @@ def add_evidence_family(vs: VectorSet) -> None:
         reject("UNFOUNDED_EVIDENCE"),
     )
 
+    # Each part of the inconsistent_checkpoints claim false alone (SPEC §8.4.2).
+    claim_false = [
+        (
+            "inconsistent-checkpoints-sizes-swapped",
+            "The new checkpoint as the old one and the old as the new: m < n is false.",
+            {
+                **inconsistent,
+                "old_checkpoint": inconsistent["new_checkpoint"],
+                "new_checkpoint": inconsistent["old_checkpoint"],
+            },
+        ),
+        (
+            "inconsistent-checkpoints-proof-hash-replaced",
+            "One hash of the consistency proof replaced: the proof does not verify.",
+            {
+                **inconsistent,
+                "consistency_proof": [
+                    b64(bytes(32)),
+                    *inconsistent["consistency_proof"][1:],
+                ],
+            },
+        ),
+        (
+            "inconsistent-checkpoints-prefix-one-hash-short",
+            "A prefix with one hash fewer than the compact range of the old size.",
+            {**inconsistent, "prefix": inconsistent["prefix"][:-1]},
+        ),
+    ]
+    for name, description, value in claim_false:
+        add(
+            name,
+            description,
+            enc(value),
+            reject("UNFOUNDED_EVIDENCE"),
+            ["§8.4.2"],
+            repaired=enc(inconsistent),
+        )
+
     # A log that admitted what it must have refused.
     bad = World()
     bad.publish(DEFAULT_FLEET, 1)

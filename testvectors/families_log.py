@@ -1283,6 +1283,22 @@ def _policy(vs: VectorSet) -> None:
             f"log {log}\nwitness w1 {w1}\nwitness w9 {w4}\n",
         ),
     ]
+    alone.append(
+        (
+            "policy-group-member-twice-in-one-group",
+            "One group listing one witness twice (rule 3).",
+            f"log {log}\nwitness w1 {w1}\nwitness w2 {w2}\ngroup g any w1 w1\n",
+            f"log {log}\nwitness w1 {w1}\nwitness w2 {w2}\ngroup g any w1 w2\n",
+        )
+    )
+    alone.append(
+        (
+            "policy-witness-named-none",
+            "A witness whose policy name is the predefined none (rule 1).",
+            f"log {log}\nwitness w1 {w1}\nwitness none {w4}\n",
+            f"log {log}\nwitness w1 {w1}\nwitness w9 {w4}\n",
+        )
+    )
     for name, description, text, twin in alone:
         parse(
             name,
