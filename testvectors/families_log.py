@@ -1541,6 +1541,33 @@ def _tiles(vs: VectorSet) -> None:
             pub.TILES_SOURCE,
         )
     add("tile-path-partial", "A partial tile of width 17 at level 1.", "tile/1/000.p/17", ACCEPT)
+    # The bound (256N + W) * 2^(8L) <= 2^63 - 1, at it and one past it.
+    add(
+        "tile-path-level-7-width-127",
+        "Level-7 tile 0 of width 127: 127 * 2^56 <= 2^63 - 1, the highest tile a tree publishes.",
+        "tile/7/000.p/127",
+        ACCEPT,
+    )
+    vs.add(
+        fam,
+        "tile-path-level-7-width-128",
+        "Level-7 tile 0 of width 128: 128 * 2^56 = 2^63, beyond MAX_TREE_SIZE.",
+        spec,
+        {"path": "tile/7/000.p/128"},
+        reject("MALFORMED_TILE"),
+        repaired={"path": "tile/7/000.p/127"},
+    )
+    last = "x036/x028/x797/x018/x963/967"  # 2^55 - 1: its bundle ends at entry 2^63 - 1
+    vs.add(
+        fam,
+        "tile-path-last-entry-bundle-full",
+        "Entry bundle 2^55 - 1 in full (256 entries) would end past entry 2^63 - 2; only its "
+        "partial form of width 255 fits a tree of MAX_TREE_SIZE.",
+        spec,
+        {"path": f"tile/entries/{last}"},
+        reject("MALFORMED_TILE"),
+        repaired={"path": f"tile/entries/{last}.p/255"},
+    )
     add("tile-path-entry-bundle", "Entry bundle 1000.", "tile/entries/x001/000", ACCEPT)
     add(
         "tile-path-partial-entry-bundle",
