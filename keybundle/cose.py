@@ -75,9 +75,10 @@ MAX_SIGNED_BUNDLE_BYTES = 65536
 MAX_COSE_DEPTH = 5
 """Deepest nesting in a signed bundle (top level = 0): Sign1 array 1, unprotected map 2,
 countersignature array 3, a countersignature 4, its (empty) unprotected map 5 (SPEC §11)."""
-MAX_COSE_ITEMS = 9 + 4 * MAX_COUNTERSIGNATURES
-"""Most CBOR data items in a signed bundle: 9 for the Sign1 and the array of countersignatures,
-4 per countersignature (SPEC §11)."""
+MAX_COSE_ITEMS = 8 + 4 * MAX_COUNTERSIGNATURES
+"""Most CBOR data items in a valid signed bundle (SPEC §4.1, §11): 8 for the tag, its array, the
+four fields, label 11 and the array of countersignatures, then 4 per countersignature. Any
+input over it is also malformed by structure, so the cap bounds work and decides no outcome."""
 
 _LABEL_ALG = 1
 _LABEL_CONTENT_TYPE = 3
@@ -121,7 +122,6 @@ class Sign1(Frozen):
             protected=protected,
             countersignatures=countersignatures,
         )
-
 
 
 # array(4), text(10) "Signature1": the fixed start of every Sig_structure of a COSE_Sign1.

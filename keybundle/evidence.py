@@ -466,8 +466,9 @@ def _verify_split_view(ev: Mapping[str, Any], root: TrustRoot, origin: str) -> F
     notes = _get(ev, "checkpoints", list, "evidence")
     if len(notes) != 2:
         _malformed("split_view evidence holds exactly two checkpoints")
-    a = _verify_note(_note(notes[0], "checkpoints[0]"), root).checkpoint
-    b = _verify_note(_note(notes[1], "checkpoints[1]"), root).checkpoint
+    first, second = _note(notes[0], "checkpoints[0]"), _note(notes[1], "checkpoints[1]")
+    a = _verify_note(first, root).checkpoint
+    b = _verify_note(second, root).checkpoint
     if a.size != b.size:
         _unfounded(f"the checkpoints have sizes {a.size} and {b.size}; a split view is one size")
     if a.root_hash == b.root_hash:
@@ -487,10 +488,13 @@ def _verify_inconsistency(ev: Mapping[str, Any], root: TrustRoot, origin: str) -
            "evidence")  # fmt: skip
     if ev["reason"] != LogReason.BAD_CONSISTENCY_PROOF:
         _malformed("inconsistent_checkpoints evidence has reason BAD_CONSISTENCY_PROOF")
-    old = _verify_note(_note(ev.get("old_checkpoint"), "old_checkpoint"), root).checkpoint
-    new = _verify_note(_note(ev.get("new_checkpoint"), "new_checkpoint"), root).checkpoint
+    # The whole format before any checkpoint (SPEC §8.4.3).
+    old_note = _note(ev.get("old_checkpoint"), "old_checkpoint")
+    new_note = _note(ev.get("new_checkpoint"), "new_checkpoint")
     prefix = _hashes(ev.get("prefix"), "prefix")
     proof = _hashes(ev.get("consistency_proof"), "consistency_proof")
+    old = _verify_note(old_note, root).checkpoint
+    new = _verify_note(new_note, root).checkpoint
     if not 0 < old.size < new.size:
         _unfounded(
             f"the old checkpoint has size {old.size} and the new one {new.size}; this kind "
@@ -734,9 +738,9 @@ def _verify_tiles(ev: Mapping[str, Any], root: TrustRoot, origin: str) -> Findin
     _exact(ev, (*_ENVELOPE, "checkpoint", "operation", "resources"), "evidence")
     if ev["reason"] != LogReason.MALFORMED_TILE:
         _malformed("tile_mismatch evidence has reason MALFORMED_TILE")
+    # The whole format before the checkpoint; the operation's bounds are a claim about the
+    # signed tree, so beyond it is UNFOUNDED_EVIDENCE (SPEC §8.4.3).
     note_bytes = _note(ev.get("checkpoint"), "checkpoint")
-    verified = _verify_note(note_bytes, root)
-    size = verified.checkpoint.size
     operation = _get(ev, "operation", dict, "evidence")
     raw = _get(ev, "resources", dict, "evidence")
     if len(raw) > MAX_EVIDENCE_RESOURCES:
@@ -748,20 +752,22 @@ def _verify_tiles(ev: Mapping[str, Any], root: TrustRoot, origin: str) -> Findin
         except ValueError:
             _malformed(f"resource path {path[:_QUOTE]!r} is not a tile or entry-bundle path")
         resources[path] = _bytes(value, f"resources[{path!r}]")
-    client = LogClient(_MemoryFetcher(resources), root.log.verifier(), origin=root.log.origin)
     if set(operation) == {"start", "stop"}:
         start = _get(operation, "start", int, "operation")
         stop = _get(operation, "stop", int, "operation")
-        if not start < stop <= size:
-            _malformed(f"operation reads entries {start}..{stop - 1} of a tree of {size}")
-        what = f"entries {start}..{stop - 1}"
+        if not start < stop:
+            _malformed(f"operation reads entries {start}..{stop - 1}, an empty range")
+        end, what = stop, f"entries {start}..{stop - 1}"
     elif set(operation) == {"old_size"}:
         old_size = _get(operation, "old_size", int, "operation")
-        if not old_size <= size:
-            _malformed(f"operation reads a proof from {old_size} in a tree of {size}")
-        what = f"the consistency proof from size {old_size}"
+        end, what = old_size, f"the consistency proof from size {old_size}"
     else:
         _malformed('operation is {"start": a, "stop": b} or {"old_size": n}')
+    verified = _verify_note(note_bytes, root)
+    size = verified.checkpoint.size
+    if end > size:
+        _unfounded(f"the operation reads {what}, beyond the checkpoint's tree of size {size}")
+    client = LogClient(_MemoryFetcher(resources), root.log.verifier(), origin=root.log.origin)
     try:
         if "start" in operation:
             for _ in client.entries(start, stop, verified):

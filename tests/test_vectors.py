@@ -589,3 +589,48 @@ def test_an_external_command_that_cannot_run(tmp_path: Path) -> None:
     (outcome,) = run_external([_vector()], [str(tmp_path / "no-such-adapter")])
     assert not outcome.passed
     assert "cannot run the verifier" in outcome.detail
+
+
+# -- one fault per negative vector (issue 17) -----------------------------------------------
+
+
+def test_negative_vectors_carry_one_fault() -> None:
+    # The generator refuses a rejection whose repaired twin (the same input with the one
+    # fault its name says removed) our library does not accept; here: the twins exist where
+    # the issue found two faults, and the check refuses a vector with a second fault.
+    from testvectors.families_bundle import add_bundle_families
+    from testvectors.families_evidence import add_evidence_family
+    from testvectors.families_log import add_log_families
+    from testvectors.families_trust import add_trust_families
+    from testvectors.vectorset import VectorMismatchError, VectorSet, reject
+
+    vs = VectorSet()
+    add_log_families(vs)
+    add_bundle_families(vs)
+    add_trust_families(vs)
+    add_evidence_family(vs)
+    for named in [
+        ("payload", "payload-epoch-above-max"),
+        ("payload", "fleet-key-p256-x-above-p"),
+        ("trust-root", "trust-root-threshold-above-organisations"),
+        ("cose", "independent-signature-by-operator-key"),
+        ("policy", "policy-key-both-log-and-witness"),
+        ("policy", "policy-same-witness-key-twice"),
+        ("note", "note-ed25519-signature-small-order-r"),
+        ("note", "note-ed25519-signature-mixed-order-r"),
+    ]:
+        assert named in vs.twinned, named
+    assert len(vs.twinned) >= 88
+    # A twin that is itself rejected shows a second fault: the vector is refused.
+    faulty = vs.vectors[("payload", "payload-no-digest-at-epoch-2")]["input"]
+    other = vs.vectors[("payload", "payload-epoch-0")]["input"]
+    with pytest.raises(VectorMismatchError, match="carries another fault"):
+        VectorSet().add(
+            "payload",
+            "two-faults",
+            "Two faults.",
+            ["§3.2"],
+            faulty,
+            reject("MALFORMED_BUNDLE"),
+            repaired=other,
+        )

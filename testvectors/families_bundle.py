@@ -32,6 +32,7 @@ from .world import (
     OPERATOR_ORG,
     DeterministicP256Signer,
     World,
+    crafted_ed25519_signature,
     role_signer,
     seed,
 )
@@ -179,9 +180,16 @@ def _payload(vs: VectorSet) -> None:
     w = World()
 
     def add(
-        name: str, description: str, data: bytes, want: Want, spec: Sequence[str] = ("§3.2",)
+        name: str,
+        description: str,
+        data: bytes,
+        want: Want,
+        spec: Sequence[str] = ("§3.2",),
+        *,
+        repaired: bytes | None = None,
     ) -> None:
-        vs.add(fam, name, description, list(spec), {"payload_b64": b64(data)}, want)
+        twin = None if repaired is None else {"payload_b64": b64(repaired)}
+        vs.add(fam, name, description, list(spec), {"payload_b64": b64(data)}, want, repaired=twin)
 
     # SPEC §3.2's example, byte for byte.
     ed = bytes(SigningKey(bytes(range(32, 64))).verify_key)
@@ -260,12 +268,43 @@ def _payload(vs: VectorSet) -> None:
         ("§3.2", "§3.3"),
     )
     digest = bytes(range(32))
+    not_after = base()[7]
+    add(
+        "payload-epoch-max",
+        "Epoch 2^53 - 1 (MAX_EPOCH, with its previous digest): the largest epoch.",
+        enc(base(epoch=2**53 - 1, previous=digest)),
+        ACCEPT,
+    )
+    add(
+        "payload-time-max",
+        "not_after 253402300799 (MAX_TIME, 9999-12-31T23:59:59Z): the latest time.",
+        enc(base(na=253402300799)),
+        ACCEPT,
+    )
+    # Each case's repaired twin: the same payload with its one fault removed, by the
+    # smallest change (the nearest valid value at a boundary), which must be accepted.
+    twins: dict[str, dict[int, Any]] = {
+        "payload-epoch-above-max": base(epoch=2**53 - 1, previous=digest),
+        "payload-epoch-0": base(epoch=1),
+        "payload-no-digest-at-epoch-2": base(epoch=2, previous=digest),
+        "payload-null-digest": base(epoch=2, previous=digest),
+        "payload-digest-of-31-bytes": base(epoch=2, previous=digest),
+        "payload-fleet-uppercase": base(fleet="prod-eu.vault"),
+        "payload-fleet-65-characters": base(fleet="f" * 64),
+        "payload-not-before-after-not-after": base(nb=not_after),
+        "payload-issued-after-not-after": base(issued=not_after),
+        "payload-time-above-max": base(na=253402300799),
+    }
     malformed = [
         ("payload-version-2", "Format version 2.", base(version=2)),
         ("payload-missing-not-after", "No field 7 (not_after).", base(na=_DELETE)),
         ("payload-unknown-field-9", "An unknown field 9.", {**base(), 9: 0}),
         ("payload-epoch-0", "Epoch 0 (epochs start at 1).", base(epoch=0)),
-        ("payload-epoch-above-max", "Epoch 2^53, above MAX_EPOCH.", base(epoch=2**53)),
+        (
+            "payload-epoch-above-max",
+            "Epoch 2^53, above MAX_EPOCH (with its previous digest).",
+            base(epoch=2**53, previous=digest),
+        ),
         ("payload-digest-at-epoch-1", "A previous digest at epoch 1.", base(previous=digest)),
         ("payload-no-digest-at-epoch-2", "No previous digest at epoch 2.", base(epoch=2)),
         (
@@ -344,7 +383,14 @@ def _payload(vs: VectorSet) -> None:
         ("payload-top-level-array", "An array, not a map.", [1, 2, 3]),
     ]
     for name, description, value in malformed:
-        add(name, description, cbor_encode(value), reject("MALFORMED_BUNDLE"))
+        twin = twins.get(name, base())
+        add(
+            name,
+            description,
+            cbor_encode(value),
+            reject("MALFORMED_BUNDLE"),
+            repaired=cbor_encode(twin),
+        )
     text_key = cbor_encode({**{str(k): v for k, v in base().items()}})
     add(
         "payload-text-keys",
@@ -441,12 +487,56 @@ def _payload(vs: VectorSet) -> None:
         bytes([2 + (ecdsa[-1] & 1)]) + ecdsa[1:33],
     )
     p256("fleet-key-p256-not-on-curve", "A P-256 point with y changed.", _flip(ecdsa))
-    p256(
+    # (0, y) is a P-256 point (x^3 - 3x + b is a square for x = 0): written with X = p, which
+    # is X = 0 unreduced, its one fault is the range of X; written with X = 0 it is valid.
+    field_p = 2**256 - 2**224 + 2**192 + 2**96 - 1
+    curve_b = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
+    y0 = pow(curve_b, (field_p + 1) // 4, field_p)
+    if y0 * y0 % field_p != curve_b:
+        raise VectorMismatchError("x = 0 is not on P-256")
+    zero_x = b"\x04" + bytes(32) + y0.to_bytes(32, "big")
+    entry0 = {1: "hsm-01.p256-ecdsa", 2: "p256-ecdsa", 3: zero_x, 4: "signing"}
+    add(
         "fleet-key-p256-x-above-p",
-        "X equal to the field prime.",
-        b"\x04"
-        + bytes.fromhex("ffffffff00000001000000000000000000000000ffffffffffffffffffffffff")
-        + ecdsa[33:],
+        "X equal to the field prime, for the curve point (0, y): X must be below p.",
+        enc(base(keys=[{**entry0, 3: b"\x04" + field_p.to_bytes(32, "big") + zero_x[33:]}])),
+        reject("INVALID_FLEET_KEY"),
+        ("§3.3",),
+        repaired=enc(base(keys=[entry0])),
+    )
+    # The payload's depth and item caps are decided before any field (SPEC §3.2).
+    add(
+        "payload-item-at-depth-4",
+        "A key entry's public key written as an array holding it: an item at depth 4, over "
+        "MAX_PAYLOAD_DEPTH, is MALFORMED_CBOR before any field is read.",
+        enc(base(keys=[key(0, pub=[keys[0][3]]), *keys[1:]])),
+        reject("MALFORMED_CBOR"),
+        ("§3.1", "§3.2"),
+    )
+    add(
+        "payload-array-at-depth-3",
+        "A key entry's public key written as an empty array: depth 3 is within the cap, so "
+        "the field's type decides (MALFORMED_BUNDLE), not the depth.",
+        enc(base(keys=[key(0, pub=[]), *keys[1:]])),
+        reject("MALFORMED_BUNDLE"),
+        ("§3.1", "§3.2"),
+    )
+    top = 1 + 2 * len(base())  # the map, its keys and values, the keys array itself
+    add(
+        "payload-4096-items",
+        "A keys array of integers making 4096 data items (DEFAULT_MAX_ITEMS): within the cap, "
+        "so the key entries' type decides (MALFORMED_BUNDLE).",
+        enc(base(keys=[0] * (4096 - top))),
+        reject("MALFORMED_BUNDLE"),
+        ("§3.1", "§3.2"),
+    )
+    add(
+        "payload-4097-items",
+        "A keys array of integers making 4097 data items: over DEFAULT_MAX_ITEMS, "
+        "MALFORMED_CBOR before any field is read.",
+        enc(base(keys=[0] * (4097 - top))),
+        reject("MALFORMED_CBOR"),
+        ("§3.1", "§3.2"),
     )
 
 
@@ -488,8 +578,7 @@ _KAT_SIGNED = bytes.fromhex(
 )
 """SPEC §4.2's known answer: the §4.1 bundle countersigned by the operator key of seed 20..3f.
 
-As tests/keybundle/test_cose.py pins it; the hex printed in SPEC §4.2 lacks the ``a0``
-(empty unprotected header) after the countersignature's kid."""
+Byte for byte as printed in SPEC §4.2 and pinned by tests/keybundle/test_cose.py."""
 
 
 class _AlgLiar:
@@ -538,14 +627,22 @@ def _cose(vs: VectorSet) -> None:
         root: bytes | None = None,
         *,
         spec: Sequence[str] = ("§4.1", "§4.2", "§5.4"),
+        repaired: bytes | None = None,
     ) -> None:
+        pinned = b64(root or w.signed_root)
+        twin = (
+            None
+            if repaired is None
+            else {"signed_bundle_b64": b64(repaired), "trust_root_b64": pinned}
+        )
         vs.add(
             fam,
             name,
             description,
             list(spec),
-            {"signed_bundle_b64": b64(signed), "trust_root_b64": b64(root or w.signed_root)},
+            {"signed_bundle_b64": b64(signed), "trust_root_b64": pinned},
             want,
+            repaired=twin,
         )
 
     good = w.signed_bundle()
@@ -622,6 +719,50 @@ def _cose(vs: VectorSet) -> None:
         _edit_sign1(good, payload=w.bundle(not_after=w.now + 2 * 365 * 86400)),
         reject("BAD_INDEPENDENT_SIGNATURE"),
     )
+    # Strict Ed25519 (SPEC §2.4.5, §4.3), each rule alone; the twin is the honest bundle.
+    parsed = cose.parse_unverified_sign1(signed_only)
+    message = cose.sig_structure(parsed.protected, parsed.payload)
+    for r_kind, rule in (
+        ("small-order", "R is the identity (small order) and the cofactorless equation holds"),
+        ("mixed-order", "R has a component of order 8: only the cofactored equation holds"),
+    ):
+        crafted = crafted_ed25519_signature(seed("independent"), message, r_kind)
+        add(
+            f"independent-ed25519-{r_kind}-r",
+            f"The independent Ed25519 signature's {rule}: strict verification rejects it.",
+            w.countersign(_edit_sign1(signed_only, signature=crafted)),
+            reject("BAD_INDEPENDENT_SIGNATURE"),
+            repaired=good,
+        )
+    # MAX_COUNTERSIGNATURES at the limit (72 data items, depth 5: SPEC §4.1) and one past it.
+    ops = [role_signer(f"operator {i:02d}") for i in range(16)]
+    many_root = w.sign_root(
+        w.make_root(1, operator=[(f"Operator {i:02d}", op) for i, op in enumerate(ops)]),
+        [w.independent, ops[0]],
+    )
+    sixteen = signed_only
+    for op in ops:
+        sixteen = w.countersign(sixteen, op)
+    add(
+        "bundle-16-countersignatures",
+        "Sixteen countersignatures (MAX_COUNTERSIGNATURES): 72 data items at depth 5, the "
+        "largest valid signed bundle.",
+        sixteen,
+        ACCEPT,
+        many_root,
+    )
+    body = _raw(sixteen)
+    extra = [cbor_encode({1: -8, 4: role_signer("operator 16").kid}), {}, bytes(64)]
+    body[1] = {11: [*body[1][11], extra]}
+    add(
+        "bundle-17-countersignatures",
+        "Seventeen countersignatures, one over MAX_COUNTERSIGNATURES: MALFORMED_COSE before "
+        "any signature is checked.",
+        _tagged(body),
+        reject("MALFORMED_COSE"),
+        many_root,
+        repaired=sixteen,
+    )
     s = int.from_bytes(sig[32:], "little") + _L
     add(
         "independent-ed25519-s-plus-l",
@@ -648,10 +789,12 @@ def _cose(vs: VectorSet) -> None:
         reject("UNKNOWN_KEY"),
     )
     add(
-        "roles-swapped",
-        "Signed by the operator key, countersigned by the independent key.",
-        w.countersign(w.sign(w.bundle(), w.operator), w.independent),
+        "independent-signature-by-operator-key",
+        "Signed by the operator key (and duly countersigned by it): roles are never "
+        "interchangeable.",
+        w.countersign(w.sign(w.bundle(), w.operator)),
         reject("UNKNOWN_KEY"),
+        repaired=good,
     )
     hsm = Ed25519Signer(seed(f"fleet {DEFAULT_FLEET} epoch 1 hsm 1 ed25519"))
     add(

@@ -60,14 +60,26 @@ def add_evidence_family(vs: VectorSet) -> None:
     fam = "evidence"
     w = World()
 
-    def add(name: str, description: str, data: bytes, want: Want, spec: Sequence[str] = ()) -> None:
+    def add(
+        name: str,
+        description: str,
+        data: bytes,
+        want: Want,
+        spec: Sequence[str] = (),
+        *,
+        repaired: bytes | None = None,
+    ) -> None:
+        pinned = b64(w.signed_root)
         vs.add(
             fam,
             name,
             description,
             ["§8.4", *spec],
-            {"trust_root_b64": b64(w.signed_root), "evidence_b64": b64(data)},
+            {"trust_root_b64": pinned, "evidence_b64": b64(data)},
             want,
+            repaired=None
+            if repaired is None
+            else {"trust_root_b64": pinned, "evidence_b64": b64(repaired)},
         )
 
     def enc(evidence: dict[str, Any]) -> bytes:
@@ -151,6 +163,44 @@ def add_evidence_family(vs: VectorSet) -> None:
         reject("UNFOUNDED_EVIDENCE"),
     )
 
+    # Each part of the inconsistent_checkpoints claim false alone (SPEC §8.4.2).
+    claim_false = [
+        (
+            "inconsistent-checkpoints-sizes-swapped",
+            "The new checkpoint as the old one and the old as the new: m < n is false.",
+            {
+                **inconsistent,
+                "old_checkpoint": inconsistent["new_checkpoint"],
+                "new_checkpoint": inconsistent["old_checkpoint"],
+            },
+        ),
+        (
+            "inconsistent-checkpoints-proof-hash-replaced",
+            "One hash of the consistency proof replaced: the proof does not verify.",
+            {
+                **inconsistent,
+                "consistency_proof": [
+                    b64(bytes(32)),
+                    *inconsistent["consistency_proof"][1:],
+                ],
+            },
+        ),
+        (
+            "inconsistent-checkpoints-prefix-one-hash-short",
+            "A prefix with one hash fewer than the compact range of the old size.",
+            {**inconsistent, "prefix": inconsistent["prefix"][:-1]},
+        ),
+    ]
+    for name, description, value in claim_false:
+        add(
+            name,
+            description,
+            enc(value),
+            reject("UNFOUNDED_EVIDENCE"),
+            ["§8.4.2"],
+            repaired=enc(inconsistent),
+        )
+
     # A log that admitted what it must have refused.
     bad = World()
     bad.publish(DEFAULT_FLEET, 1)
@@ -172,7 +222,7 @@ def add_evidence_family(vs: VectorSet) -> None:
         ranges: Sequence[EntryRange],
         want: Want,
         fingerprints: Sequence[str] = (),
-    ) -> None:
+    ) -> dict[str, Any]:
         evidence = entries_evidence(
             cp,
             ranges,
@@ -184,6 +234,7 @@ def add_evidence_family(vs: VectorSet) -> None:
             **_SEEN,
         )
         add(name, description, enc(evidence), want, ["§8.2", "§8.4.2"])
+        return dict(evidence)
 
     entries(
         "entries-epoch-gap",
@@ -194,7 +245,7 @@ def add_evidence_family(vs: VectorSet) -> None:
         [_range(bad, 0, 2, size)],
         ACCEPT,
     )
-    entries(
+    conflict = entries(
         "entries-epoch-conflict",
         "Entries 0 and 2 are two bundles for epoch 1.",
         "EPOCH_CONFLICT",
@@ -203,6 +254,60 @@ def add_evidence_family(vs: VectorSet) -> None:
         [_range(bad, 0, 1, size), _range(bad, 2, 3, size)],
         ACCEPT,
     )
+    # The shape of the ranges is format (MALFORMED_EVIDENCE), their relation to the signed
+    # tree is the claim (UNFOUNDED_EVIDENCE): SPEC §8.4.3. Each twin is entries-epoch-conflict.
+    first, second = conflict["ranges"]
+    overlapping = entries_evidence(
+        cp,
+        [_range(bad, 0, 2, size), _range(bad, 1, 3, size)],
+        reason="EPOCH_CONFLICT",
+        index=2,
+        related=0,
+        origin=LOG_ORIGIN,
+        **_SEEN,
+    )
+    short_right = [first["right"][0][:-4] + "AA==", *first["right"][1:]]
+    shape = [
+        (
+            "entries-ranges-unsorted",
+            "The two ranges of entries-epoch-conflict in descending order of start.",
+            {**conflict, "ranges": [second, first]},
+            "MALFORMED_EVIDENCE",
+        ),
+        (
+            "entries-ranges-overlapping",
+            "Ranges 0..1 and 1..2: entry 1 in both.",
+            dict(overlapping),
+            "MALFORMED_EVIDENCE",
+        ),
+        (
+            "entries-right-hash-of-31-bytes",
+            "A consistency hash of a range that decodes to 31 bytes.",
+            {**conflict, "ranges": [{**first, "right": short_right}, second]},
+            "MALFORMED_EVIDENCE",
+        ),
+        (
+            "entries-left-one-hash-too-many",
+            "A range's left holds one hash more than the compact range of its start.",
+            {**conflict, "ranges": [first, {**second, "left": [*second["left"], b64(bytes(32))]}]},
+            "UNFOUNDED_EVIDENCE",
+        ),
+        (
+            "entries-range-beyond-the-checkpoint",
+            "A range whose start is moved past the checkpoint's size.",
+            {**conflict, "ranges": [first, {**second, "start": size}]},
+            "UNFOUNDED_EVIDENCE",
+        ),
+    ]
+    for name, description, value, code in shape:
+        add(
+            name,
+            description,
+            enc(value),
+            reject(code),
+            ["§8.4.2", "§8.4.3"],
+            repaired=enc(conflict),
+        )
     entries(
         "entries-bad-independent-signature",
         "Entry 3's independent signature does not verify: the log must not hold it.",
@@ -306,6 +411,32 @@ def add_evidence_family(vs: VectorSet) -> None:
         ACCEPT,
         ["§8.4.2"],
     )
+    add(
+        "tile-mismatch-missing-resource",
+        "The tile-mismatch file without the level-0 tile its reading needs: a needed resource "
+        "that is absent (SPEC §8.4.2).",
+        enc({**tiles, "resources": {entries_path(0, 3): tiles["resources"][entries_path(0, 3)]}}),
+        reject("UNFOUNDED_EVIDENCE"),
+        ["§8.4.2"],
+        repaired=enc(tiles),
+    )
+    add(
+        "tile-mismatch-operation-beyond-the-checkpoint",
+        "The tile-mismatch file with stop one past the checkpoint's size: the operation is a "
+        "claim about the signed tree (UNFOUNDED_EVIDENCE).",
+        enc({**tiles, "operation": {"start": 0, "stop": 4}}),
+        reject("UNFOUNDED_EVIDENCE"),
+        ["§8.4.2", "§8.4.3"],
+        repaired=enc(tiles),
+    )
+    add(
+        "tile-mismatch-empty-operation",
+        "The tile-mismatch file with start equal to stop: format (MALFORMED_EVIDENCE).",
+        enc({**tiles, "operation": {"start": 3, "stop": 3}}),
+        reject("MALFORMED_EVIDENCE"),
+        ["§8.4.2", "§8.4.3"],
+        repaired=enc(tiles),
+    )
     honest = dict(served)
     honest[entries_path(0, 3)] = encode_entry_bundle(small.entries)
     add(
@@ -375,4 +506,33 @@ def add_evidence_family(vs: VectorSet) -> None:
         ),
     ]
     for name, description, data in malformed:
-        add(name, description, data, reject("MALFORMED_EVIDENCE"), ["§8.4.1"])
+        add(name, description, data, reject("MALFORMED_EVIDENCE"), ["§8.4.1"], repaired=canonical)
+    # Integers are exact up to 2^63 - 1 (SPEC §8.4.1): beyond 2^53 doubles would round them.
+    for name, description, at in (
+        ("evidence-observed-at-2-53-plus-1", "observed_at 2^53 + 1, exact only as an integer.",
+         2**53 + 1),
+        ("evidence-observed-at-max", "observed_at 2^63 - 1, the largest integer.", 2**63 - 1),
+    ):  # fmt: skip
+        add(name, description, enc({**split, "observed_at": at}), ACCEPT, ["§8.4.1"])
+    add(
+        "evidence-observed-at-2-63",
+        "observed_at 2^63, one past the largest integer.",
+        enc({**split, "observed_at": 2**63}),
+        reject("MALFORMED_EVIDENCE"),
+        ["§8.4.1"],
+        repaired=enc({**split, "observed_at": 2**63 - 1}),
+    )
+    # The format is judged before any checkpoint (SPEC §8.4.3): a forged checkpoint and a
+    # malformed prefix hash is MALFORMED_EVIDENCE. (A precedence case: two faults by design.)
+    forged_old = {
+        **inconsistent,
+        "old_checkpoint": _forge_log_signature(ours).decode(),
+        "prefix": [inconsistent["prefix"][0][:-4] + "AA==", *inconsistent["prefix"][1:]],
+    }
+    add(
+        "inconsistent-checkpoints-format-before-checkpoint",
+        "A forged old checkpoint and a prefix hash of 31 bytes: the format is judged first.",
+        enc(forged_old),
+        reject("MALFORMED_EVIDENCE"),
+        ["§8.4.3"],
+    )

@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+from nacl.bindings import crypto_core_ed25519_is_valid_point
 from nacl.signing import SigningKey
 
 from transparency_log import note
@@ -23,7 +24,7 @@ from transparency_log.tlog_proof import TlogProof
 
 from . import published as pub
 from .vectorset import ACCEPT, VectorMismatchError, VectorSet, Want, b64, reject
-from .world import LOG_ORIGIN, World, seed
+from .world import LOG_ORIGIN, World, crafted_ed25519_signature, seed
 
 __all__ = ["add_log_families"]
 
@@ -35,6 +36,13 @@ def _flip(data: bytes, position: int = -1, mask: int = 0x01) -> bytes:
     out = bytearray(data)
     out[position] ^= mask
     return bytes(out)
+
+
+def _sign_line(text: str, w: World) -> note.Signature:
+    """The log's signature of any ``text`` (note.sign refuses texts that are not notes')."""
+    raw = SigningKey(seed("log")).sign(text.encode()).signature
+    key = w.log_signer.verifier()
+    return note.Signature(key.name, key.key_hash, raw)
 
 
 def _lines(text: str, sigs: Sequence[note.Signature]) -> bytes:
@@ -319,8 +327,30 @@ def _note(vs: VectorSet) -> None:
     signed = note.sign(_TEXT, _NOTE_KEY).encode()
     _, (sig,) = note.parse_unverified(signed)
 
-    def add(name: str, description: str, data: bytes, keys: Sequence[str], want: Want) -> None:
-        vs.add(fam, name, description, spec, {"note_b64": b64(data), "vkeys": list(keys)}, want)
+    def add(
+        name: str,
+        description: str,
+        data: bytes,
+        keys: Sequence[str],
+        want: Want,
+        *,
+        repaired: bytes | None = None,
+    ) -> None:
+        twin = None if repaired is None else {"note_b64": b64(repaired), "vkeys": list(keys)}
+        vs.add(
+            fam,
+            name,
+            description,
+            spec,
+            {"note_b64": b64(data), "vkeys": list(keys)},
+            want,
+            repaired=twin,
+        )
+
+    def signed_raw(text: bytes, signature: bytes | None = None) -> bytes:
+        """``text`` signed by the note key, whatever it holds (note.sign refuses bad text)."""
+        raw = SigningKey(seed("note key")).sign(text).signature if signature is None else signature
+        return text + b"\n" + note.Signature(sig.name, sig.key_hash, raw).to_line().encode()
 
     vs.add(
         fam,
@@ -452,6 +482,118 @@ def _note(vs: VectorSet) -> None:
         [vkey],
         reject("BAD_NOTE_SIGNATURE"),
     )
+    # Strict Ed25519 (SPEC §2.4.5): each rule alone, the twin is the honest signature.
+    for r_kind, rule in (
+        ("small-order", "R is the identity (small order) and the cofactorless equation holds"),
+        ("mixed-order", "R has a component of order 8: only the cofactored equation holds"),
+    ):
+        crafted = crafted_ed25519_signature(seed("note key"), _TEXT.encode(), r_kind)
+        add(
+            f"note-ed25519-signature-{r_kind}-r",
+            f"An Ed25519 signature whose {rule}: strict verification rejects it.",
+            signed_raw(_TEXT.encode(), crafted),
+            [vkey],
+            reject("BAD_NOTE_SIGNATURE"),
+            repaired=signed,
+        )
+    # Control characters (SPEC §2.4.1 rule 2), each in a text the key did sign: the twin has
+    # a space in its place.
+    for char, what in (
+        ("\t", "a TAB (U+0009)"),
+        ("\x0b", "a vertical tab (U+000B)"),
+        ("\r", "a CR (U+000D)"),
+        ("\x1f", "U+001F, the last control character below U+0020"),
+    ):
+        bad = _TEXT.replace(" ", char, 1).encode()
+        add(
+            f"note-control-u{ord(char):04x}-in-signed-text",
+            f"The signed text holds {what}: MALFORMED_NOTE though the signature is good.",
+            signed_raw(bad),
+            [vkey],
+            reject("MALFORMED_NOTE"),
+            repaired=signed_raw(_TEXT.encode()),
+        )
+    add(
+        "note-delete-character-in-text",
+        "U+007F (DEL) is not below U+0020: a note may hold it.",
+        signed_raw(_TEXT.replace(" ", "\x7f", 1).encode()),
+        [vkey],
+        ACCEPT,
+    )
+
+    # MAX_NOTE_BYTES at the limit and one past it: the bulk is one line by an unknown key.
+    def sized(total: int, name: str) -> bytes:
+        head = signed
+        fixed = len(head) + len(f"\u2014 {name} ".encode()) + 1
+        room = total - fixed  # base64 characters available; a multiple of 4
+        if room % 4:
+            raise VectorMismatchError("the padding key name does not align the note")
+        blob = b64(bytes(room // 4 * 3))
+        out = head + f"\u2014 {name} {blob}\n".encode()
+        if len(out) != total:
+            raise VectorMismatchError(f"sized note is {len(out)} bytes, not {total}")
+        return out
+
+    def aligned(total: int) -> str:
+        """A key name that makes the bulk line's base64 a whole number of groups."""
+        for i in range(4):
+            name = "bulk.example/a" + "a" * i
+            if (total - len(signed) - len(f"\u2014 {name} ".encode()) - 1) % 4 == 0:
+                return name
+        raise VectorMismatchError("no key name aligns the note")
+
+    pad_name, over_name = aligned(2**20), aligned(2**20 + 1)
+    add(
+        "note-of-max-note-bytes",
+        "A note of exactly MAX_NOTE_BYTES (2^20) bytes, most of it a line by an unknown key.",
+        sized(2**20, pad_name),
+        [vkey],
+        ACCEPT,
+    )
+    add(
+        "note-one-byte-over-max-note-bytes",
+        "A note of MAX_NOTE_BYTES + 1 bytes, otherwise like note-of-max-note-bytes.",
+        sized(2**20 + 1, over_name),
+        [vkey],
+        reject("MALFORMED_NOTE"),
+        repaired=sized(2**20, pad_name),
+    )
+    add(
+        "note-text-of-one-empty-line",
+        "A text that is one newline: the note starts with the separating blank line's pair.",
+        signed_raw(b"\n"),
+        [vkey],
+        ACCEPT,
+    )
+    five = b64(bytes(5))
+
+    def extra_line(key_name: str) -> bytes:
+        return signed + f"\u2014 {key_name} {five}\n".encode()
+
+    add(
+        "note-unknown-signature-of-five-bytes",
+        "A line by an unknown key decoding to exactly 5 bytes (key hash and one byte): "
+        "well formed, recorded unverified.",
+        extra_line("unknown.example/k"),
+        [vkey],
+        ACCEPT,
+    )
+    for char, code, want in (
+        ("\u2000", "u2000", reject("MALFORMED_NOTE")),
+        ("\u200a", "u200a", reject("MALFORMED_NOTE")),
+        ("\u1fff", "u1fff", ACCEPT),
+        ("\u200b", "u200b", ACCEPT),
+    ):
+        white = want.reason is not None
+        add(
+            f"note-key-name-with-{code}",
+            f"A line by an unknown key whose name holds U+{code[1:].upper()}, "
+            + ("Unicode White_Space: not a key name." if white else "not White_Space."),
+            extra_line(f"unknown.example/k{char}x"),
+            [vkey],
+            want,
+            repaired=extra_line("unknown.example/kx") if white else None,
+        )
     line = sig.to_line()
     malformed = [
         ("note-without-blank-line", "No blank line before the signatures.", _TEXT + line),
@@ -461,8 +603,6 @@ def _note(vs: VectorSet) -> None:
             _TEXT + "\n" + line[:-1],
         ),
         ("note-empty-signature-block", "Nothing follows the blank line.", _TEXT + "\n"),
-        ("note-carriage-return", "A CR in the text.", _TEXT.replace("\n", "\r\n", 1) + "\n" + line),
-        ("note-tab-in-text", "A TAB in the text.", _TEXT.replace(" ", "\t", 1) + "\n" + line),
         (
             "note-signature-base64-unpadded",
             "The signature's base64 without its padding.",
@@ -590,21 +730,19 @@ def _checkpoint(vs: VectorSet) -> None:
         origin: str | None = None,
         witnesses: Sequence[str] = tuple(witness_vkeys),
         source: str | None = None,
+        repaired: bytes | None = None,
+        repaired_origin: str | None = None,
     ) -> None:
-        vs.add(
-            fam,
-            name,
-            description,
-            spec,
-            {
-                "note_b64": b64(data),
+        def inp(note_bytes: bytes, expected_origin: str | None) -> dict[str, Any]:
+            return {
+                "note_b64": b64(note_bytes),
                 "log_vkey": log,
-                "origin": origin,
+                "origin": expected_origin,
                 "witness_vkeys": list(witnesses),
-            },
-            want,
-            source=source,
-        )
+            }
+
+        twin = None if repaired is None else inp(repaired, repaired_origin)
+        vs.add(fam, name, description, spec, inp(data, origin), want, source=source, repaired=twin)
 
     published = pub.CHECKPOINT_NOTE
     add(
@@ -786,6 +924,34 @@ def _checkpoint(vs: VectorSet) -> None:
     ]
     for name, description, text in bodies:
         add(name, description, log_signed(text), reject("MALFORMED_CHECKPOINT"))
+    # MAX_CHECKPOINT_BYTES at the limit and one past it (the bulk is one extension line).
+    head = f"{LOG_ORIGIN}\n3\n{root_b64}\n"
+    at_limit = head + "x" * (16384 - len(head) - 1) + "\n"
+    add(
+        "checkpoint-of-max-checkpoint-bytes",
+        "A body of exactly MAX_CHECKPOINT_BYTES (16384) bytes: one long extension line.",
+        log_signed(at_limit),
+        ACCEPT,
+    )
+    add(
+        "checkpoint-one-byte-over-max-checkpoint-bytes",
+        "A body of MAX_CHECKPOINT_BYTES + 1 bytes, otherwise like the one at the limit.",
+        log_signed(head + "x" * (16384 - len(head)) + "\n"),
+        reject("MALFORMED_CHECKPOINT"),
+        repaired=log_signed(at_limit),
+    )
+    # MAX_TREE_SIZE is 2^63 - 1: a vector cannot carry that size in its answer (SPEC §12.3
+    # keeps vector integers below 2^53), so the size is parsed and a later step rejects.
+    largest = log_signed(f"{LOG_ORIGIN}\n{2**63 - 1}\n{root_b64}\n")
+    add(
+        "checkpoint-size-max-tree-size-of-another-origin",
+        "A checkpoint of size 2^63 - 1 (MAX_TREE_SIZE, valid) whose origin is not the one "
+        "configured: step 3 parses the size, step 4 rejects the origin (WRONG_ORIGIN).",
+        largest,
+        reject("WRONG_ORIGIN"),
+        origin="other.example/log",
+        repaired=largest,
+    )
 
 
 # --- tlog-proof (SPEC §2.7) --------------------------------------------------------------------
@@ -954,9 +1120,31 @@ def _policy(vs: VectorSet) -> None:
     names = [x.name for x in w.witnesses] + [third.name]
     canonical = f"log {log}\nwitness w1 {w1}\nwitness w2 {w2}\nwitness w3 {w3}\n"
 
-    def parse(name: str, description: str, text: str | bytes, want: Want) -> None:
+    def parse(
+        name: str,
+        description: str,
+        text: str | bytes,
+        want: Want,
+        repaired: str | None = None,
+    ) -> None:
         data = text if isinstance(text, bytes) else text.encode()
-        vs.add(fam, name, description, spec, {"op": "parse", "policy_b64": b64(data)}, want)
+        twin = None if repaired is None else {"op": "parse", "policy_b64": b64(repaired.encode())}
+        vs.add(
+            fam,
+            name,
+            description,
+            spec,
+            {"op": "parse", "policy_b64": b64(data)},
+            want,
+            repaired=twin,
+        )
+
+    def public(vkey: str) -> bytes:
+        return base64.b64decode(vkey.split("+", 2)[2])[1:]
+
+    def rekey(name: str, sig_type: int, vkey: str) -> str:
+        """The public key of ``vkey`` under another name or type (a new key hash)."""
+        return note.encode_verifier_key(name, sig_type, public(vkey))
 
     parse(
         "policy-canonical",
@@ -1029,16 +1217,6 @@ def _policy(vs: VectorSet) -> None:
             f"witness w1 {log}\nquorum w1\n",
         ),
         (
-            "policy-same-witness-key-twice",
-            "Two witness names for one key.",
-            f"witness w1 {w1}\nwitness w9 {w1}\nquorum w1\n",
-        ),
-        (
-            "policy-key-both-log-and-witness",
-            "One key as the log and as a witness.",
-            f"log {log}\nwitness w1 {log}\nquorum w1\n",
-        ),
-        (
             "policy-unknown-keyword",
             "A line with an unknown keyword.",
             canonical + "monitor m1\nquorum w1\n",
@@ -1068,6 +1246,137 @@ def _policy(vs: VectorSet) -> None:
     ]
     for name, description, text in malformed:
         parse(name, description, text, reject("MALFORMED_POLICY"))
+    # SPEC §2.8 rules 6 and 7, each alone: the key names differ where rule 6 is broken, the
+    # public keys differ where rule 7 is. Each twin replaces the offending line by a valid one.
+    other = CosignatureV1Signer("witness.example/w4", seed("witness witness.example/w4"))
+    w4 = other.verifier().verifier_key
+    log2 = note.Ed25519Signer("log2.example/keybundle", seed("log 2")).verifier().verifier_key
+    alone = [
+        (
+            "policy-same-witness-key-twice",
+            "Two witnesses with one public key under two key names (rule 6).",
+            f"log {log}\nwitness w1 {w1}\nwitness w9 {rekey('witness.example/w9', 4, w1)}\n",
+            f"log {log}\nwitness w1 {w1}\nwitness w9 {w4}\n",
+        ),
+        (
+            "policy-key-both-log-and-witness",
+            "The log's public key as a witness key of type 0x04 under another name (rule 6).",
+            f"log {log}\nwitness w1 {w1}\nwitness w9 {rekey('witness.example/w9', 4, log)}\n",
+            f"log {log}\nwitness w1 {w1}\nwitness w9 {w4}\n",
+        ),
+        (
+            "policy-same-log-key-twice",
+            "Two logs with one public key under two key names (rule 6).",
+            f"log {log}\nlog {rekey('log2.example/keybundle', 1, log)}\nwitness w1 {w1}\n",
+            f"log {log}\nlog {log2}\nwitness w1 {w1}\n",
+        ),
+        (
+            "policy-two-witness-keys-one-key-name",
+            "Two witnesses with different public keys and one key name (rule 7).",
+            f"log {log}\nwitness w1 {w1}\nwitness w9 {rekey(names[0], 4, w4)}\n",
+            f"log {log}\nwitness w1 {w1}\nwitness w9 {w4}\n",
+        ),
+        (
+            "policy-witness-key-named-like-the-log",
+            "A witness key (another public key) with the log key's name (rule 7).",
+            f"log {log}\nwitness w1 {w1}\nwitness w9 {rekey(LOG_ORIGIN, 4, w4)}\n",
+            f"log {log}\nwitness w1 {w1}\nwitness w9 {w4}\n",
+        ),
+    ]
+    alone.append(
+        (
+            "policy-group-member-twice-in-one-group",
+            "One group listing one witness twice (rule 3).",
+            f"log {log}\nwitness w1 {w1}\nwitness w2 {w2}\ngroup g any w1 w1\n",
+            f"log {log}\nwitness w1 {w1}\nwitness w2 {w2}\ngroup g any w1 w2\n",
+        )
+    )
+    alone.append(
+        (
+            "policy-witness-named-none",
+            "A witness whose policy name is the predefined none (rule 1).",
+            f"log {log}\nwitness w1 {w1}\nwitness none {w4}\n",
+            f"log {log}\nwitness w1 {w1}\nwitness w9 {w4}\n",
+        )
+    )
+    for name, description, text, twin in alone:
+        parse(
+            name,
+            description,
+            text + "quorum w1\n",
+            reject("MALFORMED_POLICY"),
+            repaired=twin + "quorum w1\n",
+        )
+
+    # Rule 6 compares whole 32-byte keys: two log keys that differ in one byte are two keys.
+    near = bytearray(public(log2))
+    near[1] = next(
+        b
+        for b in range(256)
+        if b != near[1]
+        and crypto_core_ed25519_is_valid_point(bytes(near[:1]) + bytes([b]) + bytes(near[2:]))
+    )
+    parse(
+        "policy-log-keys-differing-in-one-byte",
+        "Two logs whose public keys differ only in their second byte: distinct keys (rule 6).",
+        f"log {log2}\nlog {note.encode_verifier_key('log3.example/keybundle', 1, bytes(near))}\n"
+        "quorum none\n",
+        ACCEPT,
+    )
+
+    # MAX_POLICY_BYTES at the limit and one past it (the bulk is one comment line).
+    def padded(total: int) -> str:
+        tail = "quorum none\n"
+        return "#" + "x" * (total - len(tail) - 2) + "\n" + tail
+
+    parse(
+        "policy-of-max-policy-bytes",
+        "A policy of exactly MAX_POLICY_BYTES (65536) bytes: a long comment and quorum none.",
+        padded(65536),
+        ACCEPT,
+    )
+    parse(
+        "policy-one-byte-over-max-policy-bytes",
+        "A policy of MAX_POLICY_BYTES + 1 bytes, otherwise like the one at the limit.",
+        padded(65537),
+        reject("MALFORMED_POLICY"),
+        repaired=padded(65536),
+    )
+    # MAX_POLICY_LOGS, MAX_POLICY_WITNESSES, MAX_POLICY_GROUPS: at the limit and one past it.
+    many_logs = [
+        note.Ed25519Signer(f"log{i}.example/keybundle", seed(f"log {i}")).verifier().verifier_key
+        for i in range(65)
+    ]
+    many_witnesses = [
+        CosignatureV1Signer(f"witness.example/m{i}", seed(f"witness m{i}")).verifier().verifier_key
+        for i in range(65)
+    ]
+
+    def logs(n: int) -> str:
+        return "".join(f"log {k}\n" for k in many_logs[:n]) + "quorum none\n"
+
+    def witnesses(n: int) -> str:
+        lines = "".join(f"witness m{i} {k}\n" for i, k in enumerate(many_witnesses[:n]))
+        return lines + "quorum m0\n"
+
+    def groups(n: int) -> str:
+        lines = f"witness w1 {w1}\ngroup g0 any w1\n"
+        lines += "".join(f"group g{i} any g{i - 1}\n" for i in range(1, n))
+        return lines + f"quorum g{n - 1}\n"
+
+    for what, make, limit in (
+        ("logs", logs, "MAX_POLICY_LOGS"),
+        ("witnesses", witnesses, "MAX_POLICY_WITNESSES"),
+        ("groups", groups, "MAX_POLICY_GROUPS"),
+    ):
+        parse(f"policy-64-{what}", f"64 {what}: {limit}, the most allowed.", make(64), ACCEPT)
+        parse(
+            f"policy-65-{what}",
+            f"65 {what}: one over {limit}.",
+            make(65),
+            reject("MALFORMED_POLICY"),
+            repaired=make(64),
+        )
     parse(
         "policy-invalid-utf8",
         "A byte 0xff in a comment.",
@@ -1183,6 +1492,35 @@ def _policy(vs: VectorSet) -> None:
         w.checkpoint(origin="other.example/log"),
         reject("WRONG_ORIGIN"),
     )
+    # The order of SPEC §2.8 "Checkpoint under a policy": structure, claimed origin, §2.6.
+    other_origin = w.checkpoint(origin="other.example/log")
+    checkpoint(
+        "checkpoint-under-policy-malformed-note-of-unlisted-origin",
+        "A note of an unlisted origin whose last line lacks its newline: the structure is "
+        "checked before the origin chooses a log (MALFORMED_NOTE, not WRONG_ORIGIN).",
+        both,
+        other_origin[:-1],
+        reject("MALFORMED_NOTE"),
+    )
+    text, sigs = note.parse_unverified(other_origin)
+    forged = [note.Signature(x.name, x.key_hash, _flip(x.signature)) for x in sigs]
+    checkpoint(
+        "checkpoint-under-policy-unlisted-origin-bad-signatures",
+        "A note of an unlisted origin whose signatures do not verify: the origin is looked up "
+        "before any signature is verified (WRONG_ORIGIN, not BAD_NOTE_SIGNATURE).",
+        both,
+        _lines(text, forged),
+        reject("WRONG_ORIGIN"),
+    )
+    empty_origin = "\n" + text.split("\n", 1)[1]
+    checkpoint(
+        "checkpoint-under-policy-empty-origin",
+        "A note signed by the log whose text starts with an empty line: the claimed origin is "
+        "empty, and no log has an empty name (WRONG_ORIGIN before MALFORMED_CHECKPOINT).",
+        both,
+        _lines(empty_origin, [_sign_line(empty_origin, w)]),
+        reject("WRONG_ORIGIN"),
+    )
 
 
 # --- tiles (SPEC §2.9) -----------------------------------------------------------------------
@@ -1203,6 +1541,33 @@ def _tiles(vs: VectorSet) -> None:
             pub.TILES_SOURCE,
         )
     add("tile-path-partial", "A partial tile of width 17 at level 1.", "tile/1/000.p/17", ACCEPT)
+    # The bound (256N + W) * 2^(8L) <= 2^63 - 1, at it and one past it.
+    add(
+        "tile-path-level-7-width-127",
+        "Level-7 tile 0 of width 127: 127 * 2^56 <= 2^63 - 1, the highest tile a tree publishes.",
+        "tile/7/000.p/127",
+        ACCEPT,
+    )
+    vs.add(
+        fam,
+        "tile-path-level-7-width-128",
+        "Level-7 tile 0 of width 128: 128 * 2^56 = 2^63, beyond MAX_TREE_SIZE.",
+        spec,
+        {"path": "tile/7/000.p/128"},
+        reject("MALFORMED_TILE"),
+        repaired={"path": "tile/7/000.p/127"},
+    )
+    last = "x036/x028/x797/x018/x963/967"  # 2^55 - 1: its bundle ends at entry 2^63 - 1
+    vs.add(
+        fam,
+        "tile-path-last-entry-bundle-full",
+        "Entry bundle 2^55 - 1 in full (256 entries) would end past entry 2^63 - 2; only its "
+        "partial form of width 255 fits a tree of MAX_TREE_SIZE.",
+        spec,
+        {"path": f"tile/entries/{last}"},
+        reject("MALFORMED_TILE"),
+        repaired={"path": f"tile/entries/{last}.p/255"},
+    )
     add("tile-path-entry-bundle", "Entry bundle 1000.", "tile/entries/x001/000", ACCEPT)
     add(
         "tile-path-partial-entry-bundle",

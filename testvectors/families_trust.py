@@ -14,7 +14,16 @@ from transparency_log import note
 
 from .families_bundle import _AlgLiar
 from .vectorset import ACCEPT, VectorSet, Want, b64, cbor_decode, cbor_encode, cbor_tagged, reject
-from .world import INDEPENDENT_ORG, OPERATOR_ORG, DeterministicP256Signer, World, role_signer, seed
+from .world import (
+    ED25519_ORDER_8_POINT,
+    INDEPENDENT_ORG,
+    OPERATOR_ORG,
+    DeterministicP256Signer,
+    World,
+    ed_add,
+    role_signer,
+    seed,
+)
 
 __all__ = ["add_trust_families", "sign_raw_trust_root"]
 
@@ -70,7 +79,10 @@ def _trust_root(vs: VectorSet) -> None:
         signed: bytes,
         want: Want,
         spec: Sequence[str] = ("§5.1", "§5.2", "§5.3"),
+        *,
+        repaired: bytes | None = None,
     ) -> None:
+        twin = None if repaired is None else {"op": "self-signed", "signed_b64": b64(repaired)}
         vs.add(
             fam,
             name,
@@ -78,6 +90,7 @@ def _trust_root(vs: VectorSet) -> None:
             list(spec),
             {"op": "self-signed", "signed_b64": b64(signed)},
             want,
+            repaired=twin,
         )
 
     signers = [w.independent, w.operator]
@@ -141,15 +154,23 @@ def _trust_root(vs: VectorSet) -> None:
 
     base = _root_map(w.root)
 
-    def raw(name: str, description: str, changes: dict[int, Any], **kw: Any) -> None:
-        value = {**base, **changes}
-        payload = cbor_encode(value)
+    def raw(
+        name: str,
+        description: str,
+        changes: dict[int, Any],
+        repaired: dict[int, Any] | None = None,
+        **kw: Any,
+    ) -> None:
+        """A root with ``changes`` (one fault); its twin has ``repaired`` (default: none)."""
+        payload = cbor_encode({**base, **changes})
+        twin = cbor_encode({**base, **(repaired or {})})
         self_signed(
             name,
             description,
             sign_raw_trust_root(payload, kw.get("signers", signers)),
             reject("MALFORMED_TRUST_ROOT"),
             ("§5.1", "§5.2"),
+            repaired=sign_raw_trust_root(twin, kw.get("signers", signers)),
         )
 
     ind_role, op_role = base[3], base[4]
@@ -157,10 +178,34 @@ def _trust_root(vs: VectorSet) -> None:
     raw("trust-root-format-version-2", "Format version 2.", {1: 2})
     raw("trust-root-version-0", "Root version 0.", {2: 0})
     raw("trust-root-unknown-field", "An unknown field 7.", {7: 0})
+    # Thresholds count organisations, not keys (SPEC §5.1 rule 4): two keys of one
+    # organisation cannot carry a threshold of 2; the twin puts them in two organisations.
+    op_b = role_signer("operator b")
+    op_b_key = {1: OPERATOR_ORG, 2: "ed25519", 3: op_b.public_key().raw}
     raw(
         "trust-root-threshold-above-organisations",
-        "An operator threshold of 2 with one organisation.",
-        {4: {1: 2, 2: op_role[2]}},
+        "An operator threshold of 2 over two keys of one organisation.",
+        {4: {1: 2, 2: sorted([op_key, op_b_key], key=_kid)}},
+        {4: {1: 2, 2: sorted([op_key, {**op_b_key, 1: "Second Operator"}], key=_kid)}},
+        signers=[*signers, op_b],
+    )
+    ind_b = role_signer("independent b")
+    three = w.make_root(
+        1,
+        independent=[
+            (INDEPENDENT_ORG, w.independent),
+            (INDEPENDENT_ORG, ind_b),
+            ("Second Auditor", extra_ind),
+        ],
+        independent_threshold=2,
+    )
+    self_signed(
+        "trust-root-threshold-two-signed-by-one-organisation",
+        "An independent threshold of 2 organisations, signed by two keys of one organisation: "
+        "signatures count by organisation, not by key.",
+        w.sign_root(three, [w.independent, ind_b, w.operator]),
+        reject("TRUST_ROOT_THRESHOLD_NOT_MET"),
+        repaired=w.sign_root(three, [w.independent, extra_ind, w.operator]),
     )
     raw("trust-root-threshold-zero", "An independent threshold of 0.", {3: {1: 0, 2: ind_role[2]}})
     raw(
@@ -203,11 +248,18 @@ def _trust_root(vs: VectorSet) -> None:
         "trust-root-clock-skew-above-max",
         "clock_skew 86401, above MAX_CLOCK_SKEW.",
         {6: {**base[6], 1: 86401}},
+        {6: {**base[6], 1: 86400}},
     )
     raw(
         "trust-root-rotation-chain-above-max",
         "max_rotation_chain 17, above MAX_ROTATION_CHAIN.",
         {6: {**base[6], 4: 17}},
+        {6: {**base[6], 4: 16}},
+    )
+    raw(
+        "trust-root-mixed-order-ed25519-key",
+        "An operator key that is a valid key plus a point of order 8 (mixed order).",
+        {4: {1: 1, 2: [{**op_key, 3: ed_add(op_key[3], ED25519_ORDER_8_POINT)}]}},
     )
     raw(
         "trust-root-small-order-ed25519-key",
@@ -347,6 +399,19 @@ def _trust_root(vs: VectorSet) -> None:
         [v2, v3],
         reject("TRUST_ROOT_CHAIN_TOO_LONG"),
         cap=1,
+    )
+    rotation(
+        "rotation-at-the-roots-cap",
+        "Four rotations: exactly the root's max_rotation_chain of 4.",
+        chain5[:4],
+        ACCEPT,
+    )
+    rotation(
+        "rotation-callers-larger-cap-does-not-raise-the-roots",
+        "Five rotations with a caller's cap of 5 over the root's 4: the smaller cap applies.",
+        chain5,
+        reject("TRUST_ROOT_CHAIN_TOO_LONG"),
+        cap=5,
     )
     rotation(
         "rotation-to-a-signed-bundle",

@@ -103,10 +103,18 @@ def _expected(answer: Mapping[str, Any], want: Want, where: str) -> dict[str, An
 
 
 class VectorSet:
-    """The vectors generated so far, by (family, name)."""
+    """The vectors generated so far, by (family, name).
+
+    One fault per negative vector (issue 17): a rejection may name its *repaired twin*, the
+    same input with the one fault its name says removed, which our library must accept. The
+    generator refuses the vector otherwise, so a vector that carries a second fault (which
+    would hide the first from every implementation that checks the second) cannot be
+    published. :attr:`twinned` names the negative vectors so checked.
+    """
 
     def __init__(self) -> None:
         self.vectors: dict[tuple[str, str], dict[str, Any]] = {}
+        self.twinned: set[tuple[str, str]] = set()
 
     def add(  # noqa: PLR0917 (the parts of a vector, in the order a case states them)
         self,
@@ -118,11 +126,14 @@ class VectorSet:
         want: Want | Sequence[Want],
         *,
         source: str | None = None,
+        repaired: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Add one vector; return its expected outcome (``expect``).
 
         ``want`` is one :class:`Want`, or one per step for the sequence families
-        (``client``, ``admission``), whose answers are ``{"results": [...]}``.
+        (``client``, ``admission``), whose answers are ``{"results": [...]}``. ``repaired``
+        is the input with the vector's one fault removed (a rejection only): our library
+        must accept it.
         """
         where = f"{family}/{name}"
         if family not in FAMILIES:
@@ -146,6 +157,18 @@ class VectorSet:
                     for i, (a, w) in enumerate(zip(results, want, strict=True))
                 ]
             }
+        if repaired is not None:
+            if not isinstance(want, Want) or want.reason is None:
+                raise ValueError(f"{where}: only a single rejection has a repaired twin")
+            if dict(repaired) == dict(inp):
+                raise ValueError(f"{where}: the repaired twin is the input itself")
+            twin = evaluate(family, repaired)
+            if twin.get("result") != "accept":
+                raise VectorMismatchError(
+                    f"{where}: with its fault removed the input is still rejected "
+                    f"({twin.get('reason')}: {twin.get('message')}): it carries another fault"
+                )
+            self.twinned.add((family, name))
         vector: dict[str, Any] = {
             "description": description,
             "family": family,

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from nacl.bindings import crypto_scalarmult_base
+from nacl.bindings import crypto_scalarmult_base, crypto_scalarmult_ed25519_base_noclamp
 from nacl.signing import SigningKey
 
 from keybundle import cose
@@ -67,6 +67,8 @@ __all__ = [
     "DAY",
     "DEFAULT_FLEET",
     "DEFAULT_LIMITS",
+    "ED25519_IDENTITY",
+    "ED25519_ORDER_8_POINT",
     "INDEPENDENT_ORG",
     "LOG_ORIGIN",
     "OPERATOR_ORG",
@@ -74,6 +76,8 @@ __all__ = [
     "WITNESS_NAMES",
     "DeterministicP256Signer",
     "World",
+    "crafted_ed25519_signature",
+    "ed_add",
     "fleet_keys",
     "role_signer",
     "seed",
@@ -103,6 +107,64 @@ _EMPTY_ROOT = hashlib.sha256(b"").digest()
 def seed(label: str) -> bytes:
     """The 32-byte seed of the world's key called ``label``: SHA-256 of a fixed prefix and it."""
     return hashlib.sha256(b"keybundle test world\n" + label.encode()).digest()
+
+
+ED25519_ORDER_8_POINT = bytes.fromhex(
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"
+)
+"""An Ed25519 point of order 8 (SPEC §3.3's example)."""
+ED25519_IDENTITY = b"\x01" + bytes(31)
+"""The encoding of the Ed25519 identity point (order 1: a small-order point)."""
+_ED_L = 2**252 + 27742317777372353535851937790883648493
+
+
+def ed_add(a: bytes, b: bytes) -> bytes:
+    """The Edwards sum of two encoded Ed25519 points (for mixed-order points)."""
+    p = 2**255 - 19
+    d = -121665 * pow(121666, p - 2, p) % p
+
+    def decode(s: bytes) -> tuple[int, int]:
+        y = int.from_bytes(s, "little") & ((1 << 255) - 1)
+        sign = s[31] >> 7
+        xx = (y * y - 1) * pow(d * y * y + 1, p - 2, p) % p
+        xr = pow(xx, (p + 3) // 8, p)
+        if (xr * xr - xx) % p:
+            xr = xr * pow(2, (p - 1) // 4, p) % p
+        if xr & 1 != sign:
+            xr = p - xr
+        return xr, y
+
+    (x1, y1), (x2, y2) = decode(a), decode(b)
+    t = d * x1 * x2 * y1 * y2 % p
+    x3 = (x1 * y2 + x2 * y1) * pow(1 + t, p - 2, p) % p
+    y3 = (y1 * y2 + x1 * x2) * pow(1 - t, p - 2, p) % p
+    return (y3 | ((x3 & 1) << 255)).to_bytes(32, "little")
+
+
+def crafted_ed25519_signature(key_seed: bytes, message: bytes, r_kind: str) -> bytes:
+    """An Ed25519 signature of ``message`` by the key of ``key_seed`` with a chosen ``R``.
+
+    ``r_kind`` ``"small-order"``: R is the identity and S = k·a, so the cofactorless
+    equation [S]B = R + [k]A holds and only the small-order-R rule rejects it.
+    ``"mixed-order"``: R = [r]B + T with T of order 8 and S = r + k·a, so [S]B = R - T + [k]A:
+    the cofactored equation (times 8) holds, the cofactorless one does not (SPEC §2.4.5).
+    """
+    h = hashlib.sha512(key_seed).digest()
+    a = int.from_bytes(h[:32], "little")
+    a &= (1 << 254) - 8
+    a |= 1 << 254
+    public = bytes(SigningKey(key_seed).verify_key)
+    r = int.from_bytes(hashlib.sha512(b"crafted R\n" + key_seed + message).digest(), "little")
+    r %= _ED_L
+    if r_kind == "small-order":
+        big_r, r = ED25519_IDENTITY, 0
+    elif r_kind == "mixed-order":
+        big_r = ed_add(crypto_scalarmult_ed25519_base_noclamp(r.to_bytes(32, "little")),
+                       ED25519_ORDER_8_POINT)  # fmt: skip
+    else:
+        raise ValueError(f"unknown r_kind {r_kind!r}")
+    k = int.from_bytes(hashlib.sha512(big_r + public + message).digest(), "little") % _ED_L
+    return big_r + ((r + k * a) % _ED_L).to_bytes(32, "little")
 
 
 class DeterministicP256Signer:

@@ -444,8 +444,8 @@ def _nested(levels: int) -> dcbor.CborValue:
     [
         # tag 0, array 1, map 2, then the countersignature array: a byte string at level 6
         ("nested one level deeper than MAX_COSE_DEPTH", {11: _nested(3)}, "deeper than 5 levels"),
-        # 8 items around the countersignature array, 66 in it: 74 data items
-        ("one data item more than MAX_COSE_ITEMS", {11: [b""] * 66}, "more than 73 data items"),
+        # 8 items around the countersignature array, 65 in it: 73 data items
+        ("one data item more than MAX_COSE_ITEMS", {11: [b""] * 65}, "more than 72 data items"),
     ],
 )
 def test_cose_limits_are_enforced_while_decoding(
@@ -459,10 +459,11 @@ def test_cose_limits_are_enforced_while_decoding(
 
 
 def test_cose_limits_admit_inputs_exactly_at_them() -> None:
-    # Depth 5 and 73 items pass the decoder (and fail later, on the countersignature shape).
+    # Depth 5 and 72 items (the most a valid bundle has, SPEC §4.1) pass the decoder (and
+    # fail later, on the countersignature shape).
     assert MAX_COSE_DEPTH == 5
-    assert MAX_COSE_ITEMS == 73
-    at_the_limits: list[dcbor.CborValue] = [{11: _nested(2)}, {11: [b""] * 65}]
+    assert MAX_COSE_ITEMS == 72
+    at_the_limits: list[dcbor.CborValue] = [{11: _nested(2)}, {11: [b""] * 64}]
     for unprotected in at_the_limits:
         with pytest.raises(VerificationError) as exc:
             parse_unverified_sign1(_envelope(unprotected=unprotected))
