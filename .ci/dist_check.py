@@ -5,6 +5,7 @@ in venvs that hold nothing but the installed wheel.
     python .ci/dist_check.py contents DIST_DIR REPO   # the sdist and the wheel in DIST_DIR
     python .ci/dist_check.py client-env               # run by the client venv's python
     python .ci/dist_check.py readme-example README    # print the README's Python example
+    python .ci/dist_check.py sizes VENV...             # each venv's installed size
 
 Each check prints one line per failure and exits 1 if any failed.
 """
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 import re
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -23,6 +26,14 @@ from pathlib import Path, PurePosixPath
 CLIENT_DISTRIBUTIONS = {"keybundle", "cryptography", "pynacl", "cbor2", "cffi", "pycparser"}
 """The client-only install: keybundle, its three dependencies and what they require."""
 VENV_TOOLS = {"pip", "setuptools", "wheel"}
+VENV_TOOL_FILES = re.compile(r"(pip|setuptools|wheel|_distutils_hack|pkg_resources)\b|distutils-")
+"""What ``python -m venv`` puts in site-packages itself, left out of the sizes."""
+CLIENT_IMPORT = (
+    "import time; t = time.perf_counter(); "
+    "from keybundle import StateDir, VerificationError, verify_package, verify_self_signed; "
+    "import keybundle.client; print(time.perf_counter() - t)"
+)
+"""The README client example's import, timed in a fresh interpreter."""
 OPERATOR_MODULES = ("click", "requests", "waitress", "urllib3", "pkcs11")
 SDIST_REQUIRED = (
     "LICENSE",
@@ -140,7 +151,34 @@ def client_env() -> int:
         problems.append(f"client venv: operator modules importable: {present}")
     if not problems:
         print(f"dist check: client venv holds {', '.join(sorted(installed - VENV_TOOLS))}")
+        times = [
+            float(
+                subprocess.run(
+                    [sys.executable, "-I", "-c", CLIENT_IMPORT],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    timeout=60,
+                ).stdout
+            )
+            for _ in range(5)
+        ]
+        print(f"dist check: client import {statistics.median(times) * 1000:.0f} ms (median of 5)")
     return _fail(problems)
+
+
+def sizes(venvs: list[Path]) -> int:
+    """Each venv's site-packages size in MB, without what venv itself installs (pip)."""
+    for root in venvs:
+        (site,) = sorted(root.glob("lib/python3*/site-packages"))
+        total = 0
+        for entry in site.iterdir():
+            if VENV_TOOL_FILES.match(entry.name):
+                continue
+            files = [entry] if entry.is_file() else [p for p in entry.rglob("*") if p.is_file()]
+            total += sum(os.stat(p, follow_symlinks=False).st_size for p in files)
+        print(f"dist check: {root.name} install: {total / 1e6:.1f} MB in site-packages")
+    return 0
 
 
 def readme_example(readme: Path) -> int:
@@ -160,6 +198,8 @@ def main(argv: list[str]) -> int:
         return client_env()
     if argv[:1] == ["readme-example"] and len(argv) == 2:
         return readme_example(Path(argv[1]))
+    if argv[:1] == ["sizes"] and len(argv) > 1:
+        return sizes([Path(a) for a in argv[1:]])
     print(__doc__, file=sys.stderr)
     return 2
 
