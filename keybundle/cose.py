@@ -123,7 +123,6 @@ class Sign1(Frozen):
         )
 
 
-
 # array(4), text(10) "Signature1": the fixed start of every Sig_structure of a COSE_Sign1.
 _SIG1_PREFIX = b"\x84" + dcbor.encode_head(3, len(SIGNATURE1_CONTEXT)) + SIGNATURE1_CONTEXT.encode()
 
