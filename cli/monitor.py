@@ -33,6 +33,7 @@ from keybundle.monitor import (
 from keybundle.monitor_judges import EntryJudge, ProcessJudge
 from keybundle.monitor_state import StateDir
 from keybundle.trustroot import MAX_SIGNED_TRUST_ROOT_BYTES, verify_self_signed
+from transparency_log import http_deadline
 from transparency_log.cosignature import SIG_TYPE_COSIGNATURE_V1
 from transparency_log.errors import VerificationError
 from transparency_log.fetcher import DirectoryFetcher, Fetcher, HTTPFetcher
@@ -149,8 +150,7 @@ class PoliteFetcher:
     def __init__(self, inner: HTTPFetcher, *, timeout: float) -> None:
         self._inner = inner
         self._timeout = timeout
-        self._session = requests.Session()
-        self._session.headers["User-Agent"] = "keybundle-monitor"
+        self._session = http_deadline.bounded_session(user_agent="keybundle-monitor")
         self._cached: tuple[bytes, str] | None = None
         self.not_modified = 0
         """How many checkpoint requests were answered 304 (for tests)."""
@@ -167,7 +167,12 @@ class PoliteFetcher:
         self.close()
 
     def fetch(self, path: str, *, max_bytes: int | None = None) -> bytes:
-        """``checkpoint`` conditionally (class doc); any other path plainly."""
+        """``checkpoint`` conditionally (class doc); any other path plainly.
+
+        The conditional request has ``timeout`` seconds for its whole answer
+        (:mod:`transparency_log.http_deadline`); the plain fetch it may fall back to has the
+        wrapped fetcher's bound.
+        """
         if path != CHECKPOINT_PATH:
             return self._inner.fetch(path, max_bytes=max_bytes)
         cap = MAX_NOTE_BYTES if max_bytes is None else max_bytes
@@ -175,39 +180,31 @@ class PoliteFetcher:
         headers = {"If-Modified-Since": cached[1]} if cached is not None else {}
         self._cached = None
         try:
-            with self._session.get(
+            with http_deadline.bounded_request(
+                self._session,
+                "GET",
                 self._inner.base_url + path,
+                timeout=self._timeout,
                 headers=headers,
-                timeout=(self._timeout, self._timeout),
-                allow_redirects=False,
-                stream=True,
-            ) as response:
-                if response.status_code == 304 and cached is not None:
+            ) as answer:
+                if answer.status == 304 and cached is not None:
                     self.not_modified += 1
                     self._cached = cached
                     return cached[0]
-                if response.status_code == 200:
-                    data = _read_capped(response, cap)
-                    if data is not None:
-                        modified = response.headers.get("Last-Modified")
-                        if modified and _safe_validator(modified, response.headers.get("Date")):
-                            self._cached = (data, modified)
-                        return data
-        except requests.RequestException:
+                if answer.status == 200:
+                    data = answer.read(cap)
+                    modified = answer.header("Last-Modified")
+                    if modified and _safe_validator(modified, answer.header("Date") or None):
+                        self._cached = (data, modified)
+                    return data
+        except (
+            requests.RequestException,
+            http_deadline.DeadlineExceededError,
+            http_deadline.AnswerTooLargeError,
+        ):
             pass
         # Anything else: the plain fetcher, with its retries, caps and error messages.
         return self._inner.fetch(path, max_bytes=cap)
-
-
-def _read_capped(response: requests.Response, cap: int) -> bytes | None:
-    chunks: list[bytes] = []
-    received = 0
-    for chunk in response.iter_content(chunk_size=65536):
-        received += len(chunk)
-        if received > cap:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _safe_validator(last_modified: str, date: str | None) -> bool:

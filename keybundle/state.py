@@ -9,6 +9,7 @@ the caller persists it with :class:`StateDir` only after an acceptance (SPEC §7
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -193,6 +194,16 @@ def parse_state(data: bytes) -> ClientState:
     return state
 
 
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file"
+
+
 class StateDir:
     """A client state kept in a directory as ``state.cbor`` (SPEC §7.2).
 
@@ -216,10 +227,16 @@ class StateDir:
             raise FileNotFoundError(f"state directory {str(self.path)!r} does not exist")
         file = self.path / STATE_FILE
         try:
-            with file.open("rb") as f:
-                data = f.read(MAX_STATE_BYTES + 1)
+            # Non-blocking, so that a FIFO (or a device) put at the state's path is refused
+            # below instead of hanging the open until some writer appears (SPEC §7.2).
+            fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             return ClientState()
+        with os.fdopen(fd, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise OSError(f"{str(file)!r} is not a regular file ({_kind(mode)})")
+            data = f.read(MAX_STATE_BYTES + 1)
         return parse_state(data)
 
     def save(self, state: ClientState) -> None:

@@ -39,6 +39,7 @@ from typing import Any, NamedTuple, Protocol
 
 from transparency_log import _http, durable, note
 from transparency_log import proof as _proof
+from transparency_log._http import DEFAULT_CONNECTION_GUARD, ConnectionGuard
 from transparency_log.checkpoint import Checkpoint, verify_checkpoint
 from transparency_log.cosignature import (
     MAX_COSIGNATURE_TIMESTAMP,
@@ -50,6 +51,7 @@ from transparency_log.merkle import EMPTY_ROOT, HASH_SIZE, MAX_TREE_SIZE
 
 __all__ = [
     "COSIGNATURE_CONTENT_TYPE",
+    "DEFAULT_CONNECTION_GUARD",
     "DEFAULT_WITNESS_THREADS",
     "LOCK_FILE",
     "LOCK_TIMEOUT_SECONDS",
@@ -58,6 +60,7 @@ __all__ = [
     "SIZE_CONTENT_TYPE",
     "STATE_FILE_HEADER",
     "AddCheckpointRequest",
+    "ConnectionGuard",
     "FileStateStore",
     "StateLockedError",
     "StateStore",
@@ -670,23 +673,24 @@ def make_witness_server(
     port: int = 0,
     *,
     threads: int = DEFAULT_WITNESS_THREADS,
-    channel_timeout: int = 30,
+    guard: ConnectionGuard = DEFAULT_CONNECTION_GUARD,
     max_body_bytes: int = MAX_ADD_CHECKPOINT_BYTES,
 ) -> WitnessServer:
     """Bind ``witness`` on waitress (SPEC §6.4.5); call :meth:`WitnessServer.serve_forever`.
 
     Waitress reads each request completely before a worker sees it, up to twice the body
-    limit (so a body slightly over it still gets this app's one-line 413) and answers 413
-    itself beyond; ``channel_timeout`` drops idle connections.
+    limit (so a body over it, up to twice, still gets this app's one-line 413) and answers
+    413 itself beyond; ``guard`` sheds idle and trickling connections (SPEC §6.4.5), so a
+    few hundred sockets cannot lock the log out of its cosignatures.
     """
     server = _http.create_waitress_server(
         make_wsgi_app(witness, max_body_bytes=max_body_bytes),
         host,
         port,
         threads=threads,
-        channel_timeout=channel_timeout,
         max_body_bytes=max_body_bytes,
         ident="keybundle-witness",
+        guard=guard,
     )
     return WitnessServer(server)
 

@@ -7,6 +7,7 @@ The console script is run as a fresh process (what clients and acceptance checks
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -144,6 +145,7 @@ USAGE_ERRORS = [
     "trust root is not self-signed",
     "corrupt state",
     "unreadable state file",
+    "state file is a FIFO",
     "negative --now",
     "--now is not a number",
     "no --trust-root",
@@ -174,6 +176,8 @@ def _break(client: Client, case: str) -> list[str]:
         (client.state / STATE_FILE).write_bytes(b"\xa1\x01\x02")
     elif case == "unreadable state file":
         (client.state / STATE_FILE).mkdir()
+    elif case == "state file is a FIFO":
+        os.mkfifo(client.state / STATE_FILE)  # no writer: opening it to read would block
     elif case == "negative --now":
         args[args.index("--now") + 1] = "-5"
     elif case == "--now is not a number":
@@ -214,6 +218,16 @@ def test_in_process_corrupt_state_message(
     err = capsys.readouterr().err
     assert "corrupt" in err
     assert "restore it from a backup" in err
+
+
+def test_in_process_fifo_state_message(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    os.mkfifo(client.state / STATE_FILE)
+    package = client.write("p.cbor", client.world.fresh_package())
+    assert run(client.args(package)) == 2
+    err = capsys.readouterr().err
+    assert "is not a regular file (a FIFO)" in err, err
 
 
 def test_in_process_json_usage_error(client: Client, capsys: pytest.CaptureFixture[str]) -> None:
