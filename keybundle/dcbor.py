@@ -413,8 +413,9 @@ def _measure(value: Any) -> tuple[int, int]:
             if kind is int:
                 size += _head_size(item if item >= 0 else -1 - item)
             elif kind is bytes or kind is str:
-                length = _length(item, kind)
-                size += _head_size(length) + length
+                # Inline (no call per string): UTF-8 length, then the shortest head's size.
+                n = len(item) if kind is bytes or item.isascii() else len(item.encode())
+                size += n + (1 if n < 24 else 2 if n < 256 else 3 if n < 65536 else _head_size(n))
             else:
                 nested, count = _measure(item)
                 size += nested
@@ -427,8 +428,8 @@ def _measure(value: Any) -> tuple[int, int]:
         for item in array:
             kind = type(item)
             if kind is bytes or kind is str:
-                length = _length(item, kind)
-                size += _head_size(length) + length
+                n = len(item) if kind is bytes or item.isascii() else len(item.encode())
+                size += n + (1 if n < 24 else 2 if n < 256 else 3 if n < 65536 else _head_size(n))
             elif kind is int:
                 size += _head_size(item if item >= 0 else -1 - item)
             else:
@@ -437,8 +438,8 @@ def _measure(value: Any) -> tuple[int, int]:
                 items += count - 1
         return size, items
     if kind is bytes or kind is str:
-        length = _length(value, kind)
-        return _head_size(length) + length, 1
+        n = len(value) if kind is bytes or value.isascii() else len(value.encode())
+        return _head_size(n) + n, 1
     if kind is int:
         return _head_size(value if value >= 0 else -1 - value), 1
     if kind is bool or value is None:
@@ -450,13 +451,6 @@ def _measure(value: Any) -> tuple[int, int]:
     # A float, undefined, another simple value, a tag that is not allowed (cbor2's CBORTag),
     # a frozen container from inside a map key: outside the profile.
     raise _GiveUp
-
-
-def _length(string: Any, kind: type) -> int:
-    """Bytes of a byte string, or of the UTF-8 of a text string (ASCII: one per character)."""
-    if kind is bytes or string.isascii():
-        return len(string)
-    return len(string.encode())
 
 
 def _measure_keys_bytewise(mapping: dict[Any, Any]) -> int:
