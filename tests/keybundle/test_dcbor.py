@@ -23,6 +23,8 @@ from keybundle import dcbor
 from keybundle.dcbor import CborValue, Tag, decode, encode
 from keybundle.errors import Reason, VerificationError
 
+from . import dcbor_reencode as reencode
+from .dcbor_reencode import decode_reencode
 from .dcbor_reference import Rejected, reference_decode, reference_encode
 
 TAGS = frozenset({1, 18, 24, 64, 1000, 55799, 2**32, 2**64 - 1})
@@ -321,7 +323,7 @@ PAYLOAD_LIKE: dict[int | str, CborValue] = {
 )
 def test_fast_path_accepts_typical_values(value: CborValue) -> None:
     data = encode(value)
-    fast = dcbor._decode_fast(data, dcbor.DEFAULT_MAX_DEPTH, frozenset({18}))
+    fast = dcbor._decode_fast(data, dcbor.DEFAULT_MAX_DEPTH, 64, frozenset({18}))
     assert fast is not dcbor._GAVE_UP
     assert repr(fast) == repr(value)
 
@@ -369,7 +371,7 @@ def test_decoding_imports_neither_importlib_metadata_nor_cbor2_default_encoders(
 @pytest.mark.skipif(not dcbor._FAST_PATH, reason="cbor2 release without the fast path")
 def test_fast_path_returns_nested_tags_as_tag() -> None:
     value = Tag(18, [Tag(1000, [Tag(24, b"x")]), {1: Tag(64, b"")}])
-    fast = dcbor._decode_fast(encode(value), 8, TAGS)
+    fast = dcbor._decode_fast(encode(value), 8, 64, TAGS)
     assert repr(fast) == repr(value)
 
 
@@ -423,11 +425,17 @@ def assert_all_agree(data: bytes) -> tuple[str, str]:
     assert outcome(module_decode, data) == expected, data.hex()
     assert outcome(strict_decode, data) == expected, data.hex()
     if dcbor._FAST_PATH:
-        fast = dcbor._decode_fast(data, 8, TAGS)
+        fast = dcbor._decode_fast(data, 8, 64, TAGS)
         # The fast path may give up on anything, but what it accepts the strict path accepts,
-        # as the same value (the item cap aside, which decode() checks after the fast path).
-        if fast is not dcbor._GAVE_UP and dcbor._count(fast) <= 64:
+        # as the same value.
+        if fast is not dcbor._GAVE_UP:
             assert ("accept", repr(fast)) == expected, data.hex()
+        # The one-pass check against the decode + re-encode path it replaced (issue 18): the
+        # same inputs taken, as the same values, so it is neither looser nor slower to accept.
+        old = decode_reencode(data, 8, 64, TAGS)
+        assert (fast is dcbor._GAVE_UP) == (old is reencode.GAVE_UP), data.hex()
+        if old is not reencode.GAVE_UP:
+            assert repr(fast) == repr(old), data.hex()
     return expected
 
 
@@ -435,7 +443,7 @@ def assert_all_agree(data: bytes) -> tuple[str, str]:
 def test_round_trip_matches_reference(value: CborValue) -> None:
     data = encode(value)
     assert data == reference_encode(value)
-    if dcbor._count(value) <= 64:
+    if reencode.count(value) <= 64:
         assert decode(data, **LIMITS) == value
         assert assert_all_agree(data)[0] == "accept"
 
