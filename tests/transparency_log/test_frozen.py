@@ -34,6 +34,8 @@ MODULES = [
     "keybundle.state",
     "keybundle.trustroot",
     "keybundle.client",
+    "keybundle.trustchain",
+    "keybundle.embedded",
 ]
 
 
