@@ -288,7 +288,7 @@ def _fetcher(url: str, timeout: float) -> Fetcher:
     default=10.0,
     show_default=True,
     metavar="S",
-    help="HTTP timeout per request.",
+    help="HTTP deadline of one request, for its whole answer (SPEC §6.5.4).",
 )
 @passphrase_option
 @cli_errors

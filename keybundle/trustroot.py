@@ -142,7 +142,19 @@ def _organisation_problem(name: object) -> str | None:
             f"organisation name {name!r} must be printable ASCII (0x20-0x7e) without a "
             "space at either end"
         )
+    if not _organisation_key(name):
+        return f"organisation name {name!r} must contain a letter or a digit"
     return None
+
+
+def _organisation_key(name: str) -> str:
+    """What two organisation names of one root must not share (SPEC §5.1 rule 1).
+
+    Its letters and digits, lower-cased: spaces and punctuation are dropped, so "Acme Corp",
+    "ACME corp.", "Acme-Corp" and "AcmeCorp" are one organisation. Names are printable
+    ASCII, on which Unicode NFKC and case folding reduce to ASCII lower-casing.
+    """
+    return "".join(c for c in name.lower() if c.isascii() and c.isalnum())
 
 
 class RoleKey(Frozen):
@@ -333,11 +345,11 @@ def _root_problem(version: object, independent: Role, operator: Role, policy: Po
     names = sorted(independent.organisations | operator.organisations)
     folded: dict[str, str] = {}
     for name in names:
-        other = folded.setdefault(name.lower(), name)
+        other = folded.setdefault(_organisation_key(name), name)
         if other != name:
             return (
-                f"organisations {other!r} and {name!r} differ only in letter case; give "
-                "one organisation one name, so that it cannot count twice"
+                f"organisations {other!r} and {name!r} differ only in letter case, spaces or "
+                "punctuation; give one organisation one name, so that it cannot count twice"
             )
     both = independent.organisations & operator.organisations
     if both:

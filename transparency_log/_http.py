@@ -3,8 +3,16 @@
 Both services (SPEC §6.5 and §6.4.5) answer one-line text or small static bodies, always with
 Content-Length, read a request body only when it carries a canonical decimal Content-Length
 within their limit, and run on waitress, which reads each request completely (up to twice
-that limit, so a body slightly over it still gets the service's own one-line 413) before a
-worker thread sees it. What they answer stays in :mod:`transparency_log.server` and
+that limit, so that a body over it, up to twice, still gets the service's own one-line 413)
+before a worker thread sees it. A :class:`ConnectionGuard` sheds idle and trickling
+connections so that a few hundred sockets cannot lock a service out (SPEC §6.5.2).
+
+Why waitress still, rather than another server: reading whole requests before dispatch means
+a slow client costs a connection and never a thread, which is most of the defence; what it
+lacks (a deadline from a request's first byte, shedding at the connection limit instead of
+refusing, one-line error answers) is a small subclass of its channel and server here.
+
+What the services answer stays in :mod:`transparency_log.server` and
 :mod:`transparency_log.witness`; this private module only carries the bytes.
 """
 

@@ -227,9 +227,7 @@ def test_in_process_corrupt_state_message(
     assert "restore it from a backup" in err
 
 
-def test_in_process_fifo_state_message(
-    client: Client, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_in_process_fifo_state_message(client: Client, capsys: pytest.CaptureFixture[str]) -> None:
     os.mkfifo(client.state / STATE_FILE)
     package = client.write("p.cbor", client.world.fresh_package())
     assert run(client.args(package)) == 2

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ from keybundle.state import ClientState, StateDir
 from keybundle_cli.verify import _parse_canonical, build_parser, run
 from tests.conftest import REPO
 from tests.keybundle.world import LOG_ORIGIN, World, seed
+from tests.transparency_log import trickle
 from transparency_log import note
 from transparency_log.errors import LogReason, VerificationError
 from transparency_log.fetcher import DirectoryFetcher, HTTPFetcher
@@ -188,6 +190,22 @@ def test_an_unreachable_log_is_a_clear_error(tmp_path: Path) -> None:
         with_consistency(s.package, s.state, s.world.pinned, fetcher)
     assert "could not reach the log to check consistency" in str(e.value)
     assert (e.value.old_size, e.value.new_size) == (s.old_size, s.old_size + 5)
+
+
+@pytest.mark.parametrize("mode", trickle.MODES)
+def test_a_trickling_log_is_unreachable_within_the_deadline(tmp_path: Path, mode: str) -> None:
+    # One byte every 50 ms, forever: each request is cut at its deadline for the whole
+    # answer (SPEC §6.5.4, §11), so the online check ends, unreachable, in one timeout.
+    s = Scenario(tmp_path)
+    with trickle.trickling_server(mode) as url:
+        started = time.monotonic()
+        with (
+            HTTPFetcher(url, timeout=0.5, retries=0) as fetcher,
+            pytest.raises(LogUnreachableError, match=r"timed out|larger than"),
+        ):
+            with_consistency(s.package, s.state, s.world.pinned, fetcher)
+        elapsed = time.monotonic() - started
+    assert elapsed < 1.5, elapsed
 
 
 def test_a_log_that_lags_behind_the_package_is_unreachable(tmp_path: Path) -> None:

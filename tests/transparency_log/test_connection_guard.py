@@ -137,3 +137,21 @@ def test_submissions_and_cosignatures_keep_their_latency_under_siege(tmp_path: P
         f"usual {usual:.3f} s, sieged {[round(t, 3) for t in sieged]}, shed in {shed_after:.1f} s"
     )
     assert max(sieged) < usual + 1.0, (usual, sieged)
+
+
+@pytest.mark.parametrize(
+    "guard",
+    [
+        ConnectionGuard(idle_timeout=0),
+        ConnectionGuard(request_timeout=-1.0),
+        ConnectionGuard(idle_timeout=True),
+        ConnectionGuard(connection_limit=7),
+        ConnectionGuard(connection_limit=65537),
+        ConnectionGuard(connection_limit=100.0),  # type: ignore[arg-type]
+    ],
+    ids=["idle 0", "request negative", "idle bool", "limit 7", "limit 65537", "limit float"],
+)
+def test_a_bad_guard_is_a_value_error(guard: ConnectionGuard) -> None:
+    witness = Witness(WITNESS, {ORIGIN: VERIFIER}, MemoryStateStore())
+    with pytest.raises(ValueError, match="must be"):
+        make_witness_server(witness, guard=guard)

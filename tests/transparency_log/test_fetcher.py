@@ -293,6 +293,19 @@ def test_http_trickling_server_is_cut_at_the_deadline(mode: str) -> None:
     assert 1.0 <= elapsed < 2.0, elapsed
 
 
+def test_https_trickling_handshake_is_cut_at_the_deadline() -> None:
+    # The deadline covers the TLS handshake too: CPython bounds a handshake as a whole by the
+    # socket's timeout, which is the connect timeout, the budget left.
+    with trickle.trickling_server("tls") as url:
+        fetcher, _ = _fetcher(url.replace("http://", "https://"), retries=0, timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(FetchError, match="timed out"):
+            fetcher.fetch("checkpoint")
+        elapsed = time.monotonic() - started
+        fetcher.close()
+    assert elapsed < 1.5, elapsed
+
+
 def test_http_fetch_many_is_bounded_as_a_whole() -> None:
     # Twenty trickling tiles, eight at a time: the first failure ends the batch once the
     # requests already running end (one deadline), and the rest are never started.

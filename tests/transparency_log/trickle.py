@@ -6,7 +6,9 @@ then answered in the mode the server was made with, one byte every ``interval`` 
 - ``headers``: a status line, then header lines that never end;
 - ``body``: complete headers announcing a 1000-byte body, then that body a byte at a time;
 - ``body-close``: headers without Content-Length (the body ends when the connection does);
-- ``silent``: nothing at all.
+- ``silent``: nothing at all;
+- ``tls`` (for an ``https://`` client, not in :data:`MODES`): after the ClientHello, the
+  header of a 16 KiB TLS handshake record, then that record a byte at a time.
 
 The server stops, closing every connection, when its context manager exits; every loop is
 bounded by that stop event, so no test can leave it behind.
@@ -45,12 +47,17 @@ def _answer(conn: socket.socket, mode: str, interval: float, stop: threading.Eve
     with conn:
         conn.settimeout(1.0)
         try:
-            _read_request(conn, stop)
+            if mode == "tls":
+                conn.recv(4096)  # the ClientHello
+            else:
+                _read_request(conn, stop)
             if mode == "silent":
                 stop.wait()
                 return
             if mode == "headers":
                 start, drip = b"HTTP/1.1 200 OK\r\n", b"X-Slow: a\r\n"
+            elif mode == "tls":
+                start, drip = b"\x16\x03\x03\x40\x00", b"\x00"
             elif mode == "body":
                 start, drip = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", b"x"
             else:
@@ -68,8 +75,8 @@ def _answer(conn: socket.socket, mode: str, interval: float, stop: threading.Eve
 @contextmanager
 def trickling_server(mode: str, interval: float = 0.05) -> Iterator[str]:
     """Serve ``mode`` (see the module doc) on 127.0.0.1; yield its base URL."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}")
+    if mode not in (*MODES, "tls"):
+        raise ValueError(f"mode must be one of {MODES} or tls")
     stop = threading.Event()
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.1)
