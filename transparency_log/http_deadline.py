@@ -270,7 +270,9 @@ def bounded_request(
         ) as response:
             yield BoundedResponse(response, deadline)
     except requests.RequestException as e:
-        if deadline.expired:
+        # requests' own timeouts are set to the time left, so one firing means the deadline
+        # ran out too, a hair before the watchdog saw it: report both the same way.
+        if deadline.expired or isinstance(e, requests.Timeout):
             raise deadline.exceeded() from None
         raise e
     finally:
