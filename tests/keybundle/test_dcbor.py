@@ -475,6 +475,45 @@ def test_mutated_encodings_decode_like_reference(
     assert_all_agree(bytes(data))
 
 
+DOCUMENTS = [
+    encode(PAYLOAD_LIKE),
+    encode(
+        Tag(18, [b"\xa1\x01\x27", {11: [b"\xa1\x01\x27", {}, b"s" * 64]}, b"p" * 40, b"s" * 64])
+    ),
+    encode({1: 1, 2: b"\xd2" * 300, 3: "c2sp.org/tlog-proof@v1\nindex 7\n\n\u2014 log AAAA\n"}),
+]
+
+
+@pytest.mark.skipif(not dcbor._FAST_PATH, reason="cbor2 release without the fast path")
+@given(st.sampled_from(DOCUMENTS), mutations, st.integers(0, 255))
+def test_one_pass_takes_what_the_reencode_path_took_on_client_documents(
+    document: bytes, edits: list[tuple[str, int]], byte: int
+) -> None:
+    # The three documents of a package (payload, COSE_Sign1, package), mutated: the one-pass
+    # check and the decode + re-encode path it replaced accept the same inputs, as the same
+    # values, and what they accept the strict decoder accepts (issue 18).
+    data = bytearray(document)
+    for kind, where in edits:
+        at = where % (len(data) + 1)
+        if kind == "flip" and at < len(data):
+            data[at] ^= 1 << (byte % 8)
+        elif kind == "set" and at < len(data):
+            data[at] = byte
+        elif kind == "insert":
+            data.insert(at, byte)
+        elif kind == "delete" and at < len(data):
+            del data[at]
+        elif kind == "truncate":
+            del data[at:]
+    raw = bytes(data)
+    limits = (dcbor.DEFAULT_MAX_DEPTH, dcbor.DEFAULT_MAX_ITEMS, frozenset({18}))
+    new = dcbor._decode_fast(raw, *limits)
+    old = decode_reencode(raw, *limits)
+    assert (new is dcbor._GAVE_UP) == (old is reencode.GAVE_UP), raw.hex()
+    if new is not dcbor._GAVE_UP:
+        assert repr(new) == repr(old) == repr(dcbor._StrictDecoder(raw, *limits).decode())
+
+
 @st.composite
 def wire_items(draw: st.DrawFn, depth: int = 0) -> bytes:
     """Well-formed but often non-deterministic CBOR: every choice a lenient encoder could make."""
