@@ -14,7 +14,10 @@ role-key files, the CLI's outputs) calls these instead of its own copy, the way 
   directory, and is durable only once the directory is.
 * A temporary file is created with ``O_EXCL | O_NOFOLLOW`` under a random name: nothing
   that already exists, and no symlink planted there, is ever written through. Only the
-  temporary file the same call created is ever removed.
+  temporary file the same call created is ever removed. A writer that holds its
+  directory's lock (:func:`lock`) may ask for a fixed name instead (``locked=True``): then
+  a temporary file left by a crash is removed and reused by the next attempt, instead of
+  piling up (the tile store and the leaf filter, which are large, do this).
 
 ``fsync=False`` skips the flushes (tests and throw-away logs only); the order of renames is
 kept, so the files still never tear for a reader, only a power loss may lose them.
@@ -78,13 +81,19 @@ def write_unflushed(path: str, data: bytes) -> int:
     return fd
 
 
-def _temporary(path: Path, mode: int, write: Callable[[BinaryIO], object], fsync: bool) -> Path:
+def _temporary(
+    path: Path, mode: int, write: Callable[[BinaryIO], object], fsync: bool, locked: bool
+) -> Path:
     """A new, flushed temporary file beside ``path`` holding what ``write`` wrote.
 
     ``mode`` is set exactly (``fchmod``, whatever the umask) before any byte is written, so
     a private key is never readable by others, not even for an instant.
     """
-    temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    if locked:
+        temporary = path.parent / f".{path.name}.tmp"
+        temporary.unlink(missing_ok=True)  # a crash's leftover: no other writer holds the lock
+    else:
+        temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
     fd = os.open(temporary, _TEMPORARY_FLAGS, mode)
     try:
         os.fchmod(fd, mode)
@@ -102,11 +111,17 @@ def _temporary(path: Path, mode: int, write: Callable[[BinaryIO], object], fsync
 
 
 def replace_with(
-    path: Path, write: Callable[[BinaryIO], object], *, mode: int = 0o644, fsync: bool = True
+    path: Path,
+    write: Callable[[BinaryIO], object],
+    *,
+    mode: int = 0o644,
+    fsync: bool = True,
+    locked: bool = False,
 ) -> None:
     """Replace ``path`` atomically with what ``write(file)`` writes (temporary file, flush,
-    rename, directory flush). For data too large to hold twice in memory."""
-    temporary = _temporary(path, mode, write, fsync)
+    rename, directory flush). For data too large to hold twice in memory. ``locked``: the
+    caller holds the directory's lock, so the temporary name is fixed (module doc)."""
+    temporary = _temporary(path, mode, write, fsync, locked)
     try:
         os.replace(temporary, path)
     finally:
@@ -130,7 +145,7 @@ def create_new(path: Path, data: bytes, *, mode: int = 0o644, fsync: bool = True
     """
     if path.exists() or path.is_symlink():
         raise FileExistsError(errno.EEXIST, "refusing to overwrite an existing file", str(path))
-    temporary = _temporary(path, mode, lambda out: out.write(data), fsync)
+    temporary = _temporary(path, mode, lambda out: out.write(data), fsync, locked=False)
     try:
         os.link(temporary, path)
     except FileExistsError:

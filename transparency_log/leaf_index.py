@@ -196,6 +196,7 @@ class LeafIndex:
             self._state_dir / LEAF_FILTER,
             lambda out: leaves.save(out, indexed_size),
             fsync=self._fsync,
+            locked=True,  # the writer holds the log's lock: 8 MiB leftovers must not pile up
         )
 
     def _filter_from_table(self) -> LeafFilter:
