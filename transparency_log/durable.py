@@ -29,13 +29,18 @@ import errno
 import fcntl
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    import sqlite3  # only a type here: a client that embeds this module never loads it
 
 __all__ = [
     "create_new",
     "fsync_directory",
+    "immediate_transaction",
     "lock",
     "replace",
     "replace_with",
@@ -179,3 +184,21 @@ def lock(path: Path, refuse: Callable[[str], BaseException]) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
     return fd
+
+
+@contextmanager
+def immediate_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One SQLite write transaction on ``db`` (autocommit mode): all of it or none of it.
+
+    ``BEGIN IMMEDIATE`` takes the write lock at once, so a transaction never fails halfway
+    on a lock upgrade; any exception rolls back, so rows that must change together (a table
+    and the ``log_meta`` row that says how far it reaches) never part.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
