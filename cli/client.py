@@ -17,8 +17,7 @@ from keybundle.embedded import Client
 from keybundle.package import MAX_PACKAGE_BYTES
 from keybundle.state import STATE_FILE
 
-from ._common import UserError, cli_errors, read_input
-from .trust_root import load_trust_root
+from ._common import PinnedTrustRoot, UserError, cli_errors, read_input, trust_root_option
 
 __all__ = ["client"]
 
@@ -29,13 +28,7 @@ def client() -> None:
 
 
 @client.command("bootstrap")
-@click.option(
-    "--trust-root",
-    "trust_root",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The pinned signed trust root (SPEC §5.2).",
-)
+@trust_root_option("The pinned signed trust root (SPEC §5.2).")
 @click.option(
     "--state",
     "state_dir",
@@ -52,14 +45,14 @@ def client() -> None:
 @click.argument("packages", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @cli_errors
 def bootstrap(
-    trust_root: Path, state_dir: Path, now: int | None, packages: tuple[str, ...]
+    trust_root: PinnedTrustRoot, state_dir: Path, now: int | None, packages: tuple[str, ...]
 ) -> None:
     """Verify PACKAGES as a fresh client and write the initial state (the app's floor).
 
     Every package must be accepted, in the order given; on the first rejection nothing is
     written (exit 1).
     """
-    root = load_trust_root(trust_root)
+    root = trust_root.root
     if not state_dir.is_dir():
         raise UserError(f"state directory {str(state_dir)!r} does not exist; create it")
     if (state_dir / STATE_FILE).exists():

@@ -5,6 +5,20 @@ The safe entry point for an app is :class:`Client` (SPEC §7.6): it verifies pac
 locked state directory and reads the accepted keys back after a restart; the pure decision
 underneath is :func:`verify_package` (SPEC §7.3). Public names are
 loaded on first use so that embedding the verifier imports only what it needs.
+
+Audiences (README "Layout"; ``lint-imports`` checks the client's side):
+
+* A client embeds only ``embedded``, ``client``, ``state``, ``trustchain``, ``package``,
+  ``payload``, ``fleetkeys``, ``trustroot``, ``roles``, ``cose``, ``countersignature``,
+  ``cose_check``, ``signers``, ``dcbor`` and ``errors`` (with their ``transparency_log``
+  primitives): no network, server or CLI code.
+* A client that can reach the log may add ``online`` (it reads tiles through a fetcher the
+  caller passes: SPEC §7.5); it is outside the embedded set above.
+* Issuers and the log's operator use ``custody`` and ``pkcs11`` (keys), ``issuance``
+  (packages) and ``admission`` (the log's admission rules).
+* The auditor is ``monitor`` (its state in ``monitor_state``, judges in ``monitor_judges``,
+  witness mode in ``monitor_witness``), with the fleet-history rules in ``history`` and the
+  evidence format in ``evidence``; ``conformance`` drives other verifiers over the vectors.
 """
 
 from __future__ import annotations
