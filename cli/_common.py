@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import json
 import os
 import signal
 import sys
@@ -33,6 +32,20 @@ from keybundle.signers import COSE_ALG_EDDSA, COSE_ALG_ES256
 from transparency_log import durable
 from transparency_log.errors import VerificationError
 
+from ._output import (
+    ENV_PASSPHRASE_FILE,
+    ENV_STATE,
+    ENV_TRUST_ROOT,
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    envelope,
+    error_line,
+    escape,
+    parse_decimal,
+    print_json,
+    rejection_line,
+)
+
 if TYPE_CHECKING:
     from keybundle.custody import PassphraseSource
     from keybundle.trustroot import TrustRoot
@@ -43,18 +56,27 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COSE_ALG_NAMES",
+    "ENV_STATE",
+    "ENV_TRUST_ROOT",
     "EXIT_REJECTED",
     "EXIT_USAGE",
     "MAX_INPUT_BYTES",
     "PASSPHRASE_ENV",
     "TRUST_ROOT",
+    "UNIX_SECONDS",
     "PinnedTrustRoot",
     "TrustRootParam",
+    "UnixSecondsParam",
     "UserError",
     "check_new_files",
     "cli_errors",
+    "command_path",
+    "emit",
+    "emit_failure",
+    "escape",
     "force_option",
     "json_option",
+    "key_file_kind",
     "listen_errors",
     "load_trust_root",
     "open_signer",
@@ -63,6 +85,7 @@ __all__ = [
     "read_input",
     "require_passphrase",
     "role_json",
+    "say",
     "serve_until_stopped",
     "trust_root_option",
     "utc",
@@ -72,10 +95,6 @@ __all__ = [
 
 PASSPHRASE_ENV = "KEYBUNDLE_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
 """Environment variable holding the passphrase of key files (SPEC §10.1)."""
-EXIT_REJECTED = 1
-"""Exit code: verification rejected the input (SPEC §10)."""
-EXIT_USAGE = 2
-"""Exit code: bad usage, or a file or argument the user can fix (SPEC §10)."""
 MAX_INPUT_BYTES = 4 << 20
 """Largest input file a command reads (SPEC §11); every format it holds has a smaller cap,
 which the library then reports precisely."""
@@ -98,22 +117,29 @@ def _os_error_message(e: OSError) -> str:
     return f"{where}{e.strerror or e}"
 
 
+def command_path() -> str:
+    """The running command's path (``keybundle bundle inspect``), for the JSON envelope."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.command_path if ctx is not None else "keybundle"
+
+
 def _fail(code: int, message: str, reason: str | None, as_json: bool) -> NoReturn:
     if as_json:
-        click.echo(json.dumps({"error": message, "reason": reason}))
+        print_json(envelope(command_path(), code, None, reason=reason, message=message))
     elif reason is not None:
-        click.echo(f"rejected ({reason}): {message}", err=True)
+        click.echo(rejection_line(reason, message), err=True)
     else:
-        click.echo(f"keybundle: error: {message}", err=True)
+        click.echo(error_line(message), err=True)
     raise click.exceptions.Exit(code)
 
 
 def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Map failures to SPEC §10 exit codes; apply below the click decorators.
 
-    With ``--json`` (a parameter named ``as_json``) the error is one JSON object on standard
-    output, ``{"error": message, "reason": CODE or null}``; otherwise one line on standard
-    error. Messages are the library's: they never contain key material.
+    With ``--json`` (a parameter named ``as_json``) the error is the JSON envelope of SPEC
+    §10.1 on standard output (``error``: ``{"reason": CODE or null, "message"}``); otherwise
+    one line on standard error, data in it escaped. Messages are the library's: they never
+    contain key material.
     """
 
     @functools.wraps(func)
@@ -223,8 +249,58 @@ def trust_root_option(
     flag: str = "--trust-root",
     name: str = "trust_root",
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """``--trust-root ROOT`` (parameter ``trust_root``, a :class:`PinnedTrustRoot`)."""
-    return click.option(flag, name, type=TRUST_ROOT, required=required, metavar="ROOT", help=help)
+    """``--trust-root ROOT`` (parameter ``trust_root``, a :class:`PinnedTrustRoot`).
+
+    ``--trust-root`` defaults to ``$KEYBUNDLE_TRUST_ROOT`` (SPEC §10.1): the option a script
+    gives every time. Other flags (``--previous``) have no environment variable.
+    """
+    envvar = ENV_TRUST_ROOT if flag == "--trust-root" else None
+    return click.option(
+        flag,
+        name,
+        type=TRUST_ROOT,
+        required=required,
+        metavar="ROOT",
+        envvar=envvar,
+        show_envvar=envvar is not None,
+        help=help,
+    )
+
+
+if TYPE_CHECKING:
+    _UnixSecondsBase = click.ParamType[int]
+else:  # click 8.1 cannot subscript ParamType at run time
+    _UnixSecondsBase = click.ParamType
+
+
+class UnixSecondsParam(_UnixSecondsBase):
+    """A ``--now`` value: Unix seconds as a SPEC §1 decimal, nothing else.
+
+    ``click.INT`` (Python's ``int``) would also take ``+5``, ``0005``, ``1_000`` and
+    Arabic-Indic digits; SPEC §10.7 asks for exit 2 on all of them.
+    """
+
+    name = "UNIX_SECONDS"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        """The integer ``value`` spells, or a usage error (exit 2)."""
+        if isinstance(value, int):
+            return value
+        parsed = parse_decimal(str(value))
+        if parsed is None:
+            self.fail(
+                f"{escape(str(value))!r} is not Unix seconds: give ASCII digits, no sign, no "
+                "leading zero (SPEC §1 decimal), e.g. 1767225600",
+                param,
+                ctx,
+            )
+        return parsed
+
+
+UNIX_SECONDS = UnixSecondsParam()
+"""The click type of every ``--now``."""
 
 
 def passphrase_option(func: Callable[P, R]) -> Callable[P, R]:
@@ -233,6 +309,8 @@ def passphrase_option(func: Callable[P, R]) -> Callable[P, R]:
         "--passphrase-file",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
+        envvar=ENV_PASSPHRASE_FILE,
+        show_envvar=True,
         help=f"Read the key-file passphrase from FILE (else ${PASSPHRASE_ENV}, else a prompt "
         "when standard input is a terminal).",
     )(func)
@@ -350,11 +428,23 @@ def check_new_files(paths: list[Path], *, force: bool) -> None:
 
 
 def write_output(path: Path, data: bytes, *, force: bool, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` atomically (:mod:`transparency_log.durable`).
+    """Write ``data`` to ``path`` atomically (:mod:`transparency_log.durable`); ``-`` is
+    standard output (SPEC §10.1), after which :func:`say` writes to standard error.
 
     Without ``force`` an existing ``path`` is never replaced, even one that appeared after
     the check (:func:`~transparency_log.durable.create_new`).
     """
+    if str(path) == "-":
+        if _json_requested():
+            raise UserError("-o - and --json both write to standard output; drop one of them")
+        if mode & 0o077 == 0:
+            raise UserError("refusing to write a private key to standard output")
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None:
+            ctx.meta[_STDOUT_TAKEN] = True
+        return
     check_new_files([path], force=force)
     if force:
         durable.replace(path, data, mode=mode)
@@ -365,20 +455,120 @@ def write_output(path: Path, data: bytes, *, force: bool, mode: int = 0o644) -> 
         raise UserError(f"{path} already exists; refusing to overwrite it (use --force)") from None
 
 
+_STDOUT_TAKEN = "keybundle.stdout_taken"
+"""``click.Context.meta`` key: the command wrote its data to standard output (``-o -``)."""
+
+
+def _json_requested() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.params.get("as_json"))
+
+
+def say(line: str = "") -> None:
+    """Print one human-readable line; on standard error once standard output holds data.
+
+    ``line`` is escaped (:func:`escape`): every human-readable line carries names and
+    messages from input files, and none of it may drive the terminal (SPEC §10.1).
+    """
+    ctx = click.get_current_context(silent=True)
+    taken = bool(ctx is not None and ctx.meta.get(_STDOUT_TAKEN))
+    click.echo(escape(line), err=taken)
+
+
+def emit_failure(
+    as_json: bool, code: int, result: dict[str, Any], message: str, lines: Callable[[], None]
+) -> NoReturn:
+    """A command that ends with exit ``code`` (1) *and* a result (failed vectors, differing
+    files): the envelope holds both, or ``lines`` prints them."""
+    if as_json:
+        print_json(envelope(command_path(), code, result, message=message))
+    else:
+        lines()
+    raise click.exceptions.Exit(code)
+
+
+def emit(as_json: bool, result: dict[str, Any], lines: Callable[[], None] | str) -> None:
+    """The success output of a command: the JSON envelope around ``result`` with ``--json``,
+    else ``lines`` (a string is said as one line; a callable prints its own)."""
+    if as_json:
+        print_json(envelope(command_path(), 0, result))
+    elif isinstance(lines, str):
+        say(lines)
+    else:
+        lines()
+
+
 # -- signers ------------------------------------------------------------------
 
 
+_KEY_FILE_PEEK = 256
+
+
+def key_file_kind(data: bytes) -> str:
+    """What a key file holds, from its first bytes (SPEC §4.3, §10.2), without decrypting it.
+
+    One of ``role private key``, ``role public key``, ``note private key``, ``note verifier
+    key`` or ``unknown``: commands check it before asking for a passphrase, so that a note
+    key or a ``.pub`` given as ``--key`` is named as such rather than "needs a passphrase".
+    """
+    head = data.lstrip()[:_KEY_FILE_PEEK]
+    if head.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----"):
+        return "role private key"
+    if head.startswith(b"-----BEGIN PUBLIC KEY-----"):
+        return "role public key"
+    if head.startswith((b"PRIVATE+KEY+", b"keybundle-note-key v1\n")):
+        return "note private key"
+    first = head.split(b"\n", 1)[0]
+    if first.count(b"+") >= 2 and b" " not in first:
+        return "note verifier key"
+    return "unknown"
+
+
+_ROLE_KEY_HINT = "role keys are made by `keybundle keys generate --algorithm ed25519|p256`"
+
+
+def _check_role_key_file(ref: str) -> None:
+    with Path(ref).open("rb") as f:
+        kind = key_file_kind(f.read(_KEY_FILE_PEEK))
+    if kind == "role private key":
+        return
+    if kind == "role public key":
+        raise UserError(
+            f"--key {ref} is a public key; give the private key file (PREFIX.key, not PREFIX.pub)"
+        )
+    if kind in ("note private key", "note verifier key"):
+        raise UserError(
+            f"--key {ref} is a {kind} (a log's or a witness's signed-note key), not a role "
+            f"key; {_ROLE_KEY_HINT}"
+        )
+    raise UserError(
+        f"--key {ref} is not a role key file (an encrypted PKCS#8 PEM); {_ROLE_KEY_HINT}, or "
+        "give a pkcs11: URI"
+    )
+
+
 @contextlib.contextmanager
-def open_signer(ref: str, passphrase_file: Path | None) -> Iterator[Any]:
+def open_signer(
+    ref: str,
+    passphrase_file: Path | None,
+    *,
+    role: str | None = None,
+    root: PinnedTrustRoot | None = None,
+) -> Iterator[Any]:
     """The signer a key reference names (a key file or a ``pkcs11:`` URI, SPEC §4.3).
 
-    The passphrase (or PKCS#11 PIN, when the URI carries none) is asked for only if needed.
+    A key file is first checked to be a role private key (a note key or a public key is
+    named as such, exit 2), then the passphrase (or PKCS#11 PIN, when the URI carries none)
+    is asked for only if needed. With ``role`` and ``root``, a key that is not a key of that
+    role of ``root`` is refused as soon as it is opened (exit 2), before anything is signed.
     A PKCS#11 session is closed at the end; the token's own failures (``RuntimeError`` from
     ``keybundle.pkcs11``) are problems of the user's HSM set-up, so they exit 2.
     """
     from keybundle.custody import load_signer
 
     is_uri = ref.startswith("pkcs11:")
+    if not is_uri:
+        _check_role_key_file(ref)
     what = "the PKCS#11 token" if is_uri else f"key file {ref}"
     source = require_passphrase(passphrase_file, what=what)
     try:
@@ -388,6 +578,16 @@ def open_signer(ref: str, passphrase_file: Path | None) -> Iterator[Any]:
             raise
         raise UserError(str(e)) from None
     try:
+        if role is not None and root is not None:
+            held = root.root.role(role).organisation_of.get(signer.kid)
+            if held is None:
+                other = role_json(root.root, signer.kid)["role"]
+                found = f"an {other} key" if other else "not a key"
+                raise UserError(
+                    f"key {signer.kid.hex()} is {found} of trust root {root.path} (version "
+                    f"{root.root.version}), and this step needs an {role} key; clients would "
+                    "reject the signature (UNKNOWN_KEY)"
+                )
         yield signer
     except RuntimeError as e:
         if not is_uri:

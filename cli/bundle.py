@@ -44,12 +44,14 @@ from ._common import (
     PinnedTrustRoot,
     UserError,
     cli_errors,
+    emit,
     force_option,
     json_option,
     open_signer,
     passphrase_option,
     read_input,
     role_json,
+    say,
     trust_root_option,
     utc,
     verification_json,
@@ -75,8 +77,8 @@ _out_option = click.option(
     "--out",
     "out",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Output file (never overwritten without --force).",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Output file (never overwritten without --force; '-': standard output).",
 )
 
 
@@ -125,8 +127,9 @@ def _load_fleet_json(path: str) -> Any:
 )
 @_out_option
 @force_option
+@json_option()
 @cli_errors
-def build(*, fleet_file: str, out: Path, force: bool) -> None:
+def build(*, fleet_file: str, out: Path, force: bool, as_json: bool) -> None:
     """Build a bundle payload (deterministic CBOR, SPEC §3.2) from FLEET.json.
 
     FLEET.json: {"fleet", "epoch", "previous_digest" (hex; omitted at epoch 1),
@@ -139,9 +142,11 @@ def build(*, fleet_file: str, out: Path, force: bool) -> None:
     except ValueError as e:
         raise UserError(f"{fleet_file}: {e}") from None
     write_output(out, payload.encode(), force=force)
-    click.echo(
+    emit(
+        as_json,
+        {"payload": _payload_json(payload), "out": str(out)},
         f"payload for fleet {payload.fleet_id!r} epoch {payload.epoch} with "
-        f"{len(payload.keys)} key(s) written to {out}"
+        f"{len(payload.keys)} key(s) written to {out}",
     )
 
 
@@ -150,32 +155,56 @@ def build(*, fleet_file: str, out: Path, force: bool) -> None:
 
 @bundle.command("sign")
 @_key_option
+@trust_root_option(
+    "Check, when KEY is opened, that it is an independent key of this trust root.",
+    required=False,
+)
 @click.argument("in_file", metavar="IN", type=click.Path(dir_okay=False, allow_dash=True))
 @_out_option
 @passphrase_option
 @force_option
+@json_option()
 @cli_errors
 def sign(
-    *, key_ref: str, in_file: str, out: Path, passphrase_file: Path | None, force: bool
+    *,
+    key_ref: str,
+    trust_root: PinnedTrustRoot | None,
+    in_file: str,
+    out: Path,
+    passphrase_file: Path | None,
+    force: bool,
+    as_json: bool,
 ) -> None:
     """Sign the payload IN as the independent party: a COSE_Sign1 (SPEC §4.1).
 
-    IN is checked first (SPEC §3.2): a malformed payload is rejected (exit 1).
+    IN is checked first (SPEC §3.2): a malformed payload is rejected (exit 1). With
+    --trust-root (or $KEYBUNDLE_TRUST_ROOT), a KEY that is not an independent key of the root
+    is refused as soon as it is opened (exit 2), instead of at countersigning.
     """
     data = read_input(in_file, "payload", limit=MAX_PAYLOAD_BYTES)
     _not_a_trust_root(data, in_file)
+    _not_json(data, in_file)
     if data[:1] == bytes([_COSE_SIGN1_FIRST_BYTE]):
         raise UserError(
             f"{in_file} is already a signed bundle; `bundle sign` signs a payload "
             "(from `bundle build`), and the operator adds `bundle countersign`"
         )
     payload = parse_payload(data)
-    with open_signer(key_ref, passphrase_file) as signer:
+    with open_signer(key_ref, passphrase_file, role="independent", root=trust_root) as signer:
         signed = sign1(data, signer)
     write_output(out, signed, force=force)
-    click.echo(
+    result = {
+        "fleet": payload.fleet_id,
+        "epoch": payload.epoch,
+        "kid": signer.kid.hex(),
+        **(role_json(trust_root.root, signer.kid) if trust_root else _NO_ROLE),
+        "out": str(out),
+    }
+    emit(
+        as_json,
+        result,
         f"signed fleet {payload.fleet_id!r} epoch {payload.epoch} with key "
-        f"{signer.kid.hex()}; written to {out}"
+        f"{signer.kid.hex()}; written to {out}",
     )
 
 
@@ -186,6 +215,7 @@ def sign(
 @_out_option
 @passphrase_option
 @force_option
+@json_option()
 @cli_errors
 def countersign(
     *,
@@ -195,6 +225,7 @@ def countersign(
     out: Path,
     passphrase_file: Path | None,
     force: bool,
+    as_json: bool,
 ) -> None:
     """Countersign the signed bundle IN as the operator (RFC 9338, SPEC §4.2).
 
@@ -208,19 +239,22 @@ def countersign(
     parsed = parse_unverified_sign1(data)
     verify_sign1(parsed, root.independent_keys)
     payload = parse_payload(parsed.payload)
-    with open_signer(key_ref, passphrase_file) as signer:
-        if signer.kid not in root.operator_keys:
-            raise UserError(
-                f"key {signer.kid.hex()} is not an operator key of trust root {trust_root.path} "
-                f"(version {root.version}); clients would reject its countersignature "
-                "(UNKNOWN_KEY)"
-            )
+    with open_signer(key_ref, passphrase_file, role="operator", root=trust_root) as signer:
         countersigned = cose_countersign(data, signer, verify_with=root.independent_keys)
     write_output(out, countersigned, force=force)
     organisation = root.operator.organisation_of[signer.kid]
-    click.echo(
+    emit(
+        as_json,
+        {
+            "fleet": payload.fleet_id,
+            "epoch": payload.epoch,
+            "kid": signer.kid.hex(),
+            "role": "operator",
+            "organisation": organisation,
+            "out": str(out),
+        },
         f"countersigned fleet {payload.fleet_id!r} epoch {payload.epoch} with operator key "
-        f"{signer.kid.hex()} ({organisation}); written to {out}"
+        f"{signer.kid.hex()} ({organisation}); written to {out}",
     )
 
 
@@ -241,7 +275,7 @@ def _payload_json(payload: BundlePayload) -> dict[str, Any]:
                 "id": key.key_id,
                 "algorithm": key.algorithm,
                 "usage": key.usage,
-                "public_key_hex": key.public_key.hex(),
+                "public_key": key.public_key.hex(),
                 "fingerprint": key.fingerprint,
             }
             for key in payload.keys
@@ -267,6 +301,19 @@ def _signatures_json(sign1: Sign1, root: TrustRoot | None) -> dict[str, Any]:
         )
     result["verdict"] = verification_json(lambda: verify_sign1_roles(sign1, root))
     return result
+
+
+_NO_ROLE: dict[str, Any] = {"role": None, "organisation": None}
+
+
+def _not_json(data: bytes, path: str) -> None:
+    """A FLEET.json given where a payload belongs: say so, rather than what CBOR makes of it
+    (``{`` is a CBOR map of... a length of 729618471753377125 bytes)."""
+    if data.lstrip()[:1] in (b"{", b"["):
+        raise UserError(
+            f"{path} looks like JSON (a FLEET.json?); `bundle sign` signs the payload that "
+            "`keybundle bundle build FLEET.json -o OUT` writes"
+        )
 
 
 def _not_a_trust_root(data: bytes, path: str) -> None:
@@ -304,7 +351,7 @@ def _status(entry: dict[str, Any]) -> str:
 
 def _print_inspection(info: dict[str, Any]) -> None:
     p = info["payload"]
-    echo = click.echo
+    echo = say
     echo(f"{info['kind']}: fleet {p['fleet']!r} epoch {p['epoch']} (format version {p['version']})")
     echo(f"  issued at:       {utc(p['issued_at'])}")
     echo(f"  valid from:      {utc(p['not_before'])}")
@@ -356,10 +403,7 @@ def inspect(*, in_file: str, trust_root: PinnedTrustRoot | None, as_json: bool) 
     data = read_input(in_file, "bundle", limit=MAX_SIGNED_BUNDLE_BYTES)
     _not_a_trust_root(data, in_file)
     info = _inspect_json(data, root)
-    if as_json:
-        click.echo(json.dumps(info, indent=2))
-    else:
-        _print_inspection(info)
+    emit(as_json, info, lambda: _print_inspection(info))
 
 
 @bundle.command("verify")
@@ -378,22 +422,19 @@ def verify(*, in_file: str, trust_root: PinnedTrustRoot, as_json: bool) -> None:
     data = read_input(in_file, "signed bundle", limit=MAX_SIGNED_BUNDLE_BYTES)
     verified = verify_signed_bundle(data, root)
     payload = parse_payload(verified.payload)
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "verified": True,
-                    "fleet": payload.fleet_id,
-                    "epoch": payload.epoch,
-                    "independent": sorted(verified.independent_organisations),
-                    "operator": sorted(verified.operator_organisations),
-                }
-            )
-        )
-        return
-    click.echo(
+    result = {
+        "verified": True,
+        "fleet": payload.fleet_id,
+        "epoch": payload.epoch,
+        "independent": sorted(verified.independent_organisations),
+        "operator": sorted(verified.operator_organisations),
+        "trust_root_version": root.version,
+    }
+    emit(
+        as_json,
+        result,
         f"verified: fleet {payload.fleet_id!r} epoch {payload.epoch}, signed by "
         f"{', '.join(sorted(verified.independent_organisations))} (independent) and "
         f"countersigned by {', '.join(sorted(verified.operator_organisations))} (operator) "
-        f"under trust root version {root.version}"
+        f"under trust root version {root.version}",
     )

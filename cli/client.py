@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,7 +18,18 @@ from keybundle.embedded import Client
 from keybundle.package import MAX_PACKAGE_BYTES
 from keybundle.state import STATE_FILE
 
-from ._common import PinnedTrustRoot, UserError, cli_errors, read_input, trust_root_option
+from ._common import (
+    ENV_STATE,
+    UNIX_SECONDS,
+    PinnedTrustRoot,
+    UserError,
+    cli_errors,
+    emit,
+    json_option,
+    read_input,
+    say,
+    trust_root_option,
+)
 
 __all__ = ["client"]
 
@@ -34,18 +46,27 @@ def client() -> None:
     "state_dir",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
+    envvar=ENV_STATE,
+    show_envvar=True,
     help="An existing state directory without a state: the initial state is written there.",
 )
 @click.option(
     "--now",
-    type=click.IntRange(min=0),
+    type=UNIX_SECONDS,
     default=None,
-    help="Verify as of these Unix seconds instead of the system clock.",
+    help="Verify as of these Unix seconds (SPEC §1 decimal) instead of the system clock.",
 )
-@click.argument("packages", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument(
+    "packages", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True)
+)
+@json_option()
 @cli_errors
 def bootstrap(
-    trust_root: PinnedTrustRoot, state_dir: Path, now: int | None, packages: tuple[str, ...]
+    trust_root: PinnedTrustRoot,
+    state_dir: Path,
+    now: int | None,
+    packages: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Verify PACKAGES as a fresh client and write the initial state (the app's floor).
 
@@ -53,8 +74,12 @@ def bootstrap(
     written (exit 1).
     """
     root = trust_root.root
+    if state_dir.exists() and not state_dir.is_dir():
+        raise UserError(f"--state {str(state_dir)!r} is a file; give a directory")
     if not state_dir.is_dir():
         raise UserError(f"state directory {str(state_dir)!r} does not exist; create it")
+    if packages.count("-") > 1:
+        raise UserError("only one PACKAGE can be '-' (standard input)")
     if (state_dir / STATE_FILE).exists():
         raise UserError(
             f"{state_dir / STATE_FILE} exists; bootstrap writes the initial state of a fresh "
@@ -63,11 +88,23 @@ def bootstrap(
     data = [read_input(p, "package", limit=MAX_PACKAGE_BYTES) for p in packages]
     at = int(time.time()) if now is None else now
     state = Client(root, state_dir).bootstrap(data, now=at)
-    for fleet_id, fleet in state.fleets.items():
-        click.echo(f"fleet {fleet_id!r} epoch {fleet.epoch} (log index {fleet.index})")
     checkpoint = state.checkpoint()
-    size = 0 if checkpoint is None else checkpoint.size
-    click.echo(
-        f"wrote {state_dir / STATE_FILE}: {len(state.fleets)} fleet(s), checkpoint size {size}, "
-        f"{len(state.rotations)} trust-root rotation(s)"
+    result = {
+        "state_file": str(state_dir / STATE_FILE),
+        "fleets": [
+            {"fleet": fleet_id, "epoch": fleet.epoch, "index": fleet.index}
+            for fleet_id, fleet in state.fleets.items()
+        ],
+        "checkpoint_size": 0 if checkpoint is None else checkpoint.size,
+        "rotations": len(state.rotations),
+    }
+    emit(as_json, result, lambda: _print_state(result))
+
+
+def _print_state(result: dict[str, Any]) -> None:
+    for f in result["fleets"]:
+        say(f"fleet {f['fleet']!r} epoch {f['epoch']} (log index {f['index']})")
+    say(
+        f"wrote {result['state_file']}: {len(result['fleets'])} fleet(s), checkpoint size "
+        f"{result['checkpoint_size']}, {result['rotations']} trust-root rotation(s)"
     )

@@ -8,8 +8,11 @@ per vector, then the summary ``N passed, M failed``; exit 0 only when every vect
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -22,7 +25,7 @@ from keybundle.conformance import (
     run_in_process,
 )
 
-from ._common import UserError, cli_errors
+from ._common import EXIT_REJECTED, UserError, cli_errors, emit, emit_failure, json_option, say
 from .vectors import NO_VECTORS_MESSAGE, default_vectors_dir
 
 __all__ = ["conformance"]
@@ -71,6 +74,7 @@ def conformance() -> None:
     help="Verifier processes run at once.",
 )
 @click.option("--quiet", is_flag=True, help="Print only failures and the summary.")
+@json_option("Print one JSON object: the counts and every failure.")
 @cli_errors
 def run(
     *,
@@ -80,6 +84,7 @@ def run(
     timeout: float,
     jobs: int,
     quiet: bool,
+    as_json: bool,
 ) -> None:
     """Answer every vector and compare; print PASS/FAIL per vector and `N passed, M failed`."""
     directory = vectors_dir if vectors_dir is not None else default_vectors_dir()
@@ -102,16 +107,34 @@ def run(
             raise UserError(f"--verifier {verifier!r}: {e}") from None
         if not command:
             raise UserError("--verifier is empty")
+        _check_program(command[0])
         outcomes = run_external(vectors, command, timeout=timeout, jobs=jobs)
-    passed = failed = 0
+    passed = 0
+    failures: list[dict[str, Any]] = []
     for outcome in outcomes:
         if outcome.passed:
             passed += 1
-            if not quiet:
-                click.echo(f"PASS {outcome.vector.id}")
+            if not quiet and not as_json:
+                say(f"PASS {outcome.vector.id}")
         else:
-            failed += 1
-            click.echo(f"FAIL {outcome.vector.id}: {outcome.detail}")
-    click.echo(f"{passed} passed, {failed} failed")
-    if failed:
-        raise click.exceptions.Exit(1)
+            failures.append({"vector": outcome.vector.id, "detail": outcome.detail})
+            if not as_json:
+                say(f"FAIL {outcome.vector.id}: {outcome.detail}")
+    summary = f"{passed} passed, {len(failures)} failed"
+    result = {"passed": passed, "failed": len(failures), "failures": failures}
+    if failures:
+        emit_failure(as_json, EXIT_REJECTED, result, summary, lambda: say(summary))
+    emit(as_json, result, summary)
+
+
+def _check_program(program: str) -> None:
+    """Refuse a verifier that cannot be started (exit 2) before running any vector, rather
+    than failing every vector with the same "cannot start" line."""
+    found = shutil.which(program) if os.sep not in program else program
+    if found is None:
+        raise UserError(f"--verifier: {program!r} is not a command on PATH; give its path")
+    path = Path(found)
+    if not path.is_file():
+        raise UserError(f"--verifier: {program} does not exist (give the adapter's path)")
+    if not os.access(path, os.X_OK):
+        raise UserError(f"--verifier: {program} is not executable (chmod +x it)")

@@ -15,8 +15,8 @@ Two kinds of keys, written by ``keybundle.custody`` (SPEC §4.3):
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -35,12 +35,14 @@ from ._common import (
     UserError,
     check_new_files,
     cli_errors,
+    emit,
     force_option,
     json_option,
     passphrase_option,
     passphrase_source,
     read_input,
     require_passphrase,
+    say,
 )
 
 __all__ = ["key_uri", "keys"]
@@ -79,7 +81,7 @@ def keys() -> None:
     "--type",
     "key_type",
     type=click.Choice(sorted(_NOTE_TYPES)),
-    help="A C2SP signed-note key: 'note' (log; the default) or 'cosignature' (witness).",
+    help="A C2SP signed-note key: 'note' (a log's) or 'cosignature' (a witness's).",
 )
 @click.option(
     "--algorithm",
@@ -95,6 +97,7 @@ def keys() -> None:
 )
 @passphrase_option
 @force_option
+@json_option()
 @cli_errors
 def generate(
     *,
@@ -105,35 +108,82 @@ def generate(
     pkcs11_uri: str | None,
     passphrase_file: Path | None,
     force: bool,
+    as_json: bool,
 ) -> None:
     """Generate a key pair: PREFIX.key (private, mode 0600) and PREFIX.pub (public).
 
-    Note and cosignature keys: PREFIX.pub holds the verifier-key string, which is also
-    printed. Role keys: PREFIX.pub is a SubjectPublicKeyInfo PEM file; the key id (kid) is
-    printed. With --pkcs11 the role key is generated in the HSM and only PREFIX.pub is
-    written; the kid and the pkcs11: URI to sign with (--key) are printed.
+    Give --type for a note or cosignature key (PREFIX.pub holds the verifier-key string) or
+    --algorithm for a role key (PREFIX.pub is a SubjectPublicKeyInfo PEM file). The key's
+    verifier key or kid is printed, labelled. With --pkcs11 the role key is generated in the
+    HSM and only PREFIX.pub is written; the kid and the pkcs11: URI to sign with (--key) are
+    printed.
     """
     if key_type is not None and algorithm is not None:
         raise click.UsageError("--type and --algorithm are mutually exclusive")
+    if str(prefix) == "-":
+        raise click.UsageError("--out is a prefix of two files (PREFIX.key, PREFIX.pub), not '-'")
     if pkcs11_uri is not None and algorithm is None:
         raise click.UsageError("--pkcs11 generates a role key: give --algorithm ed25519|p256")
+    if key_type is None and algorithm is None:
+        raise click.UsageError(
+            "give --type note|cosignature (a log's or a witness's signed-note key) or "
+            "--algorithm ed25519|p256 (a role key of the independent party or the operator)"
+        )
     if algorithm is None and name is None:
         raise click.UsageError("--name is required for note and cosignature keys")
     key_path = prefix.with_name(prefix.name + ".key")
     pub_path = prefix.with_name(prefix.name + ".pub")
     if pkcs11_uri is not None and algorithm is not None:
         check_new_files([pub_path], force=force)
-        _generate_pkcs11_key(
+        info = _generate_pkcs11_key(
             algorithm, pkcs11_uri, pub_path, passphrase_file, force=force, name=name
         )
-        return
-    check_new_files([key_path, pub_path], force=force)
-    if algorithm is not None:
-        _generate_role_key(algorithm, key_path, pub_path, passphrase_file, force=force, name=name)
     else:
-        _generate_note_key(
-            str(name), key_type or "note", key_path, pub_path, passphrase_file, force=force
-        )
+        check_new_files([key_path, pub_path], force=force)
+        if algorithm is not None:
+            info = _generate_role_key(
+                algorithm, key_path, pub_path, passphrase_file, force=force, name=name
+            )
+        else:
+            info = _generate_note_key(
+                str(name), key_type or "note", key_path, pub_path, passphrase_file, force=force
+            )
+    emit(as_json, info, lambda: _print_generated(info))
+
+
+def _generated(kind: str, **fields: Any) -> dict[str, Any]:
+    """The result of ``keys generate`` (SPEC §10.2): every member, null where it does not
+    apply, so that one JSON shape serves every kind of key."""
+    info: dict[str, Any] = {
+        "kind": kind,
+        "name": None,
+        "algorithm": None,
+        "kid": None,
+        "vkey": None,
+        "private_key_file": None,
+        "public_key_file": None,
+        "encrypted": None,
+        "key_uri": None,
+    }
+    info.update(fields)
+    return info
+
+
+def _print_generated(info: dict[str, Any]) -> None:
+    label = f" {info['name']!r}" if info["name"] else ""
+    say(f"generated {info['kind']}{label} ({info['algorithm']})")
+    if info["private_key_file"] is not None:
+        state = "encrypted" if info["encrypted"] else "NOT encrypted"
+        say(f"  private key:  {info['private_key_file']} (mode 0600, {state})")
+    else:
+        say("  private key:  in the PKCS#11 token (not extractable)")
+    say(f"  public key:   {info['public_key_file']}")
+    if info["kid"] is not None:
+        say(f"  kid:          {info['kid']}")
+    if info["vkey"] is not None:
+        say(f"  verifier key: {info['vkey']}")
+    if info["key_uri"] is not None:
+        say(f"  sign with:    --key '{info['key_uri']}'")
 
 
 def _remove_existing(paths: list[Path], force: bool) -> None:
@@ -150,7 +200,7 @@ def _generate_note_key(
     passphrase_file: Path | None,
     *,
     force: bool,
-) -> None:
+) -> dict[str, Any]:
     skey, vkey = generate_key(name, sig_type=_NOTE_TYPES[key_type])
     passphrase = passphrase_source(passphrase_file, confirm=True, what=f"the new key {key_path}")
     # Read the passphrase before touching any file: a bad one must not cost an old key.
@@ -164,7 +214,15 @@ def _generate_note_key(
             f"private, or give --passphrase-file FILE or ${PASSPHRASE_ENV} to encrypt it",
             err=True,
         )
-    click.echo(vkey)
+    return _generated(
+        f"{key_type} key",
+        name=name,
+        algorithm="ed25519",
+        vkey=vkey,
+        private_key_file=str(key_path),
+        public_key_file=str(pub_path),
+        encrypted=fixed is not None,
+    )
 
 
 def _generate_role_key(
@@ -175,7 +233,7 @@ def _generate_role_key(
     *,
     force: bool,
     name: str | None,
-) -> None:
+) -> dict[str, Any]:
     passphrase = passphrase_source(passphrase_file, confirm=True, what=f"the new key {key_path}")
     if passphrase is None:
         raise UserError(
@@ -189,8 +247,15 @@ def _generate_role_key(
     _remove_existing([key_path, pub_path], force)
     write_private_key(key_path, signer, fixed)
     write_public_key(pub_path, signer.public_key())
-    label = f"  {name}" if name else ""
-    click.echo(f"{signer.kid.hex()}{label}")
+    return _generated(
+        "role key",
+        name=name,
+        algorithm=algorithm,
+        kid=signer.kid.hex(),
+        private_key_file=str(key_path),
+        public_key_file=str(pub_path),
+        encrypted=True,
+    )
 
 
 def _generate_pkcs11_key(
@@ -201,7 +266,7 @@ def _generate_pkcs11_key(
     *,
     force: bool,
     name: str | None,
-) -> None:
+) -> dict[str, Any]:
     """Generate a role key pair inside a PKCS#11 token (SPEC §4.3, §10.2).
 
     The token makes the key (sensitive, not extractable) under the URI's ``object`` label
@@ -230,15 +295,20 @@ def _generate_pkcs11_key(
             f"the key was generated in the token as object={parsed.object!r} (kid "
             f"{public.kid.hex()}), but {pub_path} could not be written: {e.strerror or e}"
         ) from None
-    label = f"  {name}" if name else ""
-    click.echo(f"{public.kid.hex()}{label}")
-    click.echo(key_uri(uri))
     if parsed.pin_value is not None:
         click.echo(
             "note: the printed URI leaves out the pin-value; give the PIN with "
             f"--passphrase-file FILE or ${PASSPHRASE_ENV} when signing",
             err=True,
         )
+    return _generated(
+        "role key",
+        name=name,
+        algorithm=algorithm,
+        kid=public.kid.hex(),
+        public_key_file=str(pub_path),
+        key_uri=key_uri(uri),
+    )
 
 
 def key_uri(uri: str) -> str:
@@ -258,19 +328,23 @@ def key_uri(uri: str) -> str:
 @json_option()
 @cli_errors
 def show(pub_file: str, as_json: bool) -> None:
-    """Show a public key file: a role key's kid, algorithm and fingerprint, or a note
-    verifier key's name, key hash and type."""
+    """Show a public key file (FILE '-': standard input): a role key's kid, algorithm and
+    fingerprint, or a note verifier key's name, key hash and type."""
     data = read_input(pub_file, "public key file")
     if data.lstrip().startswith(_PEM_PUBLIC):
         info = _role_key_info(data)
     else:
         info = _note_key_info(pub_file, data)
-    if as_json:
-        click.echo(json.dumps(info))
-        return
-    width = max(len(k) for k in info)
-    for label, value in info.items():
-        click.echo(f"{label + ':':<{width + 1}} {value}")
+    emit(as_json, info, lambda: _print_key_info(info))
+
+
+def _print_key_info(info: dict[str, str]) -> None:
+    shown = {k: v for k, v in info.items() if v is not None}
+    if "fingerprint" in shown:
+        shown["fingerprint"] = "sha256:" + shown["fingerprint"]
+    width = max(len(k) for k in shown)
+    for label, value in shown.items():
+        say(f"{label + ':':<{width + 1}} {value}")
 
 
 def _role_key_info(pem: bytes) -> dict[str, str]:
@@ -279,7 +353,7 @@ def _role_key_info(pem: bytes) -> dict[str, str]:
         "kind": "role key",
         "kid": key.kid.hex(),
         "algorithm": key.algorithm,
-        "fingerprint": "sha256:" + hashlib.sha256(key.spki_der()).hexdigest(),
+        "fingerprint": hashlib.sha256(key.spki_der()).hexdigest(),
     }
 
 

@@ -46,5 +46,4 @@ def main(argv: list[str] | None = None) -> NoReturn:
         raise SystemExit(2)
     from .commands import run_cli
 
-    run_cli(args)
-    raise SystemExit(0)
+    raise SystemExit(run_cli(args))

@@ -7,7 +7,6 @@ verifier keys given on the command line, with Go's ``note.Open`` semantics.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -18,10 +17,13 @@ from transparency_log import note as tlog_note
 from ._common import (
     UserError,
     cli_errors,
+    emit,
     json_option,
+    key_file_kind,
     passphrase_option,
     read_input,
     require_passphrase,
+    say,
 )
 
 __all__ = ["note"]
@@ -42,8 +44,9 @@ def note() -> None:
 )
 @click.argument("text_file", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
 @passphrase_option
+@json_option("Print one JSON object: the signed note as the member 'note'.")
 @cli_errors
-def sign(*, key_file: Path, text_file: str, passphrase_file: Path | None) -> None:
+def sign(*, key_file: Path, text_file: str, passphrase_file: Path | None, as_json: bool) -> None:
     """Print FILE's text as a signed note (FILE '-' reads standard input).
 
     The text must be UTF-8, end in a newline and hold no control character but newline
@@ -59,9 +62,20 @@ def sign(*, key_file: Path, text_file: str, passphrase_file: Path | None) -> Non
             f"{text_file} does not end in a newline; a note's text must (C2SP signed-note), "
             "and it is signed as it is"
         )
+    with key_file.open("rb") as f:
+        kind = key_file_kind(f.read(256))
+    if kind in ("role private key", "role public key", "note verifier key"):
+        raise UserError(
+            f"--key {key_file} is a {kind}, not a note or cosignature key file; note keys are "
+            "made by `keybundle keys generate --type note|cosignature` (PREFIX.key)"
+        )
     source = require_passphrase(passphrase_file, what=f"key file {key_file}")
     signer = tlog_note.new_signer(load_note_key(key_file, source))
-    click.echo(tlog_note.sign(text, signer), nl=False)
+    signed = tlog_note.sign(text, signer)
+    if as_json:
+        emit(True, {"note": signed}, "")
+        return
+    click.echo(signed, nl=False)  # data, byte for byte: never escaped
 
 
 def _verifier(value: str) -> tlog_note.Verifier:
@@ -98,9 +112,14 @@ def verify(*, note_file: str, vkeys: tuple[str, ...], as_json: bool) -> None:
     opened = tlog_note.open_note(data, verifiers)
     verified = [s.name for s in opened.sigs]
     unverified = [s.name for s in opened.unverified_sigs]
-    if as_json:
-        click.echo(json.dumps({"verified": verified, "unverified": unverified}))
-        return
-    click.echo(f"verified: {', '.join(verified)}")
+    emit(
+        as_json,
+        {"verified": verified, "unverified": unverified},
+        lambda: _print_verified(verified, unverified),
+    )
+
+
+def _print_verified(verified: list[str], unverified: list[str]) -> None:
+    say(f"verified: {', '.join(verified)}")
     if unverified:
-        click.echo(f"unverified (unknown keys): {', '.join(unverified)}")
+        say(f"unverified (unknown keys): {', '.join(unverified)}")

@@ -9,7 +9,7 @@ For a rotation, the holders of the previous root's keys sign too, and
 
 from __future__ import annotations
 
-import json
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,12 +39,15 @@ from ._common import (
     PinnedTrustRoot,
     UserError,
     cli_errors,
+    emit,
     force_option,
     json_option,
+    key_file_kind,
     open_signer,
     passphrase_option,
     read_input,
     role_json,
+    say,
     trust_root_option,
     verification_json,
     write_output,
@@ -79,6 +82,14 @@ _ROLE_KEY_HELP = (
 )
 
 
+_previous_option = trust_root_option(
+    "The current (signed) trust root: check FILE as its rotation to the next version.",
+    required=False,
+    flag="--previous",
+    name="previous",
+)
+
+
 @click.group("trust-root")
 def trust_root() -> None:
     """Create, sign, inspect and verify trust roots."""
@@ -97,6 +108,14 @@ def _role_key(value: str, role: str) -> RoleKey:
     path, organisation = value, role
     if not Path(value).is_file() and ":" in value:
         path, _, organisation = value.partition(":")
+    with Path(path).open("rb") as f:
+        kind = key_file_kind(f.read(256))
+    if kind != "role public key":
+        what = f"a {kind}" if kind != "unknown" else "not a PEM public key"
+        raise UserError(
+            f"--{role} {value!r}: {path} is {what}; give a role public key, the PREFIX.pub "
+            "that `keybundle keys generate --algorithm ed25519|p256` writes"
+        )
     try:
         public_key = load_public_key(Path(path))
     except ValueError as e:
@@ -186,10 +205,11 @@ def _limit_option(
     "--out",
     "out",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Output: the unsigned trust root (sign it with `trust-root sign`).",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Output: the unsigned trust root (sign it with `trust-root sign`; '-': standard output).",
 )
 @force_option
+@json_option()
 @cli_errors
 def create(
     *,
@@ -206,6 +226,7 @@ def create(
     max_epoch_jump: int,
     out: Path,
     force: bool,
+    as_json: bool,
 ) -> None:
     """Create an unsigned trust root (SPEC §5.1); each key holder then runs `trust-root sign`."""
     independent_keys = tuple(_role_key(v, "independent") for v in independent)
@@ -227,10 +248,18 @@ def create(
         )
     except ValueError as e:
         raise UserError(f"cannot create the trust root: {e}") from None
-    write_output(out, root.encode(), force=force)
-    click.echo(
+    encoded = root.encode()
+    write_output(out, encoded, force=force)
+    emit(
+        as_json,
+        {
+            "version": root.version,
+            "signed": False,
+            "digest": hashlib.sha256(encoded).hexdigest(),
+            "out": str(out),
+        },
         f"unsigned trust root version {root.version} written to {out}; each key holder now "
-        "adds a signature with `keybundle trust-root sign --key KEY IN -o OUT`"
+        "adds a signature with `keybundle trust-root sign --key KEY IN -o OUT`",
     )
 
 
@@ -251,19 +280,29 @@ def create(
     "--out",
     "out",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Output: the signed trust root.",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Output: the signed trust root ('-': standard output).",
 )
+@_previous_option
 @passphrase_option
 @force_option
+@json_option()
 @cli_errors
 def sign(
-    *, key_ref: str, in_file: str, out: Path, passphrase_file: Path | None, force: bool
+    *,
+    key_ref: str,
+    in_file: str,
+    out: Path,
+    previous: PinnedTrustRoot | None,
+    passphrase_file: Path | None,
+    force: bool,
+    as_json: bool,
 ) -> None:
     """Add one signature to a trust root (SPEC §5.2); run once per signer.
 
     IN is the unsigned trust root from `create` or an already signed one; its payload bytes
-    are signed as they are.
+    are signed as they are. Prints the key's role, whether the root now meets its own
+    thresholds and, with --previous PREV (a rotation), whether it is a complete rotation.
     """
     data = read_input(in_file, "trust root", limit=MAX_SIGNED_TRUST_ROOT_BYTES)
     if data.startswith(_SIGNED_PREFIX):
@@ -278,19 +317,50 @@ def sign(
             else (sign_trust_root(root, [signer]))
         )
     write_output(out, signed, force=force)
-    role = role_json(root, kid)
-    holder = (
-        f"{role['role']} key of {role['organisation']}"
-        if role["role"]
-        else "not a key of this root (a key of the previous root, for a rotation?)"
-    )
-    click.echo(f"signed trust root version {root.version} with key {kid.hex()} ({holder})")
-    try:
-        verify_self_signed(signed)
-    except VerificationError as e:
-        click.echo(f"not yet complete ({e.reason}): {e.message}")
+    result: dict[str, Any] = {
+        "version": root.version,
+        "kid": kid.hex(),
+        **role_json(root, kid),
+        "previous": None if previous is None else role_json(previous.root, kid),
+        "self_signed": verification_json(lambda: verify_self_signed(signed)),
+        "rotation": None,
+        "out": str(out),
+    }
+    if previous is not None:
+        result["rotation"] = {
+            "from_version": previous.root.version,
+            **verification_json(lambda: verify_rotation(previous.root, signed)),
+        }
+    emit(as_json, result, lambda: _print_signed(result))
+
+
+def _print_signed(result: dict[str, Any]) -> None:
+    if result["role"]:
+        holder = f"{result['role']} key of {result['organisation']}"
+    elif result["previous"] and result["previous"]["role"]:
+        holder = (
+            f"{result['previous']['role']} key of {result['previous']['organisation']} in the "
+            "previous root"
+        )
     else:
-        click.echo("complete: the thresholds of both roles are met by this root's own keys")
+        holder = "not a key of this root (a key of the previous root? give --previous PREV)"
+    say(f"signed trust root version {result['version']} with key {result['kid']} ({holder})")
+    own = result["self_signed"]
+    if own["verified"]:
+        say("self-signed: complete, the thresholds of both roles are met by this root's own keys")
+    else:
+        say(f"self-signed: not yet complete ({own['reason']}): {own['message']}")
+    rotation = result["rotation"]
+    if rotation is None:
+        if result["role"] is None:
+            say("rotation: not checked; give --previous PREV to see whether it is complete")
+    elif rotation["verified"]:
+        say(f"rotation from version {rotation['from_version']}: complete (SPEC §5.3)")
+    else:
+        say(
+            f"rotation from version {rotation['from_version']}: not yet complete "
+            f"({rotation['reason']}): {rotation['message']}"
+        )
 
 
 # -- inspect and verify --------------------------------------------------------------------
@@ -329,8 +399,14 @@ def _root_json(root: TrustRoot) -> dict[str, Any]:
 
 
 def _inspect_json(data: bytes, previous: TrustRoot | None) -> dict[str, Any]:
+    digest = hashlib.sha256(data).hexdigest()
     if not data.startswith(_SIGNED_PREFIX):
-        return {"signed": False, **_root_json(parse_trust_root(data)), "signatures": []}
+        return {
+            "signed": False,
+            "digest": digest,
+            **_root_json(parse_trust_root(data)),
+            "signatures": [],
+        }
     parsed = parse_unverified_signed_trust_root(data)
     root = parsed.root
     signatures = []
@@ -340,7 +416,7 @@ def _inspect_json(data: bytes, previous: TrustRoot | None) -> dict[str, Any]:
         if previous is not None:
             entry["previous"] = role_json(previous, sig.kid)
         signatures.append(entry)
-    info = {"signed": True, **_root_json(root), "signatures": signatures}
+    info = {"signed": True, "digest": digest, **_root_json(root), "signatures": signatures}
     info["self_signed"] = verification_json(lambda: verify_self_signed(data))
     if previous is not None:
         info["rotation"] = {
@@ -356,9 +432,19 @@ def _verdict(check: dict[str, Any], ok: str) -> str:
     return f"rejected ({check['reason']}): {check['message']}"
 
 
+_LIMIT_UNITS = {
+    "clock_skew": "seconds",
+    "max_cosignature_age": "seconds",
+    "max_package_bytes": "bytes",
+    "max_rotation_chain": "rotations",
+    "max_epoch_jump": "epochs",
+}
+
+
 def _print_inspection(info: dict[str, Any]) -> None:
-    echo = click.echo
+    echo = say
     echo(f"{'signed' if info['signed'] else 'unsigned'} trust root, version {info['version']}")
+    echo(f"  sha256: {info['digest']}  (compare it out of band before pinning this file)")
     for name, role in info["roles"].items():
         echo(
             f"  {name} role: threshold {role['threshold']} of {len(role['organisations'])} "
@@ -371,8 +457,9 @@ def _print_inspection(info: dict[str, Any]) -> None:
     for line in info["policy"].splitlines():
         echo(f"    {line}")
     echo("  limits:")
+    width = max(len(name) for name in info["limits"])
     for name, value in info["limits"].items():
-        echo(f"    {name}: {value}")
+        echo(f"    {name + ':':<{width + 1}} {value} {_LIMIT_UNITS.get(name, '')}".rstrip())
     if not info["signed"]:
         echo("  signatures: none (add them with `keybundle trust-root sign`)")
         return
@@ -406,14 +493,6 @@ def _print_inspection(info: dict[str, Any]) -> None:
         )
 
 
-_previous_option = trust_root_option(
-    "The current (signed) trust root: check FILE as its rotation to the next version.",
-    required=False,
-    flag="--previous",
-    name="previous",
-)
-
-
 @trust_root.command("inspect")
 @click.argument("in_file", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
 @_previous_option
@@ -427,17 +506,15 @@ def inspect(*, in_file: str, previous: PinnedTrustRoot | None, as_json: bool) ->
     """
     data = read_input(in_file, "trust root", limit=MAX_SIGNED_TRUST_ROOT_BYTES)
     info = _inspect_json(data, previous.root if previous is not None else None)
-    if as_json:
-        click.echo(json.dumps(info, indent=2))
-    else:
-        _print_inspection(info)
+    emit(as_json, info, lambda: _print_inspection(info))
 
 
 @trust_root.command("verify")
 @click.argument("in_file", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
 @_previous_option
+@json_option()
 @cli_errors
-def verify(*, in_file: str, previous: PinnedTrustRoot | None) -> None:
+def verify(*, in_file: str, previous: PinnedTrustRoot | None, as_json: bool) -> None:
     """Verify a signed trust root: its own thresholds (SPEC §5.3, self-signed), or, with
     --previous, the rotation from PREV to FILE. Exit 1 with the reason code if it fails."""
     data = read_input(in_file, "trust root", limit=MAX_SIGNED_TRUST_ROOT_BYTES)
@@ -446,12 +523,23 @@ def verify(*, in_file: str, previous: PinnedTrustRoot | None) -> None:
             f"{in_file} is not a signed trust root (a COSE_Sign, CBOR tag 98); an unsigned "
             "one from `trust-root create` needs `trust-root sign` first"
         )
+    result: dict[str, Any] = {
+        "verified": True,
+        "digest": hashlib.sha256(data).hexdigest(),
+        "previous_version": None,
+    }
     if previous is None:
         root = verify_self_signed(data)
-        click.echo(f"verified: trust root version {root.version} meets its own thresholds")
+        result["version"] = root.version
+        emit(
+            as_json, result, f"verified: trust root version {root.version} meets its own thresholds"
+        )
         return
     root = verify_rotation(previous.root, data)
-    click.echo(
+    result.update(version=root.version, previous_version=previous.root.version)
+    emit(
+        as_json,
+        result,
         f"verified: trust root version {root.version} is a valid rotation from version "
-        f"{previous.root.version}"
+        f"{previous.root.version}",
     )

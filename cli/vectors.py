@@ -20,7 +20,8 @@ from types import ModuleType
 
 import click
 
-from ._common import UserError, cli_errors
+from ._common import EXIT_REJECTED, UserError, cli_errors, emit, emit_failure, json_option
+from ._output import error_line
 
 __all__ = [
     "NO_VECTORS_MESSAGE",
@@ -107,8 +108,9 @@ def vectors() -> None:
     default=None,
     help="The vectors directory (default: testvectors/ of the source checkout).",
 )
+@json_option()
 @cli_errors
-def generate(*, check: bool, out: Path | None) -> None:
+def generate(*, check: bool, out: Path | None, as_json: bool) -> None:
     """Write every vector to DIR/<family>/<name>.json, deterministically.
 
     With --check nothing is written to DIR: the vectors are regenerated into a temporary
@@ -123,13 +125,33 @@ def generate(*, check: bool, out: Path | None) -> None:
             if not target.is_dir():
                 raise UserError(f"{target}: no such vectors directory")
             differences = generator.check(target)
+            result = {
+                "out": str(target),
+                "written": 0,
+                "differences": [{"path": d.path, "kind": d.kind} for d in differences],
+            }
             if differences:
-                click.echo(generator.summary(differences), err=True)
-                raise click.exceptions.Exit(1)
-            click.echo(f"the vectors in {target} are up to date")
+                emit_failure(
+                    as_json,
+                    EXIT_REJECTED,
+                    result,
+                    f"{len(differences)} vector file(s) differ from a fresh generation",
+                    lambda: click.echo(generator.summary(differences), err=True),
+                )
+            emit(as_json, result, f"the vectors in {target} are up to date")
             return
         count = generator.write(target)
     except generator.VectorMismatchError as e:
-        click.echo(f"keybundle: vector generation failed: {e}", err=True)
-        raise click.exceptions.Exit(1) from None
-    click.echo(f"wrote {count} vectors to {target}")
+        message = f"vector generation failed: {e}"
+        emit_failure(
+            as_json,
+            EXIT_REJECTED,
+            {"out": str(target), "written": 0, "differences": []},
+            message,
+            lambda: click.echo(error_line(message), err=True),
+        )
+    emit(
+        as_json,
+        {"out": str(target), "written": count, "differences": []},
+        f"wrote {count} vectors to {target}",
+    )

@@ -5,9 +5,15 @@ This path is run as a fresh process by clients and scripts, so it does not impor
 verifier's own modules are imported (bench/bench_verify.py measures it). A command line in
 the canonical spellings (``--trust-root ROOT --state DIR [--now N] [--fleet F] [--log LOG]
 [--json] PACKAGE``, in any order) is read directly; argparse (a few milliseconds of imports)
-reads anything else, and words every usage error and ``--help``. ``json`` is imported only to
-print JSON, and the online mode (``keybundle.online`` and a fetcher; SPEC §7.5) only when
-``--log`` is given.
+reads anything else, and words ``--help``. ``json`` is imported only to print JSON, and the
+online mode (``keybundle.online`` and a fetcher; SPEC §7.5) only when ``--log`` is given.
+
+One dialect with the click commands (issue 13): errors, rejections, the ``--json`` envelope,
+escaping and ``--now`` are :mod:`keybundle_cli._output`'s, which every click command uses
+too, and usage errors are reworded to the same one line (``keybundle: error: verify: ...;
+see 'keybundle verify --help'``). Click itself is not used here: it is not in the base
+install (SPEC §10), and importing it would cost more than this whole command may add to the
+bare import floor (bench/bench_verify.py).
 
 Exit codes (SPEC §10): 0 accepted and state saved; 1 rejected, state untouched; 2 bad
 arguments or files, or (with ``--log``) the log could not be reached.
@@ -15,27 +21,49 @@ arguments or files, or (with ``--log``) the log could not be reached.
 
 from __future__ import annotations
 
-import base64
 import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from ._output import (
+    ENV_STATE,
+    ENV_TRUST_ROOT,
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    envelope,
+    error_line,
+    escape,
+    parse_decimal,
+    print_json,
+    rejection_line,
+)
+
 if TYPE_CHECKING:
     import argparse
 
+    from keybundle.client import MisbehaviourError
     from keybundle.payload import FleetKey
     from transparency_log.fetcher import Fetcher
 
 __all__ = ["build_parser", "main", "run"]
 
-_DESCRIPTION = (
-    "Verify an OTA package against a pinned trust root and the client state in DIR "
-    "(SPEC §7.3). On acceptance the new state is saved atomically and the fleet keys are "
-    "printed; on rejection the state is left untouched and the reason code is printed."
-)
+_DESCRIPTION = """\
+Verify an OTA package against a pinned trust root and the client state in DIR (SPEC §7.3).
+On acceptance the new state is saved atomically and the fleet keys are printed (exit 0); on
+rejection the state is left untouched and the reason code is printed (exit 1); bad usage or
+files exit 2."""
 _MAX_INPUT_BYTES = 4 << 20
 """Largest package or trust-root file read; each format has a smaller cap of its own."""
+_COMMAND = "keybundle verify"
+_EPILOG = f"""\
+PACKAGE or ROOT '-' reads standard input; --evidence-out '-' writes standard output.
+Environment: ${ENV_TRUST_ROOT} and ${ENV_STATE} are the defaults of --trust-root and --state.
+
+Example:
+  keybundle verify --trust-root trust-root.cbor --state client-state epoch-1.pkg --json
+"""
 
 
 class _UsageError(Exception):
@@ -45,7 +73,7 @@ class _UsageError(Exception):
 class _Args:
     """The command line, read by :func:`_parse_canonical` or by argparse."""
 
-    __slots__ = ("fleet", "json", "log", "now", "package", "state", "trust_root")
+    __slots__ = ("evidence_out", "fleet", "json", "log", "now", "package", "state", "trust_root")
 
     def __init__(
         self,
@@ -57,6 +85,7 @@ class _Args:
         fleet: str | None,
         as_json: bool,
         log: str | None = None,
+        evidence_out: str | None = None,
     ) -> None:
         self.package = package
         self.trust_root = trust_root
@@ -65,6 +94,7 @@ class _Args:
         self.fleet = fleet
         self.json = as_json
         self.log = log
+        self.evidence_out = evidence_out
 
 
 _VALUE_OPTIONS = {
@@ -73,6 +103,7 @@ _VALUE_OPTIONS = {
     "--now": "now",
     "--fleet": "fleet",
     "--log": "log",
+    "--evidence-out": "evidence_out",
 }
 
 
@@ -81,7 +112,9 @@ def _parse_canonical(argv: list[str]) -> _Args | None:
 
     Returns None for anything else (``--option=value``, abbreviations, ``-h``, ``--``,
     values starting with ``-``, a missing or repeated positional, a missing required
-    option, a ``--now`` that is not ASCII digits), so that argparse decides and words it.
+    option, a ``--now`` that is not a §1 decimal), so that argparse decides and words it.
+    ``--trust-root`` and ``--state`` default to ``$KEYBUNDLE_TRUST_ROOT`` and
+    ``$KEYBUNDLE_STATE``, as in argparse.
     """
     values: dict[str, str] = {}
     as_json = False
@@ -91,39 +124,48 @@ def _parse_canonical(argv: list[str]) -> _Args | None:
         arg = argv[i]
         name = _VALUE_OPTIONS.get(arg)
         if name is not None:
-            if i + 1 == len(argv) or argv[i + 1].startswith("-"):
+            if i + 1 == len(argv) or (argv[i + 1].startswith("-") and argv[i + 1] != "-"):
                 return None
             values[name] = argv[i + 1]  # repeated: the last one wins, as in argparse
             i += 2
         elif arg == "--json":
             as_json = True
             i += 1
-        elif arg.startswith("-") or package is not None:
+        elif (arg.startswith("-") and arg != "-") or package is not None:
             return None
         else:
             package = arg
             i += 1
     now = values.get("now")
-    if package is None or "trust_root" not in values or "state" not in values:
+    trust_root = values["trust_root"] if "trust_root" in values else _env(ENV_TRUST_ROOT)
+    state = values["state"] if "state" in values else _env(ENV_STATE)
+    if package is None or trust_root is None or state is None:
         return None
-    if now is not None and not (now.isascii() and now.isdigit()):
+    seconds = None if now is None else parse_decimal(now)
+    if now is not None and seconds is None:
         return None
     return _Args(
         package,
-        trust_root=values["trust_root"],
-        state=values["state"],
-        now=None if now is None else int(now),
+        trust_root=trust_root,
+        state=state,
+        now=seconds,
         fleet=values.get("fleet"),
         as_json=as_json,
         log=values.get("log"),
+        evidence_out=values.get("evidence_out"),
     )
+
+
+def _env(name: str) -> str | None:
+    """An environment variable's value; unset or empty is None (as for click's envvar)."""
+    return os.environ.get(name) or None
 
 
 def _parse(argv: list[str]) -> _Args:
     args = _parse_canonical(argv)
     if args is not None:
         return args
-    parsed = build_parser().parse_args(argv)
+    parsed = build_parser(as_json="--json" in argv).parse_args(argv)
     return _Args(
         parsed.package,
         trust_root=parsed.trust_root,
@@ -132,38 +174,71 @@ def _parse(argv: list[str]) -> _Args:
         fleet=parsed.fleet,
         as_json=parsed.json,
         log=parsed.log,
+        evidence_out=parsed.evidence_out,
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``keybundle verify``."""
+def _unix_seconds(text: str) -> int:
+    value = parse_decimal(text)
+    if value is None:
+        import argparse
+
+        raise argparse.ArgumentTypeError(
+            f"{escape(text)!r} is not Unix seconds: give ASCII digits, no sign, no leading zero "
+            "(SPEC §1 decimal), e.g. 1767225600"
+        )
+    return value
+
+
+def build_parser(*, as_json: bool = False) -> argparse.ArgumentParser:
+    """The argument parser of ``keybundle verify``; its errors are the envelope with
+    ``as_json``."""
     import argparse
+
+    class _Formatter(argparse.RawDescriptionHelpFormatter):
+        def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: Any = None) -> None:
+            super().add_usage(usage, actions, groups, "Usage: ")  # click's spelling
 
     class _Parser(argparse.ArgumentParser):
         def error(self, message: str) -> NoReturn:
-            self.print_usage(sys.stderr)
-            sys.stderr.write(f"keybundle verify: error: {message}\n")
-            raise SystemExit(2)
+            line = f"verify: {message}; see '{_COMMAND} --help'"
+            if as_json:
+                print_json(envelope(_COMMAND, EXIT_USAGE, None, message=line))
+            else:
+                sys.stderr.write(error_line(line) + "\n")
+            raise SystemExit(EXIT_USAGE)
 
-    p = _Parser(prog="keybundle verify", description=_DESCRIPTION)
+    p = _Parser(
+        prog=_COMMAND,
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=_Formatter,
+    )
+    p._optionals.title = "Options"  # click's heading
+    p._positionals.title = "Arguments"
     p.add_argument("package", metavar="PACKAGE", help="the OTA package file (SPEC §7.1)")
+    trust_root = _env(ENV_TRUST_ROOT)
+    state = _env(ENV_STATE)
     p.add_argument(
         "--trust-root",
-        required=True,
+        required=trust_root is None,
+        default=trust_root,
         metavar="ROOT",
-        help="the pinned signed trust root file (SPEC §5)",
+        help=f"the pinned signed trust root file (SPEC §5) [env var: {ENV_TRUST_ROOT}]",
     )
     p.add_argument(
         "--state",
-        required=True,
+        required=state is None,
+        default=state,
         metavar="DIR",
-        help="the client state directory (must exist; empty for a fresh client)",
+        help="the client state directory (must exist; empty for a fresh client) "
+        f"[env var: {ENV_STATE}]",
     )
     p.add_argument(
         "--now",
-        type=int,
+        type=_unix_seconds,
         metavar="UNIX_SECONDS",
-        help="verify as of this time instead of the system clock",
+        help="verify as of this time instead of the system clock (SPEC §1 decimal)",
     )
     p.add_argument(
         "--fleet", metavar="FLEET", help="reject a bundle for any other fleet (WRONG_FLEET)"
@@ -173,14 +248,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL|DIR",
         help="online mode (SPEC §7.5): fetch a missing consistency proof from this log's tiles",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument(
+        "--evidence-out",
+        metavar="FILE",
+        help="on a rejection that proves misbehaviour, write the evidence file (SPEC §8.4) to "
+        "FILE (never replaced)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON object on stdout (SPEC §10.1)"
+    )
     return p
 
 
 def _read(path: str, what: str) -> bytes:
     try:
-        with open(path, "rb") as f:
-            data = f.read(_MAX_INPUT_BYTES + 1)
+        if path == "-":
+            data = sys.stdin.buffer.read(_MAX_INPUT_BYTES + 1)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(_MAX_INPUT_BYTES + 1)
     except OSError as e:
         raise _UsageError(f"cannot read {what} {path!r}: {e.strerror or e}") from e
     if len(data) > _MAX_INPUT_BYTES:
@@ -189,11 +275,12 @@ def _read(path: str, what: str) -> bytes:
 
 
 def _key_json(key: FleetKey) -> dict[str, Any]:
+    """A fleet key as every command's JSON shows it (SPEC §10.1): bytes in lowercase hex."""
     return {
-        "key_id": key.key_id,
+        "id": key.key_id,
         "algorithm": key.algorithm,
         "usage": key.usage,
-        "public_key": base64.b64encode(key.public_key).decode("ascii"),
+        "public_key": key.public_key.hex(),
         "fingerprint": key.fingerprint,
     }
 
@@ -202,25 +289,37 @@ def run(argv: list[str]) -> int:
     """Run ``keybundle verify`` with ``argv`` (without the command name); return the exit
     code."""
     args = _parse(argv)
-    as_json = args.json
     try:
-        return _verify(args, as_json)
+        return _verify(args)
     except _UsageError as e:
-        print(f"keybundle verify: {e}", file=sys.stderr)
-        if as_json:
-            import json
+        if args.json:
+            print_json(envelope(_COMMAND, EXIT_USAGE, None, message=str(e)))
+        else:
+            print(error_line(str(e)), file=sys.stderr)
+        return EXIT_USAGE
 
-            print(json.dumps({"error": str(e), "reason": None}))
-        return 2
+
+def _check_arguments(args: _Args) -> None:
+    if args.package == "-" and args.trust_root == "-":
+        raise _UsageError("PACKAGE and --trust-root cannot both be '-' (standard input)")
+    if args.evidence_out == "-" and args.json:
+        raise _UsageError("--evidence-out - and --json both write to standard output")
+    if os.path.exists(args.state) and not os.path.isdir(args.state):
+        raise _UsageError(
+            f"--state {args.state!r} is a file; give the client state directory (the folder "
+            "holding state.cbor; an empty directory is a fresh client)"
+        )
+    if args.evidence_out not in (None, "-") and os.path.lexists(args.evidence_out):
+        raise _UsageError(f"--evidence-out {args.evidence_out!r} exists; give a new file")
 
 
-def _verify(args: _Args, as_json: bool) -> int:
+def _verify(args: _Args) -> int:
     from keybundle.embedded import Client
     from keybundle.state import CorruptStateError
     from transparency_log.errors import VerificationError
 
-    if args.now is not None and args.now < 0:
-        raise _UsageError("--now must be a non-negative number of Unix seconds")
+    as_json = args.json
+    _check_arguments(args)
     root_bytes = _read(args.trust_root, "trust root")
     package = _read(args.package, "package")
     try:
@@ -235,24 +334,19 @@ def _verify(args: _Args, as_json: bool) -> int:
     try:
         keys = client.accept(package, now=now, fleet=args.fleet, fetcher=fetcher)
     except VerificationError as e:
+        evidence = _write_evidence(e, args, now)
         if as_json:
-            import json
-
-            print(
-                json.dumps(
-                    {
-                        "accepted": False,
-                        "reason": e.reason,
-                        "message": e.message,
-                        "fleet": None,
-                        "epoch": None,
-                        "keys": [],
-                    }
-                )
+            result = {"accepted": False, "fleet": None, "epoch": None, "keys": [], **evidence}
+            print_json(
+                envelope(_COMMAND, EXIT_REJECTED, result, reason=e.reason, message=e.message)
             )
         else:
-            print(f"rejected ({e.reason}): {e.message}", file=sys.stderr)
-        return 1
+            print(rejection_line(e.reason, e.message), file=sys.stderr)
+            if evidence.get("evidence"):
+                print(f"evidence written to {escape(evidence['evidence'])}", file=sys.stderr)
+            elif evidence.get("evidence_note"):
+                print(f"note: {evidence['evidence_note']}", file=sys.stderr)
+        return EXIT_REJECTED
     except FileNotFoundError as e:
         raise _UsageError(f"{e}; create it (an empty directory is a fresh client)") from e
     except CorruptStateError as e:
@@ -271,26 +365,81 @@ def _verify(args: _Args, as_json: bool) -> int:
                 close()
     message = f"accepted fleet {keys.fleet_id!r} epoch {keys.epoch} with {len(keys.keys)} key(s)"
     if as_json:
-        import json
-
-        print(
-            json.dumps(
-                {
-                    "accepted": True,
-                    "reason": None,
-                    "message": message,
-                    "fleet": keys.fleet_id,
-                    "epoch": keys.epoch,
-                    "keys": [_key_json(k) for k in keys.keys],
-                }
-            )
-        )
+        result = {
+            "accepted": True,
+            "fleet": keys.fleet_id,
+            "epoch": keys.epoch,
+            "keys": [_key_json(k) for k in keys.keys],
+            "evidence": None,
+        }
+        print_json(envelope(_COMMAND, EXIT_OK, result))
     else:
-        print(message)
-        for k in keys.keys:
-            j = _key_json(k)
-            print(f"  {j['key_id']}  {j['algorithm']:<11} {j['usage']:<14} {j['fingerprint']}")
-    return 0
+        print(escape(message))
+        rows = [
+            [escape(str(v)) for v in (k.key_id, k.algorithm, k.usage, k.fingerprint)]
+            for k in keys.keys
+        ]
+        rows.insert(0, ["id", "algorithm", "usage", "fingerprint (sha256)"])
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        for r in rows:
+            cells = [c.ljust(w) for c, w in zip(r, widths, strict=False)]
+            print("  " + "  ".join([*cells, r[3]]))
+    return EXIT_OK
+
+
+_NO_EVIDENCE_FORM = (
+    "{reason} has no evidence file form (SPEC §7.3, §8.4): keep the package and the state "
+    "directory as they are, they are the evidence"
+)
+
+
+def _write_evidence(error: Exception, args: _Args, now: int) -> dict[str, Any]:
+    """With ``--evidence-out``: write a misbehaviour rejection's evidence (SPEC §8.4).
+
+    Only a split view (INCONSISTENT_CHECKPOINT: two checkpoints of one size, both signed by
+    the log) fits a §8.4 kind as the client holds it; the others carry no proof a third party
+    can re-check from the client's objects alone (SPEC §7.3) and are named, not written.
+    Returns the JSON members ``evidence`` (the file written, or None) and, if no file form
+    fits, ``evidence_note``.
+    """
+    from keybundle.client import MisbehaviourError
+
+    if args.evidence_out is None or not isinstance(error, MisbehaviourError):
+        return {"evidence": None}
+    document = _evidence_document(error, now)
+    if document is None:
+        return {"evidence": None, "evidence_note": _NO_EVIDENCE_FORM.format(reason=error.reason)}
+    if args.evidence_out == "-":
+        sys.stdout.buffer.write(document)
+        sys.stdout.buffer.flush()
+        return {"evidence": "-"}
+    from pathlib import Path
+
+    from transparency_log import durable
+
+    try:
+        durable.create_new(Path(args.evidence_out), document, mode=0o644)
+    except OSError as e:
+        raise _UsageError(
+            f"the package was rejected ({error.reason}), but the evidence could not be written "
+            f"to {args.evidence_out!r}: {e.strerror or e}"
+        ) from e
+    return {"evidence": args.evidence_out}
+
+
+def _evidence_document(error: MisbehaviourError, now: int) -> bytes | None:
+    from keybundle.errors import Reason
+    from keybundle.evidence import encode_evidence, split_view_evidence
+
+    ev = error.evidence
+    if error.reason != Reason.INCONSISTENT_CHECKPOINT:
+        return None
+    stored: bytes = ev["stored_checkpoint"]
+    received: bytes = ev["package_checkpoint"]
+    origin = stored.split(b"\n", 1)[0].decode("utf-8")
+    return encode_evidence(
+        split_view_evidence(stored, received, origin=origin, observed_at=now, message=error.message)
+    )
 
 
 def _is_unreachable(error: OSError) -> bool:

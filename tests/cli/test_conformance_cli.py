@@ -105,11 +105,26 @@ def test_a_slow_verifier_times_out(sample: Path, tmp_path: Path) -> None:
     assert _summary(result.stdout) == "0 passed, 1 failed"
 
 
-def test_a_verifier_that_cannot_run(sample: Path, tmp_path: Path) -> None:
+def test_a_verifier_that_cannot_run_is_one_usage_error(sample: Path, tmp_path: Path) -> None:
+    """Not one FAIL per vector (issue 13): one line, exit 2, before any vector runs."""
     missing = str(tmp_path / "no-such-adapter")
     result = run(["conformance", "run", "--vectors", str(sample), "--verifier", missing])
-    assert result.exit_code == 1
-    assert "cannot run the verifier" in result.stdout
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert (
+        result.stderr
+        == f"keybundle: error: --verifier: {missing} does not exist (give the adapter's path)\n"
+    )
+    not_executable = tmp_path / "adapter.sh"
+    not_executable.write_text("#!/bin/sh\n")
+    result = run(
+        ["conformance", "run", "--vectors", str(sample), "--verifier", str(not_executable)]
+    )
+    assert result.exit_code == 2
+    assert "is not executable" in result.stderr
+    result = run(["conformance", "run", "--vectors", str(sample), "--verifier", "no-such-cmd-x"])
+    assert result.exit_code == 2
+    assert "is not a command on PATH" in result.stderr
 
 
 @pytest.mark.parametrize(

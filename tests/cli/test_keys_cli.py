@@ -99,7 +99,9 @@ def mode(path: Path) -> int:
 
 def test_note_key_without_passphrase_is_plain_go_string_with_a_warning(tmp_path: Path) -> None:
     prefix = tmp_path / "log"
-    result = run(["keys", "generate", "--name", "log.example/tree", "--out", str(prefix)])
+    result = run(
+        ["keys", "generate", "--type", "note", "--name", "log.example/tree", "--out", str(prefix)]
+    )
     assert result.exit_code == 0, result.output
     key, pub = tmp_path / "log.key", tmp_path / "log.pub"
     assert mode(key) == 0o600
@@ -111,7 +113,10 @@ def test_note_key_without_passphrase_is_plain_go_string_with_a_warning(tmp_path:
     assert vkey.count("\n") == 1
     verifier = note.new_verifier(vkey[:-1])
     assert isinstance(verifier, note.Ed25519Verifier)
-    assert result.stdout == vkey  # the public key is printed, nothing else
+    # Labelled: the kind of key, both files, the verifier key.
+    assert "generated note key 'log.example/tree' (ed25519)" in result.stdout
+    assert f"verifier key: {vkey}" in result.stdout
+    assert "NOT encrypted" in result.stdout
     assert "NOT encrypted" in result.stderr
     assert note.new_signer(text[:-1]).key_hash == verifier.key_hash
     assert_no_secret(result, secrets_of_note_key(key))
@@ -129,7 +134,7 @@ def test_cosignature_key_has_type_0x04(tmp_path: Path) -> None:
 
 def test_note_key_with_passphrase_from_env_is_encrypted(tmp_path: Path) -> None:
     result = run(
-        ["keys", "generate", "--name", "log", "--out", str(tmp_path / "log")],
+        ["keys", "generate", "--type", "note", "--name", "log", "--out", str(tmp_path / "log")],
         env={_common.PASSPHRASE_ENV: PASSPHRASE},
     )
     assert result.exit_code == 0, result.output
@@ -147,6 +152,8 @@ def test_note_key_with_passphrase_file(tmp_path: Path) -> None:
         [
             "keys",
             "generate",
+            "--type",
+            "note",
             "--name",
             "log",
             "--out",
@@ -172,17 +179,23 @@ def test_prompt_is_used_only_on_a_terminal(tmp_path: Path, monkeypatch: pytest.M
 
 def test_refuses_to_overwrite_unless_forced(tmp_path: Path) -> None:
     prefix = str(tmp_path / "log")
-    assert run(["keys", "generate", "--name", "log", "--out", prefix]).exit_code == 0
+    assert (
+        run(["keys", "generate", "--type", "note", "--name", "log", "--out", prefix]).exit_code == 0
+    )
     before = (tmp_path / "log.key").read_bytes()
-    result = run(["keys", "generate", "--name", "log", "--out", prefix])
+    result = run(["keys", "generate", "--type", "note", "--name", "log", "--out", prefix])
     assert result.exit_code == 2
     assert "already exists" in result.stderr
     assert "--force" in result.stderr
     assert (tmp_path / "log.key").read_bytes() == before
     # Only the .pub left over still blocks: no half-written pair.
     (tmp_path / "log.key").unlink()
-    assert run(["keys", "generate", "--name", "log", "--out", prefix]).exit_code == 2
-    forced = run(["keys", "generate", "--name", "log", "--out", prefix, "--force"])
+    assert (
+        run(["keys", "generate", "--type", "note", "--name", "log", "--out", prefix]).exit_code == 2
+    )
+    forced = run(
+        ["keys", "generate", "--type", "note", "--name", "log", "--out", prefix, "--force"]
+    )
     assert forced.exit_code == 0
     assert (tmp_path / "log.key").read_bytes() != before
     assert mode(tmp_path / "log.key") == 0o600
@@ -192,8 +205,10 @@ def test_refuses_to_overwrite_unless_forced(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--name", "x", "--type", "note", "--algorithm", "p256"], "mutually exclusive"),
-        ([], "--name is required"),
-        (["--name", "bad name"], "invalid key name"),
+        ([], "give --type note|cosignature"),
+        (["--name", "x"], "give --type note|cosignature"),
+        (["--type", "note"], "--name is required"),
+        (["--type", "note", "--name", "bad name"], "invalid key name"),
         (["--name", "x", "--type", "rsa"], "'rsa' is not one of"),
     ],
 )
@@ -228,7 +243,8 @@ def test_role_key_is_encrypted_pkcs8_and_prints_the_kid(tmp_path: Path, algorith
     assert key.read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----\n")
     public = PublicKey.from_pem(pub.read_bytes())
     assert public.algorithm == algorithm
-    assert result.stdout == f"{public.kid.hex()}  operator-1\n"
+    assert f"kid:          {public.kid.hex()}\n" in result.stdout
+    assert "generated role key 'operator-1'" in result.stdout
     signer = load_private_key(key, _Literal(PASSPHRASE))
     assert signer.public_key() == public
     assert_no_secret(result, secrets_of_role_key(key, PASSPHRASE))
@@ -276,10 +292,12 @@ def test_show_role_and_note_keys(tmp_path: Path) -> None:
     public = PublicKey.from_pem((tmp_path / "op.pub").read_bytes())
     shown = run(["keys", "show", str(tmp_path / "op.pub"), "--json"])
     assert shown.exit_code == 0
-    info = json.loads(shown.stdout)
+    info = json.loads(shown.stdout)["result"]
     assert info["kid"] == public.kid.hex()
     assert info["algorithm"] == "p256"
-    assert info["fingerprint"].startswith("sha256:" + public.kid.hex())
+    assert info["fingerprint"].startswith(public.kid.hex())  # JSON: bare hex, as everywhere
+    human = run(["keys", "show", str(tmp_path / "op.pub")])
+    assert f"fingerprint: sha256:{public.kid.hex()}" in human.stdout
     text = run(["keys", "show", str(tmp_path / "w.pub")])
     assert text.exit_code == 0
     assert "name:" in text.stdout
@@ -314,18 +332,30 @@ def test_show_refuses_an_input_over_max_input_bytes(tmp_path: Path) -> None:
 def test_subprocess_generate_is_non_interactive(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != _common.PASSPHRASE_ENV}
     done = run_child(
-        [str(KEYBUNDLE), "keys", "generate", "--name", "example.com/log", "--out", "log"],
+        [
+            str(KEYBUNDLE),
+            "keys",
+            "generate",
+            "--type",
+            "note",
+            "--name",
+            "example.com/log",
+            "--out",
+            "log",
+        ],
         cwd=tmp_path,
         env=env,
     )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert mode(tmp_path / "log.key") == 0o600
-    assert done.stdout == (tmp_path / "log.pub").read_text()
+    assert f"verifier key: {(tmp_path / 'log.pub').read_text()}" in done.stdout
 
 
 def test_missing_output_directory_exits_2(tmp_path: Path) -> None:
-    result = run(["keys", "generate", "--name", "x", "--out", str(tmp_path / "no" / "k")])
+    result = run(
+        ["keys", "generate", "--type", "note", "--name", "x", "--out", str(tmp_path / "no" / "k")]
+    )
     assert result.exit_code == 2
     assert "does not exist" in result.stderr
 
@@ -400,6 +430,14 @@ class Token:
         return bytes.fromhex(done.stdout.strip())
 
 
+def printed_uri(stdout: str) -> str:
+    """The URI `keys generate --pkcs11` prints to sign with (its `sign with:` line)."""
+    for line in stdout.splitlines():
+        if line.strip().startswith("sign with:"):
+            return line.split("--key ", 1)[1].strip("'")
+    raise AssertionError(f"no 'sign with:' line in {stdout!r}")
+
+
 @pytest.fixture
 def token(tmp_path: Path) -> Token:
     return Token(tmp_path)
@@ -421,9 +459,10 @@ def test_pkcs11_generate_writes_only_the_public_key_and_prints_kid_and_uri(
     assert public.algorithm == algorithm
     assert mode(pub) == 0o644
     assert not (token.root / "op.key").exists()  # the private key stays in the token
-    assert done.stdout == f"{public.kid.hex()}  operator-2\n{uri}\n"
+    assert f"kid:          {public.kid.hex()}\n" in done.stdout
+    assert f"sign with:    --key '{uri}'\n" in done.stdout
     # The printed URI signs in the token, under the public key written.
-    public.verify(b"signed in the token", token.sign(done.stdout.splitlines()[1]))
+    public.verify(b"signed in the token", token.sign(printed_uri(done.stdout)))
 
 
 def test_pkcs11_generate_takes_the_pin_from_the_passphrase_file(token: Token) -> None:
@@ -439,7 +478,7 @@ def test_pkcs11_generate_takes_the_pin_from_the_passphrase_file(token: Token) ->
         "--passphrase-file", str(token.pin_file),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    printed = done.stdout.splitlines()[1]
+    printed = printed_uri(done.stdout)
     assert printed == uri.replace("object=pin-from-file", "object=pin-from-file;type=private")
     public = PublicKey.from_pem((token.root / "a.pub").read_bytes())
     public.verify(b"signed in the token", token.sign(printed, passphrase=HSM_PIN))
@@ -452,7 +491,7 @@ def test_pkcs11_generate_never_prints_a_pin_value(token: Token) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert HSM_PIN not in done.stdout + done.stderr
-    assert done.stdout.splitlines()[1] == token.uri("pin-in-uri", pin="none")
+    assert printed_uri(done.stdout) == token.uri("pin-in-uri", pin="none")
     assert "leaves out the pin-value" in done.stderr
 
 

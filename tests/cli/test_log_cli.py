@@ -268,7 +268,7 @@ def test_append_takes_a_file_named_like_an_option_after_double_dash(
     assert run("log", "append", log_dir, "--", "-x.bin").stdout == "-x.bin 0\n"
     unknown = run("log", "append", log_dir, "-x.bin")
     assert unknown.exit_code == 2
-    assert "No such option '-x'" in unknown.stderr
+    assert "no such option '-x'" in unknown.stderr
 
 
 def test_append_refuses_a_file_that_changed_after_the_check(tmp_path: Path) -> None:

@@ -90,7 +90,7 @@ def test_once_human_output_misbehaviour_and_evidence_verify(
     assert code == 0, out
     assert out.startswith("confirmed (EPOCH_CONFLICT, entries):")
     code, out = invoke("evidence", "verify", str(evidence), "--trust-root", str(root), "--json")
-    assert json.loads(out)["index"] == 1
+    assert json.loads(out)["result"]["index"] == 1
 
     tampered = tmp_path / "tampered.json"
     tampered.write_bytes(evidence.read_bytes().replace(b'"index":1', b'"index":0'))

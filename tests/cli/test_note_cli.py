@@ -26,9 +26,13 @@ TEXT = "example.com/log\n42\nqUZ9aXIi7D9UDxIt4vhPfWn0tqnrjpCBJiZeZ1EvkIk=\n"
 def make_key(tmp_path: Path, name: str, *, encrypted: bool = False) -> tuple[Path, str]:
     """A note key pair made by the CLI: (PREFIX.key, verifier-key string)."""
     env = {_common.PASSPHRASE_ENV: PASSPHRASE} if encrypted else None
-    result = run(["keys", "generate", "--name", name, "--out", str(tmp_path / name)], env=env)
+    result = run(
+        ["keys", "generate", "--type", "note", "--name", name, "--out", str(tmp_path / name),
+         "--json"],
+        env=env,
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
-    return tmp_path / f"{name}.key", result.stdout.strip()
+    return tmp_path / f"{name}.key", json.loads(result.stdout)["result"]["vkey"]
 
 
 @pytest.fixture
@@ -62,7 +66,7 @@ def test_verify_accepts_and_lists_names(tmp_path: Path, signed: tuple[Path, Path
     assert "alice" in result.stdout
     as_json = run(["note", "verify", str(note_file), "--vkey", vkey, "--json"])
     assert as_json.exit_code == 0
-    assert json.loads(as_json.stdout) == {"verified": ["alice"], "unverified": []}
+    assert json.loads(as_json.stdout)["result"] == {"verified": ["alice"], "unverified": []}
 
 
 def test_verify_with_two_signers_and_one_known_key(tmp_path: Path) -> None:
@@ -77,7 +81,7 @@ def test_verify_with_two_signers_and_one_known_key(tmp_path: Path) -> None:
     path.write_text(signed)
     result = run(["note", "verify", str(path), "--vkey", vkey_a, "--json"])
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"verified": ["alice"], "unverified": ["bob"]}
+    assert json.loads(result.stdout)["result"] == {"verified": ["alice"], "unverified": ["bob"]}
 
 
 def test_vkey_may_be_a_pub_file(tmp_path: Path, signed: tuple[Path, Path, str]) -> None:
@@ -97,8 +101,8 @@ def test_wrong_key_is_untrusted_note(tmp_path: Path, signed: tuple[Path, Path, s
     as_json = run(["note", "verify", str(note_file), "--vkey", other, "--json"])
     assert as_json.exit_code == 1
     body = json.loads(as_json.stdout)
-    assert body["reason"] == "UNTRUSTED_NOTE"
-    assert body["error"]
+    assert body["error"]["reason"] == "UNTRUSTED_NOTE"
+    assert body["error"]["message"]
 
 
 def test_altered_text_is_bad_note_signature(tmp_path: Path, signed: tuple[Path, Path, str]) -> None:
@@ -106,7 +110,7 @@ def test_altered_text_is_bad_note_signature(tmp_path: Path, signed: tuple[Path, 
     note_file.write_text(note_file.read_text().replace("42", "43"))
     result = run(["note", "verify", str(note_file), "--vkey", vkey, "--json"])
     assert result.exit_code == 1
-    assert json.loads(result.stdout)["reason"] == "BAD_NOTE_SIGNATURE"
+    assert json.loads(result.stdout)["error"]["reason"] == "BAD_NOTE_SIGNATURE"
 
 
 def test_malformed_note_is_malformed_note(tmp_path: Path) -> None:
@@ -134,7 +138,7 @@ def test_bad_vkey_strings_exit_2(signed: tuple[Path, Path, str], vkey: str) -> N
     assert "--vkey" in result.stderr
     as_json = run(["note", "verify", str(note_file), "--vkey", vkey, "--json"])
     assert as_json.exit_code == 2
-    assert json.loads(as_json.stdout)["reason"] is None
+    assert json.loads(as_json.stdout)["error"]["reason"] is None
 
 
 def test_duplicate_vkeys_exit_2(signed: tuple[Path, Path, str]) -> None:
@@ -202,8 +206,8 @@ def test_subprocess_generate_sign_verify_without_passphrase(tmp_path: Path) -> N
     env = {k: v for k, v in os.environ.items() if k != _common.PASSPHRASE_ENV}
     (tmp_path / "msg.txt").write_text(TEXT)
     script = (
-        f'"{KEYBUNDLE}" keys generate --name example.com/log --out log'
-        f' && "{KEYBUNDLE}" keys generate --name other --out other'
+        f'"{KEYBUNDLE}" keys generate --type note --name example.com/log --out log >/dev/null'
+        f' && "{KEYBUNDLE}" keys generate --type note --name other --out other >/dev/null'
         f' && "{KEYBUNDLE}" note sign --key log.key msg.txt > msg.note'
         f' && "{KEYBUNDLE}" note verify msg.note --vkey "$(cat log.pub)" --json'
     )
@@ -212,7 +216,9 @@ def test_subprocess_generate_sign_verify_without_passphrase(tmp_path: Path) -> N
     assert "Traceback" not in done.stderr
     vkey = (tmp_path / "log.pub").read_text()
     other = (tmp_path / "other.pub").read_text()
-    assert done.stdout == vkey + other + '{"verified": ["example.com/log"], "unverified": []}\n'
+    envelope = json.loads(done.stdout)
+    assert envelope["result"] == {"verified": ["example.com/log"], "unverified": []}
+    assert vkey.startswith("example.com/log+")
     wrong = run_child(
         [str(KEYBUNDLE), "note", "verify", "msg.note", "--vkey", other.strip()],
         cwd=tmp_path,

@@ -192,7 +192,7 @@ def test_create_without_organisations_counts_one_per_role(
         ("threshold above organisations", "threshold"),
         ("one organisation in both roles", "holds keys of both roles"),
         ("missing public key file", "No such file"),
-        ("private key as public key", "not a PEM public key"),
+        ("private key as public key", "is a role private key; give a role public key"),
         ("malformed policy", "MALFORMED_POLICY"),
         ("clock skew out of range", "clock_skew"),
         ("existing output", "already exists"),
@@ -319,9 +319,13 @@ def test_inspect_signed_and_unsigned(
     assert parties["a"].kid in out
     assert parties["op"].kid in out
     assert "quorum w1" in out
-    assert "clock_skew: 300" in out
+    assert "clock_skew:          300 seconds" in out  # limits carry their units
+    assert "max_package_bytes:   262144 bytes" in out, out
+    assert "  sha256: " in out  # a digest to compare out of band
     assert "self-signed: verified" in out
-    info = json.loads(run(["trust-root", "inspect", str(tmp_path / "root.cbor"), "--json"]).stdout)
+    info = json.loads(run(["trust-root", "inspect", str(tmp_path / "root.cbor"), "--json"]).stdout)[
+        "result"
+    ]
     assert info["version"] == 1
     assert info["signed"] is True
     assert info["self_signed"] == {"verified": True}
@@ -331,7 +335,9 @@ def test_inspect_signed_and_unsigned(
     }
     assert info["roles"]["operator"]["keys"][0]["organisation"] == "Vault Co"
     assert info["log"] == "log.example/bundles"
-    partial = json.loads(run(["trust-root", "inspect", str(tmp_path / "root.1"), "--json"]).stdout)
+    partial = json.loads(run(["trust-root", "inspect", str(tmp_path / "root.1"), "--json"]).stdout)[
+        "result"
+    ]
     assert partial["self_signed"]["reason"] == "TRUST_ROOT_THRESHOLD_NOT_MET"
 
 
@@ -375,7 +381,7 @@ def test_rotation_needs_old_and_new_signatures(tmp_path: Path, parties: dict[str
     assert "rotation from version 1" in accepted.stdout
     info = json.loads(
         run(["trust-root", "inspect", str(tmp_path / "v2.cbor"), "--json", *previous]).stdout
-    )
+    )["result"]
     assert info["rotation"]["verified"] is True
     old = {s["kid"]: s["previous"]["role"] for s in info["signatures"]}
     assert old[parties["op"].kid] == "operator"

@@ -85,17 +85,20 @@ def test_accept_exits_0_and_persists_the_state(client: Client) -> None:
     package = client.write("p1.cbor", client.world.fresh_package())
     result = keybundle(*client.args(package, "--json"))
     assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout)
+    envelope = json.loads(result.stdout)
+    assert (envelope["ok"], envelope["exit"], envelope["error"]) == (True, 0, None)
+    assert envelope["command"] == "keybundle verify"
+    out = envelope["result"]
     assert out["accepted"] is True
-    assert out["reason"] is None
     assert (out["fleet"], out["epoch"]) == (DEFAULT_FLEET, 1)
-    assert [k["key_id"] for k in out["keys"]] == [
+    assert [k["id"] for k in out["keys"]] == [
         "hsm-01.ed25519",
         "hsm-01.x25519",
         "hsm-02.ed25519",
         "hsm-02.x25519",
     ]
-    assert set(out["keys"][0]) == {"key_id", "algorithm", "usage", "public_key", "fingerprint"}
+    assert set(out["keys"][0]) == {"id", "algorithm", "usage", "public_key", "fingerprint"}
+    assert bytes.fromhex(out["keys"][0]["public_key"])  # one key encoding: lowercase hex
     state = parse_state((client.state / STATE_FILE).read_bytes())
     assert state.fleets[DEFAULT_FLEET].epoch == 1
 
@@ -116,12 +119,13 @@ def test_reject_exits_1_leaves_the_state_untouched_and_prints_the_json_form(
     rollback = client.write("p1-again.cbor", w.package(w.entries[0], 0, w.checkpoint()))
     result = keybundle(*client.args(rollback, "--json"))
     assert result.returncode == 1
-    out = json.loads(result.stdout)
-    assert set(out) == {"accepted", "reason", "message", "fleet", "epoch", "keys"}
+    envelope = json.loads(result.stdout)
+    assert (envelope["ok"], envelope["exit"]) == (False, 1)
+    assert envelope["error"]["reason"] == "ROLLBACK"
+    assert "epoch 3" in envelope["error"]["message"]
+    out = envelope["result"]
     assert out["accepted"] is False
-    assert out["reason"] == "ROLLBACK"
     assert (out["fleet"], out["epoch"], out["keys"]) == (None, None, [])
-    assert "epoch 3" in out["message"]
     assert (client.state / STATE_FILE).read_bytes() == after_3
 
 
@@ -139,7 +143,11 @@ def test_accept_without_json_lists_the_keys(client: Client) -> None:
     assert result.returncode == 0
     lines = result.stdout.splitlines()
     assert lines[0] == f"accepted fleet {DEFAULT_FLEET!r} epoch 1 with 4 key(s)"
-    assert lines[1].split()[:3] == ["hsm-01.ed25519", "ed25519", "signing"]
+    assert lines[1].split()[:3] == ["id", "algorithm", "usage"]  # a labelled table
+    assert lines[2].split()[:3] == ["hsm-01.ed25519", "ed25519", "signing"]
+    # Aligned: every row's fingerprint starts in the same column.
+    starts = {len(line) - len(line.split()[-1]) for line in lines[2:]}
+    assert len(starts) == 1, lines
 
 
 USAGE_ERRORS = [
@@ -262,8 +270,10 @@ def test_in_process_json_usage_error(client: Client, capsys: pytest.CaptureFixtu
     package = client.write("p.cbor", client.world.fresh_package())
     assert run(client.args(package, "--json")) == 2
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["reason"] is None
-    assert "does not exist" in captured.err
+    error = json.loads(captured.out)["error"]
+    assert error["reason"] is None
+    assert "does not exist" in error["message"]
+    assert captured.err == ""  # with --json, the envelope is the whole answer
 
 
 # -- the command line: canonical spellings read directly, everything else by argparse --------
@@ -271,7 +281,8 @@ def test_in_process_json_usage_error(client: Client, capsys: pytest.CaptureFixtu
 CANONICAL = [
     ["--trust-root", "r", "--state", "s", "p"],
     ["p", "--state", "s", "--trust-root", "r", "--json"],
-    ["--json", "--now", "0017", "--fleet", "f", "--trust-root", "r", "--state", "s", "p"],
+    ["--json", "--now", "17", "--fleet", "f", "--trust-root", "r", "--state", "s", "p"],
+    ["--trust-root", "-", "--state", "s", "-", "--evidence-out", "e"],
     ["--trust-root", "r1", "--state", "s", "--trust-root", "r2", "p", "--now", "5", "--now", "6"],
     ["--trust-root", "", "--state", "s", ""],
 ]
@@ -282,6 +293,9 @@ OTHER = [
     ["--trust-root", "r", "--state", "s", "--now", "-5", "p"],
     ["--trust-root", "r", "--state", "s", "--now", "1e3", "p"],
     ["--trust-root", "r", "--state", "s", "--now", "\u0661", "p"],
+    ["--trust-root", "r", "--state", "s", "--now", "0017", "p"],
+    ["--trust-root", "r", "--state", "s", "--now", "+17", "p"],
+    ["--trust-root", "r", "--state", "s", "--now", "1_796", "p"],
     ["--trust-root", "r", "--state", "s", "--", "p"],
     ["--trust-root", "r", "--state", "s", "p", "q"],
     ["--trust-root", "r", "--state", "s"],
@@ -295,10 +309,134 @@ def test_canonical_command_lines_read_as_argparse_reads_them(argv: list[str]) ->
     fast = _parse_canonical(argv)
     assert fast is not None
     parsed = build_parser().parse_args(argv)
-    for name in ("package", "trust_root", "state", "now", "fleet", "json"):
+    for name in ("package", "trust_root", "state", "now", "fleet", "json", "evidence_out"):
         assert getattr(fast, name) == getattr(parsed, name), name
 
 
 @pytest.mark.parametrize("argv", OTHER)
 def test_other_command_lines_are_left_to_argparse(argv: list[str]) -> None:
     assert _parse_canonical(argv) is None
+
+
+# -- one dialect with the other commands (issue 13) ------------------------------------------
+
+
+@pytest.mark.parametrize("now", ["0017", "+17", "1_796", "\u0661\u0662", " 17", "-0"])
+def test_now_must_be_a_spec_decimal(client: Client, now: str) -> None:
+    package = client.write("p.cbor", client.world.fresh_package())
+    args = client.args(package)
+    args[args.index("--now") + 1] = now
+    with pytest.raises(SystemExit) as exit_info:
+        run(args)
+    assert exit_info.value.code == 2
+
+
+def test_usage_errors_are_one_line_like_every_command(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run(["--state", str(client.state), "p"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("keybundle: error: verify: ")
+    assert "see 'keybundle verify --help'" in err
+
+
+def test_dash_reads_the_package_from_standard_input(client: Client) -> None:
+    package = client.world.fresh_package()
+    args = client.args(Path("-"))
+    result = subprocess.run(
+        [str(KEYBUNDLE), "verify", *args], input=package, capture_output=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(b"accepted fleet")
+
+
+def test_trust_root_and_state_from_the_environment(client: Client) -> None:
+    package = client.write("p.cbor", client.world.fresh_package())
+    env = {
+        **os.environ,
+        "KEYBUNDLE_TRUST_ROOT": str(client.root),
+        "KEYBUNDLE_STATE": str(client.state),
+    }
+    result = subprocess.run(
+        [str(KEYBUNDLE), "verify", "--now", str(client.world.now), str(package)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_state_that_is_a_file_is_named_as_a_file(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client.state.rmdir()
+    client.state.write_bytes(b"")
+    package = client.write("p.cbor", client.world.fresh_package())
+    assert run(client.args(package)) == 2
+    err = capsys.readouterr().err
+    assert "is a file; give the client state directory" in err
+    assert "does not exist" not in err
+
+
+def test_rejection_escapes_control_and_bidi_characters(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    package = client.write("p.cbor", client.world.fresh_package())
+    assert run(client.args(package, "--fleet", "evil\u202efleet\u009b")) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("rejected (WRONG_FLEET): ")
+    assert "\u202e" not in err
+    assert "\u009b" not in err
+    assert "evil\\u202efleet\\x9b" in err
+
+
+def test_split_view_writes_an_evidence_file_that_evidence_verify_confirms(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from click.testing import CliRunner
+
+    from keybundle_cli.commands import cli
+
+    w = client.world
+    fork = World()  # same keys: the log and witnesses sign two histories
+    signed, index = w.publish()
+    w.append(b"filler")
+    first = client.write("p1.cbor", w.package(signed, index, w.checkpoint()))
+    assert run(client.args(first)) == 0
+    fork.append(signed)
+    fork.append(b"another filler")
+    forked = client.write("p2.cbor", fork.package(signed, index, fork.checkpoint()))
+    evidence = client.folder / "split-view.json"
+    capsys.readouterr()
+    assert run(client.args(forked, "--evidence-out", str(evidence), "--json")) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["error"]["reason"] == "INCONSISTENT_CHECKPOINT"
+    assert out["result"]["evidence"] == str(evidence)
+    result = CliRunner().invoke(
+        cli, ["evidence", "verify", str(evidence), "--trust-root", str(client.root), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    finding = json.loads(result.output)["result"]
+    assert (finding["kind"], finding["reason"]) == ("split_view", "INCONSISTENT_CHECKPOINT")
+
+
+def test_evidence_out_names_a_rejection_without_a_file_form(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    w = client.world
+    first = client.write("p1.cbor", w.fresh_package())
+    assert run(client.args(first)) == 0
+    signed, index = w.publish(DEFAULT_FLEET, 1, not_after=w.now + 400 * 86_400)
+    conflicting = client.write("p2.cbor", w.package(signed, index, w.checkpoint()))
+    evidence = client.folder / "conflict.json"
+    capsys.readouterr()
+    code = run(client.args(conflicting, "--evidence-out", str(evidence)))
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("rejected (EPOCH_CONFLICT): ")
+    assert "EPOCH_CONFLICT has no evidence file form (SPEC §7.3, §8.4)" in err
+    assert not evidence.exists()

@@ -1,0 +1,243 @@
+"""The command line's shared conventions (SPEC §10.1, issue 13): the probes a new user ran.
+
+One dialect (one-line errors naming the help), ``-`` for standard input and output, errors
+that name what was wrong (a note key or a ``.pub`` as ``--key``, FLEET.json where a payload
+belongs, a key of the wrong role), escaping, environment variables and an example in every
+``--help``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from keybundle_cli import _common
+from keybundle_cli._output import escape, parse_decimal
+from keybundle_cli.commands import EXAMPLES, cli
+from keybundle_cli.verify import build_parser
+
+from .test_bundle_cli import World
+from .test_trust_root_cli import ENV, make_policy
+
+KEYBUNDLE = Path(sys.executable).parent / "keybundle"
+
+
+def run(
+    args: list[str], *, stdin: bytes | None = None, env: dict[str, str | None] | None = None
+) -> Any:
+    runner = CliRunner(env={**ENV, **(env or {})})
+    result = runner.invoke(cli, args, input=stdin, catch_exceptions=False)
+    assert "Traceback" not in result.stderr
+    return result
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    w = World(tmp_path)
+    assert run(["bundle", "build", str(w.fleet), "-o", w.path("p.cbor")]).exit_code == 0
+    assert (
+        run(["keys", "generate", "--type", "note", "--name", "log", "--out", w.path("log")],
+            env={_common.PASSPHRASE_ENV: None}).exit_code == 0
+    )  # fmt: skip
+    return w
+
+
+# -- one dialect ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["bundle", "sign"], "keybundle: error: bundle sign: missing argument 'IN'; see "
+         "'keybundle bundle sign --help'\n"),
+        (["nope"], "keybundle: error: no such command 'nope'; see 'keybundle --help'\n"),
+        (["keys", "show", "--bogus"], "keybundle: error: keys show: no such option '--bogus'; see "
+         "'keybundle keys show --help'\n"),
+    ],
+)  # fmt: skip
+def test_usage_errors_are_one_line(args: list[str], expected: str) -> None:
+    result = run(args)
+    assert result.exit_code == 2
+    assert result.stderr == expected
+    assert result.stdout == ""
+
+
+def test_verify_usage_error_has_the_same_shape() -> None:
+    done = subprocess.run(
+        [str(KEYBUNDLE), "verify", "--state", "s", "p"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        "keybundle: error: verify: the following arguments are required: --trust-root; see "
+        "'keybundle verify --help'\n"
+    )
+
+
+def _commands(command: click.Command, path: str) -> Iterator[tuple[str, click.Command]]:
+    if isinstance(command, click.Group):
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            assert sub is not None
+            yield from _commands(sub, f"{path} {name}".strip())
+    else:
+        yield path, command
+
+
+def test_every_help_ends_with_an_example() -> None:
+    paths = {path for path, _ in _commands(cli, "")}
+    assert paths == set(EXAMPLES) | {"verify"}
+    for path in sorted(paths - {"verify"}):
+        result = run([*path.split(), "--help"])
+        assert result.exit_code == 0, path
+        assert f"Example:\n    {EXAMPLES[path].split()[0]} {path}" in result.stdout, path
+    assert "Example:\n  keybundle verify " in build_parser().format_help()
+
+
+def test_help_names_the_environment_variables() -> None:
+    assert "KEYBUNDLE_TRUST_ROOT" in run(["bundle", "verify", "--help"]).stdout
+    assert "KEYBUNDLE_STATE" in run(["client", "bootstrap", "--help"]).stdout
+    assert "KEYBUNDLE_PASSPHRASE_FILE" in run(["bundle", "sign", "--help"]).stdout
+    assert "_KEYBUNDLE_COMPLETE=bash_source" in run(["--help"]).stdout
+
+
+def test_trust_root_from_the_environment(world: World) -> None:
+    bundle = ["bundle", "inspect", world.path("p.cbor")]
+    result = run(bundle, env={"KEYBUNDLE_TRUST_ROOT": str(world.root_file)})
+    assert result.exit_code == 0
+
+
+# -- '-' is standard input and standard output -------------------------------------------------
+
+
+def test_dash_output_writes_standard_output_and_the_summary_to_stderr(world: World) -> None:
+    result = run(["bundle", "build", str(world.fleet), "-o", "-"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_bytes == (world.dir / "p.cbor").read_bytes()
+    assert "payload for fleet" in result.stderr
+    piped = run(
+        ["bundle", "sign", "--key", str(world.independent.key), "-", "-o", "-"],
+        stdin=result.stdout_bytes,
+    )
+    assert piped.exit_code == 0, piped.stderr
+    assert piped.stdout_bytes[:1] == b"\xd2"
+    both = run(["bundle", "build", str(world.fleet), "-o", "-", "--json"])
+    assert both.exit_code == 2
+    assert "both write to standard output" in both.stdout
+
+
+def test_keys_generate_refuses_dash_as_a_prefix(tmp_path: Path) -> None:
+    result = run(["keys", "generate", "--type", "note", "--name", "x", "--out", "-"])
+    assert result.exit_code == 2
+    assert "not '-'" in result.stderr
+
+
+# -- errors that say what was wrong --------------------------------------------------------------
+
+
+def test_a_note_key_as_key_is_named(world: World) -> None:
+    result = run(["bundle", "sign", "--key", world.path("log.key"), world.path("p.cbor"), "-o",
+                  world.path("s.cbor")])  # fmt: skip
+    assert result.exit_code == 2
+    assert "is a note private key" in result.stderr
+    assert "passphrase" not in result.stderr
+
+
+def test_a_public_key_as_key_is_named(world: World) -> None:
+    result = run(["bundle", "sign", "--key", str(world.independent.pub), world.path("p.cbor"),
+                  "-o", world.path("s.cbor")])  # fmt: skip
+    assert result.exit_code == 2
+    assert "is a public key; give the private key file" in result.stderr
+
+
+def test_fleet_json_given_to_sign_is_named(world: World) -> None:
+    result = run(["bundle", "sign", "--key", str(world.independent.key), str(world.fleet), "-o",
+                  world.path("s.cbor")])  # fmt: skip
+    assert result.exit_code == 2
+    assert "looks like JSON (a FLEET.json?)" in result.stderr
+    assert "729618471753377125" not in result.stderr
+
+
+def test_a_key_of_the_wrong_role_is_refused_when_it_is_opened(world: World) -> None:
+    root = str(world.root_file)
+    result = run(["bundle", "sign", "--key", str(world.operator.key), "--trust-root", root,
+                  world.path("p.cbor"), "-o", world.path("s.cbor")])  # fmt: skip
+    assert result.exit_code == 2
+    assert "is an operator key of trust root" in result.stderr
+    assert "needs an independent key" in result.stderr
+    assert not (world.dir / "s.cbor").exists()
+
+
+def test_a_note_verifier_key_given_to_trust_root_create_is_named(world: World) -> None:
+    policy = make_policy(world.dir)
+    result = run([
+        "trust-root", "create", "--independent", world.path("log.pub"),
+        "--operator", str(world.operator.pub), "--policy", str(policy), "-o", world.path("r"),
+    ])  # fmt: skip
+    assert result.exit_code == 2
+    assert "is a note verifier key; give a role public key" in result.stderr
+    assert "cryptography.io" not in result.stderr
+    assert "MalformedFraming" not in result.stderr
+
+
+def test_trust_root_sign_reports_rotation_completeness(world: World) -> None:
+    policy = make_policy(world.dir)
+    assert run([
+        "trust-root", "create", "--version", "2", "--independent", str(world.stranger.pub),
+        "--operator", str(world.operator.pub), "--policy", str(policy), "-o", world.path("v2.u"),
+    ]).exit_code == 0  # fmt: skip
+    old_key = run(["trust-root", "sign", "--key", str(world.independent.key), "--previous",
+                   str(world.root_file), world.path("v2.u"), "-o", world.path("v2.a")])  # fmt: skip
+    assert old_key.exit_code == 0, old_key.stderr
+    assert "independent key of Audit Org in the previous root" in old_key.stdout
+    assert "rotation from version 1: not yet complete" in old_key.stdout
+    without = run(["trust-root", "sign", "--key", str(world.independent.key),
+                   world.path("v2.u"), "-o", world.path("v2.b")])  # fmt: skip
+    assert "give --previous PREV" in without.stdout
+
+
+# -- shared pieces ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("plain", "plain"),
+        ("evil\u202eexe.txt", "evil\\u202eexe.txt"),
+        ("csi\u009b31m", "csi\\x9b31m"),
+        ("esc\x1b[2J", "esc\\x1b[2J"),
+        ("isolate\u2066x\u2069", "isolate\\u2066x\\u2069"),
+        ("tab\tnewline\n", "tab\\tnewline\\n".replace("\\t", "\\x09").replace("\\n", "\\x0a")),
+        ("café ✓", "café ✓"),
+    ],
+)
+def test_escape(text: str, shown: str) -> None:
+    assert escape(text) == shown
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("0", 0),
+        ("1796000000", 1_796_000_000),
+        ("9223372036854775807", (1 << 63) - 1),
+        ("9223372036854775808", None),
+        ("0017", None),
+        ("+17", None),
+        ("-1", None),
+        ("1_796", None),
+        ("\u0661\u0662", None),
+        (" 7", None),
+        ("", None),
+        ("1e3", None),
+    ],
+)
+def test_parse_decimal(text: str, value: int | None) -> None:
+    assert parse_decimal(text) == value
