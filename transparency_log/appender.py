@@ -95,6 +95,10 @@ _sha256 = hashlib.sha256
 _LEAF = b"\x00"
 
 
+_TRANSIENT = (OSError, sqlite3.OperationalError)
+"""Storage errors a running writer waits out (a full disk, SQLITE_FULL): SPEC §6.2."""
+
+
 class LogLockedError(RuntimeError):
     """Another writer holds the log's lock: one process appends to a log at a time."""
 
@@ -514,11 +518,13 @@ class Log:
                     continue
                 self._preparing = True
             try:
-                self._recover()
+                recovered = self._recover()
             finally:
                 with cond:
                     self._preparing = False
                     cond.notify_all()
+            if not recovered:
+                return  # the storage is still failing: the next submission tries again
 
     def _abandon(self, pendings: list[_Pending]) -> None:
         """After a failed add_many: unqueue its later entries and wait out those in flight.
@@ -539,21 +545,36 @@ class Log:
             while self._broken is None and not all(pending.done for pending in pendings):
                 self._cond.wait()
 
-    def _recover(self) -> None:
-        """Return to the published checkpoint after a failed batch, as a reopen would."""
+    def _recover(self) -> bool:
+        """Return to the published checkpoint after a failed batch, as a reopen would.
+
+        A storage error (a full disk, SPEC §6.2 "Storage errors") leaves the failure in place:
+        every queued entry gets the error, and the next submission tries again, so the writer
+        recovers by itself once the storage does. Anything else breaks the writer for good.
+        Returns whether it recovered.
+        """
         try:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             self._load()
         except BaseException as again:
             with self._cond:
-                self._broken = again
+                if isinstance(again, _TRANSIENT):
+                    self._failure = again
+                    for pending in self._queue:
+                        pending.index, pending.rejection, pending.error = -1, None, again
+                        pending.done = True
+                    self._queue.clear()
+                else:
+                    self._broken = again
+                self._cond.notify_all()
             if not isinstance(again, Exception):
                 raise
-            return
+            return False
         with self._cond:
             self._failure = None
             self._tip = self._frontier
+        return True
 
     def _sequence_and_submit(
         self, batch: list[_Pending], tip: Frontier, generation: int
@@ -566,9 +587,16 @@ class Log:
             try:
                 self._flush_index()
             except BaseException as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 self._fail_unsubmitted(batch, exc)
                 with self._cond:
-                    self._broken = exc  # a reopen catches the index up from the tiles
+                    # A reopen (or, after a storage error, a recovery) catches the index up
+                    # from the tiles.
+                    if isinstance(exc, _TRANSIENT):
+                        self._failure = exc
+                    else:
+                        self._broken = exc
                 if not isinstance(exc, Exception):
                     raise
                 return None
@@ -739,7 +767,8 @@ class Log:
             db.execute("INSERT OR REPLACE INTO log_meta VALUES ('published_size', ?)", (size,))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite rolls back by itself on a full disk (SQLITE_FULL)
+                db.execute("ROLLBACK")
             raise
         self._recorded_size = size
 
@@ -767,6 +796,9 @@ class Log:
                 signed = note.sign(checkpoint.body(), self._signer).encode("utf-8")
                 self._store.publish({}, signed)
             checkpoint = verify_checkpoint(signed, self._verifier, origin=self._origin).checkpoint
+            rolled = self._roll_forward(checkpoint.size)
+            if rolled is not None:
+                signed, checkpoint = rolled
             size = checkpoint.size
 
             indexed = LeafIndex.setup(db)
@@ -802,6 +834,35 @@ class Log:
         self._recent = _recent_hashes(self._store, indexed, size)
         if len(self._recent) >= RECENT_WINDOW:
             self._flush_index()
+
+    def _roll_forward(self, published: int) -> tuple[bytes, Checkpoint] | None:
+        """Publish the staged checkpoint if it is a larger tree whose files are all there.
+
+        SPEC §6.2 recovery step 2: a checkpoint is staged, durably and after every file of its
+        tree, before anyone (a witness) is shown it, so a staged tree may be held by a
+        witness although ``checkpoint`` still names an older one. Discarding it would make
+        the log sign another tree of that size: instead the log publishes it. A staged
+        checkpoint that does not verify, is not larger, or whose tiles do not hash to its
+        root was never shown to anyone (its round of flushes did not complete) and is
+        ignored. Returns the published note and its checkpoint, or None.
+        """
+        staged = self._store.staged()
+        if not staged:
+            return None
+        try:
+            checkpoint = verify_checkpoint(staged, self._verifier, origin=self._origin).checkpoint
+        except VerificationError:
+            return None
+        if checkpoint.size <= published:
+            return None
+        try:
+            frontier = _rebuild_frontier(self._store, checkpoint.size)
+        except (LogStateError, VerificationError):
+            return None
+        if frontier.root() != checkpoint.root_hash:
+            return None
+        self._store.publish({}, staged)
+        return staged, checkpoint
 
     def _reconcile_admission(self, meta: dict[str, int], size: int) -> None:
         """Bring the admission hook's state to exactly the published size (in the open txn)."""

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -72,8 +72,8 @@ class CountingStore(DirectoryTileStore):
 
     checkpoints = 0
 
-    def publish(self, files: Mapping[str, bytes], checkpoint: bytes) -> None:
-        super().publish(files, checkpoint)
+    def publish(self, files: Mapping[str, bytes], checkpoint: bytes, *, cosign: Any = None) -> None:
+        super().publish(files, checkpoint, cosign=cosign)
         self.checkpoints += 1
 
 
@@ -578,7 +578,7 @@ def test_an_idle_log_is_recosigned_once_the_interval_has_passed(tmp_path: Path) 
             recosigner = Recosigner(store, HOUR, now=clock)
             assert recosigner.run_once() == HOUR  # cosigned just now: due in an hour
             clock.time = T0 + HOUR - 1
-            assert recosigner.run_once() == HOUR / 10  # due in 1 s; rechecked in 360 s
+            assert recosigner.run_once() == 1  # due in 1 s: checked again then
             assert (root / "checkpoint").read_bytes() == first
             clock.time = T0 + HOUR
             assert recosigner.run_once() == HOUR
@@ -628,11 +628,20 @@ def test_recosigning_keeps_the_line_of_a_witness_that_fails_and_never_hammers(
             w1.close()  # and the first: nothing to republish
             before = (root / "checkpoint").read_bytes()
             clock.time = T0 + 2 * HOUR
-            assert recosigner.run_once() == HOUR
+            assert recosigner.run_once() == 2  # second failure in a row: back off 2 s
             assert [o.ok for o in store.last_outcomes] == [False, False]
             assert (root / "checkpoint").read_bytes() == before
-            # Failed witnesses are asked again an interval later, not at every check.
-            assert store.recosign_due(HOUR) == T0 + 3 * HOUR
+            # Failed witnesses are retried with backoff (SPEC §6.5.3), not at every check:
+            # nothing happens before the retry is due, and the backoff stops growing at
+            # RECOSIGN_RETRY_MAX_SECONDS.
+            rounds = store.rounds
+            clock.time += 1
+            assert recosigner.run_once() == 1
+            assert store.rounds == rounds
+            for expected in (4, 8, 15, 15):
+                clock.time = int(store.recosign_due(HOUR))
+                assert recosigner.run_once() == expected
+            assert store.rounds == rounds + 4
         finally:
             log.close()
 
@@ -690,7 +699,7 @@ def test_a_recosigned_checkpoint_never_replaces_a_newer_one(tmp_path: Path) -> N
             growing = threading.Thread(target=log.add, args=(b"second",))
             growing.start()
             assert state.saving.wait(timeout=10)  # the growth is being cosigned
-            outcomes = store.recosign()
+            outcomes = store.recosign(everyone=True)
             growing.join(timeout=10)
             assert [o.ok for o in outcomes] == [True], [o.error for o in outcomes]
             assert _published(root, WITNESS)[0] == 2
