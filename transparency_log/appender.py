@@ -431,7 +431,7 @@ class Log:
             if self._broken is None:
                 self.flush()
                 self._settle(idle=True)
-                if self._broken is None:
+                if self._broken is None and self._failure is None:
                     self._record_size()
         finally:
             with self._cond:

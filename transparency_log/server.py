@@ -663,6 +663,17 @@ class CosigningTileStore:
         )
         return collected.outcomes
 
+    def quorum_met(self) -> bool:
+        """Whether the published checkpoint meets the quorum (SPEC §6.5.3)."""
+        published = self._inner.read(CHECKPOINT_PATH)
+        if published is None:
+            return False
+        try:
+            verified = self._verify(published)
+        except VerificationError:
+            return False
+        return self._config.quorum_met(set(verified.cosignatures))
+
     def cosigned(self, index: int) -> bool:
         """Whether the published checkpoint covers leaf ``index`` and meets the quorum."""
         published = self._inner.read(CHECKPOINT_PATH)
@@ -832,7 +843,8 @@ class Recosigner:
         try:
             if request is not None:
                 outcomes = self._store.recosign(everyone=True)
-                self._answer(request, _summary(outcomes))
+                met = "quorum met" if self._store.quorum_met() else "quorum not met"
+                self._answer(request, _summary(outcomes) + "\n" + met)
             elif self._now() >= self._store.recosign_due(self._interval):
                 self._store.recosign(interval=self._interval)
             wait = self._store.recosign_due(self._interval) - self._now()
