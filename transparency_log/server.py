@@ -12,12 +12,13 @@ blocks until the batch holding the entry is integrated (batch size and maximum a
 log's). Nothing is acknowledged before its checkpoint is durable, an entry submitted twice
 gets its existing index, and a rejected entry leaves the log unchanged.
 
-Optionally the log asks witnesses to cosign each checkpoint before publishing it
-(:class:`CosigningTileStore`, C2SP tlog-witness, SPEC §6.4.4); a witness that fails delays
-nothing beyond its timeout and the checkpoint is published with the cosignatures obtained.
-While the log does not grow, :class:`Recosigner` has them cosign the published checkpoint
-again every so often, so that its cosignatures stay younger than clients' maximum
-cosignature age (SPEC §6.5.3).
+Optionally the log asks witnesses to cosign each checkpoint once its batch is durable and
+before publishing it (:class:`CosigningTileStore`, C2SP tlog-witness, SPEC §6.4.4, §6.5.3);
+a witness that fails delays publication by nothing beyond its timeout, and ``POST /add``
+answers only once the witnesses' quorum is met (504 with ``Retry-After`` if it is not in
+time). :class:`Recosigner` keeps the published checkpoint freshly cosigned: again every
+interval while the log does not grow, so that its cosignatures stay younger than clients'
+maximum cosignature age, and within seconds after a witness outage ends.
 
 Everything runs on waitress, a production WSGI server that reads each request completely
 (within its size limit) before a worker thread sees it.

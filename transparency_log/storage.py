@@ -7,10 +7,11 @@ what they contain: :mod:`transparency_log.appender` decides what to write and wh
 The write discipline (SPEC §6.1) is that of transparency-dev/tessera's POSIX driver, with
 one round of flushes fewer: a file is written to a temporary name in its own directory and
 renamed over its final name at once (a reader sees it complete or not at all), because no
-published checkpoint names that path yet; then the files, the temporary checkpoint and every
-directory that changed are flushed together, in parallel; only then is the checkpoint
-renamed into place and its directory flushed. So a batch costs two rounds of flushes, and a
-checkpoint never names a file that is not durable. Tiles are write-once by the caller's
+published checkpoint names that path yet; then the files, the staged checkpoint and every
+directory that changed are flushed together, in parallel; only then is the checkpoint shown
+to witnesses (if any) and renamed into place, and its directory flushed. So a batch costs
+two rounds of flushes (three with witnesses), a checkpoint never names a file that is not
+durable, and no witness sees a tree that recovery could lose (SPEC §6.2 "Ordering"). Tiles are write-once by the caller's
 discipline: the appender writes a path only while no published checkpoint requires it.
 """
 
