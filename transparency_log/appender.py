@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import sqlite3
 import threading
@@ -58,6 +59,7 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "MAX_BATCH_SIZE",
     "MAX_IN_FLIGHT",
+    "PARTIAL_GRACE_SECONDS",
     "RECENT_WINDOW",
     "Admission",
     "Log",
@@ -88,9 +90,19 @@ STATE_DB = "index.sqlite3"
 LOCK_FILE = "lock"
 """The single-writer lock file in the log's state directory (``flock``, SPEC §6.2)."""
 
+PARTIAL_GRACE_SECONDS = 60.0
+"""How long the partial tiles of a tile stay after the checkpoint that completed it is
+published (SPEC §6.1): readers of the checkpoints before it find them meanwhile."""
+
+PARTIALS_SWEPT_FILE = "partials-swept"
+"""In the state directory: the size below which superseded partial tiles are gone (§6.1)."""
+
+_SWEEP_CHUNK = 64  # partial directories removed per publication, at most
+
 Progress = Callable[[int, int | None], None]
 """``progress(done, total)`` after each integrated batch; ``total`` is None when unknown."""
 
+_log = logging.getLogger(__name__)
 _sha256 = hashlib.sha256
 _LEAF = b"\x00"
 
@@ -212,6 +224,7 @@ class Log:
         batch_max_age: float = DEFAULT_BATCH_MAX_AGE,
         fsync: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        partial_grace: float = PARTIAL_GRACE_SECONDS,
     ) -> None:
         """Lock the log and recover it to its published checkpoint (see :meth:`open`)."""
         if not isinstance(state_dir, Path):
@@ -237,6 +250,12 @@ class Log:
         self._batch_size = batch_size
         self._batch_max_age = float(batch_max_age)
         self._clock = clock
+        if not partial_grace >= 0:
+            raise ValueError(f"partial_grace must be >= 0 seconds, not {partial_grace}")
+        self._partial_grace = float(partial_grace)
+        # Superseded partial tiles to delete (SPEC §6.1): (when, size, full paths to go).
+        self._superseded: deque[tuple[float, int, Iterator[str]]] = deque()
+        self._sweeping = threading.Lock()
         self._cond = threading.Condition()
         self._queue: list[_Pending] = []
         self._preparing = False  # a thread is sequencing a batch (or recovering)
@@ -272,6 +291,7 @@ class Log:
         except BaseException:
             os.close(self._lock_fd)
             raise
+        self._sweep_partials()  # those a crash left behind, if their grace is over
 
     @classmethod
     def open(
@@ -287,6 +307,7 @@ class Log:
         batch_max_age: float = DEFAULT_BATCH_MAX_AGE,
         fsync: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        partial_grace: float = PARTIAL_GRACE_SECONDS,
     ) -> Log:
         """Lock the log, recover it to its published checkpoint, and return its writer.
 
@@ -295,6 +316,8 @@ class Log:
         on open, so a log reopened with another key or origin is refused instead of forked.
         A new, empty store gets a checkpoint of size 0. ``fsync=False`` makes the state
         database skip its flushes too (tests and throw-away logs only).
+        Partial tiles superseded by a published full tile are deleted ``partial_grace``
+        seconds after (SPEC §6.1).
         Raises :class:`LogLockedError` if another writer has the log open.
         """
         return cls(
@@ -308,6 +331,7 @@ class Log:
             batch_max_age=batch_max_age,
             fsync=fsync,
             clock=clock,
+            partial_grace=partial_grace,
         )
 
     # --- public state ---
@@ -655,7 +679,17 @@ class Log:
             if error is None:
                 # Step 5: acknowledge.
                 if published:
+                    old = self._frontier.size
                     self._frontier, self._checkpoint = prepared.frontier, prepared.checkpoint
+                    new = prepared.frontier.size
+                    if _completed_tiles(old, new, first_only=True):
+                        self._superseded.append(
+                            (
+                                self._clock() + self._partial_grace,
+                                new,
+                                iter(_completed_tiles(old, new, first_only=True)),
+                            )
+                        )
                 self._recent.update(prepared.fresh)
                 for pending in prepared.batch:
                     pending.done = True
@@ -668,6 +702,39 @@ class Log:
                     pending.index, pending.rejection, pending.error = -1, None, error
                     pending.done = True
             self._cond.notify_all()
+        if self._superseded:
+            self._sweep_partials()
+
+    def _sweep_partials(self) -> None:
+        """Delete the partial tiles whose grace has passed, a bounded number per call.
+
+        SPEC §6.1: once the full tile (bundle) is published, its partial versions are
+        garbage to every reader of the current checkpoint; readers of an older checkpoint
+        that miss one fall back to the full tile (C2SP tlog-tiles, §6.5.4). A failure is
+        logged and retried later: it never fails a batch.
+        """
+        if not self._sweeping.acquire(blocking=False):
+            return  # another publishing thread is at it
+        try:
+            now, budget, swept = self._clock(), _SWEEP_CHUNK, None
+            while self._superseded and budget:
+                due, size, paths = self._superseded[0]
+                if due > now:
+                    break
+                for path in paths:
+                    self._store.discard_partials(path)
+                    budget -= 1
+                    if not budget:
+                        break
+                else:
+                    self._superseded.popleft()
+                    swept = size
+            if swept is not None:
+                _write_small(self._state_dir / PARTIALS_SWEPT_FILE, b"%d\n" % swept)
+        except OSError as e:
+            _log.warning("could not delete superseded partial tiles (will retry): %s", e)
+        finally:
+            self._sweeping.release()
 
     # --- integration (SPEC §6.2) ---
 
@@ -829,6 +896,17 @@ class Log:
             )
         self._frontier, self._checkpoint = frontier, signed
         self._recorded_size = recorded
+        swept = min(_read_size(self._state_dir / PARTIALS_SWEPT_FILE), size)
+        with self._sweeping:
+            self._superseded.clear()
+            if swept < size:  # a crash lost the deletions due after this size: again
+                self._superseded.append(
+                    (
+                        self._clock() + self._partial_grace,
+                        size,
+                        iter(_completed_tiles(swept, size, first_only=False)),
+                    )
+                )
         self._tip = frontier
         self._index.load(indexed)
         self._recent = _recent_hashes(self._store, indexed, size)
@@ -957,6 +1035,55 @@ def _recent_hashes(store: TileStore, start: int, size: int) -> dict[bytes, int]:
     return recent
 
 
+def _completed_tiles(old: int, new: int, *, first_only: bool) -> list[str] | Iterator[str]:
+    """Full paths of the tiles and bundles that growing from ``old`` to ``new`` completed.
+
+    With ``first_only``, only those that may have partial versions: at each level the tile
+    that was partial at ``old`` (a tile completed within one batch never had any); a list.
+    Otherwise every completed tile, lazily (after a crash the log does not know which had
+    partials; deleting none is cheap).
+    """
+    if first_only:
+        paths: list[str] = []
+        if old % BUNDLE_WIDTH and old // BUNDLE_WIDTH < new // BUNDLE_WIDTH:
+            paths.append(entries_path(old // BUNDLE_WIDTH))
+        level = 0
+        while new >> (TILE_HEIGHT * level):
+            low, high = old >> (TILE_HEIGHT * level), new >> (TILE_HEIGHT * level)
+            if low % TILE_WIDTH and low // TILE_WIDTH < high // TILE_WIDTH:
+                paths.append(Tile(level, low // TILE_WIDTH, TILE_WIDTH).path())
+            level += 1
+        return paths
+    return _every_completed_tile(old, new)
+
+
+def _every_completed_tile(old: int, new: int) -> Iterator[str]:
+    for index in range(old // BUNDLE_WIDTH, new // BUNDLE_WIDTH):
+        yield entries_path(index)
+    level = 0
+    while new >> (TILE_HEIGHT * level):
+        low, high = old >> (TILE_HEIGHT * level), new >> (TILE_HEIGHT * level)
+        for index in range(low // TILE_WIDTH, high // TILE_WIDTH):
+            yield Tile(level, index, TILE_WIDTH).path()
+        level += 1
+
+
+def _read_size(path: Path) -> int:
+    """A decimal size in a small state file; 0 if it is missing or not one."""
+    try:
+        text = path.read_bytes()[:32].decode("ascii", "replace").strip()
+    except FileNotFoundError:
+        return 0
+    return int(text) if text.isdigit() else 0
+
+
+def _write_small(path: Path, data: bytes) -> None:
+    """Replace a small state file atomically (not flushed: it only saves work, §6.1)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
 def _lock(path: Path) -> int:
     """Take the log's single-writer lock (``flock``, released when the process dies)."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -988,6 +1115,7 @@ def open_directory_log(
     admission: Admission | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     batch_max_age: float = DEFAULT_BATCH_MAX_AGE,
+    partial_grace: float = PARTIAL_GRACE_SECONDS,
 ) -> Log:
     """Open the log whose tiles live in directory ``root`` (state in ``root/.state``).
 
@@ -1004,4 +1132,5 @@ def open_directory_log(
         batch_size=batch_size,
         batch_max_age=batch_max_age,
         fsync=fsync,
+        partial_grace=partial_grace,
     )

@@ -535,6 +535,10 @@ class CosigningTileStore:
         """The wrapped store's staged checkpoint."""
         return self._inner.staged()
 
+    def discard_partials(self, full_path: str) -> None:
+        """Through to the wrapped store."""
+        self._inner.discard_partials(full_path)
+
     def publish(
         self, files: Mapping[str, bytes], checkpoint: bytes, *, cosign: Cosign | None = None
     ) -> None:

@@ -11,12 +11,14 @@ published checkpoint names that path yet; then the files, the staged checkpoint 
 directory that changed are flushed together, in parallel; only then is the checkpoint shown
 to witnesses (if any) and renamed into place, and its directory flushed. So a batch costs
 two rounds of flushes (three with witnesses), a checkpoint never names a file that is not
-durable, and no witness sees a tree that recovery could lose (SPEC §6.2 "Ordering"). Tiles are write-once by the caller's
-discipline: the appender writes a path only while no published checkpoint requires it.
+durable, and no witness sees a tree that recovery could lose (SPEC §6.2 "Ordering"). Tiles
+are write-once by the caller's discipline: the appender writes a path only while no published
+checkpoint requires it; it deletes a partial tile only once the full one is published (§6.1).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -107,6 +109,12 @@ class TileStore(Protocol):
         """The checkpoint of the last :meth:`publish` whose files were all durable when it was
         written, or None; recovery rolls forward to it (SPEC §6.2). It may be torn (after
         power loss) or older than the published one: the caller verifies it."""
+        ...
+
+    def discard_partials(self, full_path: str) -> None:
+        """Delete every partial version ``<full_path>.p/<W>`` of the full tile or entry bundle
+        at ``full_path`` (SPEC §6.1); none there is fine. Called only once the full one is
+        published."""
         ...
 
 
@@ -214,6 +222,22 @@ class DirectoryTileStore:
                 _rename(cosigned, os.path.join(root, CHECKPOINT_PATH))
             if fsync:
                 _fsync_dir(root)
+
+    def discard_partials(self, full_path: str) -> None:
+        """Remove the files of ``<full_path>.p/`` and that directory (not flushed: a deletion
+        that a crash undoes is done again, SPEC §6.1)."""
+        directory = os.path.join(self._root, validate_path(full_path) + ".p")
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            return
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(directory, name))
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(directory)
+        with self._lock:
+            self._known_dirs.discard(directory)
 
     def staged(self) -> bytes | None:
         """The bytes of ``.checkpoint.tmp``, or None (SPEC §6.2 recovery)."""
@@ -330,6 +354,13 @@ class MemoryTileStore:
         final = checkpoint if cosign is None else cosign(checkpoint)
         with self._lock:
             self._files[CHECKPOINT_PATH] = final
+
+    def discard_partials(self, full_path: str) -> None:
+        """Forget every ``<full_path>.p/<W>``."""
+        prefix = validate_path(full_path) + ".p/"
+        with self._lock:
+            for path in [p for p in self._files if p.startswith(prefix)]:
+                del self._files[path]
 
     def staged(self) -> bytes | None:
         """The last checkpoint staged, or None."""
