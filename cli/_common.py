@@ -18,7 +18,6 @@ import errno
 import functools
 import json
 import os
-import secrets
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -29,7 +28,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, Protocol, TypeVar
 
 import click
 
+from keybundle.errors import CorruptStateError
 from keybundle.signers import COSE_ALG_EDDSA, COSE_ALG_ES256
+from transparency_log import durable
 from transparency_log.errors import VerificationError
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except VerificationError as e:
             _fail(EXIT_REJECTED, e.message, e.reason, as_json)
-        except UserError as e:
+        except (UserError, CorruptStateError) as e:
             _fail(EXIT_USAGE, str(e), None, as_json)
         except OSError as e:
             _fail(EXIT_USAGE, _os_error_message(e), None, as_json)
@@ -252,34 +253,19 @@ def check_new_files(paths: list[Path], *, force: bool) -> None:
 
 
 def write_output(path: Path, data: bytes, *, force: bool, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file, fsync, then a rename.
+    """Write ``data`` to ``path`` atomically (:mod:`transparency_log.durable`).
 
-    Without ``force`` an existing ``path`` is never replaced (the final step is a hard link,
-    which fails if the name exists, even if it appeared meanwhile).
+    Without ``force`` an existing ``path`` is never replaced, even one that appeared after
+    the check (:func:`~transparency_log.durable.create_new`).
     """
     check_new_files([path], force=force)
-    directory = path.parent
-    tmp = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    if force:
+        durable.replace(path, data, mode=mode)
+        return
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if force:
-            tmp.replace(path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise UserError(
-                    f"{path} already exists; refusing to overwrite it (use --force)"
-                ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
+        durable.create_new(path, data, mode=mode)
+    except FileExistsError:
+        raise UserError(f"{path} already exists; refusing to overwrite it (use --force)") from None
 
 
 # -- signers ------------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
+from transparency_log import durable
 from transparency_log.appender import (
     LOCK_FILE,
     Log,
@@ -34,7 +35,7 @@ from transparency_log.appender import (
 )
 from transparency_log.checkpoint import Checkpoint
 from transparency_log.entry_bundle import MAX_ENTRY_SIZE
-from transparency_log.errors import VerificationError
+from transparency_log.errors import BatchRejectionError, VerificationError
 from transparency_log.merkle import EMPTY_ROOT
 from transparency_log.note import SIG_TYPE_ED25519, new_signer, new_verifier
 from transparency_log.storage import DirectoryTileStore
@@ -387,11 +388,11 @@ def init(
     directory.mkdir(parents=True, exist_ok=True)
     config_dir.mkdir(mode=0o755)
     config = LogConfig(origin, verifier.verifier_key, key_path.resolve())
-    (config_dir / CONFIG_FILE).write_text(config.format(), encoding="utf-8")
+    durable.create_new(config_dir / CONFIG_FILE, config.format().encode("utf-8"))
     if root_bytes is not None:
-        (config_dir / TRUST_ROOT_FILE).write_bytes(root_bytes)
+        durable.create_new(config_dir / TRUST_ROOT_FILE, root_bytes)
     if witness_text is not None:
-        (config_dir / WITNESSES_FILE).write_bytes(witness_text)
+        durable.create_new(config_dir / WITNESSES_FILE, witness_text)
     # Create the empty log: the state directory and a signed checkpoint of size 0, with the
     # admission state recording the trust root it starts from.
     opened = open_directory_log(
@@ -583,22 +584,11 @@ def append(
 
         try:
             indices = opened.add_many(_Files(paths), progress=progress)
-        except VerificationError as e:
-            position = _position(e.message)
-            named = position is not None and position < len(paths)
-            which = f"{paths[position]}: " if named and position is not None else ""
+        except BatchRejectionError as e:
+            which = f"{paths[e.position]}: " if e.position < len(paths) else ""
             raise VerificationError(e.reason, which + e.message) from None
     lines = [f"{path} {index}" for path, index in zip(paths, indices, strict=True)]
     click.echo("\n".join(lines))
-
-
-def _position(message: str) -> int | None:
-    """The batch position named by add_many's rejection message ("entry K of the batch")."""
-    prefix = "entry "
-    if not message.startswith(prefix):
-        return None
-    digits = message[len(prefix) :].split(" ", 1)[0]
-    return int(digits) if digits.isdigit() else None
 
 
 @log.command("proof")
@@ -799,9 +789,7 @@ def _ask_server(state: Path, timeout: float, holder: str) -> str:
 
     nonce = secrets.token_hex(16)
     request = state / COSIGN_REQUEST_FILE
-    temporary = state / f".{COSIGN_REQUEST_FILE}.{nonce}.tmp"
-    temporary.write_text(nonce + "\n", encoding="ascii")
-    os.replace(temporary, request)
+    durable.replace(request, (nonce + "\n").encode("ascii"), fsync=False)
     answer = state / COSIGN_ANSWER_FILE
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -858,9 +846,7 @@ def witnesses_command(*, directory: Path, policies: tuple[Path, ...], clear: boo
             texts.append(data.decode("utf-8"))
         joined = POLICY_SEPARATOR.join(texts).encode("utf-8")
         parse_witness_policies(joined, "the new witnesses file")
-        temporary = path.with_name(f".{WITNESSES_FILE}.tmp")
-        temporary.write_bytes(joined)
-        os.replace(temporary, path)
+        durable.replace(path, joined)
     config = _witness_config(directory)
     lines: list[str] = []
     for number, kept in enumerate(config.policies, start=1):

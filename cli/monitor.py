@@ -25,14 +25,13 @@ import requests
 
 from keybundle.monitor import (
     MAX_ALLOW_LIST_BYTES,
-    EntryJudge,
     Event,
     Monitor,
-    ProcessJudge,
-    StateDir,
     Status,
     parse_allow_list,
 )
+from keybundle.monitor_judges import EntryJudge, ProcessJudge
+from keybundle.monitor_state import StateDir
 from keybundle.trustroot import MAX_SIGNED_TRUST_ROOT_BYTES, verify_self_signed
 from transparency_log.cosignature import SIG_TYPE_COSIGNATURE_V1
 from transparency_log.errors import VerificationError

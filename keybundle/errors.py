@@ -1,16 +1,26 @@
-"""Reason codes of the bundle layer and the client decision (SPEC.md §9).
+"""The bundle layer's exceptions, one base per kind, and its reason codes (SPEC.md §9).
 
-The exception type is the log layer's :class:`~transparency_log.errors.VerificationError`,
-re-exported here, so a caller catches one type whatever layer rejected the input.
+The verification error is the log layer's :class:`~transparency_log.errors.VerificationError`,
+re-exported here, so a caller catches one type whatever layer rejected the input; its
+``reason`` is a :class:`Reason` or a :class:`LogReason`. A lock held by another process is
+a :class:`~transparency_log.errors.LockedError` in both layers; a stored state that does
+not parse is a :class:`CorruptStateError`, whoever stored it.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from transparency_log.errors import LogReason, VerificationError
+from transparency_log.errors import LockedError, LogReason, VerificationError
 
-__all__ = ["LogReason", "Reason", "VerificationError"]
+__all__ = [
+    "CorruptStateError",
+    "LockedError",
+    "LogReason",
+    "MonitorLockedError",
+    "Reason",
+    "VerificationError",
+]
 
 
 class Reason(StrEnum):
@@ -78,3 +88,13 @@ class Reason(StrEnum):
     """An evidence file is not the canonical JSON of SPEC §8.4."""
     UNFOUNDED_EVIDENCE = "UNFOUNDED_EVIDENCE"
     """An evidence file's signed objects and proofs do not show the misbehaviour it claims."""
+
+
+class CorruptStateError(Exception):
+    """A stored state does not parse. Never reset silently: a client would re-open itself to
+    rollback (SPEC §7.2), a monitor would forget the forks it saw (SPEC §8.1). Whoever runs it
+    must restore the state from a backup or start over deliberately."""
+
+
+class MonitorLockedError(LockedError):
+    """Another monitor holds the state directory (SPEC §8.1): one monitor per state."""

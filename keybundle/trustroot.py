@@ -21,7 +21,7 @@ caller already trusts, never keys taken from the data being verified.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import pairwise
 from types import MappingProxyType
 from typing import Final
@@ -31,6 +31,7 @@ from transparency_log.policy import Policy, PolicyLog, parse_policy
 
 from . import dcbor
 from .cose import COSE_SIGN1_TAG
+from .cose_check import sign_checked, verify_cose_signature
 from .errors import Reason, VerificationError
 from .signers import (
     ALGORITHMS,
@@ -38,7 +39,6 @@ from .signers import (
     COSE_ALG_ES256,
     KID_LENGTH,
     SIGNATURE_LENGTH,
-    BadSignature,
     PublicKey,
     Signer,
 )
@@ -233,6 +233,23 @@ class Role(Frozen):
         """The distinct organisations behind those of ``kids`` that are keys of this role."""
         organisation_of = self.organisation_of
         return frozenset(organisation_of[kid] for kid in kids if kid in organisation_of)
+
+    def require_threshold(
+        self,
+        kids: Iterable[bytes],
+        reason: Reason,
+        explain: Callable[[frozenset[str], list[str]], str],
+    ) -> None:
+        """SPEC §5.1: the distinct organisations behind ``kids`` must reach the threshold.
+
+        The one threshold count, for bundles (SPEC §5.4) and trust roots (SPEC §5.3) alike:
+        keys are counted by organisation, so two keys of one organisation count once. Else
+        raises ``reason`` with ``explain(organisations that signed, those missing)``.
+        """
+        signed_by = self.organisations_of(kids)
+        if len(signed_by) < self.threshold:
+            missing = sorted(self.organisations - signed_by)
+            raise VerificationError(reason, explain(signed_by, missing))
 
 
 def _kid_of(key: RoleKey) -> bytes:
@@ -712,14 +729,7 @@ def _sig_kid(signature: TrustRootSignature) -> bytes:
 def _sign(payload: bytes, signer: Signer) -> TrustRootSignature:
     protected = dcbor.encode({_LABEL_ALG: signer.cose_alg, _LABEL_KID: signer.kid})
     message = _sig_structure(protected, payload)
-    signature = signer.sign(message)
-    try:
-        signer.public_key().verify(message, signature)
-    except BadSignature as e:
-        raise ValueError(
-            f"the signer {signer!r} produced a signature that does not verify under its own "
-            f"public key ({e}); check the key or the HSM"
-        ) from None
+    signature = sign_checked(signer, message)
     return TrustRootSignature(signer.cose_alg, signer.kid, signature, protected)
 
 
@@ -781,40 +791,47 @@ def _verify_signatures(
         key = keys.get(sig.kid)
         if key is None:
             continue
-        if key.cose_alg != sig.alg:
-            raise VerificationError(
-                Reason.ALG_MISMATCH,
-                f"the trust-root signature by key {sig.kid.hex()} claims alg {sig.alg}, but "
-                f"that key is {key.algorithm} (alg {key.cose_alg})",
-            )
-        try:
-            key.verify(_sig_structure(sig.protected, signed.payload), sig.signature)
-        except BadSignature as e:
-            raise VerificationError(
-                Reason.TRUST_ROOT_THRESHOLD_NOT_MET,
-                f"the trust-root signature by key {sig.kid.hex()} does not verify over this "
-                f"trust root ({e}); the root or the signature was altered, or the signature "
-                "was made for something else",
-            ) from None
+        verify_cose_signature(
+            key,
+            sig.alg,
+            _sig_structure(sig.protected, signed.payload),
+            sig.signature,
+            what="the trust-root signature",
+            over="this trust root",
+            bad=Reason.TRUST_ROOT_THRESHOLD_NOT_MET,
+            advice="the root or the signature was altered, or the signature was made for "
+            "something else",
+        )
         verified.add(sig.kid)
     return frozenset(verified)
+
+
+def _root_threshold_explainer(
+    root: TrustRoot, name: str, which: str
+) -> Callable[[frozenset[str], list[str]], str]:
+    threshold = root.role(name).threshold
+
+    def explain(signed_by: frozenset[str], missing: list[str]) -> str:
+        return (
+            f"the {name} role of {which} (trust-root version {root.version}) needs "
+            f"signatures from {threshold} organisation(s); valid signatures came "
+            f"from {len(signed_by)} ({', '.join(sorted(signed_by)) or 'none'}). Collect "
+            f"signatures from the {name} keys of {', '.join(missing)} "
+            "(`keybundle trust-root sign`)"
+        )
+
+    return explain
 
 
 def _check_thresholds(root: TrustRoot, verified: frozenset[bytes], which: str) -> None:
     """Both roles of ``root`` must be met by the organisations behind ``verified``."""
     for name in _ROLE_NAMES:
         role = root.role(name)
-        signed_by = role.organisations_of(verified)
-        if len(signed_by) < role.threshold:
-            missing = sorted(role.organisations - signed_by)
-            raise VerificationError(
-                Reason.TRUST_ROOT_THRESHOLD_NOT_MET,
-                f"the {name} role of {which} (trust-root version {root.version}) needs "
-                f"signatures from {role.threshold} organisation(s); valid signatures came "
-                f"from {len(signed_by)} ({', '.join(sorted(signed_by)) or 'none'}). Collect "
-                f"signatures from the {name} keys of {', '.join(missing)} "
-                "(`keybundle trust-root sign`)",
-            )
+        role.require_threshold(
+            verified,
+            Reason.TRUST_ROOT_THRESHOLD_NOT_MET,
+            _root_threshold_explainer(root, name, which),
+        )
 
 
 def _key_union(a: TrustRoot, b: TrustRoot) -> dict[bytes, PublicKey]:

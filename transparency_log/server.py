@@ -29,7 +29,6 @@ from __future__ import annotations
 import http
 import logging
 import math
-import os
 import sqlite3
 import threading
 import time
@@ -38,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from transparency_log import _http, note
+from transparency_log import _http, durable, note
 from transparency_log.appender import DEFAULT_BATCH_MAX_AGE, DEFAULT_BATCH_SIZE, Admission, Log
 from transparency_log.checkpoint import VerifiedCheckpoint, parse_checkpoint, verify_checkpoint
 from transparency_log.entry_bundle import MAX_ENTRY_SIZE
@@ -882,10 +881,9 @@ class Recosigner:
         if self._state_dir is None:
             return
         path = self._state_dir / COSIGN_ANSWER_FILE
-        temporary = self._state_dir / f".{COSIGN_ANSWER_FILE}.tmp"
         try:
-            temporary.write_bytes(nonce + b"\n" + summary.encode("utf-8") + b"\n")
-            os.replace(temporary, path)
+            answer = nonce + b"\n" + summary.encode("utf-8") + b"\n"
+            durable.replace(path, answer, fsync=False)
         except OSError as e:
             _log.error("cannot answer the cosign request in %s: %s", path, e)
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -48,6 +49,13 @@ from .witnesses import MemoryStateStore
 
 pytestmark = pytest.mark.timeout(90)
 
+
+class HookReason(StrEnum):
+    """The reason codes of this file's admission hook (a hook's layer has its own)."""
+
+    MALFORMED_BUNDLE = "MALFORMED_BUNDLE"
+
+
 ORIGIN = "example.com/served-log"
 SIGNER = note.Ed25519Signer(ORIGIN, b"\x07" * 32)
 VERIFIER = SIGNER.verifier()
@@ -61,7 +69,9 @@ class RejectBad:
 
     def check(self, entry: bytes, index: int, txn: sqlite3.Connection) -> None:
         if entry.startswith(b"bad"):
-            raise VerificationError("MALFORMED_BUNDLE", "the entry is not a countersigned bundle")
+            raise VerificationError(
+                HookReason.MALFORMED_BUNDLE, "the entry is not a countersigned bundle"
+            )
 
     def rollback(self, size: int, txn: sqlite3.Connection) -> None:
         pass
