@@ -9,7 +9,7 @@ refused it, and every later checkpoint, for good.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,10 +21,12 @@ from tests.transparency_log.test_crash import Faults, read_entries
 from tests.transparency_log.witnesses import MemoryStateStore
 from transparency_log import note, witness_client
 from transparency_log.appender import Log
-from transparency_log.checkpoint import parse_checkpoint
+from transparency_log.checkpoint import Checkpoint, parse_checkpoint, verify_checkpoint
 from transparency_log.cosignature import CosignatureV1Signer
+from transparency_log.integrate import Frontier
+from transparency_log.merkle import leaf_hash
 from transparency_log.server import CosigningTileStore
-from transparency_log.storage import DirectoryTileStore
+from transparency_log.storage import STAGED_CHECKPOINT_NAME, DirectoryTileStore
 from transparency_log.witness import (
     Witness,
     WitnessResponse,
@@ -154,3 +156,73 @@ def test_kill_9_with_a_real_witness_never_leaves_it_ahead(tmp_path: Path) -> Non
     report = witness_kill.run_kill_trials(tmp_path, trials=8)
     assert report.acknowledged > 0
     assert report.checkpoints > report.trials
+
+
+def _signed(size: int, root: bytes, signer: note.Signer = SIGNER) -> bytes:
+    return note.sign(Checkpoint(ORIGIN, size, root).body(), signer).encode()
+
+
+@pytest.mark.parametrize(
+    "staged",
+    [
+        pytest.param(lambda log: b"garbage, or a torn write", id="does-not-verify"),
+        pytest.param(
+            lambda log: _signed(400, b"\x01" * 32, note.Ed25519Signer(ORIGIN, b"\x0e" * 32)),
+            id="another-key",
+        ),
+        pytest.param(lambda log: _signed(400, b"\x01" * 32), id="tiles-missing"),
+        pytest.param(lambda log: _signed(300, b"\x02" * 32), id="not-larger"),
+    ],
+)
+def test_recovery_ignores_a_staged_checkpoint_it_cannot_roll_forward_to(
+    tmp_path: Path, staged: Callable[[Log], bytes]
+) -> None:
+    """SPEC §6.2 recovery step 2: a staged checkpoint that does not verify, is not larger, or
+    whose tiles do not rebuild its root was never shown to anyone; the log stays put."""
+    root = tmp_path / "log"
+    with Log.open(
+        DirectoryTileStore(root, fsync=False), root / ".state", origin=ORIGIN, signer=SIGNER,
+        verifier=VERIFIER, fsync=False,
+    ) as log:  # fmt: skip
+        log.add_many([b"%d" % i for i in range(300)])
+        published = (root / "checkpoint").read_bytes()
+        (root / STAGED_CHECKPOINT_NAME).write_bytes(staged(log))
+    with Log.open(
+        DirectoryTileStore(root, fsync=False), root / ".state", origin=ORIGIN, signer=SIGNER,
+        verifier=VERIFIER, fsync=False,
+    ) as reopened:  # fmt: skip
+        assert reopened.size == 300
+        assert (root / "checkpoint").read_bytes() == published
+        assert reopened.add(b"more") == 300
+
+
+def test_recovery_rolls_forward_to_a_staged_tree_a_witness_was_shown(tmp_path: Path) -> None:
+    """The crash of issue 16 item 1: staged, shown to the witness, not yet published."""
+    root = tmp_path / "log"
+
+    def killed(checkpoint: bytes) -> bytes:
+        raise KeyboardInterrupt  # the process dies once the witness has the checkpoint
+
+    first = [b"%d" % i for i in range(300)]
+    more = [b"more %d" % i for i in range(20)]
+    with Log.open(
+        DirectoryTileStore(root, fsync=False), root / ".state", origin=ORIGIN, signer=SIGNER,
+        verifier=VERIFIER, fsync=False,
+    ) as log:  # fmt: skip
+        log.add_many(first)
+    # The next batch's files and checkpoint, exactly as the writer computes them (§6.2).
+    grown = Frontier(0, [], b"")
+    grown.append(first, [leaf_hash(e) for e in first])
+    files = grown.append(more, [leaf_hash(e) for e in more])
+    shown = _signed(grown.size, grown.root())
+    with pytest.raises(KeyboardInterrupt):
+        DirectoryTileStore(root, fsync=False).publish(files, shown, cosign=killed)
+    published = verify_checkpoint((root / "checkpoint").read_bytes(), VERIFIER, origin=ORIGIN)
+    assert published.checkpoint.size == 300
+    with Log.open(
+        DirectoryTileStore(root, fsync=False), root / ".state", origin=ORIGIN, signer=SIGNER,
+        verifier=VERIFIER, fsync=False,
+    ) as reopened:  # fmt: skip
+        assert (reopened.size, reopened.root) == (320, grown.root())
+        assert (root / "checkpoint").read_bytes() == shown
+        assert reopened.add_many(more) == list(range(300, 320))
