@@ -147,6 +147,7 @@ def test_a_failure_at_every_step_never_leaves_a_witness_ahead(
             witness_kill.check_trees(entries, observed)
             checked += len(observed)
     assert checked > total
+    print(f"{total} fault points, {checked} checkpoints checked")
 
 
 @pytest.mark.slow
