@@ -182,3 +182,37 @@ def test_append_on_a_full_disk_is_one_line_and_loses_nothing(tmp_path: Path) -> 
             ).checkpoint.size
             >= 1
         )
+
+
+def test_serve_on_a_full_disk_answers_503_recovers_and_stops_cleanly(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk", "8m") as disk:
+        _write_key(tmp_path / "log.key")
+        directory = disk / "log"
+        init = _keybundle("log", "init", directory, "--origin", ORIGIN, "--key",
+                          tmp_path / "log.key")  # fmt: skip
+        assert init.returncode == 0, init.stderr
+        server, base = _start("log", "serve", directory, "--listen", "127.0.0.1:0")
+        try:
+            assert requests.post(f"{base}/add", data=b"kept", timeout=30).status_code == 200
+            filler = fill(disk)
+            refused = [
+                requests.post(f"{base}/add", data=b"x%d" % i + bytes(3000), timeout=30)
+                for i in range(40)
+            ]
+            assert {r.status_code for r in refused} <= {200, 503}
+            assert any(r.status_code == 503 for r in refused)
+            filler.unlink()
+            # Space is back: the running writer takes entries again, no restart.
+            again = requests.post(f"{base}/add", data=b"after", timeout=30)
+            assert again.status_code == 200, again.text
+            filler = fill(disk)
+        finally:
+            code = _stop(server)
+        assert server.stderr is not None
+        stderr = server.stderr.read()
+        assert "Traceback" not in stderr
+        assert code in (0, 2), stderr  # 2: closing could not record its size (one line)
+        filler.unlink()
+        proof = _keybundle("log", "append", directory, *_files(tmp_path, [b"kept", b"after"]))
+        assert proof.returncode == 0, proof.stderr
+        assert proof.stdout.split("\n")[0].endswith(" 0")
