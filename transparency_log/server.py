@@ -584,8 +584,10 @@ class CosigningTileStore:
         But while the last rounds left a configured witness without a cosignature, no sooner
         than a backoff after the last attempt (``RECOSIGN_RETRY_MIN_SECONDS``, doubling up to
         ``RECOSIGN_RETRY_MAX_SECONDS``): a witness back from an outage is caught up within
-        seconds; and after a complete round, no sooner than ``interval`` after it.
+        seconds; and after a complete round, no sooner than ``interval`` after it. A changed
+        witness configuration is read first: a new witness is due at once.
         """
+        self._refresh()
         fresh = self._cosigned_at()
         now = self._now()
         endpoints = self._config.endpoints
@@ -748,6 +750,7 @@ class CosigningTileStore:
             with self._changed:
                 self._config = config
                 self._streak = 0
+                self._last_attempt = None  # a new witness is asked at once, not an interval on
 
     def _verify(self, signed: bytes) -> VerifiedCheckpoint:
         return verify_checkpoint(

@@ -799,3 +799,67 @@ def test_serve_log_opens_serves_and_closes_the_log(tmp_path: Path) -> None:
         verifier=VERIFIER,
         fsync=False,
     ).close()
+
+
+# --- the log's witness configuration (SPEC §6.5.3, §6.5.5; issue 19) ---
+
+
+def _policy_text(*lines: str) -> str:
+    return "".join(line + "\n" for line in (f"log {VERIFIER.verifier_key}", *lines))
+
+
+def test_the_quorum_of_several_policies_is_the_quorum_of_each() -> None:
+    """A log serving clients of two trust-root versions asks the union of their witnesses
+    and meets both quorums."""
+    from transparency_log.policy import parse_policy
+    from transparency_log.server import WitnessConfig
+
+    v1 = parse_policy(
+        _policy_text(f"witness a {WITNESS.verifier().verifier_key} http://a", "quorum a")
+    )
+    v2 = parse_policy(
+        _policy_text(
+            f"witness a {WITNESS.verifier().verifier_key} http://a",
+            f"witness b {WITNESS_2.verifier().verifier_key} http://b",
+            "group both all a b",
+            "quorum both",
+        )
+    )
+    config = WitnessConfig.from_policies([v1, v2])
+    assert [w.name for w in config.endpoints] == [WITNESS.name, WITNESS_2.name]  # each once
+    assert not config.quorum_met({WITNESS.name})  # v1's quorum only
+    assert config.quorum_met({WITNESS.name, WITNESS_2.name})
+    assert WitnessConfig(config.endpoints).quorum_met({WITNESS.name, WITNESS_2.name})
+    assert not WitnessConfig(config.endpoints).quorum_met({WITNESS_2.name})  # no policy: all
+    nourl = parse_policy(_policy_text(f"witness a {WITNESS.verifier().verifier_key}", "quorum a"))
+    with pytest.raises(ValueError, match="no URL"):
+        WitnessConfig.from_policies([nourl])
+
+
+def test_a_witness_added_while_serving_is_asked_at_once(tmp_path: Path) -> None:
+    from transparency_log.server import WitnessConfig
+
+    clock = Clock()
+    root = tmp_path / "log"
+    with ExitStack() as stack:
+        url1 = stack.enter_context(memory_witness_serving(WITNESS, clock))
+        url2 = stack.enter_context(memory_witness_serving(WITNESS_2, clock))
+        one = WitnessConfig((WitnessEndpoint(url1, WITNESS.verifier()),))
+        both = WitnessConfig((*one.endpoints, WitnessEndpoint(url2, WITNESS_2.verifier())))
+        current = [one]
+        store = CosigningTileStore(
+            DirectoryTileStore(root, fsync=False), VERIFIER, ORIGIN, one,
+            source=lambda: current[0], timeout=5, now=clock,
+        )  # fmt: skip
+        with Log.open(
+            store, root / ".state", origin=ORIGIN, signer=SIGNER, verifier=VERIFIER, fsync=False
+        ) as log:
+            log.add(b"entry")
+            recosigner = Recosigner(store, HOUR, now=clock)
+            assert recosigner.run_once() == HOUR  # complete: due in an hour
+            current[0] = both
+            clock.time += 1
+            recosigner.run_once()  # the new configuration is read and the new witness asked
+            assert [o.witness.name for o in store.last_outcomes] == [WITNESS_2.name]
+            assert set(_published(root, WITNESS, WITNESS_2)[1]) == {WITNESS.name, WITNESS_2.name}
+            assert store.quorum_met()
