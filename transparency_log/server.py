@@ -111,9 +111,10 @@ DEFAULT_SERVER_THREADS = 16
 batch is integrated, so this bounds how many submissions share a batch."""
 
 DEFAULT_RECOSIGN_INTERVAL_SECONDS = 3600.0
-"""How long a log with witnesses waits, without growing, before it asks them to cosign its
-checkpoint again (SPEC §6.5.3): well under the maximum cosignature age clients allow (the
-trust root's default is 86,400 s), so an idle log's checkpoint stays acceptable."""
+"""The longest default re-cosigning interval (SPEC §6.5.3), and the default of a log without a
+trust root: how long its cosignatures may age before the witnesses are asked again. A log
+with a trust root defaults to a quarter of its ``max_cosignature_age``
+(:func:`recosign_interval_for`), so an idle log's checkpoint stays acceptable."""
 
 RECOSIGN_RETRY_MIN_SECONDS = 1.0
 """First retry of a witness that did not cosign the published checkpoint (SPEC §6.5.3)."""
