@@ -91,11 +91,12 @@ def open_witnessed(root: Path, url: str) -> tuple[Log, CosigningTileStore]:
     return log, store
 
 
+@pytest.mark.slow
 def test_a_failure_at_every_step_never_leaves_a_witness_ahead(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A failure at every write, flush, rename and witness request (before it is sent, and
-    after the witness cosigned but before the log heard back) of four add_many calls: the
+    after the witness cosigned but before the log heard back) of three add_many calls: the
     writer recovers in place, as a reopen would. Every tree the witness was ever shown and
     every checkpoint the log published is in the final log, one root per size, and the
     witness still cosigns the log's final checkpoint."""
@@ -109,7 +110,7 @@ def test_a_failure_at_every_step_never_leaves_a_witness_ahead(
         return collected
 
     monkeypatch.setattr("transparency_log.server.collect_cosignatures", collect)
-    batches = [[b"%d-%d" % (b, i) for i in range(n)] for b, n in enumerate([200, 100, 300, 1])]
+    batches = [[b"%d-%d" % (b, i) for i in range(n)] for b, n in enumerate([200, 100, 1])]
     with recording_witness() as (_, url):
         log, _ = open_witnessed(tmp_path / "probe", url)
         with log:
@@ -117,7 +118,7 @@ def test_a_failure_at_every_step_never_leaves_a_witness_ahead(
             for batch in batches:
                 log.add_many(batch)
             total = faults.points
-    assert total > 40
+    assert total > 30
     checked = 0
     for point in range(total):
         root = tmp_path / f"p{point}"
