@@ -41,17 +41,19 @@ from transparency_log.note import SIG_TYPE_ED25519, new_signer, new_verifier
 from transparency_log.storage import DirectoryTileStore
 
 from ._common import (
+    PinnedTrustRoot,
     UserError,
     cli_errors,
     listen_errors,
+    load_trust_root,
     passphrase_option,
     require_passphrase,
     serve_until_stopped,
+    trust_root_option,
 )
 
 if TYPE_CHECKING:
     from keybundle.admission import BundleAdmission
-    from keybundle.trustroot import TrustRoot
     from transparency_log.policy import Policy
     from transparency_log.server import WitnessConfig
 
@@ -206,25 +208,6 @@ def _admission(directory: Path) -> BundleAdmission | None:
         ) from None
 
 
-def _load_trust_root(path: Path) -> tuple[bytes, TrustRoot]:
-    """The signed trust root file's bytes and root; it must verify as self-signed (SPEC §5)."""
-    from keybundle.trustroot import MAX_SIGNED_TRUST_ROOT_BYTES, verify_self_signed
-
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_SIGNED_TRUST_ROOT_BYTES + 1)
-    except OSError as e:
-        raise UserError(f"cannot read trust root {path}: {e.strerror or e}") from None
-    if len(data) > MAX_SIGNED_TRUST_ROOT_BYTES:
-        raise UserError(f"trust root {path} is larger than {MAX_SIGNED_TRUST_ROOT_BYTES} bytes")
-    try:
-        return data, verify_self_signed(data)
-    except VerificationError as e:
-        raise UserError(
-            f"trust root {path} is not a valid signed trust root ({e.reason}): {e.message}"
-        ) from None
-
-
 def parse_witness_policies(data: bytes, where: str) -> list[Policy]:
     """The tlog-policies of a witnesses file (SPEC §6.5.5): one, or several separated by
     ``POLICY_SEPARATOR`` lines; every witness line MUST carry a URL."""
@@ -327,13 +310,7 @@ def log() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The log's Ed25519 note signer key file (keybundle keys generate --type note).",
 )
-@click.option(
-    "--trust-root",
-    "trust_root",
-    metavar="ROOT",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Admit only key bundles valid under this signed trust root.",
-)
+@trust_root_option("Admit only key bundles valid under this signed trust root.", required=False)
 @click.option(
     "--witnesses",
     "witnesses",
@@ -348,7 +325,7 @@ def init(
     directory: Path,
     origin: str,
     key_path: Path,
-    trust_root: Path | None,
+    trust_root: PinnedTrustRoot | None,
     witnesses: Path | None,
     passphrase_file: Path | None,
 ) -> None:
@@ -368,10 +345,10 @@ def init(
     verifier = signer.verifier()
     root_bytes: bytes | None = None
     if trust_root is not None:
-        root_bytes, root = _load_trust_root(trust_root)
+        root_bytes, root = trust_root.signed, trust_root.root
         if verifier.verifier_key not in {entry.vkey for entry in root.policy.logs}:
             click.echo(
-                f"warning: trust root {trust_root} does not list this log's key "
+                f"warning: trust root {trust_root.path} does not list this log's key "
                 f"{verifier.verifier_key}; clients pinning it will not accept this log",
                 err=True,
             )
@@ -725,8 +702,7 @@ def _max_cosignature_age(directory: Path) -> int | None:
     path = _config_dir(directory) / TRUST_ROOT_FILE
     if not path.exists():
         return None
-    _, root = _load_trust_root(path)
-    return int(root.limits.max_cosignature_age)
+    return int(load_trust_root(path).root.limits.max_cosignature_age)
 
 
 @log.command("cosign")

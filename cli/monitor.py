@@ -32,15 +32,21 @@ from keybundle.monitor import (
 )
 from keybundle.monitor_judges import EntryJudge, ProcessJudge
 from keybundle.monitor_state import StateDir
-from keybundle.trustroot import MAX_SIGNED_TRUST_ROOT_BYTES, verify_self_signed
 from transparency_log.cosignature import SIG_TYPE_COSIGNATURE_V1
-from transparency_log.errors import VerificationError
 from transparency_log.fetcher import DirectoryFetcher, Fetcher, HTTPFetcher
 from transparency_log.note import MAX_NOTE_BYTES
 from transparency_log.tlog_client import CHECKPOINT_PATH
 from transparency_log.witness import FileStateStore, Witness, make_witness_server
 
-from ._common import UserError, cli_errors, passphrase_option, read_input
+from ._common import (
+    PinnedTrustRoot,
+    UserError,
+    cli_errors,
+    json_option,
+    passphrase_option,
+    read_input,
+    trust_root_option,
+)
 from .log import load_note_signer, parse_listen
 
 __all__ = ["PoliteFetcher", "monitor", "render"]
@@ -232,13 +238,7 @@ def _fetcher(url: str, timeout: float) -> Fetcher:
 
 
 @click.command("monitor")
-@click.option(
-    "--trust-root",
-    "trust_root",
-    required=True,
-    metavar="ROOT",
-    help="The pinned signed trust root (SPEC §5): keys, log and witness policy.",
-)
+@trust_root_option("The pinned signed trust root (SPEC §5): keys, log and witness policy.")
 @click.option(
     "--state",
     "state_dir",
@@ -249,7 +249,7 @@ def _fetcher(url: str, timeout: float) -> Fetcher:
 )
 @click.argument("url")
 @click.option("--once", is_flag=True, help="Run one pass and exit with its status.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per event and line.")
+@json_option("One JSON object per event and line.")
 @click.option(
     "--interval",
     type=click.FloatRange(min=1.0),
@@ -297,7 +297,7 @@ def _fetcher(url: str, timeout: float) -> Fetcher:
 @cli_errors
 def monitor(
     *,
-    trust_root: str,
+    trust_root: PinnedTrustRoot,
     state_dir: Path,
     url: str,
     once: bool,
@@ -322,13 +322,7 @@ def monitor(
             raise UserError("--witness-listen serves the witness of a daemon: it needs "
                             "--witness-key and no --once")  # fmt: skip
         listen = parse_listen(witness_listen)
-    root_bytes = read_input(trust_root, "trust root", limit=MAX_SIGNED_TRUST_ROOT_BYTES)
-    try:
-        pinned = verify_self_signed(root_bytes)
-    except VerificationError as e:
-        raise UserError(
-            f"trust root {trust_root} is not a valid signed trust root ({e.reason}): {e.message}"
-        ) from None
+    root_bytes, pinned = trust_root.signed, trust_root.root
     allow = None
     if allow_keys is not None:
         data = read_input(allow_keys, "allow-list", limit=MAX_ALLOW_LIST_BYTES)

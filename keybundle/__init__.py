@@ -3,6 +3,20 @@ operator, logged, and verified by clients (SPEC.md).
 
 The safe entry point for clients is :func:`verify_package` (SPEC §7.3). Public names are
 loaded on first use so that embedding the verifier imports only what it needs.
+
+Audiences (README "Layout"; ``lint-imports`` checks the client's side):
+
+* A client embeds only ``client``, ``state``, ``package``, ``payload``, ``fleetkeys``,
+  ``trustroot``, ``roles``, ``cose``, ``countersignature``, ``cose_check``, ``signers``,
+  ``dcbor`` and ``errors`` (with their ``transparency_log`` primitives): no network, server
+  or CLI code.
+* A client that can reach the log may add ``online`` (it reads tiles through a fetcher the
+  caller passes: SPEC §7.5); it is outside the embedded set above.
+* Issuers and the log's operator use ``custody`` and ``pkcs11`` (keys), ``issuance``
+  (packages) and ``admission`` (the log's admission rules).
+* The auditor is ``monitor`` (its state in ``monitor_state``, judges in ``monitor_judges``,
+  witness mode in ``monitor_witness``), with the fleet-history rules in ``history`` and the
+  evidence format in ``evidence``; ``conformance`` drives other verifiers over the vectors.
 """
 
 from __future__ import annotations

@@ -824,15 +824,8 @@ class Log:
         size = self._frontier.size
         if size == self._recorded_size:
             return
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with durable.immediate_transaction(self._db) as db:
             db.execute("INSERT OR REPLACE INTO log_meta VALUES ('published_size', ?)", (size,))
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:  # SQLite rolls back by itself on a full disk (SQLITE_FULL)
-                db.execute("ROLLBACK")
-            raise
         self._recorded_size = size
 
     # --- recovery (SPEC §6.2: reopen) ---

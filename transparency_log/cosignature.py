@@ -20,6 +20,7 @@ from typing import ClassVar
 from transparency_log import ed25519
 from transparency_log._frozen import Frozen
 from transparency_log.note_keys import (
+    NamedEd25519Signer,
     Signature,
     format_verifier_key,
     key_hash,
@@ -141,7 +142,7 @@ class CosignatureV1Verifier(Frozen):
         return ed25519.verify(self.public_key, message, sig[_TIMESTAMP_BYTES:])
 
 
-class CosignatureV1Signer:
+class CosignatureV1Signer(NamedEd25519Signer):
     """A witness's cosignature/v1 signer (type 0x04); the seed never appears in repr.
 
     ``now`` is the clock :meth:`sign` reads (POSIX seconds); :meth:`sign_at` takes the
@@ -151,33 +152,10 @@ class CosignatureV1Signer:
     sig_type: ClassVar[int] = SIG_TYPE_COSIGNATURE_V1
 
     def __init__(self, name: str, seed: bytes, *, now: Callable[[], int] = system_clock) -> None:
-        require_valid_name(name)
         if not callable(now):
             raise TypeError("now must be a callable returning POSIX seconds")
-        self._name = name
-        self._signing_key = ed25519.signing_key(seed)
-        self._public_key = bytes(self._signing_key.verify_key)
-        key = bytes([SIG_TYPE_COSIGNATURE_V1]) + self._public_key
-        self._key_hash = key_hash(name, key)
+        super().__init__(name, seed)
         self._now = now
-
-    def __repr__(self) -> str:
-        return f"CosignatureV1Signer(name={self._name!r}, key_hash={self._key_hash:08x})"
-
-    @property
-    def name(self) -> str:
-        """The key name written into signature lines."""
-        return self._name
-
-    @property
-    def key_hash(self) -> int:
-        """The key hash (over type 0x04 and the public key) written into signature lines."""
-        return self._key_hash
-
-    @property
-    def public_key(self) -> bytes:
-        """The 32-byte Ed25519 public key."""
-        return self._public_key
 
     def verifier(self) -> CosignatureV1Verifier:
         """The verifier of this key's cosignatures."""

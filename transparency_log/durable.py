@@ -14,7 +14,10 @@ role-key files, the CLI's outputs) calls these instead of its own copy, the way 
   directory, and is durable only once the directory is.
 * A temporary file is created with ``O_EXCL | O_NOFOLLOW`` under a random name: nothing
   that already exists, and no symlink planted there, is ever written through. Only the
-  temporary file the same call created is ever removed.
+  temporary file the same call created is ever removed. A writer that holds its
+  directory's lock (:func:`lock`) may ask for a fixed name instead (``locked=True``): then
+  a temporary file left by a crash is removed and reused by the next attempt, instead of
+  piling up (the tile store and the leaf filter, which are large, do this).
 
 ``fsync=False`` skips the flushes (tests and throw-away logs only); the order of renames is
 kept, so the files still never tear for a reader, only a power loss may lose them.
@@ -26,13 +29,18 @@ import errno
 import fcntl
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    import sqlite3  # only a type here: a client that embeds this module never loads it
 
 __all__ = [
     "create_new",
     "fsync_directory",
+    "immediate_transaction",
     "lock",
     "replace",
     "replace_with",
@@ -78,13 +86,19 @@ def write_unflushed(path: str, data: bytes) -> int:
     return fd
 
 
-def _temporary(path: Path, mode: int, write: Callable[[BinaryIO], object], fsync: bool) -> Path:
+def _temporary(
+    path: Path, mode: int, write: Callable[[BinaryIO], object], fsync: bool, locked: bool
+) -> Path:
     """A new, flushed temporary file beside ``path`` holding what ``write`` wrote.
 
     ``mode`` is set exactly (``fchmod``, whatever the umask) before any byte is written, so
     a private key is never readable by others, not even for an instant.
     """
-    temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    if locked:
+        temporary = path.parent / f".{path.name}.tmp"
+        temporary.unlink(missing_ok=True)  # a crash's leftover: no other writer holds the lock
+    else:
+        temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
     fd = os.open(temporary, _TEMPORARY_FLAGS, mode)
     try:
         os.fchmod(fd, mode)
@@ -102,11 +116,17 @@ def _temporary(path: Path, mode: int, write: Callable[[BinaryIO], object], fsync
 
 
 def replace_with(
-    path: Path, write: Callable[[BinaryIO], object], *, mode: int = 0o644, fsync: bool = True
+    path: Path,
+    write: Callable[[BinaryIO], object],
+    *,
+    mode: int = 0o644,
+    fsync: bool = True,
+    locked: bool = False,
 ) -> None:
     """Replace ``path`` atomically with what ``write(file)`` writes (temporary file, flush,
-    rename, directory flush). For data too large to hold twice in memory."""
-    temporary = _temporary(path, mode, write, fsync)
+    rename, directory flush). For data too large to hold twice in memory. ``locked``: the
+    caller holds the directory's lock, so the temporary name is fixed (module doc)."""
+    temporary = _temporary(path, mode, write, fsync, locked)
     try:
         os.replace(temporary, path)
     finally:
@@ -130,7 +150,7 @@ def create_new(path: Path, data: bytes, *, mode: int = 0o644, fsync: bool = True
     """
     if path.exists() or path.is_symlink():
         raise FileExistsError(errno.EEXIST, "refusing to overwrite an existing file", str(path))
-    temporary = _temporary(path, mode, lambda out: out.write(data), fsync)
+    temporary = _temporary(path, mode, lambda out: out.write(data), fsync, locked=False)
     try:
         os.link(temporary, path)
     except FileExistsError:
@@ -164,3 +184,22 @@ def lock(path: Path, refuse: Callable[[str], BaseException]) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
     return fd
+
+
+@contextmanager
+def immediate_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One SQLite write transaction on ``db`` (autocommit mode): all of it or none of it.
+
+    ``BEGIN IMMEDIATE`` takes the write lock at once, so a transaction never fails halfway
+    on a lock upgrade; any exception rolls back, so rows that must change together (a table
+    and the ``log_meta`` row that says how far it reaches) never part.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:  # SQLite rolls back by itself on a full disk (SQLITE_FULL)
+            db.execute("ROLLBACK")
+        raise
+

@@ -176,15 +176,9 @@ class LeafIndex:
             self._filter = self._filter_from_table()
         self._filter.add_all(leaf for leaf, _ in rows)
         self._save_filter(size)
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with durable.immediate_transaction(self._db) as db:
             db.executemany("INSERT OR IGNORE INTO log_leaf_index (hash, idx) VALUES (?, ?)", rows)
             db.execute("UPDATE log_meta SET value = ? WHERE key = 'indexed_size'", (size,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         self.size = size
 
     def _save_filter(self, indexed_size: int) -> None:
@@ -196,6 +190,7 @@ class LeafIndex:
             self._state_dir / LEAF_FILTER,
             lambda out: leaves.save(out, indexed_size),
             fsync=self._fsync,
+            locked=True,  # the writer holds the log's lock: 8 MiB leftovers must not pile up
         )
 
     def _filter_from_table(self) -> LeafFilter:

@@ -30,6 +30,7 @@ from transparency_log._frozen import Frozen
 from transparency_log.errors import LogReason, VerificationError
 from transparency_log.note_keys import (
     SIG_LINE_PREFIX,
+    NamedEd25519Signer,
     Signature,
     Signer,
     Verifier,
@@ -131,35 +132,10 @@ class Ed25519Verifier(Frozen):
         return ed25519.verify(self.public_key, msg, sig)
 
 
-class Ed25519Signer:
+class Ed25519Signer(NamedEd25519Signer):
     """Signs note texts with an Ed25519 key (type 0x01); the seed never appears in repr."""
 
     sig_type: ClassVar[int] = SIG_TYPE_ED25519
-
-    def __init__(self, name: str, seed: bytes) -> None:
-        require_valid_name(name)
-        self._name = name
-        self._signing_key = ed25519.signing_key(seed)
-        self._public_key = bytes(self._signing_key.verify_key)
-        self._key_hash = key_hash(name, bytes([SIG_TYPE_ED25519]) + self._public_key)
-
-    def __repr__(self) -> str:
-        return f"Ed25519Signer(name={self._name!r}, key_hash={self._key_hash:08x})"
-
-    @property
-    def name(self) -> str:
-        """The key name written into signature lines."""
-        return self._name
-
-    @property
-    def key_hash(self) -> int:
-        """The key hash written into signature lines."""
-        return self._key_hash
-
-    @property
-    def public_key(self) -> bytes:
-        """The 32-byte Ed25519 public key."""
-        return self._public_key
 
     def verifier(self) -> Ed25519Verifier:
         """The verifier of this key's signatures."""

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Protocol
+from typing import ClassVar, Protocol
 
+from transparency_log import ed25519
 from transparency_log._frozen import Frozen
 
 __all__ = [
     "SIG_LINE_PREFIX",
+    "NamedEd25519Signer",
     "Signature",
     "Signer",
     "Verifier",
@@ -142,3 +144,40 @@ def format_verifier_key(name: str, sig_type: int, public_key: bytes) -> str:
     """
     key = bytes([sig_type]) + public_key
     return f"{name}+{key_hash(name, key):08x}+{base64.b64encode(key).decode('ascii')}"
+
+
+class NamedEd25519Signer:
+    """The key half both Ed25519 note signers share (types 0x01 and 0x04, SPEC §2.4.5, §2.5).
+
+    Holds the name, the signing key made from the 32-byte seed, the public key and the key
+    hash over ``sig_type``; the seed never appears in repr. Subclasses set ``sig_type`` and
+    define what the signature covers.
+    """
+
+    sig_type: ClassVar[int]
+
+    def __init__(self, name: str, seed: bytes) -> None:
+        require_valid_name(name)
+        self._name = name
+        self._signing_key = ed25519.signing_key(seed)
+        self._public_key = bytes(self._signing_key.verify_key)
+        self._key_hash = key_hash(name, bytes([self.sig_type]) + self._public_key)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self._name!r}, key_hash={self._key_hash:08x})"
+
+    @property
+    def name(self) -> str:
+        """The key name written into signature lines."""
+        return self._name
+
+    @property
+    def key_hash(self) -> int:
+        """The key hash (over the signature type and the public key) in signature lines."""
+        return self._key_hash
+
+    @property
+    def public_key(self) -> bytes:
+        """The 32-byte Ed25519 public key."""
+        return self._public_key
+

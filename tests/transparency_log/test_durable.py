@@ -77,3 +77,11 @@ def test_fsync_directory_refuses_a_file(tmp_path: Path) -> None:
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(NotADirectoryError):
         durable.fsync_directory(tmp_path / "file")
+
+
+def test_a_locked_writer_reuses_the_temporary_a_crash_left(tmp_path: Path) -> None:
+    target = tmp_path / "leaf-filter"
+    (tmp_path / ".leaf-filter.tmp").write_bytes(b"left by a killed writer")
+    durable.replace_with(target, lambda out: out.write(b"new"), locked=True, fsync=False)
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["leaf-filter"]
