@@ -220,7 +220,10 @@ class LogService:
         if not quorum_wait >= 0:
             raise ValueError(f"quorum_wait must be >= 0 seconds, not {quorum_wait!r}")
         self._quorum_wait = float(quorum_wait)
-        self._recosign_interval = recosign_interval if recosign_interval > 0 else math.inf
+        # With re-cosigning off (0), /add still runs rounds for its quorum on this schedule.
+        self._recosign_interval = (
+            recosign_interval if recosign_interval > 0 else DEFAULT_RECOSIGN_INTERVAL_SECONDS
+        )
         self._log = log
         self._store = log.store
         self._max_body_bytes = max_body_bytes
