@@ -654,12 +654,14 @@ def test_serve_recosigns_an_idle_log_with_witnesses(tmp_path: Path) -> None:
     assert "has 0 entries" in proof.stderr
 
 
-def test_serve_warns_when_recosign_interval_has_no_witnesses(log_dir: Path) -> None:
+def test_serve_notes_that_a_log_has_no_witnesses_yet(log_dir: Path) -> None:
     server, _ = _start("log", "serve", log_dir, "--listen", "127.0.0.1:0",
                        "--recosign-interval", "60")  # fmt: skip
     assert _stop(server) == 0
     assert server.stderr is not None
-    assert "--recosign-interval has no effect: the log has no witnesses" in server.stderr.read()
+    assert "the log has no witnesses yet ('keybundle log witnesses DIR --set')" in (
+        server.stderr.read()
+    )
 
 
 @pytest.mark.parametrize(
