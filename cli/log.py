@@ -621,3 +621,13 @@ def serve(
         if recosigner is not None:
             recosigner.close()
         opened.close()
+
+
+def _register_rotations() -> None:
+    """``log rotations`` lives in its own module (it reads the log as a client does)."""
+    from .log_history import rotations
+
+    log.add_command(rotations)
+
+
+_register_rotations()
