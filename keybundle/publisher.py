@@ -41,8 +41,9 @@ from transparency_log.checkpoint import VerifiedCheckpoint
 from transparency_log.fetcher import Fetcher
 from transparency_log.tile import TILE_WIDTH
 from transparency_log.tlog_client import LogClient
+from transparency_log.tlog_proof import TLOG_PROOF_HEADER
 
-from . import admission
+from . import admission, dcbor
 from .errors import VerificationError
 from .package import MAX_ROTATIONS, ConsistencyProof, Package, RotationEntry
 from .payload import parse_payload
@@ -54,7 +55,9 @@ from .trustroot import (
 )
 
 __all__ = [
+    "DEFAULT_GENERATION_GRACE",
     "FLEETS_DIR",
+    "GENERATIONS",
     "INDEX_FILE",
     "INDEX_FORMAT",
     "MAX_PUBLISH_STATE_BYTES",
@@ -66,6 +69,7 @@ __all__ = [
     "PublishResult",
     "Publisher",
     "Rotation",
+    "active_generation",
     "fleet_path",
     "log_client_for",
 ]
@@ -297,13 +301,48 @@ class PackageSet:
                 previous_size, tuple(client.consistency_proof(previous_size, checkpoint))
             )
 
+        # Everything after field 3 is the same in every fleet's package: encode it once.
+        tail: dict[int | str, dcbor.CborValue] = {}
+        if self.consistency is not None:
+            tail[4] = [self.consistency.old_size, list(self.consistency.hashes)]
+        if self.rotations:
+            tail[5] = [[r.signed_trust_root, r.index, list(r.hashes)] for r in self.rotations]
+        self._head = dcbor.encode_head(5, 3 + len(tail)) + b"\x01\x01\x02"
+        self._tail = dcbor.encode(tail)[1:]  # the map's one-byte head dropped: fewer than 24
+        self._note = b"\n\n" + checkpoint.note_text
+
     @property
     def fleets(self) -> Mapping[str, FleetHead]:
         """Every fleet with a valid bundle in the log, by id."""
         return self.history.fleets
 
     def package(self, fleet: str) -> bytes:
-        """The universal package of ``fleet`` (``KeyError`` if the log holds none)."""
+        """The universal package of ``fleet`` (``KeyError`` if the log holds none).
+
+        Byte for byte ``Package(...).encode()`` (SPEC §7.1; the tests compare the two for
+        every fleet), assembled from the parts shared by all fleets: a package is a map of
+        fields 1 to 5 in order, and only fields 2 and 3 differ between fleets.
+        """
+        head = self.history.fleets[fleet]
+        proof = self.client.inclusion_proof(head.index, self.checkpoint)
+        lines = [TLOG_PROOF_HEADER, f"index {proof.index}"]
+        lines.extend(base64.b64encode(h).decode("ascii") for h in proof.hashes)
+        text = "\n".join(lines).encode("ascii") + self._note
+        bundle = head.signed_bundle
+        return b"".join(
+            (
+                self._head,
+                dcbor.encode_head(2, len(bundle)),
+                bundle,
+                b"\x03",
+                dcbor.encode_head(3, len(text)),
+                text,
+                self._tail,
+            )
+        )
+
+    def encode(self, fleet: str) -> bytes:
+        """The same package through :meth:`Package.encode` (the reference, for tests)."""
         head = self.history.fleets[fleet]
         proof = self.client.inclusion_proof(head.index, self.checkpoint)
         return Package(head.signed_bundle, proof, self.consistency, self.rotations).encode()
@@ -397,6 +436,93 @@ def _write_all(directory: Path, files: Mapping[str, bytes]) -> None:
         _fsync_dir(parent)
 
 
+GENERATIONS: Final = (".fleets-a", ".fleets-b")
+"""The two directories the ``fleets`` symbolic link alternates between (SPEC §7.6)."""
+DEFAULT_GENERATION_GRACE: Final = 5.0
+"""Seconds a generation stays untouched after it stops being served (SPEC §7.6)."""
+
+
+def active_generation(out: Path) -> str | None:
+    """The generation ``out/fleets`` points at, None before the first publication.
+
+    Anything else at that path (a directory, a link elsewhere) is a ``ValueError``: the
+    publisher never replaces what it did not make.
+    """
+    link = out / FLEETS_DIR
+    try:
+        target = os.readlink(link)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        raise ValueError(
+            f"{link} exists and is not the symbolic link 'keybundle package publish' makes; "
+            "publish into a new directory"
+        ) from None
+    if target not in GENERATIONS:
+        raise ValueError(f"{link} points at {target!r}, not at a generation of the publisher")
+    return target
+
+
+def _overwrite(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        view, offset = memoryview(data), 0
+        while offset < len(data):
+            offset += os.pwrite(fd, view[offset:], offset)
+        if os.fstat(fd).st_size != len(data):
+            os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
+
+
+def _write_generation(
+    out: Path,
+    files: Mapping[str, bytes],
+    *,
+    grace: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Publish ``files`` (name -> bytes) as the new contents of ``out/fleets`` (SPEC §7.6).
+
+    ``out/fleets`` is a symbolic link to one of two generation directories. The files are
+    written into the other one, in place (no file is created or freed once both generations
+    exist: on a busy or ``discard``-mounted file system, creating, renaming over and freeing
+    files costs milliseconds each, overwriting microseconds), flushed to storage at once,
+    and then the link is replaced atomically (a new link renamed over it, the directory
+    flushed). A reader resolves the link when it opens a file, so it reads a whole
+    generation, old or new; a crash at any point leaves the served generation intact. The
+    generation overwritten is the one served before the last switch, so the pass first waits
+    until that switch is ``grace`` seconds old: long enough for any reader that opened a file
+    before it to have read it (nginx reads a package in one go).
+    """
+    active = active_generation(out)
+    target = GENERATIONS[1] if active == GENERATIONS[0] else GENERATIONS[0]
+    link = out / FLEETS_DIR
+    if active is not None:
+        wait = os.lstat(link).st_mtime + grace - time.time()
+        if wait > 0:
+            sleep(min(wait, grace))
+    directory = out / target
+    directory.mkdir(exist_ok=True)
+    for name, data in files.items():
+        _overwrite(directory / name, data)
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        _sync_filesystem(fd)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    tmp = out / f".{FLEETS_DIR}.{secrets.token_hex(6)}.tmp"
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, link)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(out)
+
+
 # --- the publisher's state ------------------------------------------------------------------
 
 
@@ -421,12 +547,18 @@ class PublishResult:
     rebuilt: bool
     """Whether the publisher's state was missing or unusable and the log was read from 0."""
     seconds: float
+    """The whole pass."""
+    build_seconds: float = 0.0
+    """Of which building the packages (proofs and encodings)."""
+    write_seconds: float = 0.0
+    """Of which writing the files (atomically and durably)."""
 
 
 class Publisher:
     """Writes every fleet's universal package under ``out`` as static files (SPEC §7.6).
 
-    ``out/fleets/<fleet id>.cbor`` per fleet, ``out/index.json`` listing them, and
+    ``out/fleets/<fleet id>.cbor`` per fleet (``fleets`` a link to the generation served,
+    :func:`_write_generation`), ``out/index.json`` listing them, and
     ``out/.publish-state.json`` (never served) holding what was read of the log: the last
     published checkpoint note, the rotations and each fleet's head (index, epoch, digest),
     with a SHA-256 over all of it. A pass (:meth:`publish`) fetches the checkpoint, checks it
@@ -445,9 +577,11 @@ class Publisher:
         consistency: bool = True,
         clock: Callable[[], float] = time.time,
         chain_cap: int = MAX_ROTATIONS,
+        generation_grace: float = DEFAULT_GENERATION_GRACE,
     ) -> None:
         self.client = client
         self.start = _start_root(trust_root)
+        self.generation_grace = generation_grace
         self.out = Path(out)
         self.consistency = consistency
         self.clock = clock
@@ -585,13 +719,14 @@ class Publisher:
             previous_size=self.previous_size if self.consistency else None,
             chain_cap=self.chain_cap,
         )
+        built = time.perf_counter()
         files: dict[str, bytes] = {}
         listing = []
         for fleet in sorted(history.fleets):
             head = history.fleets[fleet]
             data = packages.package(fleet)
             path = fleet_path(fleet)
-            files[path] = data
+            files[f"{fleet}.cbor"] = data
             listing.append(
                 {
                     "fleet": fleet,
@@ -623,8 +758,9 @@ class Publisher:
             ],
             "fleets": listing,
         }
-        (self.out / FLEETS_DIR).mkdir(parents=True, exist_ok=True)
-        _write_all(self.out, files)
+        writing = time.perf_counter()
+        self.out.mkdir(parents=True, exist_ok=True)
+        _write_generation(self.out, files, grace=self.generation_grace)
         self.published = checkpoint
         self.packages = packages
         _write_all(
@@ -634,8 +770,16 @@ class Publisher:
                 STATE_FILE: self._save_state(),
             },
         )
+        done = time.perf_counter()
         return PublishResult(
-            True, cp.size, len(history.fleets), new_entries, rebuilt, time.perf_counter() - began
+            True,
+            cp.size,
+            len(history.fleets),
+            new_entries,
+            rebuilt,
+            done - began,
+            writing - built,
+            done - writing,
         )
 
     def follow(

@@ -14,12 +14,15 @@ from keybundle.client import verify_package
 from keybundle.errors import Reason, VerificationError
 from keybundle.package import parse_unverified_package
 from keybundle.publisher import (
+    GENERATIONS,
     INDEX_FILE,
     STATE_FILE,
     LogHistory,
     PackageSource,
     Publisher,
     _write_all,
+    _write_generation,
+    active_generation,
     fleet_path,
     log_client_for,
 )
@@ -51,6 +54,7 @@ def fleet_log(tmp_path: Path) -> FleetLog:
 
 
 def publisher(fl: FleetLog, out: Path, **kwargs: object) -> Publisher:
+    kwargs.setdefault("generation_grace", 0)
     return Publisher(
         log_client_for(fl.fetcher(), fl.roots[1]),
         fl.signed_roots[1],
@@ -202,7 +206,7 @@ def test_a_saved_state_is_reused_and_a_damaged_one_rebuilt(
     assert set(packages(out)) == set(first)
 
     other_start = Publisher(
-        log_client_for(fl.fetcher(), fl.roots[1]), fl.pinned(2), out
+        log_client_for(fl.fetcher(), fl.roots[1]), fl.pinned(2), out, generation_grace=0
     ).publish()  # a state made from another starting root is not reused
     assert other_start.rebuilt
 
@@ -223,6 +227,38 @@ def test_a_forked_log_is_an_error_and_nothing_is_published(
     assert info.value.reason == LogReason.BAD_CONSISTENCY_PROOF
     assert packages(out) == before
     assert (out / INDEX_FILE).read_bytes() == index_before
+
+
+def test_generations_alternate_behind_one_link_and_wait_out_the_grace(tmp_path: Path) -> None:
+    slept: list[float] = []
+    _write_generation(tmp_path, {"a.cbor": b"first"}, grace=30, sleep=slept.append)
+    assert active_generation(tmp_path) == GENERATIONS[0]
+    assert (tmp_path / "fleets" / "a.cbor").read_bytes() == b"first"
+    assert slept == []  # nothing was served before: no wait
+
+    _write_generation(tmp_path, {"a.cbor": b"second!"}, grace=30, sleep=slept.append)
+    assert active_generation(tmp_path) == GENERATIONS[1]
+    assert (tmp_path / "fleets" / "a.cbor").read_bytes() == b"second!"
+    assert (tmp_path / GENERATIONS[0] / "a.cbor").read_bytes() == b"first"  # untouched
+    assert len(slept) == 1
+    assert 0 < slept[0] <= 30  # the first generation was served moments ago
+
+    _write_generation(tmp_path, {"a.cbor": b"3"}, grace=0, sleep=slept.append)
+    assert (tmp_path / "fleets" / "a.cbor").read_bytes() == b"3"  # shorter: truncated
+    assert (tmp_path / GENERATIONS[1] / "a.cbor").read_bytes() == b"second!"
+    assert len(slept) == 1
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_the_publisher_never_replaces_a_fleets_path_it_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "fleets").mkdir()
+    with pytest.raises(ValueError, match="not the symbolic link"):
+        _write_generation(tmp_path, {"a.cbor": b"x"}, grace=0)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "fleets").symlink_to("/etc")
+    with pytest.raises(ValueError, match="not at a generation"):
+        _write_generation(other, {"a.cbor": b"x"}, grace=0)
 
 
 def test_write_all_replaces_whole_files_and_cleans_up_after_a_failure(tmp_path: Path) -> None:
@@ -316,3 +352,29 @@ def test_package_source_is_thread_safe_with_a_background_refresh(fleet_log: Flee
         for data in seen:
             assert verify_package(data, fl.pinned(1), ClientState(), fl.world.now + 1)
         assert 1 <= len(seen) <= 2, fleet
+
+
+def test_the_fast_assembly_is_byte_for_byte_the_package_encoding(
+    fleet_log: FleetLog, tmp_path: Path
+) -> None:
+    """PackageSet.package concatenates pre-encoded parts; Package.encode is the reference."""
+    fl = fleet_log
+    pub = publisher(fl, tmp_path / "out")
+    pub.publish()
+    fl.add_bundle("a.vault")
+    fl.cosign(fl.world.now + 5)
+    pub.publish()  # now with a consistency proof and two rotations
+    packages_ = pub.packages
+    assert packages_ is not None
+    assert packages_.consistency is not None
+    assert len(packages_.rotations) == 2
+    for fleet in FLEETS:
+        assert packages_.package(fleet) == packages_.encode(fleet)
+    bare_log = FleetLog(tmp_path / "bare2")
+    bare_log.add_bundle("a.vault")
+    bare_log.cosign()
+    bare = publisher(bare_log, tmp_path / "bare-out")
+    bare.publish()
+    assert bare.packages is not None
+    assert bare.packages.rotations == ()
+    assert bare.packages.package("a.vault") == bare.packages.encode("a.vault")

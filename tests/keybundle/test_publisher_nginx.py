@@ -28,7 +28,9 @@ def test_nginx_serves_each_fleets_current_package_with_short_lived_cache_headers
         fl.add_bundle(fleet)
     fl.cosign()
     out = tmp_path / "out"
-    publisher = Publisher(log_client_for(fl.fetcher(), fl.roots[1]), fl.signed_roots[1], out)
+    publisher = Publisher(
+        log_client_for(fl.fetcher(), fl.roots[1]), fl.signed_roots[1], out, generation_grace=0
+    )
     publisher.publish()
     with serve_packages(out, tmp_path / "nginx") as nginx, requests.Session() as session:
         url = nginx.url
@@ -61,6 +63,8 @@ def test_nginx_serves_each_fleets_current_package_with_short_lived_cache_headers
         (out / "fleets" / ".a.vault.cbor.0123.tmp").write_bytes(b"partial")
         for path in (
             f"/{STATE_FILE}",
+            "/.fleets-a/a.vault.cbor",
+            "/.fleets-b/a.vault.cbor",
             "/fleets/.a.vault.cbor.0123.tmp",
             "/fleets/",
             "/fleets/A.cbor",
