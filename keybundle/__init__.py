@@ -1,7 +1,9 @@
 """keybundle: HSM fleet key bundles, signed by an independent party, countersigned by the
 operator, logged, and verified by clients (SPEC.md).
 
-The safe entry point for clients is :func:`verify_package` (SPEC §7.3). Public names are
+The safe entry point for an app is :class:`Client` (SPEC §7.6): it verifies packages into a
+locked state directory and reads the accepted keys back after a restart; the pure decision
+underneath is :func:`verify_package` (SPEC §7.3). Public names are
 loaded on first use so that embedding the verifier imports only what it needs.
 """
 
@@ -20,6 +22,10 @@ _EXPORTS: dict[str, str] = {
     "CorruptStateError": "state",
     "FleetState": "state",
     "StateDir": "state",
+    "StoredRotation": "state",
+    "Client": "embedded",
+    "UnknownFleetError": "embedded",
+    "VerifiedKeys": "embedded",
     "parse_state": "state",
     "ConsistencyProof": "package",
     "Package": "package",
@@ -67,6 +73,7 @@ __all__ = [
     "AssembledPackage",
     "BundleAdmission",
     "BundlePayload",
+    "Client",
     "ClientState",
     "ConsistencyProof",
     "CorruptStateError",
@@ -88,8 +95,11 @@ __all__ = [
     "Signer",
     "StateDir",
     "Status",
+    "StoredRotation",
     "TrustRoot",
+    "UnknownFleetError",
     "VerificationError",
+    "VerifiedKeys",
     "VerifiedSignatures",
     "add_signatures",
     "assemble_package",
@@ -136,6 +146,11 @@ if TYPE_CHECKING:
         countersign,
         parse_unverified_sign1,
         sign1,
+    )
+    from .embedded import (
+        Client,
+        UnknownFleetError,
+        VerifiedKeys,
     )
     from .errors import (
         Reason,
@@ -185,6 +200,7 @@ if TYPE_CHECKING:
         CorruptStateError,
         FleetState,
         StateDir,
+        StoredRotation,
         parse_state,
     )
     from .trustroot import (

@@ -44,6 +44,8 @@ class Reason(StrEnum):
     """A new trust root lacks the signatures of the old or of the new thresholds."""
     TRUST_ROOT_CHAIN_TOO_LONG = "TRUST_ROOT_CHAIN_TOO_LONG"
     """A rotation chain is longer than the cap."""
+    TRUST_ROOT_CONFLICT = "TRUST_ROOT_CONFLICT"
+    """A package's trust root of a version the client holds is not the root it holds (SPEC §7.3 step 5)."""  # noqa: E501 (the one-line text of SPEC §9)
     PACKAGE_TOO_LARGE = "PACKAGE_TOO_LARGE"
     """The package is larger than the trust root's (or the absolute) size limit (SPEC §7.3 step 1)."""  # noqa: E501 (the one-line text of SPEC §9)
     MALFORMED_PACKAGE = "MALFORMED_PACKAGE"
@@ -68,8 +70,6 @@ class Reason(StrEnum):
     """The bundle's epoch is further ahead of the accepted one than the trust root allows (fast-forward)."""  # noqa: E501 (the one-line text of SPEC §9)
     EPOCH_GAP = "EPOCH_GAP"
     """The log holds its fleet at epoch E (or not at all) and the bundle's epoch is not E + 1 (or 1)."""  # noqa: E501 (the one-line text of SPEC §9)
-    STALE_CHECKPOINT = "STALE_CHECKPOINT"
-    """The package's checkpoint is older (smaller) than the one this client already verified."""
     INCONSISTENT_CHECKPOINT = "INCONSISTENT_CHECKPOINT"
     """The package's checkpoint has this client's stored size but another root (split view)."""
     UNEXPECTED_KEY = "UNEXPECTED_KEY"

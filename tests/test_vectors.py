@@ -271,6 +271,10 @@ MESSAGES: dict[str, tuple[str, tuple[str, ...]]] = {
         "trust-root/rotation-chain-over-the-roots-cap",
         ("5 trust-root rotations", "at most 4"),
     ),
+    "TRUST_ROOT_CONFLICT": (
+        "client/chain-entry-differs-from-the-held-version",
+        ("trust root of version 2 (log index 1) differs from", "two roots signed for one version"),
+    ),
     "PACKAGE_TOO_LARGE": (
         "client/package-one-byte-over-max-package-bytes",
         ("the package is 1039 bytes; the limit is 1038 bytes",),
@@ -310,10 +314,6 @@ MESSAGES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("from epoch 1 to 12", "at most 10 epochs"),
     ),
     "EPOCH_GAP": ("admission/admission-epoch-gap", ("at epoch 1", "submit epoch 2, not 3")),
-    "STALE_CHECKPOINT": (
-        "client/checkpoint-smaller-than-stored",
-        ("has size 1, older than size 2",),
-    ),
     "INCONSISTENT_CHECKPOINT": (
         "client/split-view",
         ("two checkpoints of size 2 with different roots", "stored", "in the package"),

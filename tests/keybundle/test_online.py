@@ -200,10 +200,24 @@ def test_a_log_that_lags_behind_the_package_is_unreachable(tmp_path: Path) -> No
         with_consistency(s.package, s.state, s.world.pinned, DirectoryFetcher(tiles.root))
 
 
-def test_a_package_that_carries_a_proof_is_unchanged(tmp_path: Path) -> None:
+def test_a_package_that_carries_a_proof_from_the_stored_size_is_unchanged(
+    tmp_path: Path,
+) -> None:
+    s = Scenario(tmp_path)
+    package = s.world.package(s.signed, s.index, s.note, consistency_from=s.old_size)
+    assert with_consistency(package, s.state, s.world.pinned, RefusingFetcher()) is package
+
+
+def test_a_proof_from_another_size_is_replaced_by_one_from_the_stored_size(
+    tmp_path: Path,
+) -> None:
+    # SPEC §7.5: a key 4 that does not start at the stored size does not fit this client
+    # (SPEC §7.3 step 11 ignores it), so online mode fetches the one that does.
     s = Scenario(tmp_path)
     package = s.world.package(s.signed, s.index, s.note, consistency_from=1)
-    assert with_consistency(package, s.state, s.world.pinned, RefusingFetcher()) is package
+    filled = with_consistency(package, s.state, s.world.pinned, DirectoryFetcher(s.log))
+    assert filled == s.world.package(s.signed, s.index, s.note, consistency_from=s.old_size)
+    assert verify_package(filled, s.world.pinned, s.state, s.world.now).epoch == 2
 
 
 def _cases(s: Scenario) -> dict[str, tuple[bytes, ClientState]]:

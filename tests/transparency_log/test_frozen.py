@@ -33,6 +33,8 @@ MODULES = [
     "keybundle.state",
     "keybundle.trustroot",
     "keybundle.client",
+    "keybundle.trustchain",
+    "keybundle.embedded",
 ]
 
 
