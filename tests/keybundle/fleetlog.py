@@ -36,6 +36,8 @@ class FleetLog:
         self.rotation_index: dict[int, int] = {}
         self.digests: dict[tuple[str, int], bytes] = {}
         self.heads: dict[str, int] = {}
+        self.indices: dict[tuple[str, int], int] = {}
+        """(fleet, epoch) -> log index of the bundles appended with :meth:`add_bundle`."""
         self.version = 1
         self._append([])
 
@@ -83,6 +85,7 @@ class FleetLog:
         payload_epoch = self.heads.get(fleet, 0) + 1
         self.heads[fleet] = payload_epoch
         self.digests[(fleet, payload_epoch)] = hashlib.sha256(signed).digest()
+        self.indices[(fleet, payload_epoch)] = index
         return signed, index
 
     def rotation(self, version: int) -> bytes:
