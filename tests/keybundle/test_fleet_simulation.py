@@ -35,6 +35,7 @@ def test_a_thousand_clients_accept_every_current_package_and_no_attack(
     tmp_path: Path, stack: ExitStack
 ) -> None:
     session = stack.enter_context(requests.Session())
+    session.trust_env = False  # no proxy lookup per request: loopback only
 
     def serve(out: Path) -> Fetch:
         nginx = stack.enter_context(serve_packages(out, tmp_path / "nginx"))
