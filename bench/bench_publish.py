@@ -1,4 +1,4 @@
-"""Publishing universal packages at fleet scale (SPEC §7.6), against its floor.
+"""Publishing universal packages at fleet scale (SPEC §7.7), against its floor.
 
     .venv/bin/python bench/bench_publish.py [--fleets N] [--rounds R] [--dir D]
 
@@ -33,17 +33,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from keybundle.package import Package  # noqa: E402
-from keybundle.publisher import PackageSource, Publisher, log_client_for  # noqa: E402
-from tests.keybundle.fleetlog import FleetLog  # noqa: E402
-from transparency_log.tlog_client import LogClient  # noqa: E402
+from keybundle.package import Package
+from keybundle.publisher import PackageSource, Publisher, log_client_for
+from tests.keybundle.fleetlog import FleetLog
+from transparency_log.tlog_client import LogClient
 
 
 def build_log(root: Path, fleets: int) -> FleetLog:
     fl = FleetLog(root)
     fl.rotate()
     bundles = [fl.bundle(f"fleet-{n:06d}.vault") for n in range(fleets)]
-    fl._append(bundles)  # noqa: SLF001 (one batch: the harness appends one at a time)
+    fl._append(bundles)
     for n, signed in enumerate(bundles):
         fl.heads[f"fleet-{n:06d}.vault"] = 1
         fl.digests[(f"fleet-{n:06d}.vault", 1)] = hashlib.sha256(signed).digest()

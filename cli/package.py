@@ -1,4 +1,4 @@
-"""``keybundle package build|inspect|publish``: OTA packages from a log (SPEC §7.1, §7.6, §10.9).
+"""``keybundle package build|inspect|publish``: OTA packages from a log (SPEC §7.1, §7.7, §10.9).
 
 The log is read from its directory or its URL (C2SP tlog-tiles), and everything read is
 authenticated before it is used: the checkpoint under the log's key, every tile against the
@@ -9,7 +9,7 @@ package is checked exactly as a fresh client would check it before it is written
 operator never ships a package that clients reject (a missing witness quorum, a bundle
 signed by keys the pinned root does not hold, a missing trust-root rotation...). The
 trust-root rotations a package carries are found in the log itself (every one since the root
-the log started with), so old clients catch up (SPEC §7.6).
+the log started with), so old clients catch up (SPEC §7.7).
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def log_history(
     source: LogSource, client: LogClient, checkpoint: VerifiedCheckpoint, *, bundles: bool
 ) -> LogHistory:
     """The log's rotations (and, with ``bundles``, each fleet's head) up to ``checkpoint``,
-    judged from the source's trust root (SPEC §7.6)."""
+    judged from the source's trust root (SPEC §7.7)."""
     if source.trust_root is None:
         raise UserError(
             f"the log at {source.where} has no trust root to judge its entries by; give "
@@ -212,7 +212,7 @@ _now_option = click.option(
 
 @click.group("package")
 def package() -> None:
-    """Assemble, inspect and publish OTA packages from a log (SPEC §7.1, §7.6)."""
+    """Assemble, inspect and publish OTA packages from a log (SPEC §7.1, §7.7)."""
 
 
 @package.command("build")
@@ -550,7 +550,7 @@ def publish(
     interval: float,
     no_consistency: bool,
 ) -> None:
-    """Publish every fleet's universal package as static files under OUT (SPEC §7.6).
+    """Publish every fleet's universal package as static files under OUT (SPEC §7.7).
 
     Each pass reads the log's checkpoint and only the entries added since the last pass, and
     rewrites every package (each file replaced atomically) when the checkpoint changed: new

@@ -1,4 +1,4 @@
-"""SPEC §7.6: universal OTA packages at fleet scale, built from what the log itself holds.
+"""SPEC §7.7: universal OTA packages at fleet scale, built from what the log itself holds.
 
 The log is the record of everything a client may need: every fleet's bundles and every
 trust-root rotation, in order. :class:`LogHistory` replays it from a starting trust root (the
@@ -9,7 +9,7 @@ at its log position (SPEC §5.4) and it continues the fleet's chain (SPEC §6.3 
 Entries that fail are skipped and counted (a log opened without admission may hold them);
 none of them ever reaches a package.
 
-A *universal* package for a fleet (SPEC §7.6) is then: the fleet's latest bundle, its
+A *universal* package for a fleet (SPEC §7.7) is then: the fleet's latest bundle, its
 inclusion proof under the latest checkpoint, every rotation of the log (in version order, each
 proven under the same checkpoint) so that a client pinned to any older root catches up, and
 optionally a consistency proof from the previous published checkpoint. Every legitimate client
@@ -77,7 +77,7 @@ __all__ = [
 FLEETS_DIR: Final = "fleets"
 """Where a fleet's package lives under the output directory: ``fleets/<fleet id>.cbor``."""
 INDEX_FILE: Final = "index.json"
-"""The published index of fleets and packages (SPEC §7.6)."""
+"""The published index of fleets and packages (SPEC §7.7)."""
 INDEX_FORMAT: Final = "keybundle-packages/v1"
 STATE_FILE: Final = ".publish-state.json"
 """The publisher's own state (never served): what it read of the log, checksummed."""
@@ -95,7 +95,7 @@ def _sha256(data: bytes) -> bytes:
 
 
 def fleet_path(fleet: str) -> str:
-    """``fleets/<fleet id>.cbor``: the published path of a fleet's package (SPEC §7.6).
+    """``fleets/<fleet id>.cbor``: the published path of a fleet's package (SPEC §7.7).
 
     A fleet id is 1 to 64 characters of ``[a-z0-9._-]`` starting with a letter or digit
     (SPEC §3.2), so it is its own safe file name: no separator, no leading dot, nothing a
@@ -263,7 +263,7 @@ def _read_entries(
 
 
 class PackageSet:
-    """The universal packages of one verified checkpoint (SPEC §7.6), built on demand.
+    """The universal packages of one verified checkpoint (SPEC §7.7), built on demand.
 
     The rotations' inclusion proofs and the consistency proof from ``previous_size`` (when it
     is smaller than the checkpoint's size) are computed once, here; :meth:`package` adds one
@@ -401,7 +401,7 @@ def _write_all(directory: Path, files: Mapping[str, bytes]) -> None:
 
     Every file is written whole under a temporary name, then all are flushed to storage at
     once (:func:`_sync_filesystem`), then each is renamed over its name, then each directory
-    is flushed (SPEC §7.6): a reader or a crash sees, for each file, the old bytes or the new
+    is flushed (SPEC §7.7): a reader or a crash sees, for each file, the old bytes or the new
     ones, never a torn file, and a new file's name never points at unflushed bytes.
     """
     temporaries: list[tuple[Path, Path]] = []
@@ -437,9 +437,9 @@ def _write_all(directory: Path, files: Mapping[str, bytes]) -> None:
 
 
 GENERATIONS: Final = (".fleets-a", ".fleets-b")
-"""The two directories the ``fleets`` symbolic link alternates between (SPEC §7.6)."""
+"""The two directories the ``fleets`` symbolic link alternates between (SPEC §7.7)."""
 DEFAULT_GENERATION_GRACE: Final = 5.0
-"""Seconds a generation stays untouched after it stops being served (SPEC §7.6)."""
+"""Seconds a generation stays untouched after it stops being served (SPEC §7.7)."""
 
 
 def active_generation(out: Path) -> str | None:
@@ -482,7 +482,7 @@ def _write_generation(
     grace: float,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """Publish ``files`` (name -> bytes) as the new contents of ``out/fleets`` (SPEC §7.6).
+    """Publish ``files`` (name -> bytes) as the new contents of ``out/fleets`` (SPEC §7.7).
 
     ``out/fleets`` is a symbolic link to one of two generation directories. The files are
     written into the other one, in place (no file is created or freed once both generations
@@ -555,7 +555,7 @@ class PublishResult:
 
 
 class Publisher:
-    """Writes every fleet's universal package under ``out`` as static files (SPEC §7.6).
+    """Writes every fleet's universal package under ``out`` as static files (SPEC §7.7).
 
     ``out/fleets/<fleet id>.cbor`` per fleet (``fleets`` a link to the generation served,
     :func:`_write_generation`), ``out/index.json`` listing them, and
@@ -821,7 +821,7 @@ class _Snapshot:
 
 
 class PackageSource:
-    """Each fleet's current universal package, for a service's own responses (SPEC §7.6).
+    """Each fleet's current universal package, for a service's own responses (SPEC §7.7).
 
     ``latest(fleet)`` returns the package bytes from a cache; the cache is rebuilt lazily
     (per fleet, on its first request) whenever a refresh finds a new checkpoint note. A

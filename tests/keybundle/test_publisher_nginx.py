@@ -1,4 +1,4 @@
-"""Published packages behind a real nginx (deploy/nginx/keybundle-packages.conf, SPEC §7.6)."""
+"""Published packages behind a real nginx (deploy/nginx/keybundle-packages.conf, SPEC §7.7)."""
 
 from __future__ import annotations
 
