@@ -502,6 +502,14 @@ def _report(result: PublishResult | Exception) -> None:
         f"{', the log read from entry 0' if result.rebuilt else ''}) in "
         f"{result.seconds:.2f} s"
     )
+    if result.older_roots:
+        click.echo(
+            f"note: {len(result.older_roots)} fleet(s) signed under an older trust root than the "
+            f"log's current one ({', '.join(result.older_roots[:5])}"
+            f"{', ...' if len(result.older_roots) > 5 else ''}): an app pinning the current "
+            "root accepts them only once they are re-issued (SPEC §7.7)",
+            err=True,
+        )
 
 
 @package.command("publish")

@@ -552,6 +552,9 @@ class PublishResult:
     """Of which building the packages (proofs and encodings)."""
     write_seconds: float = 0.0
     """Of which writing the files (atomically and durably)."""
+    older_roots: tuple[str, ...] = ()
+    """Fleets whose head was logged under an older trust root than the current one: an app
+    pinning the current root does not accept them until they are re-issued (SPEC §7.7)."""
 
 
 class Publisher:
@@ -736,6 +739,7 @@ class Publisher:
                     "sha256": _sha256(data).hex(),
                     "bytes": len(data),
                     "not_after": head.not_after,
+                    "trust_root_version": head.trust_root_version,
                 }
             )
         cp = checkpoint.checkpoint
@@ -780,6 +784,11 @@ class Publisher:
             done - began,
             writing - built,
             done - writing,
+            tuple(
+                f
+                for f in sorted(history.fleets)
+                if history.fleets[f].trust_root_version < history.current.version
+            ),
         )
 
     def follow(

@@ -168,7 +168,9 @@ def test_publish_writes_packages_once_then_only_on_change(fl: FleetLog, tmp_path
         f"published 2 fleet package(s) at checkpoint size {fl.world.size} "
         f"({fl.world.size} new entries read, the log read from entry 0) in "
     )
+    assert first.stderr == ""  # every fleet was re-issued under v3
     index = json.loads((out / INDEX_FILE).read_text())
+    assert {e["trust_root_version"] for e in index["fleets"]} == {3}
     for entry in index["fleets"]:
         data = (out / fleet_path(entry["fleet"])).read_bytes()
         assert verify_package(data, fl.pinned(1), ClientState(), fl.world.now)
@@ -176,6 +178,13 @@ def test_publish_writes_packages_once_then_only_on_change(fl: FleetLog, tmp_path
     again = run("package", "publish", "--log", fl.root, "--trust-root", root, "--out", out)
     assert again.exit_code == 0, again.output
     assert again.stdout == f"nothing to publish: checkpoint size {fl.world.size} unchanged\n"
+
+    fl.rotate()  # v4: both fleets are now signed under an older root
+    fl.cosign(fl.world.now + 1)
+    older = run("package", "publish", "--log", fl.root, "--trust-root", root, "--out", out)
+    assert older.exit_code == 0, older.output
+    assert "note: 2 fleet(s) signed under an older trust root" in older.stderr
+    assert "a.vault, b.vault" in older.stderr
 
     missing = run("package", "publish", "--log", fl.root, "--out", out)
     assert missing.exit_code == 2
