@@ -378,3 +378,25 @@ def test_the_fast_assembly_is_byte_for_byte_the_package_encoding(
     assert bare.packages is not None
     assert bare.packages.rotations == ()
     assert bare.packages.package("a.vault") == bare.packages.encode("a.vault")
+
+
+def test_package_source_as_the_readme_shows(fleet_log: FleetLog) -> None:
+    """README "Delivering packages": a background refresh, then latest() from memory."""
+    from keybundle import PackageSource as Exported  # the public name the README imports
+
+    fl = fleet_log
+    source = Exported(fl.fetcher(), fl.signed_roots[1], refresh_interval=0.05)
+    source.start()
+    try:
+        package = source.latest("a.vault")
+        fl.cosign(fl.world.now + 30)  # the log re-cosigned: the background refresh sees it
+        deadline = threading.Event()
+        for _ in range(200):
+            if source.latest("a.vault") != package:
+                break
+            deadline.wait(0.05)
+        fresh = source.latest("a.vault")
+    finally:
+        source.close()
+    assert fresh != package
+    assert verify_package(fresh, fl.pinned(1), ClientState(), fl.world.now + 30).epoch == 3
