@@ -704,7 +704,12 @@ class Publisher:
         checkpoint = self.client.fetch_checkpoint(previous=self.published)
         new_entries = history.scan(self.client, checkpoint)
         previous = self.published
-        if previous is not None and previous.note_text == checkpoint.note_text:
+        if (
+            previous is not None
+            and previous.note_text == checkpoint.note_text
+            and (self.out / INDEX_FILE).is_file()
+            and active_generation(self.out) is not None
+        ):
             return PublishResult(
                 False,
                 checkpoint.checkpoint.size,

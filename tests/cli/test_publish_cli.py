@@ -229,3 +229,26 @@ def test_publish_follow_republishes_a_recosigned_checkpoint_and_stops_on_sigterm
             process.wait(timeout=10)
     assert process.returncode == 0, stderr
     assert stdout.decode().count("published 2 fleet package(s)") == 2
+
+
+def test_inspect_with_the_trust_root_of_another_log_is_rejected(
+    fl: FleetLog, tmp_path: Path
+) -> None:
+    from keybundle.trustroot import sign_trust_root
+    from transparency_log import note
+    from transparency_log.policy import parse_policy
+
+    out = tmp_path / "a.cbor"
+    built = run(
+        "package", "build", "--log", fl.root, "--trust-root", tmp_path / "root.cbor",
+        "--fleet", "a.vault", "-o", out, "--now", str(fl.world.now),
+    )  # fmt: skip
+    assert built.exit_code == 0, built.output
+    _, vkey = note.generate_key("other.example/log", sig_type=1)
+    other = fl.world.make_root(1, policy=parse_policy(f"log {vkey}\nquorum none\n"))
+    (tmp_path / "other.cbor").write_bytes(
+        sign_trust_root(other, [fl.world.independent, fl.world.operator])
+    )
+    result = run("package", "inspect", out, "--trust-root", tmp_path / "other.cbor")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("rejected (UNTRUSTED_NOTE)")

@@ -205,6 +205,11 @@ def test_a_saved_state_is_reused_and_a_damaged_one_rebuilt(
     assert (damaged.changed, damaged.rebuilt, damaged.new_entries) == (True, True, fl.world.size)
     assert set(packages(out)) == set(first)
 
+    (out / "fleets").unlink()  # someone removed what was served: it is written again
+    restored = publisher(fl, out).publish()
+    assert (restored.changed, restored.rebuilt) == (True, False)
+    assert set(packages(out)) == set(first)
+
     other_start = Publisher(
         log_client_for(fl.fetcher(), fl.roots[1]), fl.pinned(2), out, generation_grace=0
     ).publish()  # a state made from another starting root is not reused
