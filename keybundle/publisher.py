@@ -624,10 +624,15 @@ class Publisher:
         except (ValueError, KeyError, TypeError, VerificationError):
             return False
         # The saved checkpoint is signed; its entries are read back from the log under it and
-        # must have the saved digests, so the state can only speed things up, never mislead.
-        entries = _read_entries(
-            self.client, [i for i, _ in rotations] + [f[2] for f in fleets], published
-        )
+        # must have the saved digests and verify again. This catches a damaged state and one
+        # of another log; whoever can write ``out`` can write the served packages too (which
+        # clients verify whole), so the state is no more trusted than they are.
+        try:
+            entries = _read_entries(
+                self.client, [i for i, _ in rotations] + [f[2] for f in fleets], published
+            )
+        except (ValueError, VerificationError):
+            return False
         history = LogHistory(self.start)
         root = self.start
         for index, digest in rotations:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -405,3 +407,30 @@ def test_package_source_as_the_readme_shows(fleet_log: FleetLog) -> None:
         source.close()
     assert fresh != package
     assert verify_package(fresh, fl.pinned(1), ClientState(), fl.world.now + 30).epoch == 3
+
+
+def test_a_state_naming_entries_the_log_does_not_hold_is_rebuilt(
+    fleet_log: FleetLog, tmp_path: Path
+) -> None:
+    """A state with a valid checksum but wrong contents (edited, or from a bug) only costs
+    a full read of the log."""
+    import hashlib
+
+    fl, out = fleet_log, tmp_path / "out"
+    publisher(fl, out).publish()
+    state = json.loads((out / STATE_FILE).read_text())
+    edits: list[Callable[[dict[str, Any]], None]] = [
+        lambda body: body["fleets"][0].__setitem__(2, 10_000),  # beyond the tree
+        lambda body: body["fleets"][0].__setitem__(3, "00" * 32),  # another digest
+        lambda body: body["rotations"].reverse(),  # versions out of order
+    ]
+    for edit in edits:
+        body: dict[str, Any] = json.loads(json.dumps(state["body"]))
+        edit(body)
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        (out / STATE_FILE).write_text(
+            json.dumps({"body": body, "sha256": hashlib.sha256(canonical).hexdigest()})
+        )
+        result = publisher(fl, out).publish()
+        assert result.rebuilt
+        assert result.new_entries == fl.world.size
