@@ -14,10 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from keybundle.state import STATE_FILE, StateDir, parse_state
+from keybundle.state import (
+    LOCK_FILE,
+    STATE_FILE,
+    ClientState,
+    StateDir,
+    StoredRotation,
+    parse_state,
+)
 from keybundle_cli.verify import _parse_canonical, build_parser, run
 from tests.conftest import REPO
-from tests.keybundle.world import DEFAULT_FLEET, World
+from tests.keybundle.world import DEFAULT_FLEET, World, role_signer
 
 KEYBUNDLE = Path(sys.executable).parent / "keybundle"
 """The console script installed with the project (pyproject [project.scripts])."""
@@ -214,6 +221,28 @@ def test_in_process_corrupt_state_message(
     err = capsys.readouterr().err
     assert "corrupt" in err
     assert "restore it from a backup" in err
+
+
+def test_in_process_state_with_an_unapproved_rotation_is_corrupt(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # SPEC §7.2: the stored chain is re-verified from the pinned root; an edited one exits 2
+    # and the file is left as it is.
+    w = client.world
+    v2 = w.sign_root(w.make_root(2), [role_signer("intruder")])
+    data = ClientState(rotations=(StoredRotation(v2, 0),)).encode()
+    (client.state / STATE_FILE).write_bytes(data)
+    package = client.write("p.cbor", w.fresh_package())
+    assert run(client.args(package)) == 2
+    assert "does not verify from the pinned root" in capsys.readouterr().err
+    assert (client.state / STATE_FILE).read_bytes() == data
+
+
+def test_verify_holds_the_state_lock(client: Client, capsys: pytest.CaptureFixture[str]) -> None:
+    package = client.write("p.cbor", client.world.fresh_package())
+    assert run(client.args(package)) == 0
+    assert (client.state / LOCK_FILE).exists()
+    capsys.readouterr()
 
 
 def test_in_process_json_usage_error(client: Client, capsys: pytest.CaptureFixture[str]) -> None:

@@ -267,3 +267,22 @@ def test_lock_waits_for_another_holder_then_times_out(tmp_path: Path) -> None:
         holder.join(timeout=30)
     with store.lock(timeout=5):
         pass
+
+
+def test_client_takes_a_verified_trust_root_and_refuses_other_types(tmp_path: Path) -> None:
+    w = World()
+    assert Client(w.pinned, tmp_path).accept(w.fresh_package(), now=w.now).epoch == 1
+    with pytest.raises(TypeError):
+        Client("trust-root.cbor", tmp_path)  # type: ignore[arg-type]
+    with pytest.raises(VerificationError) as info:
+        Client(b"not a trust root", tmp_path)
+    assert info.value.reason == Reason.MALFORMED_TRUST_ROOT
+    with pytest.raises(ValueError, match="now"):
+        Client(w.pinned, tmp_path).current_keys(DEFAULT_FLEET, now=-1)
+
+
+def test_accept_in_a_missing_directory_is_file_not_found(tmp_path: Path) -> None:
+    w = World()
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        Client(w.pinned, tmp_path / "nope").accept(w.fresh_package(), now=w.now)
+    assert not (tmp_path / "nope").exists()
