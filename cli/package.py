@@ -502,6 +502,14 @@ def _report(result: PublishResult | Exception) -> None:
         f"{', the log read from entry 0' if result.rebuilt else ''}) in "
         f"{result.seconds:.2f} s"
     )
+    if result.quorum_short:
+        click.echo(
+            "warning: clients of trust-root version(s) "
+            + ", ".join(f"v{v}" for v in result.quorum_short)
+            + " would not count a fresh witness quorum on this checkpoint and reject every "
+            "package: have the log collect their witnesses' cosignatures (SPEC §7.1, §7.7)",
+            err=True,
+        )
     if result.older_roots:
         click.echo(
             f"note: {len(result.older_roots)} fleet(s) signed under an older trust root than the "

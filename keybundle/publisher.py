@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from transparency_log.checkpoint import VerifiedCheckpoint
+from transparency_log.checkpoint import VerifiedCheckpoint, verify_checkpoint
 from transparency_log.fetcher import Fetcher
 from transparency_log.tile import TILE_WIDTH
 from transparency_log.tlog_client import LogClient
@@ -72,6 +72,7 @@ __all__ = [
     "active_generation",
     "fleet_path",
     "log_client_for",
+    "quorum_short",
 ]
 
 FLEETS_DIR: Final = "fleets"
@@ -168,6 +169,11 @@ class LogHistory:
     def current(self) -> TrustRoot:
         """The trust root in force after the entries judged so far."""
         return self._roots[-1]
+
+    @property
+    def roots(self) -> tuple[TrustRoot, ...]:
+        """The starting root, then the root of each rotation, in version order."""
+        return tuple(self._roots)
 
     def root_at(self, index: int) -> TrustRoot:
         """The root in force for entry ``index``: the last rotation at a lower index."""
@@ -346,6 +352,35 @@ class PackageSet:
         head = self.history.fleets[fleet]
         proof = self.client.inclusion_proof(head.index, self.checkpoint)
         return Package(head.signed_bundle, proof, self.consistency, self.rotations).encode()
+
+
+def quorum_short(checkpoint_note: bytes, roots: Iterable[TrustRoot], now: int) -> tuple[int, ...]:
+    """The versions among ``roots`` whose clients would not count a fresh quorum on this note.
+
+    A client judges the checkpoint under the policy of the root in force before the package
+    (SPEC §7.3 steps 3-4), so a universal package's checkpoint must be cosigned by a fresh
+    quorum of every supported version's witnesses (SPEC §7.1). Returns the versions it is not
+    (an empty tuple when every one is satisfied); a version whose log key does not sign the
+    note (a rotation that moved clients to another log) is among them.
+    """
+    short = []
+    for root in roots:
+        try:
+            verified = verify_checkpoint(
+                checkpoint_note,
+                root.log.verifier(),
+                origin=root.log.origin,
+                witnesses=tuple(root.policy.witness_verifiers()),
+            )
+        except VerificationError:
+            short.append(root.version)
+            continue
+        oldest = now - root.limits.max_cosignature_age
+        newest = now + root.limits.clock_skew
+        fresh = {name for name, t in verified.cosignatures.items() if oldest <= t <= newest}
+        if not root.policy.quorum_satisfied(fresh):
+            short.append(root.version)
+    return tuple(short)
 
 
 def log_client_for(fetcher: Fetcher, root: TrustRoot) -> LogClient:
@@ -555,6 +590,10 @@ class PublishResult:
     older_roots: tuple[str, ...] = ()
     """Fleets whose head was logged under an older trust root than the current one: an app
     pinning the current root does not accept them until they are re-issued (SPEC §7.7)."""
+    quorum_short: tuple[int, ...] = ()
+    """Trust-root versions whose clients do not count a fresh witness quorum on the
+    published checkpoint (:func:`quorum_short`): they reject every package until the log
+    collects those witnesses' cosignatures."""
 
 
 class Publisher:
@@ -799,6 +838,7 @@ class Publisher:
                 for f in sorted(history.fleets)
                 if history.fleets[f].trust_root_version < history.current.version
             ),
+            quorum_short(checkpoint.note_text, history.roots, int(self.clock())),
         )
 
     def follow(

@@ -18,8 +18,10 @@ from keybundle.client import verify_package
 from keybundle.package import parse_unverified_package
 from keybundle.publisher import INDEX_FILE, fleet_path
 from keybundle.state import ClientState
+from keybundle_cli._common import utc
 from keybundle_cli.commands import cli
 from tests.keybundle.fleetlog import FleetLog
+from tests.keybundle.world import World
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -34,7 +36,7 @@ def run(*args: str | Path) -> Result:
 def fl(tmp_path: Path) -> FleetLog:
     """Two fleets, rotations to v2 and v3, the latest bundles under v3, cosigned now; the
     starting root in tmp/root.cbor."""
-    log = FleetLog(tmp_path / "log")
+    log = FleetLog(tmp_path / "log", World(now=int(time.time())))  # publish reads the clock
     for fleet in FLEETS:
         log.add_bundle(fleet)
     log.rotate()
@@ -125,7 +127,7 @@ def test_inspect_shows_what_a_package_carries(fl: FleetLog, tmp_path: Path) -> N
     text = plain.stdout
     assert "fleet 'a.vault' epoch 2 at index" in text
     assert f"size {fl.world.size}, age 1.0 h; signatures NOT verified (no --trust-root)" in text
-    assert "cosigned by witness.example/w1 at 2026-01-01T00:00:00Z (1.0 h ago)" in text
+    assert f"cosigned by witness.example/w1 at {utc(fl.world.now)} (1.0 h ago)" in text
     assert (
         f"trust-root chain v2 to v3: v2 at index {fl.rotation_index[2]}, "
         f"v3 at index {fl.rotation_index[3]}"
@@ -185,6 +187,15 @@ def test_publish_writes_packages_once_then_only_on_change(fl: FleetLog, tmp_path
     assert older.exit_code == 0, older.output
     assert "note: 2 fleet(s) signed under an older trust root" in older.stderr
     assert "a.vault, b.vault" in older.stderr
+    assert "warning" not in older.stderr
+
+    fl.cosign(fl.world.now - 2 * 86_400)  # the log stopped re-cosigning two days ago
+    stale = run("package", "publish", "--log", fl.root, "--trust-root", root, "--out", out)
+    assert stale.exit_code == 0, stale.output
+    assert (
+        "warning: clients of trust-root version(s) v1, v2, v3, v4 would not count a fresh "
+        "witness quorum on this checkpoint"
+    ) in stale.stderr
 
     missing = run("package", "publish", "--log", fl.root, "--out", out)
     assert missing.exit_code == 2

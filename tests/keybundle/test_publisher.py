@@ -434,3 +434,31 @@ def test_a_state_naming_entries_the_log_does_not_hold_is_rebuilt(
         result = publisher(fl, out).publish()
         assert result.rebuilt
         assert result.new_entries == fl.world.size
+
+
+def test_quorum_short_names_the_versions_whose_clients_would_not_count_a_quorum(
+    fleet_log: FleetLog,
+) -> None:
+    from keybundle.publisher import quorum_short
+
+    fl = fleet_log
+    w = fl.world
+    roots = [fl.pinned(v) for v in (1, 2, 3)]
+    assert quorum_short(w.checkpoint(), roots, w.now) == ()
+    one = w.checkpoint(witnesses=w.witnesses[:1])  # the policy asks for both
+    assert quorum_short(one, roots, w.now) == (1, 2, 3)
+    assert quorum_short(w.checkpoint(), roots, w.now + 2 * 86_400) == (1, 2, 3)  # stale
+
+    # A v4 whose policy names only the second witness, with a quorum of it: a checkpoint
+    # cosigned by the first witness alone satisfies nobody, by both satisfies everyone.
+    from transparency_log.policy import parse_policy
+
+    lines = w.policy_text.splitlines()
+    log_line = next(line for line in lines if line.startswith("log "))
+    second = next(line for line in lines if line.startswith("witness w2 "))
+    text = f"{log_line}\n{second}\nquorum w2\n"
+    v4 = w.make_root(4, policy=parse_policy(text))
+    assert quorum_short(w.checkpoint(), [*roots, v4], w.now) == ()
+    assert quorum_short(one, [*roots, v4], w.now) == (1, 2, 3, 4)
+    only_second = w.checkpoint(witnesses=w.witnesses[1:])
+    assert quorum_short(only_second, [*roots, v4], w.now) == (1, 2, 3)
