@@ -831,3 +831,13 @@ def witnesses_command(*, directory: Path, policies: tuple[Path, ...], clear: boo
         )
         lines.append(f"policy {number}: quorum {kept.quorum}")
     click.echo("\n".join(lines) if lines else "no witnesses")
+
+
+def _register_rotations() -> None:
+    """``log rotations`` lives in its own module (it reads the log as a client does)."""
+    from .log_history import rotations
+
+    log.add_command(rotations)
+
+
+_register_rotations()
