@@ -68,11 +68,18 @@ EXAMPLES: dict[str, str] = {
     "--trust-root trust-root.cbor",
     "log proof": "keybundle log proof log/ --index 0",
     "log serve": "keybundle log serve log/ --listen 127.0.0.1:8080",
+    "log witnesses": "keybundle log witnesses log/ --set witnesses.txt",
+    "log cosign": "keybundle log cosign log/",
+    "log rotations": "keybundle log rotations --log http://127.0.0.1:8080 --trust-root "
+    "trust-root.cbor --json",
     "monitor": "keybundle monitor --trust-root trust-root.cbor --state monitor-state "
     "http://127.0.0.1:8080/ --once --json",
     "note sign": "keybundle note sign --key keys/log.key message.txt > message.note",
     "note verify": "keybundle note verify message.note --vkey keys/log.pub",
-    "package build": "keybundle package build --log log/ --index 0 -o epoch-1.pkg",
+    "package build": "keybundle package build --log log/ --fleet prod-eu.vault -o epoch-1.pkg",
+    "package inspect": "keybundle package inspect epoch-1.pkg --trust-root trust-root.cbor",
+    "package publish": "keybundle package publish --log http://127.0.0.1:8080 --trust-root "
+    "trust-root.cbor --out packages --follow",
     "trust-root create": "keybundle trust-root create --independent keys/independent.pub:Auditor "
     "--operator keys/operator.pub:Operator --policy policy.txt -o trust-root.unsigned",
     "trust-root sign": "keybundle trust-root sign --key keys/independent.key "

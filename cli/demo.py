@@ -6,7 +6,10 @@ witness that cosigns its checkpoints (ephemeral ports, started and stopped here)
 fleet bundle that the independent party signs and the operator countersigns, appends it with
 ``POST /add``, assembles the OTA package and verifies it as a client; then rotates the fleet
 to epoch 2, shows two rejections with their reason codes (a rollback, a bundle without the
-operator's countersignature) and runs one pass of the auditor over the log.
+operator's countersignature), rotates the trust root to version 2 (a new operator key) and
+issues epoch 3 under it, publishes every fleet's universal package as a service would serve
+it, lets a second client that is several versions behind (epoch 1, trust root v1) catch up
+from that one file, and runs one pass of the auditor over the log.
 
 Everything is left in the work directory so that each step can be tried again by hand with
 the ``keybundle`` commands (the printed hints, and README.md, say how). The demo's limits
@@ -43,8 +46,10 @@ from keybundle.custody import (
     write_private_key,
     write_public_key,
 )
+from keybundle.embedded import Client
 from keybundle.issuance import AssembledPackage, assemble_package
 from keybundle.payload import BundlePayload, FleetKey, payload_to_json, signed_bundle_digest
+from keybundle.publisher import Publisher, fleet_path
 from keybundle.roles import verify_signed_bundle
 from keybundle.signers import Signer
 from keybundle.state import StateDir
@@ -92,7 +97,7 @@ DEMO_LIMITS = Limits(
 verify by hand long after the demo ran (a real deployment allows a day or so, SPEC §5.1)."""
 TIMEOUT_SECONDS = 10.0
 """Bound on every network wait of the demo (a submission, a witness, a server stopping)."""
-STEPS = 14
+STEPS = 16
 
 
 class _UnexpectedError(UserError):
@@ -336,8 +341,9 @@ def _package(
     return assembled
 
 
-def _short(kid: bytes) -> str:
-    return kid.hex()[:16]
+def _kid(kid: bytes) -> str:
+    """A kid as every command shows it (SPEC §10.1): all 32 hex digits, never shortened."""
+    return kid.hex()
 
 
 def _reason_of(answer: str) -> str:
@@ -394,8 +400,8 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = click.echo) -> float:
     keys = _make_keys(workdir / "keys")
     out.step(
         "keys",
-        f"independent Ed25519 {_short(keys.independent.kid)}, operator P-256 "
-        f"{_short(keys.operator.kid)} (encrypted, passphrase '{DEMO_PASSPHRASE}'); "
+        f"independent Ed25519 {_kid(keys.independent.kid)}, operator P-256 "
+        f"{_kid(keys.operator.kid)} (encrypted, passphrase '{DEMO_PASSPHRASE}'); "
         f"log and witness note keys",
     )
     signed_root, root = _make_trust_root(keys, workdir)
@@ -410,6 +416,8 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = click.echo) -> float:
     client_state = workdir / "client-state"
     client_state.mkdir()
     (workdir / "client-state-fresh").mkdir()
+    behind_state = workdir / "client-state-behind"
+    behind_state.mkdir()
     store = StateDir(client_state)
     fingerprints: list[str] = []
 
@@ -445,6 +453,7 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = click.echo) -> float:
         )
         accepted = verify_package(package1.data, root, store.load(), now, fleet=FLEET)
         store.save(accepted.state)
+        StateDir(behind_state).save(accepted.state)  # a second device, which then goes offline
         out.step(
             "verified",
             f"client accepted {FLEET} epoch {accepted.epoch} ({len(accepted.keys)} keys); "
@@ -505,6 +514,53 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = click.echo) -> float:
             f"{_reason_of(answer)}; client -> {client_reason}",
         )
 
+        # Trust root v2 (a new operator key), and epoch 3 countersigned with it.
+        operator2 = generate_role_key("p256")
+        source = PassphraseFile(workdir / "keys" / "passphrase.txt")
+        write_private_key(workdir / "keys" / "operator-v2.key", operator2, source)
+        write_public_key(workdir / "keys" / "operator-v2.pub", operator2.public_key())
+        root2 = TrustRoot(
+            2,
+            root.independent,
+            Role(1, (RoleKey(OPERATOR_ORG, operator2.public_key()),)),
+            root.policy,
+            root.limits,
+        )
+        signed_root2 = sign_trust_root(root2, [keys.independent, keys.operator, operator2])
+        (workdir / "trust-root-v2.cbor").write_bytes(signed_root2)
+        root_index = _append(session, services.log_url, signed_root2)
+        payload3 = _payload(3, signed_bundle_digest(epoch2), now)
+        fingerprints += [k.fingerprint for k in payload3.keys]
+        (workdir / "allowed-keys.txt").write_text("".join(f + "\n" for f in fingerprints))
+        (bundles / "epoch-3.json").write_text(json.dumps(payload_to_json(payload3), indent=2))
+        epoch3 = cose.countersign(cose.sign1(payload3.encode(), keys.independent), operator2)
+        (bundles / "epoch-3.cose").write_bytes(epoch3)
+        index3 = _append(session, services.log_url, epoch3)
+        out.step(
+            "root rotated",
+            f"trust root v2 (new operator key, signed by the old and new keys) logged at index "
+            f"{root_index}; epoch 3 countersigned with the new key, logged at index {index3}",
+        )
+
+        # Every fleet's universal package, as `keybundle package publish` writes it; a client
+        # at epoch 1 and trust root v1 catches up from that one file.
+        published = workdir / "published"
+        client, fetcher = _client(services.log_url, keys)
+        with fetcher:
+            Publisher(client, signed_root, published, generation_grace=0).publish()
+        package3 = published / fleet_path(FLEET)
+        caught_up = Client(signed_root, behind_state).accept(
+            package3.read_bytes(), now=now, fleet=FLEET
+        )
+        rotations = Client(signed_root, behind_state).load().rotations
+        if caught_up.epoch != 3 or [r.signed_trust_root for r in rotations] != [signed_root2]:
+            raise _UnexpectedError("the client behind did not catch up to epoch 3 and root v2")
+        out.step(
+            "caught up",
+            f"{package3} carries every rotation in the log: a client at epoch 1 and trust "
+            f"root v1 ({behind_state}/) accepted epoch 3 and adopted trust root v2",
+        )
+
         out.step("monitor", _monitor_pass(workdir, services.log_url, signed_root, now))
     out.step("stopped", "log and witness servers; everything is in " + f"{workdir}/")
     took = time.monotonic() - started
@@ -515,6 +571,11 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = click.echo) -> float:
             f"  {prog} verify --trust-root {workdir}/trust-root.cbor "
             f"--state {workdir}/client-state-fresh {workdir}/packages/epoch-{epoch}.cbor"
         )
+    out.line("and see what the published package carries (the rotation to v2 among it):")
+    out.line(
+        f"  {prog} package inspect {workdir}/published/{fleet_path(FLEET)} "
+        f"--trust-root {workdir}/trust-root.cbor"
+    )
     return took
 
 

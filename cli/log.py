@@ -9,19 +9,30 @@ where the user keeps it; the configuration records its path.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import functools
 import itertools
 import os
+import secrets
+import sqlite3
 import stat
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
 from transparency_log import durable
-from transparency_log.appender import Log, LogLockedError, LogStateError, open_directory_log
+from transparency_log.appender import (
+    LOCK_FILE,
+    Log,
+    LogLockedError,
+    LogStateError,
+    open_directory_log,
+)
 from transparency_log.checkpoint import Checkpoint
 from transparency_log.entry_bundle import MAX_ENTRY_SIZE
 from transparency_log.errors import BatchRejectionError, VerificationError
@@ -33,15 +44,24 @@ from ._common import (
     PinnedTrustRoot,
     UserError,
     cli_errors,
+    emit,
+    json_option,
     listen_errors,
+    load_trust_root,
     passphrase_option,
     require_passphrase,
+    say,
     serve_until_stopped,
     trust_root_option,
 )
 
 if TYPE_CHECKING:
     from keybundle.admission import BundleAdmission
+    from transparency_log.policy import Policy
+    from transparency_log.server import WitnessConfig
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # The admission, trust-root, witness (requests) and HTTP-server modules are imported where
 # they are used: 'log append' into a log without them should not pay for their imports
@@ -54,6 +74,12 @@ CONFIG_DIR = ".keybundle-log"
 CONFIG_FILE = "config"
 TRUST_ROOT_FILE = "trust-root"
 WITNESSES_FILE = "witnesses"
+POLICY_SEPARATOR = "# keybundle: next policy\n"
+"""Between two tlog-policies in DIR/.keybundle-log/witnesses (SPEC §6.5.5)."""
+MAX_WITNESSES_BYTES = 262144
+"""Largest witnesses file read (SPEC §11): a few policies of at most MAX_POLICY_BYTES."""
+COSIGN_WAIT_SECONDS = 60.0
+"""Default time ``log cosign`` waits for a running server's answer."""
 CONFIG_HEADER = "keybundle-log-config/v1"
 """First line of DIR/.keybundle-log/config."""
 MAX_CONFIG_BYTES = 16384
@@ -185,25 +211,90 @@ def _admission(directory: Path) -> BundleAdmission | None:
         ) from None
 
 
-def _witness_endpoints(directory: Path) -> list[Any]:
-    """The witnesses to ask for cosignatures: DIR/.keybundle-log/witnesses (SPEC §6.5.5)."""
-    path = _config_dir(directory) / WITNESSES_FILE
-    if not path.exists():
-        return []
+def parse_witness_policies(data: bytes, where: str) -> list[Policy]:
+    """The tlog-policies of a witnesses file (SPEC §6.5.5): one, or several separated by
+    ``POLICY_SEPARATOR`` lines; every witness line MUST carry a URL."""
     from transparency_log.policy import parse_policy
-    from transparency_log.witness_client import WitnessEndpoint
 
-    policy = parse_policy(path.read_bytes())
-    endpoints = []
-    for witness in policy.witnesses:
-        if witness.url is None:
-            raise UserError(f"{path}: witness {witness.name!r} has no URL to submit to")
-        endpoints.append(WitnessEndpoint(witness.url, new_verifier(witness.vkey)))
-    return endpoints
+    if len(data) > MAX_WITNESSES_BYTES:
+        raise UserError(f"{where} is larger than {MAX_WITNESSES_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{where} is not UTF-8") from None
+    policies = []
+    for number, part in enumerate(text.split(POLICY_SEPARATOR), start=1):
+        try:
+            policy = parse_policy(part)
+        except VerificationError as e:
+            raise UserError(f"{where}: policy {number}: {e.message}") from None
+        for witness in policy.witnesses:
+            if witness.url is None:
+                raise UserError(f"{where}: witness {witness.name!r} has no URL to submit to")
+        policies.append(policy)
+    return policies
+
+
+def _witness_config(directory: Path) -> WitnessConfig:
+    """The witnesses to ask and the quorums to meet: DIR/.keybundle-log/witnesses (§6.5.5)."""
+    from transparency_log.server import WitnessConfig
+
+    path = _config_dir(directory) / WITNESSES_FILE
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_WITNESSES_BYTES + 1)
+    except FileNotFoundError:
+        return WitnessConfig(())
+    return WitnessConfig.from_policies(parse_witness_policies(data, str(path)))
+
+
+def _witness_source(directory: Path) -> Callable[[], WitnessConfig]:
+    """The witness configuration, read again whenever the file changes (SPEC §6.5.3): a
+    running ``log serve`` follows ``log witnesses --set`` without a restart."""
+    path = _config_dir(directory) / WITNESSES_FILE
+    cache: list[Any] = [None, None]
+
+    def source() -> WitnessConfig:
+        try:
+            st = os.stat(path)
+            key: object = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except FileNotFoundError:
+            key = None
+        if cache[1] is None or key != cache[0]:
+            try:
+                config = _witness_config(directory)
+            except UserError as e:
+                raise ValueError(str(e)) from None
+            cache[0], cache[1] = key, config
+        result: WitnessConfig = cache[1]
+        return result
+
+    return source
+
+
+def _witness_endpoints(directory: Path) -> list[Any]:
+    return list(_witness_config(directory).endpoints)
 
 
 def _witness_verifiers(directory: Path) -> list[Any]:
     return [e.verifier for e in _witness_endpoints(directory)]
+
+
+def _storage_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """A storage failure of the log's state database (a full disk) is one line, exit 2, like
+    any other I/O error (SPEC §6.2 "Storage errors", §10.6); apply below ``cli_errors``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except sqlite3.Error as e:
+            raise UserError(
+                f"the log's state database failed: {e}; nothing acknowledged was lost, "
+                "run the command again once the storage is fixed"
+            ) from None
+
+    return wrapper
 
 
 @click.group("log")
@@ -231,6 +322,7 @@ def log() -> None:
     help="A tlog-policy whose witness lines (with URLs) cosign each checkpoint.",
 )
 @passphrase_option
+@json_option()
 @cli_errors
 def init(
     *,
@@ -240,10 +332,11 @@ def init(
     trust_root: PinnedTrustRoot | None,
     witnesses: Path | None,
     passphrase_file: Path | None,
+    as_json: bool,
 ) -> None:
     """Create an empty log in DIR, signed by the key in PREFIX.key.
 
-    Prints the log's verifier key, which clients pin.
+    Prints the log's verifier key (labelled), which clients pin.
     """
 
     try:
@@ -266,13 +359,8 @@ def init(
             )
     witness_text: bytes | None = None
     if witnesses is not None:
-        from transparency_log.policy import parse_policy
-
         witness_text = witnesses.read_bytes()
-        policy = parse_policy(witness_text)
-        for witness in policy.witnesses:
-            if witness.url is None:
-                raise UserError(f"{witnesses}: witness {witness.name!r} has no URL")
+        parse_witness_policies(witness_text, str(witnesses))
     if signer.name != origin:
         click.echo(
             f"warning: the key is named {signer.name!r} but the origin is {origin!r}; "
@@ -297,7 +385,19 @@ def init(
         admission=_admission(directory),
     )
     opened.close()
-    click.echo(verifier.verifier_key)
+    result = {
+        "directory": str(directory),
+        "origin": origin,
+        "vkey": verifier.verifier_key,
+        "trust_root": trust_root is not None,
+        "witnesses": witnesses is not None,
+    }
+
+    def lines() -> None:
+        say(f"initialised an empty log in {directory} (origin {origin})")
+        say(f"  verifier key: {verifier.verifier_key}")
+
+    emit(as_json, result, lines)
 
 
 class _Files:
@@ -363,7 +463,9 @@ def _check_entry_files(paths: Sequence[str]) -> None:
             )
 
 
-def _open_log(directory: Path, passphrase_file: Path | None, **kw: Any) -> Any:
+def _open_log(
+    directory: Path, passphrase_file: Path | None, *, follow_witnesses: bool = False, **kw: Any
+) -> Any:
 
     config = _load_config(directory)
     signer = load_note_signer(config.key_path, passphrase_file, SIG_TYPE_ED25519)
@@ -375,11 +477,12 @@ def _open_log(directory: Path, passphrase_file: Path | None, **kw: Any) -> Any:
         )
     admission = _admission(directory)
     store: Any = DirectoryTileStore(directory)
-    endpoints = _witness_endpoints(directory)
-    if endpoints:
+    witnesses = _witness_config(directory)
+    if witnesses.endpoints or follow_witnesses:
         from transparency_log.server import CosigningTileStore
 
-        store = CosigningTileStore(store, verifier, config.origin, endpoints)
+        source = _witness_source(directory) if follow_witnesses else None
+        store = CosigningTileStore(store, verifier, config.origin, witnesses, source=source)
     try:
         return (
             Log.open(
@@ -445,9 +548,16 @@ class _ManyFilesCommand(click.Command):
     help="Entries per checkpoint.",
 )
 @passphrase_option
+@json_option()
 @cli_errors
+@_storage_errors
 def append(
-    *, directory: Path, files: tuple[str, ...], batch_size: int, passphrase_file: Path | None
+    *,
+    directory: Path,
+    files: tuple[str, ...],
+    batch_size: int,
+    passphrase_file: Path | None,
+    as_json: bool,
 ) -> None:
     """Append each FILE as one entry; print 'FILE INDEX' per file.
 
@@ -477,6 +587,12 @@ def append(
         except BatchRejectionError as e:
             which = f"{paths[e.position]}: " if e.position < len(paths) else ""
             raise VerificationError(e.reason, which + e.message) from None
+    if as_json:
+        entries = [
+            {"file": path, "index": index} for path, index in zip(paths, indices, strict=True)
+        ]
+        emit(True, {"entries": entries}, "")
+        return
     lines = [f"{path} {index}" for path, index in zip(paths, indices, strict=True)]
     click.echo("\n".join(lines))
 
@@ -484,8 +600,9 @@ def append(
 @log.command("proof")
 @click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--index", "index", required=True, type=click.IntRange(min=0), help="Leaf index.")
+@json_option("Print one JSON object: the tlog-proof text as the member 'proof'.")
 @cli_errors
-def proof(*, directory: Path, index: int) -> None:
+def proof(*, directory: Path, index: int, as_json: bool) -> None:
     """Print the C2SP tlog-proof of entry INDEX under DIR's checkpoint."""
 
     from transparency_log.fetcher import DirectoryFetcher
@@ -502,7 +619,11 @@ def proof(*, directory: Path, index: int) -> None:
     size = checkpoint.checkpoint.size
     if index >= size:
         raise UserError(f"index {index} is not in the log, which has {size} entries")
-    sys.stdout.write(client.inclusion_proof(index, checkpoint).format())
+    text = client.inclusion_proof(index, checkpoint).format()
+    if as_json:
+        emit(True, {"index": index, "size": size, "proof": text}, "")
+        return
+    sys.stdout.write(text)
 
 
 @log.command("serve")
@@ -534,11 +655,20 @@ def proof(*, directory: Path, index: int) -> None:
     type=click.FloatRange(min=0),
     default=None,
     metavar="SECONDS",
-    help="With witnesses: have them cosign the checkpoint again after this long without "
-    "growth (default 3600; 0: never).",
+    help="With witnesses: have them cosign the checkpoint again after this long (default: a "
+    "quarter of the trust root's max_cosignature_age, at most 3600; 0: never).",
+)
+@click.option(
+    "--quorum-wait",
+    type=click.FloatRange(0, 100),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With witnesses: how long POST /add waits for the quorum before answering 504.",
 )
 @passphrase_option
 @cli_errors
+@_storage_errors
 def serve(
     *,
     directory: Path,
@@ -547,39 +677,51 @@ def serve(
     batch_size: int,
     batch_max_age: float,
     recosign_interval: float | None,
+    quorum_wait: float,
     passphrase_file: Path | None,
 ) -> None:
     """Serve DIR over HTTP: POST /add and the tlog-tiles read paths (SPEC §6.5)."""
     from transparency_log.server import (
-        DEFAULT_RECOSIGN_INTERVAL_SECONDS,
         CosigningTileStore,
         LogService,
         Recosigner,
         make_log_server,
+        recosign_interval_for,
     )
 
     host, port = parse_listen(listen)
     opened, config, verifier = _open_log(
-        directory, passphrase_file, batch_size=batch_size, batch_max_age=batch_max_age
+        directory,
+        passphrase_file,
+        follow_witnesses=True,
+        batch_size=batch_size,
+        batch_max_age=batch_max_age,
     )
     recosigner: Recosigner | None = None
     try:
+        interval = recosign_interval
+        if interval is None:
+            interval = recosign_interval_for(_max_cosignature_age(directory))
         with listen_errors(host, port):
-            server = make_log_server(
-                LogService(opened, verifier, config.origin), host, port, threads=threads
+            service = LogService(
+                opened,
+                verifier,
+                config.origin,
+                quorum_wait=quorum_wait,
+                recosign_interval=interval,
             )
+            server = make_log_server(service, host, port, threads=threads)
         store = opened.store
-        interval = DEFAULT_RECOSIGN_INTERVAL_SECONDS
-        if recosign_interval is not None:
-            interval = recosign_interval
         if isinstance(store, CosigningTileStore) and interval > 0:
-            recosigner = Recosigner(store, interval)
+            recosigner = Recosigner(store, interval, state_dir=directory / ".state")
             recosigner.start()
 
         def ready() -> None:
             lines = [f"log {config.origin} listening on http://{server.host}:{server.port}"]
-            if recosign_interval and recosigner is None:
-                lines.append("warning: --recosign-interval has no effect: the log has no witnesses")
+            if isinstance(store, CosigningTileStore) and not store.config.endpoints:
+                lines.append(
+                    "note: the log has no witnesses yet ('keybundle log witnesses DIR --set')"
+                )
             click.echo("\n".join(lines), err=True)  # one write: a stop cannot split it
 
         serve_until_stopped(server, ready)
@@ -587,3 +729,149 @@ def serve(
         if recosigner is not None:
             recosigner.close()
         opened.close()
+
+
+def _max_cosignature_age(directory: Path) -> int | None:
+    """The trust root's ``max_cosignature_age`` of a log created with one, else None."""
+    path = _config_dir(directory) / TRUST_ROOT_FILE
+    if not path.exists():
+        return None
+    return int(load_trust_root(path).root.limits.max_cosignature_age)
+
+
+@log.command("cosign")
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--timeout",
+    "timeout",
+    type=click.FloatRange(1, 600),
+    default=COSIGN_WAIT_SECONDS,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for a running 'log serve' to answer.",
+)
+@cli_errors
+def cosign(*, directory: Path, timeout: float) -> None:
+    """Have every witness cosign DIR's published checkpoint now (SPEC §6.5.3, §10.6).
+
+    With 'keybundle log serve' running on DIR, asks it (through DIR/.state); otherwise takes
+    the log's lock and asks the witnesses itself. Prints one line per witness; exits 1 if
+    the checkpoint does not meet the witness quorum afterwards.
+    """
+    from transparency_log.server import CosigningTileStore
+
+    config = _load_config(directory)
+    witnesses = _witness_config(directory)
+    if not witnesses.endpoints:
+        raise UserError(f"the log in {directory} has no witnesses ({CONFIG_DIR}/{WITNESSES_FILE})")
+    state = directory / ".state"
+    try:
+        fd = os.open(state / LOCK_FILE, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise UserError(f"{directory} has no {state / LOCK_FILE}; is it a log?") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            summary = _ask_server(state, timeout, holder)
+        else:
+            store = CosigningTileStore(
+                DirectoryTileStore(directory), new_verifier(config.vkey), config.origin, witnesses
+            )
+            outcomes = store.recosign(everyone=True)
+            lines = [
+                f"cosigned {o.witness.name}" if o.ok else f"failed {o.witness.name}: {o.error}"
+                for o in outcomes
+            ]
+            lines.append("quorum met" if store.quorum_met() else "quorum not met")
+            summary = "\n".join(lines)
+    finally:
+        os.close(fd)
+    click.echo(summary)
+    if summary.rsplit("\n", 1)[-1] != "quorum met":
+        sys.exit(1)
+
+
+def _ask_server(state: Path, timeout: float, holder: str) -> str:
+    """Ask the running server for a round (SPEC §10.6): a request file, then its answer."""
+    from transparency_log.server import COSIGN_ANSWER_FILE, COSIGN_REQUEST_FILE
+
+    nonce = secrets.token_hex(16)
+    request = state / COSIGN_REQUEST_FILE
+    durable.replace(request, (nonce + "\n").encode("ascii"), fsync=False)
+    answer = state / COSIGN_ANSWER_FILE
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            data = answer.read_bytes()[:65536].decode("utf-8", "replace")
+        except FileNotFoundError:
+            data = ""
+        first, _, rest = data.partition("\n")
+        if first == nonce:
+            return rest.rstrip("\n")
+        time.sleep(0.1)
+    with contextlib.suppress(FileNotFoundError):
+        request.unlink()
+    raise UserError(
+        f"the log's writer (pid {holder}) did not answer within {timeout:g} s; only "
+        "'keybundle log serve' with witnesses answers (a running 'log append' does not)"
+    )
+
+
+@log.command("witnesses")
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--set",
+    "policies",
+    multiple=True,
+    metavar="POLICY",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Replace the witnesses by this tlog-policy's (repeat for one policy per trust-root "
+    "version served: the log then meets every one's quorum).",
+)
+@click.option("--clear", is_flag=True, default=False, help="Remove every witness.")
+@cli_errors
+def witnesses_command(*, directory: Path, policies: tuple[Path, ...], clear: bool) -> None:
+    """List, or replace, the witnesses that cosign DIR's checkpoints (SPEC §6.5.5).
+
+    A running 'keybundle log serve' follows the change at its next round, without a restart.
+    """
+    _load_config(directory)
+    path = _config_dir(directory) / WITNESSES_FILE
+    if policies and clear:
+        raise UserError("--set and --clear are mutually exclusive")
+    if clear:
+        path.unlink(missing_ok=True)
+    elif policies:
+        texts = []
+        for policy in policies:
+            try:
+                data = policy.read_bytes()
+            except OSError as e:
+                raise UserError(f"cannot read {policy}: {e.strerror or e}") from None
+            parse_witness_policies(data, str(policy))
+            if POLICY_SEPARATOR.encode() in data:
+                raise UserError(f"{policy} holds a {POLICY_SEPARATOR.strip()!r} line")
+            texts.append(data.decode("utf-8"))
+        joined = POLICY_SEPARATOR.join(texts).encode("utf-8")
+        parse_witness_policies(joined, "the new witnesses file")
+        durable.replace(path, joined)
+    config = _witness_config(directory)
+    lines: list[str] = []
+    for number, kept in enumerate(config.policies, start=1):
+        lines.extend(
+            f"policy {number}: witness {w.key_name} {w.vkey} {w.url}" for w in kept.witnesses
+        )
+        lines.append(f"policy {number}: quorum {kept.quorum}")
+    click.echo("\n".join(lines) if lines else "no witnesses")
+
+
+def _register_rotations() -> None:
+    """``log rotations`` lives in its own module (it reads the log as a client does)."""
+    from .log_history import rotations
+
+    log.add_command(rotations)
+
+
+_register_rotations()

@@ -77,6 +77,10 @@ def test_the_demo_runs_every_step_within_its_budget(demo_run: tuple[Path, str, f
         "rollback: epoch-1.cbor after epoch 2 -> ROLLBACK",
         "422 COUNTERSIGNATURE_THRESHOLD_NOT_MET; client -> COUNTERSIGNATURE_THRESHOLD_NOT_MET",
         "clean",
+        "trust root v2 (new operator key, signed by the old and new keys) logged at index 2",
+        "epoch 3 countersigned with the new key, logged at index 3",
+        "a client at epoch 1 and trust root v1",
+        "accepted epoch 3 and adopted trust root v2",
     ):
         assert needle in stdout, needle
 
@@ -98,6 +102,12 @@ def test_the_demo_leaves_the_promised_artifacts(demo_run: tuple[Path, str, float
         "bundles/epoch-2.cose",
         "rejected/epoch-3-no-countersignature.cose",
         "client-state/state.cbor",
+        "client-state-behind/state.cbor",
+        "trust-root-v2.cbor",
+        "keys/operator-v2.key",
+        "bundles/epoch-3.cose",
+        "published/index.json",
+        "published/fleets/prod-eu.vault.cbor",
         MARKER_FILE,
     ):
         assert (workdir / path).is_file(), path
@@ -107,6 +117,14 @@ def test_the_demo_leaves_the_promised_artifacts(demo_run: tuple[Path, str, float
     package = parse_unverified_package((workdir / "packages" / "epoch-2.cbor").read_bytes())
     assert package.consistency is not None
     assert package.consistency.old_size == 1
+    assert (workdir / "keys" / "operator-v2.key").stat().st_mode & 0o077 == 0
+    published = parse_unverified_package(
+        (workdir / "published" / "fleets" / "prod-eu.vault.cbor").read_bytes()
+    )
+    assert [(r.signed_trust_root, r.index) for r in published.rotations] == [
+        ((workdir / "trust-root-v2.cbor").read_bytes(), 2)
+    ]
+    assert published.proof.index == 3
 
 
 def test_the_servers_are_stopped_when_the_demo_ends(demo_run: tuple[Path, str, float]) -> None:
@@ -175,7 +193,22 @@ def test_the_log_is_usable_by_the_other_commands_after_the_demo(
         "package", "build", "--log", workdir / "log", "--index", "1", "--from-size", "1", "-o", out
     )
     assert built.returncode == 0, built.stderr
-    assert out.read_bytes() == (workdir / "packages" / "epoch-2.cbor").read_bytes()
+    again = parse_unverified_package(out.read_bytes())
+    epoch2 = parse_unverified_package((workdir / "packages" / "epoch-2.cbor").read_bytes())
+    assert (again.signed_bundle, again.proof.index) == (epoch2.signed_bundle, 1)
+    assert again.consistency is not None
+    assert again.consistency.old_size == 1
+    # The log grew after epoch-2.cbor: the package now carries the rotation found in the log.
+    assert [r.index for r in again.rotations] == [2]
+    latest = _keybundle(
+        "package", "build", "--log", workdir / "log", "--fleet", "prod-eu.vault",
+        "-o", tmp_path / "latest.cbor",
+    )  # fmt: skip
+    assert latest.returncode == 0, latest.stderr
+    assert "epoch 3" in latest.stdout
+    assert (tmp_path / "latest.cbor").read_bytes() == (
+        workdir / "published" / "fleets" / "prod-eu.vault.cbor"
+    ).read_bytes()
     rejected = _keybundle(
         "bundle", "verify", workdir / "rejected/epoch-3-no-countersignature.cose",
         "--trust-root", workdir / "trust-root.cbor",

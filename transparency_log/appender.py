@@ -31,6 +31,7 @@ entries, and keep its own state exactly in step with the log, plugs in an :class
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sqlite3
 import threading
@@ -63,6 +64,7 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "MAX_BATCH_SIZE",
     "MAX_IN_FLIGHT",
+    "PARTIAL_GRACE_SECONDS",
     "RECENT_WINDOW",
     "Admission",
     "Log",
@@ -93,11 +95,25 @@ STATE_DB = "index.sqlite3"
 LOCK_FILE = "lock"
 """The single-writer lock file in the log's state directory (``flock``, SPEC §6.2)."""
 
+PARTIAL_GRACE_SECONDS = 60.0
+"""How long the partial tiles of a tile stay after the checkpoint that completed it is
+published (SPEC §6.1): readers of the checkpoints before it find them meanwhile."""
+
+PARTIALS_SWEPT_FILE = "partials-swept"
+"""In the state directory: the size below which superseded partial tiles are gone (§6.1)."""
+
+_SWEEP_CHUNK = 64  # partial directories removed per publication, at most
+
 Progress = Callable[[int, int | None], None]
 """``progress(done, total)`` after each integrated batch; ``total`` is None when unknown."""
 
+_log = logging.getLogger(__name__)
 _sha256 = hashlib.sha256
 _LEAF = b"\x00"
+
+
+_TRANSIENT = (OSError, sqlite3.OperationalError)
+"""Storage errors a running writer waits out (a full disk, SQLITE_FULL): SPEC §6.2."""
 
 
 class Admission(Protocol):
@@ -205,6 +221,7 @@ class Log:
         batch_max_age: float = DEFAULT_BATCH_MAX_AGE,
         fsync: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        partial_grace: float = PARTIAL_GRACE_SECONDS,
     ) -> None:
         """Lock the log and recover it to its published checkpoint (see :meth:`open`)."""
         if not isinstance(state_dir, Path):
@@ -230,6 +247,12 @@ class Log:
         self._batch_size = batch_size
         self._batch_max_age = float(batch_max_age)
         self._clock = clock
+        if not partial_grace >= 0:
+            raise ValueError(f"partial_grace must be >= 0 seconds, not {partial_grace}")
+        self._partial_grace = float(partial_grace)
+        # Superseded partial tiles to delete (SPEC §6.1): (when, size, full paths to go).
+        self._superseded: deque[tuple[float, int, Iterator[str]]] = deque()
+        self._sweeping = threading.Lock()
         self._cond = threading.Condition()
         self._queue: list[_Pending] = []
         self._preparing = False  # a thread is sequencing a batch (or recovering)
@@ -265,6 +288,7 @@ class Log:
         except BaseException:
             os.close(self._lock_fd)
             raise
+        self._sweep_partials()  # those a crash left behind, if their grace is over
 
     @classmethod
     def open(
@@ -280,6 +304,7 @@ class Log:
         batch_max_age: float = DEFAULT_BATCH_MAX_AGE,
         fsync: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        partial_grace: float = PARTIAL_GRACE_SECONDS,
     ) -> Log:
         """Lock the log, recover it to its published checkpoint, and return its writer.
 
@@ -288,6 +313,8 @@ class Log:
         on open, so a log reopened with another key or origin is refused instead of forked.
         A new, empty store gets a checkpoint of size 0. ``fsync=False`` makes the state
         database skip its flushes too (tests and throw-away logs only).
+        Partial tiles superseded by a published full tile are deleted ``partial_grace``
+        seconds after (SPEC §6.1).
         Raises :class:`LogLockedError` if another writer has the log open.
         """
         return cls(
@@ -301,6 +328,7 @@ class Log:
             batch_max_age=batch_max_age,
             fsync=fsync,
             clock=clock,
+            partial_grace=partial_grace,
         )
 
     # --- public state ---
@@ -422,7 +450,7 @@ class Log:
             if self._broken is None:
                 self.flush()
                 self._settle(idle=True)
-                if self._broken is None:
+                if self._broken is None and self._failure is None:
                     self._record_size()
         finally:
             with self._cond:
@@ -509,11 +537,13 @@ class Log:
                     continue
                 self._preparing = True
             try:
-                self._recover()
+                recovered = self._recover()
             finally:
                 with cond:
                     self._preparing = False
                     cond.notify_all()
+            if not recovered:
+                return  # the storage is still failing: the next submission tries again
 
     def _abandon(self, pendings: list[_Pending]) -> None:
         """After a failed add_many: unqueue its later entries and wait out those in flight.
@@ -534,21 +564,36 @@ class Log:
             while self._broken is None and not all(pending.done for pending in pendings):
                 self._cond.wait()
 
-    def _recover(self) -> None:
-        """Return to the published checkpoint after a failed batch, as a reopen would."""
+    def _recover(self) -> bool:
+        """Return to the published checkpoint after a failed batch, as a reopen would.
+
+        A storage error (a full disk, SPEC §6.2 "Storage errors") leaves the failure in place:
+        every queued entry gets the error, and the next submission tries again, so the writer
+        recovers by itself once the storage does. Anything else breaks the writer for good.
+        Returns whether it recovered.
+        """
         try:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             self._load()
         except BaseException as again:
             with self._cond:
-                self._broken = again
+                if isinstance(again, _TRANSIENT):
+                    self._failure = again
+                    for pending in self._queue:
+                        pending.index, pending.rejection, pending.error = -1, None, again
+                        pending.done = True
+                    self._queue.clear()
+                else:
+                    self._broken = again
+                self._cond.notify_all()
             if not isinstance(again, Exception):
                 raise
-            return
+            return False
         with self._cond:
             self._failure = None
             self._tip = self._frontier
+        return True
 
     def _sequence_and_submit(
         self, batch: list[_Pending], tip: Frontier, generation: int
@@ -561,9 +606,16 @@ class Log:
             try:
                 self._flush_index()
             except BaseException as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 self._fail_unsubmitted(batch, exc)
                 with self._cond:
-                    self._broken = exc  # a reopen catches the index up from the tiles
+                    # A reopen (or, after a storage error, a recovery) catches the index up
+                    # from the tiles.
+                    if isinstance(exc, _TRANSIENT):
+                        self._failure = exc
+                    else:
+                        self._broken = exc
                 if not isinstance(exc, Exception):
                     raise
                 return None
@@ -622,7 +674,17 @@ class Log:
             if error is None:
                 # Step 5: acknowledge.
                 if published:
+                    old = self._frontier.size
                     self._frontier, self._checkpoint = prepared.frontier, prepared.checkpoint
+                    new = prepared.frontier.size
+                    if _completed_tiles(old, new, first_only=True):
+                        self._superseded.append(
+                            (
+                                self._clock() + self._partial_grace,
+                                new,
+                                iter(_completed_tiles(old, new, first_only=True)),
+                            )
+                        )
                 self._recent.update(prepared.fresh)
                 for pending in prepared.batch:
                     pending.done = True
@@ -635,6 +697,40 @@ class Log:
                     pending.index, pending.rejection, pending.error = -1, None, error
                     pending.done = True
             self._cond.notify_all()
+        if self._superseded:
+            self._sweep_partials()
+
+    def _sweep_partials(self) -> None:
+        """Delete the partial tiles whose grace has passed, a bounded number per call.
+
+        SPEC §6.1: once the full tile (bundle) is published, its partial versions are
+        garbage to every reader of the current checkpoint; readers of an older checkpoint
+        that miss one fall back to the full tile (C2SP tlog-tiles, §6.5.4). A failure is
+        logged and retried later: it never fails a batch.
+        """
+        if not self._sweeping.acquire(blocking=False):
+            return  # another publishing thread is at it
+        try:
+            now, budget, swept = self._clock(), _SWEEP_CHUNK, None
+            while self._superseded and budget:
+                due, size, paths = self._superseded[0]
+                if due > now:
+                    break
+                for path in paths:
+                    self._store.discard_partials(path)
+                    budget -= 1
+                    if not budget:
+                        break
+                else:
+                    self._superseded.popleft()
+                    swept = size
+            if swept is not None:
+                # Not flushed: the file only saves work (SPEC §6.1).
+                durable.replace(self._state_dir / PARTIALS_SWEPT_FILE, b"%d\n" % swept, fsync=False)
+        except OSError as e:
+            _log.warning("could not delete superseded partial tiles (will retry): %s", e)
+        finally:
+            self._sweeping.release()
 
     # --- integration (SPEC §6.2) ---
 
@@ -756,6 +852,9 @@ class Log:
                 signed = note.sign(checkpoint.body(), self._signer).encode("utf-8")
                 self._store.publish({}, signed)
             checkpoint = verify_checkpoint(signed, self._verifier, origin=self._origin).checkpoint
+            rolled = self._roll_forward(checkpoint.size)
+            if rolled is not None:
+                signed, checkpoint = rolled
             size = checkpoint.size
 
             indexed = LeafIndex.setup(db)
@@ -786,11 +885,51 @@ class Log:
             )
         self._frontier, self._checkpoint = frontier, signed
         self._recorded_size = recorded
+        swept = min(_read_size(self._state_dir / PARTIALS_SWEPT_FILE), size)
+        with self._sweeping:
+            self._superseded.clear()
+            if swept < size:  # a crash lost the deletions due after this size: again
+                self._superseded.append(
+                    (
+                        self._clock() + self._partial_grace,
+                        size,
+                        iter(_completed_tiles(swept, size, first_only=False)),
+                    )
+                )
         self._tip = frontier
         self._index.load(indexed)
         self._recent = _recent_hashes(self._store, indexed, size)
         if len(self._recent) >= RECENT_WINDOW:
             self._flush_index()
+
+    def _roll_forward(self, published: int) -> tuple[bytes, Checkpoint] | None:
+        """Publish the staged checkpoint if it is a larger tree whose files are all there.
+
+        SPEC §6.2 recovery step 2: a checkpoint is staged, durably and after every file of its
+        tree, before anyone (a witness) is shown it, so a staged tree may be held by a
+        witness although ``checkpoint`` still names an older one. Discarding it would make
+        the log sign another tree of that size: instead the log publishes it. A staged
+        checkpoint that does not verify, is not larger, or whose tiles do not hash to its
+        root was never shown to anyone (its round of flushes did not complete) and is
+        ignored. Returns the published note and its checkpoint, or None.
+        """
+        staged = self._store.staged()
+        if not staged:
+            return None
+        try:
+            checkpoint = verify_checkpoint(staged, self._verifier, origin=self._origin).checkpoint
+        except VerificationError:
+            return None
+        if checkpoint.size <= published:
+            return None
+        try:
+            frontier = _rebuild_frontier(self._store, checkpoint.size)
+        except (LogStateError, VerificationError):
+            return None
+        if frontier.root() != checkpoint.root_hash:
+            return None
+        self._store.publish({}, staged)
+        return staged, checkpoint
 
     def _reconcile_admission(self, meta: dict[str, int], size: int) -> None:
         """Bring the admission hook's state to exactly the published size (in the open txn)."""
@@ -885,6 +1024,48 @@ def _recent_hashes(store: TileStore, start: int, size: int) -> dict[bytes, int]:
     return recent
 
 
+def _completed_tiles(old: int, new: int, *, first_only: bool) -> list[str] | Iterator[str]:
+    """Full paths of the tiles and bundles that growing from ``old`` to ``new`` completed.
+
+    With ``first_only``, only those that may have partial versions: at each level the tile
+    that was partial at ``old`` (a tile completed within one batch never had any); a list.
+    Otherwise every completed tile, lazily (after a crash the log does not know which had
+    partials; deleting none is cheap).
+    """
+    if first_only:
+        paths: list[str] = []
+        if old % BUNDLE_WIDTH and old // BUNDLE_WIDTH < new // BUNDLE_WIDTH:
+            paths.append(entries_path(old // BUNDLE_WIDTH))
+        level = 0
+        while new >> (TILE_HEIGHT * level):
+            low, high = old >> (TILE_HEIGHT * level), new >> (TILE_HEIGHT * level)
+            if low % TILE_WIDTH and low // TILE_WIDTH < high // TILE_WIDTH:
+                paths.append(Tile(level, low // TILE_WIDTH, TILE_WIDTH).path())
+            level += 1
+        return paths
+    return _every_completed_tile(old, new)
+
+
+def _every_completed_tile(old: int, new: int) -> Iterator[str]:
+    for index in range(old // BUNDLE_WIDTH, new // BUNDLE_WIDTH):
+        yield entries_path(index)
+    level = 0
+    while new >> (TILE_HEIGHT * level):
+        low, high = old >> (TILE_HEIGHT * level), new >> (TILE_HEIGHT * level)
+        for index in range(low // TILE_WIDTH, high // TILE_WIDTH):
+            yield Tile(level, index, TILE_WIDTH).path()
+        level += 1
+
+
+def _read_size(path: Path) -> int:
+    """A decimal size in a small state file; 0 if it is missing or not one."""
+    try:
+        text = path.read_bytes()[:32].decode("ascii", "replace").strip()
+    except FileNotFoundError:
+        return 0
+    return int(text) if text.isdigit() else 0
+
+
 def _refuse(state_dir: Path) -> Callable[[str], LogLockedError]:
     def refuse(holder: str) -> LogLockedError:
         return LogLockedError(
@@ -906,6 +1087,7 @@ def open_directory_log(
     admission: Admission | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     batch_max_age: float = DEFAULT_BATCH_MAX_AGE,
+    partial_grace: float = PARTIAL_GRACE_SECONDS,
 ) -> Log:
     """Open the log whose tiles live in directory ``root`` (state in ``root/.state``).
 
@@ -922,4 +1104,5 @@ def open_directory_log(
         batch_size=batch_size,
         batch_max_age=batch_max_age,
         fsync=fsync,
+        partial_grace=partial_grace,
     )

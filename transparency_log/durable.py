@@ -199,6 +199,7 @@ def immediate_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection
         yield db
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:  # SQLite rolls back by itself on a full disk (SQLITE_FULL)
+            db.execute("ROLLBACK")
         raise
 

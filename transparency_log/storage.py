@@ -7,15 +7,18 @@ what they contain: :mod:`transparency_log.appender` decides what to write and wh
 The write discipline (SPEC §6.1) is that of transparency-dev/tessera's POSIX driver, with
 one round of flushes fewer: a file is written to a temporary name in its own directory and
 renamed over its final name at once (a reader sees it complete or not at all), because no
-published checkpoint names that path yet; then the files, the temporary checkpoint and every
-directory that changed are flushed together, in parallel; only then is the checkpoint
-renamed into place and its directory flushed. So a batch costs two rounds of flushes, and a
-checkpoint never names a file that is not durable. Tiles are write-once by the caller's
-discipline: the appender writes a path only while no published checkpoint requires it.
+published checkpoint names that path yet; then the files, the staged checkpoint and every
+directory that changed are flushed together, in parallel; only then is the checkpoint shown
+to witnesses (if any) and renamed into place, and its directory flushed. So a batch costs
+two rounds of flushes (three with witnesses), a checkpoint never names a file that is not
+durable, and no witness sees a tree that recovery could lose (SPEC §6.2 "Ordering"). Tiles
+are write-once by the caller's discipline: the appender writes a path only while no published
+checkpoint requires it; it deletes a partial tile only once the full one is published (§6.1).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -30,6 +33,8 @@ from transparency_log import durable
 __all__ = [
     "CHECKPOINT_PATH",
     "MAX_PATH_LENGTH",
+    "STAGED_CHECKPOINT_NAME",
+    "Cosign",
     "DirectoryTileStore",
     "MemoryTileStore",
     "TileStore",
@@ -39,6 +44,15 @@ __all__ = [
 CHECKPOINT_PATH = "checkpoint"
 """Where the log's signed checkpoint lives, relative to the log's prefix (C2SP tlog-tiles)."""
 
+STAGED_CHECKPOINT_NAME = ".checkpoint.tmp"
+"""The staged checkpoint in the tile directory (SPEC §6.1): signed, its files durable, not yet
+(or already) published. Never served: a leading '.' is not a store path."""
+
+_COSIGNED_CHECKPOINT_NAME = ".checkpoint.cosigned.tmp"
+
+Cosign = Callable[[bytes], bytes]
+"""Given the staged checkpoint, the same checkpoint with the cosignatures collected on it."""
+
 MAX_PATH_LENGTH = 256
 """Longest relative path a store accepts (a tile path of a 2^63-leaf log is under 60 bytes)."""
 
@@ -47,6 +61,7 @@ MAX_PATH_LENGTH = 256
 _ELEMENT = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"
 _PATH = re.compile(rf"{_ELEMENT}(?:/{_ELEMENT})*")
 _KNOWN_DIRS_CAP = 1024
+_MAX_STAGED_BYTES = 1 << 20  # far above any signed note (MAX_NOTE_BYTES); the caller verifies
 
 
 def validate_path(path: str) -> str:
@@ -77,14 +92,31 @@ class TileStore(Protocol):
         """The bytes stored at ``path``, or None if there is no file there."""
         ...
 
-    def publish(self, files: Mapping[str, bytes], checkpoint: bytes) -> None:
+    def publish(
+        self, files: Mapping[str, bytes], checkpoint: bytes, *, cosign: Cosign | None = None
+    ) -> None:
         """Store ``files`` durably, then replace ``checkpoint``: the commit point of SPEC §6.2.
 
-        Each file appears atomically (complete or not at all). The new checkpoint must not
-        become visible before every file is durable; when this returns, both are. If it
-        raises, any subset of the files may have been stored, and the checkpoint is the old
-        one or the new one.
+        Each file appears atomically (complete or not at all). The files and ``checkpoint``
+        are first *staged*: durable, the checkpoint where :meth:`staged` finds it. Only then
+        is ``cosign`` (if given) called with the staged checkpoint, and what it returns (the
+        same tree, with cosignatures) replaces ``checkpoint``, durably, when this returns.
+        If it raises, any subset of the files may have been stored, the staged checkpoint may
+        be the new one (always, once ``cosign`` was called), and the published one is the
+        old one or the new one.
         """
+        ...
+
+    def staged(self) -> bytes | None:
+        """The checkpoint of the last :meth:`publish` whose files were all durable when it was
+        written, or None; recovery rolls forward to it (SPEC §6.2). It may be torn (after
+        power loss) or older than the published one: the caller verifies it."""
+        ...
+
+    def discard_partials(self, full_path: str) -> None:
+        """Delete every partial version ``<full_path>.p/<W>`` of the full tile or entry bundle
+        at ``full_path`` (SPEC §6.1); none there is fine. Called only once the full one is
+        published."""
         ...
 
 
@@ -123,16 +155,25 @@ class DirectoryTileStore:
         except FileNotFoundError:
             return None
 
-    def publish(self, files: Mapping[str, bytes], checkpoint: bytes) -> None:
-        """The SPEC §6.1 write discipline for one batch, in two rounds of flushes.
+    def publish(
+        self, files: Mapping[str, bytes], checkpoint: bytes, *, cosign: Cosign | None = None
+    ) -> None:
+        """The SPEC §6.1 write discipline for one batch, in two rounds of flushes (three with
+        ``cosign``).
 
         1. Every file is written to ``.<name>.tmp`` in its target directory and renamed over
            its target at once (no path written here is required by a published checkpoint,
            so nothing refers to it yet; the rename only keeps readers from ever seeing a
-           file half written), and the new checkpoint is written to ``.checkpoint.tmp``.
-           Then every one of those files and every directory that changed is flushed, all
-           at once: the flushes are independent and each waits on the disk, not the CPU.
-        2. Only then is ``.checkpoint.tmp`` renamed to ``checkpoint`` and the root flushed.
+           file half written), and the new checkpoint is written to ``.checkpoint.tmp``, the
+           staged checkpoint. Then every one of those files and every directory that changed
+           is flushed, all at once: the flushes are independent and each waits on the disk,
+           not the CPU.
+        2. Without ``cosign``, ``.checkpoint.tmp`` is renamed to ``checkpoint`` and the root
+           flushed. With it, only now (every file durable, SPEC §6.2) is the checkpoint shown
+           to anyone: ``cosign`` returns it with its cosignatures, which is written to
+           ``.checkpoint.cosigned.tmp``, flushed, renamed to ``checkpoint``, and the root
+           flushed. ``.checkpoint.tmp`` stays as it is: a crash at any point after round 1
+           leaves it for recovery to roll forward to.
 
         A temporary name is fixed per target: one writer holds the log's lock, and a
         temporary file left by a killed writer is simply truncated by the next attempt.
@@ -155,8 +196,11 @@ class DirectoryTileStore:
                     written.append(_write_file(temporary, data))
                     _rename(temporary, full)
                     dirty[directory] = None
-                checkpoint_tmp = os.path.join(root, f".{CHECKPOINT_PATH}.tmp")
-                written.append(_write_file(checkpoint_tmp, checkpoint))
+                staged = os.path.join(root, STAGED_CHECKPOINT_NAME)
+                if targets or self.staged() != checkpoint:
+                    written.append(_write_file(staged, checkpoint))
+                # else: recovery publishing the staged checkpoint (SPEC §6.2 step 2); it is
+                # never rewritten, so a crash now cannot tear the tree a witness may hold.
                 if fsync:
                     flushes = [partial(_fsync_file, fd) for fd in written]
                     flushes.extend(partial(_fsync_dir, directory) for directory in dirty)
@@ -164,9 +208,46 @@ class DirectoryTileStore:
             finally:
                 for fd in written:
                     os.close(fd)
-            _rename(checkpoint_tmp, os.path.join(root, CHECKPOINT_PATH))
+            final = checkpoint if cosign is None else cosign(checkpoint)
+            if final is checkpoint or final == checkpoint:
+                _rename(staged, os.path.join(root, CHECKPOINT_PATH))
+            else:
+                if not isinstance(final, bytes):
+                    raise TypeError(f"cosign returned {type(final).__name__}, not bytes")
+                cosigned = os.path.join(root, _COSIGNED_CHECKPOINT_NAME)
+                fd = _write_file(cosigned, final)
+                try:
+                    if fsync:
+                        _fsync_file(fd)
+                finally:
+                    os.close(fd)
+                _rename(cosigned, os.path.join(root, CHECKPOINT_PATH))
             if fsync:
                 _fsync_dir(root)
+
+    def discard_partials(self, full_path: str) -> None:
+        """Remove the files of ``<full_path>.p/`` and that directory (not flushed: a deletion
+        that a crash undoes is done again, SPEC §6.1)."""
+        directory = os.path.join(self._root, validate_path(full_path) + ".p")
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            return
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(directory, name))
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(directory)
+        with self._lock:
+            self._known_dirs.discard(directory)
+
+    def staged(self) -> bytes | None:
+        """The bytes of ``.checkpoint.tmp``, or None (SPEC §6.2 recovery)."""
+        try:
+            with open(os.path.join(self._root, STAGED_CHECKPOINT_NAME), "rb") as f:
+                return f.read(_MAX_STAGED_BYTES)
+        except FileNotFoundError:
+            return None
 
     def _ensure_dir(self, directory: str, dirty: dict[str, None]) -> None:
         """Create ``directory`` and missing parents; mark each changed parent to be flushed."""
@@ -236,6 +317,7 @@ class MemoryTileStore:
 
     def __init__(self) -> None:
         self._files: dict[str, bytes] = {}
+        self._staged: bytes | None = None
         self._lock = threading.Lock()
 
     def read(self, path: str) -> bytes | None:
@@ -243,14 +325,32 @@ class MemoryTileStore:
         with self._lock:
             return self._files.get(validate_path(path))
 
-    def publish(self, files: Mapping[str, bytes], checkpoint: bytes) -> None:
-        """Store a copy of every file, then replace the checkpoint."""
+    def publish(
+        self, files: Mapping[str, bytes], checkpoint: bytes, *, cosign: Cosign | None = None
+    ) -> None:
+        """Store a copy of every file and stage the checkpoint; then replace the published
+        checkpoint by it, cosigned if ``cosign`` is given."""
         if not isinstance(checkpoint, bytes):
             raise TypeError(f"checkpoint must be bytes, not {type(checkpoint).__name__}")
         checked = {validate_path(path): bytes(data) for path, data in files.items()}
         with self._lock:
             self._files.update(checked)
-            self._files[CHECKPOINT_PATH] = checkpoint
+            self._staged = checkpoint
+        final = checkpoint if cosign is None else cosign(checkpoint)
+        with self._lock:
+            self._files[CHECKPOINT_PATH] = final
+
+    def discard_partials(self, full_path: str) -> None:
+        """Forget every ``<full_path>.p/<W>``."""
+        prefix = validate_path(full_path) + ".p/"
+        with self._lock:
+            for path in [p for p in self._files if p.startswith(prefix)]:
+                del self._files[path]
+
+    def staged(self) -> bytes | None:
+        """The last checkpoint staged, or None."""
+        with self._lock:
+            return self._staged
 
     def paths(self) -> list[str]:
         """Every stored path, sorted (for tests that compare layouts)."""

@@ -88,7 +88,7 @@ def test_init_prints_the_verifier_key_and_writes_the_config(tmp_path: Path) -> N
     directory = tmp_path / "new" / "log"
     result = run("log", "init", directory, "--origin", ORIGIN, "--key", tmp_path / "log.key")
     assert result.exit_code == 0
-    assert result.stdout == vkey + "\n"
+    assert result.stdout.endswith(f"\n  verifier key: {vkey}\n")  # labelled
     config = (directory / CONFIG_DIR / "config").read_text()
     assert config == LogConfig(ORIGIN, vkey, (tmp_path / "log.key").resolve()).format()
     assert parse_log_config(config, "config") == LogConfig(
@@ -164,7 +164,7 @@ def test_encrypted_key_with_a_passphrase_file(tmp_path: Path) -> None:
     assert "passphrase" in result.stderr
     result = run(*args, "--passphrase-file", tmp_path / "pass")
     assert result.exit_code == 0, result.output
-    assert result.stdout == vkey + "\n"
+    assert result.stdout.endswith(f"\n  verifier key: {vkey}\n")  # labelled
     (tmp_path / "e").write_bytes(b"entry")
     result = run(
         "log", "append", tmp_path / "d", tmp_path / "e", "--passphrase-file", tmp_path / "pass"
@@ -467,7 +467,7 @@ def test_real_processes_init_append_proof_and_serve(tmp_path: Path) -> None:
     directory = tmp_path / "log"
     init = _keybundle("log", "init", directory, "--origin", ORIGIN, "--key", tmp_path / "log.key")
     assert init.returncode == 0, init.stderr
-    assert init.stdout == vkey + "\n"
+    assert init.stdout.endswith(f"\n  verifier key: {vkey}\n")  # labelled
     paths = _files(tmp_path, [b"one", b"two", b"three"])
     append = _keybundle("log", "append", directory, *paths)
     assert append.returncode == 0, append.stderr
@@ -654,12 +654,14 @@ def test_serve_recosigns_an_idle_log_with_witnesses(tmp_path: Path) -> None:
     assert "has 0 entries" in proof.stderr
 
 
-def test_serve_warns_when_recosign_interval_has_no_witnesses(log_dir: Path) -> None:
+def test_serve_notes_that_a_log_has_no_witnesses_yet(log_dir: Path) -> None:
     server, _ = _start("log", "serve", log_dir, "--listen", "127.0.0.1:0",
                        "--recosign-interval", "60")  # fmt: skip
     assert _stop(server) == 0
     assert server.stderr is not None
-    assert "--recosign-interval has no effect: the log has no witnesses" in server.stderr.read()
+    assert "the log has no witnesses yet ('keybundle log witnesses DIR --set')" in (
+        server.stderr.read()
+    )
 
 
 @pytest.mark.parametrize(

@@ -154,19 +154,24 @@ def test_rotation_lets_a_client_pinned_to_the_old_root_accept_a_bundle_of_the_ne
     root_index, index = d.append(v2, signed)
     d.cosign()
 
-    without, _ = _build(d, "--index", str(index), out="no-rotation.cbor")
-    assert without.exit_code == 1
-    assert "rejected (UNKNOWN_KEY): a fresh client pinning the trust root would reject" in (
-        without.stderr
-    )
-    assert not (d.tmp / "no-rotation.cbor").exists()
+    found, from_log = _build(d, "--index", str(index), out="from-log.cbor")
+    assert found.exit_code == 0, found.output  # issue 19: the log knows its rotations
+    assert "1 trust-root rotation(s)" in found.stdout
 
     result, out = _build(d, "--index", str(index), "--rotation", f"{root_file}:{root_index}")
     assert result.exit_code == 0, result.output
     assert "1 trust-root rotation(s)" in result.stdout
+    assert out.read_bytes() == from_log.read_bytes()
     accepted = verify_package(out.read_bytes(), w.pinned, ClientState(), w.now)
     assert accepted.trust_root.version == 2
     assert [r.signed_trust_root for r in accepted.state.rotations] == [v2]
+
+    wrong, _ = _build(
+        d, "--index", str(index), "--rotation", f"{root_file}:{index}", out="bad.cbor"
+    )
+    assert wrong.exit_code == 2
+    assert "differs from the given signed trust root" in wrong.stderr
+    assert not (d.tmp / "bad.cbor").exists()
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

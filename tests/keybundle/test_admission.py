@@ -549,13 +549,13 @@ class FailingStore(DirectoryTileStore):
             raise OSError("the process is gone")
         return super().read(path)
 
-    def publish(self, files: Any, checkpoint: bytes) -> None:
+    def publish(self, files: Any, checkpoint: bytes, *, cosign: Any = None) -> None:
         if self.fail:
             if self.dead:
                 # Killed mid-publish: some files made it to disk, the checkpoint did not.
                 super().publish(dict(list(files.items())[:1]), self.read_checkpoint())
             raise OSError("disk full")
-        super().publish(files, checkpoint)
+        super().publish(files, checkpoint, cosign=cosign)
 
     def read_checkpoint(self) -> bytes:
         data = DirectoryTileStore.read(self, "checkpoint")

@@ -1,9 +1,11 @@
 """Subprocess for test_crash.py: append batches forever, printing what was acknowledged.
 
-Usage: crash_worker.py LOG_DIR RUN FSYNC. Prints ``open SIZE`` once the log is open, then for
-every add_many that returned ``ack RUN FIRST COUNT INDEX`` (entries ``RUN:FIRST`` to
-``RUN:FIRST+COUNT-1`` are at INDEX, INDEX+1, ...) and ``cp SIZE ROOT`` for the checkpoint that
-covers them. The test kills this process with SIGKILL at a random instant.
+Usage: crash_worker.py LOG_DIR RUN FSYNC [WITNESS_URL WITNESS_VKEY]. With a witness, every
+checkpoint is cosigned by it as ``keybundle log serve`` does (SPEC §6.5.3). Prints
+``open SIZE`` once the log is open, then for every add_many that returned
+``ack RUN FIRST COUNT INDEX`` (entries ``RUN:FIRST`` to ``RUN:FIRST+COUNT-1`` are at INDEX,
+INDEX+1, ...) and ``cp SIZE ROOT`` for the checkpoint that covers them. The test kills this
+process with SIGKILL at a random instant.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import sys
 from pathlib import Path
 
 from transparency_log import note
-from transparency_log.appender import open_directory_log
+from transparency_log.appender import Log
+from transparency_log.server import CosigningTileStore
+from transparency_log.storage import DirectoryTileStore, TileStore
+from transparency_log.witness_client import WitnessEndpoint
 
 ORIGIN = "example.com/crash-log"
 SIGNER = note.Ed25519Signer(ORIGIN, b"\x07" * 32)
@@ -25,8 +30,19 @@ def worker_entry(run: int, number: int) -> bytes:
 
 def main() -> None:
     root, run, fsync = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
-    log = open_directory_log(
-        root, origin=ORIGIN, signer=SIGNER, verifier=SIGNER.verifier(), fsync=fsync, batch_size=64
+    verifier = SIGNER.verifier()
+    store: TileStore = DirectoryTileStore(root, fsync=fsync)
+    if len(sys.argv) == 6:
+        witness = WitnessEndpoint(sys.argv[4], note.new_verifier(sys.argv[5]))
+        store = CosigningTileStore(store, verifier, ORIGIN, [witness], timeout=5)
+    log = Log.open(
+        store,
+        root / ".state",
+        origin=ORIGIN,
+        signer=SIGNER,
+        verifier=verifier,
+        fsync=fsync,
+        batch_size=64,
     )
     print(f"open {log.size}", flush=True)
     rng = random.Random(run)

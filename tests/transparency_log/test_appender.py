@@ -299,12 +299,12 @@ def test_checkpoint_is_published_last(tmp_path: Path) -> None:
     events: list[str] = []
 
     class Recording(MemoryTileStore):
-        def publish(self, files: Any, checkpoint: bytes) -> None:
+        def publish(self, files: Any, checkpoint: bytes, *, cosign: Any = None) -> None:
             text = checkpoint.decode()
             size = parse_checkpoint(text[: text.index("\n\n") + 1]).size
             # Everything the new size requires is in this very call, with the checkpoint.
             events.append(f"{size}: {len(files)} files")
-            super().publish(files, checkpoint)
+            super().publish(files, checkpoint, cosign=cosign)
 
     store = Recording()
     with Log.open(
@@ -475,10 +475,10 @@ def test_admission_state_is_rolled_back_to_the_published_size(tmp_path: Path) ->
     class CheckpointFails(DirectoryTileStore):
         fail = False
 
-        def publish(self, files: Any, checkpoint: bytes) -> None:
+        def publish(self, files: Any, checkpoint: bytes, *, cosign: Any = None) -> None:
             if self.fail:
                 raise OSError("disk full")
-            super().publish(files, checkpoint)
+            super().publish(files, checkpoint, cosign=cosign)
 
     store = CheckpointFails(tmp_path, fsync=False)
     hook = FleetAdmission()
@@ -517,7 +517,7 @@ class GatedStore(MemoryTileStore):
         self.release = threading.Event()
         self.sizes: list[int] = []
 
-    def publish(self, files: Any, checkpoint: bytes) -> None:
+    def publish(self, files: Any, checkpoint: bytes, *, cosign: Any = None) -> None:
         text = checkpoint.decode()
         size = parse_checkpoint(text[: text.index("\n\n") + 1]).size
         if size == self.hold:
@@ -525,7 +525,7 @@ class GatedStore(MemoryTileStore):
             assert self.release.wait(30)
         if size == self.fail:
             raise OSError("disk full")
-        super().publish(files, checkpoint)
+        super().publish(files, checkpoint, cosign=cosign)
         self.sizes.append(size)
 
 

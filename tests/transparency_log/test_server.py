@@ -17,7 +17,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -84,8 +84,8 @@ class CountingStore(DirectoryTileStore):
 
     checkpoints = 0
 
-    def publish(self, files: Mapping[str, bytes], checkpoint: bytes) -> None:
-        super().publish(files, checkpoint)
+    def publish(self, files: Mapping[str, bytes], checkpoint: bytes, *, cosign: Any = None) -> None:
+        super().publish(files, checkpoint, cosign=cosign)
         self.checkpoints += 1
 
 
@@ -655,7 +655,7 @@ def test_an_idle_log_is_recosigned_once_the_interval_has_passed(tmp_path: Path) 
             recosigner = Recosigner(store, HOUR, now=clock)
             assert recosigner.run_once() == HOUR  # cosigned just now: due in an hour
             clock.time = T0 + HOUR - 1
-            assert recosigner.run_once() == HOUR / 10  # due in 1 s; rechecked in 360 s
+            assert recosigner.run_once() == 1  # due in 1 s: checked again then
             assert (root / "checkpoint").read_bytes() == first
             clock.time = T0 + HOUR
             assert recosigner.run_once() == HOUR
@@ -705,11 +705,20 @@ def test_recosigning_keeps_the_line_of_a_witness_that_fails_and_never_hammers(
             w1.close()  # and the first: nothing to republish
             before = (root / "checkpoint").read_bytes()
             clock.time = T0 + 2 * HOUR
-            assert recosigner.run_once() == HOUR
+            assert recosigner.run_once() == 2  # second failure in a row: back off 2 s
             assert [o.ok for o in store.last_outcomes] == [False, False]
             assert (root / "checkpoint").read_bytes() == before
-            # Failed witnesses are asked again an interval later, not at every check.
-            assert store.recosign_due(HOUR) == T0 + 3 * HOUR
+            # Failed witnesses are retried with backoff (SPEC §6.5.3), not at every check:
+            # nothing happens before the retry is due, and the backoff stops growing at
+            # RECOSIGN_RETRY_MAX_SECONDS.
+            rounds = store.rounds
+            clock.time += 1
+            assert recosigner.run_once() == 1
+            assert store.rounds == rounds
+            for expected in (4, 8, 15, 15):
+                clock.time = int(store.recosign_due(HOUR))
+                assert recosigner.run_once() == expected
+            assert store.rounds == rounds + 4
         finally:
             log.close()
 
@@ -767,7 +776,7 @@ def test_a_recosigned_checkpoint_never_replaces_a_newer_one(tmp_path: Path) -> N
             growing = threading.Thread(target=log.add, args=(b"second",))
             growing.start()
             assert state.saving.wait(timeout=10)  # the growth is being cosigned
-            outcomes = store.recosign()
+            outcomes = store.recosign(everyone=True)
             growing.join(timeout=10)
             assert [o.ok for o in outcomes] == [True], [o.error for o in outcomes]
             assert _published(root, WITNESS)[0] == 2
@@ -857,3 +866,67 @@ def test_serve_log_opens_serves_and_closes_the_log(tmp_path: Path) -> None:
         verifier=VERIFIER,
         fsync=False,
     ).close()
+
+
+# --- the log's witness configuration (SPEC §6.5.3, §6.5.5; issue 19) ---
+
+
+def _policy_text(*lines: str) -> str:
+    return "".join(line + "\n" for line in (f"log {VERIFIER.verifier_key}", *lines))
+
+
+def test_the_quorum_of_several_policies_is_the_quorum_of_each() -> None:
+    """A log serving clients of two trust-root versions asks the union of their witnesses
+    and meets both quorums."""
+    from transparency_log.policy import parse_policy
+    from transparency_log.server import WitnessConfig
+
+    v1 = parse_policy(
+        _policy_text(f"witness a {WITNESS.verifier().verifier_key} http://a", "quorum a")
+    )
+    v2 = parse_policy(
+        _policy_text(
+            f"witness a {WITNESS.verifier().verifier_key} http://a",
+            f"witness b {WITNESS_2.verifier().verifier_key} http://b",
+            "group both all a b",
+            "quorum both",
+        )
+    )
+    config = WitnessConfig.from_policies([v1, v2])
+    assert [w.name for w in config.endpoints] == [WITNESS.name, WITNESS_2.name]  # each once
+    assert not config.quorum_met({WITNESS.name})  # v1's quorum only
+    assert config.quorum_met({WITNESS.name, WITNESS_2.name})
+    assert WitnessConfig(config.endpoints).quorum_met({WITNESS.name, WITNESS_2.name})
+    assert not WitnessConfig(config.endpoints).quorum_met({WITNESS_2.name})  # no policy: all
+    nourl = parse_policy(_policy_text(f"witness a {WITNESS.verifier().verifier_key}", "quorum a"))
+    with pytest.raises(ValueError, match="no URL"):
+        WitnessConfig.from_policies([nourl])
+
+
+def test_a_witness_added_while_serving_is_asked_at_once(tmp_path: Path) -> None:
+    from transparency_log.server import WitnessConfig
+
+    clock = Clock()
+    root = tmp_path / "log"
+    with ExitStack() as stack:
+        url1 = stack.enter_context(memory_witness_serving(WITNESS, clock))
+        url2 = stack.enter_context(memory_witness_serving(WITNESS_2, clock))
+        one = WitnessConfig((WitnessEndpoint(url1, WITNESS.verifier()),))
+        both = WitnessConfig((*one.endpoints, WitnessEndpoint(url2, WITNESS_2.verifier())))
+        current = [one]
+        store = CosigningTileStore(
+            DirectoryTileStore(root, fsync=False), VERIFIER, ORIGIN, one,
+            source=lambda: current[0], timeout=5, now=clock,
+        )  # fmt: skip
+        with Log.open(
+            store, root / ".state", origin=ORIGIN, signer=SIGNER, verifier=VERIFIER, fsync=False
+        ) as log:
+            log.add(b"entry")
+            recosigner = Recosigner(store, HOUR, now=clock)
+            assert recosigner.run_once() == HOUR  # complete: due in an hour
+            current[0] = both
+            clock.time += 1
+            recosigner.run_once()  # the new configuration is read and the new witness asked
+            assert [o.witness.name for o in store.last_outcomes] == [WITNESS_2.name]
+            assert set(_published(root, WITNESS, WITNESS_2)[1]) == {WITNESS.name, WITNESS_2.name}
+            assert store.quorum_met()
