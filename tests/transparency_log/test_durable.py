@@ -77,3 +77,17 @@ def test_fsync_directory_refuses_a_file(tmp_path: Path) -> None:
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(NotADirectoryError):
         durable.fsync_directory(tmp_path / "file")
+
+
+def test_append_cuts_a_torn_last_line_first(tmp_path: Path) -> None:
+    path = tmp_path / "records"
+    durable.append(path, b"one\n")
+    durable.append(path, b"two\n", fsync=False)
+    assert path.read_bytes() == b"one\ntwo\n"
+    with path.open("ab") as f:
+        f.write(b"thr" + b"e" * 70_000)  # torn, longer than one read back
+    durable.append(path, b"three\n")
+    assert path.read_bytes() == b"one\ntwo\nthree\n"
+    path.write_bytes(b"no line at all")
+    durable.append(path, b"four\n")
+    assert path.read_bytes() == b"four\n"
