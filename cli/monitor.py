@@ -10,6 +10,7 @@ is the worst pass status (SPEC §8.3): 0 clean, 1 misbehaviour found, 2 could no
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import sys
 import threading
@@ -32,9 +33,10 @@ from keybundle.monitor import (
 )
 from keybundle.monitor_history import read_history
 from keybundle.monitor_judges import EntryJudge, ProcessJudge
+from keybundle.monitor_report import build_report, render_csv, render_html
 from keybundle.monitor_state import StateDir
 from keybundle.trustroot import MAX_SIGNED_TRUST_ROOT_BYTES, TrustRoot, verify_self_signed
-from transparency_log import http_deadline
+from transparency_log import durable, http_deadline
 from transparency_log.cosignature import SIG_TYPE_COSIGNATURE_V1
 from transparency_log.errors import VerificationError
 from transparency_log.fetcher import DirectoryFetcher, Fetcher, HTTPFetcher
@@ -46,7 +48,7 @@ from ._common import UserError, cli_errors, passphrase_option, read_input
 from .log import load_note_signer, parse_listen
 from .monitor_output import EVENT_KINDS, PROBLEM_KINDS, Alarm, Hook, Output, render
 
-__all__ = ["PoliteFetcher", "monitor", "render"]
+__all__ = ["PoliteFetcher", "follow", "monitor", "render", "report"]
 
 
 class PoliteFetcher:
@@ -141,7 +143,7 @@ def _fetcher(url: str, timeout: float) -> Fetcher:
     return DirectoryFetcher(path)
 
 
-@click.command("monitor")
+@click.command("follow")
 @click.option(
     "--trust-root",
     "trust_root",
@@ -240,7 +242,7 @@ def _fetcher(url: str, timeout: float) -> Fetcher:
 )
 @passphrase_option
 @cli_errors
-def monitor(
+def follow(
     *,
     trust_root: str,
     state_dir: Path,
@@ -453,3 +455,67 @@ def _stop_on_signals(stop: threading.Event) -> None:
     # SIGTERM (systemd's stop) ends the daemon after its pass with the worst status; Ctrl-C
     # (SIGINT) stops at once, as KeyboardInterrupt, and exits 130.
     signal.signal(signal.SIGTERM, handler)
+
+
+@click.command("report")
+@click.option(
+    "--state",
+    "state_dir",
+    required=True,
+    metavar="DIR",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The monitor's state directory.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    metavar="OUT",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write index.html, report.json and the CSV tables into (created).",
+)
+@click.option(
+    "--trust-root",
+    "trust_root",
+    default="TRUST_ROOT",
+    metavar="ROOT",
+    help="The trust root's path, as shown in the commands that re-check evidence.",
+)
+@cli_errors
+def report(*, state_dir: Path, output: Path, trust_root: str) -> None:
+    """Write the auditor's report of a monitor's state (SPEC §8.6): a self-contained HTML
+    page (OUT/index.html, no script, plots as SVG) and the same data as OUT/report.json and
+    OUT/epochs.csv, passes.csv, evidence.csv. Safe while the monitor runs."""
+    data = build_report(state_dir, now=int(time.time()), trust_root=trust_root)
+    output.mkdir(parents=True, exist_ok=True)
+    files = {
+        "index.html": render_html(data),
+        "report.json": json.dumps(data, indent=1, sort_keys=True) + "\n",
+        **render_csv(data),
+    }
+    for name, text in files.items():
+        durable.replace(output / name, text.encode("utf-8"))
+    click.echo(
+        f"report of {data['log']['verified_size'] or 0} entries, {len(data['fleets'])} fleets, "
+        f"{data['evidence_files']} evidence files: {output / 'index.html'}"
+    )
+
+
+class _MonitorGroup(click.Group):
+    """``keybundle monitor URL ...`` follows a log (``follow``, the default); ``keybundle
+    monitor report`` writes the report. A group with a default command, so that the
+    established ``keybundle monitor URL`` keeps working."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands:
+            args = ["follow", *args]
+        return super().parse_args(ctx, args)
+
+
+monitor = _MonitorGroup(
+    "monitor",
+    commands=[follow, report],
+    help="Follow a log as an auditor (`keybundle monitor [follow] URL ...`), or write the "
+    "auditor's report of its state (`keybundle monitor report`).",
+)
