@@ -37,6 +37,7 @@ from ._common import (
     require_passphrase,
     serve_until_stopped,
 )
+from .config import config_option
 
 if TYPE_CHECKING:
     from keybundle.admission import BundleAdmission
@@ -562,6 +563,7 @@ def proof(*, directory: Path, index: int) -> None:
     "growth (default 3600; 0: never).",
 )
 @passphrase_option
+@config_option
 @cli_errors
 def serve(
     *,
@@ -573,7 +575,9 @@ def serve(
     recosign_interval: float | None,
     passphrase_file: Path | None,
 ) -> None:
-    """Serve DIR over HTTP: POST /add and the tlog-tiles read paths (SPEC §6.5)."""
+    """Serve DIR over HTTP: POST /add and the tlog-tiles read paths (SPEC §6.5), with
+    GET /healthz and /metrics and one structured log record per request outcome (§6.6)."""
+    from transparency_log import observe
     from transparency_log.server import (
         DEFAULT_RECOSIGN_INTERVAL_SECONDS,
         CosigningTileStore,
@@ -590,8 +594,12 @@ def serve(
     try:
         with listen_errors(host, port):
             server = make_log_server(
-                LogService(opened, verifier, config.origin), host, port, threads=threads
-            )
+                LogService(opened, verifier, config.origin), host, port, threads=threads,
+                wrap=lambda app: observe.instrument(
+                    app, observe.LogMetrics(directory), observe.checkpoint_health(directory)
+                ),
+            )  # fmt: skip
+        observe.configure_logging()
         store = opened.store
         interval = DEFAULT_RECOSIGN_INTERVAL_SECONDS
         if recosign_interval is not None:
