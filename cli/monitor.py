@@ -45,6 +45,7 @@ from transparency_log.tlog_client import CHECKPOINT_PATH
 from transparency_log.witness import FileStateStore, Witness, make_witness_server
 
 from ._common import UserError, cli_errors, passphrase_option, read_input
+from .config import config_option
 from .log import load_note_signer, parse_listen
 from .monitor_output import EVENT_KINDS, PROBLEM_KINDS, Alarm, Hook, Output, render
 
@@ -241,6 +242,7 @@ def _fetcher(url: str, timeout: float) -> Fetcher:
     help="Emit an alert event when the log could not be checked for S seconds (0: never).",
 )
 @passphrase_option
+@config_option
 @cli_errors
 def follow(
     *,
