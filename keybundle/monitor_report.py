@@ -285,21 +285,22 @@ def render_html(report: Mapping[str, Any]) -> str:
     log = report["log"]
     passes = report["passes"]
     last = passes[-1] if passes else None
+    origin = log["origin"] or "a log (no checkpoint verified yet)"
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'; img-src data:\">",
-        f"<title>Audit of {e(str(log['origin']))}</title><style>{_CSS}</style></head><body>",
-        f"<h1>Audit of {e(str(log['origin']))}</h1>",
+        f"<title>Audit of {e(origin)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Audit of {e(origin)}</h1>",
         f'<p class="muted">Generated {e(_date(report["generated_at"]))} from the monitor state '
         f"<code>{e(report['state'])}</code>.</p>",
         '<h2 id="summary">Summary</h2><table>',
     ]
     evidence = report["evidence"]
     rows = [
-        ("Log", e(str(log["origin"]))),
+        ("Log", e(origin)),
         ("Verified size", f'<span id="verified-size">{log["verified_size"]}</span>'),
         ("Entries checked", f'<span id="checked-entries">{log["checked_entries"]}</span>'),
         ("Fleets", f'<span id="fleet-count">{len(report["fleets"])}</span>'),

@@ -184,3 +184,15 @@ def test_the_page_renders_in_headless_chromium(
     assert taken.returncode == 0, taken.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 20_000  # not a blank page
+
+
+def test_a_report_of_a_fresh_state_says_nothing_was_verified(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    result = CliRunner().invoke(
+        cli, ["monitor", "report", "--state", str(tmp_path / "state"), "-o", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "o" / "index.html").read_text()
+    assert "no checkpoint verified yet" in page
+    assert page.count("no data yet") == 3
+    assert json.loads((tmp_path / "o" / "report.json").read_text())["fleets"] == []
