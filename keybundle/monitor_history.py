@@ -48,6 +48,8 @@ MAX_HISTORY_LINE_BYTES: Final = 1 << 20
 """Largest record; an epoch of MAX_KEYS keys stays well below it."""
 HEARTBEAT_SECONDS: Final = 600
 """A ``pass`` record is written at least this often even when nothing changed."""
+_FLUSH_BYTES: Final = 1 << 20
+"""Buffered records appended early, during a long backfill, once they reach this size."""
 RECORD_KINDS: Final = frozenset({"pass", "epoch", "trust_root", "misbehaviour"})
 """The ``record`` member of each line (SPEC §8.5)."""
 
@@ -69,6 +71,7 @@ class History:
         self._dir = directory
         self._fsync = fsync
         self._pending: list[bytes] = []
+        self._pending_bytes = 0
         self._last_pass: Mapping[str, Any] | None = None
 
     def record(self, kind: str, time: int, fields: Mapping[str, Any]) -> None:
@@ -79,6 +82,10 @@ class History:
         if len(line) > MAX_HISTORY_LINE_BYTES:
             raise ValueError(f"a history record of {len(line)} bytes is over the limit")
         self._pending.append(line)
+        self._pending_bytes += len(line)
+        if self._pending_bytes >= _FLUSH_BYTES:
+            # Ahead of the state is harmless (a reader drops repeats); memory stays bounded.
+            self.flush()
 
     def record_pass(self, time: int, fields: Mapping[str, Any]) -> None:
         """Buffer a ``pass`` record unless it repeats the last one within the heartbeat."""
@@ -110,6 +117,7 @@ class History:
                 durable.fsync_directory(self._dir)
         durable.append(path, data, fsync=self._fsync)
         self._pending.clear()
+        self._pending_bytes = 0
 
 
 def _read_one(path: Path) -> list[dict[str, Any]]:

@@ -97,3 +97,15 @@ def test_a_pass_keeps_its_epochs_and_health_in_the_history(tmp_path: Path) -> No
         "clean", 3, 3, 3,
     )  # fmt: skip
     assert set(passed["witness_ages"]) == {w.key_name for w in monitor.pinned.policy.witnesses}
+
+
+def test_a_long_backfill_appends_before_its_buffer_grows_large(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(monitor_history, "_FLUSH_BYTES", 100)
+    h = History(tmp_path, fsync=False)
+    h.record("trust_root", 1, {"index": 1, "version": 2})
+    assert read_history(tmp_path) == []  # buffered
+    for t in range(2, 5):
+        h.record("trust_root", t, {"index": t, "version": 2})
+    assert len(read_history(tmp_path)) >= 2  # appended without a flush from the caller
