@@ -51,6 +51,7 @@ from ._common import (
     serve_until_stopped,
     trust_root_option,
 )
+from .config import config_option
 
 if TYPE_CHECKING:
     from keybundle.admission import BundleAdmission
@@ -633,6 +634,7 @@ def proof(*, directory: Path, index: int) -> None:
     help="With witnesses: how long POST /add waits for the quorum before answering 504.",
 )
 @passphrase_option
+@config_option
 @cli_errors
 @_storage_errors
 def serve(
@@ -646,7 +648,9 @@ def serve(
     quorum_wait: float,
     passphrase_file: Path | None,
 ) -> None:
-    """Serve DIR over HTTP: POST /add and the tlog-tiles read paths (SPEC §6.5)."""
+    """Serve DIR over HTTP: POST /add and the tlog-tiles read paths (SPEC §6.5), with
+    GET /healthz and /metrics and one structured log record per request outcome (§6.6)."""
+    from transparency_log import observe
     from transparency_log.server import (
         CosigningTileStore,
         LogService,
@@ -676,7 +680,13 @@ def serve(
                 quorum_wait=quorum_wait,
                 recosign_interval=interval,
             )
-            server = make_log_server(service, host, port, threads=threads)
+            server = make_log_server(
+                service, host, port, threads=threads,
+                wrap=lambda app: observe.instrument(
+                    app, observe.LogMetrics(directory), observe.checkpoint_health(directory)
+                ),
+            )  # fmt: skip
+        observe.configure_logging()
         store = opened.store
         if isinstance(store, CosigningTileStore) and interval > 0:
             recosigner = Recosigner(store, interval, state_dir=directory / ".state")

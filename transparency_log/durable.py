@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     import sqlite3  # only a type here: a client that embeds this module never loads it
 
 __all__ = [
+    "append",
     "create_new",
     "fsync_directory",
     "immediate_transaction",
@@ -160,6 +161,39 @@ def create_new(path: Path, data: bytes, *, mode: int = 0o644, fsync: bool = True
     finally:
         temporary.unlink(missing_ok=True)
     if fsync:
+        fsync_directory(path.parent)
+
+
+def append(path: Path, data: bytes, *, fsync: bool = True) -> None:
+    """Append ``data`` to ``path`` (created if missing), after cutting a torn last line.
+
+    For append-only record files of one writer under its lock (the monitor's history,
+    SPEC §8.5): a crash mid-append may leave a last line without its LF; that piece is cut
+    off first, so the file stays whole lines. Flushed with ``fsync``, and the directory too
+    when the file was created, so that the records survive a crash once this returns.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        created = size == 0
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            keep = size - 1
+            while keep > 0:  # back to the byte after the last LF (0 if there is none)
+                start = max(0, keep - (1 << 16))
+                cut = os.pread(fd, keep - start, start).rfind(b"\n")
+                if cut >= 0:
+                    keep = start + cut + 1
+                    break
+                keep = start
+            os.ftruncate(fd, keep)
+            size = keep
+        os.lseek(fd, size, os.SEEK_SET)
+        _write_all(fd, data)
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    if fsync and created:
         fsync_directory(path.parent)
 
 

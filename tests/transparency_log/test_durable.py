@@ -85,3 +85,17 @@ def test_a_locked_writer_reuses_the_temporary_a_crash_left(tmp_path: Path) -> No
     durable.replace_with(target, lambda out: out.write(b"new"), locked=True, fsync=False)
     assert target.read_bytes() == b"new"
     assert [p.name for p in tmp_path.iterdir()] == ["leaf-filter"]
+
+
+def test_append_cuts_a_torn_last_line_first(tmp_path: Path) -> None:
+    path = tmp_path / "records"
+    durable.append(path, b"one\n")
+    durable.append(path, b"two\n", fsync=False)
+    assert path.read_bytes() == b"one\ntwo\n"
+    with path.open("ab") as f:
+        f.write(b"thr" + b"e" * 70_000)  # torn, longer than one read back
+    durable.append(path, b"three\n")
+    assert path.read_bytes() == b"one\ntwo\nthree\n"
+    path.write_bytes(b"no line at all")
+    durable.append(path, b"four\n")
+    assert path.read_bytes() == b"four\n"
