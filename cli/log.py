@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import functools
 import itertools
+import logging
 import os
 import secrets
 import sqlite3
@@ -693,12 +694,13 @@ def serve(
             recosigner.start()
 
         def ready() -> None:
-            lines = [f"log {config.origin} listening on http://{server.host}:{server.port}"]
+            click.echo(f"log {config.origin} listening on http://{server.host}:{server.port}",
+                       err=True)  # fmt: skip
             if isinstance(store, CosigningTileStore) and not store.config.endpoints:
-                lines.append(
-                    "note: the log has no witnesses yet ('keybundle log witnesses DIR --set')"
+                # A record like every later line of standard error (SPEC §6.6).
+                logging.getLogger("keybundle.service").warning(
+                    "the log has no witnesses yet ('keybundle log witnesses DIR --set')"
                 )
-            click.echo("\n".join(lines), err=True)  # one write: a stop cannot split it
 
         serve_until_stopped(server, ready)
     finally:
