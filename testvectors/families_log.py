@@ -1283,6 +1283,22 @@ def _policy(vs: VectorSet) -> None:
             f"log {log}\nwitness w1 {w1}\nwitness w9 {w4}\n",
         ),
     ]
+    alone.extend(
+        [
+            (
+                "policy-log-line-with-three-fields",
+                "A log line with a key, a URL and one more field.",
+                f"log {log} https://log.example/ extra\nwitness w1 {w1}\n",
+                f"log {log} https://log.example/\nwitness w1 {w1}\n",
+            ),
+            (
+                "policy-witness-line-with-four-fields",
+                "A witness line with a name, a key, a URL and one more field.",
+                f"log {log}\nwitness w1 {w1} https://w1.example/ extra\n",
+                f"log {log}\nwitness w1 {w1} https://w1.example/\n",
+            ),
+        ]
+    )
     alone.append(
         (
             "policy-group-member-twice-in-one-group",
@@ -1491,6 +1507,18 @@ def _policy(vs: VectorSet) -> None:
         both,
         w.checkpoint(origin="other.example/log"),
         reject("WRONG_ORIGIN"),
+    )
+    # Of two logs of one name, the one whose key hash the note names verifies it.
+    namesake = note.encode_verifier_key(
+        LOG_ORIGIN, 1, bytes(SigningKey(seed("log namesake")).verify_key)
+    )
+    checkpoint(
+        "checkpoint-under-policy-two-logs-of-one-name",
+        "Two listed logs carry the checkpoint's origin as their key name; the second, whose "
+        "key hash the note's signature line names, signed it.",
+        f"log {namesake}\n" + both,
+        w.checkpoint(),
+        ACCEPT,
     )
     # The order of SPEC §2.8 "Checkpoint under a policy": structure, claimed origin, §2.6.
     other_origin = w.checkpoint(origin="other.example/log")
