@@ -1014,6 +1014,23 @@ def _cose(vs: VectorSet) -> None:
             ),
         ),
         (
+            "cose-kid-as-text-string",
+            "A protected header whose kid is a 16-character text string, not 16 bytes.",
+            lambda: _tagged(
+                [header({1: -8, 3: content_type, 4: "a" * 16}), unprotected, payload, signature]
+            ),
+        ),
+        (
+            "cose-unprotected-empty-array",
+            "An empty array where the unprotected header map belongs.",
+            lambda: _tagged([body[0], [], payload, signature]),
+        ),
+        (
+            "cose-payload-text-string",
+            "The payload carried as a text string.",
+            lambda: _tagged([body[0], unprotected, payload.decode("latin-1"), signature]),
+        ),
+        (
             "cose-protected-header-text-string",
             "The protected header's map bytes carried as a text string, not a byte string.",
             lambda: _tagged([body[0].decode("latin-1"), unprotected, payload, signature]),
