@@ -496,6 +496,14 @@ def _note(vs: VectorSet) -> None:
             reject("BAD_NOTE_SIGNATURE"),
             repaired=signed,
         )
+    add(
+        "note-ed25519-signature-of-63-bytes",
+        "The known key's line with its signature's last byte dropped: 63 bytes, not 64.",
+        signed_raw(_TEXT.encode(), sig.signature[:63]),
+        [vkey],
+        reject("BAD_NOTE_SIGNATURE"),
+        repaired=signed,
+    )
     # Control characters (SPEC §2.4.1 rule 2), each in a text the key did sign: the twin has
     # a space in its place.
     for char, what in (
