@@ -215,11 +215,22 @@ def sites(module: str) -> list[Site]:
     return mutator.sites
 
 
-def _mutated_code(module: str, index: int) -> CodeType:
-    path, source = _source(module)
+def _mutated_tree(module: str, index: int) -> ast.Module:
+    _, source = _source(module)
     mutator = _Mutator(source, module, index)
-    tree = ast.fix_missing_locations(mutator.visit(copy.deepcopy(ast.parse(source))))
-    return compile(tree, path, "exec")
+    tree = mutator.visit(copy.deepcopy(ast.parse(source)))
+    if not isinstance(tree, ast.Module):
+        raise TypeError("a mutated module is still a module")
+    return ast.fix_missing_locations(tree)
+
+
+def mutated_source(module: str, index: int) -> str:
+    """The source of mutant ``index`` of ``module`` (as ``ast.unparse`` writes it)."""
+    return ast.unparse(_mutated_tree(module, index))
+
+
+def _mutated_code(module: str, index: int) -> CodeType:
+    return compile(_mutated_tree(module, index), _source(module)[0], "exec")
 
 
 class _MutantLoader(importlib.machinery.SourceFileLoader):
