@@ -39,14 +39,9 @@ from nacl.bindings import crypto_sign_open  # noqa: E402
 
 from keybundle import cose  # noqa: E402
 from keybundle.countersignature import countersign_structure  # noqa: E402
-from keybundle.monitor import (  # noqa: E402
-    EntryJudge,
-    Event,
-    Monitor,
-    ProcessJudge,
-    SerialJudge,
-    StateDir,
-)
+from keybundle.monitor import Event, Monitor  # noqa: E402
+from keybundle.monitor_judges import EntryJudge, ProcessJudge, SerialJudge  # noqa: E402
+from keybundle.monitor_state import StateDir  # noqa: E402
 from tests.keybundle.world import World  # noqa: E402
 from transparency_log.appender import Log  # noqa: E402
 from transparency_log.fetcher import DirectoryFetcher  # noqa: E402

@@ -5,8 +5,11 @@ Run: ``.venv/bin/python bench/bench_dcbor.py [--quick]``
 Compares, on the objects the client verifier decodes, the floor (a bare ``cbor2.loads``, which
 checks nothing of our profile) with:
 
-* ``dcbor.decode``: the shipped design, cbor2 + object hook + plain re-encode check, falling
-  back to the strict decoder (the module docstring explains it);
+* ``dcbor.decode``: the shipped design, cbor2's decode and one walk over the value that checks
+  types and key order and sums the shortest encoding's size (issue 18), falling back to the
+  strict decoder (the module docstring explains it);
+* ``decode + re-encode (previous)``: the design it replaced, cbor2 + object hook + plain
+  ``cbor2.dumps`` compared with the input (kept in tests/keybundle/dcbor_reencode.py);
 * ``strict (pure Python)``: ``dcbor._StrictDecoder`` alone, design (a) of the issue;
 * ``cbor2 canonical re-encode``: ``cbor2.loads`` + ``cbor2.dumps(canonical=True)`` + compare,
   the other cbor2-based design (not exact by itself: no float/tag/key-order checks, and
@@ -33,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from keybundle import dcbor
 from keybundle.payload import BundlePayload, FleetKey, parse_payload
+from tests.keybundle.dcbor_reencode import decode_reencode
 from tests.keybundle.dcbor_reference import reference_decode
 
 
@@ -105,6 +109,9 @@ def _candidates(
     def shipped() -> object:
         return dcbor.decode(data, tags=tags)
 
+    def previous() -> object:
+        return decode_reencode(data, dcbor.DEFAULT_MAX_DEPTH, dcbor.DEFAULT_MAX_ITEMS, tags)
+
     def strict() -> object:
         limits = (dcbor.DEFAULT_MAX_DEPTH, dcbor.DEFAULT_MAX_ITEMS)
         return dcbor._StrictDecoder(data, *limits, tags).decode()
@@ -127,6 +134,7 @@ def _candidates(
     candidates: dict[str, Callable[[], object]] = {
         "floor: cbor2.loads": floor,
         "dcbor.decode (shipped)": shipped,
+        "decode + re-encode (previous)": previous,
         "strict (pure Python)": strict,
         "cbor2 canonical re-encode": canonical_reencode,
         "reference (tests)": reference,

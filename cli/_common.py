@@ -18,7 +18,6 @@ import errno
 import functools
 import json
 import os
-import secrets
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -29,7 +28,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, Protocol, TypeVar
 
 import click
 
+from keybundle.errors import CorruptStateError
 from keybundle.signers import COSE_ALG_EDDSA, COSE_ALG_ES256
+from transparency_log import durable
 from transparency_log.errors import VerificationError
 
 if TYPE_CHECKING:
@@ -46,11 +47,16 @@ __all__ = [
     "EXIT_USAGE",
     "MAX_INPUT_BYTES",
     "PASSPHRASE_ENV",
+    "TRUST_ROOT",
+    "PinnedTrustRoot",
+    "TrustRootParam",
     "UserError",
     "check_new_files",
     "cli_errors",
     "force_option",
+    "json_option",
     "listen_errors",
+    "load_trust_root",
     "open_signer",
     "passphrase_option",
     "passphrase_source",
@@ -58,6 +64,7 @@ __all__ = [
     "require_passphrase",
     "role_json",
     "serve_until_stopped",
+    "trust_root_option",
     "utc",
     "verification_json",
     "write_output",
@@ -116,7 +123,7 @@ def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except VerificationError as e:
             _fail(EXIT_REJECTED, e.message, e.reason, as_json)
-        except UserError as e:
+        except (UserError, CorruptStateError) as e:
             _fail(EXIT_USAGE, str(e), None, as_json)
         except OSError as e:
             _fail(EXIT_USAGE, _os_error_message(e), None, as_json)
@@ -127,6 +134,97 @@ def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 
 # -- options ------------------------------------------------------------------------------
+
+
+def json_option(help: str = "Print one JSON object.") -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """``--json`` (parameter ``as_json``), declared once for every command.
+
+    Eager, so that it is known before any other option is converted: an option that fails
+    to convert (a bad ``--trust-root``) then reports its error as JSON too (SPEC §10.1).
+    """
+    return click.option("--json", "as_json", is_flag=True, is_eager=True, help=help)
+
+
+class PinnedTrustRoot:
+    """A signed trust-root file the user named, verified against its own thresholds (§5.3).
+
+    Only :func:`load_trust_root` makes one: holding one means the file was read once, within
+    ``MAX_SIGNED_TRUST_ROOT_BYTES``, and verified as self-signed.
+    """
+
+    __slots__ = ("path", "root", "signed")
+
+    def __init__(self, path: str, signed: bytes, root: TrustRoot) -> None:
+        self.path = path
+        self.signed = signed
+        """The file's bytes: the signed trust root, as pinned."""
+        self.root = root
+
+    def __repr__(self) -> str:
+        return f"PinnedTrustRoot({self.path!r}, version {self.root.version})"
+
+
+def load_trust_root(path: str | os.PathLike[str]) -> PinnedTrustRoot:
+    """Read and verify the signed trust root in ``path`` (``-``: standard input).
+
+    A root that does not verify is the user's configuration problem (UserError, exit 2, as
+    in ``keybundle verify``), not a rejection of the input being processed.
+    """
+    from keybundle.trustroot import MAX_SIGNED_TRUST_ROOT_BYTES, verify_self_signed
+
+    name = os.fspath(path)
+    data = read_input(name, "trust root", limit=MAX_SIGNED_TRUST_ROOT_BYTES)
+    try:
+        return PinnedTrustRoot(name, data, verify_self_signed(data))
+    except VerificationError as e:
+        raise UserError(
+            f"trust root {name} is not a valid signed trust root ({e.reason}): {e.message}"
+        ) from None
+
+
+if TYPE_CHECKING:
+    _TrustRootParamBase = click.ParamType[PinnedTrustRoot]
+else:  # click 8.1, which pyproject allows, cannot subscript ParamType at run time
+    _TrustRootParamBase = click.ParamType
+
+
+class TrustRootParam(_TrustRootParamBase):
+    """A ``--trust-root`` value: loaded and verified once, at the command line's edge.
+
+    A file that cannot be read or does not verify fails here, with the one-line (or JSON)
+    error and exit code 2 of every user error (SPEC §10.1), before the command runs.
+    """
+
+    name = "ROOT"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> PinnedTrustRoot:
+        """The :class:`PinnedTrustRoot` in the file ``value`` names."""
+        if isinstance(value, PinnedTrustRoot):
+            return value
+        as_json = bool(ctx is not None and ctx.params.get("as_json"))
+        try:
+            return load_trust_root(str(value))
+        except UserError as e:
+            _fail(EXIT_USAGE, str(e), None, as_json)
+        except OSError as e:
+            _fail(EXIT_USAGE, _os_error_message(e), None, as_json)
+
+
+TRUST_ROOT = TrustRootParam()
+"""The click type of every ``--trust-root`` option."""
+
+
+def trust_root_option(
+    help: str,
+    *,
+    required: bool = True,
+    flag: str = "--trust-root",
+    name: str = "trust_root",
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """``--trust-root ROOT`` (parameter ``trust_root``, a :class:`PinnedTrustRoot`)."""
+    return click.option(flag, name, type=TRUST_ROOT, required=required, metavar="ROOT", help=help)
 
 
 def passphrase_option(func: Callable[P, R]) -> Callable[P, R]:
@@ -252,34 +350,19 @@ def check_new_files(paths: list[Path], *, force: bool) -> None:
 
 
 def write_output(path: Path, data: bytes, *, force: bool, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file, fsync, then a rename.
+    """Write ``data`` to ``path`` atomically (:mod:`transparency_log.durable`).
 
-    Without ``force`` an existing ``path`` is never replaced (the final step is a hard link,
-    which fails if the name exists, even if it appeared meanwhile).
+    Without ``force`` an existing ``path`` is never replaced, even one that appeared after
+    the check (:func:`~transparency_log.durable.create_new`).
     """
     check_new_files([path], force=force)
-    directory = path.parent
-    tmp = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    if force:
+        durable.replace(path, data, mode=mode)
+        return
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if force:
-            tmp.replace(path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise UserError(
-                    f"{path} already exists; refusing to overwrite it (use --force)"
-                ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
+        durable.create_new(path, data, mode=mode)
+    except FileExistsError:
+        raise UserError(f"{path} already exists; refusing to overwrite it (use --force)") from None
 
 
 # -- signers ------------------------------------------------------------------

@@ -41,18 +41,20 @@ from keybundle.trustroot import TrustRoot
 
 from ._common import (
     COSE_ALG_NAMES,
+    PinnedTrustRoot,
     UserError,
     cli_errors,
     force_option,
+    json_option,
     open_signer,
     passphrase_option,
     read_input,
     role_json,
+    trust_root_option,
     utc,
     verification_json,
     write_output,
 )
-from .trust_root import load_trust_root
 
 __all__ = ["MAX_FLEET_JSON_BYTES", "bundle"]
 
@@ -179,14 +181,7 @@ def sign(
 
 @bundle.command("countersign")
 @_key_option
-@click.option(
-    "--trust-root",
-    "root_file",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="ROOT",
-    help="The signed trust root whose independent role must have signed IN.",
-)
+@trust_root_option("The signed trust root whose independent role must have signed IN.")
 @click.argument("in_file", metavar="IN", type=click.Path(dir_okay=False, allow_dash=True))
 @_out_option
 @passphrase_option
@@ -195,7 +190,7 @@ def sign(
 def countersign(
     *,
     key_ref: str,
-    root_file: Path,
+    trust_root: PinnedTrustRoot,
     in_file: str,
     out: Path,
     passphrase_file: Path | None,
@@ -207,7 +202,7 @@ def countersign(
     ROOT's independent role and its payload is well formed; refused (exit 2) if KEY is not an
     operator key of ROOT.
     """
-    root = load_trust_root(root_file)
+    root = trust_root.root
     data = read_input(in_file, "signed bundle", limit=MAX_SIGNED_BUNDLE_BYTES)
     # Check what is being approved before any key is opened (SPEC §4.2).
     parsed = parse_unverified_sign1(data)
@@ -216,7 +211,7 @@ def countersign(
     with open_signer(key_ref, passphrase_file) as signer:
         if signer.kid not in root.operator_keys:
             raise UserError(
-                f"key {signer.kid.hex()} is not an operator key of trust root {root_file} "
+                f"key {signer.kid.hex()} is not an operator key of trust root {trust_root.path} "
                 f"(version {root.version}); clients would reject its countersignature "
                 "(UNKNOWN_KEY)"
             )
@@ -343,28 +338,21 @@ def _print_inspection(info: dict[str, Any]) -> None:
             echo(f"  verdict: rejected ({verdict['reason']}): {verdict['message']}")
 
 
-_trust_root_option = click.option(
-    "--trust-root",
-    "root_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="ROOT",
-    help="Check the signatures against this signed trust root and name their roles.",
-)
-
-
 @bundle.command("inspect")
 @click.argument("in_file", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
-@_trust_root_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@trust_root_option(
+    "Check the signatures against this signed trust root and name their roles.", required=False
+)
+@json_option()
 @cli_errors
-def inspect(*, in_file: str, root_file: Path | None, as_json: bool) -> None:
+def inspect(*, in_file: str, trust_root: PinnedTrustRoot | None, as_json: bool) -> None:
     """Show a payload, a signed or a countersigned bundle: fleet, epoch, validity window
     (UTC), previous digest, keys with fingerprints, and who signed.
 
     Inspecting is not accepting: exit 0 whenever FILE is well formed, even if a signature
     does not verify (see the verdict, or use `bundle verify`).
     """
-    root = load_trust_root(root_file) if root_file is not None else None
+    root = trust_root.root if trust_root is not None else None
     data = read_input(in_file, "bundle", limit=MAX_SIGNED_BUNDLE_BYTES)
     _not_a_trust_root(data, in_file)
     info = _inspect_json(data, root)
@@ -376,24 +364,17 @@ def inspect(*, in_file: str, root_file: Path | None, as_json: bool) -> None:
 
 @bundle.command("verify")
 @click.argument("in_file", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option(
-    "--trust-root",
-    "root_file",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="ROOT",
-    help="The signed trust root whose roles must have signed FILE.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@trust_root_option("The signed trust root whose roles must have signed FILE.")
+@json_option()
 @cli_errors
-def verify(*, in_file: str, root_file: Path, as_json: bool) -> None:
+def verify(*, in_file: str, trust_root: PinnedTrustRoot, as_json: bool) -> None:
     """Verify a countersigned bundle's signatures and payload against ROOT (SPEC §5.4, §3).
 
     Exit 0 if both roles' thresholds are met and the payload is well formed, else exit 1
     with the reason code. Validity times, the log and the fleet history are the client's
     checks (`keybundle verify` on an OTA package).
     """
-    root = load_trust_root(root_file)
+    root = trust_root.root
     data = read_input(in_file, "signed bundle", limit=MAX_SIGNED_BUNDLE_BYTES)
     verified = verify_signed_bundle(data, root)
     payload = parse_payload(verified.payload)

@@ -23,6 +23,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "note": ("note", "note", "Sign and verify C2SP signed notes."),
     "package": ("package", "package", "Assemble OTA packages from a log."),
     "bundle": ("bundle", "bundle", "Build, sign, countersign, inspect and verify key bundles."),
+    "client": ("client", "client", "Write the initial state an app's embedded client ships."),
     "conformance": ("conformance", "conformance", "Check a verifier against the vectors."),
     "demo": ("demo", "demo", "Run the whole issuance end to end on a local log."),
     "trust-root": ("trust_root", "trust_root", "Create, sign, inspect and verify trust roots."),

@@ -23,7 +23,7 @@ from keybundle.conformance import (
 )
 
 from ._common import UserError, cli_errors
-from .vectors import checkout_vectors_dir
+from .vectors import NO_VECTORS_MESSAGE, default_vectors_dir
 
 __all__ = ["conformance"]
 
@@ -47,7 +47,7 @@ def conformance() -> None:
     "vectors_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="The vectors directory (default: testvectors/ of the source checkout).",
+    help="The vectors directory (default: the vectors installed with keybundle).",
 )
 @click.option(
     "--family",
@@ -82,9 +82,9 @@ def run(
     quiet: bool,
 ) -> None:
     """Answer every vector and compare; print PASS/FAIL per vector and `N passed, M failed`."""
-    directory = vectors_dir if vectors_dir is not None else checkout_vectors_dir()
+    directory = vectors_dir if vectors_dir is not None else default_vectors_dir()
     if directory is None:
-        raise UserError("no vectors directory: give --vectors DIR")
+        raise UserError(NO_VECTORS_MESSAGE)
     if not directory.is_dir():
         raise UserError(f"{directory}: no such vectors directory")
     try:

@@ -349,10 +349,11 @@ def _reason_of(answer: str) -> str:
 def _monitor_pass(workdir: Path, log_url: str, signed_root: bytes, now: int) -> str:
     """One pass of the auditor (SPEC §8) over the log; a one-line summary."""
     from keybundle import monitor
+    from keybundle.monitor_state import StateDir
 
     allowed = workdir / "allowed-keys.txt"
     events: list[dict[str, Any]] = []
-    state = monitor.StateDir(workdir / "monitor-state")
+    state = StateDir(workdir / "monitor-state")
     state.lock()
     try:
         with HTTPFetcher(log_url, timeout=TIMEOUT_SECONDS, retries=1) as fetcher:

@@ -8,10 +8,8 @@ from pathlib import Path
 import click
 
 from keybundle.evidence import MAX_EVIDENCE_BYTES, verify_evidence
-from keybundle.trustroot import MAX_SIGNED_TRUST_ROOT_BYTES, verify_self_signed
-from transparency_log.errors import VerificationError
 
-from ._common import UserError, cli_errors, read_input
+from ._common import PinnedTrustRoot, cli_errors, json_option, trust_root_option
 
 __all__ = ["evidence"]
 
@@ -23,27 +21,15 @@ def evidence() -> None:
 
 @evidence.command("verify")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--trust-root",
-    "trust_root",
-    required=True,
-    metavar="ROOT",
-    help="The signed trust root the auditor was started with (SPEC §5).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the finding as one JSON object.")
+@trust_root_option("The signed trust root the auditor was started with (SPEC §5).")
+@json_option("Print the finding as one JSON object.")
 @cli_errors
-def verify(*, file: Path, trust_root: str, as_json: bool) -> None:
+def verify(*, file: Path, trust_root: PinnedTrustRoot, as_json: bool) -> None:
     """Re-check FILE, an evidence file written by `keybundle monitor`, with nothing but the
     trust root. Exit code 0: the evidence shows the misbehaviour it claims; 1: it does not
     (the reason code says why); 2: bad usage or an unreadable file.
     """
-    root_bytes = read_input(trust_root, "trust root", limit=MAX_SIGNED_TRUST_ROOT_BYTES)
-    try:
-        root = verify_self_signed(root_bytes)
-    except VerificationError as e:
-        raise UserError(
-            f"trust root {trust_root} is not a valid signed trust root ({e.reason}): {e.message}"
-        ) from None
+    root = trust_root.root
     with file.open("rb") as f:
         data = f.read(MAX_EVIDENCE_BYTES + 1)
     finding = verify_evidence(data, root)

@@ -36,6 +36,7 @@ from ._common import (
     check_new_files,
     cli_errors,
     force_option,
+    json_option,
     passphrase_option,
     passphrase_source,
     read_input,
@@ -254,7 +255,7 @@ def key_uri(uri: str) -> str:
 
 @keys.command("show")
 @click.argument("pub_file", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option()
 @cli_errors
 def show(pub_file: str, as_json: bool) -> None:
     """Show a public key file: a role key's kid, algorithm and fingerprint, or a note

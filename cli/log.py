@@ -20,26 +20,28 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from transparency_log import durable
 from transparency_log.appender import Log, LogLockedError, LogStateError, open_directory_log
 from transparency_log.checkpoint import Checkpoint
 from transparency_log.entry_bundle import MAX_ENTRY_SIZE
-from transparency_log.errors import VerificationError
+from transparency_log.errors import BatchRejectionError, VerificationError
 from transparency_log.merkle import EMPTY_ROOT
 from transparency_log.note import SIG_TYPE_ED25519, new_signer, new_verifier
 from transparency_log.storage import DirectoryTileStore
 
 from ._common import (
+    PinnedTrustRoot,
     UserError,
     cli_errors,
     listen_errors,
     passphrase_option,
     require_passphrase,
     serve_until_stopped,
+    trust_root_option,
 )
 
 if TYPE_CHECKING:
     from keybundle.admission import BundleAdmission
-    from keybundle.trustroot import TrustRoot
 
 # The admission, trust-root, witness (requests) and HTTP-server modules are imported where
 # they are used: 'log append' into a log without them should not pay for their imports
@@ -183,25 +185,6 @@ def _admission(directory: Path) -> BundleAdmission | None:
         ) from None
 
 
-def _load_trust_root(path: Path) -> tuple[bytes, TrustRoot]:
-    """The signed trust root file's bytes and root; it must verify as self-signed (SPEC §5)."""
-    from keybundle.trustroot import MAX_SIGNED_TRUST_ROOT_BYTES, verify_self_signed
-
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_SIGNED_TRUST_ROOT_BYTES + 1)
-    except OSError as e:
-        raise UserError(f"cannot read trust root {path}: {e.strerror or e}") from None
-    if len(data) > MAX_SIGNED_TRUST_ROOT_BYTES:
-        raise UserError(f"trust root {path} is larger than {MAX_SIGNED_TRUST_ROOT_BYTES} bytes")
-    try:
-        return data, verify_self_signed(data)
-    except VerificationError as e:
-        raise UserError(
-            f"trust root {path} is not a valid signed trust root ({e.reason}): {e.message}"
-        ) from None
-
-
 def _witness_endpoints(directory: Path) -> list[Any]:
     """The witnesses to ask for cosignatures: DIR/.keybundle-log/witnesses (SPEC §6.5.5)."""
     path = _config_dir(directory) / WITNESSES_FILE
@@ -239,13 +222,7 @@ def log() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The log's Ed25519 note signer key file (keybundle keys generate --type note).",
 )
-@click.option(
-    "--trust-root",
-    "trust_root",
-    metavar="ROOT",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Admit only key bundles valid under this signed trust root.",
-)
+@trust_root_option("Admit only key bundles valid under this signed trust root.", required=False)
 @click.option(
     "--witnesses",
     "witnesses",
@@ -260,7 +237,7 @@ def init(
     directory: Path,
     origin: str,
     key_path: Path,
-    trust_root: Path | None,
+    trust_root: PinnedTrustRoot | None,
     witnesses: Path | None,
     passphrase_file: Path | None,
 ) -> None:
@@ -280,10 +257,10 @@ def init(
     verifier = signer.verifier()
     root_bytes: bytes | None = None
     if trust_root is not None:
-        root_bytes, root = _load_trust_root(trust_root)
+        root_bytes, root = trust_root.signed, trust_root.root
         if verifier.verifier_key not in {entry.vkey for entry in root.policy.logs}:
             click.echo(
-                f"warning: trust root {trust_root} does not list this log's key "
+                f"warning: trust root {trust_root.path} does not list this log's key "
                 f"{verifier.verifier_key}; clients pinning it will not accept this log",
                 err=True,
             )
@@ -305,11 +282,11 @@ def init(
     directory.mkdir(parents=True, exist_ok=True)
     config_dir.mkdir(mode=0o755)
     config = LogConfig(origin, verifier.verifier_key, key_path.resolve())
-    (config_dir / CONFIG_FILE).write_text(config.format(), encoding="utf-8")
+    durable.create_new(config_dir / CONFIG_FILE, config.format().encode("utf-8"))
     if root_bytes is not None:
-        (config_dir / TRUST_ROOT_FILE).write_bytes(root_bytes)
+        durable.create_new(config_dir / TRUST_ROOT_FILE, root_bytes)
     if witness_text is not None:
-        (config_dir / WITNESSES_FILE).write_bytes(witness_text)
+        durable.create_new(config_dir / WITNESSES_FILE, witness_text)
     # Create the empty log: the state directory and a signed checkpoint of size 0, with the
     # admission state recording the trust root it starts from.
     opened = open_directory_log(
@@ -497,22 +474,11 @@ def append(
 
         try:
             indices = opened.add_many(_Files(paths), progress=progress)
-        except VerificationError as e:
-            position = _position(e.message)
-            named = position is not None and position < len(paths)
-            which = f"{paths[position]}: " if named and position is not None else ""
+        except BatchRejectionError as e:
+            which = f"{paths[e.position]}: " if e.position < len(paths) else ""
             raise VerificationError(e.reason, which + e.message) from None
     lines = [f"{path} {index}" for path, index in zip(paths, indices, strict=True)]
     click.echo("\n".join(lines))
-
-
-def _position(message: str) -> int | None:
-    """The batch position named by add_many's rejection message ("entry K of the batch")."""
-    prefix = "entry "
-    if not message.startswith(prefix):
-        return None
-    digits = message[len(prefix) :].split(" ", 1)[0]
-    return int(digits) if digits.isdigit() else None
 
 
 @log.command("proof")

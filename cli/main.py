@@ -4,6 +4,10 @@
 and the command tree are imported (its cost is measured in bench/bench_verify.py against
 importing the crypto libraries alone). Every other command goes through click.
 
+``keybundle verify`` needs only the base install (the client verifier's dependencies); every
+other command needs the ``operator`` extra (click, requests, waitress). Without it the
+command says so in one line and exits 2, rather than failing with an ImportError.
+
 Exit codes (SPEC §10): 0 success; 1 verification rejected the input; 2 bad usage, an
 unreadable or malformed file, or another error the user can fix.
 """
@@ -11,9 +15,17 @@ unreadable or malformed file, or another error the user can fix.
 from __future__ import annotations
 
 import sys
+from importlib.util import find_spec
 from typing import NoReturn
 
-__all__ = ["main"]
+__all__ = ["OPERATOR_MODULES", "main"]
+
+OPERATOR_MODULES = ("click", "requests", "waitress")
+"""What the ``operator`` extra installs: every command but ``verify`` may import them."""
+
+
+def _missing_operator_modules() -> list[str]:
+    return [name for name in OPERATOR_MODULES if find_spec(name) is None]
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
@@ -23,6 +35,15 @@ def main(argv: list[str] | None = None) -> NoReturn:
         from .verify import run
 
         raise SystemExit(run(args[1:]))
+    missing = _missing_operator_modules()
+    if missing:
+        print(
+            f"keybundle: error: this command needs the operator install, "
+            f"`pip install 'keybundle[operator]'` (missing: {', '.join(missing)}); "
+            f"`keybundle verify` works without it",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
     from .commands import run_cli
 
     run_cli(args)

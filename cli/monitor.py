@@ -25,23 +25,29 @@ import requests
 
 from keybundle.monitor import (
     MAX_ALLOW_LIST_BYTES,
-    EntryJudge,
     Event,
     Monitor,
-    ProcessJudge,
-    StateDir,
     Status,
     parse_allow_list,
 )
-from keybundle.trustroot import MAX_SIGNED_TRUST_ROOT_BYTES, verify_self_signed
+from keybundle.monitor_judges import EntryJudge, ProcessJudge
+from keybundle.monitor_state import StateDir
+from transparency_log import http_deadline
 from transparency_log.cosignature import SIG_TYPE_COSIGNATURE_V1
-from transparency_log.errors import VerificationError
 from transparency_log.fetcher import DirectoryFetcher, Fetcher, HTTPFetcher
 from transparency_log.note import MAX_NOTE_BYTES
 from transparency_log.tlog_client import CHECKPOINT_PATH
 from transparency_log.witness import FileStateStore, Witness, make_witness_server
 
-from ._common import UserError, cli_errors, passphrase_option, read_input
+from ._common import (
+    PinnedTrustRoot,
+    UserError,
+    cli_errors,
+    json_option,
+    passphrase_option,
+    read_input,
+    trust_root_option,
+)
 from .log import load_note_signer, parse_listen
 
 __all__ = ["PoliteFetcher", "monitor", "render"]
@@ -150,8 +156,7 @@ class PoliteFetcher:
     def __init__(self, inner: HTTPFetcher, *, timeout: float) -> None:
         self._inner = inner
         self._timeout = timeout
-        self._session = requests.Session()
-        self._session.headers["User-Agent"] = "keybundle-monitor"
+        self._session = http_deadline.bounded_session(user_agent="keybundle-monitor")
         self._cached: tuple[bytes, str] | None = None
         self.not_modified = 0
         """How many checkpoint requests were answered 304 (for tests)."""
@@ -168,7 +173,12 @@ class PoliteFetcher:
         self.close()
 
     def fetch(self, path: str, *, max_bytes: int | None = None) -> bytes:
-        """``checkpoint`` conditionally (class doc); any other path plainly."""
+        """``checkpoint`` conditionally (class doc); any other path plainly.
+
+        The conditional request has ``timeout`` seconds for its whole answer
+        (:mod:`transparency_log.http_deadline`); the plain fetch it may fall back to has the
+        wrapped fetcher's bound.
+        """
         if path != CHECKPOINT_PATH:
             return self._inner.fetch(path, max_bytes=max_bytes)
         cap = MAX_NOTE_BYTES if max_bytes is None else max_bytes
@@ -176,39 +186,31 @@ class PoliteFetcher:
         headers = {"If-Modified-Since": cached[1]} if cached is not None else {}
         self._cached = None
         try:
-            with self._session.get(
+            with http_deadline.bounded_request(
+                self._session,
+                "GET",
                 self._inner.base_url + path,
+                timeout=self._timeout,
                 headers=headers,
-                timeout=(self._timeout, self._timeout),
-                allow_redirects=False,
-                stream=True,
-            ) as response:
-                if response.status_code == 304 and cached is not None:
+            ) as answer:
+                if answer.status == 304 and cached is not None:
                     self.not_modified += 1
                     self._cached = cached
                     return cached[0]
-                if response.status_code == 200:
-                    data = _read_capped(response, cap)
-                    if data is not None:
-                        modified = response.headers.get("Last-Modified")
-                        if modified and _safe_validator(modified, response.headers.get("Date")):
-                            self._cached = (data, modified)
-                        return data
-        except requests.RequestException:
+                if answer.status == 200:
+                    data = answer.read(cap)
+                    modified = answer.header("Last-Modified")
+                    if modified and _safe_validator(modified, answer.header("Date") or None):
+                        self._cached = (data, modified)
+                    return data
+        except (
+            requests.RequestException,
+            http_deadline.DeadlineExceededError,
+            http_deadline.AnswerTooLargeError,
+        ):
             pass
         # Anything else: the plain fetcher, with its retries, caps and error messages.
         return self._inner.fetch(path, max_bytes=cap)
-
-
-def _read_capped(response: requests.Response, cap: int) -> bytes | None:
-    chunks: list[bytes] = []
-    received = 0
-    for chunk in response.iter_content(chunk_size=65536):
-        received += len(chunk)
-        if received > cap:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _safe_validator(last_modified: str, date: str | None) -> bool:
@@ -233,13 +235,7 @@ def _fetcher(url: str, timeout: float) -> Fetcher:
 
 
 @click.command("monitor")
-@click.option(
-    "--trust-root",
-    "trust_root",
-    required=True,
-    metavar="ROOT",
-    help="The pinned signed trust root (SPEC §5): keys, log and witness policy.",
-)
+@trust_root_option("The pinned signed trust root (SPEC §5): keys, log and witness policy.")
 @click.option(
     "--state",
     "state_dir",
@@ -250,7 +246,7 @@ def _fetcher(url: str, timeout: float) -> Fetcher:
 )
 @click.argument("url")
 @click.option("--once", is_flag=True, help="Run one pass and exit with its status.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per event and line.")
+@json_option("One JSON object per event and line.")
 @click.option(
     "--interval",
     type=click.FloatRange(min=1.0),
@@ -292,13 +288,13 @@ def _fetcher(url: str, timeout: float) -> Fetcher:
     default=10.0,
     show_default=True,
     metavar="S",
-    help="HTTP timeout per request.",
+    help="HTTP deadline of one request, for its whole answer (SPEC §6.5.4).",
 )
 @passphrase_option
 @cli_errors
 def monitor(
     *,
-    trust_root: str,
+    trust_root: PinnedTrustRoot,
     state_dir: Path,
     url: str,
     once: bool,
@@ -323,13 +319,7 @@ def monitor(
             raise UserError("--witness-listen serves the witness of a daemon: it needs "
                             "--witness-key and no --once")  # fmt: skip
         listen = parse_listen(witness_listen)
-    root_bytes = read_input(trust_root, "trust root", limit=MAX_SIGNED_TRUST_ROOT_BYTES)
-    try:
-        pinned = verify_self_signed(root_bytes)
-    except VerificationError as e:
-        raise UserError(
-            f"trust root {trust_root} is not a valid signed trust root ({e.reason}): {e.message}"
-        ) from None
+    root_bytes, pinned = trust_root.signed, trust_root.root
     allow = None
     if allow_keys is not None:
         data = read_input(allow_keys, "allow-list", limit=MAX_ALLOW_LIST_BYTES)

@@ -15,7 +15,14 @@ import click
 from keybundle.custody import load_note_key, load_note_verifier_key
 from transparency_log import note as tlog_note
 
-from ._common import UserError, cli_errors, passphrase_option, read_input, require_passphrase
+from ._common import (
+    UserError,
+    cli_errors,
+    json_option,
+    passphrase_option,
+    read_input,
+    require_passphrase,
+)
 
 __all__ = ["note"]
 
@@ -78,7 +85,7 @@ def _verifier(value: str) -> tlog_note.Verifier:
     metavar="VKEY",
     help="A trusted verifier key: the string <name>+<hash>+<key>, or a .pub file. Repeatable.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on standard output.")
+@json_option("Print one JSON object on standard output.")
 @cli_errors
 def verify(*, note_file: str, vkeys: tuple[str, ...], as_json: bool) -> None:
     """Verify a signed note: exit 0 if at least one given key signed it.

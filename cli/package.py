@@ -27,9 +27,18 @@ from transparency_log.fetcher import DirectoryFetcher, Fetcher, FetchError, HTTP
 from transparency_log.note import Verifier, new_verifier
 from transparency_log.tlog_client import CHECKPOINT_PATH, LogClient
 
-from ._common import UserError, cli_errors, force_option, read_input, utc, write_output
+from ._common import (
+    PinnedTrustRoot,
+    UserError,
+    cli_errors,
+    force_option,
+    load_trust_root,
+    read_input,
+    trust_root_option,
+    utc,
+    write_output,
+)
 from .log import CONFIG_DIR, CONFIG_FILE, MAX_CONFIG_BYTES, TRUST_ROOT_FILE, parse_log_config
-from .trust_root import load_trust_root
 
 __all__ = ["LogSource", "open_log_source", "package", "parse_rotation"]
 
@@ -68,14 +77,14 @@ def _directory_config(directory: Path) -> tuple[str, str] | None:
     return config.origin, config.vkey
 
 
-def open_log_source(log: str, trust_root: Path | None) -> LogSource:
+def open_log_source(log: str, trust_root: PinnedTrustRoot | None) -> LogSource:
     """The fetcher and keys for ``--log DIR|URL`` (and ``--trust-root``, if given).
 
     A trust root names the log (its policy's ``log`` line) and the witnesses. Without one, a
     log directory made by ``keybundle log init`` supplies its key from its configuration, and
     its trust root if it was created with one; a URL needs ``--trust-root``.
     """
-    root = load_trust_root(trust_root) if trust_root is not None else None
+    root = trust_root.root if trust_root is not None else None
     fetcher: Fetcher
     if _is_url(log):
         if root is None:
@@ -102,7 +111,7 @@ def open_log_source(log: str, trust_root: Path | None) -> LogSource:
                 )
             own_root = directory / CONFIG_DIR / TRUST_ROOT_FILE
             if own_root.exists():
-                root = load_trust_root(own_root)
+                root = load_trust_root(own_root).root
             else:
                 origin, vkey = config
                 return LogSource(fetcher, new_verifier(vkey), origin, (), None, log)
@@ -182,13 +191,10 @@ def package() -> None:
     help="A signed trust root the client must rotate to, and its log index. Repeatable, in "
     "version order.",
 )
-@click.option(
-    "--trust-root",
-    "trust_root",
-    metavar="ROOT",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The trust root clients pin: it names the log and its witnesses, and the package "
-    "is checked against it as a fresh client would before it is written.",
+@trust_root_option(
+    "The trust root clients pin: it names the log and its witnesses, and the package is "
+    "checked against it as a fresh client would before it is written.",
+    required=False,
 )
 @force_option
 @cli_errors
@@ -199,7 +205,7 @@ def build(
     out: Path,
     from_size: int | None,
     rotations: tuple[str, ...],
-    trust_root: Path | None,
+    trust_root: PinnedTrustRoot | None,
     force: bool,
 ) -> None:
     """Write the OTA package of the signed bundle at INDEX, under the log's latest checkpoint.

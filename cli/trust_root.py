@@ -36,13 +36,16 @@ from transparency_log.policy import Policy, parse_policy
 
 from ._common import (
     COSE_ALG_NAMES,
+    PinnedTrustRoot,
     UserError,
     cli_errors,
     force_option,
+    json_option,
     open_signer,
     passphrase_option,
     read_input,
     role_json,
+    trust_root_option,
     verification_json,
     write_output,
 )
@@ -53,7 +56,6 @@ __all__ = [
     "DEFAULT_MAX_EPOCH_JUMP",
     "DEFAULT_MAX_PACKAGE_BYTES",
     "DEFAULT_MAX_ROTATION_CHAIN",
-    "load_trust_root",
     "trust_root",
 ]
 
@@ -80,21 +82,6 @@ _ROLE_KEY_HELP = (
 @click.group("trust-root")
 def trust_root() -> None:
     """Create, sign, inspect and verify trust roots."""
-
-
-def load_trust_root(path: Path) -> TrustRoot:
-    """The trust root in a signed trust-root file, checked against its own thresholds.
-
-    A root that does not verify is the user's configuration problem (exit 2, as in
-    ``keybundle verify``), not a rejection of the input being processed.
-    """
-    data = read_input(str(path), "trust root", limit=MAX_SIGNED_TRUST_ROOT_BYTES)
-    try:
-        return verify_self_signed(data)
-    except VerificationError as e:
-        raise UserError(
-            f"trust root {path} is not a valid signed trust root ({e.reason}): {e.message}"
-        ) from None
 
 
 # -- create ----------------------------------------------------------------------------------
@@ -419,29 +406,27 @@ def _print_inspection(info: dict[str, Any]) -> None:
         )
 
 
-_previous_option = click.option(
-    "--previous",
-    "previous_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="PREV",
-    help="The current (signed) trust root: check FILE as its rotation to the next version.",
+_previous_option = trust_root_option(
+    "The current (signed) trust root: check FILE as its rotation to the next version.",
+    required=False,
+    flag="--previous",
+    name="previous",
 )
 
 
 @trust_root.command("inspect")
 @click.argument("in_file", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
 @_previous_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option()
 @cli_errors
-def inspect(*, in_file: str, previous_file: Path | None, as_json: bool) -> None:
+def inspect(*, in_file: str, previous: PinnedTrustRoot | None, as_json: bool) -> None:
     """Show a trust root: version, roles with keys, organisations and thresholds, the log
     policy, the limits, and its signatures with whether they verify.
 
     Exit 0 whenever FILE is well formed, even if it is not (yet) fully signed.
     """
-    previous = load_trust_root(previous_file) if previous_file is not None else None
     data = read_input(in_file, "trust root", limit=MAX_SIGNED_TRUST_ROOT_BYTES)
-    info = _inspect_json(data, previous)
+    info = _inspect_json(data, previous.root if previous is not None else None)
     if as_json:
         click.echo(json.dumps(info, indent=2))
     else:
@@ -452,10 +437,9 @@ def inspect(*, in_file: str, previous_file: Path | None, as_json: bool) -> None:
 @click.argument("in_file", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
 @_previous_option
 @cli_errors
-def verify(*, in_file: str, previous_file: Path | None) -> None:
+def verify(*, in_file: str, previous: PinnedTrustRoot | None) -> None:
     """Verify a signed trust root: its own thresholds (SPEC §5.3, self-signed), or, with
     --previous, the rotation from PREV to FILE. Exit 1 with the reason code if it fails."""
-    previous = load_trust_root(previous_file) if previous_file is not None else None
     data = read_input(in_file, "trust root", limit=MAX_SIGNED_TRUST_ROOT_BYTES)
     if not data.startswith(_SIGNED_PREFIX):
         raise UserError(
@@ -466,8 +450,8 @@ def verify(*, in_file: str, previous_file: Path | None) -> None:
         root = verify_self_signed(data)
         click.echo(f"verified: trust root version {root.version} meets its own thresholds")
         return
-    root = verify_rotation(previous, data)
+    root = verify_rotation(previous.root, data)
     click.echo(
         f"verified: trust root version {root.version} is a valid rotation from version "
-        f"{previous.version}"
+        f"{previous.root.version}"
     )

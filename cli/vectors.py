@@ -4,6 +4,11 @@ The generator (``testvectors/generate.py``) lives in the source checkout beside 
 it writes, not in the installed package: the vectors are the repository's, and regenerating
 them is a developer's and CI's job. This command finds the checkout the package was installed
 from (an editable install), or the one in the current directory.
+
+The vectors themselves are also installed, as the package ``keybundle_vectors`` (the wheel
+carries them as package data; in an editable install it is the checkout's ``testvectors/``),
+so ``keybundle conformance run`` finds them after ``pip install`` alone
+(:func:`default_vectors_dir`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,21 @@ import click
 
 from ._common import UserError, cli_errors
 
-__all__ = ["checkout_vectors_dir", "load_generator", "vectors"]
+__all__ = [
+    "NO_VECTORS_MESSAGE",
+    "checkout_vectors_dir",
+    "default_vectors_dir",
+    "installed_vectors_dir",
+    "load_generator",
+    "vectors",
+]
+
+NO_VECTORS_MESSAGE = (
+    "no conformance vectors: the keybundle_vectors package, which the keybundle wheel "
+    "installs, is missing (reinstall with `pip install --force-reinstall keybundle`), or "
+    "give --vectors DIR (the testvectors/ directory of a keybundle source checkout)"
+)
+"""The one line ``conformance run`` prints when it finds no vectors and none was given."""
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
 """The source checkout of an editable install: cli/ is the keybundle_cli package."""
@@ -34,6 +53,27 @@ def checkout_vectors_dir() -> Path | None:
     """The checkout's ``testvectors/`` directory, or None outside a source checkout."""
     root = _checkout()
     return None if root is None else root / "testvectors"
+
+
+def installed_vectors_dir() -> Path | None:
+    """The vectors installed with the package (``keybundle_vectors``), or None without them."""
+    try:
+        import keybundle_vectors  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return None
+    directory: Path = keybundle_vectors.directory()
+    return directory if directory.is_dir() else None
+
+
+def default_vectors_dir() -> Path | None:
+    """Where ``conformance run`` looks without ``--vectors``.
+
+    The installed vectors come first: they belong to the installed library, whatever checkout
+    the command is run in (in an editable install they are that checkout's). A checkout's
+    ``testvectors/`` is the fallback, for a library run from source without installing.
+    """
+    installed = installed_vectors_dir()
+    return installed if installed is not None else checkout_vectors_dir()
 
 
 def load_generator() -> ModuleType:

@@ -25,8 +25,7 @@ if TYPE_CHECKING:
     import argparse
 
     from keybundle.payload import FleetKey
-    from keybundle.state import ClientState
-    from keybundle.trustroot import TrustRoot
+    from transparency_log.fetcher import Fetcher
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -216,9 +215,8 @@ def run(argv: list[str]) -> int:
 
 
 def _verify(args: _Args, as_json: bool) -> int:
-    from keybundle.client import verify_package
-    from keybundle.state import CorruptStateError, StateDir
-    from keybundle.trustroot import verify_self_signed
+    from keybundle.embedded import Client
+    from keybundle.state import CorruptStateError
     from transparency_log.errors import VerificationError
 
     if args.now is not None and args.now < 0:
@@ -226,29 +224,16 @@ def _verify(args: _Args, as_json: bool) -> int:
     root_bytes = _read(args.trust_root, "trust root")
     package = _read(args.package, "package")
     try:
-        pinned = verify_self_signed(root_bytes)
+        client = Client(root_bytes, args.state)
     except VerificationError as e:
         raise _UsageError(
             f"trust root {args.trust_root!r} is not a valid signed trust root "
             f"({e.reason}): {e.message}"
         ) from e
-    store = StateDir(args.state)
-    try:
-        state = store.load()
-    except FileNotFoundError as e:
-        raise _UsageError(f"{e}; create it (an empty directory is a fresh client)") from e
-    except CorruptStateError as e:
-        raise _UsageError(
-            f"the client state in {args.state!r} is corrupt: {e}. It is not reset "
-            "automatically (that would allow rollback); restore it from a backup"
-        ) from e
-    except OSError as e:
-        raise _UsageError(f"cannot read the client state in {args.state!r}: {e}") from e
     now = args.now if args.now is not None else int(time.time())
+    fetcher = None if args.log is None else _fetcher(args.log)
     try:
-        if args.log is not None:
-            package = _with_consistency(args.log, package, state, pinned)
-        accepted = verify_package(package, pinned, state, now, fleet=args.fleet)
+        keys = client.accept(package, now=now, fleet=args.fleet, fetcher=fetcher)
     except VerificationError as e:
         if as_json:
             import json
@@ -268,14 +253,23 @@ def _verify(args: _Args, as_json: bool) -> int:
         else:
             print(f"rejected ({e.reason}): {e.message}", file=sys.stderr)
         return 1
-    try:
-        store.save(accepted.state)
+    except FileNotFoundError as e:
+        raise _UsageError(f"{e}; create it (an empty directory is a fresh client)") from e
+    except CorruptStateError as e:
+        raise _UsageError(
+            f"the client state in {args.state!r} is corrupt: {e}. It is not reset "
+            "automatically (that would allow rollback); restore it from a backup"
+        ) from e
     except OSError as e:
-        raise _UsageError(f"cannot save the new state in {args.state!r}: {e}") from e
-    message = (
-        f"accepted fleet {accepted.fleet_id!r} epoch {accepted.epoch} "
-        f"with {len(accepted.keys)} key(s)"
-    )
+        if _is_unreachable(e):
+            raise _UsageError(f"{e} (log {args.log})") from e
+        raise _UsageError(f"cannot read or save the client state in {args.state!r}: {e}") from e
+    finally:
+        if fetcher is not None:
+            close = getattr(fetcher, "close", None)
+            if close is not None:
+                close()
+    message = f"accepted fleet {keys.fleet_id!r} epoch {keys.epoch} with {len(keys.keys)} key(s)"
     if as_json:
         import json
 
@@ -285,39 +279,38 @@ def _verify(args: _Args, as_json: bool) -> int:
                     "accepted": True,
                     "reason": None,
                     "message": message,
-                    "fleet": accepted.fleet_id,
-                    "epoch": accepted.epoch,
-                    "keys": [_key_json(k) for k in accepted.keys],
+                    "fleet": keys.fleet_id,
+                    "epoch": keys.epoch,
+                    "keys": [_key_json(k) for k in keys.keys],
                 }
             )
         )
     else:
         print(message)
-        for k in accepted.keys:
+        for k in keys.keys:
             j = _key_json(k)
             print(f"  {j['key_id']}  {j['algorithm']:<11} {j['usage']:<14} {j['fingerprint']}")
     return 0
 
 
-def _with_consistency(log: str, package: bytes, state: ClientState, pinned: TrustRoot) -> bytes:
-    """Online mode (SPEC §7.5): ``package`` with its consistency proof read from ``log``."""
-    from keybundle.online import LogUnreachableError, with_consistency
+def _is_unreachable(error: OSError) -> bool:
+    """Whether ``error`` is online mode's ``LogUnreachableError`` (SPEC §7.5)."""
+    if "keybundle.online" not in sys.modules:  # imported only in online mode
+        return False
+    from keybundle.online import LogUnreachableError
+
+    return isinstance(error, LogUnreachableError)
+
+
+def _fetcher(log: str) -> Fetcher:
+    """Online mode (SPEC §7.5): a fetcher of ``log``'s tiles."""
     from transparency_log.fetcher import DirectoryFetcher, HTTPFetcher
 
-    fetcher: DirectoryFetcher | HTTPFetcher
     if log.startswith(("http://", "https://")):
-        fetcher = HTTPFetcher(log)
-    elif os.path.isdir(log):
-        fetcher = DirectoryFetcher(log)
-    else:
-        raise _UsageError(f"--log {log!r} is neither a directory nor an http:// or https:// URL")
-    try:
-        return with_consistency(package, state, pinned, fetcher)
-    except LogUnreachableError as e:
-        raise _UsageError(f"{e} (log {log})") from e
-    finally:
-        if isinstance(fetcher, HTTPFetcher):
-            fetcher.close()
+        return HTTPFetcher(log)
+    if os.path.isdir(log):
+        return DirectoryFetcher(log)
+    raise _UsageError(f"--log {log!r} is neither a directory nor an http:// or https:// URL")
 
 
 def main() -> NoReturn:

@@ -1,8 +1,24 @@
 """keybundle: HSM fleet key bundles, signed by an independent party, countersigned by the
 operator, logged, and verified by clients (SPEC.md).
 
-The safe entry point for clients is :func:`verify_package` (SPEC §7.3). Public names are
+The safe entry point for an app is :class:`Client` (SPEC §7.6): it verifies packages into a
+locked state directory and reads the accepted keys back after a restart; the pure decision
+underneath is :func:`verify_package` (SPEC §7.3). Public names are
 loaded on first use so that embedding the verifier imports only what it needs.
+
+Audiences (README "Layout"; ``lint-imports`` checks the client's side):
+
+* A client embeds only ``embedded``, ``client``, ``state``, ``trustchain``, ``package``,
+  ``payload``, ``fleetkeys``, ``trustroot``, ``roles``, ``cose``, ``countersignature``,
+  ``cose_check``, ``signers``, ``dcbor`` and ``errors`` (with their ``transparency_log``
+  primitives): no network, server or CLI code.
+* A client that can reach the log may add ``online`` (it reads tiles through a fetcher the
+  caller passes: SPEC §7.5); it is outside the embedded set above.
+* Issuers and the log's operator use ``custody`` and ``pkcs11`` (keys), ``issuance``
+  (packages) and ``admission`` (the log's admission rules).
+* The auditor is ``monitor`` (its state in ``monitor_state``, judges in ``monitor_judges``,
+  witness mode in ``monitor_witness``), with the fleet-history rules in ``history`` and the
+  evidence format in ``evidence``; ``conformance`` drives other verifiers over the vectors.
 """
 
 from __future__ import annotations
@@ -20,6 +36,10 @@ _EXPORTS: dict[str, str] = {
     "CorruptStateError": "state",
     "FleetState": "state",
     "StateDir": "state",
+    "StoredRotation": "state",
+    "Client": "embedded",
+    "UnknownFleetError": "embedded",
+    "VerifiedKeys": "embedded",
     "parse_state": "state",
     "ConsistencyProof": "package",
     "Package": "package",
@@ -67,6 +87,7 @@ __all__ = [
     "AssembledPackage",
     "BundleAdmission",
     "BundlePayload",
+    "Client",
     "ClientState",
     "ConsistencyProof",
     "CorruptStateError",
@@ -88,8 +109,11 @@ __all__ = [
     "Signer",
     "StateDir",
     "Status",
+    "StoredRotation",
     "TrustRoot",
+    "UnknownFleetError",
     "VerificationError",
+    "VerifiedKeys",
     "VerifiedSignatures",
     "add_signatures",
     "assemble_package",
@@ -136,6 +160,11 @@ if TYPE_CHECKING:
         countersign,
         parse_unverified_sign1,
         sign1,
+    )
+    from .embedded import (
+        Client,
+        UnknownFleetError,
+        VerifiedKeys,
     )
     from .errors import (
         Reason,
@@ -185,6 +214,7 @@ if TYPE_CHECKING:
         CorruptStateError,
         FleetState,
         StateDir,
+        StoredRotation,
         parse_state,
     )
     from .trustroot import (

@@ -111,7 +111,7 @@ def check_fleet_step(
     ``head`` is the fleet's bundle of highest epoch among the entries before (None: the fleet
     has none); ``epoch``, ``previous_digest`` and ``digest`` (SHA-256 of the signed-bundle
     bytes) describe the candidate. Pure: the log's admission and the auditor's replay (SPEC
-    §8.2, :class:`keybundle.evidence.FleetHistory`) both call it, so the log and whoever
+    §8.2, :class:`keybundle.history.FleetHistory`) both call it, so the log and whoever
     checks it judge a fleet's chain by one rule, with one set of reason codes: EPOCH_GAP,
     EPOCH_CONFLICT, ROLLBACK, BROKEN_CHAIN. ``logged_at(e)``, where the caller can look it up,
     is the log index of the fleet's bundle of an earlier epoch ``e``, which a ROLLBACK

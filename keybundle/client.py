@@ -5,6 +5,12 @@ network of its own — and reads top to bottom as the numbered steps of SPEC §7
 :class:`Accepted` (the verified keys and the new state to persist) or raises
 :class:`~transparency_log.errors.VerificationError` with one reason code of SPEC §9.
 
+The decision serves clients in every state at once (SPEC §7, DESIGN §5a): one package per
+fleet per checkpoint is accepted by every legitimate client (universal), again with the state
+unchanged (idempotent), and across fleets in any order; each bundle is judged under the trust
+root in force at its position in the log (:mod:`keybundle.trustchain`). Apps embed it through
+:class:`keybundle.embedded.Client`, which adds the state directory's lock and atomic save.
+
 This module and everything it imports must not import ``requests`` or ``click``
 (tests/keybundle/test_embedding.py checks it).
 """
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 from transparency_log._frozen import Frozen
@@ -26,8 +33,14 @@ from .errors import Reason
 from .package import MAX_PACKAGE_BYTES, Package, parse_unverified_package
 from .payload import BundlePayload, FleetKey, parse_payload
 from .roles import verify_signed_bundle
-from .state import ClientState, FleetState
-from .trustroot import TrustRoot, parse_unverified_signed_trust_root, verify_rotation
+from .state import MAX_STATE_ROTATIONS, ClientState, FleetState
+from .trustchain import TrustChain, trusted_chain
+from .trustroot import (
+    TrustRoot,
+    UnverifiedSignedTrustRoot,
+    parse_unverified_signed_trust_root,
+    verify_rotation,
+)
 
 __all__ = ["Accepted", "MisbehaviourError", "effective_trust_root", "verify_package"]
 
@@ -56,9 +69,11 @@ class Accepted(Frozen):
     keys: tuple[FleetKey, ...]
     payload: BundlePayload
     signed_bundle: bytes
+    index: int
+    """The signed bundle's log index (the tlog-proof's)."""
     checkpoint: Checkpoint
     trust_root: TrustRoot
-    """The trust root in force after the package (rotated by step 5, or unchanged)."""
+    """The effective trust root after the package (rotated by step 5, or unchanged)."""
     state: ClientState
     """The new state; persist it (SPEC §7.4) before using the keys."""
 
@@ -69,6 +84,7 @@ class Accepted(Frozen):
         keys: tuple[FleetKey, ...],
         payload: BundlePayload,
         signed_bundle: bytes,
+        index: int,
         checkpoint: Checkpoint,
         trust_root: TrustRoot,
         state: ClientState,
@@ -79,6 +95,7 @@ class Accepted(Frozen):
             keys=keys,
             payload=payload,
             signed_bundle=signed_bundle,
+            index=index,
             checkpoint=checkpoint,
             trust_root=trust_root,
             state=state,
@@ -86,15 +103,12 @@ class Accepted(Frozen):
 
 
 def effective_trust_root(pinned: TrustRoot, state: ClientState) -> TrustRoot:
-    """The trust root in force (SPEC §7.2): the state's rotated root if newer than the pinned.
+    """The effective trust root (SPEC §7.2): the newest root of the state's rotation chain,
+    re-verified from ``pinned``, or ``pinned`` itself.
 
-    The state's root was verified (logged, validly rotated) when it was stored; here it is
-    only parsed.
+    Raises :class:`~keybundle.state.CorruptStateError` when the stored chain does not verify.
     """
-    if state.trust_root is None:
-        return pinned
-    stored = parse_unverified_signed_trust_root(state.trust_root).root
-    return stored if stored.version > pinned.version else pinned
+    return trusted_chain(pinned, state).effective
 
 
 # The note verifiers of the last trust root seen. A client verifies against the same root
@@ -126,7 +140,9 @@ def verify_package(
     ``trust_root`` is the pinned root (the caller verified it as self-signed when loading it,
     ``trustroot.verify_self_signed``); ``state`` the client's current state, which is never
     modified; ``now`` Unix seconds from the caller's clock; ``fleet`` the fleet id the caller
-    expects, if it expects one. Wrong argument types are ``TypeError``/``ValueError``.
+    expects, if it expects one. Wrong argument types are ``TypeError``/``ValueError``; a
+    state whose rotation chain does not verify from ``trust_root`` is
+    :class:`~keybundle.state.CorruptStateError` (SPEC §7.2).
     """
     if type(package) is not bytes:
         raise TypeError(f"package must be bytes, not {type(package).__name__}")
@@ -136,11 +152,11 @@ def verify_package(
         raise TypeError("state must be a keybundle.state.ClientState")
     if type(now) is not int or now < 0:
         raise ValueError("now must be a non-negative int of Unix seconds")
-    root = effective_trust_root(trust_root, state)
-    limits = root.limits
+    chain = trusted_chain(trust_root, state)
+    root = chain.effective
 
     # Step 1 (SPEC §7.3): size cap.
-    cap = min(MAX_PACKAGE_BYTES, limits.max_package_bytes)
+    cap = min(MAX_PACKAGE_BYTES, root.limits.max_package_bytes)
     if len(package) > cap:
         raise VerificationError(
             Reason.PACKAGE_TOO_LARGE,
@@ -151,8 +167,9 @@ def verify_package(
     # Step 2: strict decode of the package and its tlog-proof.
     pkg = parse_unverified_package(package)
 
-    # Step 3: the checkpoint note opens under the log key (and the witness keys), its text
-    # is a checkpoint, and its origin is the log's.
+    # Step 3: the checkpoint note opens under the log key (and the witness keys) of the
+    # effective trust root before the package, its text is a checkpoint, and its origin is
+    # the log's.
     log_verifier, witness_verifiers = _log_verifiers(root)
     verified = verify_checkpoint(
         pkg.proof.checkpoint_note,
@@ -165,21 +182,20 @@ def verify_package(
     # Step 4: witness quorum, counting only fresh cosignatures.
     _check_quorum(verified, root, now)
 
-    # Step 5: trust-root rotations, each proven in the same checkpoint. From here on the
-    # rotated root decides (steps 3-4 used the root in force before the package).
-    rotated_to: bytes | None = None
+    # Step 5: the trust-root chain, every entry proven in the same checkpoint; entries the
+    # client holds are compared, newer ones applied. Steps 3-4 used the root before.
     if pkg.rotations:
-        root = _rotate(pkg, root, cp)
-        limits = root.limits
-        rotated_to = pkg.rotations[-1].signed_trust_root
+        chain = _apply_chain(pkg, chain, cp)
+    limits = chain.effective.limits
 
     # Step 6: inclusion of the exact signed-bundle bytes.
     verify_inclusion(
         leaf_hash(pkg.signed_bundle), pkg.proof.index, cp.size, pkg.proof.hashes, cp.root_hash
     )
 
-    # Steps 7-8: independent signature(s), then operator countersignature(s) over them.
-    signed = verify_signed_bundle(pkg.signed_bundle, root)
+    # Steps 7-8: independent signature(s), then operator countersignature(s) over them,
+    # under the trust root in force at the bundle's position in the log.
+    signed = verify_signed_bundle(pkg.signed_bundle, chain.root_at(pkg.proof.index))
 
     # Step 9: payload, fleet, validity window.
     payload = parse_payload(signed.payload)
@@ -189,7 +205,42 @@ def verify_package(
             f"the bundle is for fleet {payload.fleet_id!r}, but fleet {fleet!r} was expected; "
             "the service sent another fleet's package",
         )
-    skew = limits.clock_skew
+    check_validity(payload, now, limits.clock_skew)
+
+    # Step 10: fleet rules against the state.
+    digest = hashlib.sha256(pkg.signed_bundle).digest()
+    _check_fleet_rules(payload, digest, pkg, state, limits.max_epoch_jump)
+
+    # Step 11: checkpoint progression and consistency with the stored checkpoint.
+    keep_stored = _check_progression(pkg, cp, state)
+
+    # Step 12: the result and the new state (a new value; ``state`` is untouched).
+    fleets = dict(state.fleets)
+    known = fleets.get(payload.fleet_id)
+    if known is None or known.digest != digest or known.signed_bundle is None:
+        fleets[payload.fleet_id] = FleetState(
+            payload.epoch, digest, pkg.signed_bundle, pkg.proof.index
+        )
+    new_state = ClientState(
+        checkpoint_note=state.checkpoint_note if keep_stored else pkg.proof.checkpoint_note,
+        fleets=fleets,
+        rotations=chain.stored,
+    )
+    return Accepted(
+        fleet_id=payload.fleet_id,
+        epoch=payload.epoch,
+        keys=payload.keys,
+        payload=payload,
+        signed_bundle=pkg.signed_bundle,
+        index=pkg.proof.index,
+        checkpoint=cp,
+        trust_root=chain.effective,
+        state=new_state,
+    )
+
+
+def check_validity(payload: BundlePayload, now: int, skew: int) -> None:
+    """SPEC §7.3 step 9's window: ``not_before - skew <= now <= not_after + skew``."""
     if payload.not_before > now + skew:
         raise VerificationError(
             Reason.NOT_YET_VALID,
@@ -202,32 +253,6 @@ def verify_package(
             f"the bundle expired at {payload.not_after}, but now is {now} "
             f"(allowed clock skew {skew} s); fetch a fresh package or check the device clock",
         )
-
-    # Step 10: fleet rules against the state.
-    digest = hashlib.sha256(pkg.signed_bundle).digest()
-    _check_fleet_rules(payload, digest, pkg, state, limits.max_epoch_jump)
-
-    # Step 11: checkpoint progression and consistency with the stored checkpoint.
-    keep_stored = _check_progression(pkg, cp, state)
-
-    # Step 12: the result and the new state (a new value; ``state`` is untouched).
-    fleets = dict(state.fleets)
-    fleets[payload.fleet_id] = FleetState(payload.epoch, digest)
-    new_state = ClientState(
-        checkpoint_note=state.checkpoint_note if keep_stored else pkg.proof.checkpoint_note,
-        fleets=fleets,
-        trust_root=rotated_to if rotated_to is not None else state.trust_root,
-    )
-    return Accepted(
-        fleet_id=payload.fleet_id,
-        epoch=payload.epoch,
-        keys=payload.keys,
-        payload=payload,
-        signed_bundle=pkg.signed_bundle,
-        checkpoint=cp,
-        trust_root=root,
-        state=new_state,
-    )
 
 
 def _names(names: set[str]) -> str:
@@ -263,30 +288,105 @@ def _check_quorum(verified: VerifiedCheckpoint, root: TrustRoot, now: int) -> No
     raise AssertionError("bad math in _check_quorum: check_quorum accepted an unmet quorum")
 
 
-def _rotate(pkg: Package, root: TrustRoot, cp: Checkpoint) -> TrustRoot:
-    """Step 5 (SPEC §7.3): adopt each logged, validly signed trust root in turn."""
-    cap = root.limits.max_rotation_chain
-    if len(pkg.rotations) > cap:  # decided before any proof or signature is checked
-        raise VerificationError(
-            Reason.TRUST_ROOT_CHAIN_TOO_LONG,
-            f"the package carries {len(pkg.rotations)} trust-root rotations from version "
-            f"{root.version}; this trust root allows at most {cap} at once. Update the "
-            "pinned trust root",
-        )
-    for entry in pkg.rotations:
+def _apply_chain(pkg: Package, chain: TrustChain, cp: Checkpoint) -> TrustChain:
+    """Step 5 (SPEC §7.3): the package's trust-root chain against the client's.
+
+    In order: (a) every entry is included at its index under the checkpoint, all before any
+    is used; (b) every entry parses and the versions ascend by exactly one; (c) the entries
+    above the effective version number at most its ``max_rotation_chain``; (d) per entry of
+    version v: below the pinned version, ignored; equal to it, the same trust root as the
+    pinned one; up to the effective version, byte for byte the held rotation; above it, a
+    valid rotation of the previous root (SPEC §5.3), adopted with its index.
+    """
+    for i, entry in enumerate(pkg.rotations):
         # The package's uint may exceed any tree size (2^63 - 1), which verify_inclusion
         # treats as a caller mistake: an index outside the tree is not included in it.
         if entry.index >= cp.size:
             raise VerificationError(
                 LogReason.BAD_INCLUSION_PROOF,
-                f"the trust-root rotation claims leaf index {entry.index}, which is not in the "
+                f"trust-root rotation {i} claims leaf index {entry.index}, which is not in the "
                 f"checkpoint's tree of size {cp.size}; the rotation is not in this log",
             )
         verify_inclusion(
             leaf_hash(entry.signed_trust_root), entry.index, cp.size, entry.hashes, cp.root_hash
         )
-        root = verify_rotation(root, entry.signed_trust_root)
-    return root
+    parsed = [parse_unverified_signed_trust_root(e.signed_trust_root) for e in pkg.rotations]
+    for a, b in pairwise(parsed):
+        if b.root.version != a.root.version + 1:
+            raise VerificationError(
+                Reason.TRUST_ROOT_VERSION,
+                f"the package's trust-root chain goes from version {a.root.version} to "
+                f"{b.root.version}; a chain holds consecutive versions in ascending order",
+            )
+    effective = chain.effective
+    pinned = chain.pinned
+    fresh = sum(1 for p in parsed if p.root.version > effective.version)
+    cap = effective.limits.max_rotation_chain
+    if fresh > cap:
+        raise VerificationError(
+            Reason.TRUST_ROOT_CHAIN_TOO_LONG,
+            f"the package carries {fresh} trust-root rotations beyond version "
+            f"{effective.version}; this trust root allows at most {cap} at once. Update the "
+            "pinned trust root",
+        )
+    if len(chain.stored) + fresh > MAX_STATE_ROTATIONS:
+        raise VerificationError(
+            Reason.TRUST_ROOT_CHAIN_TOO_LONG,
+            f"adopting {fresh} more rotations would hold {len(chain.stored) + fresh} in the "
+            f"state; at most {MAX_STATE_ROTATIONS}. Update the pinned trust root",
+        )
+    for entry, p in zip(pkg.rotations, parsed, strict=True):
+        version = p.root.version
+        if version < pinned.version:
+            continue  # older than the pinned root: never trusted, never used
+        if version <= effective.version:
+            _check_held(entry.signed_trust_root, entry.index, p, chain, pkg)
+            continue
+        root = verify_rotation(chain.effective, entry.signed_trust_root)
+        chain = chain.adopt(entry.signed_trust_root, entry.index, root)
+    return chain
+
+
+def _check_held(
+    signed: bytes, index: int, parsed: UnverifiedSignedTrustRoot, chain: TrustChain, pkg: Package
+) -> None:
+    """Step 5 (d): an entry of a version the client holds MUST be the root it holds."""
+    version = parsed.root.version
+    held = chain.held(version)
+    if held is None:  # the pinned version
+        if parsed.payload == _encoded(chain.pinned):
+            return
+        theirs = "the pinned trust root"
+        ours: dict[str, Any] = {"pinned_trust_root": _encoded(chain.pinned)}
+    else:
+        if signed == held.signed_trust_root:
+            return
+        theirs = f"the rotation this client adopted at log index {held.index}"
+        ours = {"held_trust_root": held.signed_trust_root, "held_index": held.index}
+    raise MisbehaviourError(
+        Reason.TRUST_ROOT_CONFLICT,
+        f"the package's trust root of version {version} (log index {index}) differs from "
+        f"{theirs}: two roots signed for one version. Keep the evidence and report it",
+        {
+            **ours,
+            "version": version,
+            "signed_trust_root": signed,
+            "index": index,
+            "checkpoint": pkg.proof.checkpoint_note,
+        },
+    )
+
+
+_encoded_cache: tuple[TrustRoot, bytes] | None = None
+
+
+def _encoded(root: TrustRoot) -> bytes:
+    global _encoded_cache  # noqa: PLW0603 (a one-entry cache keyed by object identity)
+    cached = _encoded_cache
+    if cached is None or cached[0] is not root:
+        cached = (root, root.encode())
+        _encoded_cache = cached
+    return cached[1]
 
 
 def _check_fleet_rules(
@@ -341,24 +441,22 @@ def _check_fleet_rules(
 
 
 def _check_progression(pkg: Package, cp: Checkpoint, state: ClientState) -> bool:
-    """Step 11 (SPEC §7.3). Returns True when the stored checkpoint stays (same size).
+    """Step 11 (SPEC §7.3). Returns True when the stored checkpoint stays.
 
     A stored checkpoint of another origin (the log changed by a trust-root rotation) is not
-    comparable and counts as none.
+    comparable: the package's replaces it. A smaller checkpoint is accepted and the stored
+    (larger) one stays; an equal size must have the stored root; a larger one is checked for
+    consistency when the package's proof starts at the stored size, and replaces it.
     """
     stored = state.checkpoint()
     if stored is None or stored.origin != cp.origin:
         return False
+    if cp.size < stored.size:
+        return True
     evidence: dict[str, Any] = {
         "stored_checkpoint": state.checkpoint_note,
         "package_checkpoint": pkg.proof.checkpoint_note,
     }
-    if cp.size < stored.size:
-        raise VerificationError(
-            Reason.STALE_CHECKPOINT,
-            f"the package's checkpoint has size {cp.size}, older than size {stored.size} "
-            "that this client already verified; fetch a fresh package",
-        )
     if cp.size == stored.size:
         if cp.root_hash != stored.root_hash:
             raise MisbehaviourError(
@@ -370,14 +468,7 @@ def _check_progression(pkg: Package, cp: Checkpoint, state: ClientState) -> bool
             )
         return True
     consistency = pkg.consistency
-    if consistency is not None:
-        if consistency.old_size != stored.size:
-            raise VerificationError(
-                LogReason.BAD_CONSISTENCY_PROOF,
-                f"the package's consistency proof starts at size {consistency.old_size}, but "
-                f"this client's checkpoint has size {stored.size}; request a package for "
-                f"size {stored.size}",
-            )
+    if consistency is not None and consistency.old_size == stored.size:
         _verify_consistency(stored, cp, consistency.hashes, evidence)
     return False
 

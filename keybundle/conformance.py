@@ -52,6 +52,7 @@ from .evidence import verify_evidence
 from .payload import BundlePayload, FleetKey, parse_payload
 from .roles import RoleSignature, verify_signed_bundle
 from .state import ClientState, CorruptStateError, parse_state
+from .trustchain import trusted_chain
 from .trustroot import TrustRoot, verify_rotation_chain, verify_self_signed
 
 __all__ = [
@@ -533,6 +534,7 @@ def _client(inp: Mapping[str, Any]) -> dict[str, Any]:
     raw_state = _field(inp, "state_b64", (str, type(None)))
     try:
         state = ClientState() if raw_state is None else parse_state(_decode_b64(raw_state, "state"))
+        trusted_chain(pinned, state)  # the state's rotations re-verified (SPEC §7.2)
     except CorruptStateError as e:
         raise ProtocolError(f"the state does not parse: {e}") from None
     results: list[dict[str, Any]] = []

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from transparency_log._frozen import Frozen
 
 from . import dcbor
+from .cose_check import sign_checked, trusted_key, verify_cose_signature
 from .countersignature import (
     HEADER_COUNTERSIGNATURE,
     MAX_COUNTERSIGNATURES,
@@ -41,7 +42,6 @@ from .signers import (
     COSE_ALG_ES256,
     KID_LENGTH,
     SIGNATURE_LENGTH,
-    BadSignature,
     PublicKey,
     Signer,
 )
@@ -286,14 +286,7 @@ def sign1(payload: bytes, signer: Signer) -> bytes:
         {_LABEL_ALG: signer.cose_alg, _LABEL_CONTENT_TYPE: CONTENT_TYPE, _LABEL_KID: signer.kid}
     )
     message = sig_structure(protected, payload)
-    signature = signer.sign(message)
-    try:
-        signer.public_key().verify(message, signature)
-    except BadSignature as e:
-        raise ValueError(
-            f"the signer {signer!r} produced a signature that does not verify under its own "
-            f"public key ({e}); check the key or the HSM"
-        ) from None
+    signature = sign_checked(signer, message)
     out = encode_sign1(
         Sign1(
             alg=signer.cose_alg,
@@ -359,28 +352,15 @@ def verify_sign1(sign1_: Sign1, keys: Mapping[bytes, PublicKey]) -> bytes:
     from the data. Raises ``VerificationError`` with UNKNOWN_KEY, ALG_MISMATCH or
     BAD_INDEPENDENT_SIGNATURE.
     """
-    key = keys.get(sign1_.kid)
-    if key is None:
-        raise VerificationError(
-            Reason.UNKNOWN_KEY,
-            f"the COSE_Sign1 names key id {sign1_.kid.hex()}, which is not one of the "
-            f"{len(keys)} independent-party keys the trust root holds; it was signed by "
-            "another key or for another role",
-        )
-    if key.kid != sign1_.kid:
-        raise ValueError(f"keys maps kid {sign1_.kid.hex()} to a key whose kid is {key.kid.hex()}")
-    if key.cose_alg != sign1_.alg:
-        raise VerificationError(
-            Reason.ALG_MISMATCH,
-            f"the COSE_Sign1 by key {sign1_.kid.hex()} claims alg {sign1_.alg}, but that "
-            f"trust-root key is {key.algorithm} (alg {key.cose_alg})",
-        )
-    try:
-        key.verify(sig_structure(sign1_.protected, sign1_.payload), sign1_.signature)
-    except BadSignature as e:
-        raise VerificationError(
-            Reason.BAD_INDEPENDENT_SIGNATURE,
-            f"the independent signature by key {sign1_.kid.hex()} does not verify over this "
-            f"payload ({e}); the bundle was altered or signed by someone else",
-        ) from None
+    key = trusted_key(keys, sign1_.kid, what="the COSE_Sign1", role="independent-party")
+    verify_cose_signature(
+        key,
+        sign1_.alg,
+        sig_structure(sign1_.protected, sign1_.payload),
+        sign1_.signature,
+        what="the independent signature",
+        over="this payload",
+        bad=Reason.BAD_INDEPENDENT_SIGNATURE,
+        advice="the bundle was altered or signed by someone else",
+    )
     return sign1_.kid

@@ -19,13 +19,13 @@ from typing import Protocol
 from transparency_log._frozen import Frozen
 
 from . import dcbor
+from .cose_check import sign_checked, trusted_key, verify_cose_signature
 from .errors import Reason, VerificationError
 from .signers import (
     COSE_ALG_EDDSA,
     COSE_ALG_ES256,
     KID_LENGTH,
     SIGNATURE_LENGTH,
-    BadSignature,
     PublicKey,
     Signer,
 )
@@ -231,14 +231,7 @@ def create_countersignature(target: CountersignTarget, signer: Signer) -> Counte
     """
     protected = dcbor.encode({_LABEL_ALG: signer.cose_alg, _LABEL_KID: signer.kid})
     message = countersign_structure(target, protected)
-    signature = signer.sign(message)
-    try:
-        signer.public_key().verify(message, signature)
-    except BadSignature as e:
-        raise ValueError(
-            f"the signer {signer!r} produced a countersignature that does not verify under "
-            f"its own public key ({e}); check the key or the HSM"
-        ) from None
+    signature = sign_checked(signer, message, what="countersignature")
     return Countersignature(
         alg=signer.cose_alg, kid=signer.kid, signature=signature, protected=protected
     )
@@ -252,29 +245,16 @@ def verify_countersignature(
     ``keys`` are the operator keys the caller trusts (SPEC §5); keys never come from the
     data. Raises ``VerificationError`` with UNKNOWN_KEY, ALG_MISMATCH or BAD_COUNTERSIGNATURE.
     """
-    key = keys.get(cs.kid)
-    if key is None:
-        raise VerificationError(
-            Reason.UNKNOWN_KEY,
-            f"the countersignature names key id {cs.kid.hex()}, which is not one of the "
-            f"{len(keys)} operator keys the trust root holds; it was made by another key "
-            "or for another role",
-        )
-    if key.kid != cs.kid:
-        raise ValueError(f"keys maps kid {cs.kid.hex()} to a key whose kid is {key.kid.hex()}")
-    if key.cose_alg != cs.alg:
-        raise VerificationError(
-            Reason.ALG_MISMATCH,
-            f"the countersignature by key {cs.kid.hex()} claims alg {cs.alg}, but that "
-            f"trust-root key is {key.algorithm} (alg {key.cose_alg})",
-        )
-    try:
-        key.verify(countersign_structure(target, cs.protected), cs.signature)
-    except BadSignature as e:
-        raise VerificationError(
-            Reason.BAD_COUNTERSIGNATURE,
-            f"the operator countersignature by key {cs.kid.hex()} does not verify over "
-            f"this COSE_Sign1's payload and independent signature ({e}); the bundle or "
-            "its signatures were altered, or the countersignature belongs to another bundle",
-        ) from None
+    key = trusted_key(keys, cs.kid, what="the countersignature", role="operator")
+    verify_cose_signature(
+        key,
+        cs.alg,
+        countersign_structure(target, cs.protected),
+        cs.signature,
+        what="the operator countersignature",
+        over="this COSE_Sign1's payload and independent signature",
+        bad=Reason.BAD_COUNTERSIGNATURE,
+        advice="the bundle or its signatures were altered, or the countersignature belongs "
+        "to another bundle",
+    )
     return cs.kid

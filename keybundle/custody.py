@@ -23,9 +23,7 @@ repeats it.
 from __future__ import annotations
 
 import base64
-import errno
 import os
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
-from transparency_log import note
+from transparency_log import durable, note
 
 from . import pkcs11 as _pkcs11
 from .signers import Algorithm, Ed25519Signer, LocalSigner, P256Signer, PublicKey, Signer
@@ -155,46 +153,6 @@ def _read_small_file(path: Path, what: str) -> bytes:
     return data
 
 
-def _write_new_file(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` holding ``data`` with ``mode``, atomically, refusing to overwrite.
-
-    The bytes go to a temporary file in the same directory (O_CREAT | O_EXCL, ``mode``
-    from the start, fsync), which is then hard-linked to ``path``: ``link`` fails if
-    ``path`` exists, so an existing key is never replaced, and a crash leaves either no
-    file or the whole file. Finally the directory is fsynced. Only the temporary file this
-    call created is ever removed.
-    """
-    path = Path(path)
-    if path.exists() or path.is_symlink():
-        raise FileExistsError(errno.EEXIST, "refusing to overwrite an existing file", str(path))
-    directory = path.parent
-    tmp = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(tmp, flags, mode)
-    try:
-        try:
-            os.fchmod(fd, mode)  # exactly ``mode``, whatever the umask
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise FileExistsError(
-                errno.EEXIST, "refusing to overwrite an existing file", str(path)
-            ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 # -- encrypted PKCS#8 ------------------------------------------------------------------------
 
 
@@ -306,7 +264,7 @@ def write_private_key(
 ) -> None:
     """Write ``signer`` to a new mode-0600 encrypted key file; never overwrite (SPEC §4.3)."""
     pem = encrypt_private_key(signer, passphrase.read(), iterations=iterations, rand=rand)
-    _write_new_file(Path(path), pem, _PRIVATE_MODE)
+    durable.create_new(Path(path), pem, mode=_PRIVATE_MODE)
 
 
 def load_private_key(path: Path, passphrase: PassphraseSource) -> LocalSigner:
@@ -317,7 +275,7 @@ def load_private_key(path: Path, passphrase: PassphraseSource) -> LocalSigner:
 
 def write_public_key(path: Path, key: PublicKey) -> None:
     """Write a role public key as SubjectPublicKeyInfo PEM to a new file (mode 0644)."""
-    _write_new_file(Path(path), key.spki_pem(), _PUBLIC_MODE)
+    durable.create_new(Path(path), key.spki_pem(), mode=_PUBLIC_MODE)
 
 
 def load_public_key(path: Path) -> PublicKey:
@@ -377,7 +335,7 @@ def write_note_key(
         pem = _encrypt_pkcs8(plain, passphrase.read(), iterations, rand)
         header = f"{NOTE_KEY_HEADER}\nname {name}\ntype {sig_type:02x}\nhash {hash_hex}\n"
         data = header.encode("utf-8") + pem
-    _write_new_file(Path(path), data, _PRIVATE_MODE)
+    durable.create_new(Path(path), data, mode=_PRIVATE_MODE)
 
 
 def load_note_key(path: Path, passphrase: PassphraseSource | None) -> str:
@@ -435,7 +393,7 @@ def load_note_key(path: Path, passphrase: PassphraseSource | None) -> str:
 def write_note_verifier_key(path: Path, vkey: str) -> None:
     """Write a note verifier-key string to a new file (mode 0644), checked first."""
     note.new_verifier(vkey)
-    _write_new_file(Path(path), (vkey + "\n").encode("utf-8"), _PUBLIC_MODE)
+    durable.create_new(Path(path), (vkey + "\n").encode("utf-8"), mode=_PUBLIC_MODE)
 
 
 def load_note_verifier_key(path: Path) -> str:

@@ -12,42 +12,49 @@ bytes means one value and nothing else. The profile (SPEC §3.1):
 * one data item with no trailing bytes, at most ``max_size`` bytes, ``max_items`` data items
   and ``max_depth`` levels of nesting.
 
-Decoding design (measured by bench/bench_dcbor.py; figures for an 8-key, 815-byte payload on
-the development machine). The client verifier decodes on its hot path, so :func:`decode`
-first tries a *fast path* and falls back to the exact pure-Python decoder
-(:class:`_StrictDecoder`) whenever the fast path cannot prove acceptance:
+Decoding design (measured by bench/bench_dcbor.py and, in the client decision, by
+bench/bench_verify.py; issue 18). The client verifier decodes on its hot path, so
+:func:`decode` first tries a *fast path* that proves the form without re-encoding: cbor2's
+compiled decode, then a single walk over the value it built. It falls back to the exact
+pure-Python decoder (:class:`_StrictDecoder`) whenever the fast path cannot prove acceptance:
 
-1. cbor2's compiled decoder (``cbor2.loads``, ~4.5 µs) parses the input with its own strict
-   options (no indefinite lengths, no duplicate keys, our ``max_depth``, whose meaning is the
-   same as ours), every tag that cbor2 would interpret itself (bignums, dates, shared values,
-   string references, ...) trapped, and other tags admitted only when allowed (through
-   ``semantic_decoders``, which, unlike ``tag_hook``, receive mutable content);
-2. an object hook checks each map as cbor2 builds it: keys are int or str, in strictly
-   increasing bytewise order of their encodings (for unsigned keys, the only kind in our own
-   schemas, that is numeric order); no float, simple value or ``undefined`` occurs as a value
-   or array element;
-3. cbor2's plain encoder re-encodes the value (``cbor2.dumps``, ~4 µs) and the bytes must
-   equal the input. cbor2 always writes the shortest heads and definite lengths, and a
-   decoded map keeps the input's key order, so equality proves minimal heads, definite
-   lengths and no trailing bytes (``cbor2.loads`` ignores them).
+1. cbor2's compiled decoder (``cbor2.loads``) builds the value with its own strict options
+   (no indefinite lengths, no duplicate keys, our ``max_depth``, whose meaning is the same as
+   ours), every tag that cbor2 would interpret itself (bignums, dates, shared values, string
+   references, ...) trapped, and allowed tags decoded as :class:`Tag` (through
+   ``semantic_decoders``, which, unlike ``tag_hook``, receive mutable content). A tag that is
+   neither comes back as cbor2's ``CBORTag``;
+2. one walk over that value (:func:`_measure`) checks every type (int, bytes, str, bool,
+   null, list, dict, :class:`Tag`; so no float, simple value, ``undefined`` or disallowed
+   tag), every map's keys (int or str, strictly increasing bytewise by their encodings: for
+   unsigned keys, the only kind of our own schemas, that is numeric order), counts the data
+   items, and sums the size of the value's deterministic encoding: shortest heads plus
+   string contents;
+3. that size must equal ``len(data)``. Every head cbor2 read is at least as long as the
+   shortest one for its argument, so the prefix of ``data`` it decoded spans at least that
+   many bytes: equality proves at once that every head was the shortest and that no bytes
+   trail (``cbor2.loads`` ignores them).
 
-Every int is within 64 bits because bignum tags are trapped in step 1. Together, ~14 µs
-(3.4x a bare ``cbor2.loads``, against ~39 µs for the strict decoder; ~3 µs for a 1.8 KiB OTA
-package, ~6 µs for a tagged COSE_Sign1).
+Every int is within 64 bits because bignum tags are trapped in step 1. The walk costs a
+fraction of the re-encoding it replaced (``cbor2.dumps`` and compare, after an object hook
+called for every map): for the client's three documents (package, tagged COSE_Sign1, 8-key
+payload) about 1.5-2x fewer microseconds in all; the figures are in bench/bench_dcbor.py's
+output. The previous design is kept in tests/keybundle/dcbor_reencode.py, and
+tests/keybundle/test_dcbor.py checks on generated, mutated and lenient encodings that both
+accept exactly the same inputs as the same values.
 Rejected alternatives: re-encoding with ``cbor2.dumps(canonical=True)`` and comparing costs
-~18 µs for the encoding alone in cbor2 6.x (and ~35 µs with ``encoders=`` hooks to trap
-floats); worse, its canonical mode sorts keys length-first (RFC 7049 §3.9), which agrees with
-RFC 8949's bytewise order for keys of one major type but not across types (``24`` = ``18 18``
-sorts after ``-1`` = ``20`` length-first, before it bytewise), so it needed a guard anyway.
-Checking the order ourselves on the original key order needs no such guard.
+~18 µs for the encoding alone in cbor2 6.x, and its canonical mode sorts keys length-first
+(RFC 7049 §3.9), which agrees with RFC 8949's bytewise order for keys of one major type but
+not across types (``24`` = ``18 18`` sorts after ``-1`` = ``20`` length-first, before it
+bytewise), so it needed a guard anyway. A pure-Python validating decoder (the strict path
+below) is exact but 3-8x slower than cbor2 plus the walk on a payload.
 
 Whenever the fast path gives up or cbor2 rejects, :class:`_StrictDecoder` decides, so the
 result is exactly the strict decoder's (it also writes the error messages, which name the
-offset and the problem). The item cap is checked by counting only for inputs longer than
-``max_items`` bytes, as every data item takes at least one byte. The fast path is used only
-with the cbor2 release line it was checked against (``_FAST_PATH``);
-tests/keybundle/test_dcbor.py compares both paths with a naive reference decoder on generated
-values and mutated byte strings, and re-derives the list of tags cbor2 interprets.
+offset and the problem). The fast path is used only with the cbor2 release line it was
+checked against (``_FAST_PATH``); tests/keybundle/test_dcbor.py compares both paths with a
+naive reference decoder on generated values and mutated byte strings, and re-derives the
+list of tags cbor2 interprets.
 """
 
 from __future__ import annotations
@@ -236,9 +243,8 @@ def decode(
             "it cannot be a valid object of this kind"
         )
     if _FAST_PATH:
-        value = _decode_fast(data, max_depth, tags)
-        # Every data item takes at least one byte, so short inputs cannot exceed max_items.
-        if value is not _GAVE_UP and (len(data) <= max_items or _count(value) <= max_items):
+        value = _decode_fast(data, max_depth, max_items, tags)
+        if value is not _GAVE_UP:
             return value  # type: ignore[return-value]
     return _StrictDecoder(data, max_depth, max_items, tags).decode()
 
@@ -260,7 +266,7 @@ def _check_limits(max_size: int, max_depth: int, max_items: int, tags: frozenset
             raise ValueError("tags 2 and 3 (bignums) are outside deterministic CBOR (SPEC §3.1)")
 
 
-# --- fast path: cbor2's compiled decoder, then proof by re-encoding ---------------------------
+# --- fast path: cbor2's compiled decoder, then one walk that proves the form ------------------
 
 # cbor2 releases whose options, hook signatures and interpreted tags were checked (see the
 # module docstring); any other release uses the strict decoder only.
@@ -320,78 +326,15 @@ def _give_up_semantic(value: object, immutable: bool) -> NoReturn:
 
 
 _SEMANTIC_TRAPS: Final = dict.fromkeys(_CBOR2_INTERPRETED_TAGS, _give_up_semantic)
-# Types the fast path accepts as they are: a dict was checked by _fast_check_map when cbor2
-# built it, a tag by the tag decoder, and ints are within 64 bits because bignum tags are
-# trapped. Allowed tags are decoded as cbor2's own CBORTag, which cbor2.dumps writes natively:
-# an object of a type it does not know (our Tag) makes cbor2 import its table of default
-# encoders (decimal, uuid, email, ...: ~10 ms in a fresh process). They become Tag after the
-# re-encoding check.
-_FAST_ACCEPTED: Final = frozenset({int, str, bytes, bool, type(None), dict, cbor2.CBORTag})
-
-
-def _fast_check_value(value: object) -> None:
-    """Give up unless ``value`` is of an accepted type (lists: every element, recursively)."""
-    if type(value) is list:
-        for item in value:
-            if type(item) not in _FAST_ACCEPTED:
-                _fast_check_value(item)
-    elif type(value) not in _FAST_ACCEPTED:
-        raise _GiveUp
-
-
-def _fast_check_map(mapping: Any, immutable: bool) -> Any:
-    """cbor2 object hook: keys are int or str in strictly increasing bytewise order."""
-    previous = -1
-    for key in mapping:
-        # For unsigned keys, numeric order is the bytewise order of their encodings.
-        if type(key) is not int or key <= previous:
-            _fast_check_keys_bytewise(mapping)
-            break
-        previous = key
-    if immutable:  # a map inside a map key: rejected by the enclosing map's check
-        raise _GiveUp
-    for value in mapping.values():
-        if type(value) not in _FAST_ACCEPTED:
-            _fast_check_value(value)
-    return mapping
-
-
-def _fast_check_keys_bytewise(mapping: Any) -> None:
-    previous = b""
-    for key in mapping:
-        if type(key) is not int and type(key) is not str:
-            raise _GiveUp
-        encoded = _encode_key(key)
-        if encoded <= previous:
-            raise _GiveUp
-        previous = encoded
-
-
-def _count(value: object) -> int:
-    """Number of data items in a decoded value (only needed for inputs over max_items bytes)."""
-    if isinstance(value, list):
-        return 1 + sum([_count(item) for item in value])
-    if isinstance(value, dict):
-        return 1 + sum([1 + _count(item) for item in value.values()])
-    if isinstance(value, Tag):
-        return 1 + _count(value.value)
-    return 1
-
-
-def _give_up_tag(tag: object, immutable: bool) -> NoReturn:
-    # cbor2 calls tag_hook for the tags it does not interpret and that are not allowed.
-    raise _GiveUp
 
 
 def _tag_decoder(number: int) -> Any:
-    def decode_tag(content: object, immutable: bool) -> cbor2.CBORTag:
+    def decode_tag(content: Any, immutable: bool) -> Tag:
         # Allowed tags are decoded through semantic_decoders, which (unlike tag_hook) get
         # their content as plain lists and dicts; immutable only inside map keys (rejected).
         if immutable:
             raise _GiveUp
-        if type(content) not in _FAST_ACCEPTED:
-            _fast_check_value(content)
-        return cbor2.CBORTag(number, content)
+        return Tag(number, content)  # _measure checks the content
 
     return decode_tag
 
@@ -409,49 +352,124 @@ def _semantic_decoders(tags: frozenset[int]) -> dict[int, Any]:
     return decoders
 
 
-def _decode_fast(data: bytes, max_depth: int, tags: frozenset[int]) -> object:
+def _decode_fast(data: bytes, max_depth: int, max_items: int, tags: frozenset[int]) -> object:
+    """cbor2's decode, then one walk that proves the profile: the value, or ``_GAVE_UP``."""
     try:
         value = cbor2.loads(
             data,
-            tag_hook=_give_up_tag,
-            object_hook=_fast_check_map,
             semantic_decoders=_semantic_decoders(tags),
             max_depth=max_depth,
             allow_indefinite=False,
             allow_duplicate_keys=False,
         )
-        if type(value) not in _FAST_ACCEPTED:
-            _fast_check_value(value)
-        # Maps keep the input's key order, so the plain re-encoding equals the input exactly
-        # when every head was minimal, every length definite and nothing trailed.
-        again = cbor2.dumps(value)
+        size, items = _measure(value)
     except (cbor2.CBORError, _GiveUp):
         # The one place cbor2's errors are handled: the strict decoder gives the verdict.
         return _GAVE_UP
-    if again != data:
+    # cbor2 read a prefix of ``data`` in which every head is at least as long as the
+    # shortest one, so that prefix spans at least ``size`` bytes: ``size == len(data)``
+    # proves both that every head was the shortest and that nothing trailed.
+    if size != len(data) or items > max_items:
         return _GAVE_UP
-    return _own_tags(value) if tags else value
-
-
-def _own_tags(value: object) -> object:
-    """``value`` with every cbor2 CBORTag replaced by a :class:`Tag` (lists and maps in place).
-
-    Only values that the fast path accepted come here, so map keys hold no tags.
-    """
-    if type(value) is cbor2.CBORTag:
-        return Tag(value.tag, _own_tags(value.value))  # type: ignore[arg-type]
-    if type(value) is list:
-        for i, item in enumerate(value):
-            if type(item) in _CONTAINERS:
-                value[i] = _own_tags(item)
-    elif type(value) is dict:
-        for key, item in value.items():
-            if type(item) in _CONTAINERS:
-                value[key] = _own_tags(item)
     return value
 
 
-_CONTAINERS: Final = frozenset({list, dict, cbor2.CBORTag})
+def _head_size(argument: int) -> int:
+    """Bytes of the shortest head with this argument (RFC 8949 §4.2.1)."""
+    if argument < 24:
+        return 1
+    if argument < 0x100:
+        return 2
+    if argument < 0x10000:
+        return 3
+    return 5 if argument < 0x1_0000_0000 else 9
+
+
+def _measure(value: Any) -> tuple[int, int]:
+    """(bytes of the deterministic encoding of ``value``, its data items), or ``_GiveUp``
+    if ``value`` is not a value of the profile (SPEC §3.1).
+
+    Scalars inside maps and arrays are measured in the loop, without a call: a payload's
+    key entries are maps of scalars, and a call per item would cost more than the decode.
+    """
+    kind = type(value)
+    if kind is dict:
+        mapping: dict[Any, Any] = value
+        size = _head_size(len(mapping))
+        items = 1 + 2 * len(mapping)
+        keys_size = 0
+        previous = -1
+        for key in mapping:
+            # Unsigned keys (our schemas' only kind) in increasing numeric order are in
+            # increasing bytewise order of their encodings; anything else is compared as bytes.
+            if type(key) is not int or key <= previous:
+                keys_size = _measure_keys_bytewise(mapping)
+                break
+            previous = key
+            keys_size += 1 if key < 24 else _head_size(key)
+        size += keys_size
+        for item in mapping.values():
+            kind = type(item)
+            if kind is int:
+                size += _head_size(item if item >= 0 else -1 - item)
+            elif kind is bytes or kind is str:
+                # Inline (no call per string): UTF-8 length, then the shortest head's size.
+                n = len(item) if kind is bytes or item.isascii() else len(item.encode())
+                size += n + (1 if n < 24 else 2 if n < 256 else 3 if n < 65536 else _head_size(n))
+            else:
+                nested, count = _measure(item)
+                size += nested
+                items += count - 1
+        return size, items
+    if kind is list:
+        array: list[Any] = value
+        size = _head_size(len(array))
+        items = 1 + len(array)
+        for item in array:
+            kind = type(item)
+            if kind is bytes or kind is str:
+                n = len(item) if kind is bytes or item.isascii() else len(item.encode())
+                size += n + (1 if n < 24 else 2 if n < 256 else 3 if n < 65536 else _head_size(n))
+            elif kind is int:
+                size += _head_size(item if item >= 0 else -1 - item)
+            else:
+                nested, count = _measure(item)
+                size += nested
+                items += count - 1
+        return size, items
+    if kind is bytes or kind is str:
+        n = len(value) if kind is bytes or value.isascii() else len(value.encode())
+        return _head_size(n) + n, 1
+    if kind is int:
+        return _head_size(value if value >= 0 else -1 - value), 1
+    if kind is bool or value is None:
+        return 1, 1
+    if kind is Tag:
+        tagged: Tag = value
+        nested, count = _measure(tagged.value)
+        return _head_size(tagged.tag) + nested, 1 + count
+    # A float, undefined, another simple value, a tag that is not allowed (cbor2's CBORTag),
+    # a frozen container from inside a map key: outside the profile.
+    raise _GiveUp
+
+
+def _measure_keys_bytewise(mapping: dict[Any, Any]) -> int:
+    """Bytes of the keys of a map whose keys are not increasing unsigned integers, which must
+    be int or str, increasing bytewise by their encodings."""
+    previous = b""
+    size = 0
+    for key in mapping:
+        if type(key) is int:
+            encoded = _encode_int(key)
+        elif type(key) is str:
+            encoded = _encode_str(key)
+        else:
+            raise _GiveUp
+        if encoded <= previous:
+            raise _GiveUp
+        previous = encoded
+        size += len(encoded)
+    return size
 
 
 # --- strict path: a direct reading of RFC 8949 §3 and §4.2.1 -------------------------------

@@ -1,16 +1,26 @@
-"""Reason codes of the bundle layer and the client decision (SPEC.md §9).
+"""The bundle layer's exceptions, one base per kind, and its reason codes (SPEC.md §9).
 
-The exception type is the log layer's :class:`~transparency_log.errors.VerificationError`,
-re-exported here, so a caller catches one type whatever layer rejected the input.
+The verification error is the log layer's :class:`~transparency_log.errors.VerificationError`,
+re-exported here, so a caller catches one type whatever layer rejected the input; its
+``reason`` is a :class:`Reason` or a :class:`LogReason`. A lock held by another process is
+a :class:`~transparency_log.errors.LockedError` in both layers; a stored state that does
+not parse is a :class:`CorruptStateError`, whoever stored it.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from transparency_log.errors import LogReason, VerificationError
+from transparency_log.errors import LockedError, LogReason, VerificationError
 
-__all__ = ["LogReason", "Reason", "VerificationError"]
+__all__ = [
+    "CorruptStateError",
+    "LockedError",
+    "LogReason",
+    "MonitorLockedError",
+    "Reason",
+    "VerificationError",
+]
 
 
 class Reason(StrEnum):
@@ -44,6 +54,8 @@ class Reason(StrEnum):
     """A new trust root lacks the signatures of the old or of the new thresholds."""
     TRUST_ROOT_CHAIN_TOO_LONG = "TRUST_ROOT_CHAIN_TOO_LONG"
     """A rotation chain is longer than the cap."""
+    TRUST_ROOT_CONFLICT = "TRUST_ROOT_CONFLICT"
+    """A package's trust root of a version the client holds is not the root it holds (SPEC §7.3 step 5)."""  # noqa: E501 (the one-line text of SPEC §9)
     PACKAGE_TOO_LARGE = "PACKAGE_TOO_LARGE"
     """The package is larger than the trust root's (or the absolute) size limit (SPEC §7.3 step 1)."""  # noqa: E501 (the one-line text of SPEC §9)
     MALFORMED_PACKAGE = "MALFORMED_PACKAGE"
@@ -68,8 +80,6 @@ class Reason(StrEnum):
     """The bundle's epoch is further ahead of the accepted one than the trust root allows (fast-forward)."""  # noqa: E501 (the one-line text of SPEC §9)
     EPOCH_GAP = "EPOCH_GAP"
     """The log holds its fleet at epoch E (or not at all) and the bundle's epoch is not E + 1 (or 1)."""  # noqa: E501 (the one-line text of SPEC §9)
-    STALE_CHECKPOINT = "STALE_CHECKPOINT"
-    """The package's checkpoint is older (smaller) than the one this client already verified."""
     INCONSISTENT_CHECKPOINT = "INCONSISTENT_CHECKPOINT"
     """The package's checkpoint has this client's stored size but another root (split view)."""
     UNEXPECTED_KEY = "UNEXPECTED_KEY"
@@ -78,3 +88,13 @@ class Reason(StrEnum):
     """An evidence file is not the canonical JSON of SPEC §8.4."""
     UNFOUNDED_EVIDENCE = "UNFOUNDED_EVIDENCE"
     """An evidence file's signed objects and proofs do not show the misbehaviour it claims."""
+
+
+class CorruptStateError(Exception):
+    """A stored state does not parse. Never reset silently: a client would re-open itself to
+    rollback (SPEC §7.2), a monitor would forget the forks it saw (SPEC §8.1). Whoever runs it
+    must restore the state from a backup or start over deliberately."""
+
+
+class MonitorLockedError(LockedError):
+    """Another monitor holds the state directory (SPEC §8.1): one monitor per state."""

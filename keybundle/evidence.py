@@ -21,22 +21,21 @@ Four kinds (SPEC §8.4.2):
   against its signed checkpoint. Tiles carry no signature, so this kind records what the
   server sent (anyone could write such a file); the other kinds are proofs.
 
-The replay rules of SPEC §8.2 live here too (:func:`judge_bundle`, :class:`FleetHistory`), so
-that the monitor that writes evidence and the verifier that checks it judge entries with one
-piece of code; the fleet-chain rule itself is :func:`keybundle.admission.check_fleet_step`,
-the one the log's admission applies (SPEC §6.3 rule 1.3).
+The replay rules of SPEC §8.2 (:func:`~keybundle.history.judge_bundle`,
+:class:`~keybundle.history.FleetHistory`) are :mod:`keybundle.history`, shared by the monitor
+that writes evidence and this verifier that checks it, so both judge entries with one piece of
+code.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, Final, NamedTuple, NoReturn
+from typing import Any, Final, NoReturn
 
 from transparency_log.checkpoint import VerifiedCheckpoint, verify_checkpoint
 from transparency_log.entry_bundle import MAX_ENTRY_SIZE
@@ -47,10 +46,8 @@ from transparency_log.note import MAX_NOTE_BYTES
 from transparency_log.proof import verify_consistency
 from transparency_log.tlog_client import LogClient
 
-from . import admission
 from .errors import Reason, VerificationError
-from .payload import FleetKey, parse_payload
-from .roles import verify_signed_bundle
+from .history import BundleInfo, FleetHistory, is_rotation, judge_bundle
 from .trustroot import TrustRoot, verify_rotation
 
 __all__ = [
@@ -61,18 +58,12 @@ __all__ = [
     "MAX_EVIDENCE_BYTES",
     "MAX_EVIDENCE_ENTRIES",
     "MAX_EVIDENCE_RESOURCES",
-    "BundleInfo",
     "EntryRange",
     "Finding",
-    "FleetHead",
-    "FleetHistory",
-    "KeyInfo",
     "canonical_json",
     "encode_evidence",
     "entries_evidence",
     "inconsistency_evidence",
-    "is_rotation",
-    "judge_bundle",
     "parse_unverified_evidence",
     "split_view_evidence",
     "tile_evidence",
@@ -115,8 +106,6 @@ ENTRY_REASONS: Final = frozenset(
 )
 """Codes of an entry the log must not hold at all (SPEC §6.3 rules 1.1, 1.2 and 2)."""
 
-_SIGN1_PREFIX: Final = b"\xd2"  # CBOR tag 18: a signed bundle (SPEC §4.1)
-_SIGN_PREFIX: Final = b"\xd8\x62"  # CBOR tag 98: a signed trust root (SPEC §5.2)
 _MAX_INT: Final = 2**63 - 1
 _QUOTE: Final = 80
 
@@ -313,101 +302,6 @@ class Finding:
     """The sizes of the signed checkpoints involved."""
     proven: bool = True
     """False for ``tile_mismatch``: it shows what was served, not what the log signed."""
-
-
-# --- SPEC §8.2: judging entries, replaying fleet history -------------------------------------
-
-
-class KeyInfo(NamedTuple):
-    """A fleet key as the auditor reports it (SPEC §8.3 key deltas).
-
-    A named tuple rather than a dataclass: the auditor makes one per key of every entry, in
-    worker processes that send them back as plain tuples (SPEC §8.1 step 4), so it is built
-    and rebuilt cheaply (``KeyInfo._make(t)``).
-    """
-
-    key_id: str
-    algorithm: str
-    usage: str
-    fingerprint: str
-    """Lowercase hex SHA-256 of the public key (SPEC §3.2)."""
-
-    @classmethod
-    def of(cls, key: FleetKey) -> KeyInfo:
-        """The report form of a parsed fleet key."""
-        return cls(key.key_id, key.algorithm, key.usage, key.fingerprint)
-
-
-@dataclass(frozen=True)
-class BundleInfo:
-    """A log entry that is a signed bundle valid under the trust root in force."""
-
-    fleet: str
-    epoch: int
-    previous: bytes | None
-    digest: bytes
-    """SHA-256 of the entry (the signed-bundle bytes)."""
-    keys: tuple[KeyInfo, ...]
-
-
-def is_rotation(entry: bytes) -> bool:
-    """Whether a log entry is judged as a signed trust root (SPEC §6.3: first bytes d8 62)."""
-    return entry.startswith(_SIGN_PREFIX)
-
-
-def judge_bundle(entry: bytes, root: TrustRoot) -> BundleInfo:
-    """SPEC §6.3 rules 1.1-1.2 for an entry that is not a rotation: valid bundle, or raise.
-
-    An entry that does not start with ``d2`` is MALFORMED_COSE (SPEC §6.3); otherwise the
-    signatures must meet ``root``'s roles (SPEC §5.4) and the payload must parse (SPEC §3.2).
-    """
-    if not entry.startswith(_SIGN1_PREFIX):
-        raise VerificationError(
-            Reason.MALFORMED_COSE,
-            "a log entry must be a signed bundle (first byte d2) or a signed trust root (first "
-            f"bytes d8 62); this one starts with {entry[:2].hex() or 'nothing (it is empty)'}",
-        )
-    payload = parse_payload(verify_signed_bundle(entry, root).payload)
-    return BundleInfo(
-        payload.fleet_id,
-        payload.epoch,
-        payload.previous_digest,
-        hashlib.sha256(entry).digest(),
-        tuple(KeyInfo.of(k) for k in payload.keys),
-    )
-
-
-@dataclass(frozen=True)
-class FleetHead(admission.FleetHead):
-    """A fleet's latest admitted bundle (what its next epoch must follow), with its keys."""
-
-    keys: tuple[KeyInfo, ...]
-    """The bundle's keys, for the key delta of the fleet's next epoch (SPEC §8.2 step 3)."""
-
-
-class FleetHistory:
-    """Per-fleet heads, and SPEC §6.3 rule 1.3 applied to each new valid bundle in log order.
-
-    :meth:`check` is :func:`keybundle.admission.check_fleet_step` (the rule the log's
-    admission applies) against the fleet's head, its message prefixed with the entry's index;
-    :meth:`admit` makes a bundle its fleet's head. A refused bundle never becomes a head.
-    """
-
-    def __init__(self, heads: Mapping[str, FleetHead] | None = None) -> None:
-        self.heads: dict[str, FleetHead] = dict(heads or {})
-
-    def check(self, info: BundleInfo, index: int) -> FleetHead | None:
-        """Rule 1.3 for ``info`` at ``index``; return the head it follows (None at epoch 1)."""
-        head = self.heads.get(info.fleet)
-        try:
-            admission.check_fleet_step(info.fleet, head, info.epoch, info.previous, info.digest)
-        except VerificationError as e:
-            raise VerificationError(e.reason, f"entry {index}: {e.message}") from None
-        return head
-
-    def admit(self, info: BundleInfo, index: int) -> None:
-        """Make ``info`` (which passed :meth:`check`) its fleet's head."""
-        self.heads[info.fleet] = FleetHead(info.epoch, info.digest, index, info.keys)
 
 
 # --- building evidence ---------------------------------------------------------------------

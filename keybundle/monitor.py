@@ -25,59 +25,49 @@ that was consistent.
 
 Everything here is deterministic given the fetcher, the state directory and ``now``; the
 command line (``keybundle_cli.monitor``) supplies the HTTP fetcher, the clock and the output.
+
+This module is the pass itself. Its state directory and file are
+:mod:`keybundle.monitor_state`, the entry judges :mod:`keybundle.monitor_judges`, witness
+mode :mod:`keybundle.monitor_witness`; the evidence format is :mod:`keybundle.evidence`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import fcntl
-import functools
-import hashlib
-import json
-import multiprocessing
-import os
 import re
-import secrets
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
-from http import HTTPStatus
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
+from transparency_log import durable
 from transparency_log import proof as tlog_proof
-from transparency_log.checkpoint import VerifiedCheckpoint, parse_checkpoint, verify_checkpoint
+from transparency_log.checkpoint import VerifiedCheckpoint, verify_checkpoint
 from transparency_log.errors import LogReason
 from transparency_log.fetcher import Fetcher, FetchError, fetch_all, validate_fetch_path
 from transparency_log.merkle import HASH_SIZE, CompactRange, leaf_hash
-from transparency_log.note import MAX_NOTE_BYTES, parse_unverified
+from transparency_log.note import MAX_NOTE_BYTES
 from transparency_log.policy import PolicyLog
 from transparency_log.tile import Tile, TileHashReader
 from transparency_log.tlog_client import CHECKPOINT_PATH, LogClient
-from transparency_log.witness import Witness, format_add_checkpoint_request
+from transparency_log.witness import Witness
 
 from .errors import Reason, VerificationError
 from .evidence import (
     MAX_EVIDENCE_ENTRIES,
-    BundleInfo,
     EntryRange,
-    FleetHead,
-    FleetHistory,
-    KeyInfo,
-    canonical_json,
-    encode_evidence,
     entries_evidence,
     inconsistency_evidence,
-    is_rotation,
-    judge_bundle,
     split_view_evidence,
     tile_evidence,
 )
+from .history import FleetHistory, KeyInfo, is_rotation
+from .monitor_judges import EntryJudge, Judged, PendingJudgement, Rejection, SerialJudge
+from .monitor_state import MonitorState, StateDir
+from .monitor_witness import Cosigned, WitnessFailure, WitnessMisbehaviour, submit_checkpoint
 from .trustroot import (
     TrustRoot,
     parse_unverified_signed_trust_root,
@@ -88,55 +78,24 @@ from .trustroot import (
 __all__ = [
     "CHUNK_ENTRIES",
     "MAX_ALLOW_LIST_BYTES",
-    "MAX_MONITOR_STATE_BYTES",
-    "MAX_WITNESS_SUBMISSIONS",
     "SAVE_EVERY_ENTRIES",
-    "STATE_FORMAT",
-    "CorruptStateError",
-    "EntryJudge",
     "Event",
-    "Judged",
     "Monitor",
-    "MonitorLockedError",
-    "MonitorState",
-    "PendingJudgement",
-    "ProcessJudge",
-    "Rejection",
-    "SerialJudge",
-    "StateDir",
     "Status",
     "parse_allow_list",
-    "parse_state",
 ]
 
-STATE_FORMAT: Final = "keybundle-monitor-state/v1"
-"""The ``format`` member of the monitor's state file (SPEC §8.1)."""
-MAX_MONITOR_STATE_BYTES: Final = 64 << 20
-"""Largest monitor state file read (SPEC §8.1, §11); not the client's ``MAX_STATE_BYTES``."""
 MAX_ALLOW_LIST_BYTES: Final = 4 << 20
 """Largest allow-list file read (SPEC §11)."""
 CHUNK_ENTRIES: Final = 4096
 """Entries fetched and judged together (16 entry bundles)."""
 SAVE_EVERY_ENTRIES: Final = 65_536
 """Entries checked between two saves of the progress of a pass (SPEC §8.1 step 3)."""
-MAX_WITNESS_SUBMISSIONS: Final = 3
-"""Requests to the monitor's own witness per verified checkpoint (SPEC §8.1 witness mode):
-one, and up to two more after a 409 names the size the witness holds."""
-
-STATE_FILE: Final = "state.json"
-LOCK_FILE: Final = "lock"
-EVIDENCE_DIR: Final = "evidence"
-TILE_CACHE_DIR: Final = "tiles"
-COSIGNED_FILE: Final = "cosigned-checkpoint"
-WITNESS_DIR: Final = "witness"
-
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 # Full hash tiles above level 0: each authenticates 256 tiles below it, so they are the ones a
 # follower would otherwise fetch again and again (SPEC §8.1, politeness).
 _CACHEABLE = re.compile(r"tile/[1-9][0-9]?/(?:x[0-9]{3}/)*[0-9]{3}")
 _MAX_CACHE_PENDING = 4096
-_MIN_TASK_ENTRIES = 64
-"""Fewer entries are not worth a task of their own in a worker process."""
 _CHUNKS_AHEAD = 2
 """Chunks read (and being judged) ahead of the one whose results are applied."""
 
@@ -153,14 +112,6 @@ class Status(IntEnum):
     """Misbehaviour found (and evidence written where it can be proven)."""
     UNCHECKED = 2
     """Something could not be checked (network, a checkpoint without quorum, a stale view)."""
-
-
-class MonitorLockedError(OSError):
-    """Another monitor holds the state directory."""
-
-
-class CorruptStateError(ValueError):
-    """The state file does not parse; it is never reset silently (that would forget forks)."""
 
 
 # --- allow-list ----------------------------------------------------------------------------
@@ -194,421 +145,6 @@ def parse_allow_list(text: str) -> frozenset[str]:
             )
         out.add(line)
     return frozenset(out)
-
-
-# --- state ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MonitorState:
-    """What the monitor knows (SPEC §8.1): everything checked up to entry ``size``.
-
-    ``checkpoint`` is the largest checkpoint all of whose entries were checked; ``target``,
-    when set, the larger one being followed (signed, with quorum, and consistent). Then
-    ``checkpoint.size <= size <= target.size``; otherwise ``size == checkpoint.size``.
-    ``compact`` is the compact range of the first ``size`` leaves.
-    """
-
-    checkpoint: bytes | None = None
-    target: bytes | None = None
-    size: int = 0
-    compact: tuple[bytes, ...] = ()
-    rotations: tuple[tuple[int, bytes], ...] = ()
-    """(index, signed trust root) of each rotation applied, in log order."""
-    fleets: Mapping[str, FleetHead] = field(default_factory=dict)
-
-    def encode(self) -> bytes:
-        """The state file: canonical JSON (RFC 8785) and one LF."""
-        fleets = {
-            name: {
-                "epoch": h.epoch,
-                "digest": h.digest.hex(),
-                "index": h.index,
-                "keys": [[k.key_id, k.algorithm, k.usage, k.fingerprint] for k in h.keys],
-            }
-            for name, h in self.fleets.items()
-        }
-        return canonical_json(
-            {
-                "format": STATE_FORMAT,
-                "checkpoint": None if self.checkpoint is None else self.checkpoint.decode(),
-                "target": None if self.target is None else self.target.decode(),
-                "size": self.size,
-                "compact": [base64.b64encode(h).decode() for h in self.compact],
-                "rotations": [[i, base64.b64encode(r).decode()] for i, r in self.rotations],
-                "fleets": fleets,
-            }
-        )
-
-
-def _corrupt(message: str) -> CorruptStateError:
-    return CorruptStateError(
-        f"the monitor state is corrupt: {message}. Restore it from a backup or start a new "
-        "state directory (a new one re-checks the whole log)"
-    )
-
-
-def parse_state(data: bytes) -> MonitorState:
-    """Parse a state file; :class:`CorruptStateError` unless it is exactly what we write."""
-    try:
-        obj = json.loads(data.decode("utf-8"))
-        checkpoint = obj["checkpoint"]
-        target = obj["target"]
-        size = obj["size"]
-        compact = tuple(base64.b64decode(h, validate=True) for h in obj["compact"])
-        rotations = tuple((int(i), base64.b64decode(r, validate=True)) for i, r in obj["rotations"])
-        fleets = {
-            str(name): FleetHead(
-                int(h["epoch"]),
-                bytes.fromhex(h["digest"]),
-                int(h["index"]),
-                tuple(KeyInfo(*map(str, k)) for k in h["keys"]),
-            )
-            for name, h in obj["fleets"].items()
-        }
-        state = MonitorState(
-            None if checkpoint is None else checkpoint.encode(),
-            None if target is None else target.encode(),
-            size,
-            compact,
-            rotations,
-            MappingProxyType(fleets),
-        )
-        if obj["format"] != STATE_FORMAT:
-            raise _corrupt(f"format {obj['format']!r}, expected {STATE_FORMAT!r}")
-    except CorruptStateError:
-        raise
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
-        raise _corrupt(f"{type(e).__name__}: {e}") from None
-    except binascii.Error as e:  # pragma: no cover - a ValueError subclass, kept explicit
-        raise _corrupt(str(e)) from None
-    if state.encode() != data:
-        raise _corrupt("it is not in the canonical form the monitor writes")
-    if type(size) is not int or size < 0 or any(len(h) != HASH_SIZE for h in compact):
-        raise _corrupt("bad size or compact range")
-    try:
-        tree = CompactRange(size, compact)
-        done = _unverified_size_root(state.checkpoint)
-        target = _unverified_size_root(state.target)
-    except (ValueError, VerificationError) as e:
-        raise _corrupt(str(e)) from None
-    # The invariants of MonitorState: the compact range is the checkpoint's tree when no
-    # target is pending, and lies between the checkpoint and the target when one is.
-    if target is None and done is not None and (size, tree.root()) != done:
-        raise _corrupt(f"the compact range of size {size} is not the checkpoint's tree")
-    if target is None and done is None and size != 0:
-        raise _corrupt(f"size {size} without a checkpoint")
-    if target is not None and not (done[0] if done else 0) <= size <= target[0]:
-        raise _corrupt(f"size {size} is not between the checkpoint and the target")
-    return state
-
-
-def _unverified_size_root(note_bytes: bytes | None) -> tuple[int, bytes] | None:
-    """Size and root of a checkpoint note the monitor itself stored (no signature check)."""
-    if note_bytes is None:
-        return None
-    text, _ = parse_unverified(note_bytes)
-    cp = parse_checkpoint(text)
-    return cp.size, cp.root_hash
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, data: bytes, *, fsync: bool = True) -> None:
-    """Temporary file, fsync, rename, fsync of the directory (SPEC §8.1)."""
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    if fsync:
-        _fsync_dir(path.parent)
-
-
-class StateDir:
-    """The monitor's directory: ``state.json``, ``lock``, ``evidence/``, ``tiles/``, ``witness/``.
-
-    :meth:`lock` takes an exclusive ``flock`` so that two monitors never share one state;
-    :meth:`save` replaces the state atomically.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
-        self.path = Path(path)
-        self._fsync = fsync
-        self._lock_fd: int | None = None
-
-    def lock(self) -> None:
-        """Create the directory if needed and lock it (MonitorLockedError if held)."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise MonitorLockedError(
-                f"another monitor is using {self.path}; one monitor per state directory"
-            ) from None
-        self._lock_fd = fd
-
-    def unlock(self) -> None:
-        """Release the lock."""
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-
-    def load(self) -> MonitorState:
-        """The saved state; a fresh one if there is none."""
-        try:
-            with open(self.path / STATE_FILE, "rb") as f:
-                data = f.read(MAX_MONITOR_STATE_BYTES + 1)
-        except FileNotFoundError:
-            return MonitorState()
-        if len(data) > MAX_MONITOR_STATE_BYTES:
-            raise _corrupt(f"the file is over {MAX_MONITOR_STATE_BYTES} bytes")
-        return parse_state(data)
-
-    def save(self, state: MonitorState) -> None:
-        """Replace the state atomically."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.path / STATE_FILE, state.encode(), fsync=self._fsync)
-
-    def write_evidence(self, evidence: Mapping[str, Any]) -> Path:
-        """Write an evidence file, named by its kind, reason and the digest of its claim.
-
-        The name ignores ``observed_at`` and ``message``, so that seeing the same
-        misbehaviour again (after a crash, or on every pass) keeps one file.
-        """
-        claim = {k: v for k, v in evidence.items() if k not in ("observed_at", "message")}
-        digest = hashlib.sha256(canonical_json(claim)).hexdigest()[:16]
-        directory = self.path / EVIDENCE_DIR
-        directory.mkdir(exist_ok=True)
-        path = directory / f"{evidence['kind']}-{evidence['reason']}-{digest}.json"
-        if not path.exists():
-            _atomic_write(path, encode_evidence(evidence), fsync=self._fsync)
-        return path
-
-    def write_cosigned(self, data: bytes) -> Path:
-        """Write the checkpoint the monitor cosigned (witness mode)."""
-        path = self.path / COSIGNED_FILE
-        _atomic_write(path, data, fsync=self._fsync)
-        return path
-
-    @property
-    def witness_state(self) -> Path:
-        """Where the monitor's witness keeps its state (SPEC §6.4.3), in witness mode."""
-        return self.path / WITNESS_DIR
-
-    @property
-    def tile_cache(self) -> Path:
-        """Where authenticated full tiles above level 0 are kept."""
-        return self.path / TILE_CACHE_DIR
-
-
-# --- judging entries, possibly in parallel ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """An entry that is not a valid signed bundle under the trust root in force."""
-
-    reason: str
-    message: str
-
-
-Judged = BundleInfo | Rejection
-"""What an :class:`EntryJudge` says of one entry."""
-
-
-class PendingJudgement(Protocol):
-    """Entries handed to an :class:`EntryJudge`, being judged."""
-
-    def result(self) -> list[Judged]:
-        """One result per entry, in order (waits for them)."""
-        ...
-
-    def cancel(self) -> None:
-        """Drop the results: the caller will not ask for them."""
-        ...
-
-
-class EntryJudge(Protocol):
-    """Judges bundle entries (never rotations) under a trust root (SPEC §8.2 step 1).
-
-    :meth:`submit` may return before the entries are judged, so that the monitor reads and
-    hashes the next entries meanwhile (SPEC §8.1 step 4); results are asked for in order.
-    """
-
-    def submit(self, entries: Sequence[bytes], rotation: bytes | None) -> PendingJudgement:
-        """Start judging ``entries``. ``rotation`` is the signed trust root in force (already
-        verified by the caller), or None for the pinned root."""
-        ...
-
-    def close(self) -> None:
-        """Release workers."""
-        ...
-
-
-def _judge_all(entries: Iterable[bytes], root: TrustRoot) -> list[Judged]:
-    out: list[Judged] = []
-    for entry in entries:
-        try:
-            out.append(judge_bundle(entry, root))
-        except VerificationError as e:
-            out.append(Rejection(e.reason, e.message))
-    return out
-
-
-class _Done:
-    """Results already at hand."""
-
-    def __init__(self, results: list[Judged]) -> None:
-        self._results = results
-
-    def result(self) -> list[Judged]:
-        return self._results
-
-    def cancel(self) -> None:
-        self._results = []
-
-
-class SerialJudge:
-    """Judges in this process, at once."""
-
-    def __init__(self, pinned: TrustRoot) -> None:
-        self._pinned = pinned
-        self._roots: dict[bytes, TrustRoot] = {}
-
-    def _root(self, rotation: bytes | None) -> TrustRoot:
-        if rotation is None:
-            return self._pinned
-        root = self._roots.get(rotation)
-        if root is None:
-            root = parse_unverified_signed_trust_root(rotation).root
-            self._roots = {rotation: root}
-        return root
-
-    def submit(self, entries: Sequence[bytes], rotation: bytes | None) -> PendingJudgement:
-        """Judge each entry in turn, now."""
-        return _Done(_judge_all(entries, self._root(rotation)))
-
-    def judge(self, entries: Sequence[bytes], rotation: bytes | None) -> list[Judged]:
-        """:meth:`submit`, and its results."""
-        return self.submit(entries, rotation).result()
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
-# Between processes, results travel as plain tuples: a bundle as (fleet, epoch, previous
-# digest, digest, ((key id, algorithm, usage, fingerprint), ...)), a rejection as (reason,
-# message). Pickling dataclasses costs several times as much, per entry, on both sides.
-_Wire = tuple[Any, ...]
-
-_worker_judge: SerialJudge | None = None
-
-
-def _worker_init(pinned_signed: bytes) -> None:
-    global _worker_judge  # noqa: PLW0603 (one judge per worker process)
-    _worker_judge = SerialJudge(parse_unverified_signed_trust_root(pinned_signed).root)
-
-
-def _worker_ready() -> None:
-    """A task that only makes the pool start a worker."""
-
-
-def _worker_judge_entries(entries: list[bytes], rotation: bytes | None) -> list[_Wire]:
-    judge = _worker_judge
-    if judge is None:
-        raise AssertionError("bad math in _worker_judge_entries: the worker has no judge")
-    return [
-        (r.fleet, r.epoch, r.previous, r.digest, tuple(map(tuple, r.keys)))
-        if isinstance(r, BundleInfo)
-        else (r.reason, r.message)
-        for r in judge.judge(entries, rotation)
-    ]
-
-
-def _from_wire(wire: list[_Wire]) -> list[Judged]:
-    make_key = functools.partial(tuple.__new__, KeyInfo)  # KeyInfo._make, without its checks
-    return [
-        BundleInfo(w[0], w[1], w[2], w[3], tuple(map(make_key, w[4])))
-        if len(w) == 5
-        else Rejection(w[0], w[1])
-        for w in wire
-    ]
-
-
-class _InWorkers:
-    """Entries split among worker processes; results joined in order."""
-
-    def __init__(self, futures: list[Future[list[_Wire]]]) -> None:
-        self._futures = futures
-
-    def result(self) -> list[Judged]:
-        out: list[Judged] = []
-        for future in self._futures:
-            out.extend(_from_wire(future.result()))
-        return out
-
-    def cancel(self) -> None:
-        for future in self._futures:
-            future.cancel()
-
-
-class ProcessJudge:
-    """Judges in ``workers`` processes: signature checks are CPU-bound and the GIL holds one
-    core, so a backfill uses every core this way (SPEC §8.1, bench/bench_backfill.py).
-
-    Each submission is split into ``2 * workers`` tasks (so that a worker that finishes early
-    takes another), sent as the raw entry bytes; results come back as plain tuples.
-    """
-
-    def __init__(self, pinned_signed: bytes, workers: int | None = None) -> None:
-        count = workers or os.cpu_count() or 1
-        self._workers = count
-        self._pool = ProcessPoolExecutor(
-            max_workers=count,
-            mp_context=multiprocessing.get_context("forkserver"),
-            initializer=_worker_init,
-            initargs=(pinned_signed,),
-        )
-        # Start every worker now (the pool starts one per task while none is idle), rather
-        # than during the first chunks of a backfill.
-        for _ in range(count):
-            self._pool.submit(_worker_ready)
-
-    def submit(self, entries: Sequence[bytes], rotation: bytes | None) -> PendingJudgement:
-        """Hand ``entries`` to the workers; results in order from the returned object."""
-        step = max(_MIN_TASK_ENTRIES, -(-len(entries) // (2 * self._workers)))
-        return _InWorkers(
-            [
-                self._pool.submit(_worker_judge_entries, list(entries[i : i + step]), rotation)
-                for i in range(0, len(entries), step)
-            ]
-        )
-
-    def judge(self, entries: Sequence[bytes], rotation: bytes | None) -> list[Judged]:
-        """:meth:`submit`, and its results."""
-        return self.submit(entries, rotation).result()
-
-    def close(self) -> None:
-        """Stop the workers."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --- fetchers the monitor puts around the caller's ---------------------------------------------
@@ -660,7 +196,7 @@ class _TileCache:
         for path, data in self._pending.items():
             target = self._dir / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(target, data, fsync=False)
+            durable.replace(target, data, fsync=False)
         self._pending.clear()
 
 
@@ -1294,86 +830,30 @@ class Monitor:
         return EntryRange(start, entries, left, right)
 
     def _witness_cosign(self, cp: VerifiedCheckpoint, client: LogClient) -> Status:
-        """Witness mode (SPEC §8.1): submit a checkpoint this pass verified to our witness.
-
-        The witness is a C2SP tlog-witness (:class:`transparency_log.witness.Witness`), which
-        may also be serving the log's own ``add-checkpoint`` requests: the request goes
-        through its checks, its lock and its state like any other, with the consistency
-        proof from the tree it holds read from tiles authenticated against ``cp``. So the
-        witness's state advances to every checkpoint the monitor verified, and it cosigns
-        only trees consistent with all of them.
-        """
-        witness = self._witness
-        if witness is None:
+        """Witness mode (SPEC §8.1): submit a checkpoint this pass verified to our witness
+        (:mod:`keybundle.monitor_witness`), and report what it answered."""
+        if self._witness is None:
             return Status.CLEAN
-        size = cp.checkpoint.size
-        old = size  # usually the witness holds this very tree (the log submitted it)
-        for _ in range(MAX_WITNESS_SUBMISSIONS):
-            try:
-                proof = client.consistency_proof(old, cp) if 0 < old < size else []
-            except VerificationError as e:
-                return self._error(
-                    f"the consistency proof from size {old} for this monitor's witness does "
-                    f"not authenticate: {e.message}",
-                    e.reason,
-                )
-            answer = witness.add_checkpoint(format_add_checkpoint_request(old, proof, cp.note_text))
-            if answer.status == HTTPStatus.OK:
-                path = self._dir.write_cosigned(cp.note_text + answer.body)
-                self._emit(
-                    {
-                        "event": "cosigned",
-                        "size": size,
-                        "line": answer.body.decode("utf-8").rstrip("\n"),
-                        "file": str(path),
-                    }
-                )
-                return Status.CLEAN
-            if answer.status == HTTPStatus.UNPROCESSABLE_ENTITY:
-                message = (
-                    f"this monitor's witness cosigned a tree of size {old}, which the log "
-                    f"submitted to it, but the checkpoint of size {size} verified here does not "
-                    "extend it: the log showed the witness another history (a fork). The "
-                    "witness logged the log's signed request"
-                )
-                self._misbehaviour(
-                    "inconsistent_checkpoints", LogReason.BAD_CONSISTENCY_PROOF, message, None
-                )
-                return Status.MISBEHAVIOUR
-            held = _held_size(answer.status, answer.body)
-            if held is None:
-                text = answer.body.decode("utf-8", "replace").strip()
-                return self._error(
-                    f"this monitor's witness did not cosign the checkpoint of size {size}: "
-                    f"HTTP {answer.status}: {text}"
-                )
-            if held == old:  # it holds another tree of this very size
-                message = (
-                    f"this monitor's witness cosigned a tree of size {size} that the log "
-                    f"submitted to it, with another root than the checkpoint "
-                    f"{cp.checkpoint.root_hash.hex()} the log publishes: a split view"
-                )
-                self._misbehaviour("split_view", Reason.INCONSISTENT_CHECKPOINT, message, None)
-                return Status.MISBEHAVIOUR
-            if held > size:
-                # The log has since submitted a newer checkpoint, which the witness checked
-                # against the trees it holds; the next pass verifies that one.
-                return Status.CLEAN
-            old = held
-        return self._error(
-            f"this monitor's witness kept changing its tree size during {MAX_WITNESS_SUBMISSIONS} "
-            "requests; the checkpoint was not cosigned this pass"
+        outcome = submit_checkpoint(
+            self._witness, cp, lambda old: client.consistency_proof(old, cp)
         )
-
-
-def _held_size(status: int, body: bytes) -> int | None:
-    """The tree size in a witness's 409 answer (SPEC §6.4.2 step 5), else None."""
-    if status != HTTPStatus.CONFLICT or not body.endswith(b"\n"):
-        return None
-    digits = body[:-1]
-    if not digits.isascii() or not digits.isdigit() or str(int(digits)).encode() != digits:
-        return None
-    return int(digits)
+        if isinstance(outcome, Cosigned):
+            path = self._dir.write_cosigned(cp.note_text + outcome.body)
+            self._emit(
+                {
+                    "event": "cosigned",
+                    "size": cp.checkpoint.size,
+                    "line": outcome.body.decode("utf-8").rstrip("\n"),
+                    "file": str(path),
+                }
+            )
+            return Status.CLEAN
+        if isinstance(outcome, WitnessMisbehaviour):
+            self._misbehaviour(outcome.kind, outcome.reason, outcome.message, None)
+            return Status.MISBEHAVIOUR
+        if isinstance(outcome, WitnessFailure):
+            return self._error(outcome.message, outcome.reason)
+        return Status.CLEAN  # Superseded
 
 
 def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

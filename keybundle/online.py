@@ -1,7 +1,8 @@
 """keybundle online consistency (SPEC §7.5): fill a package's consistency proof from the log.
 
 A package whose checkpoint is newer than the client's stored one may come without a
-consistency proof (SPEC §7.1 key 4); the decision then relies on the witness quorum alone
+consistency proof from the client's stored size (SPEC §7.1 key 4: a universal package carries
+none, or one from another size); the decision then relies on the witness quorum alone
 against a split view (SPEC §7.3 step 11). A client that can reach the log does better:
 :func:`with_consistency` reads the proof from the log's tiles (C2SP tlog-tiles), each tile
 authenticated against the package's own signed checkpoint, and returns the package with key 4
@@ -52,7 +53,8 @@ def with_consistency(
 ) -> bytes:
     """``package`` with its consistency proof read from the log, when it needs one (SPEC §7.5).
 
-    The proof is fetched only when the package carries none (key 4), its checkpoint verifies
+    The proof is fetched only when the package carries none from the stored size (no key 4,
+    or one of another ``old_size``, which is replaced), its checkpoint verifies
     under the effective trust root's log key and origin, and it is larger than the state's
     stored checkpoint of the same origin (of size at least 1). It runs from the stored size to
     the package's size and is read from tiles authenticated against the package's checkpoint.
@@ -89,7 +91,8 @@ def with_consistency(
     except VerificationError:
         return package  # steps 2-3 reject it with this reason
     cp = verified.checkpoint
-    if pkg.consistency is not None or cp.origin != stored.origin or cp.size <= stored.size:
+    fits = pkg.consistency is not None and pkg.consistency.old_size == stored.size
+    if fits or cp.origin != stored.origin or cp.size <= stored.size:
         return package  # step 11 decides with what the package carries
     client = LogClient(fetcher, root.log.verifier(), origin=root.log.origin, cache_tiles=0)
     try:

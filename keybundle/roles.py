@@ -17,7 +17,7 @@ from __future__ import annotations
 from transparency_log._frozen import Frozen
 
 from .cose import Sign1, parse_unverified_sign1, verify_countersignature, verify_sign1
-from .errors import Reason, VerificationError
+from .errors import Reason
 from .trustroot import Role, TrustRoot
 
 __all__ = ["RoleSignature", "VerifiedSignatures", "verify_sign1_roles", "verify_signed_bundle"]
@@ -68,17 +68,15 @@ class VerifiedSignatures(Frozen):
 def _check_threshold(
     role: Role, signatures: list[RoleSignature], name: str, reason: Reason, what: str
 ) -> None:
-    organisations = {s.organisation for s in signatures}
-    if len(organisations) >= role.threshold:
-        return
-    missing = sorted(role.organisations - organisations)
-    raise VerificationError(
-        reason,
-        f"the trust root requires {what} from {role.threshold} distinct {name} "
-        f"organisation(s); the bundle has valid ones from {len(organisations)} "
-        f"({', '.join(sorted(organisations)) or 'none'}). Two keys of one organisation count "
-        f"once; obtain {what} from {', '.join(missing)}",
-    )
+    def explain(organisations: frozenset[str], missing: list[str]) -> str:
+        return (
+            f"the trust root requires {what} from {role.threshold} distinct {name} "
+            f"organisation(s); the bundle has valid ones from {len(organisations)} "
+            f"({', '.join(sorted(organisations)) or 'none'}). Two keys of one organisation "
+            f"count once; obtain {what} from {', '.join(missing)}"
+        )
+
+    role.require_threshold((s.kid for s in signatures), reason, explain)
 
 
 def verify_sign1_roles(sign1: Sign1, root: TrustRoot) -> VerifiedSignatures:

@@ -21,7 +21,7 @@ caller already trusts, never keys taken from the data being verified.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import pairwise
 from types import MappingProxyType
 from typing import Final
@@ -31,6 +31,7 @@ from transparency_log.policy import Policy, PolicyLog, parse_policy
 
 from . import dcbor
 from .cose import COSE_SIGN1_TAG
+from .cose_check import sign_checked, verify_cose_signature
 from .errors import Reason, VerificationError
 from .signers import (
     ALGORITHMS,
@@ -38,7 +39,6 @@ from .signers import (
     COSE_ALG_ES256,
     KID_LENGTH,
     SIGNATURE_LENGTH,
-    BadSignature,
     PublicKey,
     Signer,
 )
@@ -142,7 +142,19 @@ def _organisation_problem(name: object) -> str | None:
             f"organisation name {name!r} must be printable ASCII (0x20-0x7e) without a "
             "space at either end"
         )
+    if not _organisation_key(name):
+        return f"organisation name {name!r} must contain a letter or a digit"
     return None
+
+
+def _organisation_key(name: str) -> str:
+    """What two organisation names of one root must not share (SPEC §5.1 rule 1).
+
+    Its letters and digits, lower-cased: spaces and punctuation are dropped, so "Acme Corp",
+    "ACME corp.", "Acme-Corp" and "AcmeCorp" are one organisation. Names are printable
+    ASCII, on which Unicode NFKC and case folding reduce to ASCII lower-casing.
+    """
+    return "".join(c for c in name.lower() if c.isascii() and c.isalnum())
 
 
 class RoleKey(Frozen):
@@ -234,6 +246,23 @@ class Role(Frozen):
         organisation_of = self.organisation_of
         return frozenset(organisation_of[kid] for kid in kids if kid in organisation_of)
 
+    def require_threshold(
+        self,
+        kids: Iterable[bytes],
+        reason: Reason,
+        explain: Callable[[frozenset[str], list[str]], str],
+    ) -> None:
+        """SPEC §5.1: the distinct organisations behind ``kids`` must reach the threshold.
+
+        The one threshold count, for bundles (SPEC §5.4) and trust roots (SPEC §5.3) alike:
+        keys are counted by organisation, so two keys of one organisation count once. Else
+        raises ``reason`` with ``explain(organisations that signed, those missing)``.
+        """
+        signed_by = self.organisations_of(kids)
+        if len(signed_by) < self.threshold:
+            missing = sorted(self.organisations - signed_by)
+            raise VerificationError(reason, explain(signed_by, missing))
+
 
 def _kid_of(key: RoleKey) -> bytes:
     return key.kid
@@ -316,11 +345,11 @@ def _root_problem(version: object, independent: Role, operator: Role, policy: Po
     names = sorted(independent.organisations | operator.organisations)
     folded: dict[str, str] = {}
     for name in names:
-        other = folded.setdefault(name.lower(), name)
+        other = folded.setdefault(_organisation_key(name), name)
         if other != name:
             return (
-                f"organisations {other!r} and {name!r} differ only in letter case; give "
-                "one organisation one name, so that it cannot count twice"
+                f"organisations {other!r} and {name!r} differ only in letter case, spaces or "
+                "punctuation; give one organisation one name, so that it cannot count twice"
             )
     both = independent.organisations & operator.organisations
     if both:
@@ -712,14 +741,7 @@ def _sig_kid(signature: TrustRootSignature) -> bytes:
 def _sign(payload: bytes, signer: Signer) -> TrustRootSignature:
     protected = dcbor.encode({_LABEL_ALG: signer.cose_alg, _LABEL_KID: signer.kid})
     message = _sig_structure(protected, payload)
-    signature = signer.sign(message)
-    try:
-        signer.public_key().verify(message, signature)
-    except BadSignature as e:
-        raise ValueError(
-            f"the signer {signer!r} produced a signature that does not verify under its own "
-            f"public key ({e}); check the key or the HSM"
-        ) from None
+    signature = sign_checked(signer, message)
     return TrustRootSignature(signer.cose_alg, signer.kid, signature, protected)
 
 
@@ -781,40 +803,47 @@ def _verify_signatures(
         key = keys.get(sig.kid)
         if key is None:
             continue
-        if key.cose_alg != sig.alg:
-            raise VerificationError(
-                Reason.ALG_MISMATCH,
-                f"the trust-root signature by key {sig.kid.hex()} claims alg {sig.alg}, but "
-                f"that key is {key.algorithm} (alg {key.cose_alg})",
-            )
-        try:
-            key.verify(_sig_structure(sig.protected, signed.payload), sig.signature)
-        except BadSignature as e:
-            raise VerificationError(
-                Reason.TRUST_ROOT_THRESHOLD_NOT_MET,
-                f"the trust-root signature by key {sig.kid.hex()} does not verify over this "
-                f"trust root ({e}); the root or the signature was altered, or the signature "
-                "was made for something else",
-            ) from None
+        verify_cose_signature(
+            key,
+            sig.alg,
+            _sig_structure(sig.protected, signed.payload),
+            sig.signature,
+            what="the trust-root signature",
+            over="this trust root",
+            bad=Reason.TRUST_ROOT_THRESHOLD_NOT_MET,
+            advice="the root or the signature was altered, or the signature was made for "
+            "something else",
+        )
         verified.add(sig.kid)
     return frozenset(verified)
+
+
+def _root_threshold_explainer(
+    root: TrustRoot, name: str, which: str
+) -> Callable[[frozenset[str], list[str]], str]:
+    threshold = root.role(name).threshold
+
+    def explain(signed_by: frozenset[str], missing: list[str]) -> str:
+        return (
+            f"the {name} role of {which} (trust-root version {root.version}) needs "
+            f"signatures from {threshold} organisation(s); valid signatures came "
+            f"from {len(signed_by)} ({', '.join(sorted(signed_by)) or 'none'}). Collect "
+            f"signatures from the {name} keys of {', '.join(missing)} "
+            "(`keybundle trust-root sign`)"
+        )
+
+    return explain
 
 
 def _check_thresholds(root: TrustRoot, verified: frozenset[bytes], which: str) -> None:
     """Both roles of ``root`` must be met by the organisations behind ``verified``."""
     for name in _ROLE_NAMES:
         role = root.role(name)
-        signed_by = role.organisations_of(verified)
-        if len(signed_by) < role.threshold:
-            missing = sorted(role.organisations - signed_by)
-            raise VerificationError(
-                Reason.TRUST_ROOT_THRESHOLD_NOT_MET,
-                f"the {name} role of {which} (trust-root version {root.version}) needs "
-                f"signatures from {role.threshold} organisation(s); valid signatures came "
-                f"from {len(signed_by)} ({', '.join(sorted(signed_by)) or 'none'}). Collect "
-                f"signatures from the {name} keys of {', '.join(missing)} "
-                "(`keybundle trust-root sign`)",
-            )
+        role.require_threshold(
+            verified,
+            Reason.TRUST_ROOT_THRESHOLD_NOT_MET,
+            _root_threshold_explainer(root, name, which),
+        )
 
 
 def _key_union(a: TrustRoot, b: TrustRoot) -> dict[bytes, PublicKey]:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up .venv (only if it is missing or broken) and run the demo: the README's main command
-# (`bash scripts/demo.sh`). Its output is left in demo-out/ at the repository's top; a
+# Set up .venv (only if it is missing, broken or lacks what the README uses) and run the demo:
+# the README's main command (`bash scripts/demo.sh`). The .venv gets the operator install with
+# the HSM extra, `pip install -e '.[operator,hsm]'`, so that every README step runs in it. Its output is left in demo-out/ at the repository's top; a
 # previous run's output there is moved aside to demo-out.1, demo-out.2, ... (never deleted).
 # Arguments replace the default `--workdir demo-out`, e.g. `bash scripts/demo.sh --workdir /tmp/d`.
 set -euo pipefail
@@ -11,8 +12,8 @@ if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; 
   exit 2
 fi
 
-if ! .venv/bin/keybundle --version >/dev/null 2>&1; then
-  echo "setting up .venv (python3 -m venv, then pip install -e .) ..."
+if ! .venv/bin/keybundle --version >/dev/null 2>&1 || ! .venv/bin/python -c 'import pkcs11' 2>/dev/null; then
+  echo "setting up .venv (python3 -m venv, then pip install -e '.[operator,hsm]') ..."
   if ! python3 -m venv .venv >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       apt-get update -qq >/dev/null
@@ -23,7 +24,7 @@ if ! .venv/bin/keybundle --version >/dev/null 2>&1; then
       exit 2
     fi
   fi
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e .
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[operator,hsm]'
 fi
 
 if [ $# -eq 0 ]; then

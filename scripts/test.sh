@@ -4,11 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the tests use for real components: SoftHSM2 (a real PKCS#11 token) and
-# nginx (serving the log's static tiles). Installed only when missing.
+# System packages the tests use for real components: SoftHSM2 (a real PKCS#11 token), nginx
+# (serving the log's static tiles) and curl (the README's walkthrough, run by
+# tests/test_readme.py). Installed only when missing.
 need=()
 command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing system packages: ${need[*]}"
@@ -26,5 +28,7 @@ echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy"
 .venv/bin/mypy
+echo "== import contracts"
+.venv/bin/lint-imports
 echo "== pytest"
 .venv/bin/pytest -q "$@"

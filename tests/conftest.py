@@ -1,4 +1,8 @@
-"""Shared test configuration: hypothesis profiles and paths to published vectors."""
+"""Shared test configuration: hypothesis profiles and the published known answers.
+
+The known answers live in the repository (tests/data/, each value with its source named
+beside it; tests/data/README.md), so the suite needs nothing outside the checkout.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +21,12 @@ settings.register_profile("thorough", max_examples=5000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_VECTORS = REPO.parent / "shared" / "vectors" / "known-answers.json"
+KNOWN_ANSWERS = REPO / "tests" / "data" / "known-answers.json"
 
 
 @pytest.fixture(scope="session")
 def known_answers() -> dict[str, Any]:
-    """The published known-answer values in ../shared/vectors/known-answers.json."""
-    with SHARED_VECTORS.open(encoding="utf-8") as f:
+    """The published known-answer values in tests/data/known-answers.json."""
+    with KNOWN_ANSWERS.open(encoding="utf-8") as f:
         data: dict[str, Any] = json.load(f)
     return data

@@ -271,6 +271,10 @@ MESSAGES: dict[str, tuple[str, tuple[str, ...]]] = {
         "trust-root/rotation-chain-over-the-roots-cap",
         ("5 trust-root rotations", "at most 4"),
     ),
+    "TRUST_ROOT_CONFLICT": (
+        "client/chain-entry-differs-from-the-held-version",
+        ("trust root of version 2 (log index 1) differs from", "two roots signed for one version"),
+    ),
     "PACKAGE_TOO_LARGE": (
         "client/package-one-byte-over-max-package-bytes",
         ("the package is 1039 bytes; the limit is 1038 bytes",),
@@ -310,10 +314,6 @@ MESSAGES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("from epoch 1 to 12", "at most 10 epochs"),
     ),
     "EPOCH_GAP": ("admission/admission-epoch-gap", ("at epoch 1", "submit epoch 2, not 3")),
-    "STALE_CHECKPOINT": (
-        "client/checkpoint-smaller-than-stored",
-        ("has size 1, older than size 2",),
-    ),
     "INCONSISTENT_CHECKPOINT": (
         "client/split-view",
         ("two checkpoints of size 2 with different roots", "stored", "in the package"),
@@ -679,6 +679,6 @@ def test_the_equivalent_mutants_list_names_real_sites() -> None:
     assert keys
     modules = {key.split(":")[0] for key in keys}
     existing = {
-        f"{s.module}:{s.line}:{s.operator}" for module in modules for s in runner.sites(module)
+        key for module in modules for s in runner.sites(module) for key in runner.site_keys(s)
     }
     assert sorted(keys - existing) == []

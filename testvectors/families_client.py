@@ -17,7 +17,7 @@ from keybundle import cose, dcbor
 from keybundle.client import verify_package
 from keybundle.package import ConsistencyProof, RotationEntry, parse_unverified_package
 from keybundle.signers import P256_ORDER, Ed25519Signer, Signer
-from keybundle.state import ClientState
+from keybundle.state import ClientState, StoredRotation
 from transparency_log import note
 from transparency_log.checkpoint import Checkpoint
 from transparency_log.cosignature import CosignatureV1Signer
@@ -96,6 +96,16 @@ def _edit_note_signature(signed_note: bytes, name: str) -> bytes:
     return (text + "\n" + "".join(lines)).encode()
 
 
+@dataclass(frozen=True)
+class _LegacyState:
+    """A state given by its bytes (a version-1 state, which this library no longer writes)."""
+
+    data: bytes
+
+    def encode(self) -> bytes:
+        return self.data
+
+
 class _Client:
     """Collects the client vectors: one call of :meth:`add` per vector."""
 
@@ -111,7 +121,7 @@ class _Client:
         *,
         spec: Sequence[str] = (),
         root: bytes | None = None,
-        state: ClientState | None = None,
+        state: ClientState | _LegacyState | None = None,
     ) -> None:
         self.vs.add(
             "client",
@@ -592,12 +602,6 @@ def _step_5(c: _Client) -> None:
             "TRUST_ROOT_VERSION",
         ),
         (
-            "rotation-to-the-pinned-version",
-            "The pinned version-1 root offered as a rotation.",
-            lambda w: _rotation_package(w, [w.signed_root], w.operator),
-            "TRUST_ROOT_VERSION",
-        ),
-        (
             "rotation-not-in-the-log",
             "A rotation whose inclusion proof is another entry's.",
             lambda w: (
@@ -663,24 +667,40 @@ def _step_5(c: _Client) -> None:
     # The effective trust root (SPEC §7.2): a rotated root stored in the state is in force.
     w = World()
     v2 = w.sign_root(w.make_root(2, operator=[(OPERATOR_ORG, op2)]), [*signers, op2])
+    at_0 = ClientState(rotations=(StoredRotation(v2, 0),))
+    w.append(v2)
     c.one(
         "state-rotated-root-in-force",
-        "The state holds version 2 (a new operator key); a package countersigned by it needs no "
-        "rotation.",
+        "The state holds version 2 (a new operator key, logged at index 0); a package "
+        "countersigned by it needs no rotation.",
         w,
         _logged(w, w.countersign(w.sign(w.bundle()), op2)),
         ACCEPT,
-        state=ClientState(trust_root=v2),
+        state=at_0,
         spec=["§7.2"],
     )
     w = World()
+    w.append(v2)
     c.one(
         "state-rotated-root-old-operator",
-        "With version 2 in the state, the version-1 operator key is unknown.",
+        "With version 2 (logged at index 0) in the state, the version-1 operator key is unknown "
+        "for a bundle logged after it.",
         w,
         w.fresh_package(),
         reject("UNKNOWN_KEY", 8),
-        state=ClientState(trust_root=v2),
+        state=at_0,
+        spec=["§7.2"],
+    )
+    w = World()
+    w.append(v2)
+    c.one(
+        "state-version-1-rotated-root-migrates",
+        "A version-1 state holding a valid version-2 root (no index): it is kept, in force over "
+        "the whole log, and the state is written in version 2.",
+        w,
+        _logged(w, w.countersign(w.sign(w.bundle()), op2)),
+        ACCEPT,
+        state=_LegacyState(cbor_encode({1: 1, 3: [], 4: v2})),
         spec=["§7.2"],
     )
     w = World()
@@ -695,7 +715,7 @@ def _step_5(c: _Client) -> None:
         w.fresh_package(),
         ACCEPT,
         root=v3_pinned,
-        state=ClientState(trust_root=v2),
+        state=at_0,
         spec=["§7.2"],
     )
 
@@ -1246,12 +1266,12 @@ def _steps_10_11(c: _Client) -> None:
     w.append(b"filler")
     c.add(
         "checkpoint-smaller-than-stored",
-        "A package under a checkpoint of size 2, then the same bundle under the earlier "
-        "checkpoint of size 1.",
+        "A package under a checkpoint of size 2, then the same bundle under the earlier, "
+        "freshly cosigned checkpoint of size 1: accepted, the stored size-2 checkpoint stays.",
         w,
         [
             Step(w.package(signed, index, w.checkpoint()), ACCEPT, w.now),
-            Step(w.package(signed, index, old), reject("STALE_CHECKPOINT", 11), w.now),
+            Step(w.package(signed, index, old), ACCEPT, w.now),
         ],
     )
     w = World()
@@ -1260,12 +1280,24 @@ def _steps_10_11(c: _Client) -> None:
     newer = w.package(w.entries[0], 0, w.checkpoint())
     c.add(
         "old-package-replayed-after-newer",
-        "The first package again after a newer checkpoint was stored.",
+        "The first package again after a newer checkpoint was stored, its cosignatures still "
+        "fresh: accepted, and the state does not change.",
         w,
         [
             Step(old_package, ACCEPT, w.now),
             Step(newer, ACCEPT, w.now),
-            Step(old_package, reject("STALE_CHECKPOINT", 11), w.now),
+            Step(old_package, ACCEPT, w.now),
+        ],
+    )
+    w.now += MAX_AGE + 1
+    c.add(
+        "old-package-replayed-with-stale-cosignatures",
+        "The first package again a day and a second later: the freeze defence is the "
+        "cosignatures' age, not the checkpoint's size.",
+        w,
+        [
+            Step(old_package, ACCEPT, w.now - MAX_AGE - 1),
+            Step(old_package, reject("STALE_COSIGNATURE", 4), w.now),
         ],
     )
     w, fork = World(), World()
@@ -1335,15 +1367,12 @@ def _steps_10_11(c: _Client) -> None:
     )
     c.add(
         "consistency-proof-from-another-size",
-        "A consistency proof from size 1 when the client stores size 2.",
+        "A consistency proof from size 1 when the client stores size 2: it does not fit this "
+        "client and is ignored (a universal package built --from-size 1).",
         w,
         [
             Step(first, ACCEPT, w.now),
-            Step(
-                w.package(signed, index, w.checkpoint(), consistency_from=1),
-                reject("BAD_CONSISTENCY_PROOF", 11),
-                w.now,
-            ),
+            Step(w.package(signed, index, w.checkpoint(), consistency_from=1), ACCEPT, w.now),
         ],
         spec=["§2.3"],
     )
@@ -1470,3 +1499,245 @@ def add_client_family(vs: VectorSet) -> None:
     _step_6(c)
     _steps_7_to_9(c)
     _steps_10_11(c)
+    _fleet_scale(c)
+
+
+class _Rotated:
+    """A log with two rotations: fleet A (v1 keys) at 0, v2 at 1, fleet B (v2) at 2, v3 at 3,
+    fleet C (v3) at 4; each version has a new operator key. Packages carry the whole chain
+    from version 1 (a universal package, SPEC §7.3 step 5)."""
+
+    def __init__(self) -> None:
+        self.w = w = World()
+        self.op2, self.op3 = role_signer("operator v2"), role_signer("operator v3")
+        self.v2 = w.sign_root(
+            w.make_root(2, operator=[(OPERATOR_ORG, self.op2)]),
+            [w.independent, w.operator, self.op2],
+        )
+        self.v3 = w.sign_root(
+            w.make_root(3, operator=[(OPERATOR_ORG, self.op3)]), [w.independent, self.op2, self.op3]
+        )
+        self.a = w.countersign(w.sign(w.bundle("fleet-a.vault")), w.operator)
+        self.ia = w.append(self.a)
+        self.i2 = w.append(self.v2)
+        self.b = w.countersign(w.sign(w.bundle("fleet-b.vault")), self.op2)
+        self.ib = w.append(self.b)
+        self.i3 = w.append(self.v3)
+        self.c = w.countersign(w.sign(w.bundle("fleet-c.vault")), self.op3)
+        self.ic = w.append(self.c)
+        self.cp = w.checkpoint()
+        self.chain = [(self.v2, self.i2), (self.v3, self.i3)]
+
+    def package(self, signed: bytes, index: int, *, chain: bool = True) -> bytes:
+        return self.w.package(signed, index, self.cp, rotations=self.chain if chain else [])
+
+
+def _fleet_scale(c: _Client) -> None:
+    """SPEC §7.3 at fleet scale: universal, idempotent, order-free packages (DESIGN §5a)."""
+    spec = ["§5.3", "§7.2"]
+    r = _Rotated()
+    w = r.w
+    pc, pa, pb = r.package(r.c, r.ic), r.package(r.a, r.ia), r.package(r.b, r.ib)
+    c.add(
+        "universal-package-accepted-twice",
+        "A package carrying the chain 2, 3 is accepted by a fresh version-1 client, and again "
+        "with the state byte for byte unchanged.",
+        w,
+        [Step(pc, ACCEPT, w.now), Step(pc, ACCEPT, w.now)],
+        spec=spec,
+    )
+    c.add(
+        "bundles-judged-under-the-root-in-force-at-their-index",
+        "After adopting versions 2 and 3, bundles logged before each rotation are judged under "
+        "the root in force at their index: fleet A under version 1, fleet B under version 2 "
+        "(with and without the chain in the package).",
+        w,
+        [
+            Step(pc, ACCEPT, w.now),
+            Step(pa, ACCEPT, w.now),
+            Step(pb, ACCEPT, w.now),
+            Step(r.package(r.a, r.ia, chain=False), ACCEPT, w.now),
+        ],
+        spec=spec,
+    )
+    c.add(
+        "universal-package-in-any-order",
+        "The three fleets' packages accepted in reverse log order, each by a client that "
+        "rotates on the first.",
+        w,
+        [Step(pa, ACCEPT, w.now), Step(pb, ACCEPT, w.now), Step(pc, ACCEPT, w.now)],
+        spec=spec,
+    )
+    c.one(
+        "chain-from-version-1-client-pinned-version-2",
+        "A client pinning version 2 (the log's own bytes): the chain's version-2 entry is its "
+        "pinned root and version 3 is adopted.",
+        w,
+        pc,
+        ACCEPT,
+        root=r.v2,
+        spec=spec,
+    )
+    c.one(
+        "chain-from-version-1-client-pinned-version-3",
+        "A client pinning version 3: the chain's older entries are passed over.",
+        w,
+        pc,
+        ACCEPT,
+        root=r.v3,
+        spec=spec,
+    )
+    c.one(
+        "chain-from-version-1-client-holding-version-2",
+        "A version-1 client whose state holds version 2: the held entry is compared, version 3 "
+        "adopted.",
+        w,
+        pc,
+        ACCEPT,
+        state=ClientState(rotations=(StoredRotation(r.v2, r.i2),)),
+        spec=spec,
+    )
+    c.one(
+        "bundle-before-the-pinned-root-judged-under-it",
+        "A client pinning version 3 judges fleet A's bundle, logged before version 3 existed, "
+        "under its pinned root, which does not hold the version-1 operator key.",
+        w,
+        pa,
+        reject("UNKNOWN_KEY", 8),
+        root=r.v3,
+        spec=spec,
+    )
+    c.one(
+        "chain-gap-after-the-held-version",
+        "A client holding version 2 is offered version 4 alone.",
+        w,
+        _rotation_package(
+            w,
+            [w.sign_root(w.make_root(4, operator=[(OPERATOR_ORG, r.op3)]), [w.independent, r.op3])],
+            r.op3,
+        ),
+        reject("TRUST_ROOT_VERSION", 5),
+        state=ClientState(rotations=(StoredRotation(r.v2, r.i2),)),
+        spec=spec,
+    )
+
+    # Two roots for one version: the client holds one, the log shows it another.
+    w = World()
+    op2 = role_signer("operator v2")
+    v2 = w.sign_root(
+        w.make_root(2, operator=[(OPERATOR_ORG, op2)]), [w.independent, w.operator, op2]
+    )
+    other = w.sign_root(
+        w.make_root(
+            2, operator=[(OPERATOR_ORG, op2)], limits=replace(DEFAULT_LIMITS, max_epoch_jump=99)
+        ),
+        [w.independent, w.operator, op2],
+    )
+    w.append(v2)
+    conflicting = _rotation_package(w, [other], op2)
+    c.one(
+        "chain-entry-differs-from-the-held-version",
+        "The client holds version 2; the package's version 2 is another validly signed root "
+        "(two roots signed for one version).",
+        w,
+        conflicting,
+        reject("TRUST_ROOT_CONFLICT", 5),
+        state=ClientState(rotations=(StoredRotation(v2, 0),)),
+        spec=spec,
+    )
+    c.one(
+        "chain-entry-differs-from-the-pinned-root",
+        "The client pins version 2; the package's version 2 is another validly signed root.",
+        w,
+        conflicting,
+        reject("TRUST_ROOT_CONFLICT", 5),
+        root=v2,
+        spec=spec,
+    )
+    w = World()
+    op2 = role_signer("operator v2")
+    v2 = w.sign_root(
+        w.make_root(2, operator=[(OPERATOR_ORG, op2)]), [w.independent, w.operator, op2]
+    )
+    c.one(
+        "old-operator-bundle-logged-after-a-rotation",
+        "Version 2 replaced the operator key; a bundle countersigned by the old key and logged "
+        "after the rotation is judged under version 2.",
+        w,
+        _rotation_package(w, [v2], w.operator),
+        reject("UNKNOWN_KEY", 8),
+        spec=spec,
+    )
+    w = World()
+    chain = [w.sign_root(w.make_root(v), [w.independent, w.operator]) for v in range(2, 7)]
+    logged = [w.append(root) for root in chain]
+    signed = w.signed_bundle()
+    index = w.append(signed)
+    held = ClientState(
+        rotations=tuple(StoredRotation(v, i) for v, i in zip(chain[:4], logged[:4], strict=True))
+    )
+    c.one(
+        "chain-over-the-cap-of-which-most-is-held",
+        "Five chain entries where the cap is four, four of them held: only the one new "
+        "rotation counts against max_rotation_chain.",
+        w,
+        w.package(signed, index, w.checkpoint(), rotations=list(zip(chain, logged, strict=True))),
+        ACCEPT,
+        state=held,
+        spec=spec,
+    )
+    good = parse_unverified_package(
+        w.package(signed, index, w.checkpoint(), rotations=[(chain[0], logged[0])])
+    )
+    (entry,) = good.rotations
+    c.one(
+        "rotation-inclusion-proof-one-hash-too-many",
+        "A rotation's inclusion proof one hash too long (SPEC §2.2).",
+        w,
+        replace(good, rotations=(replace(entry, hashes=(*entry.hashes, bytes(32))),)).encode(),
+        reject("MALFORMED_PROOF", 5),
+        spec=["§2.2"],
+    )
+
+    # Fleets at several checkpoints, in any order (SPEC §7.3 step 11).
+    w = World()
+    for n in range(8):
+        w.append(b"entry %d" % n)
+    sb, ib = w.publish("fleet-b.vault", 1)
+    at_9 = w.package(sb, ib, w.checkpoint())
+    sa, ia = w.publish("fleet-a.vault", 1)
+    at_10 = w.package(sa, ia, w.checkpoint(), consistency_from=1)
+    c.add(
+        "fleets-at-a-larger-then-a-smaller-checkpoint",
+        "Fleet A at size 10 (a proof from size 1, which fits nobody here), then fleet B at "
+        "size 9, both freshly cosigned: both accepted, the size-10 checkpoint stays; both "
+        "again, unchanged.",
+        w,
+        [
+            Step(at_10, ACCEPT, w.now),
+            Step(at_9, ACCEPT, w.now),
+            Step(at_10, ACCEPT, w.now),
+            Step(at_9, ACCEPT, w.now),
+        ],
+        spec=["§2.3"],
+    )
+    c.add(
+        "fleets-at-a-smaller-then-a-larger-checkpoint",
+        "Fleet B at size 9, then fleet A at size 10.",
+        w,
+        [Step(at_9, ACCEPT, w.now), Step(at_10, ACCEPT, w.now)],
+        spec=["§2.3"],
+    )
+
+    # SPEC §7.3 step 4 precedence: a 1-of-2 quorum met by adding either kind.
+    wa = World(quorum="any")
+    sa, ia = wa.publish()
+    either = {"witness.example/w1": wa.now - MAX_AGE - 1, "witness.example/w2": wa.now + SKEW + 1}
+    c.one(
+        "quorum-any-one-stale-one-future",
+        "One stale and one future cosignature under a 1-of-2 quorum: either would meet it; "
+        "STALE_COSIGNATURE is decided first.",
+        wa,
+        wa.package(sa, ia, wa.checkpoint(cosign_at=either)),
+        reject("STALE_COSIGNATURE", 4),
+    )

@@ -1,7 +1,7 @@
 """Published known answers the vectors carry, copied with their sources (testvectors/README.md).
 
 Each constant is a value published by a third party, copied verbatim from the project's
-collection ``shared/vectors/known-answers.json`` (its ``source`` fields name the origin);
+collection ``tests/data/known-answers.json`` (its ``source`` fields name the origin);
 tests/test_vectors.py checks that the copies still equal that collection. The generator
 reads only this module, so it runs without the collection.
 """

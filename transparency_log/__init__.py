@@ -7,6 +7,17 @@ knows nothing about key bundles.
 Public names are loaded on first use, so importing the package stays cheap for embedded
 verifiers; the submodules (``transparency_log.proof``, ``.note``, ...) are the stable homes of
 each name, one module per specification.
+
+Audiences (README "Layout"; ``lint-imports`` checks the client's side):
+
+* A client embeds only ``checkpoint``, ``note``, ``note_keys``, ``ed25519``, ``cosignature``,
+  ``tlog_proof``, ``proof``, ``merkle``, ``policy``, ``durable``, ``errors`` and ``_frozen``:
+  no network, server or CLI code.
+* The log's operator also runs the writer (``appender``, with the pure tile integration in
+  ``integrate`` and the dedupe index in ``leaf_index``), ``storage``, the HTTP ``server``,
+  ``witness`` and ``witness_client``.
+* Readers of a log (auditors, package builders) use ``tile``, ``entry_bundle``, ``fetcher``
+  and ``tlog_client``.
 """
 
 from __future__ import annotations

@@ -30,7 +30,6 @@ entries, and keep its own state exactly in step with the log, plugs in an :class
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import sqlite3
@@ -43,10 +42,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from transparency_log import note
+from transparency_log import durable, note
 from transparency_log.checkpoint import Checkpoint, verify_checkpoint
 from transparency_log.entry_bundle import BUNDLE_WIDTH, MAX_ENTRY_SIZE, parse_entry_bundle
-from transparency_log.errors import LogReason, VerificationError
+from transparency_log.errors import (
+    BatchRejectionError,
+    LogLockedError,
+    LogReason,
+    LogStateError,
+    VerificationError,
+)
 from transparency_log.integrate import Frontier, TileLevel
 from transparency_log.leaf_index import LeafIndex
 from transparency_log.merkle import EMPTY_ROOT, HASH_SIZE
@@ -93,14 +98,6 @@ Progress = Callable[[int, int | None], None]
 
 _sha256 = hashlib.sha256
 _LEAF = b"\x00"
-
-
-class LogLockedError(RuntimeError):
-    """Another writer holds the log's lock: one process appends to a log at a time."""
-
-
-class LogStateError(RuntimeError):
-    """The log's files or state disagree in a way that reopening cannot repair."""
 
 
 class Admission(Protocol):
@@ -251,7 +248,7 @@ class Log:
         self._state_dir = state_dir
         self._fsync = fsync
         state_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = _lock(state_dir / LOCK_FILE)
+        self._lock_fd = durable.lock(state_dir / LOCK_FILE, _refuse(state_dir))
         try:
             self._db = sqlite3.connect(
                 state_dir / STATE_DB, isolation_level=None, check_same_thread=False
@@ -352,7 +349,8 @@ class Log:
 
         Entries already in the log (or earlier in ``entries``) return their existing index.
         If the admission hook rejects some, the others are still appended, and then the
-        first rejection is raised (resubmitting returns the indices of those that were
+        first rejection is raised as a :class:`BatchRejectionError`, whose ``position`` is
+        its place in ``entries`` (resubmitting returns the indices of those that were
         appended). ``progress(done, total)`` is called after each batch.
 
         Batches are pipelined (SPEC §6.2): while one is being published, the next ones are
@@ -397,10 +395,7 @@ class Log:
             self._settle(idle=False)
             raise
         if first_rejection is not None:
-            position, rejection = first_rejection
-            raise VerificationError(
-                rejection.reason, f"entry {position} of the batch: {rejection.message}"
-            )
+            raise BatchRejectionError(*first_rejection)
         return indices
 
     def flush(self) -> None:
@@ -733,14 +728,8 @@ class Log:
         size = self._frontier.size
         if size == self._recorded_size:
             return
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with durable.immediate_transaction(self._db) as db:
             db.execute("INSERT OR REPLACE INTO log_meta VALUES ('published_size', ?)", (size,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         self._recorded_size = size
 
     # --- recovery (SPEC §6.2: reopen) ---
@@ -896,24 +885,14 @@ def _recent_hashes(store: TileStore, start: int, size: int) -> dict[bytes, int]:
     return recent
 
 
-def _lock(path: Path) -> int:
-    """Take the log's single-writer lock (``flock``, released when the process dies)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-        os.close(fd)
-        raise LogLockedError(
-            f"the log at {path.parent} is open by another writer (pid {holder}); "
+def _refuse(state_dir: Path) -> Callable[[str], LogLockedError]:
+    def refuse(holder: str) -> LogLockedError:
+        return LogLockedError(
+            f"the log at {state_dir} is open by another writer (pid {holder}); "
             "only one process may append to a log at a time"
-        ) from None
-    except BaseException:
-        os.close(fd)
-        raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
-    return fd
+        )
+
+    return refuse
 
 
 def open_directory_log(

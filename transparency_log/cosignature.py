@@ -6,10 +6,9 @@ seen for this log" by adding a note signature line of type 0x04 to the checkpoin
 signature is over :func:`cosigned_message`, whose ``cosignature/v1`` header keeps a
 cosignature from ever being mistaken for another use of the key.
 
-This module builds on :mod:`transparency_log.note` (key hashes, the strict Ed25519 helpers,
-the one translation of nacl's ``BadSignatureError``) and reaches into it only at call time,
-because ``note`` imports this module to parse type-0x04 key strings: the two may be imported
-in either order.
+This module builds on :mod:`transparency_log.note_keys` (key names, key hashes, signature
+lines) and :mod:`transparency_log.ed25519` (the strict Ed25519 helpers), not on
+:mod:`transparency_log.note`, which imports this module to parse type-0x04 key strings.
 """
 
 from __future__ import annotations
@@ -18,8 +17,15 @@ import time
 from collections.abc import Callable
 from typing import ClassVar
 
-from transparency_log import note as _note
+from transparency_log import ed25519
 from transparency_log._frozen import Frozen
+from transparency_log.note_keys import (
+    NamedEd25519Signer,
+    Signature,
+    format_verifier_key,
+    key_hash,
+    require_valid_name,
+)
 
 __all__ = [
     "COSIGNATURE_V1_BYTES",
@@ -77,13 +83,13 @@ def is_checkpoint_text(text: bytes) -> bool:
     return len(lines) >= 3 and all(lines)
 
 
-def timestamp_of(sig: _note.Signature) -> int:
+def timestamp_of(sig: Signature) -> int:
     """The timestamp of a cosignature/v1 signature line (its first 8 signature bytes).
 
     Meaningful only for a line that verified with a :class:`CosignatureV1Verifier`; a line
     of another length is not a cosignature (ValueError).
     """
-    if not isinstance(sig, _note.Signature):
+    if not isinstance(sig, Signature):
         raise TypeError(f"expected a note.Signature, not {type(sig).__name__}")
     if len(sig.signature) != COSIGNATURE_V1_BYTES:
         raise ValueError(
@@ -111,15 +117,15 @@ class CosignatureV1Verifier(Frozen):
         self.__post_init__()
 
     def __post_init__(self) -> None:
-        _note._require_valid_name(self.name)
-        _note._require_ed25519_public_key(self.public_key)
+        require_valid_name(self.name)
+        ed25519.require_public_key(self.public_key)
         key = bytes([SIG_TYPE_COSIGNATURE_V1]) + self.public_key
-        object.__setattr__(self, "key_hash", _note.key_hash(self.name, key))
+        object.__setattr__(self, "key_hash", key_hash(self.name, key))
 
     @property
     def verifier_key(self) -> str:
         """This key as a verifier-key string ``<name>+<hash>+base64(0x04 || public key)``."""
-        return _note.encode_verifier_key(self.name, SIG_TYPE_COSIGNATURE_V1, self.public_key)
+        return format_verifier_key(self.name, SIG_TYPE_COSIGNATURE_V1, self.public_key)
 
     def verify(self, msg: bytes, sig: bytes) -> bool:
         """Whether ``sig`` is a cosignature/v1 of the checkpoint text ``msg`` (SPEC §2.5.4).
@@ -133,10 +139,10 @@ class CosignatureV1Verifier(Frozen):
         if timestamp > MAX_COSIGNATURE_TIMESTAMP or not is_checkpoint_text(msg):
             return False
         message = cosigned_message(msg, timestamp)
-        return _note._ed25519_verify(self.public_key, message, sig[_TIMESTAMP_BYTES:])
+        return ed25519.verify(self.public_key, message, sig[_TIMESTAMP_BYTES:])
 
 
-class CosignatureV1Signer:
+class CosignatureV1Signer(NamedEd25519Signer):
     """A witness's cosignature/v1 signer (type 0x04); the seed never appears in repr.
 
     ``now`` is the clock :meth:`sign` reads (POSIX seconds); :meth:`sign_at` takes the
@@ -146,33 +152,10 @@ class CosignatureV1Signer:
     sig_type: ClassVar[int] = SIG_TYPE_COSIGNATURE_V1
 
     def __init__(self, name: str, seed: bytes, *, now: Callable[[], int] = system_clock) -> None:
-        _note._require_valid_name(name)
         if not callable(now):
             raise TypeError("now must be a callable returning POSIX seconds")
-        self._name = name
-        self._signing_key = _note._ed25519_signing_key(seed)
-        self._public_key = bytes(self._signing_key.verify_key)
-        key = bytes([SIG_TYPE_COSIGNATURE_V1]) + self._public_key
-        self._key_hash = _note.key_hash(name, key)
+        super().__init__(name, seed)
         self._now = now
-
-    def __repr__(self) -> str:
-        return f"CosignatureV1Signer(name={self._name!r}, key_hash={self._key_hash:08x})"
-
-    @property
-    def name(self) -> str:
-        """The key name written into signature lines."""
-        return self._name
-
-    @property
-    def key_hash(self) -> int:
-        """The key hash (over type 0x04 and the public key) written into signature lines."""
-        return self._key_hash
-
-    @property
-    def public_key(self) -> bytes:
-        """The 32-byte Ed25519 public key."""
-        return self._public_key
 
     def verifier(self) -> CosignatureV1Verifier:
         """The verifier of this key's cosignatures."""
@@ -197,7 +180,7 @@ class CosignatureV1Signer:
                 "refusing to cosign a text that is not a checkpoint: a checkpoint has at least "
                 "three non-empty lines, each ending in a newline (SPEC §2.5.3)"
             )
-        signature = _note._ed25519_sign(self._signing_key, cosigned_message(msg, timestamp))
+        signature = ed25519.sign(self._signing_key, cosigned_message(msg, timestamp))
         return timestamp.to_bytes(_TIMESTAMP_BYTES, "big") + signature
 
 

@@ -1,15 +1,26 @@
-"""The one exception type that verification raises, and the log layer's reason codes.
+"""The log layer's exceptions, one base per kind, and its reason codes (SPEC.md §9).
 
-Every rejection of hostile or broken input carries a stable reason code from a closed list
-(SPEC.md §9). Caller mistakes raise ``ValueError``/``TypeError`` instead, and a broken
-internal invariant raises ``AssertionError`` explicitly, so the three kinds of failure never mix.
+Every rejection of hostile or broken input is a :class:`VerificationError` carrying a stable
+reason code from a closed list (SPEC.md §9). Caller mistakes raise ``ValueError``/``TypeError``
+instead, and a broken internal invariant raises ``AssertionError`` explicitly, so the three
+kinds of failure never mix. Two more kinds belong to storage, not to input: another process
+holds a lock this one needs (:class:`LockedError`), and files on disk that disagree in a way
+no reopen can repair (:class:`LogStateError`).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["LogReason", "VerificationError"]
+__all__ = [
+    "BatchRejectionError",
+    "LockedError",
+    "LogLockedError",
+    "LogReason",
+    "LogStateError",
+    "StateLockedError",
+    "VerificationError",
+]
 
 
 class LogReason(StrEnum):
@@ -46,10 +57,57 @@ class VerificationError(Exception):
     says what was expected, what was found, and, where it helps, what to do.
     """
 
-    reason: str
+    reason: StrEnum
+    """A member of the rejecting layer's reason enum (:class:`LogReason`, or
+    ``keybundle.errors.Reason``). A ``StrEnum``: it equals its code as a string, and
+    ``str(reason)`` is the code, so callers that compare or print it need not know which."""
     message: str
 
     def __init__(self, reason: str, message: str) -> None:
+        # Annotated ``str`` (which every StrEnum member is) so that subclasses declared with
+        # ``reason: str`` still type-check; a plain string is refused all the same.
+        if not isinstance(reason, StrEnum):
+            raise TypeError(
+                f"a reason is a member of a reason-code enum, not {type(reason).__name__} "
+                f"{reason!r}"
+            )
         super().__init__(f"{reason}: {message}")
-        self.reason = str(reason)
+        self.reason = reason
         self.message = message
+
+
+class BatchRejectionError(VerificationError):
+    """An entry of a batch was rejected (``Log.add_many``): ``position`` says which.
+
+    ``reason`` is the rejection's own code and ``rejection`` the admission hook's error, so a
+    caller names the rejected input from ``position`` instead of parsing the message.
+    """
+
+    position: int
+    """The rejected entry's position in the batch (0-based), not a log index."""
+    rejection: VerificationError
+
+    def __init__(self, position: int, rejection: VerificationError) -> None:
+        super().__init__(rejection.reason, f"entry {position} of the batch: {rejection.message}")
+        self.position = position
+        self.rejection = rejection
+
+
+class LockedError(OSError):
+    """Another process holds the lock on a directory this object needs (``flock``).
+
+    An ``OSError``: like ``BlockingIOError`` it is a condition of the system, not of the
+    input; the holder's pid is in the message where the lock file records it.
+    """
+
+
+class LogLockedError(LockedError):
+    """Another writer holds the log's lock: one process appends to a log at a time."""
+
+
+class StateLockedError(LockedError):
+    """Another witness state store (in this or another process) uses the directory."""
+
+
+class LogStateError(RuntimeError):
+    """The log's files or state disagree in a way that reopening cannot repair."""

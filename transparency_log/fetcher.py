@@ -12,9 +12,10 @@ larger than the caller's cap, and :class:`FetchError` for everything else (timeo
 connection failures, 5xx after the bounded retries, redirects). All are ``OSError``
 subclasses, so code that already handles I/O failure handles these.
 
-This module and :mod:`transparency_log.witness_client` are the only ones of the package that
-import ``requests``, and this one only when an :class:`HTTPFetcher` is made: a client reading
-a local directory (an auditor, a test, the log's own server) never loads it.
+This module, :mod:`transparency_log.witness_client` and :mod:`transparency_log.http_deadline`
+(which bounds every request, SPEC §11) are the only ones of the package that import
+``requests``, and this one only when an :class:`HTTPFetcher` is made: a client reading a local
+directory (an auditor, a test, the log's own server) never loads it.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ entries of the largest size (65535 bytes each), about 16 MiB. Callers that know 
 size of what they fetch (a tile is ``32 * W`` bytes) pass a smaller ``max_bytes``."""
 
 DEFAULT_FETCH_TIMEOUT_SECONDS = 10.0
-"""Time allowed for one HTTP request: to connect, and for the whole answer (SPEC §11)."""
+"""Time allowed for one HTTP request, from connecting to the answer's last byte (SPEC §11)."""
 
 DEFAULT_FETCH_RETRIES = 3
 """Retries after the first attempt of an HTTP fetch, on connection errors, timeouts, 5xx and
@@ -68,7 +69,6 @@ MAX_FETCH_PATH_LENGTH = 256
 
 _RETRY_BACKOFF_SECONDS = 0.1
 _RETRY_BACKOFF_CAP_SECONDS = 2.0
-_CHUNK_BYTES = 64 * 1024
 _USER_AGENT = "keybundle-tlog-client"
 # Path elements of [A-Za-z0-9_.-] not starting with '.', so '..', hidden names, absolute
 # paths, empty elements and backslashes are all refused.
@@ -218,8 +218,11 @@ class DirectoryFetcher:
 class HTTPFetcher:
     """Fetches a log's static resources over HTTP(S) with ``requests`` (SPEC §6.5).
 
-    - ``timeout`` seconds to connect and for the whole answer (a server trickling bytes is cut
-      off, not waited for);
+    - ``timeout`` seconds for each request, from before connecting to the answer's last byte,
+      headers included (:mod:`transparency_log.http_deadline`: a server trickling bytes is
+      cut off at the deadline, not waited for). One :meth:`fetch` therefore ends within
+      ``(retries + 1) * timeout`` seconds plus the backoff sleeps (at most 40.7 s with the
+      defaults, SPEC §11);
     - at most ``retries`` retries after the first attempt, only for connection errors,
       timeouts, 5xx and 429, sleeping ``0.1 * 2**n`` seconds (at most 2) in between; 404 and
       410 raise :class:`NotFoundError` at once, other answers :class:`FetchError`;
@@ -289,8 +292,9 @@ class HTTPFetcher:
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
-            session = self._session_factory()
-            session.headers["User-Agent"] = _USER_AGENT
+            from transparency_log.http_deadline import bounded_session
+
+            session = bounded_session(self._session_factory, user_agent=_USER_AGENT)
             session.headers["Accept-Encoding"] = "gzip, identity"
             self._local.session = session
             with self._lock:
@@ -316,49 +320,46 @@ class HTTPFetcher:
     def fetch_many(
         self, paths: Sequence[str], *, max_bytes: Sequence[int | None] | None = None
     ) -> list[bytes]:
-        """Fetch ``paths`` in parallel (at most :data:`MAX_FETCH_WORKERS` at a time)."""
+        """Fetch ``paths`` in parallel (at most :data:`MAX_FETCH_WORKERS` at a time).
+
+        Bounded as a whole: each fetch ends within its own bound (class doc), so the batch
+        ends within ``ceil(len(paths) / MAX_FETCH_WORKERS)`` of them; the first failure
+        raises once the fetches already running have ended, and the rest are never started.
+        """
         caps: list[int | None] = list(max_bytes) if max_bytes is not None else [None] * len(paths)
         if len(caps) != len(paths):
             raise ValueError(f"{len(caps)} size caps for {len(paths)} paths")
         if len(paths) <= 1:
             return [self.fetch(p, max_bytes=m) for p, m in zip(paths, caps, strict=True)]
-        with ThreadPoolExecutor(max_workers=min(len(paths), MAX_FETCH_WORKERS)) as pool:
+        pool = ThreadPoolExecutor(max_workers=min(len(paths), MAX_FETCH_WORKERS))
+        try:
             futures = [
                 pool.submit(self.fetch, p, max_bytes=m) for p, m in zip(paths, caps, strict=True)
             ]
             return [f.result() for f in futures]
+        finally:
+            # On the first failure, the paths not yet started are dropped; the ones running
+            # end within their own bound (one fetch), which is what the caller waits for.
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _get_once(self, path: str, url: str, cap: int) -> bytes:
+        from transparency_log import http_deadline as hd
+
         requests = self._requests
-        deadline = time.monotonic() + self._timeout
         try:
-            with self._session().get(
-                url,
-                timeout=(self._timeout, self._timeout),
-                stream=True,
-                allow_redirects=False,
-            ) as response:
-                status = response.status_code
+            with hd.bounded_request(self._session(), "GET", url, timeout=self._timeout) as answer:
+                status = answer.status
                 if status in (404, 410):
                     raise NotFoundError(path, f"{url} does not exist (HTTP {status})")
                 if status >= 500 or status == 429:
                     raise _RetryableError(f"HTTP {status}")
                 if status != 200:
                     raise FetchError(path, f"GET {url} answered HTTP {status}, expected 200")
-                declared = response.headers.get("Content-Length", "")
-                encoding = response.headers.get("Content-Encoding", "identity")
-                if encoding == "identity" and declared.isdigit() and int(declared) > cap:
-                    raise _too_large(path, f"the answer from {url} ({declared} bytes)", cap)
-                chunks: list[bytes] = []
-                received = 0
-                for chunk in response.iter_content(chunk_size=_CHUNK_BYTES):
-                    received += len(chunk)
-                    if received > cap:
-                        raise _too_large(path, f"the answer from {url}", cap)
-                    if time.monotonic() > deadline:
-                        raise _RetryableError(f"the answer took over {self._timeout} seconds")
-                    chunks.append(chunk)
-                return b"".join(chunks)
+                return answer.read(cap)
+        except hd.AnswerTooLargeError:
+            raise _too_large(path, f"the answer from {url}", cap) from None
+        except hd.DeadlineExceededError as e:
+            raise _RetryableError(str(e)) from None
         except (requests.ConnectionError, requests.Timeout) as e:
             raise _RetryableError(f"{type(e).__name__}: {e}") from None
         except requests.exceptions.ChunkedEncodingError as e:

@@ -11,13 +11,13 @@ itself and hands it over with :meth:`LeafIndex.add`.
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import struct
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
+from transparency_log import durable
 from transparency_log.merkle import HASH_SIZE
 
 __all__ = ["LEAF_FILTER", "LEAF_FILTER_BITS", "LeafFilter", "LeafIndex"]
@@ -176,35 +176,22 @@ class LeafIndex:
             self._filter = self._filter_from_table()
         self._filter.add_all(leaf for leaf, _ in rows)
         self._save_filter(size)
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with durable.immediate_transaction(self._db) as db:
             db.executemany("INSERT OR IGNORE INTO log_leaf_index (hash, idx) VALUES (?, ?)", rows)
             db.execute("UPDATE log_meta SET value = ? WHERE key = 'indexed_size'", (size,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         self.size = size
 
     def _save_filter(self, indexed_size: int) -> None:
-        """Replace the filter's file atomically (temporary file, flush, rename, flush)."""
-        if self._filter is None:
+        """Replace the filter's file atomically, written piece by piece (SPEC §6.2)."""
+        leaves = self._filter
+        if leaves is None:
             raise AssertionError("bad math in _save_filter: there is no filter to save")
-        path = self._state_dir / LEAF_FILTER
-        temporary = self._state_dir / f".{LEAF_FILTER}.tmp"
-        with temporary.open("wb") as out:
-            self._filter.save(out, indexed_size)
-            out.flush()
-            if self._fsync:
-                os.fsync(out.fileno())
-        os.replace(temporary, path)
-        if self._fsync:
-            directory = os.open(self._state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+        durable.replace_with(
+            self._state_dir / LEAF_FILTER,
+            lambda out: leaves.save(out, indexed_size),
+            fsync=self._fsync,
+            locked=True,  # the writer holds the log's lock: 8 MiB leftovers must not pile up
+        )
 
     def _filter_from_table(self) -> LeafFilter:
         """A filter over every row of the leaf-hash table (none on a new log)."""

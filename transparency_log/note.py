@@ -19,21 +19,26 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import ClassVar, NoReturn, Protocol
+from typing import ClassVar, NoReturn
 
-import nacl.bindings
-import nacl.exceptions
-import nacl.signing
-
-# cosignature builds on this module and reaches back only at call time (``_note.X``), so the
-# two modules may be imported in either order.
 from transparency_log import cosignature as _cosignature
+from transparency_log import ed25519
 from transparency_log._frozen import Frozen
 from transparency_log.errors import LogReason, VerificationError
+from transparency_log.note_keys import (
+    SIG_LINE_PREFIX,
+    NamedEd25519Signer,
+    Signature,
+    Signer,
+    Verifier,
+    format_verifier_key,
+    is_valid_name,
+    key_hash,
+    require_valid_name,
+)
 
 __all__ = [
     "MAX_NOTE_BYTES",
@@ -74,87 +79,10 @@ witnesses we do not know signed it with big signatures. Checkpoint texts have th
 much smaller limit (SPEC §2.6).
 """
 
-_SIG_LINE_PREFIX = "\u2014 "  # em dash, space
 _PRIVATE_KEY_PREFIX = "PRIVATE+KEY+"
-_ED25519_KEY_BYTES = 32
-_ED25519_SIGNATURE_BYTES = 64
-_ED25519_GROUP_ORDER = 2**252 + 27742317777372353535851937790883648493
 _KEY_HASH_HEX = re.compile(r"[0-9a-f]{8}")
 _FORBIDDEN_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
 _FORBIDDEN_CONTROL_BYTES = bytes(range(0x0A)) + bytes(range(0x0B, 0x20))
-
-# Unicode White_Space (what Go's unicode.IsSpace tests): no key name may contain one.
-_WHITE_SPACE = frozenset(
-    "\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
-    + "".join(chr(c) for c in range(0x2000, 0x200B))
-)
-# Every character a key name may not hold: white space, "+", and the C0 controls.
-_NOT_IN_NAMES = _WHITE_SPACE | frozenset("+") | frozenset(map(chr, range(0x20)))
-
-
-class Verifier(Protocol):
-    """Verifies signatures by one key (Go's ``note.Verifier``).
-
-    ``verify`` answers a yes/no question for :func:`open_note`, which turns "no" into a
-    :class:`VerificationError`; it is not a public verification API.
-    """
-
-    @property
-    def name(self) -> str:
-        """The key name, as it appears in signature lines."""
-        ...
-
-    @property
-    def key_hash(self) -> int:
-        """The uint32 key hash (C2SP: key ID), as it appears in signature lines."""
-        ...
-
-    def verify(self, msg: bytes, sig: bytes) -> bool:
-        """Whether ``sig`` (the bytes after the key hash) signs the note text ``msg``."""
-        ...
-
-
-class Signer(Protocol):
-    """Signs note texts with one key (Go's ``note.Signer``)."""
-
-    @property
-    def name(self) -> str:
-        """The key name written into signature lines."""
-        ...
-
-    @property
-    def key_hash(self) -> int:
-        """The uint32 key hash written into signature lines."""
-        ...
-
-    def sign(self, msg: bytes) -> bytes:
-        """The signature bytes (without the key hash) over the note text ``msg``."""
-        ...
-
-
-class Signature(Frozen):
-    """One signature line: ``— <name> base64(u32be(key_hash) || signature)`` (SPEC §2.4.4)."""
-
-    name: str
-    key_hash: int
-    signature: bytes
-    """The signature bytes after the 4-byte key hash."""
-
-    def __init__(self, name: str, key_hash: int, signature: bytes) -> None:
-        self._freeze(name=name, key_hash=key_hash, signature=signature)
-        self.__post_init__()
-
-    def __post_init__(self) -> None:
-        _require_valid_name(self.name)
-        if not 0 <= self.key_hash <= 0xFFFFFFFF:
-            raise ValueError(f"key hash {self.key_hash} is not a uint32")
-        if not self.signature:
-            raise ValueError("a signature line needs at least one signature byte")
-
-    def to_line(self) -> str:
-        """The signature line, newline included, exactly as :func:`sign` writes it."""
-        raw = self.key_hash.to_bytes(4, "big") + self.signature
-        return f"{_SIG_LINE_PREFIX}{self.name} {base64.b64encode(raw).decode('ascii')}\n"
 
 
 class Note(Frozen):
@@ -175,16 +103,6 @@ class Note(Frozen):
         self._freeze(text=text, sigs=sigs, unverified_sigs=unverified_sigs)
 
 
-def key_hash(name: str, key: bytes) -> int:
-    """The key hash (C2SP: key ID) of a named key (SPEC §2.4.2).
-
-    ``key`` is the signature type byte followed by the public key:
-    ``u32be(SHA-256(name || 0x0A || type || public key)[:4])``.
-    """
-    digest = hashlib.sha256(name.encode("utf-8") + b"\n" + key).digest()
-    return int.from_bytes(digest[:4], "big")
-
-
 class Ed25519Verifier(Frozen):
     """Verifies Ed25519 note signatures (type 0x01) by one named key (SPEC §2.4.5)."""
 
@@ -199,50 +117,25 @@ class Ed25519Verifier(Frozen):
         self.__post_init__()
 
     def __post_init__(self) -> None:
-        _require_valid_name(self.name)
-        _require_ed25519_public_key(self.public_key)
+        require_valid_name(self.name)
+        ed25519.require_public_key(self.public_key)
         key = bytes([SIG_TYPE_ED25519]) + self.public_key
         object.__setattr__(self, "key_hash", key_hash(self.name, key))
 
     @property
     def verifier_key(self) -> str:
         """This key as a verifier-key string ``<name>+<hash>+<base64>``."""
-        return encode_verifier_key(self.name, SIG_TYPE_ED25519, self.public_key)
+        return format_verifier_key(self.name, SIG_TYPE_ED25519, self.public_key)
 
     def verify(self, msg: bytes, sig: bytes) -> bool:
         """Whether ``sig`` is a strict Ed25519 signature of the note text ``msg``."""
-        return _ed25519_verify(self.public_key, msg, sig)
+        return ed25519.verify(self.public_key, msg, sig)
 
 
-class Ed25519Signer:
+class Ed25519Signer(NamedEd25519Signer):
     """Signs note texts with an Ed25519 key (type 0x01); the seed never appears in repr."""
 
     sig_type: ClassVar[int] = SIG_TYPE_ED25519
-
-    def __init__(self, name: str, seed: bytes) -> None:
-        _require_valid_name(name)
-        self._name = name
-        self._signing_key = _ed25519_signing_key(seed)
-        self._public_key = bytes(self._signing_key.verify_key)
-        self._key_hash = key_hash(name, bytes([SIG_TYPE_ED25519]) + self._public_key)
-
-    def __repr__(self) -> str:
-        return f"Ed25519Signer(name={self._name!r}, key_hash={self._key_hash:08x})"
-
-    @property
-    def name(self) -> str:
-        """The key name written into signature lines."""
-        return self._name
-
-    @property
-    def key_hash(self) -> int:
-        """The key hash written into signature lines."""
-        return self._key_hash
-
-    @property
-    def public_key(self) -> bytes:
-        """The 32-byte Ed25519 public key."""
-        return self._public_key
 
     def verifier(self) -> Ed25519Verifier:
         """The verifier of this key's signatures."""
@@ -250,7 +143,7 @@ class Ed25519Signer:
 
     def sign(self, msg: bytes) -> bytes:
         """The 64-byte Ed25519 signature of the note text ``msg`` (deterministic, RFC 8032)."""
-        return _ed25519_sign(self._signing_key, msg)
+        return ed25519.sign(self._signing_key, msg)
 
 
 class Verifiers:
@@ -288,8 +181,7 @@ def encode_verifier_key(name: str, sig_type: int, public_key: bytes) -> str:
 
     Raises ValueError for a name, type or public key that :func:`new_verifier` would refuse.
     """
-    key = bytes([sig_type]) + public_key
-    vkey = f"{name}+{key_hash(name, key):08x}+{base64.b64encode(key).decode('ascii')}"
+    vkey = format_verifier_key(name, sig_type, public_key)
     new_verifier(vkey)  # the one parser decides what is acceptable
     return vkey
 
@@ -306,8 +198,8 @@ def generate_key(
     both are Ed25519 keys made from a 32-byte seed that ``rand`` supplies. The signer key
     ``PRIVATE+KEY+<name>+<hash>+base64(type || seed)`` is secret.
     """
-    _require_valid_name(name)
-    seed = rand(_ED25519_KEY_BYTES)
+    require_valid_name(name)
+    seed = rand(ed25519.KEY_BYTES)
     signer = _new_typed_signer(name, sig_type, seed, now=_cosignature.system_clock)
     hash_hex = f"{signer.key_hash:08x}"
     secret = base64.b64encode(bytes([sig_type]) + seed).decode("ascii")
@@ -353,10 +245,10 @@ def new_signer(skey: str, *, now: Callable[[], int] | None = None) -> Signer:
     if not skey.startswith(_PRIVATE_KEY_PREFIX):
         raise ValueError(f"a signer key starts with {_PRIVATE_KEY_PREFIX!r}; this one does not")
     name, claimed_hash, key = _parse_key_fields(skey[len(_PRIVATE_KEY_PREFIX) :], "signer key")
-    if len(key) != 1 + _ED25519_KEY_BYTES:
+    if len(key) != 1 + ed25519.KEY_BYTES:
         raise ValueError(
             f"signer key for {name!r}: the key is {len(key)} bytes; a type byte and a "
-            f"{_ED25519_KEY_BYTES}-byte seed are {1 + _ED25519_KEY_BYTES}"
+            f"{ed25519.KEY_BYTES}-byte seed are {1 + ed25519.KEY_BYTES}"
         )
     signer = _new_typed_signer(name, key[0], key[1:], now=now or _cosignature.system_clock)
     if signer.key_hash != claimed_hash:
@@ -494,77 +386,7 @@ def open_note(msg: bytes, verifiers: Verifiers) -> Note:
 # --- Ed25519: the one place that talks to nacl ------------------------------------------
 
 
-def _require_ed25519_public_key(public_key: bytes) -> None:
-    """Refuse all but canonical encodings of prime-order points (SPEC §2.4.5).
-
-    Small-order keys let one signature verify for many messages, and non-canonical or
-    mixed-order encodings make verifiers disagree; an honest key is never any of these.
-    """
-    if not isinstance(public_key, bytes) or len(public_key) != _ED25519_KEY_BYTES:
-        raise ValueError(f"an Ed25519 public key is {_ED25519_KEY_BYTES} bytes")
-    if not nacl.bindings.crypto_core_ed25519_is_valid_point(public_key):
-        raise ValueError(
-            "the Ed25519 public key is not the canonical encoding of a point of prime order "
-            "(small-order, mixed-order or non-canonical keys are refused)"
-        )
-
-
-def _ed25519_signing_key(seed: bytes) -> nacl.signing.SigningKey:
-    if not isinstance(seed, bytes) or len(seed) != _ED25519_KEY_BYTES:
-        raise ValueError(f"an Ed25519 seed is {_ED25519_KEY_BYTES} bytes")
-    return nacl.signing.SigningKey(seed)
-
-
-def _ed25519_sign(signing_key: nacl.signing.SigningKey, msg: bytes) -> bytes:
-    signature: bytes = signing_key.sign(msg).signature
-    return signature
-
-
-def _ed25519_verify(public_key: bytes, msg: bytes, sig: bytes) -> bool:
-    """Strict RFC 8032 verification: the only translation of nacl's BadSignatureError.
-
-    S must be below the group order (no malleable twins); libsodium also refuses small-order
-    R and keys, which :func:`_require_ed25519_public_key` already refused at parse time.
-    """
-    if len(sig) != _ED25519_SIGNATURE_BYTES:
-        return False
-    if int.from_bytes(sig[32:], "little") >= _ED25519_GROUP_ORDER:
-        return False
-    # libsodium's crypto_sign_open directly: nacl.signing.VerifyKey re-checks the key (done
-    # when the verifier was built) and wraps the call in two more layers, on every line.
-    # The binding does not check the key's length, so that stays here.
-    if len(public_key) != _ED25519_KEY_BYTES:
-        raise ValueError(f"an Ed25519 public key is {_ED25519_KEY_BYTES} bytes")
-    try:
-        nacl.bindings.crypto_sign_open(sig + msg, public_key)
-    except nacl.exceptions.BadSignatureError:
-        return False
-    return True
-
-
 # --- helpers -------------------------------------------------------------------------
-
-
-def _is_valid_name(name: str) -> bool:
-    """C2SP: non-empty, no Unicode space, no ``+``; we also refuse control characters
-    (they cannot appear in a note) and strings that are not valid UTF-8."""
-    if not name or not _NOT_IN_NAMES.isdisjoint(name):  # one pass, in C
-        return False
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _require_valid_name(name: str) -> None:
-    if not isinstance(name, str):
-        raise TypeError(f"a key name is a str, not {type(name).__name__}")
-    if not _is_valid_name(name):
-        raise ValueError(
-            f"invalid key name {name!r}: a key name is non-empty UTF-8 without spaces, "
-            "'+' or control characters"
-        )
 
 
 def _require_note_text(text: str) -> None:
@@ -625,7 +447,7 @@ def _parse_key_fields(text: str, what: str) -> tuple[str, int, bytes]:
     if len(parts) != 3:
         raise ValueError(f"a {what} has the form <name>+<8 hex digits>+<base64 key>")
     name, hash_hex, key_b64 = parts
-    if not _is_valid_name(name):
+    if not is_valid_name(name):
         raise ValueError(
             f"{what}: invalid key name {name!r} (non-empty, no spaces, '+' or control characters)"
         )
@@ -657,10 +479,10 @@ def _unknown_type_message(what: str, name: str, sig_type: int) -> str:
 
 
 def _parse_signature_line(line: str, number: int) -> Signature:
-    if not line.startswith(_SIG_LINE_PREFIX):
+    if not line.startswith(SIG_LINE_PREFIX):
         _malformed(f"signature line {number} does not start with an em dash (U+2014) and a space")
-    name, _, encoded = line[len(_SIG_LINE_PREFIX) :].partition(" ")
-    if not _is_valid_name(name):
+    name, _, encoded = line[len(SIG_LINE_PREFIX) :].partition(" ")
+    if not is_valid_name(name):
         _malformed(f"signature line {number} has an invalid key name {name!r}")
     raw = _decode_base64(encoded)
     if raw is None:

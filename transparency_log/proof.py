@@ -94,9 +94,7 @@ def _path_plan(index: int, level: int, size: int) -> list[list[NodeId]]:
         top = level + inner - 1
         plan.append(_range_ids(((index >> (inner - 1)) + 1) << top, size))
     plan.extend(
-        [(level + i, (index >> i) ^ 1)]
-        for i in range(inner, last.bit_length())
-        if (index >> i) & 1
+        [(level + i, (index >> i) ^ 1)] for i in range(inner, last.bit_length()) if (index >> i) & 1
     )
     return plan
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from transparency_log import _http, note
+from transparency_log._http import DEFAULT_CONNECTION_GUARD, ConnectionGuard
 from transparency_log.appender import DEFAULT_BATCH_MAX_AGE, DEFAULT_BATCH_SIZE, Admission, Log
 from transparency_log.checkpoint import VerifiedCheckpoint, parse_checkpoint, verify_checkpoint
 from transparency_log.entry_bundle import MAX_ENTRY_SIZE
@@ -60,11 +61,13 @@ from transparency_log.witness_client import (
 __all__ = [
     "CHECKPOINT_CACHE_CONTROL",
     "CHECKPOINT_CONTENT_TYPE",
+    "DEFAULT_CONNECTION_GUARD",
     "DEFAULT_RECOSIGN_INTERVAL_SECONDS",
     "DEFAULT_SERVER_THREADS",
     "MAX_ADD_BODY_BYTES",
     "TILE_CACHE_CONTROL",
     "TILE_CONTENT_TYPE",
+    "ConnectionGuard",
     "CosigningTileStore",
     "LogResponse",
     "LogServer",
@@ -358,23 +361,24 @@ def make_log_server(
     port: int = 0,
     *,
     threads: int = DEFAULT_SERVER_THREADS,
-    channel_timeout: int = 120,
+    guard: ConnectionGuard = DEFAULT_CONNECTION_GUARD,
 ) -> LogServer:
     """Bind ``service`` on waitress (SPEC §6.5).
 
     Waitress buffers each request body before a worker sees it, up to twice the entry limit
-    (so that a body slightly over the limit still gets this app's one-line 413 answer) and
-    answers 413 itself beyond; ``channel_timeout`` drops idle connections (it must exceed a
-    submission's wait for its batch and witnesses).
+    (so that a body over the limit, up to twice, still gets this app's one-line 413 answer)
+    and answers 413 itself beyond; ``guard`` sheds idle and trickling connections (SPEC
+    §6.5.2). A submission waiting for its batch and witnesses is being answered and is never
+    shed.
     """
     server = _http.create_waitress_server(
         make_wsgi_app(service),
         host,
         port,
         threads=threads,
-        channel_timeout=channel_timeout,
         max_body_bytes=service.max_body_bytes,
         ident="keybundle-log",
+        guard=guard,
     )
     return LogServer(server)
 

@@ -25,6 +25,8 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
+from transparency_log import durable
+
 __all__ = [
     "CHECKPOINT_PATH",
     "MAX_PATH_LENGTH",
@@ -216,18 +218,9 @@ def _run_all(calls: Sequence[Callable[[], None]]) -> None:
         future.result()
 
 
-def _write_file(path: str, data: bytes) -> int:
-    """Create or truncate ``path``, write ``data``; return the open descriptor to flush."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+# The write points of publish, by name, so that a test can fail each in turn (test_crash).
+_write_file = durable.write_unflushed
+_fsync_dir = durable.fsync_directory
 
 
 def _rename(source: str, target: str) -> None:
@@ -236,14 +229,6 @@ def _rename(source: str, target: str) -> None:
 
 def _fsync_file(fd: int) -> None:
     os.fsync(fd)
-
-
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class MemoryTileStore:

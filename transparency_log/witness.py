@@ -25,13 +25,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import fcntl
 import hashlib
 import http
 import logging
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,19 +37,21 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol
 
-from transparency_log import _http, note
+from transparency_log import _http, durable, note
 from transparency_log import proof as _proof
+from transparency_log._http import DEFAULT_CONNECTION_GUARD, ConnectionGuard
 from transparency_log.checkpoint import Checkpoint, verify_checkpoint
 from transparency_log.cosignature import (
     MAX_COSIGNATURE_TIMESTAMP,
     CosignatureV1Signer,
     system_clock,
 )
-from transparency_log.errors import LogReason, VerificationError
+from transparency_log.errors import LogReason, StateLockedError, VerificationError
 from transparency_log.merkle import EMPTY_ROOT, HASH_SIZE, MAX_TREE_SIZE
 
 __all__ = [
     "COSIGNATURE_CONTENT_TYPE",
+    "DEFAULT_CONNECTION_GUARD",
     "DEFAULT_WITNESS_THREADS",
     "LOCK_FILE",
     "LOCK_TIMEOUT_SECONDS",
@@ -60,6 +60,7 @@ __all__ = [
     "SIZE_CONTENT_TYPE",
     "STATE_FILE_HEADER",
     "AddCheckpointRequest",
+    "ConnectionGuard",
     "FileStateStore",
     "StateLockedError",
     "StateStore",
@@ -325,10 +326,6 @@ class StateStore(Protocol):
         ...
 
 
-class StateLockedError(OSError):
-    """Another :class:`FileStateStore` (in this or another process) uses the directory."""
-
-
 def _state_file_name(origin: str) -> str:
     return hashlib.sha256(origin.encode("utf-8")).hexdigest() + _STATE_SUFFIX
 
@@ -365,22 +362,13 @@ def _parse_state(data: bytes, origin: str, path: Path) -> TreeState:
 
 
 def _lock_directory(path: Path) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-        os.close(fd)
-        raise StateLockedError(
+    def refuse(holder: str) -> StateLockedError:
+        return StateLockedError(
             f"the witness state directory {path.parent} is in use by another witness (pid "
             f"{holder}); two witnesses sharing state could cosign two forks"
-        ) from None
-    except BaseException:
-        os.close(fd)
-        raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
-    return fd
+        )
+
+    return durable.lock(path, refuse)
 
 
 class FileStateStore:
@@ -433,21 +421,7 @@ class FileStateStore:
         if not isinstance(state, TreeState):
             raise TypeError(f"state must be a TreeState, not {type(state).__name__}")
         path = self.path_for(origin)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self._directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(_format_state(origin, state))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(self._directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        durable.replace(path, _format_state(origin, state), mode=0o600)
 
     def close(self) -> None:
         """Release the directory lock; the store can no longer be used."""
@@ -699,23 +673,24 @@ def make_witness_server(
     port: int = 0,
     *,
     threads: int = DEFAULT_WITNESS_THREADS,
-    channel_timeout: int = 30,
+    guard: ConnectionGuard = DEFAULT_CONNECTION_GUARD,
     max_body_bytes: int = MAX_ADD_CHECKPOINT_BYTES,
 ) -> WitnessServer:
     """Bind ``witness`` on waitress (SPEC §6.4.5); call :meth:`WitnessServer.serve_forever`.
 
     Waitress reads each request completely before a worker sees it, up to twice the body
-    limit (so a body slightly over it still gets this app's one-line 413) and answers 413
-    itself beyond; ``channel_timeout`` drops idle connections.
+    limit (so a body over it, up to twice, still gets this app's one-line 413) and answers
+    413 itself beyond; ``guard`` sheds idle and trickling connections (SPEC §6.4.5), so a
+    few hundred sockets cannot lock the log out of its cosignatures.
     """
     server = _http.create_waitress_server(
         make_wsgi_app(witness, max_body_bytes=max_body_bytes),
         host,
         port,
         threads=threads,
-        channel_timeout=channel_timeout,
         max_body_bytes=max_body_bytes,
         ident="keybundle-witness",
+        guard=guard,
     )
     return WitnessServer(server)
 

@@ -490,3 +490,33 @@ def test_a_trust_root_is_not_a_bundle(world: World) -> None:
         result = run(args, env=ENV)
         assert result.exit_code == 2
         assert "is a signed trust root, not a bundle" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"\xa0", "not a valid signed trust root (MALFORMED_TRUST_ROOT)"),
+        (None, "No such file or directory"),
+    ],
+    ids=["does not verify", "missing"],
+)
+def test_a_bad_trust_root_option_is_one_user_error_also_as_json(
+    tmp_path: Path, content: bytes | None, says: str
+) -> None:
+    """--trust-root is loaded and verified once, as the option is parsed; its failure is the
+    usual one-line error (SPEC §10.1), or JSON when --json comes anywhere on the line."""
+    root = tmp_path / "root.cbor"
+    if content is not None:
+        root.write_bytes(content)
+    bundle_file = tmp_path / "bundle.cose"
+    bundle_file.write_bytes(b"\xd2")
+    plain = run(["bundle", "verify", "--trust-root", str(root), str(bundle_file)])
+    assert plain.exit_code == 2
+    assert plain.stderr.startswith("keybundle: error: ")
+    assert says in plain.stderr
+    assert len(plain.stderr.strip().splitlines()) == 1
+    as_json = run(["bundle", "verify", "--trust-root", str(root), str(bundle_file), "--json"])
+    assert as_json.exit_code == 2
+    error = json.loads(as_json.stdout)
+    assert error["reason"] is None
+    assert says in error["error"]

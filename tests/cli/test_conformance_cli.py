@@ -178,3 +178,33 @@ def test_check_of_a_missing_directory_exits_2(tmp_path: Path) -> None:
     result = run(["vectors", "generate", "--check", "--out", str(tmp_path / "missing")])
     assert result.exit_code == 2
     assert "no such vectors directory" in result.stderr
+
+
+def test_run_finds_the_installed_vectors_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keybundle_cli import vectors
+
+    # In this (editable) install the installed vectors are the checkout's testvectors/.
+    assert vectors.installed_vectors_dir() == DEFAULT_DIR
+    assert vectors.default_vectors_dir() == DEFAULT_DIR
+    monkeypatch.chdir(tmp_path)
+    result = run(["conformance", "run", "--family", "tiles", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith(" passed, 0 failed\n")
+
+
+def test_run_without_any_vectors_says_where_to_get_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keybundle_cli import vectors
+
+    monkeypatch.setattr(vectors, "installed_vectors_dir", lambda: None)
+    monkeypatch.setattr(vectors, "checkout_vectors_dir", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    result = run(["conformance", "run"])
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert line == f"keybundle: error: {vectors.NO_VECTORS_MESSAGE}"
+    assert "pip install" in line
+    assert "--vectors DIR" in line

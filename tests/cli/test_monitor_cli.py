@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from keybundle.monitor import MAX_ALLOW_LIST_BYTES
@@ -30,8 +31,9 @@ from tests.keybundle.test_monitor import (
     submit_to_witness,
 )
 from tests.keybundle.world import DEFAULT_FLEET, World, fleet_keys, seed
+from tests.transparency_log import trickle
 from transparency_log.cosignature import CosignatureV1Signer
-from transparency_log.fetcher import HTTPFetcher
+from transparency_log.fetcher import FetchError, HTTPFetcher
 from transparency_log.note import Verifiers, open_note
 
 __all__ = ["served"]  # the fixture, imported for these tests
@@ -294,3 +296,16 @@ def test_the_checkpoint_is_revalidated_only_with_a_safe_validator(
         "monitor", "--trust-root", str(root), "--state", str(state), served.url, "--once"
     )
     assert code == 0, out
+
+
+@pytest.mark.parametrize("mode", trickle.MODES)
+def test_a_trickling_log_is_cut_at_the_deadline(mode: str) -> None:
+    # The conditional checkpoint request and the plain fetch it falls back to each have one
+    # deadline for the whole answer (SPEC §8.1, §11): 0.5 s + 0.5 s here, not hours.
+    with trickle.trickling_server(mode) as url:
+        fetcher = PoliteFetcher(HTTPFetcher(url, timeout=0.5, retries=0), timeout=0.5)
+        started = time.monotonic()
+        with fetcher, pytest.raises(FetchError, match="timed out"):
+            fetcher.fetch("checkpoint")
+        elapsed = time.monotonic() - started
+    assert 1.0 <= elapsed < 2.0, elapsed

@@ -7,6 +7,7 @@ The console script is run as a fresh process (what clients and acceptance checks
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -14,10 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from keybundle.state import STATE_FILE, StateDir, parse_state
+from keybundle.state import (
+    LOCK_FILE,
+    STATE_FILE,
+    ClientState,
+    StateDir,
+    StoredRotation,
+    parse_state,
+)
 from keybundle_cli.verify import _parse_canonical, build_parser, run
 from tests.conftest import REPO
-from tests.keybundle.world import DEFAULT_FLEET, World
+from tests.keybundle.world import DEFAULT_FLEET, World, role_signer
 
 KEYBUNDLE = Path(sys.executable).parent / "keybundle"
 """The console script installed with the project (pyproject [project.scripts])."""
@@ -144,6 +152,7 @@ USAGE_ERRORS = [
     "trust root is not self-signed",
     "corrupt state",
     "unreadable state file",
+    "state file is a FIFO",
     "negative --now",
     "--now is not a number",
     "no --trust-root",
@@ -174,6 +183,8 @@ def _break(client: Client, case: str) -> list[str]:
         (client.state / STATE_FILE).write_bytes(b"\xa1\x01\x02")
     elif case == "unreadable state file":
         (client.state / STATE_FILE).mkdir()
+    elif case == "state file is a FIFO":
+        os.mkfifo(client.state / STATE_FILE)  # no writer: opening it to read would block
     elif case == "negative --now":
         args[args.index("--now") + 1] = "-5"
     elif case == "--now is not a number":
@@ -214,6 +225,36 @@ def test_in_process_corrupt_state_message(
     err = capsys.readouterr().err
     assert "corrupt" in err
     assert "restore it from a backup" in err
+
+
+def test_in_process_fifo_state_message(client: Client, capsys: pytest.CaptureFixture[str]) -> None:
+    os.mkfifo(client.state / STATE_FILE)
+    package = client.write("p.cbor", client.world.fresh_package())
+    assert run(client.args(package)) == 2
+    err = capsys.readouterr().err
+    assert "is not a regular file (a FIFO)" in err, err
+
+
+def test_in_process_state_with_an_unapproved_rotation_is_corrupt(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # SPEC §7.2: the stored chain is re-verified from the pinned root; an edited one exits 2
+    # and the file is left as it is.
+    w = client.world
+    v2 = w.sign_root(w.make_root(2), [role_signer("intruder")])
+    data = ClientState(rotations=(StoredRotation(v2, 0),)).encode()
+    (client.state / STATE_FILE).write_bytes(data)
+    package = client.write("p.cbor", w.fresh_package())
+    assert run(client.args(package)) == 2
+    assert "does not verify from the pinned root" in capsys.readouterr().err
+    assert (client.state / STATE_FILE).read_bytes() == data
+
+
+def test_verify_holds_the_state_lock(client: Client, capsys: pytest.CaptureFixture[str]) -> None:
+    package = client.write("p.cbor", client.world.fresh_package())
+    assert run(client.args(package)) == 0
+    assert (client.state / LOCK_FILE).exists()
+    capsys.readouterr()
 
 
 def test_in_process_json_usage_error(client: Client, capsys: pytest.CaptureFixture[str]) -> None:

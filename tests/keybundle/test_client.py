@@ -25,7 +25,7 @@ from keybundle.package import (
     parse_unverified_package,
 )
 from keybundle.signers import P256_ORDER, Ed25519Signer, PublicKey, Signer
-from keybundle.state import ClientState, FleetState
+from keybundle.state import ClientState, FleetState, StoredRotation
 from keybundle.trustroot import TrustRoot
 from tests.keybundle.world import (
     DAY,
@@ -836,7 +836,7 @@ def _() -> Attempt:
 # Step 11: checkpoint progression.
 
 
-@rejects(Reason.STALE_CHECKPOINT, "checkpoint smaller than the stored one")
+@accepts("checkpoint smaller than the stored one: the larger one stays (SPEC §7.3 step 11)")
 def _() -> Attempt:
     w = World()
     signed, index = w.publish()
@@ -846,13 +846,22 @@ def _() -> Attempt:
     return Attempt(w, w.package(signed, index, old), state=state)
 
 
-@rejects(Reason.STALE_CHECKPOINT, "replay of an old package after a newer checkpoint")
+@accepts("an old package replayed after a newer checkpoint, freshly cosigned")
 def _() -> Attempt:
     w = World()
     old_package = w.fresh_package()
     state = accept(w, old_package)
     w.append(b"filler")
     state = accept(w, w.package(w.entries[0], 0, w.checkpoint()), state)
+    return Attempt(w, old_package, state=state)
+
+
+@rejects(Reason.STALE_COSIGNATURE, "an old package replayed when its cosignatures are stale")
+def _() -> Attempt:
+    w = World()
+    old_package = w.fresh_package()
+    state = accept(w, old_package)
+    w.now += MAX_AGE + 1
     return Attempt(w, old_package, state=state)
 
 
@@ -896,7 +905,7 @@ def _() -> Attempt:
     return Attempt(w, replace(package, consistency=bad).encode(), state=state)
 
 
-@rejects(LogReason.BAD_CONSISTENCY_PROOF, "consistency proof from another size than the stored one")
+@accepts("consistency proof from another size than the stored one: ignored (SPEC §7.3 step 11)")
 def _() -> Attempt:
     w = World()
     w.append(b"filler 0")
@@ -1003,14 +1012,15 @@ def test_rotation_to_a_new_operator_key_is_adopted_and_persisted() -> None:
     )
     accepted = verify_package(_rotation_package(w, [v2], op2), w.pinned, ClientState(), w.now)
     assert accepted.trust_root.version == 2
-    assert accepted.state.trust_root == v2
+    assert accepted.state.rotations == (StoredRotation(v2, 0),)  # v2 is the log's entry 0
     # The next package needs no rotation: the state's root is in force ...
     w.now += 60
     bundle2 = w.countersign(w.sign(w.bundle(DEFAULT_FLEET, 2)), op2)
     package2 = w.package(bundle2, w.append(bundle2), w.checkpoint())
     again = verify_package(package2, w.pinned, accepted.state, w.now)
-    assert (again.epoch, again.trust_root.version, again.state.trust_root) == (2, 2, v2)
-    # ... and the old operator key no longer counts.
+    assert (again.epoch, again.trust_root.version) == (2, 2)
+    assert again.state.rotations == accepted.state.rotations
+    # ... and the old operator key no longer counts for a bundle logged after the rotation.
     old = w.countersign(w.sign(w.bundle("other-fleet", 1)), w.operator)
     package3 = w.package(old, w.append(old), w.checkpoint())
     with pytest.raises(VerificationError) as info:
@@ -1026,7 +1036,8 @@ def test_two_step_rotation_in_one_package() -> None:
     )
     v3 = w.sign_root(w.make_root(3, operator=[(OPERATOR_ORG, op3)]), [w.independent, op2, op3])
     accepted = verify_package(_rotation_package(w, [v2, v3], op3), w.pinned, ClientState(), w.now)
-    assert (accepted.trust_root.version, accepted.state.trust_root) == (3, v3)
+    assert accepted.trust_root.version == 3
+    assert accepted.state.rotations == (StoredRotation(v2, 0), StoredRotation(v3, 1))
 
 
 def test_rotation_that_changes_the_log_applies_from_the_next_package() -> None:
@@ -1095,11 +1106,6 @@ def _(w: World) -> bytes:
     return _rotation_package(w, [w.sign_root(root, [w.independent, w.operator])], w.operator)
 
 
-@rotation(Reason.TRUST_ROOT_VERSION, "rotation to the same version (the pinned root again)")
-def _(w: World) -> bytes:
-    return _rotation_package(w, [w.signed_root], w.operator)
-
-
 @rotation(LogReason.BAD_INCLUSION_PROOF, "rotation not in the log (proof of another entry)")
 def _(w: World) -> bytes:
     w.append(b"filler")
@@ -1158,16 +1164,27 @@ def test_rotation_at_exactly_the_cap_is_accepted() -> None:
     assert accepted.trust_root.version == 5
 
 
+def test_the_pinned_root_offered_as_a_rotation_is_passed_over() -> None:
+    # SPEC §7.3 step 5 (d): an entry of the pinned version that is the pinned root is not a
+    # rotation to apply; the package is accepted and nothing is adopted.
+    w = World()
+    accepted = verify_package(
+        _rotation_package(w, [w.signed_root], w.operator), w.pinned, ClientState(), w.now
+    )
+    assert (accepted.trust_root.version, accepted.state.rotations) == (1, ())
+
+
 def test_stored_rotated_root_at_or_below_the_pinned_version_is_ignored() -> None:
     w = World()
     v2_root = w.make_root(2)
     v2 = w.sign_root(v2_root, [w.independent, w.operator])
-    state = ClientState(trust_root=v2)
+    state = ClientState(rotations=(StoredRotation(v2, 0),))
     # Pinned v1, stored v2: v2 rules; an app update pinning v3 wins over the stored v2.
     assert verify_package(w.fresh_package(), w.pinned, state, w.now).trust_root == v2_root
     v3_root = w.make_root(3, limits=replace(DEFAULT_LIMITS, max_epoch_jump=99))
     accepted = verify_package(w.fresh_package("other-fleet"), v3_root, state, w.now)
     assert accepted.trust_root == v3_root
+    assert accepted.state.rotations == state.rotations  # kept as stored, never trusted
 
 
 # -- misbehaviour carries evidence ------------------------------------------------------------

@@ -23,6 +23,8 @@ from keybundle import dcbor
 from keybundle.dcbor import CborValue, Tag, decode, encode
 from keybundle.errors import Reason, VerificationError
 
+from . import dcbor_reencode as reencode
+from .dcbor_reencode import decode_reencode
 from .dcbor_reference import Rejected, reference_decode, reference_encode
 
 TAGS = frozenset({1, 18, 24, 64, 1000, 55799, 2**32, 2**64 - 1})
@@ -321,7 +323,7 @@ PAYLOAD_LIKE: dict[int | str, CborValue] = {
 )
 def test_fast_path_accepts_typical_values(value: CborValue) -> None:
     data = encode(value)
-    fast = dcbor._decode_fast(data, dcbor.DEFAULT_MAX_DEPTH, frozenset({18}))
+    fast = dcbor._decode_fast(data, dcbor.DEFAULT_MAX_DEPTH, 64, frozenset({18}))
     assert fast is not dcbor._GAVE_UP
     assert repr(fast) == repr(value)
 
@@ -369,7 +371,7 @@ def test_decoding_imports_neither_importlib_metadata_nor_cbor2_default_encoders(
 @pytest.mark.skipif(not dcbor._FAST_PATH, reason="cbor2 release without the fast path")
 def test_fast_path_returns_nested_tags_as_tag() -> None:
     value = Tag(18, [Tag(1000, [Tag(24, b"x")]), {1: Tag(64, b"")}])
-    fast = dcbor._decode_fast(encode(value), 8, TAGS)
+    fast = dcbor._decode_fast(encode(value), 8, 64, TAGS)
     assert repr(fast) == repr(value)
 
 
@@ -423,11 +425,17 @@ def assert_all_agree(data: bytes) -> tuple[str, str]:
     assert outcome(module_decode, data) == expected, data.hex()
     assert outcome(strict_decode, data) == expected, data.hex()
     if dcbor._FAST_PATH:
-        fast = dcbor._decode_fast(data, 8, TAGS)
+        fast = dcbor._decode_fast(data, 8, 64, TAGS)
         # The fast path may give up on anything, but what it accepts the strict path accepts,
-        # as the same value (the item cap aside, which decode() checks after the fast path).
-        if fast is not dcbor._GAVE_UP and dcbor._count(fast) <= 64:
+        # as the same value.
+        if fast is not dcbor._GAVE_UP:
             assert ("accept", repr(fast)) == expected, data.hex()
+        # The one-pass check against the decode + re-encode path it replaced (issue 18): the
+        # same inputs taken, as the same values, so it is neither looser nor slower to accept.
+        old = decode_reencode(data, 8, 64, TAGS)
+        assert (fast is dcbor._GAVE_UP) == (old is reencode.GAVE_UP), data.hex()
+        if old is not reencode.GAVE_UP:
+            assert repr(fast) == repr(old), data.hex()
     return expected
 
 
@@ -435,7 +443,7 @@ def assert_all_agree(data: bytes) -> tuple[str, str]:
 def test_round_trip_matches_reference(value: CborValue) -> None:
     data = encode(value)
     assert data == reference_encode(value)
-    if dcbor._count(value) <= 64:
+    if reencode.count(value) <= 64:
         assert decode(data, **LIMITS) == value
         assert assert_all_agree(data)[0] == "accept"
 
@@ -465,6 +473,45 @@ def test_mutated_encodings_decode_like_reference(
         elif kind == "truncate":
             del data[at:]
     assert_all_agree(bytes(data))
+
+
+DOCUMENTS = [
+    encode(PAYLOAD_LIKE),
+    encode(
+        Tag(18, [b"\xa1\x01\x27", {11: [b"\xa1\x01\x27", {}, b"s" * 64]}, b"p" * 40, b"s" * 64])
+    ),
+    encode({1: 1, 2: b"\xd2" * 300, 3: "c2sp.org/tlog-proof@v1\nindex 7\n\n\u2014 log AAAA\n"}),
+]
+
+
+@pytest.mark.skipif(not dcbor._FAST_PATH, reason="cbor2 release without the fast path")
+@given(st.sampled_from(DOCUMENTS), mutations, st.integers(0, 255))
+def test_one_pass_takes_what_the_reencode_path_took_on_client_documents(
+    document: bytes, edits: list[tuple[str, int]], byte: int
+) -> None:
+    # The three documents of a package (payload, COSE_Sign1, package), mutated: the one-pass
+    # check and the decode + re-encode path it replaced accept the same inputs, as the same
+    # values, and what they accept the strict decoder accepts (issue 18).
+    data = bytearray(document)
+    for kind, where in edits:
+        at = where % (len(data) + 1)
+        if kind == "flip" and at < len(data):
+            data[at] ^= 1 << (byte % 8)
+        elif kind == "set" and at < len(data):
+            data[at] = byte
+        elif kind == "insert":
+            data.insert(at, byte)
+        elif kind == "delete" and at < len(data):
+            del data[at]
+        elif kind == "truncate":
+            del data[at:]
+    raw = bytes(data)
+    limits = (dcbor.DEFAULT_MAX_DEPTH, dcbor.DEFAULT_MAX_ITEMS, frozenset({18}))
+    new = dcbor._decode_fast(raw, *limits)
+    old = decode_reencode(raw, *limits)
+    assert (new is dcbor._GAVE_UP) == (old is reencode.GAVE_UP), raw.hex()
+    if new is not dcbor._GAVE_UP:
+        assert repr(new) == repr(old) == repr(dcbor._StrictDecoder(raw, *limits).decode())
 
 
 @st.composite

@@ -82,3 +82,41 @@ def test_importing_the_verifier_alone(tmp_path: Path) -> None:
     modules = set(out.stdout.split())
     assert "keybundle.client" in modules
     assert not {"requests", "click"} & modules
+
+
+_APP = """
+import json, sys
+from pathlib import Path
+from keybundle import Client
+
+folder = Path(sys.argv[1])
+client = Client((folder / "root").read_bytes(), folder / "state")
+keys = client.accept((folder / "package").read_bytes(), now=int(sys.argv[2]))
+again = client.current_keys(keys.fleet_id, now=int(sys.argv[2]))
+top = sorted({name.split(".")[0] for name in sys.modules})
+online = "keybundle.online" in sys.modules
+print(json.dumps({"epoch": again.epoch, "modules": top, "online": online}))
+"""
+
+
+def test_embedded_client_imports_neither_requests_nor_click(tmp_path: Path) -> None:
+    # SPEC §7.6: the app's Client (lock, load, verify, save, current_keys) stays as small as
+    # the verifier, and the online mode is not imported without a fetcher.
+    world = World()
+    (tmp_path / "root").write_bytes(world.signed_root)
+    (tmp_path / "package").write_bytes(world.fresh_package())
+    (tmp_path / "state").mkdir()
+    out = subprocess.run(
+        [sys.executable, "-c", _APP, str(tmp_path), str(world.now)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    result = json.loads(out.stdout)
+    assert result["epoch"] == 1
+    assert not result["online"]
+    modules = set(result["modules"])
+    assert (
+        not {"requests", "click", "urllib3", "waitress", "keybundle_cli", "cryptography"} & modules
+    )

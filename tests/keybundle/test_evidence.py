@@ -25,7 +25,8 @@ from keybundle.evidence import (
     parse_unverified_evidence,
     verify_evidence,
 )
-from keybundle.monitor import Event, Monitor, StateDir
+from keybundle.monitor import Event, Monitor
+from keybundle.monitor_state import StateDir
 from keybundle.trustroot import sign_trust_root, verify_self_signed
 from tests.keybundle.test_monitor import append, history
 from tests.keybundle.world import DEFAULT_FLEET, World, fleet_keys, seed

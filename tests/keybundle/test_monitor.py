@@ -25,15 +25,17 @@ from waitress.server import create_server  # type: ignore[import-untyped]
 from keybundle.evidence import verify_evidence
 from keybundle.monitor import (
     MAX_ALLOW_LIST_BYTES,
-    MAX_MONITOR_STATE_BYTES,
-    CorruptStateError,
     Event,
     Monitor,
-    MonitorLockedError,
-    ProcessJudge,
-    StateDir,
     Status,
     parse_allow_list,
+)
+from keybundle.monitor_judges import ProcessJudge
+from keybundle.monitor_state import (
+    MAX_MONITOR_STATE_BYTES,
+    CorruptStateError,
+    MonitorLockedError,
+    StateDir,
 )
 from keybundle.payload import FleetKey
 from keybundle.signers import Ed25519Signer

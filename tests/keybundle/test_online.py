@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ from keybundle.state import ClientState, StateDir
 from keybundle_cli.verify import _parse_canonical, build_parser, run
 from tests.conftest import REPO
 from tests.keybundle.world import LOG_ORIGIN, World, seed
+from tests.transparency_log import trickle
 from transparency_log import note
 from transparency_log.errors import LogReason, VerificationError
 from transparency_log.fetcher import DirectoryFetcher, HTTPFetcher
@@ -190,6 +192,22 @@ def test_an_unreachable_log_is_a_clear_error(tmp_path: Path) -> None:
     assert (e.value.old_size, e.value.new_size) == (s.old_size, s.old_size + 5)
 
 
+@pytest.mark.parametrize("mode", trickle.MODES)
+def test_a_trickling_log_is_unreachable_within_the_deadline(tmp_path: Path, mode: str) -> None:
+    # One byte every 50 ms, forever: each request is cut at its deadline for the whole
+    # answer (SPEC §6.5.4, §11), so the online check ends, unreachable, in one timeout.
+    s = Scenario(tmp_path)
+    with trickle.trickling_server(mode) as url:
+        started = time.monotonic()
+        with (
+            HTTPFetcher(url, timeout=0.5, retries=0) as fetcher,
+            pytest.raises(LogUnreachableError, match=r"timed out|larger than"),
+        ):
+            with_consistency(s.package, s.state, s.world.pinned, fetcher)
+        elapsed = time.monotonic() - started
+    assert elapsed < 1.5, elapsed
+
+
 def test_a_log_that_lags_behind_the_package_is_unreachable(tmp_path: Path) -> None:
     s = Scenario(tmp_path)
     lagging = World()
@@ -200,10 +218,24 @@ def test_a_log_that_lags_behind_the_package_is_unreachable(tmp_path: Path) -> No
         with_consistency(s.package, s.state, s.world.pinned, DirectoryFetcher(tiles.root))
 
 
-def test_a_package_that_carries_a_proof_is_unchanged(tmp_path: Path) -> None:
+def test_a_package_that_carries_a_proof_from_the_stored_size_is_unchanged(
+    tmp_path: Path,
+) -> None:
+    s = Scenario(tmp_path)
+    package = s.world.package(s.signed, s.index, s.note, consistency_from=s.old_size)
+    assert with_consistency(package, s.state, s.world.pinned, RefusingFetcher()) is package
+
+
+def test_a_proof_from_another_size_is_replaced_by_one_from_the_stored_size(
+    tmp_path: Path,
+) -> None:
+    # SPEC §7.5: a key 4 that does not start at the stored size does not fit this client
+    # (SPEC §7.3 step 11 ignores it), so online mode fetches the one that does.
     s = Scenario(tmp_path)
     package = s.world.package(s.signed, s.index, s.note, consistency_from=1)
-    assert with_consistency(package, s.state, s.world.pinned, RefusingFetcher()) is package
+    filled = with_consistency(package, s.state, s.world.pinned, DirectoryFetcher(s.log))
+    assert filled == s.world.package(s.signed, s.index, s.note, consistency_from=s.old_size)
+    assert verify_package(filled, s.world.pinned, s.state, s.world.now).epoch == 2
 
 
 def _cases(s: Scenario) -> dict[str, tuple[bytes, ClientState]]:

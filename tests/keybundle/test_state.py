@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Callable
@@ -14,16 +15,23 @@ from hypothesis import strategies as st
 from keybundle import dcbor
 from keybundle.state import (
     MAX_STATE_BYTES,
+    MAX_STATE_DEPTH,
+    MAX_STATE_FLEETS,
+    MAX_STATE_ROTATIONS,
     STATE_FILE,
     ClientState,
     CorruptStateError,
     FleetState,
     StateDir,
+    StoredRotation,
     parse_state,
 )
 from tests.keybundle.world import World
 
 D = bytes(range(32))
+BUNDLE = b"a signed bundle"
+BD = hashlib.sha256(BUNDLE).digest()
+"""SHA-256 of BUNDLE: the digest a version-2 fleet entry must carry."""
 NOT_CHECKPOINT = "hello\n\n\u2014 k AAAAAAAA\n".encode()
 """A well-formed signed note whose text is not a checkpoint."""
 
@@ -37,8 +45,8 @@ def world() -> World:
 def full_state(world: World) -> ClientState:
     return ClientState(
         checkpoint_note=world.checkpoint(),
-        fleets={"b.fleet": FleetState(7, D), "a.fleet": FleetState(1, b"\x01" * 32)},
-        trust_root=world.signed_root,
+        fleets={"b.fleet": FleetState(7, BD, BUNDLE, 12), "a.fleet": FleetState(1, D)},
+        rotations=(StoredRotation(world.signed_root, 3),),
     )
 
 
@@ -46,8 +54,31 @@ def full_state(world: World) -> ClientState:
 
 
 def test_fresh_state_known_answer() -> None:
-    assert ClientState().encode() == bytes.fromhex("a201010380")  # {1: 1, 3: []}
-    assert parse_state(bytes.fromhex("a201010380")) == ClientState()
+    assert ClientState().encode() == bytes.fromhex("a201020380")  # {1: 2, 3: []}
+    assert parse_state(bytes.fromhex("a201020380")) == ClientState()
+
+
+def test_version_1_state_is_read_and_written_as_version_2(world: World) -> None:
+    # SPEC §7.2 migration: fleets keep epoch and digest (no bundle), field 4 is the legacy
+    # root, kept apart until the chain is re-verified (keybundle.trustchain), never written.
+    v1 = dcbor.encode({1: 1, 3: [["f", 2, D]], 4: world.signed_root})
+    state = parse_state(v1)
+    assert state.fleets["f"] == FleetState(2, D)
+    assert state.legacy_trust_root == world.signed_root
+    assert state.rotations == ()
+    assert state.encode() == dcbor.encode({1: 2, 3: [["f", 2, D]]})
+
+
+def test_version_2_fleet_entry_of_five_items(world: World) -> None:
+    data = dcbor.encode({1: 2, 3: [["f", 2, BD, BUNDLE, 9]], 4: [[world.signed_root, 0]]})
+    state = parse_state(data)
+    assert state.fleets["f"] == FleetState(2, BD, BUNDLE, 9)
+    assert state.rotations == (StoredRotation(world.signed_root, 0),)
+    assert state.encode() == data
+
+
+def test_named_caps() -> None:
+    assert (MAX_STATE_DEPTH, MAX_STATE_FLEETS, MAX_STATE_ROTATIONS) == (3, 65_536, 64)
 
 
 def test_full_state_round_trips_with_fleets_sorted(full_state: ClientState) -> None:
@@ -58,10 +89,21 @@ def test_full_state_round_trips_with_fleets_sorted(full_state: ClientState) -> N
     assert parsed.encode() == data
 
 
+def _fleet(epoch: int, bundle: bytes | None, index: int) -> FleetState:
+    if bundle is None:
+        return FleetState(epoch, hashlib.sha256(b"%d" % index).digest())
+    return FleetState(epoch, hashlib.sha256(bundle).digest(), bundle, index)
+
+
 @given(
     st.dictionaries(
         st.text(min_size=1, max_size=20),
-        st.builds(FleetState, st.integers(1, 2**63), st.binary(min_size=32, max_size=32)),
+        st.builds(
+            _fleet,
+            st.integers(1, 2**63),
+            st.one_of(st.none(), st.binary(min_size=1, max_size=40)),
+            st.integers(0, 2**63 - 2),
+        ),
         max_size=6,
     )
 )
@@ -81,6 +123,10 @@ def test_caller_mistakes() -> None:
         FleetState(0, D)
     with pytest.raises(ValueError, match="digest"):
         FleetState(1, D[:31])
+    with pytest.raises(ValueError, match="SHA-256 of its signed bundle"):
+        FleetState(1, D, BUNDLE, 0)
+    with pytest.raises(ValueError, match="both"):
+        FleetState(1, BD, BUNDLE)
     with pytest.raises(TypeError):
         ClientState(fleets={"f": (1, D)})  # type: ignore[dict-item]
     with pytest.raises(TypeError):
@@ -89,30 +135,53 @@ def test_caller_mistakes() -> None:
 
 # -- strict parsing ---------------------------------------------------------------------------
 
+
+def _root(w: World, version: int) -> bytes:
+    return w.sign_root(w.make_root(version), [w.independent, w.operator])
+
+
+def _chain(w: World, *entries: tuple[int, int]) -> bytes:
+    return dcbor.encode({1: 2, 3: [], 4: [[_root(w, v), i] for v, i in entries]})
+
+
 CORRUPT: list[tuple[str, Callable[[World], bytes]]] = [
     ("not CBOR", lambda w: b"\xff"),
     ("empty file", lambda w: b""),
     ("trailing garbage", lambda w: ClientState().encode() + b"\x00"),
     ("truncated", lambda w: ClientState(checkpoint_note=w.checkpoint()).encode()[:-1]),
     ("not a map", lambda w: dcbor.encode([1, []])),
-    ("unknown field 5", lambda w: dcbor.encode({1: 1, 3: [], 5: 0})),
-    ("fleets missing", lambda w: dcbor.encode({1: 1})),
+    ("unknown field 5", lambda w: dcbor.encode({1: 2, 3: [], 5: 0})),
+    ("fleets missing", lambda w: dcbor.encode({1: 2})),
     ("version missing", lambda w: dcbor.encode({3: []})),
-    ("version 2", lambda w: dcbor.encode({1: 2, 3: []})),
+    ("version 3", lambda w: dcbor.encode({1: 3, 3: []})),
     ("version true", lambda w: dcbor.encode({1: True, 3: []})),
-    ("fleets not an array", lambda w: dcbor.encode({1: 1, 3: {}})),
-    ("fleet entry of two fields", lambda w: dcbor.encode({1: 1, 3: [["f", 1]]})),
-    ("fleet epoch 0", lambda w: dcbor.encode({1: 1, 3: [["f", 0, D]]})),
-    ("fleet epoch as text", lambda w: dcbor.encode({1: 1, 3: [["f", "1", D]]})),
-    ("fleet digest of 31 bytes", lambda w: dcbor.encode({1: 1, 3: [["f", 1, D[:31]]]})),
-    ("fleet id as bytes", lambda w: dcbor.encode({1: 1, 3: [[b"f", 1, D]]})),
-    ("fleets out of order", lambda w: dcbor.encode({1: 1, 3: [["b", 1, D], ["a", 1, D]]})),
-    ("fleet listed twice", lambda w: dcbor.encode({1: 1, 3: [["a", 1, D], ["a", 2, D]]})),
-    ("checkpoint as text", lambda w: dcbor.encode({1: 1, 2: "note", 3: []})),
-    ("checkpoint not a note", lambda w: dcbor.encode({1: 1, 2: b"not a note", 3: []})),
-    ("checkpoint note of no checkpoint", lambda w: dcbor.encode({1: 1, 2: NOT_CHECKPOINT, 3: []})),
-    ("trust root as text", lambda w: dcbor.encode({1: 1, 3: [], 4: "root"})),
-    ("trust root not a signed trust root", lambda w: dcbor.encode({1: 1, 3: [], 4: b"root"})),
+    ("fleets not an array", lambda w: dcbor.encode({1: 2, 3: {}})),
+    ("fleet entry of two fields", lambda w: dcbor.encode({1: 2, 3: [["f", 1]]})),
+    ("fleet entry of four fields", lambda w: dcbor.encode({1: 2, 3: [["f", 1, BD, BUNDLE]]})),
+    ("v1 fleet entry of five fields", lambda w: dcbor.encode({1: 1, 3: [["f", 1, BD, BUNDLE, 0]]})),
+    ("fleet epoch 0", lambda w: dcbor.encode({1: 2, 3: [["f", 0, D]]})),
+    ("fleet epoch as text", lambda w: dcbor.encode({1: 2, 3: [["f", "1", D]]})),
+    ("fleet digest of 31 bytes", lambda w: dcbor.encode({1: 2, 3: [["f", 1, D[:31]]]})),
+    ("fleet id as bytes", lambda w: dcbor.encode({1: 2, 3: [[b"f", 1, D]]})),
+    ("fleets out of order", lambda w: dcbor.encode({1: 2, 3: [["b", 1, D], ["a", 1, D]]})),
+    ("fleet listed twice", lambda w: dcbor.encode({1: 2, 3: [["a", 1, D], ["a", 2, D]]})),
+    ("fleet digest not of its bundle", lambda w: dcbor.encode({1: 2, 3: [["f", 1, D, BUNDLE, 0]]})),
+    ("fleet bundle empty", lambda w: dcbor.encode({1: 2, 3: [["f", 1, BD, b"", 0]]})),
+    ("fleet index negative", lambda w: dcbor.encode({1: 2, 3: [["f", 1, BD, BUNDLE, -1]]})),
+    ("fleet index 2^63 - 1", lambda w: dcbor.encode({1: 2, 3: [["f", 1, BD, BUNDLE, 2**63 - 1]]})),
+    ("checkpoint as text", lambda w: dcbor.encode({1: 2, 2: "note", 3: []})),
+    ("checkpoint not a note", lambda w: dcbor.encode({1: 2, 2: b"not a note", 3: []})),
+    ("checkpoint note of no checkpoint", lambda w: dcbor.encode({1: 2, 2: NOT_CHECKPOINT, 3: []})),
+    ("v1 trust root as text", lambda w: dcbor.encode({1: 1, 3: [], 4: "root"})),
+    ("v1 trust root not a signed trust root", lambda w: dcbor.encode({1: 1, 3: [], 4: b"root"})),
+    ("rotations a byte string", lambda w: dcbor.encode({1: 2, 3: [], 4: w.signed_root})),
+    ("rotations empty", lambda w: dcbor.encode({1: 2, 3: [], 4: []})),
+    ("rotation without index", lambda w: dcbor.encode({1: 2, 3: [], 4: [[w.signed_root]]})),
+    ("rotation not a signed trust root", lambda w: dcbor.encode({1: 2, 3: [], 4: [[b"x", 0]]})),
+    ("rotations skip a version", lambda w: _chain(w, (2, 0), (4, 1))),
+    ("rotations descend", lambda w: _chain(w, (3, 0), (2, 1))),
+    ("rotations over the cap", lambda w: dcbor.encode({1: 2, 3: [], 4: [[w.signed_root, 0]] * 65})),
+    ("nested deeper than MAX_STATE_DEPTH", lambda w: dcbor.encode({1: 2, 3: [["f", 1, [D]]]})),
 ]  # fmt: skip
 
 

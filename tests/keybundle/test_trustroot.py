@@ -301,6 +301,19 @@ MALFORMED_PAYLOADS: dict[str, bytes] = {
     "same key in both roles": mutated(set_keys(4, key_entry("Operator Org", IND))),
     "organisation in both roles": mutated(set_keys(4, key_entry("Independent Org", A))),
     "organisations differ only in case": mutated(set_keys(4, key_entry("independent org", A))),
+    "organisations differ only in a full stop": mutated(
+        set_keys(4, key_entry("Independent Org.", A))
+    ),
+    "organisations differ only in spaces and a hyphen": mutated(
+        set_keys(4, key_entry("Independent-Org", A))
+    ),
+    "one organisation twice in a role, with and without a full stop": mutated(
+        lambda v: (
+            set_keys(4, key_entry("Operator Org", A), key_entry("OPERATOR org.", B))(v),
+            v[4].__setitem__(1, 2),
+        )
+    ),
+    "organisation of punctuation only": mutated(set_keys(4, key_entry("--", A))),
     "empty organisation": mutated(set_keys(4, key_entry("", A))),
     "organisation with a trailing space": mutated(set_keys(4, key_entry("Operator ", A))),
     "non-ASCII organisation": mutated(set_keys(4, key_entry("Opérateur", A))),

@@ -6,6 +6,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,16 @@ from transparency_log.appender import (
 )
 from transparency_log.checkpoint import parse_checkpoint
 from transparency_log.entry_bundle import encode_entry_bundle, parse_entry_bundle
-from transparency_log.errors import LogReason, VerificationError
+from transparency_log.errors import BatchRejectionError, LogReason, VerificationError
 from transparency_log.merkle import leaf_hash, root_from_leaf_hashes
 from transparency_log.storage import DirectoryTileStore, MemoryTileStore
+
+
+class HookReason(StrEnum):
+    """The reason codes of this file's admission hooks (a hook's layer has its own)."""
+
+    EPOCH_NOT_NEXT = "EPOCH_NOT_NEXT"
+
 
 ORIGIN = "example.com/audit-log"
 SIGNER = note.Ed25519Signer(ORIGIN, bytes(range(32)))
@@ -407,7 +415,9 @@ class FleetAdmission:
         (top,) = txn.execute("SELECT max(epoch) FROM fleets WHERE fleet = ?", (fleet,)).fetchone()
         (count,) = txn.execute("SELECT count(*) FROM fleets WHERE fleet = ?", (fleet,)).fetchone()
         if top != count or int(epoch) != count:
-            raise VerificationError("EPOCH_NOT_NEXT", f"{fleet} epoch {epoch} is not {count}")
+            raise VerificationError(
+                HookReason.EPOCH_NOT_NEXT, f"{fleet} epoch {epoch} is not {count}"
+            )
 
     def rollback(self, size: int, txn: sqlite3.Connection) -> None:
         self.rollbacks.append(size)
@@ -428,10 +438,12 @@ def test_admission_rejects_with_a_reason_and_keeps_its_state_in_step(tmp_path: P
         with pytest.raises(VerificationError) as info:
             log.add(b"a:3")
         assert info.value.reason == "EPOCH_NOT_NEXT"
-        with pytest.raises(VerificationError) as info:
+        with pytest.raises(BatchRejectionError) as batch:
             log.add_many([b"a:2", b"b:2", b"b:1", b"a:1"])
-        assert info.value.reason == "EPOCH_NOT_NEXT"
-        assert "entry 1 of the batch" in info.value.message
+        assert batch.value.reason is HookReason.EPOCH_NOT_NEXT
+        assert batch.value.position == 1  # a field: nobody parses it back out of the message
+        assert batch.value.rejection.message == "b epoch 2 is not 1"
+        assert "entry 1 of the batch" in batch.value.message
         assert log.size == 3
         assert log.add_many([b"a:2", b"b:1", b"a:1"]) == [1, 2, 0]  # resubmissions
     assert fleet_rows(tmp_path) == [(0, "a", 1), (1, "a", 2), (2, "b", 1)]

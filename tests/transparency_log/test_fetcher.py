@@ -23,6 +23,7 @@ from transparency_log.fetcher import (
 )
 from transparency_log.server import LogServer
 
+from . import trickle
 from .serving import serving_on_a_thread
 
 pytestmark = pytest.mark.timeout(60)
@@ -235,7 +236,7 @@ def test_http_timeout(scripted: tuple[Scripted, str]) -> None:
     _, url = scripted
     fetcher, _ = _fetcher(url, retries=0, timeout=0.3)
     started = time.monotonic()
-    with pytest.raises(FetchError, match="Timeout"):
+    with pytest.raises(FetchError, match="timed out"):
         fetcher.fetch("slow")
     assert time.monotonic() - started < 1.4
 
@@ -272,3 +273,47 @@ def test_http_fetcher_rejects_bad_arguments() -> None:
         HTTPFetcher("http://example.com/", retries=-1)
     with pytest.raises(ValueError, match="timeout"):
         HTTPFetcher("http://example.com/", timeout=0)
+
+
+# --- one deadline for the whole answer (SPEC §11) ---
+
+
+@pytest.mark.parametrize("mode", trickle.MODES)
+def test_http_trickling_server_is_cut_at_the_deadline(mode: str) -> None:
+    # One byte every 50 ms: each read succeeds, only a deadline for the whole answer ends
+    # it. Two attempts of 0.5 s each, plus the (recorded, not slept) backoff.
+    with trickle.trickling_server(mode) as url:
+        fetcher, sleeps = _fetcher(url, retries=1, timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(FetchError, match=r"after 2 attempt\(s\): timed out: .* 0\.5 s"):
+            fetcher.fetch("checkpoint")
+        elapsed = time.monotonic() - started
+        fetcher.close()
+    assert sleeps == [0.1]
+    assert 1.0 <= elapsed < 2.0, elapsed
+
+
+def test_https_trickling_handshake_is_cut_at_the_deadline() -> None:
+    # The deadline covers the TLS handshake too: CPython bounds a handshake as a whole by the
+    # socket's timeout, which is the connect timeout, the budget left.
+    with trickle.trickling_server("tls") as url:
+        fetcher, _ = _fetcher(url.replace("http://", "https://"), retries=0, timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(FetchError, match="timed out"):
+            fetcher.fetch("checkpoint")
+        elapsed = time.monotonic() - started
+        fetcher.close()
+    assert elapsed < 1.5, elapsed
+
+
+def test_http_fetch_many_is_bounded_as_a_whole() -> None:
+    # Twenty trickling tiles, eight at a time: the first failure ends the batch once the
+    # requests already running end (one deadline), and the rest are never started.
+    with trickle.trickling_server("body") as url:
+        fetcher, _ = _fetcher(url, retries=0, timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(FetchError, match="timed out"):
+            fetcher.fetch_many([f"tile/0/{i:03d}" for i in range(20)])
+        elapsed = time.monotonic() - started
+        fetcher.close()
+    assert elapsed < 1.5, elapsed

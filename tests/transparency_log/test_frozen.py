@@ -19,6 +19,7 @@ from transparency_log._frozen import Frozen
 
 MODULES = [
     "transparency_log.note",
+    "transparency_log.note_keys",
     "transparency_log.cosignature",
     "transparency_log.checkpoint",
     "transparency_log.tlog_proof",
@@ -33,6 +34,8 @@ MODULES = [
     "keybundle.state",
     "keybundle.trustroot",
     "keybundle.client",
+    "keybundle.trustchain",
+    "keybundle.embedded",
 ]
 
 

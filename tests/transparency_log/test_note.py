@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transparency_log import note
+from transparency_log import note, note_keys
 from transparency_log.errors import LogReason, VerificationError
 
 PETER_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
@@ -446,7 +446,7 @@ def _reference_decode_base64(text: str) -> bytes | None:
 def _reference_is_valid_name(name: str) -> bool:
     if not name or "+" in name:
         return False
-    if any(ch in note._WHITE_SPACE or ch < " " for ch in name):
+    if any(ch in note_keys._WHITE_SPACE or ch < " " for ch in name):
         return False
     try:
         name.encode("utf-8")
@@ -492,4 +492,4 @@ def test_decode_base64_32_reads_every_canonical_hash(data: bytes) -> None:
 
 @given(st.text(max_size=12) | st.sampled_from(["a+b", "a\u3000b", "a\x1fb", "a\ud800", "ok.name"]))
 def test_key_name_check_is_the_plain_definition(name: str) -> None:
-    assert note._is_valid_name(name) == _reference_is_valid_name(name)
+    assert note_keys.is_valid_name(name) == _reference_is_valid_name(name)

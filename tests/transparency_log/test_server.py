@@ -6,6 +6,7 @@ A real log (the appender on a directory) behind the real WSGI app on waitress, o
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import sqlite3
 import threading
@@ -14,12 +15,14 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
 from transparency_log import note
+from transparency_log._http import MAX_REQUEST_HEADER_BYTES
 from transparency_log.appender import Log
 from transparency_log.cosignature import CosignatureV1Signer
 from transparency_log.errors import VerificationError
@@ -48,6 +51,13 @@ from .witnesses import MemoryStateStore
 
 pytestmark = pytest.mark.timeout(90)
 
+
+class HookReason(StrEnum):
+    """The reason codes of this file's admission hook (a hook's layer has its own)."""
+
+    MALFORMED_BUNDLE = "MALFORMED_BUNDLE"
+
+
 ORIGIN = "example.com/served-log"
 SIGNER = note.Ed25519Signer(ORIGIN, b"\x07" * 32)
 VERIFIER = SIGNER.verifier()
@@ -61,7 +71,9 @@ class RejectBad:
 
     def check(self, entry: bytes, index: int, txn: sqlite3.Connection) -> None:
         if entry.startswith(b"bad"):
-            raise VerificationError("MALFORMED_BUNDLE", "the entry is not a countersigned bundle")
+            raise VerificationError(
+                HookReason.MALFORMED_BUNDLE, "the entry is not a countersigned bundle"
+            )
 
     def rollback(self, size: int, txn: sqlite3.Connection) -> None:
         pass
@@ -257,6 +269,71 @@ def test_missing_content_length_is_411(served: Served) -> None:
     finally:
         conn.close()
     assert _state(served) == before
+
+
+def _raw(port: int, request: bytes) -> bytes:
+    """Everything the server sends back for ``request`` (on a connection it then closes)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
+def test_a_non_canonical_content_length_is_400_not_411(served: Served) -> None:
+    before = _state(served)
+    answer = _raw(
+        served.server.port,
+        b"POST /add HTTP/1.1\r\nHost: x\r\nContent-Length: 05\r\nConnection: close\r\n\r\nhello",
+    )
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert (
+        body == b"Content-Length '05' is not canonical decimal (digits, no sign, no leading zero)\n"
+    )
+    assert _state(served) == before
+
+
+def test_a_body_of_twice_the_limit_gets_the_logs_own_413(served: Served) -> None:
+    # waitress buffers up to twice the limit so that the log answers with its own line; a
+    # body of exactly twice the limit used to get waitress's several-line answer instead.
+    status, headers, body = served.request("POST", "/add", b"x" * (2 * MAX_ADD_BODY_BYTES))
+    assert status == 413
+    limit = MAX_ADD_BODY_BYTES
+    assert body == f"the entry is {2 * limit} bytes; this log accepts at most {limit}\n".encode()
+    assert headers["Cache-Control"] == "no-store"
+
+
+SERVER_ERRORS = {
+    "malformed header line": (b"GET /checkpoint HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n", 400),
+    # Exactly the limit, without the blank line: waitress refuses it once it has read every
+    # byte (bytes left unread would make the close a reset that loses the answer).
+    "header block too large": (
+        b"GET /checkpoint HTTP/1.1\r\nHost: x\r\nX-Big: ".ljust(MAX_REQUEST_HEADER_BYTES, b"a"),
+        431,
+    ),
+    "body far over the limit": (
+        b"POST /add HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n",
+        413,
+    ),
+    "unknown transfer coding": (
+        b"POST /add HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+        501,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SERVER_ERRORS, ids=SERVER_ERRORS.keys())
+def test_the_servers_own_errors_are_one_line_and_not_cached(served: Served, case: str) -> None:
+    request, status = SERVER_ERRORS[case]
+    answer = _raw(served.server.port, request)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert re.match(rb"HTTP/1\.[01] %d " % status, head), head
+    assert b"\r\nCache-Control: no-store\r\n" in head + b"\r\n"
+    assert b"\r\nContent-Type: text/plain; charset=utf-8" in head
+    assert body.endswith(b"\n")
+    assert body.count(b"\n") == 1, body
 
 
 def test_chunked_body_is_accepted(served: Served) -> None:

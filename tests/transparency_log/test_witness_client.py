@@ -8,6 +8,7 @@ client runs, HTTP objects included, without a socket.
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,6 +32,7 @@ from transparency_log.witness_client import (
     merge_signature_lines,
 )
 
+from . import trickle
 from .witnesses import NOW, FakeLog, MemoryStateStore, witness_signer
 
 Handler = Callable[[bytes], WitnessResponse]
@@ -287,3 +289,26 @@ def test_merge_signature_lines_keeps_note_order_and_drops_duplicates() -> None:
     assert merge_signature_lines(merged, [line]) == merged
     with pytest.raises(ValueError, match="not one note signature line"):
         merge_signature_lines(signed, ["not a signature line"])
+
+
+@pytest.mark.parametrize("mode", trickle.MODES)
+def test_a_trickling_witness_costs_at_most_its_deadline(mode: str) -> None:
+    # A witness that answers one byte every 50 ms, forever: each attempt is cut at the
+    # deadline for the whole answer (SPEC §6.4.4, §11), and the other witness still cosigns.
+    good = {"http://w2.test": InProcessAdapter(real_witness(W2))}
+    with trickle.trickling_server(mode) as url:
+        started = time.monotonic()
+        result = collect_cosignatures(
+            LOG.checkpoint(8),
+            0,
+            proofs_from(8),
+            [endpoint(url, W1), endpoint("http://w2.test", W2)],
+            session_factory=sessions(good),
+            timeout=0.5,
+            max_attempts=2,
+        )
+        elapsed = time.monotonic() - started
+    slow, fine = result.outcomes
+    assert "timed out: no complete answer within 0.5 s" in (slow.error or ""), slow.error
+    assert fine.ok
+    assert elapsed < 1.5, elapsed

@@ -54,7 +54,7 @@ def serve() -> Iterator[ExitStack]:
 
 
 def start(serve: ExitStack, witness: Witness) -> Running:
-    server = make_witness_server(witness, threads=2, channel_timeout=5)
+    server = make_witness_server(witness, threads=2)
     return Running(serve.enter_context(serving_on_a_thread(server)))
 
 

@@ -1,0 +1,225 @@
+"""SPEC §8.2 step 1: judging log entries under the trust root in force, possibly in parallel.
+
+An :class:`EntryJudge` says of each bundle entry either what it is (a
+:class:`~keybundle.history.BundleInfo`) or why it is not a valid signed bundle
+(:class:`Rejection`). :class:`SerialJudge` judges in this process; :class:`ProcessJudge` in
+worker processes, since signature checks are CPU-bound. The monitor
+(:mod:`keybundle.monitor`) applies the results in log order.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from .errors import VerificationError
+from .history import BundleInfo, KeyInfo, judge_bundle
+from .trustroot import TrustRoot, parse_unverified_signed_trust_root
+
+__all__ = [
+    "EntryJudge",
+    "Judged",
+    "PendingJudgement",
+    "ProcessJudge",
+    "Rejection",
+    "SerialJudge",
+]
+
+_MIN_TASK_ENTRIES = 64
+"""Fewer entries are not worth a task of their own in a worker process."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An entry that is not a valid signed bundle under the trust root in force."""
+
+    reason: StrEnum
+    """The rejection's reason code (a :class:`~keybundle.errors.Reason` or ``LogReason``)."""
+    message: str
+
+
+Judged = BundleInfo | Rejection
+"""What an :class:`EntryJudge` says of one entry."""
+
+
+class PendingJudgement(Protocol):
+    """Entries handed to an :class:`EntryJudge`, being judged."""
+
+    def result(self) -> list[Judged]:
+        """One result per entry, in order (waits for them)."""
+        ...
+
+    def cancel(self) -> None:
+        """Drop the results: the caller will not ask for them."""
+        ...
+
+
+class EntryJudge(Protocol):
+    """Judges bundle entries (never rotations) under a trust root (SPEC §8.2 step 1).
+
+    :meth:`submit` may return before the entries are judged, so that the monitor reads and
+    hashes the next entries meanwhile (SPEC §8.1 step 4); results are asked for in order.
+    """
+
+    def submit(self, entries: Sequence[bytes], rotation: bytes | None) -> PendingJudgement:
+        """Start judging ``entries``. ``rotation`` is the signed trust root in force (already
+        verified by the caller), or None for the pinned root."""
+        ...
+
+    def close(self) -> None:
+        """Release workers."""
+        ...
+
+
+def _judge_all(entries: Iterable[bytes], root: TrustRoot) -> list[Judged]:
+    out: list[Judged] = []
+    for entry in entries:
+        try:
+            out.append(judge_bundle(entry, root))
+        except VerificationError as e:
+            out.append(Rejection(e.reason, e.message))
+    return out
+
+
+class _Done:
+    """Results already at hand."""
+
+    def __init__(self, results: list[Judged]) -> None:
+        self._results = results
+
+    def result(self) -> list[Judged]:
+        return self._results
+
+    def cancel(self) -> None:
+        self._results = []
+
+
+class SerialJudge:
+    """Judges in this process, at once."""
+
+    def __init__(self, pinned: TrustRoot) -> None:
+        self._pinned = pinned
+        self._roots: dict[bytes, TrustRoot] = {}
+
+    def _root(self, rotation: bytes | None) -> TrustRoot:
+        if rotation is None:
+            return self._pinned
+        root = self._roots.get(rotation)
+        if root is None:
+            root = parse_unverified_signed_trust_root(rotation).root
+            self._roots = {rotation: root}
+        return root
+
+    def submit(self, entries: Sequence[bytes], rotation: bytes | None) -> PendingJudgement:
+        """Judge each entry in turn, now."""
+        return _Done(_judge_all(entries, self._root(rotation)))
+
+    def judge(self, entries: Sequence[bytes], rotation: bytes | None) -> list[Judged]:
+        """:meth:`submit`, and its results."""
+        return self.submit(entries, rotation).result()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+# Between processes, results travel as plain tuples: a bundle as (fleet, epoch, previous
+# digest, digest, ((key id, algorithm, usage, fingerprint), ...)), a rejection as (reason,
+# message). Pickling dataclasses costs several times as much, per entry, on both sides.
+_Wire = tuple[Any, ...]
+
+_worker_judge: SerialJudge | None = None
+
+
+def _worker_init(pinned_signed: bytes) -> None:
+    global _worker_judge  # noqa: PLW0603 (one judge per worker process)
+    _worker_judge = SerialJudge(parse_unverified_signed_trust_root(pinned_signed).root)
+
+
+def _worker_ready() -> None:
+    """A task that only makes the pool start a worker."""
+
+
+def _worker_judge_entries(entries: list[bytes], rotation: bytes | None) -> list[_Wire]:
+    judge = _worker_judge
+    if judge is None:
+        raise AssertionError("bad math in _worker_judge_entries: the worker has no judge")
+    return [
+        (r.fleet, r.epoch, r.previous, r.digest, tuple(map(tuple, r.keys)))
+        if isinstance(r, BundleInfo)
+        else (r.reason, r.message)
+        for r in judge.judge(entries, rotation)
+    ]
+
+
+def _from_wire(wire: list[_Wire]) -> list[Judged]:
+    make_key = functools.partial(tuple.__new__, KeyInfo)  # KeyInfo._make, without its checks
+    return [
+        BundleInfo(w[0], w[1], w[2], w[3], tuple(map(make_key, w[4])))
+        if len(w) == 5
+        else Rejection(w[0], w[1])
+        for w in wire
+    ]
+
+
+class _InWorkers:
+    """Entries split among worker processes; results joined in order."""
+
+    def __init__(self, futures: list[Future[list[_Wire]]]) -> None:
+        self._futures = futures
+
+    def result(self) -> list[Judged]:
+        out: list[Judged] = []
+        for future in self._futures:
+            out.extend(_from_wire(future.result()))
+        return out
+
+    def cancel(self) -> None:
+        for future in self._futures:
+            future.cancel()
+
+
+class ProcessJudge:
+    """Judges in ``workers`` processes: signature checks are CPU-bound and the GIL holds one
+    core, so a backfill uses every core this way (SPEC §8.1, bench/bench_backfill.py).
+
+    Each submission is split into ``2 * workers`` tasks (so that a worker that finishes early
+    takes another), sent as the raw entry bytes; results come back as plain tuples.
+    """
+
+    def __init__(self, pinned_signed: bytes, workers: int | None = None) -> None:
+        count = workers or os.cpu_count() or 1
+        self._workers = count
+        self._pool = ProcessPoolExecutor(
+            max_workers=count,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=_worker_init,
+            initargs=(pinned_signed,),
+        )
+        # Start every worker now (the pool starts one per task while none is idle), rather
+        # than during the first chunks of a backfill.
+        for _ in range(count):
+            self._pool.submit(_worker_ready)
+
+    def submit(self, entries: Sequence[bytes], rotation: bytes | None) -> PendingJudgement:
+        """Hand ``entries`` to the workers; results in order from the returned object."""
+        step = max(_MIN_TASK_ENTRIES, -(-len(entries) // (2 * self._workers)))
+        return _InWorkers(
+            [
+                self._pool.submit(_worker_judge_entries, list(entries[i : i + step]), rotation)
+                for i in range(0, len(entries), step)
+            ]
+        )
+
+    def judge(self, entries: Sequence[bytes], rotation: bytes | None) -> list[Judged]:
+        """:meth:`submit`, and its results."""
+        return self.submit(entries, rotation).result()
+
+    def close(self) -> None:
+        """Stop the workers."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
