@@ -13,6 +13,7 @@ from nacl.bindings import crypto_scalarmult_base
 from nacl.signing import SigningKey
 
 from keybundle import cose, dcbor
+from keybundle.countersignature import create_countersignature
 from keybundle.signers import P256_ORDER, Ed25519Signer, PublicKey, Signer
 
 from .vectorset import (
@@ -734,6 +735,34 @@ def _cose(vs: VectorSet) -> None:
             reject("BAD_INDEPENDENT_SIGNATURE"),
             repaired=good,
         )
+
+    # MAX_SIGNED_BUNDLE_BYTES at the limit and one past it. COSE treats the payload as
+    # opaque bytes (SPEC §4.1), so a long byte string makes the size.
+    def sized(total: int) -> bytes:
+        """Signed and countersigned, built by hand (the builder refuses oversized bundles)."""
+        filler = 60000
+        for _ in range(3):
+            parsed = cose.parse_unverified_sign1(w.sign(b"\x00" * filler))
+            counter = create_countersignature(parsed, w.operator)
+            out = cose.encode_sign1(replace(parsed, countersignatures=(counter,)))
+            filler += total - len(out)
+        if len(out) != total:
+            raise VectorMismatchError(f"the sized bundle is {len(out)} bytes, not {total}")
+        return out
+
+    add(
+        "bundle-of-max-signed-bundle-bytes",
+        "A signed and countersigned bundle of exactly MAX_SIGNED_BUNDLE_BYTES (65536) bytes.",
+        sized(65536),
+        ACCEPT,
+    )
+    add(
+        "bundle-one-byte-over-max-signed-bundle-bytes",
+        "A signed and countersigned bundle of MAX_SIGNED_BUNDLE_BYTES + 1 bytes.",
+        sized(65537),
+        reject("MALFORMED_COSE"),
+        repaired=sized(65536),
+    )
     # MAX_COUNTERSIGNATURES at the limit (72 data items, depth 5: SPEC §4.1) and one past it.
     ops = [role_signer(f"operator {i:02d}") for i in range(16)]
     many_root = w.sign_root(
@@ -983,6 +1012,33 @@ def _cose(vs: VectorSet) -> None:
                     signature,
                 ]
             ),
+        ),
+        (
+            "cose-kid-as-text-string",
+            "A protected header whose kid is a 16-character text string, not 16 bytes.",
+            lambda: _tagged(
+                [header({1: -8, 3: content_type, 4: "a" * 16}), unprotected, payload, signature]
+            ),
+        ),
+        (
+            "cose-unprotected-empty-array",
+            "An empty array where the unprotected header map belongs.",
+            lambda: _tagged([body[0], [], payload, signature]),
+        ),
+        (
+            "cose-payload-text-string",
+            "The payload carried as a text string.",
+            lambda: _tagged([body[0], unprotected, payload.decode("latin-1"), signature]),
+        ),
+        (
+            "cose-protected-header-text-string",
+            "The protected header's map bytes carried as a text string, not a byte string.",
+            lambda: _tagged([body[0].decode("latin-1"), unprotected, payload, signature]),
+        ),
+        (
+            "cose-protected-header-array-of-labels",
+            "A protected header that is the array [1, 3, 4], not a map with those labels.",
+            lambda: _tagged([cbor_encode([1, 3, 4]), unprotected, payload, signature]),
         ),
         (
             "cose-protected-crit",
