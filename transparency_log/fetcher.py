@@ -10,7 +10,8 @@ Failures are I/O errors, not verification errors: :class:`NotFoundError` when th
 does not exist (HTTP 404/410, a missing file), :class:`ResponseTooLargeError` when it is
 larger than the caller's cap, and :class:`FetchError` for everything else (timeouts,
 connection failures, 5xx after the bounded retries, redirects). All are ``OSError``
-subclasses, so code that already handles I/O failure handles these.
+subclasses, so code that already handles I/O failure handles these; they are defined in
+:mod:`transparency_log.errors` and re-exported here, beside the protocol that raises them.
 
 This module, :mod:`transparency_log.witness_client` and :mod:`transparency_log.http_deadline`
 (which bounds every request, SPEC §11) are the only ones of the package that import
@@ -28,6 +29,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from .errors import FetchError, NotFoundError, ResponseTooLargeError
 
 if TYPE_CHECKING:
     import requests
@@ -74,26 +77,6 @@ _USER_AGENT = "keybundle-tlog-client"
 # paths, empty elements and backslashes are all refused.
 _ELEMENT = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"
 _PATH = re.compile(rf"{_ELEMENT}(?:/{_ELEMENT})*")
-
-
-class FetchError(OSError):
-    """A resource could not be fetched (network, server or file-system failure)."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(message)
-        self.path = path
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class NotFoundError(FetchError):
-    """The resource does not exist: HTTP 404 or 410, or no such file."""
-
-
-class ResponseTooLargeError(FetchError):
-    """The resource is larger than the cap the caller set; it was not read completely."""
 
 
 class Fetcher(Protocol):
