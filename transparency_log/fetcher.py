@@ -22,7 +22,6 @@ directory (an auditor, a test, the log's own server) never loads it.
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .errors import FetchError, NotFoundError, ResponseTooLargeError
+from .tile import require_resource_path
 
 if TYPE_CHECKING:
     import requests
@@ -73,10 +73,6 @@ MAX_FETCH_PATH_LENGTH = 256
 _RETRY_BACKOFF_SECONDS = 0.1
 _RETRY_BACKOFF_CAP_SECONDS = 2.0
 _USER_AGENT = "keybundle-tlog-client"
-# Path elements of [A-Za-z0-9_.-] not starting with '.', so '..', hidden names, absolute
-# paths, empty elements and backslashes are all refused.
-_ELEMENT = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"
-_PATH = re.compile(rf"{_ELEMENT}(?:/{_ELEMENT})*")
 
 
 class Fetcher(Protocol):
@@ -126,14 +122,7 @@ def validate_fetch_path(path: str) -> str:
     ``/``-separated non-empty elements of ``[A-Za-z0-9_.-]`` that do not start with ``.``,
     at most :data:`MAX_FETCH_PATH_LENGTH` characters: no absolute path, no ``..``.
     """
-    if not isinstance(path, str):
-        raise TypeError(f"a resource path is a str, not {type(path).__name__}")
-    if len(path) > MAX_FETCH_PATH_LENGTH or _PATH.fullmatch(path) is None:
-        raise ValueError(
-            f"resource path {path[:80]!r} is not a relative path of [A-Za-z0-9_.-] elements "
-            "(no leading '.', no '..', no empty element)"
-        )
-    return path
+    return require_resource_path(path, "resource path", MAX_FETCH_PATH_LENGTH)
 
 
 def _check_cap(max_bytes: int | None, default: int) -> int:
