@@ -29,11 +29,13 @@ from .vectorset import (
 )
 from .world import (
     DEFAULT_FLEET,
+    ED25519_ORDER_8_POINT,
     INDEPENDENT_ORG,
     OPERATOR_ORG,
     DeterministicP256Signer,
     World,
     crafted_ed25519_signature,
+    ed_add,
     role_signer,
     seed,
 )
@@ -471,11 +473,10 @@ def _payload(vs: VectorSet) -> None:
     ed25519(
         "fleet-key-ed25519-not-on-curve", "y = 2, which is not on the curve.", b"\x02" + bytes(31)
     )
-    torsion = bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")
     ed25519(
         "fleet-key-ed25519-mixed-order",
         "A valid key plus a point of order 8.",
-        _ed_add(keys[0][3], torsion),
+        ed_add(keys[0][3], ED25519_ORDER_8_POINT),
     )
 
     def p256(name: str, description: str, public: bytes) -> None:
@@ -542,29 +543,6 @@ def _payload(vs: VectorSet) -> None:
 
 
 _DELETE = object()
-
-
-def _ed_add(a: bytes, b: bytes) -> bytes:
-    """The Edwards sum of two encoded Ed25519 points (for a mixed-order key)."""
-    p = 2**255 - 19
-    d = -121665 * pow(121666, p - 2, p) % p
-
-    def decode(s: bytes) -> tuple[int, int]:
-        y = int.from_bytes(s, "little") & ((1 << 255) - 1)
-        sign = s[31] >> 7
-        xx = (y * y - 1) * pow(d * y * y + 1, p - 2, p) % p
-        xr = pow(xx, (p + 3) // 8, p)
-        if (xr * xr - xx) % p:
-            xr = xr * pow(2, (p - 1) // 4, p) % p
-        if xr & 1 != sign:
-            xr = p - xr
-        return xr, y
-
-    (x1, y1), (x2, y2) = decode(a), decode(b)
-    t = d * x1 * x2 * y1 * y2 % p
-    x3 = (x1 * y2 + x2 * y1) * pow(1 + t, p - 2, p) % p
-    y3 = (y1 * y2 + x1 * x2) * pow(1 - t, p - 2, p) % p
-    return (y3 | ((x3 & 1) << 255)).to_bytes(32, "little")
 
 
 # --- COSE signatures and countersignatures under the role thresholds (SPEC §4, §5.4) ----------
