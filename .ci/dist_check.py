@@ -34,7 +34,7 @@ CLIENT_IMPORT = (
     "import keybundle.client; print(time.perf_counter() - t)"
 )
 """The README client example's import, timed in a fresh interpreter."""
-OPERATOR_MODULES = ("click", "requests", "waitress", "urllib3", "pkcs11")
+OPERATOR_MODULES = ("click", "requests", "waitress", "prometheus_client", "urllib3", "pkcs11")
 SDIST_REQUIRED = (
     "LICENSE",
     "README.md",

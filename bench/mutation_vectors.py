@@ -215,11 +215,22 @@ def sites(module: str) -> list[Site]:
     return mutator.sites
 
 
-def _mutated_code(module: str, index: int) -> CodeType:
-    path, source = _source(module)
+def _mutated_tree(module: str, index: int) -> ast.Module:
+    _, source = _source(module)
     mutator = _Mutator(source, module, index)
-    tree = ast.fix_missing_locations(mutator.visit(copy.deepcopy(ast.parse(source))))
-    return compile(tree, path, "exec")
+    tree = mutator.visit(copy.deepcopy(ast.parse(source)))
+    if not isinstance(tree, ast.Module):
+        raise TypeError("a mutated module is still a module")
+    return ast.fix_missing_locations(tree)
+
+
+def mutated_source(module: str, index: int) -> str:
+    """The source of mutant ``index`` of ``module`` (as ``ast.unparse`` writes it)."""
+    return ast.unparse(_mutated_tree(module, index))
+
+
+def _mutated_code(module: str, index: int) -> CodeType:
+    return compile(_mutated_tree(module, index), _source(module)[0], "exec")
 
 
 class _MutantLoader(importlib.machinery.SourceFileLoader):
@@ -369,8 +380,15 @@ def _report(results: Sequence[dict[str, Any]], unreached: int) -> str:
     return "\n".join(lines)
 
 
+def site_keys(site: Site) -> tuple[str, str]:
+    """The two keys that can list ``site``: ``module:line:operator`` (every mutant of that
+    operator on that line) and ``module:line:operator:becomes`` (just this one)."""
+    key = f"{site.module}:{site.line}:{site.operator}"
+    return key, f"{key}:{site.text.rsplit(' -> ', 1)[-1]}"
+
+
 def _equivalent_keys(path: Path) -> set[str]:
-    """``module:line:operator`` keys listed in EQUIVALENT_MUTANTS.md (backticked)."""
+    """The keys listed in EQUIVALENT_MUTANTS.md (backticked, first column): see site_keys."""
     if not path.exists():
         return set()
     keys: set[str] = set()
@@ -424,8 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with args.out.open("w") as out, ThreadPoolExecutor(max(1, args.jobs)) as pool:
         futures = {}
         for site in todo:
-            key = f"{site.module}:{site.line}:{site.operator}"
-            if key in equivalent:
+            if equivalent.intersection(site_keys(site)):
                 row = {**asdict(site), "status": "equivalent", "detail": "listed"}
                 results.append(row)
                 out.write(json.dumps(row) + "\n")

@@ -72,8 +72,9 @@ EXAMPLES: dict[str, str] = {
     "log cosign": "keybundle log cosign log/",
     "log rotations": "keybundle log rotations --log http://127.0.0.1:8080 --trust-root "
     "trust-root.cbor --json",
-    "monitor": "keybundle monitor --trust-root trust-root.cbor --state monitor-state "
-    "http://127.0.0.1:8080/ --once --json",
+    "monitor follow": "keybundle monitor follow --trust-root trust-root.cbor --state "
+    "monitor-state http://127.0.0.1:8080/ --once --json",
+    "monitor report": "keybundle monitor report --state monitor-state -o monitor-report",
     "note sign": "keybundle note sign --key keys/log.key message.txt > message.note",
     "note verify": "keybundle note verify message.note --vkey keys/log.pub",
     "package build": "keybundle package build --log log/ --fleet prod-eu.vault -o epoch-1.pkg",

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import functools
 import itertools
+import logging
 import os
 import secrets
 import sqlite3
@@ -54,6 +55,7 @@ from ._common import (
     serve_until_stopped,
     trust_root_option,
 )
+from .config import config_option
 
 if TYPE_CHECKING:
     from keybundle.admission import BundleAdmission
@@ -667,6 +669,7 @@ def proof(*, directory: Path, index: int, as_json: bool) -> None:
     help="With witnesses: how long POST /add waits for the quorum before answering 504.",
 )
 @passphrase_option
+@config_option
 @cli_errors
 @_storage_errors
 def serve(
@@ -680,7 +683,9 @@ def serve(
     quorum_wait: float,
     passphrase_file: Path | None,
 ) -> None:
-    """Serve DIR over HTTP: POST /add and the tlog-tiles read paths (SPEC §6.5)."""
+    """Serve DIR over HTTP: POST /add and the tlog-tiles read paths (SPEC §6.5), with
+    GET /healthz and /metrics and one structured log record per request outcome (§6.6)."""
+    from transparency_log import observe
     from transparency_log.server import (
         CosigningTileStore,
         LogService,
@@ -710,19 +715,26 @@ def serve(
                 quorum_wait=quorum_wait,
                 recosign_interval=interval,
             )
-            server = make_log_server(service, host, port, threads=threads)
+            server = make_log_server(
+                service, host, port, threads=threads,
+                wrap=lambda app: observe.instrument(
+                    app, observe.LogMetrics(directory), observe.checkpoint_health(directory)
+                ),
+            )  # fmt: skip
+        observe.configure_logging()
         store = opened.store
         if isinstance(store, CosigningTileStore) and interval > 0:
             recosigner = Recosigner(store, interval, state_dir=directory / ".state")
             recosigner.start()
 
         def ready() -> None:
-            lines = [f"log {config.origin} listening on http://{server.host}:{server.port}"]
+            click.echo(f"log {config.origin} listening on http://{server.host}:{server.port}",
+                       err=True)  # fmt: skip
             if isinstance(store, CosigningTileStore) and not store.config.endpoints:
-                lines.append(
-                    "note: the log has no witnesses yet ('keybundle log witnesses DIR --set')"
+                # A record like every later line of standard error (SPEC §6.6).
+                logging.getLogger("keybundle.service").warning(
+                    "the log has no witnesses yet ('keybundle log witnesses DIR --set')"
                 )
-            click.echo("\n".join(lines), err=True)  # one write: a stop cannot split it
 
         serve_until_stopped(server, ready)
     finally:

@@ -5,8 +5,9 @@ and the command tree are imported (its cost is measured in bench/bench_verify.py
 importing the crypto libraries alone). Every other command goes through click.
 
 ``keybundle verify`` needs only the base install (the client verifier's dependencies); every
-other command needs the ``operator`` extra (click, requests, waitress). Without it the
-command says so in one line and exits 2, rather than failing with an ImportError.
+other command needs the ``operator`` extra (click, requests, waitress, prometheus-client).
+Without it the command says so in one line and exits 2, rather than failing with an
+ImportError.
 
 Exit codes (SPEC §10): 0 success; 1 verification rejected the input; 2 bad usage, an
 unreadable or malformed file, or another error the user can fix.
@@ -20,7 +21,7 @@ from typing import NoReturn
 
 __all__ = ["OPERATOR_MODULES", "main"]
 
-OPERATOR_MODULES = ("click", "requests", "waitress")
+OPERATOR_MODULES = ("click", "requests", "waitress", "prometheus_client")
 """What the ``operator`` extra installs: every command but ``verify`` may import them."""
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 import requests
@@ -30,9 +31,12 @@ from keybundle.monitor import (
     Status,
     parse_allow_list,
 )
+from keybundle.monitor_history import read_history
 from keybundle.monitor_judges import EntryJudge, ProcessJudge
+from keybundle.monitor_report import build_report, render_csv, render_html
 from keybundle.monitor_state import StateDir
-from transparency_log import http_deadline
+from keybundle.trustroot import TrustRoot
+from transparency_log import durable, http_deadline
 from transparency_log.cosignature import SIG_TYPE_COSIGNATURE_V1
 from transparency_log.fetcher import DirectoryFetcher, Fetcher, HTTPFetcher
 from transparency_log.note import MAX_NOTE_BYTES
@@ -48,98 +52,11 @@ from ._common import (
     read_input,
     trust_root_option,
 )
+from .config import config_option
 from .log import load_note_signer, parse_listen
+from .monitor_output import EVENT_KINDS, PROBLEM_KINDS, Alarm, Hook, Output, render
 
-__all__ = ["PoliteFetcher", "monitor", "render"]
-
-_BAR_WIDTH = 30
-
-
-def _keys(keys: list[dict[str, str]], sign: str) -> list[str]:
-    return [
-        f"    {sign} {k['key_id']} {k['algorithm']} {k['usage']} {k['fingerprint']}" for k in keys
-    ]
-
-
-def render(event: Event) -> list[str]:
-    """The human lines of one event (SPEC §8.3); none for progress (drawn as a bar)."""
-    kind = event["event"]
-    if kind == "checkpoint":
-        return [f"checkpoint: {event['origin']} size {event['size']} root {event['root']}"]
-    if kind == "health":
-        age = event["checkpoint_age"]
-        parts = [
-            f"newest cosignature {age} s old" if age is not None else "no cosignature",
-            f"{event['behind']} entries to check",
-        ]
-        if event["missing_witnesses"]:
-            parts.append("no cosignature from " + ", ".join(event["missing_witnesses"]))
-        if event["stale_witnesses"]:
-            parts.append("stale cosignatures from " + ", ".join(event["stale_witnesses"]))
-        if event["future_witnesses"]:
-            parts.append(
-                "cosignatures dated ahead of this clock from "
-                + ", ".join(event["future_witnesses"])
-            )
-        return ["health: " + "; ".join(parts)]
-    if kind == "epoch":
-        return [
-            f"epoch: fleet {event['fleet']} epoch {event['epoch']} (entry {event['index']}): "
-            f"{len(event['added'])} added, {len(event['removed'])} removed, "
-            f"{len(event['kept'])} kept",
-            *_keys(event["added"], "+"),
-            *_keys(event["removed"], "-"),
-            *_keys(event["kept"], "="),
-        ]
-    if kind == "trust_root":
-        return [f"trust root: rotated to version {event['version']} by entry {event['index']}"]
-    if kind == "misbehaviour":
-        lines = [f"MISBEHAVIOUR ({event['reason']}): {event['message']}"]
-        if event["evidence"] is not None:
-            lines.append(f"    evidence: {event['evidence']}")
-        return lines
-    if kind == "error":
-        reason = f" ({event['reason']})" if event["reason"] else ""
-        return [f"could not check{reason}: {event['message']}"]
-    if kind == "warning":
-        return [f"warning: {event['message']}"]
-    if kind == "cosigned":
-        return [f"cosigned the checkpoint of size {event['size']}: {event['file']}"]
-    if kind == "witness_listening":
-        return [f"witness {event['name']} listening on {event['url']}"]
-    if kind == "pass":
-        verified = event["verified_size"]
-        size = "no checkpoint verified yet" if verified is None else f"{verified} entries verified"
-        return [f"pass: {event['status']}; {size}"]
-    return []
-
-
-class _Output:
-    """Prints events as text or JSON lines; draws the backfill progress bar on a terminal."""
-
-    def __init__(self, as_json: bool) -> None:
-        self._json = as_json
-        self._bar = not as_json and sys.stderr.isatty()
-        self._drawn = False
-
-    def __call__(self, event: Event) -> None:
-        if self._json:
-            click.echo(json.dumps(event, sort_keys=True))
-            sys.stdout.flush()
-            return
-        if event["event"] == "progress":
-            if self._bar and event["total"] >= 1024:
-                done, total = event["done"], event["total"]
-                filled = _BAR_WIDTH * done // total
-                bar = "#" * filled + "." * (_BAR_WIDTH - filled)
-                click.echo(f"\r[{bar}] {done}/{total} entries", nl=False, err=True)
-                self._drawn = True
-            return
-        if self._drawn:
-            click.echo("\r" + " " * (_BAR_WIDTH + 40) + "\r", nl=False, err=True)
-            self._drawn = False
-        for line in render(event):
-            click.echo(line)
+__all__ = ["PoliteFetcher", "follow", "monitor", "render", "report"]
 
 
 class PoliteFetcher:
@@ -234,7 +151,7 @@ def _fetcher(url: str, timeout: float) -> Fetcher:
     return DirectoryFetcher(path)
 
 
-@click.command("monitor")
+@click.command("follow")
 @trust_root_option("The pinned signed trust root (SPEC §5): keys, log and witness policy.")
 @click.option(
     "--state",
@@ -290,9 +207,45 @@ def _fetcher(url: str, timeout: float) -> Fetcher:
     metavar="S",
     help="HTTP deadline of one request, for its whole answer (SPEC §6.5.4).",
 )
+@click.option("-v", "--verbose", is_flag=True, help="Every event: each epoch with its keys.")
+@click.option("-q", "--quiet", is_flag=True, help="Only problems (misbehaviour, errors, alerts).")
+@click.option(
+    "--exec",
+    "exec_command",
+    metavar="CMD",
+    help="Run CMD for each event of the --exec-on kinds: the event as JSON on standard input "
+    "and in KEYBUNDLE_* environment variables.",
+)
+@click.option(
+    "--exec-on",
+    "exec_on",
+    metavar="KINDS",
+    default=",".join(sorted(PROBLEM_KINDS)),
+    show_default=True,
+    help="Comma-separated event kinds that run --exec.",
+)
+@click.option(
+    "--exec-timeout",
+    "exec_timeout",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    metavar="S",
+    help="Seconds one run of --exec may take before it is killed.",
+)
+@click.option(
+    "--alert-after",
+    "alert_after",
+    type=click.FloatRange(min=0.0),
+    default=3600.0,
+    show_default=True,
+    metavar="S",
+    help="Emit an alert event when the log could not be checked for S seconds (0: never).",
+)
 @passphrase_option
+@config_option
 @cli_errors
-def monitor(
+def follow(
     *,
     trust_root: PinnedTrustRoot,
     state_dir: Path,
@@ -305,14 +258,33 @@ def monitor(
     witness_listen: str | None,
     workers: int,
     timeout: float,
+    verbose: bool,
+    quiet: bool,
+    exec_command: str | None,
+    exec_on: str,
+    exec_timeout: float,
+    alert_after: float,
     passphrase_file: Path | None,
 ) -> None:
     """Follow the log at URL as an auditor (SPEC §8): verify checkpoints, witness quorum and
     consistency, check every entry and fleet history, and keep evidence of misbehaviour.
 
     URL is the log's tlog-tiles prefix (http:// or https://) or a local tile directory.
-    Exit code: 0 clean, 1 misbehaviour found, 2 could not check (or bad usage).
+    Prints a summary per pass (--verbose: every event; --quiet: problems only; --json: one
+    timestamped JSON object per event). `keybundle monitor report --help`: the auditor's
+    report. Exit code: 0 clean, 1 misbehaviour found, 2 could not check (or bad usage),
+    130 interrupted (Ctrl-C).
     """
+    if verbose and quiet:
+        raise UserError("--verbose and --quiet exclude each other")
+    kinds = [k.strip() for k in exec_on.split(",") if k.strip()]
+    unknown = sorted(set(kinds) - EVENT_KINDS)
+    if unknown:
+        raise UserError(
+            f"--exec-on: unknown event kind(s) {', '.join(unknown)}; the kinds are "
+            + ", ".join(sorted(EVENT_KINDS))
+        )
+    hook = None if exec_command is None else Hook(exec_command, kinds, timeout=exec_timeout)
     listen = None
     if witness_listen is not None:
         if witness_key is None or once:
@@ -328,8 +300,53 @@ def monitor(
     if witness_key is not None:
         signer = load_note_signer(witness_key, passphrase_file, SIG_TYPE_COSIGNATURE_V1)
     directory = StateDir(state_dir)
-    out = _Output(as_json)
+    printer = Output(as_json=as_json, level=1 if verbose else -1 if quiet else 0,
+                     bar=sys.stderr.isatty())  # fmt: skip
+
+    def out(event: Event) -> None:
+        printer(event)
+        if hook is not None:
+            hook(event)
+
     stop = threading.Event()
+    worst = Status.CLEAN
+    try:
+        worst = _follow(
+            directory, url, root_bytes, pinned, out,
+            timeout=timeout, workers=workers, signer=signer, listen=listen, allow=allow,
+            once=once, interval=interval, alert_after=alert_after, stop=stop,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        click.echo("\nkeybundle monitor: interrupted; the next run resumes", err=True)
+        raise click.exceptions.Exit(130) from None
+    raise click.exceptions.Exit(int(worst))
+
+
+def _last_checked(directory: StateDir, default: int) -> int:
+    """When a pass last checked the log, by the history (SPEC §8.5); else ``default``."""
+    passes = [r for r in read_history(directory.path) if r["record"] == "pass"]
+    checked = [int(r["time"]) for r in passes if r["status"] != "unchecked"]
+    return max(checked, default=default)
+
+
+def _follow(
+    directory: StateDir,
+    url: str,
+    root_bytes: bytes,
+    pinned: TrustRoot,
+    out: Callable[[Event], None],
+    *,
+    timeout: float,
+    workers: int,
+    signer: Any,
+    listen: tuple[str, int] | None,
+    allow: frozenset[str] | None,
+    once: bool,
+    interval: float,
+    alert_after: float,
+    stop: threading.Event,
+) -> Status:
+    """The passes, until ``--once`` is done or SIGTERM; the worst status."""
     worst = Status.CLEAN
     with contextlib.ExitStack() as resources:
         directory.lock()
@@ -358,15 +375,20 @@ def monitor(
             judge=judge,
             witness=witness,
         )
+        alarm = Alarm(alert_after, _last_checked(directory, int(time.time())))
         if not once:
             _stop_on_signals(stop)
         while True:
-            status = mon.run_pass(int(time.time()))
+            now = int(time.time())
+            status = mon.run_pass(now)
             worst = max(worst, status)
+            alert = alarm.after_pass(status, now)
+            if alert is not None:
+                out(alert)
             serving.start_if_ready()
             if once or stop.wait(interval):
                 break
-    raise click.exceptions.Exit(int(worst))
+    return worst
 
 
 class _WitnessService:
@@ -427,5 +449,70 @@ def _stop_on_signals(stop: threading.Event) -> None:
     def handler(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handler)
+    # SIGTERM (systemd's stop) ends the daemon after its pass with the worst status; Ctrl-C
+    # (SIGINT) stops at once, as KeyboardInterrupt, and exits 130.
+    signal.signal(signal.SIGTERM, handler)
+
+
+@click.command("report")
+@click.option(
+    "--state",
+    "state_dir",
+    required=True,
+    metavar="DIR",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="The monitor's state directory.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    metavar="OUT",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write index.html, report.json and the CSV tables into (created).",
+)
+@click.option(
+    "--trust-root",
+    "trust_root",
+    default="TRUST_ROOT",
+    metavar="ROOT",
+    help="The trust root's path, as shown in the commands that re-check evidence.",
+)
+@cli_errors
+def report(*, state_dir: Path, output: Path, trust_root: str) -> None:
+    """Write the auditor's report of a monitor's state (SPEC §8.6): a self-contained HTML
+    page (OUT/index.html, no script, plots as SVG) and the same data as OUT/report.json and
+    OUT/epochs.csv, passes.csv, evidence.csv. Safe while the monitor runs."""
+    data = build_report(state_dir, now=int(time.time()), trust_root=trust_root)
+    output.mkdir(parents=True, exist_ok=True)
+    files = {
+        "index.html": render_html(data),
+        "report.json": json.dumps(data, indent=1, sort_keys=True) + "\n",
+        **render_csv(data),
+    }
+    for name, text in files.items():
+        durable.replace(output / name, text.encode("utf-8"))
+    click.echo(
+        f"report of {data['log']['verified_size'] or 0} entries, {len(data['fleets'])} fleets, "
+        f"{data['evidence_files']} evidence files: {output / 'index.html'}"
+    )
+
+
+class _MonitorGroup(click.Group):
+    """``keybundle monitor URL ...`` follows a log (``follow``, the default); ``keybundle
+    monitor report`` writes the report. A group with a default command, so that the
+    established ``keybundle monitor URL`` keeps working."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands:
+            args = ["follow", *args]
+        return super().parse_args(ctx, args)
+
+
+monitor = _MonitorGroup(
+    "monitor",
+    commands=[follow, report],
+    help="Follow a log as an auditor (`keybundle monitor [follow] URL ...`), or write the "
+    "auditor's report of its state (`keybundle monitor report`).",
+)

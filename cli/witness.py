@@ -17,6 +17,7 @@ from ._common import (
     passphrase_option,
     serve_until_stopped,
 )
+from .config import config_option
 from .log import MAX_CONFIG_BYTES, load_note_signer, parse_listen
 
 __all__ = ["parse_log_option", "witness"]
@@ -79,6 +80,7 @@ def witness() -> None:
 @click.option("--listen", required=True, metavar="HOST:PORT", help="Address to listen on.")
 @click.option("--threads", type=click.IntRange(1, 256), default=4, show_default=True)
 @passphrase_option
+@config_option
 @cli_errors
 def serve(
     *,
@@ -89,7 +91,10 @@ def serve(
     threads: int,
     passphrase_file: Path | None,
 ) -> None:
-    """Serve POST /add-checkpoint for the given logs (C2SP tlog-witness)."""
+    """Serve POST /add-checkpoint for the given logs (C2SP tlog-witness), with GET /healthz
+    and /metrics and one structured log record per request outcome (SPEC §6.6)."""
+    from transparency_log import observe
+
     host, port = parse_listen(listen)
     signer = load_note_signer(key_path, passphrase_file, SIG_TYPE_COSIGNATURE_V1)
     verifiers: dict[str, Verifier] = {}
@@ -102,8 +107,11 @@ def serve(
     with FileStateStore(state_dir) as store:
         with listen_errors(host, port):
             server = make_witness_server(
-                Witness(signer, verifiers, store), host, port, threads=threads
-            )
+                Witness(signer, verifiers, store), host, port, threads=threads,
+                wrap=lambda app: observe.instrument(app, observe.WitnessMetrics(),
+                                                    lambda: (True, f"witness {signer.name}")),
+            )  # fmt: skip
+        observe.configure_logging()
         serve_until_stopped(
             server,
             lambda: click.echo(

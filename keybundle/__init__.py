@@ -30,15 +30,15 @@ _EXPORTS: dict[str, str] = {
     "Reason": "errors",
     "VerificationError": "errors",
     "Accepted": "client",
-    "MisbehaviourError": "client",
+    "MisbehaviourError": "errors",
     "verify_package": "client",
     "ClientState": "state",
-    "CorruptStateError": "state",
+    "CorruptStateError": "errors",
     "FleetState": "state",
     "StateDir": "state",
     "StoredRotation": "state",
     "Client": "embedded",
-    "UnknownFleetError": "embedded",
+    "UnknownFleetError": "errors",
     "VerifiedKeys": "embedded",
     "parse_state": "state",
     "ConsistencyProof": "package",
@@ -82,7 +82,7 @@ _EXPORTS: dict[str, str] = {
     "Status": "monitor",
     "Finding": "evidence",
     "verify_evidence": "evidence",
-    "LogUnreachableError": "online",
+    "LogUnreachableError": "errors",
     "with_consistency": "online",
 }
 
@@ -161,7 +161,6 @@ if TYPE_CHECKING:
     )
     from .client import (
         Accepted,
-        MisbehaviourError,
         verify_package,
     )
     from .cose import (
@@ -171,11 +170,14 @@ if TYPE_CHECKING:
     )
     from .embedded import (
         Client,
-        UnknownFleetError,
         VerifiedKeys,
     )
     from .errors import (
+        CorruptStateError,
+        LogUnreachableError,
+        MisbehaviourError,
         Reason,
+        UnknownFleetError,
         VerificationError,
     )
     from .evidence import (
@@ -191,7 +193,6 @@ if TYPE_CHECKING:
         Status,
     )
     from .online import (
-        LogUnreachableError,
         with_consistency,
     )
     from .package import (
@@ -225,7 +226,6 @@ if TYPE_CHECKING:
     )
     from .state import (
         ClientState,
-        CorruptStateError,
         FleetState,
         StateDir,
         StoredRotation,

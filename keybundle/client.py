@@ -29,7 +29,7 @@ from transparency_log.merkle import leaf_hash
 from transparency_log.note import Verifier
 from transparency_log.proof import verify_consistency, verify_inclusion
 
-from .errors import Reason
+from .errors import MisbehaviourError, Reason
 from .package import MAX_PACKAGE_BYTES, Package, parse_unverified_package
 from .payload import BundlePayload, FleetKey, parse_payload
 from .roles import verify_signed_bundle
@@ -43,22 +43,6 @@ from .trustroot import (
 )
 
 __all__ = ["Accepted", "MisbehaviourError", "effective_trust_root", "verify_package"]
-
-
-class MisbehaviourError(VerificationError):
-    """A rejection that proves misbehaviour by the log or the signers (SPEC §7.3).
-
-    ``evidence`` holds the signed objects a third party needs to re-check the claim offline:
-    for ``INCONSISTENT_CHECKPOINT`` and ``BAD_CONSISTENCY_PROOF`` both signed checkpoint
-    notes (and the consistency proof); for ``EPOCH_CONFLICT`` the new signed bundle with its
-    proof of logging and the digest of the bundle accepted before.
-    """
-
-    evidence: dict[str, Any]
-
-    def __init__(self, reason: str, message: str, evidence: dict[str, Any]) -> None:
-        super().__init__(reason, message)
-        self.evidence = evidence
 
 
 class Accepted(Frozen):

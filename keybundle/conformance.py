@@ -47,7 +47,7 @@ from transparency_log.tlog_proof import parse_tlog_proof, verify_tlog_proof
 from . import dcbor
 from .admission import BundleAdmission
 from .client import verify_package
-from .errors import VerificationError
+from .errors import ProtocolError, VectorFileError, VerificationError
 from .evidence import verify_evidence
 from .payload import BundlePayload, FleetKey, parse_payload
 from .roles import RoleSignature, verify_signed_bundle
@@ -107,17 +107,6 @@ _VECTOR_MEMBERS: Final = frozenset({"description", "family", "spec", "input", "e
 _OPTIONAL_MEMBERS: Final = frozenset({"source"})
 _NAME: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _HEX: Final = re.compile(r"(?:[0-9a-f]{2})*")
-
-
-class ProtocolError(ValueError):
-    """A request (or vector) the adapter cannot read: a missing member, bad base64 or hex.
-
-    Not a verification result: the answer is ``{"error": message}``, and the vector fails.
-    """
-
-
-class VectorFileError(ValueError):
-    """A vector file that is not a vector (SPEC §12.2): the vectors directory is damaged."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from transparency_log._frozen import Frozen
 
 from .client import Accepted, check_validity, verify_package
+from .errors import UnknownFleetError
 from .payload import FleetKey, parse_payload
 from .roles import verify_signed_bundle
 from .state import STATE_FILE, ClientState, CorruptStateError, StateDir, parse_state
@@ -35,10 +36,6 @@ if TYPE_CHECKING:
     from transparency_log.fetcher import Fetcher
 
 __all__ = ["Client", "UnknownFleetError", "VerifiedKeys"]
-
-
-class UnknownFleetError(LookupError):
-    """The state holds no accepted bundle of the fleet asked for (SPEC §7.6)."""
 
 
 class VerifiedKeys(Frozen):

@@ -1,24 +1,49 @@
 """The bundle layer's exceptions, one base per kind, and its reason codes (SPEC.md §9).
 
-The verification error is the log layer's :class:`~transparency_log.errors.VerificationError`,
-re-exported here, so a caller catches one type whatever layer rejected the input; its
-``reason`` is a :class:`Reason` or a :class:`LogReason`. A lock held by another process is
-a :class:`~transparency_log.errors.LockedError` in both layers; a stored state that does
-not parse is a :class:`CorruptStateError`, whoever stored it.
+Every exception the package raises on purpose is defined here (the modules that raise them
+re-export the ones their callers import from there). Each belongs to one kind, and the kinds
+never mix (the log layer's :mod:`transparency_log.errors` has the same kinds):
+
+* **Verification failures**: hostile or broken input. The log layer's
+  :class:`~transparency_log.errors.VerificationError`, re-exported here, so a caller catches
+  one type whatever layer rejected the input; its ``reason`` is a :class:`Reason` or a
+  :class:`LogReason`, typed as the enum. :class:`MisbehaviourError` is the rejection that
+  proves misbehaviour, with the signed ``evidence`` a third party re-checks offline.
+* **The environment: storage and state.** A lock held by another process is a
+  :class:`~transparency_log.errors.LockedError` in both layers (:class:`MonitorLockedError`);
+  a stored state that does not parse is a :class:`CorruptStateError`, whoever stored it.
+* **I/O with a log**: every ``OSError``. The fetcher's
+  :class:`~transparency_log.errors.FetchError` and its subclasses, and
+  :class:`LogUnreachableError` (online mode could not read the log, SPEC §7.5: nothing was
+  decided), itself a ``FetchError``.
+* **Caller mistakes**: ``ValueError`` / ``TypeError``, and ``LookupError`` for a name the
+  caller asked for that does not exist (:class:`UnknownFleetError`). The conformance
+  harness's input (SPEC §12) is the caller's too: :class:`ProtocolError` for a request it
+  cannot read, :class:`VectorFileError` for a vector file that is not a vector.
+* **An internal signal** that never leaves the package: :class:`BadSignature`, which a
+  signer raises and :mod:`keybundle.cose_check` alone translates to a reason code.
+* **A broken internal invariant**: ``AssertionError("bad math in ...")``, raised explicitly.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
-from transparency_log.errors import LockedError, LogReason, VerificationError
+from transparency_log.errors import FetchError, LockedError, LogReason, VerificationError
 
 __all__ = [
+    "BadSignature",
     "CorruptStateError",
     "LockedError",
     "LogReason",
+    "LogUnreachableError",
+    "MisbehaviourError",
     "MonitorLockedError",
+    "ProtocolError",
     "Reason",
+    "UnknownFleetError",
+    "VectorFileError",
     "VerificationError",
 ]
 
@@ -90,11 +115,80 @@ class Reason(StrEnum):
     """An evidence file's signed objects and proofs do not show the misbehaviour it claims."""
 
 
+# --- verification failures ----------------------------------------------------------------
+
+
+class MisbehaviourError(VerificationError):
+    """A rejection that proves misbehaviour by the log or the signers (SPEC §7.3).
+
+    ``evidence`` holds the signed objects a third party needs to re-check the claim offline:
+    for ``INCONSISTENT_CHECKPOINT`` and ``BAD_CONSISTENCY_PROOF`` both signed checkpoint
+    notes (and the consistency proof); for ``EPOCH_CONFLICT`` the new signed bundle with its
+    proof of logging and the digest of the bundle accepted before.
+    """
+
+    evidence: dict[str, Any]
+
+    def __init__(self, reason: str, message: str, evidence: dict[str, Any]) -> None:
+        super().__init__(reason, message)
+        self.evidence = evidence
+
+
+# --- the environment: storage and state ------------------------------------------------------
+
+
 class CorruptStateError(Exception):
-    """A stored state does not parse. Never reset silently: a client would re-open itself to
-    rollback (SPEC §7.2), a monitor would forget the forks it saw (SPEC §8.1). Whoever runs it
-    must restore the state from a backup or start over deliberately."""
+    """A stored state does not parse, or (a client's) its rotation chain does not verify from
+    the pinned root. Never reset silently: a client would re-open itself to rollback (SPEC
+    §7.2), a monitor would forget the forks it saw (SPEC §8.1). Whoever runs it must restore
+    the state from a backup, re-provision it, or start over deliberately."""
 
 
 class MonitorLockedError(LockedError):
     """Another monitor holds the state directory (SPEC §8.1): one monitor per state."""
+
+
+# --- I/O with a log --------------------------------------------------------------------------
+
+
+class LogUnreachableError(FetchError):
+    """The log could not be read to check consistency (SPEC §7.5): no decision was made.
+
+    Raised for network, server and file-system failures, including a tile the log does not
+    serve (a mirror that lags behind the package's checkpoint); ``path`` is the resource that
+    failed. The caller must not accept the package as if online mode were off: that would
+    let whoever blocks the log switch the check off. ``keybundle verify --log`` exits 2
+    (SPEC §10.7). ``old_size`` and ``new_size`` are the two tree sizes it was to link.
+    """
+
+    def __init__(self, path: str, message: str, *, old_size: int, new_size: int) -> None:
+        super().__init__(path, message)
+        self.old_size = old_size
+        self.new_size = new_size
+
+
+# --- caller mistakes ---------------------------------------------------------------------------
+
+
+class UnknownFleetError(LookupError):
+    """The state holds no accepted bundle of the fleet asked for (SPEC §7.6)."""
+
+
+class ProtocolError(ValueError):
+    """A conformance request (or vector) the adapter cannot read: a missing member, bad base64
+    or hex (SPEC §12.3).
+
+    Not a verification result: the answer is ``{"error": message}``, and the vector fails.
+    """
+
+
+class VectorFileError(ValueError):
+    """A vector file that is not a vector (SPEC §12.2): the vectors directory is damaged."""
+
+
+# --- internal signals --------------------------------------------------------------------------
+
+
+class BadSignature(Exception):  # noqa: N818 -- internal signal, not a user-facing error type
+    """A signature did not verify (internal: :mod:`keybundle.cose_check` translates it to a
+    reason code, and is the only module that catches it)."""

@@ -63,6 +63,11 @@ class BundleInfo:
     digest: bytes
     """SHA-256 of the entry (the signed-bundle bytes)."""
     keys: tuple[KeyInfo, ...]
+    issued_at: int = 0
+    """The payload's ``issued_at`` (SPEC §3.2): the date an auditor's report shows."""
+    signers: tuple[str, ...] = ()
+    """Who signed it, as ``role:organisation:kid-hex`` (independent first, then each
+    countersigning operator key in the bundle's order), for the auditor's report (SPEC §8.5)."""
 
 
 def is_rotation(entry: bytes) -> bool:
@@ -82,13 +87,21 @@ def judge_bundle(entry: bytes, root: TrustRoot) -> BundleInfo:
             "a log entry must be a signed bundle (first byte d2) or a signed trust root (first "
             f"bytes d8 62); this one starts with {entry[:2].hex() or 'nothing (it is empty)'}",
         )
-    payload = parse_payload(verify_signed_bundle(entry, root).payload)
+    verified = verify_signed_bundle(entry, root)
+    payload = parse_payload(verified.payload)
+    signers = tuple(
+        f"{role}:{s.organisation}:{s.kid.hex()}"
+        for role, group in (("independent", verified.independent), ("operator", verified.operator))
+        for s in group
+    )
     return BundleInfo(
         payload.fleet_id,
         payload.epoch,
         payload.previous_digest,
         hashlib.sha256(entry).digest(),
         tuple(KeyInfo.of(k) for k in payload.keys),
+        payload.issued_at,
+        signers,
     )
 
 

@@ -37,7 +37,7 @@ import contextlib
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
 from types import MappingProxyType
@@ -307,7 +307,10 @@ class Monitor:
         self._pinned_signed = trust_root_signed
         self._raw = fetcher
         self._dir = state_dir
-        self._emit = emit
+        self._sink = emit
+        self._tally = _Tally()
+        self._health_seen: Event | None = None
+        self._now = 0
         self._allow = allow_keys
         self._judge: EntryJudge = judge or SerialJudge(self._pinned)
         self._witness = witness
@@ -319,6 +322,30 @@ class Monitor:
         self._findings = Status.CLEAN
 
     # --- helpers ---
+
+    def _emit(self, event: Event) -> None:
+        """Count the event for the pass summary, keep it in the history (SPEC §8.5), emit it."""
+        kind = event["event"]
+        tally = self._tally
+        history = self._dir.history
+        if kind == "progress":
+            tally.checked = event["done"]
+        elif kind == "health":
+            self._health_seen = event
+        elif kind == "epoch":
+            tally.epochs += 1
+            tally.fleets.add(event["fleet"])
+            tally.key_changes += len(event["added"]) + len(event["removed"])
+            fields = {k: v for k, v in event.items() if k not in ("event", "kept")}
+            history.record("epoch", self._now, {**fields, "kept": len(event["kept"])})
+        elif kind == "trust_root":
+            tally.rotations += 1
+            history.record("trust_root", self._now, {"version": event["version"],
+                                                     "index": event["index"]})  # fmt: skip
+        elif kind == "misbehaviour":
+            fields = {k: v for k, v in event.items() if k != "event"}
+            history.record("misbehaviour", self._now, fields)
+        self._sink(event)
 
     @property
     def pinned(self) -> TrustRoot:
@@ -378,19 +405,45 @@ class Monitor:
         """Follow the log once (module doc); the status is the pass's exit code."""
         state = self._dir.load()
         root = self._root(state)
+        self._tally = _Tally()
+        self._health_seen = None
+        self._now = now
         try:
             status, state = self._pass(state, root, now)
         except FetchError as e:
             self._cache.discard()
             status = self._error(f"could not fetch from the log: {e}")
+        tally = self._tally
+        verified = _size_of(state.checkpoint, root)
         self._emit(
             {
                 "event": "pass",
                 "status": status.name.lower(),
                 "size": state.size,
-                "verified_size": _size_of(state.checkpoint, root),
+                "verified_size": verified,
+                "checked": tally.checked,
+                "epochs": tally.epochs,
+                "fleets": len(tally.fleets),
+                "key_changes": tally.key_changes,
+                "rotations": tally.rotations,
             }
         )
+        health: Event = self._health_seen or {}
+        self._dir.history.record_pass(
+            now,
+            {
+                "status": status.name.lower(),
+                "size": state.size,
+                "verified_size": verified,
+                "log_size": health.get("size"),
+                "checked": tally.checked,
+                "checkpoint_age": health.get("checkpoint_age"),
+                "witness_ages": health.get("witness_ages", {}),
+                "missing_witnesses": health.get("missing_witnesses", []),
+                "stale_witnesses": health.get("stale_witnesses", []),
+            },
+        )
+        self._dir.history.flush()
         return status
 
     def _pass(self, state: MonitorState, root: TrustRoot, now: int) -> tuple[Status, MonitorState]:
@@ -486,6 +539,10 @@ class Monitor:
         stale = sorted(n for n, t in dated.items() if t < now - limits.max_cosignature_age)
         future = sorted(n for n, t in cosigned.items() if t > latest)
         newest = max(dated.values(), default=None)
+        ages = {
+            w.key_name: (max(0, now - dated[w.key_name]) if w.key_name in dated else None)
+            for w in witnesses
+        }
         self._emit(
             {
                 "event": "health",
@@ -494,6 +551,7 @@ class Monitor:
                 "missing_witnesses": missing,
                 "stale_witnesses": stale,
                 "future_witnesses": future,
+                "witness_ages": dict(sorted(ages.items())),
                 "behind": new.checkpoint.size - state.size,
             }
         )
@@ -766,6 +824,8 @@ class Monitor:
                 "epoch": result.epoch,
                 "index": index,
                 "digest": result.digest.hex(),
+                "issued_at": result.issued_at,
+                "signers": list(result.signers),
                 "added": list(map(_key_json, added)),
                 "removed": list(map(_key_json, removed)),
                 "kept": list(map(_key_json, kept)),
@@ -854,6 +914,17 @@ class Monitor:
         if isinstance(outcome, WitnessFailure):
             return self._error(outcome.message, outcome.reason)
         return Status.CLEAN  # Superseded
+
+
+@dataclass
+class _Tally:
+    """What one pass did, for its ``pass`` event (SPEC §8.3)."""
+
+    checked: int = 0
+    epochs: int = 0
+    fleets: set[str] = field(default_factory=set)
+    key_changes: int = 0
+    rotations: int = 0
 
 
 def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

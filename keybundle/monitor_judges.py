@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -129,8 +130,8 @@ class SerialJudge:
 
 
 # Between processes, results travel as plain tuples: a bundle as (fleet, epoch, previous
-# digest, digest, ((key id, algorithm, usage, fingerprint), ...)), a rejection as (reason,
-# message). Pickling dataclasses costs several times as much, per entry, on both sides.
+# digest, digest, ((key id, algorithm, usage, fingerprint), ...), issued_at, signers), a
+# rejection as (reason, message). Pickling dataclasses costs several times as much, per entry.
 _Wire = tuple[Any, ...]
 
 _worker_judge: SerialJudge | None = None
@@ -138,6 +139,9 @@ _worker_judge: SerialJudge | None = None
 
 def _worker_init(pinned_signed: bytes) -> None:
     global _worker_judge  # noqa: PLW0603 (one judge per worker process)
+    # Ctrl-C reaches the whole process group: the parent stops the pool, the workers are
+    # not to die mid-task with a traceback each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_judge = SerialJudge(parse_unverified_signed_trust_root(pinned_signed).root)
 
 
@@ -150,7 +154,7 @@ def _worker_judge_entries(entries: list[bytes], rotation: bytes | None) -> list[
     if judge is None:
         raise AssertionError("bad math in _worker_judge_entries: the worker has no judge")
     return [
-        (r.fleet, r.epoch, r.previous, r.digest, tuple(map(tuple, r.keys)))
+        (r.fleet, r.epoch, r.previous, r.digest, tuple(map(tuple, r.keys)), r.issued_at, r.signers)
         if isinstance(r, BundleInfo)
         else (r.reason, r.message)
         for r in judge.judge(entries, rotation)
@@ -160,8 +164,8 @@ def _worker_judge_entries(entries: list[bytes], rotation: bytes | None) -> list[
 def _from_wire(wire: list[_Wire]) -> list[Judged]:
     make_key = functools.partial(tuple.__new__, KeyInfo)  # KeyInfo._make, without its checks
     return [
-        BundleInfo(w[0], w[1], w[2], w[3], tuple(map(make_key, w[4])))
-        if len(w) == 5
+        BundleInfo(w[0], w[1], w[2], w[3], tuple(map(make_key, w[4])), w[5], w[6])
+        if len(w) == 7
         else Rejection(w[0], w[1])
         for w in wire
     ]

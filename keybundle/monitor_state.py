@@ -28,6 +28,7 @@ from transparency_log.note import parse_unverified
 from .errors import CorruptStateError, MonitorLockedError, VerificationError
 from .evidence import canonical_json, encode_evidence
 from .history import FleetHead, KeyInfo
+from .monitor_history import History
 
 __all__ = [
     "MAX_MONITOR_STATE_BYTES",
@@ -165,7 +166,8 @@ def _unverified_size_root(note_bytes: bytes | None) -> tuple[int, bytes] | None:
 
 
 class StateDir:
-    """The monitor's directory: ``state.json``, ``lock``, ``evidence/``, ``tiles/``, ``witness/``.
+    """The monitor's directory: ``state.json``, ``history.jsonl``, ``lock``, ``evidence/``,
+    ``tiles/``, ``witness/``.
 
     :meth:`lock` takes an exclusive ``flock`` so that two monitors never share one state;
     :meth:`save` replaces the state atomically.
@@ -175,6 +177,8 @@ class StateDir:
         self.path = Path(path)
         self._fsync = fsync
         self._lock_fd: int | None = None
+        self.history = History(self.path, fsync=fsync)
+        """The history file (SPEC §8.5), flushed before every save of the state."""
 
     def lock(self) -> None:
         """Create the directory if needed and lock it (MonitorLockedError if held)."""
@@ -205,8 +209,9 @@ class StateDir:
         return parse_state(data)
 
     def save(self, state: MonitorState) -> None:
-        """Replace the state atomically."""
+        """Replace the state atomically, after appending the history that led to it."""
         self.path.mkdir(parents=True, exist_ok=True)
+        self.history.flush()
         durable.replace(self.path / STATE_FILE, state.encode(), fsync=self._fsync)
 
     def write_evidence(self, evidence: Mapping[str, Any]) -> Path:

@@ -17,35 +17,17 @@ passes, and imports neither ``requests`` nor ``click``; it lives beside
 from __future__ import annotations
 
 from transparency_log.checkpoint import verify_checkpoint
-from transparency_log.errors import VerificationError
-from transparency_log.fetcher import Fetcher, FetchError
+from transparency_log.errors import FetchError, VerificationError
+from transparency_log.fetcher import Fetcher
 from transparency_log.tlog_client import LogClient
 
 from .client import effective_trust_root
+from .errors import LogUnreachableError
 from .package import MAX_PACKAGE_BYTES, ConsistencyProof, build_package, parse_unverified_package
 from .state import ClientState
 from .trustroot import TrustRoot
 
 __all__ = ["LogUnreachableError", "with_consistency"]
-
-
-class LogUnreachableError(OSError):
-    """The log could not be read to check consistency (SPEC §7.5): no decision was made.
-
-    Raised for network, server and file-system failures, including a tile the log does not
-    serve (a mirror that lags behind the package's checkpoint). The caller must not accept
-    the package as if online mode were off: that would let whoever blocks the log switch the
-    check off. ``keybundle verify --log`` exits 2 (SPEC §10.7).
-    """
-
-    def __init__(self, message: str, *, old_size: int, new_size: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.old_size = old_size
-        self.new_size = new_size
-
-    def __str__(self) -> str:
-        return self.message
 
 
 def with_consistency(
@@ -99,6 +81,7 @@ def with_consistency(
         hashes = client.consistency_proof(stored.size, verified)
     except FetchError as e:
         raise LogUnreachableError(
+            e.path,
             f"could not reach the log to check consistency from size {stored.size} to "
             f"{cp.size}: {e}; nothing was decided: try again when the log is reachable",
             old_size=stored.size,

@@ -25,18 +25,17 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ctypes
 import hashlib
 import json
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
+from transparency_log import durable
 from transparency_log.checkpoint import VerifiedCheckpoint, verify_checkpoint
 from transparency_log.fetcher import Fetcher
 from transparency_log.tile import TILE_WIDTH
@@ -404,73 +403,6 @@ def _start_root(trust_root: bytes | TrustRoot) -> TrustRoot:
 # --- writing files -------------------------------------------------------------------------
 
 
-def _sync_filesystem(dir_fd: int) -> None:
-    """Flush every written file of the file system holding ``dir_fd`` to stable storage.
-
-    One ``syncfs(2)`` costs far less than one ``fsync`` per file (about 4 ms each on a
-    journaling file system: 40 s for 10,000 packages); POSIX systems without it get
-    ``sync()``, which flushes every file system and waits on Linux and the BSDs.
-    """
-    libc: Any = None
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-    syncfs = getattr(libc, "syncfs", None) if libc is not None else None
-    if syncfs is None:
-        os.sync()
-        return
-    if syncfs(dir_fd) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"syncfs failed: {os.strerror(err)}")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_all(directory: Path, files: Mapping[str, bytes]) -> None:
-    """Replace each ``directory/name`` with its bytes, each atomically and durably.
-
-    Every file is written whole under a temporary name, then all are flushed to storage at
-    once (:func:`_sync_filesystem`), then each is renamed over its name, then each directory
-    is flushed (SPEC §7.7): a reader or a crash sees, for each file, the old bytes or the new
-    ones, never a torn file, and a new file's name never points at unflushed bytes.
-    """
-    temporaries: list[tuple[Path, Path]] = []
-    try:
-        for name, data in files.items():
-            target = directory / name
-            tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
-            temporaries.append((tmp, target))
-            fd = os.open(
-                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
-            )
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-            finally:
-                os.close(fd)
-        if temporaries:
-            dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                _sync_filesystem(dfd)
-            finally:
-                os.close(dfd)
-        for tmp, target in temporaries:
-            os.replace(tmp, target)
-    except BaseException:
-        for tmp, _ in temporaries:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        raise
-    for parent in sorted({target.parent for _, target in temporaries}):
-        _fsync_dir(parent)
-
-
 GENERATIONS: Final = (".fleets-a", ".fleets-b")
 """The two directories the ``fleets`` symbolic link alternates between (SPEC §7.7)."""
 DEFAULT_GENERATION_GRACE: Final = 5.0
@@ -498,18 +430,6 @@ def active_generation(out: Path) -> str | None:
     return target
 
 
-def _overwrite(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    try:
-        view, offset = memoryview(data), 0
-        while offset < len(data):
-            offset += os.pwrite(fd, view[offset:], offset)
-        if os.fstat(fd).st_size != len(data):
-            os.ftruncate(fd, len(data))
-    finally:
-        os.close(fd)
-
-
 def _write_generation(
     out: Path,
     files: Mapping[str, bytes],
@@ -520,15 +440,14 @@ def _write_generation(
     """Publish ``files`` (name -> bytes) as the new contents of ``out/fleets`` (SPEC §7.7).
 
     ``out/fleets`` is a symbolic link to one of two generation directories. The files are
-    written into the other one, in place (no file is created or freed once both generations
-    exist: on a busy or ``discard``-mounted file system, creating, renaming over and freeing
-    files costs milliseconds each, overwriting microseconds), flushed to storage at once,
-    and then the link is replaced atomically (a new link renamed over it, the directory
-    flushed). A reader resolves the link when it opens a file, so it reads a whole
-    generation, old or new; a crash at any point leaves the served generation intact. The
-    generation overwritten is the one served before the last switch, so the pass first waits
-    until that switch is ``grace`` seconds old: long enough for any reader that opened a file
-    before it to have read it (nginx reads a package in one go).
+    written into the other one, in place (:func:`durable.overwrite_in_place`: no file is
+    created or freed once both generations exist), flushed to storage at once
+    (:func:`durable.sync_filesystem`), and then the link is replaced atomically
+    (:func:`durable.replace_symlink`). A reader resolves the link when it opens a file, so
+    it reads a whole generation, old or new; a crash at any point leaves the served
+    generation intact. The generation overwritten is the one served before the last switch,
+    so the pass first waits until that switch is ``grace`` seconds old: long enough for any
+    reader that opened a file before it to have read it (nginx reads a package in one go).
     """
     active = active_generation(out)
     target = GENERATIONS[1] if active == GENERATIONS[0] else GENERATIONS[0]
@@ -540,22 +459,9 @@ def _write_generation(
     directory = out / target
     directory.mkdir(exist_ok=True)
     for name, data in files.items():
-        _overwrite(directory / name, data)
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        _sync_filesystem(fd)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    tmp = out / f".{FLEETS_DIR}.{secrets.token_hex(6)}.tmp"
-    os.symlink(target, tmp)
-    try:
-        os.replace(tmp, link)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(out)
+        durable.overwrite_in_place(directory / name, data)
+    durable.sync_filesystem(directory)
+    durable.replace_symlink(link, target)
 
 
 # --- the publisher's state ------------------------------------------------------------------
@@ -816,7 +722,7 @@ class Publisher:
         _write_generation(self.out, files, grace=self.generation_grace)
         self.published = checkpoint
         self.packages = packages
-        _write_all(
+        durable.replace_many(
             self.out,
             {
                 INDEX_FILE: json.dumps(index, indent=1, sort_keys=True).encode() + b"\n",

@@ -27,6 +27,8 @@ from nacl.signing import SigningKey
 
 from transparency_log._frozen import Frozen
 
+from .errors import BadSignature
+
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -82,10 +84,6 @@ _P256_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d03010
 
 _COSE_ALG: dict[str, int] = {"ed25519": COSE_ALG_EDDSA, "p256": COSE_ALG_ES256}
 _RAW_LENGTH: dict[str, int] = {"ed25519": 32, "p256": 65}
-
-
-class BadSignature(Exception):  # noqa: N818 -- internal signal, not a user-facing error type
-    """A signature did not verify (internal: callers translate it to a reason code)."""
 
 
 def cose_alg_for(algorithm: str) -> int:

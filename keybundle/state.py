@@ -30,6 +30,7 @@ from transparency_log.errors import VerificationError
 from transparency_log.note import parse_unverified
 
 from . import dcbor
+from .errors import CorruptStateError
 from .trustroot import parse_unverified_signed_trust_root
 
 __all__ = [
@@ -86,12 +87,6 @@ _TEMPORARY_ATTEMPTS: Final = 100
 STATE_LOCK_TIMEOUT_SECONDS: Final = 10
 """How long a writer waits for another process's state lock (SPEC §7.4, §11)."""
 _LOCK_POLL_SECONDS: Final = 0.005
-
-
-class CorruptStateError(Exception):
-    """The stored state does not parse, or its rotation chain does not verify from the pinned
-    root. Never reset silently: that would re-open the client to rollback (SPEC §7.2). The
-    operator of the client must restore or re-provision it."""
 
 
 class FleetState(Frozen):

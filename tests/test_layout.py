@@ -46,3 +46,26 @@ def test_the_readme_lists_the_client_modules_of_the_contract() -> None:
         assert row is not None, f"README has no client row for {package}"
         listed |= {f"{package}.{name}" for name in re.findall(r"`(\w+)`", row.group(1))}
     assert listed == _contract_modules()
+
+
+_EXCEPTION_BASES = re.compile(r"(Error|Exception|Exit|Warning|Signature|Interrupt)$")
+
+
+def test_every_public_exception_of_a_package_is_defined_in_its_errors_module() -> None:
+    """One exceptions module per package (issue 15): a caller finds every error type, and
+    its kind, in ``errors.py``; other modules only re-export the ones they raise. Private
+    control-flow signals (``_GiveUp``) stay beside the code that raises and catches them."""
+    import ast
+
+    strays = []
+    for package in ("keybundle", "transparency_log"):
+        for path in sorted((REPO / package).glob("*.py")):
+            if path.name == "errors.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.ClassDef) or node.name.startswith("_"):
+                    continue
+                bases = [ast.unparse(b).rsplit(".", 1)[-1] for b in node.bases]
+                if any(_EXCEPTION_BASES.search(b) or b == "LookupError" for b in bases):
+                    strays.append(f"{package}/{path.name}: {node.name}")
+    assert strays == []

@@ -634,3 +634,51 @@ def test_negative_vectors_carry_one_fault() -> None:
             reject("MALFORMED_BUNDLE"),
             repaired=other,
         )
+
+
+# -- the mutation runner (bench/mutation_vectors.py) ----------------------------------------
+
+
+def _mutation_runner() -> Any:
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "mutation_vectors.py"
+    spec = importlib.util.spec_from_file_location("mutation_vectors", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["mutation_vectors"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mutation_sites_are_deterministic_and_each_mutant_changes_the_module() -> None:
+    import ast
+    import importlib.util
+
+    runner = _mutation_runner()
+    sites = runner.sites("transparency_log.merkle")
+    assert sites == runner.sites("transparency_log.merkle")
+    assert {s.operator for s in sites} >= {"cmp", "int+1", "skip"}
+    found = importlib.util.find_spec("transparency_log.merkle")
+    assert found is not None
+    assert found.origin is not None
+    original = ast.unparse(ast.parse(Path(found.origin).read_text(encoding="utf-8")))
+    mutants = {runner.mutated_source("transparency_log.merkle", s.index) for s in sites}
+    assert original not in mutants
+    assert len(mutants) == len(sites)  # each site is one distinct change
+    for site in sites:
+        runner._mutated_code("transparency_log.merkle", site.index)  # compiles
+
+
+def test_the_equivalent_mutants_list_names_real_sites() -> None:
+    # Every key in EQUIVALENT_MUTANTS.md names a mutation site of the current source, so
+    # the list cannot silently go stale when a module changes.
+    runner = _mutation_runner()
+    keys = runner._equivalent_keys(DEFAULT_DIR / "EQUIVALENT_MUTANTS.md")
+    assert keys
+    modules = {key.split(":")[0] for key in keys}
+    existing = {
+        key for module in modules for s in runner.sites(module) for key in runner.site_keys(s)
+    }
+    assert sorted(keys - existing) == []

@@ -13,6 +13,7 @@ from nacl.bindings import crypto_scalarmult_base
 from nacl.signing import SigningKey
 
 from keybundle import cose, dcbor
+from keybundle.countersignature import create_countersignature
 from keybundle.signers import P256_ORDER, Ed25519Signer, PublicKey, Signer
 
 from .vectorset import (
@@ -28,11 +29,13 @@ from .vectorset import (
 )
 from .world import (
     DEFAULT_FLEET,
+    ED25519_ORDER_8_POINT,
     INDEPENDENT_ORG,
     OPERATOR_ORG,
     DeterministicP256Signer,
     World,
     crafted_ed25519_signature,
+    ed_add,
     role_signer,
     seed,
 )
@@ -470,11 +473,10 @@ def _payload(vs: VectorSet) -> None:
     ed25519(
         "fleet-key-ed25519-not-on-curve", "y = 2, which is not on the curve.", b"\x02" + bytes(31)
     )
-    torsion = bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")
     ed25519(
         "fleet-key-ed25519-mixed-order",
         "A valid key plus a point of order 8.",
-        _ed_add(keys[0][3], torsion),
+        ed_add(keys[0][3], ED25519_ORDER_8_POINT),
     )
 
     def p256(name: str, description: str, public: bytes) -> None:
@@ -541,29 +543,6 @@ def _payload(vs: VectorSet) -> None:
 
 
 _DELETE = object()
-
-
-def _ed_add(a: bytes, b: bytes) -> bytes:
-    """The Edwards sum of two encoded Ed25519 points (for a mixed-order key)."""
-    p = 2**255 - 19
-    d = -121665 * pow(121666, p - 2, p) % p
-
-    def decode(s: bytes) -> tuple[int, int]:
-        y = int.from_bytes(s, "little") & ((1 << 255) - 1)
-        sign = s[31] >> 7
-        xx = (y * y - 1) * pow(d * y * y + 1, p - 2, p) % p
-        xr = pow(xx, (p + 3) // 8, p)
-        if (xr * xr - xx) % p:
-            xr = xr * pow(2, (p - 1) // 4, p) % p
-        if xr & 1 != sign:
-            xr = p - xr
-        return xr, y
-
-    (x1, y1), (x2, y2) = decode(a), decode(b)
-    t = d * x1 * x2 * y1 * y2 % p
-    x3 = (x1 * y2 + x2 * y1) * pow(1 + t, p - 2, p) % p
-    y3 = (y1 * y2 + x1 * x2) * pow(1 - t, p - 2, p) % p
-    return (y3 | ((x3 & 1) << 255)).to_bytes(32, "little")
 
 
 # --- COSE signatures and countersignatures under the role thresholds (SPEC §4, §5.4) ----------
@@ -734,6 +713,34 @@ def _cose(vs: VectorSet) -> None:
             reject("BAD_INDEPENDENT_SIGNATURE"),
             repaired=good,
         )
+
+    # MAX_SIGNED_BUNDLE_BYTES at the limit and one past it. COSE treats the payload as
+    # opaque bytes (SPEC §4.1), so a long byte string makes the size.
+    def sized(total: int) -> bytes:
+        """Signed and countersigned, built by hand (the builder refuses oversized bundles)."""
+        filler = 60000
+        for _ in range(3):
+            parsed = cose.parse_unverified_sign1(w.sign(b"\x00" * filler))
+            counter = create_countersignature(parsed, w.operator)
+            out = cose.encode_sign1(replace(parsed, countersignatures=(counter,)))
+            filler += total - len(out)
+        if len(out) != total:
+            raise VectorMismatchError(f"the sized bundle is {len(out)} bytes, not {total}")
+        return out
+
+    add(
+        "bundle-of-max-signed-bundle-bytes",
+        "A signed and countersigned bundle of exactly MAX_SIGNED_BUNDLE_BYTES (65536) bytes.",
+        sized(65536),
+        ACCEPT,
+    )
+    add(
+        "bundle-one-byte-over-max-signed-bundle-bytes",
+        "A signed and countersigned bundle of MAX_SIGNED_BUNDLE_BYTES + 1 bytes.",
+        sized(65537),
+        reject("MALFORMED_COSE"),
+        repaired=sized(65536),
+    )
     # MAX_COUNTERSIGNATURES at the limit (72 data items, depth 5: SPEC §4.1) and one past it.
     ops = [role_signer(f"operator {i:02d}") for i in range(16)]
     many_root = w.sign_root(
@@ -983,6 +990,33 @@ def _cose(vs: VectorSet) -> None:
                     signature,
                 ]
             ),
+        ),
+        (
+            "cose-kid-as-text-string",
+            "A protected header whose kid is a 16-character text string, not 16 bytes.",
+            lambda: _tagged(
+                [header({1: -8, 3: content_type, 4: "a" * 16}), unprotected, payload, signature]
+            ),
+        ),
+        (
+            "cose-unprotected-empty-array",
+            "An empty array where the unprotected header map belongs.",
+            lambda: _tagged([body[0], [], payload, signature]),
+        ),
+        (
+            "cose-payload-text-string",
+            "The payload carried as a text string.",
+            lambda: _tagged([body[0], unprotected, payload.decode("latin-1"), signature]),
+        ),
+        (
+            "cose-protected-header-text-string",
+            "The protected header's map bytes carried as a text string, not a byte string.",
+            lambda: _tagged([body[0].decode("latin-1"), unprotected, payload, signature]),
+        ),
+        (
+            "cose-protected-header-array-of-labels",
+            "A protected header that is the array [1, 3, 4], not a map with those labels.",
+            lambda: _tagged([cbor_encode([1, 3, 4]), unprotected, payload, signature]),
         ),
         (
             "cose-protected-crit",

@@ -496,6 +496,14 @@ def _note(vs: VectorSet) -> None:
             reject("BAD_NOTE_SIGNATURE"),
             repaired=signed,
         )
+    add(
+        "note-ed25519-signature-of-63-bytes",
+        "The known key's line with its signature's last byte dropped: 63 bytes, not 64.",
+        signed_raw(_TEXT.encode(), sig.signature[:63]),
+        [vkey],
+        reject("BAD_NOTE_SIGNATURE"),
+        repaired=signed,
+    )
     # Control characters (SPEC §2.4.1 rule 2), each in a text the key did sign: the twin has
     # a space in its place.
     for char, what in (
@@ -1161,6 +1169,12 @@ def _policy(vs: VectorSet) -> None:
     )
     parse("policy-quorum-none-only", "A policy of just 'quorum none'.", "quorum none\n", ACCEPT)
     parse(
+        "policy-threshold-one-and-all-members",
+        "Decimal thresholds at both ends of 1..n: 1 of 2, and 2 of 2.",
+        canonical + "group one 1 w1 w2\ngroup both 2 w3 one\nquorum both\n",
+        ACCEPT,
+    )
+    parse(
         "policy-definition-after-quorum",
         "Definitions may follow the quorum line (only references must come after definitions).",
         f"witness w1 {w1}\nwitness w2 {w2}\ngroup a any w1 w2\nquorum a\nwitness w3 {w3}\n",
@@ -1283,6 +1297,35 @@ def _policy(vs: VectorSet) -> None:
             f"log {log}\nwitness w1 {w1}\nwitness w9 {w4}\n",
         ),
     ]
+    alone.extend(
+        [
+            (
+                "policy-log-after-a-witness-of-its-key-name",
+                "A witness key named like the log, listed before the log line (rule 7).",
+                f"witness w1 {w1}\nwitness w9 {rekey(LOG_ORIGIN, 4, w4)}\nlog {log}\n",
+                f"witness w1 {w1}\nwitness w9 {w4}\nlog {log}\n",
+            ),
+            (
+                "policy-log-after-a-witness-of-its-key",
+                "The log's public key as a witness key under another name, listed before the log "
+                "line (rule 6).",
+                f"witness w1 {w1}\nwitness w9 {rekey('witness.example/w9', 4, log)}\nlog {log}\n",
+                f"witness w1 {w1}\nwitness w9 {w4}\nlog {log}\n",
+            ),
+            (
+                "policy-log-line-with-three-fields",
+                "A log line with a key, a URL and one more field.",
+                f"log {log} https://log.example/ extra\nwitness w1 {w1}\n",
+                f"log {log} https://log.example/\nwitness w1 {w1}\n",
+            ),
+            (
+                "policy-witness-line-with-four-fields",
+                "A witness line with a name, a key, a URL and one more field.",
+                f"log {log}\nwitness w1 {w1} https://w1.example/ extra\n",
+                f"log {log}\nwitness w1 {w1} https://w1.example/\n",
+            ),
+        ]
+    )
     alone.append(
         (
             "policy-group-member-twice-in-one-group",
@@ -1310,15 +1353,14 @@ def _policy(vs: VectorSet) -> None:
 
     # Rule 6 compares whole 32-byte keys: two log keys that differ in one byte are two keys.
     near = bytearray(public(log2))
-    near[1] = next(
+    near[0] = next(
         b
         for b in range(256)
-        if b != near[1]
-        and crypto_core_ed25519_is_valid_point(bytes(near[:1]) + bytes([b]) + bytes(near[2:]))
+        if b != near[0] and crypto_core_ed25519_is_valid_point(bytes([b]) + bytes(near[1:]))
     )
     parse(
         "policy-log-keys-differing-in-one-byte",
-        "Two logs whose public keys differ only in their second byte: distinct keys (rule 6).",
+        "Two logs whose public keys differ only in their first byte: distinct keys (rule 6).",
         f"log {log2}\nlog {note.encode_verifier_key('log3.example/keybundle', 1, bytes(near))}\n"
         "quorum none\n",
         ACCEPT,
@@ -1413,6 +1455,13 @@ def _policy(vs: VectorSet) -> None:
         reject("QUORUM_NOT_MET"),
     )
     quorum(
+        "quorum-any-not-met-without-cosigners",
+        "A group of threshold any with no cosignature: any means at least one.",
+        canonical + "group a any w1 w2\nquorum a\n",
+        [],
+        reject("QUORUM_NOT_MET"),
+    )
+    quorum(
         "quorum-counts-key-names-not-local-names",
         "Cosigners are counted by key name; the policy-local names w1 and w2 count for nothing.",
         group,
@@ -1491,6 +1540,18 @@ def _policy(vs: VectorSet) -> None:
         both,
         w.checkpoint(origin="other.example/log"),
         reject("WRONG_ORIGIN"),
+    )
+    # Of two logs of one name, the one whose key hash the note names verifies it.
+    namesake = note.encode_verifier_key(
+        LOG_ORIGIN, 1, bytes(SigningKey(seed("log namesake")).verify_key)
+    )
+    checkpoint(
+        "checkpoint-under-policy-two-logs-of-one-name",
+        "Two listed logs carry the checkpoint's origin as their key name; the second, whose "
+        "key hash the note's signature line names, signed it.",
+        f"log {namesake}\n" + both,
+        w.checkpoint(),
+        ACCEPT,
     )
     # The order of SPEC §2.8 "Checkpoint under a policy": structure, claimed origin, §2.6.
     other_origin = w.checkpoint(origin="other.example/log")

@@ -80,13 +80,13 @@ _EXPORTS: dict[str, str] = {
     "TileStore": "storage",
     "Admission": "appender",
     "Log": "appender",
-    "LogLockedError": "appender",
+    "LogLockedError": "errors",
     "open_directory_log": "appender",
     "DirectoryFetcher": "fetcher",
-    "FetchError": "fetcher",
+    "FetchError": "errors",
     "Fetcher": "fetcher",
     "HTTPFetcher": "fetcher",
-    "NotFoundError": "fetcher",
+    "NotFoundError": "errors",
     "LogClient": "tlog_client",
     "FileStateStore": "witness",
     "Witness": "witness",
@@ -185,7 +185,6 @@ if TYPE_CHECKING:
     from .appender import (
         Admission,
         Log,
-        LogLockedError,
         open_directory_log,
     )
     from .checkpoint import (
@@ -200,15 +199,16 @@ if TYPE_CHECKING:
         timestamp_of,
     )
     from .errors import (
+        FetchError,
+        LogLockedError,
         LogReason,
+        NotFoundError,
         VerificationError,
     )
     from .fetcher import (
         DirectoryFetcher,
         Fetcher,
-        FetchError,
         HTTPFetcher,
-        NotFoundError,
     )
     from .merkle import (
         EMPTY_ROOT,

@@ -47,7 +47,9 @@ class _DataclassFields:
         import dataclasses
 
         taken = set(_init_parameters(owner))
-        annotations = owner.__annotations__
+        annotations: dict[str, Any] = {}
+        for klass in reversed(owner.__mro__):  # inherited fields first, as ``_fields`` has them
+            annotations.update(klass.__dict__.get("__annotations__", {}))  # noqa: RUF063
         shown = set(owner._compared)
         spec = [
             (

@@ -18,13 +18,10 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from transparency_log import ed25519
-from transparency_log._frozen import Frozen
 from transparency_log.note_keys import (
     NamedEd25519Signer,
+    NamedEd25519Verifier,
     Signature,
-    format_verifier_key,
-    key_hash,
-    require_valid_name,
 )
 
 __all__ = [
@@ -99,7 +96,7 @@ def timestamp_of(sig: Signature) -> int:
     return int.from_bytes(sig.signature[:_TIMESTAMP_BYTES], "big")
 
 
-class CosignatureV1Verifier(Frozen):
+class CosignatureV1Verifier(NamedEd25519Verifier):
     """Verifies cosignature/v1 lines by one named witness key (SPEC §2.5.4).
 
     A :class:`~transparency_log.note.Verifier`: :func:`~transparency_log.note.open_note`
@@ -108,24 +105,8 @@ class CosignatureV1Verifier(Frozen):
 
     sig_type: ClassVar[int] = SIG_TYPE_COSIGNATURE_V1
 
-    name: str
-    public_key: bytes
-    key_hash: int
-
-    def __init__(self, name: str, public_key: bytes) -> None:
-        self._freeze(name=name, public_key=public_key)
-        self.__post_init__()
-
-    def __post_init__(self) -> None:
-        require_valid_name(self.name)
-        ed25519.require_public_key(self.public_key)
-        key = bytes([SIG_TYPE_COSIGNATURE_V1]) + self.public_key
-        object.__setattr__(self, "key_hash", key_hash(self.name, key))
-
-    @property
-    def verifier_key(self) -> str:
-        """This key as a verifier-key string ``<name>+<hash>+base64(0x04 || public key)``."""
-        return format_verifier_key(self.name, SIG_TYPE_COSIGNATURE_V1, self.public_key)
+    def __init__(self, name: str, public_key: bytes) -> None:  # or mypy wants key_hash too
+        super().__init__(name, public_key)
 
     def verify(self, msg: bytes, sig: bytes) -> bool:
         """Whether ``sig`` is a cosignature/v1 of the checkpoint text ``msg`` (SPEC §2.5.4).

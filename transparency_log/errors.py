@@ -1,11 +1,21 @@
 """The log layer's exceptions, one base per kind, and its reason codes (SPEC.md §9).
 
-Every rejection of hostile or broken input is a :class:`VerificationError` carrying a stable
-reason code from a closed list (SPEC.md §9). Caller mistakes raise ``ValueError``/``TypeError``
-instead, and a broken internal invariant raises ``AssertionError`` explicitly, so the three
-kinds of failure never mix. Two more kinds belong to storage, not to input: another process
-holds a lock this one needs (:class:`LockedError`), and files on disk that disagree in a way
-no reopen can repair (:class:`LogStateError`).
+Every exception the package raises on purpose is defined here (the modules that raise them
+re-export the ones their callers catch). Each belongs to one kind, and the kinds never mix:
+
+* **Verification failures**: hostile or broken input. :class:`VerificationError`, with a
+  stable ``reason`` from the closed list :class:`LogReason` (SPEC.md §9) typed as the enum,
+  and its structured subclass :class:`BatchRejectionError` (the batch position as a field).
+* **The environment: storage and state.** Another process holds a lock this one needs
+  (:class:`LockedError`, an ``OSError``: :class:`LogLockedError`, :class:`StateLockedError`),
+  or files on disk disagree in a way no reopen can repair (:class:`LogStateError`).
+* **I/O with a log or a peer**: every ``OSError``. :class:`FetchError` (a static resource of
+  a log could not be read; its ``path`` a field), with :class:`NotFoundError` and
+  :class:`ResponseTooLargeError`; and one HTTP request over its deadline
+  (:class:`DeadlineExceededError`, a ``TimeoutError``) or its answer over the caller's cap
+  (:class:`AnswerTooLargeError`). Code that already handles I/O failure handles these.
+* **Caller mistakes**: plain ``ValueError`` / ``TypeError``, never a class of this module.
+* **A broken internal invariant**: ``AssertionError("bad math in ...")``, raised explicitly.
 """
 
 from __future__ import annotations
@@ -13,11 +23,16 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = [
+    "AnswerTooLargeError",
     "BatchRejectionError",
+    "DeadlineExceededError",
+    "FetchError",
     "LockedError",
     "LogLockedError",
     "LogReason",
     "LogStateError",
+    "NotFoundError",
+    "ResponseTooLargeError",
     "StateLockedError",
     "VerificationError",
 ]
@@ -111,3 +126,45 @@ class StateLockedError(LockedError):
 
 class LogStateError(RuntimeError):
     """The log's files or state disagree in a way that reopening cannot repair."""
+
+
+# --- I/O with a log or a peer ------------------------------------------------------------------
+
+
+class FetchError(OSError):
+    """A resource of a log could not be fetched (network, server or file-system failure).
+
+    ``path`` is the resource's path relative to the log's prefix (SPEC §6.5), as asked.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotFoundError(FetchError):
+    """The resource does not exist: HTTP 404 or 410, or no such file."""
+
+
+class ResponseTooLargeError(FetchError):
+    """The resource is larger than the cap the caller set; it was not read completely."""
+
+
+class DeadlineExceededError(TimeoutError):
+    """An HTTP request and its whole answer did not complete within its deadline (SPEC §11)."""
+
+
+class AnswerTooLargeError(OSError):
+    """An HTTP answer's body is longer than the caller's cap; it was not read to its end.
+
+    An ``OSError`` like :class:`ResponseTooLargeError`, which the fetcher translates it to:
+    the peer sent too much, the caller asked nothing wrong. ``cap`` is the cap, in bytes.
+    """
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(f"the answer is larger than {cap} bytes")
+        self.cap = cap

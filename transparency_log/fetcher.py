@@ -10,7 +10,8 @@ Failures are I/O errors, not verification errors: :class:`NotFoundError` when th
 does not exist (HTTP 404/410, a missing file), :class:`ResponseTooLargeError` when it is
 larger than the caller's cap, and :class:`FetchError` for everything else (timeouts,
 connection failures, 5xx after the bounded retries, redirects). All are ``OSError``
-subclasses, so code that already handles I/O failure handles these.
+subclasses, so code that already handles I/O failure handles these; they are defined in
+:mod:`transparency_log.errors` and re-exported here, beside the protocol that raises them.
 
 This module, :mod:`transparency_log.witness_client` and :mod:`transparency_log.http_deadline`
 (which bounds every request, SPEC §11) are the only ones of the package that import
@@ -21,13 +22,15 @@ directory (an auditor, a test, the log's own server) never loads it.
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from .errors import FetchError, NotFoundError, ResponseTooLargeError
+from .tile import require_resource_path
 
 if TYPE_CHECKING:
     import requests
@@ -70,30 +73,6 @@ MAX_FETCH_PATH_LENGTH = 256
 _RETRY_BACKOFF_SECONDS = 0.1
 _RETRY_BACKOFF_CAP_SECONDS = 2.0
 _USER_AGENT = "keybundle-tlog-client"
-# Path elements of [A-Za-z0-9_.-] not starting with '.', so '..', hidden names, absolute
-# paths, empty elements and backslashes are all refused.
-_ELEMENT = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"
-_PATH = re.compile(rf"{_ELEMENT}(?:/{_ELEMENT})*")
-
-
-class FetchError(OSError):
-    """A resource could not be fetched (network, server or file-system failure)."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(message)
-        self.path = path
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class NotFoundError(FetchError):
-    """The resource does not exist: HTTP 404 or 410, or no such file."""
-
-
-class ResponseTooLargeError(FetchError):
-    """The resource is larger than the cap the caller set; it was not read completely."""
 
 
 class Fetcher(Protocol):
@@ -143,14 +122,7 @@ def validate_fetch_path(path: str) -> str:
     ``/``-separated non-empty elements of ``[A-Za-z0-9_.-]`` that do not start with ``.``,
     at most :data:`MAX_FETCH_PATH_LENGTH` characters: no absolute path, no ``..``.
     """
-    if not isinstance(path, str):
-        raise TypeError(f"a resource path is a str, not {type(path).__name__}")
-    if len(path) > MAX_FETCH_PATH_LENGTH or _PATH.fullmatch(path) is None:
-        raise ValueError(
-            f"resource path {path[:80]!r} is not a relative path of [A-Za-z0-9_.-] elements "
-            "(no leading '.', no '..', no empty element)"
-        )
-    return path
+    return require_resource_path(path, "resource path", MAX_FETCH_PATH_LENGTH)
 
 
 def _check_cap(max_bytes: int | None, default: int) -> int:

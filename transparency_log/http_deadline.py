@@ -35,6 +35,8 @@ import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from .errors import AnswerTooLargeError, DeadlineExceededError
+
 __all__ = [
     "AnswerTooLargeError",
     "BoundedResponse",
@@ -46,18 +48,6 @@ __all__ = [
 
 _CHUNK_BYTES = 64 * 1024
 _local = threading.local()
-
-
-class DeadlineExceededError(TimeoutError):
-    """The request and its whole answer did not complete within the deadline."""
-
-
-class AnswerTooLargeError(ValueError):
-    """The answer's body is longer than the caller's cap; it was not read to its end."""
-
-    def __init__(self, cap: int) -> None:
-        super().__init__(f"the answer is larger than {cap} bytes")
-        self.cap = cap
 
 
 class Deadline:

@@ -31,6 +31,7 @@ from transparency_log.errors import LogReason, VerificationError
 from transparency_log.note_keys import (
     SIG_LINE_PREFIX,
     NamedEd25519Signer,
+    NamedEd25519Verifier,
     Signature,
     Signer,
     Verifier,
@@ -103,29 +104,13 @@ class Note(Frozen):
         self._freeze(text=text, sigs=sigs, unverified_sigs=unverified_sigs)
 
 
-class Ed25519Verifier(Frozen):
+class Ed25519Verifier(NamedEd25519Verifier):
     """Verifies Ed25519 note signatures (type 0x01) by one named key (SPEC §2.4.5)."""
 
     sig_type: ClassVar[int] = SIG_TYPE_ED25519
 
-    name: str
-    public_key: bytes
-    key_hash: int
-
-    def __init__(self, name: str, public_key: bytes) -> None:
-        self._freeze(name=name, public_key=public_key)
-        self.__post_init__()
-
-    def __post_init__(self) -> None:
-        require_valid_name(self.name)
-        ed25519.require_public_key(self.public_key)
-        key = bytes([SIG_TYPE_ED25519]) + self.public_key
-        object.__setattr__(self, "key_hash", key_hash(self.name, key))
-
-    @property
-    def verifier_key(self) -> str:
-        """This key as a verifier-key string ``<name>+<hash>+<base64>``."""
-        return format_verifier_key(self.name, SIG_TYPE_ED25519, self.public_key)
+    def __init__(self, name: str, public_key: bytes) -> None:  # or mypy wants key_hash too
+        super().__init__(name, public_key)
 
     def verify(self, msg: bytes, sig: bytes) -> bool:
         """Whether ``sig`` is a strict Ed25519 signature of the note text ``msg``."""

@@ -19,6 +19,7 @@ from transparency_log._frozen import Frozen
 __all__ = [
     "SIG_LINE_PREFIX",
     "NamedEd25519Signer",
+    "NamedEd25519Verifier",
     "Signature",
     "Signer",
     "Verifier",
@@ -181,3 +182,38 @@ class NamedEd25519Signer:
         """The 32-byte Ed25519 public key."""
         return self._public_key
 
+
+class NamedEd25519Verifier(Frozen):
+    """The key half both Ed25519 note verifiers share (types 0x01 and 0x04, SPEC §2.4.5, §2.5).
+
+    Checks the name and that the public key is a canonical Ed25519 point (SPEC §2.4.5)
+    once, when the verifier is made, and derives the key hash over ``sig_type``: a key
+    parsed from a verifier-key string, or handed over by a caller, is checked the same way
+    whatever its type. Subclasses set ``sig_type`` and define :meth:`verify`, what the
+    signature covers.
+    """
+
+    sig_type: ClassVar[int]
+
+    name: str
+    public_key: bytes
+    key_hash: int
+
+    def __init__(self, name: str, public_key: bytes) -> None:
+        self._freeze(name=name, public_key=public_key)
+        self.__post_init__()
+
+    def __post_init__(self) -> None:
+        require_valid_name(self.name)
+        ed25519.require_public_key(self.public_key)
+        key = bytes([self.sig_type]) + self.public_key
+        object.__setattr__(self, "key_hash", key_hash(self.name, key))
+
+    @property
+    def verifier_key(self) -> str:
+        """This key as a verifier-key string ``<name>+<hash>+base64(type || public key)``."""
+        return format_verifier_key(self.name, self.sig_type, self.public_key)
+
+    def verify(self, msg: bytes, sig: bytes) -> bool:
+        """Whether ``sig`` is a signature of type :attr:`sig_type` of ``msg``."""
+        raise NotImplementedError

@@ -413,6 +413,7 @@ def make_log_server(
     *,
     threads: int = DEFAULT_SERVER_THREADS,
     guard: ConnectionGuard = DEFAULT_CONNECTION_GUARD,
+    wrap: Callable[[_http.WSGIApp], _http.WSGIApp] | None = None,
 ) -> LogServer:
     """Bind ``service`` on waitress (SPEC §6.5).
 
@@ -420,10 +421,12 @@ def make_log_server(
     (so that a body over the limit, up to twice, still gets this app's one-line 413 answer)
     and answers 413 itself beyond; ``guard`` sheds idle and trickling connections (SPEC
     §6.5.2). A submission waiting for its batch and witnesses is being answered and is never
-    shed.
+    shed. ``wrap`` wraps the app (:func:`transparency_log.observe.instrument`: health,
+    metrics, logs).
     """
+    app = make_wsgi_app(service)
     server = _http.create_waitress_server(
-        make_wsgi_app(service),
+        app if wrap is None else wrap(app),
         host,
         port,
         threads=threads,

@@ -42,6 +42,7 @@ __all__ = [
     "new_tiles",
     "parse_tile_data",
     "parse_tile_path",
+    "require_resource_path",
     "tile_data",
     "tiles_for_size",
     "x_path",
@@ -69,6 +70,32 @@ _NODE = b"\x01"
 _PATH = re.compile(
     r"tile/(entries|0|[1-9][0-9]?)/((?:x[0-9]{3}/)*[0-9]{3})(?:\.p/([1-9][0-9]{0,2}))?"
 )
+
+# A path element: letters, digits, '_', '-', '.', not starting with '.', so that '.' and '..'
+# (traversal), hidden names and the writers' temporary names ('.<name>.tmp') are all refused.
+_ELEMENT = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"
+_RESOURCE_PATH = re.compile(rf"{_ELEMENT}(?:/{_ELEMENT})*")
+
+
+def require_resource_path(path: str, what: str, max_length: int) -> str:
+    """Return ``path`` if it is a safe relative path of a log's static resource, else raise
+    ``ValueError`` (``TypeError`` if it is not a ``str``).
+
+    Safe (SPEC §6.1, §6.5.4): ``/``-separated non-empty elements of ``[A-Za-z0-9_.-]`` that
+    do not start with ``.``, at most ``max_length`` characters. This refuses absolute paths,
+    ``..`` traversal, backslashes, empty elements and hidden or temporary names, so a path
+    from a URL or a caller never leaves the log's directory or reaches a file it stages. The
+    one check of the tile store (``MAX_PATH_LENGTH``) and the fetcher
+    (``MAX_FETCH_PATH_LENGTH``); ``what`` names the path in the error.
+    """
+    if not isinstance(path, str):
+        raise TypeError(f"a {what} is a str, not {type(path).__name__}")
+    if len(path) > max_length or _RESOURCE_PATH.fullmatch(path) is None:
+        raise ValueError(
+            f"{what} {path[:80]!r} is not a relative path of [A-Za-z0-9_.-] elements "
+            "(no leading '.', no '..', no empty element)"
+        )
+    return path
 
 
 def _check_int(value: object, what: str, low: int, high: int) -> int:

@@ -675,16 +675,19 @@ def make_witness_server(
     threads: int = DEFAULT_WITNESS_THREADS,
     guard: ConnectionGuard = DEFAULT_CONNECTION_GUARD,
     max_body_bytes: int = MAX_ADD_CHECKPOINT_BYTES,
+    wrap: Callable[[_http.WSGIApp], _http.WSGIApp] | None = None,
 ) -> WitnessServer:
     """Bind ``witness`` on waitress (SPEC §6.4.5); call :meth:`WitnessServer.serve_forever`.
 
     Waitress reads each request completely before a worker sees it, up to twice the body
     limit (so a body over it, up to twice, still gets this app's one-line 413) and answers
     413 itself beyond; ``guard`` sheds idle and trickling connections (SPEC §6.4.5), so a
-    few hundred sockets cannot lock the log out of its cosignatures.
+    few hundred sockets cannot lock the log out of its cosignatures. ``wrap`` wraps the app
+    (:func:`transparency_log.observe.instrument`: health, metrics, logs).
     """
+    app = make_wsgi_app(witness, max_body_bytes=max_body_bytes)
     server = _http.create_waitress_server(
-        make_wsgi_app(witness, max_body_bytes=max_body_bytes),
+        app if wrap is None else wrap(app),
         host,
         port,
         threads=threads,

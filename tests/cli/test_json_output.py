@@ -37,7 +37,8 @@ NOT_YET = {
     "keybundle log cosign",
     "keybundle log serve",
     "keybundle log witnesses",
-    "keybundle monitor",
+    "keybundle monitor follow",
+    "keybundle monitor report",
     "keybundle package publish",
     "keybundle witness serve",
 }

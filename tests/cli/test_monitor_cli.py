@@ -65,7 +65,12 @@ def test_once_json_on_a_clean_log(served: StaticLog, tmp_path: Path) -> None:
     assert [e["event"] for e in events if e["event"] != "progress"] == [
         "checkpoint", "health", "epoch", "epoch", "pass",
     ]  # fmt: skip
-    assert events[-1] == {"event": "pass", "status": "clean", "size": 2, "verified_size": 2}
+    assert all(e["time"].endswith("Z") for e in events)
+    del events[-1]["time"]
+    assert events[-1] == {
+        "event": "pass", "status": "clean", "size": 2, "verified_size": 2, "checked": 2,
+        "epochs": 2, "fleets": 1, "key_changes": 12, "rotations": 0,
+    }  # fmt: skip
 
 
 def test_once_human_output_misbehaviour_and_evidence_verify(
@@ -77,8 +82,9 @@ def test_once_human_output_misbehaviour_and_evidence_verify(
     append(served.root, world, [first, twin])
     root, state = setup(tmp_path, world)
     code, out = invoke(
-        "monitor", "--trust-root", str(root), "--state", str(state), served.url, "--once"
-    )
+        "monitor", "--trust-root", str(root), "--state", str(state), served.url, "--once",
+        "--verbose",
+    )  # fmt: skip
     assert code == 1, out
     assert "MISBEHAVIOUR (EPOCH_CONFLICT)" in out
     assert f"epoch: fleet {FLEET} epoch 1 (entry 0): 4 added, 0 removed, 0 kept" in out

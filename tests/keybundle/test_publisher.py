@@ -22,7 +22,6 @@ from keybundle.publisher import (
     LogHistory,
     PackageSource,
     Publisher,
-    _write_all,
     _write_generation,
     active_generation,
     fleet_path,
@@ -266,16 +265,6 @@ def test_the_publisher_never_replaces_a_fleets_path_it_did_not_make(tmp_path: Pa
     (other / "fleets").symlink_to("/etc")
     with pytest.raises(ValueError, match="not at a generation"):
         _write_generation(other, {"a.cbor": b"x"}, grace=0)
-
-
-def test_write_all_replaces_whole_files_and_cleans_up_after_a_failure(tmp_path: Path) -> None:
-    (tmp_path / "fleets").mkdir()
-    _write_all(tmp_path, {"fleets/a.cbor": b"one", "index.json": b"{}"})
-    _write_all(tmp_path, {"fleets/a.cbor": b"two"})
-    assert (tmp_path / "fleets/a.cbor").read_bytes() == b"two"
-    with pytest.raises(FileNotFoundError):
-        _write_all(tmp_path, {"fleets/b.cbor": b"x", "missing/c.cbor": b"y"})
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.cbor", "fleets", "index.json"]
 
 
 # -- the in-process source --------------------------------------------------------------------

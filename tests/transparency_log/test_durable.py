@@ -85,3 +85,54 @@ def test_a_locked_writer_reuses_the_temporary_a_crash_left(tmp_path: Path) -> No
     durable.replace_with(target, lambda out: out.write(b"new"), locked=True, fsync=False)
     assert target.read_bytes() == b"new"
     assert [p.name for p in tmp_path.iterdir()] == ["leaf-filter"]
+
+
+def test_append_cuts_a_torn_last_line_first(tmp_path: Path) -> None:
+    path = tmp_path / "records"
+    durable.append(path, b"one\n")
+    durable.append(path, b"two\n", fsync=False)
+    assert path.read_bytes() == b"one\ntwo\n"
+    with path.open("ab") as f:
+        f.write(b"thr" + b"e" * 70_000)  # torn, longer than one read back
+    durable.append(path, b"three\n")
+    assert path.read_bytes() == b"one\ntwo\nthree\n"
+    path.write_bytes(b"no line at all")
+    durable.append(path, b"four\n")
+    assert path.read_bytes() == b"four\n"
+
+
+def test_replace_many_replaces_whole_files_and_cleans_up_after_a_failure(tmp_path: Path) -> None:
+    (tmp_path / "fleets").mkdir()
+    durable.replace_many(tmp_path, {"fleets/a.cbor": b"one", "index.json": b"{}"})
+    durable.replace_many(tmp_path, {"fleets/a.cbor": b"two"})
+    assert (tmp_path / "fleets/a.cbor").read_bytes() == b"two"
+    with pytest.raises(FileNotFoundError):
+        durable.replace_many(tmp_path, {"fleets/b.cbor": b"x", "missing/c.cbor": b"y"})
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.cbor", "fleets", "index.json"]
+
+
+def test_overwrite_in_place_keeps_the_inode_and_truncates_a_longer_file(tmp_path: Path) -> None:
+    target = tmp_path / "a.cbor"
+    durable.overwrite_in_place(target, b"a longer first version")
+    inode = target.stat().st_ino
+    durable.overwrite_in_place(target, b"short")
+    assert target.read_bytes() == b"short"
+    assert target.stat().st_ino == inode  # rewritten, not created again
+    durable.sync_filesystem(tmp_path)
+
+
+def test_overwrite_in_place_never_writes_through_a_symlink(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    (tmp_path / "a.cbor").symlink_to(victim)
+    with pytest.raises(OSError, match="symbolic links"):  # ELOOP: O_NOFOLLOW refused it
+        durable.overwrite_in_place(tmp_path / "a.cbor", b"planted")
+    assert victim.read_bytes() == b"keep"
+
+
+def test_replace_symlink_switches_the_target_and_leaves_no_temporary(tmp_path: Path) -> None:
+    link = tmp_path / "fleets"
+    durable.replace_symlink(link, "one")
+    durable.replace_symlink(link, "two", fsync=False)
+    assert os.readlink(link) == "two"
+    assert [p.name for p in tmp_path.iterdir()] == ["fleets"]

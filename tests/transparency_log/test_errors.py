@@ -5,10 +5,15 @@ from __future__ import annotations
 import pytest
 
 from transparency_log.errors import (
+    AnswerTooLargeError,
     BatchRejectionError,
+    DeadlineExceededError,
+    FetchError,
     LockedError,
     LogLockedError,
     LogReason,
+    NotFoundError,
+    ResponseTooLargeError,
     StateLockedError,
     VerificationError,
 )
@@ -43,3 +48,26 @@ def test_a_batch_rejection_carries_its_position_and_the_hooks_error() -> None:
 def test_every_held_lock_has_one_base(locked: type[LockedError]) -> None:
     assert issubclass(locked, LockedError)
     assert issubclass(locked, OSError)
+
+
+@pytest.mark.parametrize(
+    "io",
+    [FetchError, NotFoundError, ResponseTooLargeError, DeadlineExceededError, AnswerTooLargeError],
+)
+def test_every_failure_to_read_a_log_or_a_peer_is_an_os_error(io: type[OSError]) -> None:
+    assert issubclass(io, OSError)
+    assert not issubclass(io, VerificationError)
+
+
+def test_a_fetch_error_names_the_path_it_could_not_read() -> None:
+    error = NotFoundError("tile/0/001", "tile/0/001: HTTP 404")
+    assert (error.path, str(error)) == ("tile/0/001", "tile/0/001: HTTP 404")
+    assert AnswerTooLargeError(4096).cap == 4096
+
+
+def test_the_fetcher_and_the_deadline_re_export_their_errors() -> None:
+    from transparency_log import fetcher, http_deadline
+
+    assert fetcher.FetchError is FetchError
+    assert fetcher.NotFoundError is NotFoundError
+    assert http_deadline.DeadlineExceededError is DeadlineExceededError

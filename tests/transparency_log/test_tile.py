@@ -25,6 +25,7 @@ from transparency_log.tile import (
     new_tiles,
     parse_tile_data,
     parse_tile_path,
+    require_resource_path,
     tile_data,
     tiles_for_size,
     x_path,
@@ -312,3 +313,22 @@ def test_reader_refuses_nodes_outside_its_tree() -> None:
         reader.read_hashes([(0, 300)])
     with pytest.raises(ValueError, match="not a complete subtree"):
         reader.read_hashes([(9, 0)])
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/etc/passwd", "../checkpoint", "tile/../x", "tile//0", ".checkpoint.tmp", "tile/.x", "a\\b"],
+)
+def test_a_resource_path_never_leaves_the_log_or_reaches_a_hidden_file(path: str) -> None:
+    with pytest.raises(ValueError, match=r"^store path .* is not a relative path"):
+        require_resource_path(path, "store path", 256)
+
+
+def test_a_resource_path_has_a_length_limit_and_is_a_str() -> None:
+    assert (
+        require_resource_path("tile/0/x001/234.p/5", "resource path", 19) == "tile/0/x001/234.p/5"
+    )
+    with pytest.raises(ValueError, match="resource path"):
+        require_resource_path("tile/0/x001/234.p/5", "resource path", 18)
+    with pytest.raises(TypeError, match="a resource path is a str, not bytes"):
+        require_resource_path(b"checkpoint", "resource path", 256)  # type: ignore[arg-type]

@@ -1,0 +1,97 @@
+"""The services as an operator runs them (SPEC §6.6, §10.6): a TOML ``--config`` file that
+flags override, and the structured records, ``/healthz`` and ``/metrics`` of a real
+``keybundle log serve`` process configured by such a file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+import requests
+from click.testing import CliRunner
+
+from keybundle_cli.config import MAX_SERVICE_CONFIG_BYTES, config_option, load_config
+from keybundle_cli.log import serve as log_serve
+from keybundle_cli.witness import serve as witness_serve
+from tests.cli.test_log_cli import ORIGIN, _keybundle, _start, _stop, _write_key
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_a_config_file_names_options_as_on_the_command_line(tmp_path: Path) -> None:
+    path = tmp_path / "log.toml"
+    path.write_text('directory = "/var/lib/keybundle/log"\nlisten = "127.0.0.1:8080"\n'
+                    "batch-size = 64\nbatch_max_age = 0.1\n")  # fmt: skip
+    assert load_config(path, log_serve) == {
+        "directory": "/var/lib/keybundle/log", "listen": "127.0.0.1:8080", "batch_size": 64,
+        "batch_max_age": 0.1,
+    }  # fmt: skip
+    path.write_text('log = ["a+1+AQ", "b+2+AQ"]\nstate = "/var/lib/w"\n')
+    assert load_config(path, witness_serve) == {
+        "logs": ["a+1+AQ", "b+2+AQ"],
+        "state_dir": "/var/lib/w",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("an unknown setting", "listne = 'x'\n", "unknown setting 'listne'"),
+        ("a list for one value", "listen = ['a', 'b']\n", "takes one value, not a list"),
+        ("a table", "[listen]\nx = 1\n", "is a table"),
+        ("not TOML", "listen = \n", "is not valid TOML"),
+        ("too large", "# " + "x" * MAX_SERVICE_CONFIG_BYTES + "\n", "is over"),
+    ],
+)
+def test_a_bad_config_file_is_refused_with_its_reason(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(click.BadParameter, match=message):
+        load_config(path, log_serve)
+
+
+def test_flags_override_the_config_file(tmp_path: Path) -> None:
+    @click.command()
+    @click.option("--threads", type=int, default=1)
+    @click.option("--listen", required=True)
+    @config_option
+    def cmd(threads: int, listen: str) -> None:
+        click.echo(f"{threads} {listen}")
+
+    path = tmp_path / "c.toml"
+    path.write_text('threads = 3\nlisten = "from-file"\n')
+    runner = CliRunner()
+    assert runner.invoke(cmd, ["--config", str(path)]).output == "3 from-file\n"
+    assert runner.invoke(cmd, ["--config", str(path), "--threads", "5"]).output == "5 from-file\n"
+    assert runner.invoke(cmd, ["--threads", "5", "--config", str(path)]).output == "5 from-file\n"
+    missing = runner.invoke(cmd, ["--config", str(tmp_path / "none.toml")])
+    assert missing.exit_code == 2
+    assert "cannot read" in missing.output
+
+
+def test_log_serve_from_a_config_file_logs_health_and_metrics(tmp_path: Path) -> None:
+    _write_key(tmp_path / "log.key")
+    directory = tmp_path / "log"
+    init = _keybundle("log", "init", directory, "--origin", ORIGIN, "--key", tmp_path / "log.key")
+    assert init.returncode == 0, init.stderr
+    config = tmp_path / "log.toml"
+    config.write_text(f'directory = "{directory}"\nlisten = "127.0.0.1:0"\nthreads = 4\n')
+    server, url = _start("log", "serve", "--config", config)
+    try:
+        assert requests.post(f"{url}/add", data=b"one entry", timeout=30).status_code == 200
+        assert requests.post(f"{url}/add", data=b"", timeout=30).status_code == 400
+        health = requests.get(f"{url}/healthz", timeout=10)
+        metrics = requests.get(f"{url}/metrics", timeout=10).text
+    finally:
+        assert _stop(server) == 0
+    assert (health.status_code, health.text) == (200, "ok size 1\n")
+    assert "keybundle_log_appends_total 1.0" in metrics
+    assert server.stderr is not None
+    records = [json.loads(line) for line in server.stderr.read().splitlines()]
+    (append,) = [r for r in records if r.get("event") == "append"]
+    assert (append["index"], append["logger"], append["level"]) == (0, "keybundle.service", "info")
+    assert any(r.get("event") == "refusal" and r["code"] == 400 for r in records)
