@@ -184,7 +184,7 @@ class _LazyGroup(click.Group):
     cls=_LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="\b\nExit codes: 0 success; 1 rejected (reason code printed); 2 usage or file "
-    "error.\nEvery command takes --json (SPEC §10.1). Shell completion (bash, zsh, fish):\n"
+    "error.\nWith --json, one JSON object (SPEC §10.1). Shell completion (bash, zsh, fish):\n"
     '  eval "$(_KEYBUNDLE_COMPLETE=bash_source keybundle)"',
 )
 @click.version_option(package_name="keybundle")

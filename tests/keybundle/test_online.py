@@ -316,7 +316,7 @@ def test_cli_online_accepts_and_saves_the_newer_checkpoint(
     s = Scenario(tmp_path)
     with serve_directory(s.log) as url:
         assert run(_cli(tmp_path, s, url, "--json")) == 0
-    assert json.loads(capsys.readouterr().out)["epoch"] == 2
+    assert json.loads(capsys.readouterr().out)["result"]["epoch"] == 2
     saved = StateDir(tmp_path / "state").load()
     assert saved.checkpoint_note == s.note
 
@@ -342,7 +342,7 @@ def test_cli_online_rejects_a_forked_log_and_keeps_the_state(
     argv = _cli(tmp_path, s, str(fork_tiles.root), "--json")
     before = (tmp_path / "state" / "state.cbor").read_bytes()
     assert run(argv) == 1
-    assert json.loads(capsys.readouterr().out)["reason"] == "BAD_CONSISTENCY_PROOF"
+    assert json.loads(capsys.readouterr().out)["error"]["reason"] == "BAD_CONSISTENCY_PROOF"
     assert (tmp_path / "state" / "state.cbor").read_bytes() == before
 
 
@@ -354,9 +354,10 @@ def test_cli_unreachable_log_exits_2_without_traceback(
     before = (tmp_path / "state" / "state.cbor").read_bytes()
     assert run(argv) == 2
     captured = capsys.readouterr()
-    assert "could not reach the log to check consistency" in captured.err
+    error = json.loads(captured.out)["error"]  # with --json, the envelope is the whole answer
+    assert "could not reach the log to check consistency" in error["message"]
     assert "Traceback" not in captured.err
-    assert json.loads(captured.out)["reason"] is None
+    assert error["reason"] is None
     assert (tmp_path / "state" / "state.cbor").read_bytes() == before
 
 
