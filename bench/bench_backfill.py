@@ -157,11 +157,11 @@ def floor_per_entry(world: World, sample: list[bytes]) -> tuple[float, float, fl
             (independent, sign1.signature + cose.sig_structure(sign1.protected, sign1.payload))
         )
         messages.append((operator, cs.signature + countersign_structure(sign1, cs.protected)))
-        for key in parse_payload(sign1.payload).keys:
+        for fleet_key in parse_payload(sign1.payload).keys:
             # X25519 keys need no curve operation (a range and a small-order check).
-            if key.algorithm == "ed25519" and key.public_key not in seen:
-                points.append(key.public_key)
-            seen.add(key.public_key)
+            if fleet_key.algorithm == "ed25519" and fleet_key.public_key not in seen:
+                points.append(fleet_key.public_key)
+            seen.add(fleet_key.public_key)
     verifies, validations, trees = [], [], []
     for _ in range(5):
         t0 = time.process_time()
