@@ -141,10 +141,11 @@ def _log_size(directory: Path) -> int:
     return int((directory / "checkpoint").read_text().split("\n")[1])
 
 
-def floor_per_entry(world: World, sample: list[bytes]) -> tuple[float, float, float]:
+def floor_per_entry(world: World, sample: list[bytes]) -> tuple[float, float, float, float]:
     """CPU seconds per entry of the two raw verifies, of libsodium's validation of the fleet
     keys new in that entry (issue 18: each distinct key once), and of the tree recomputation
-    (one core). CPU time, the median of 5 runs: the machine may be shared."""
+    (one core), and how many keys an entry brings. CPU time, the median of 5 runs: the
+    machine may be shared."""
     messages = []
     points = []
     seen: set[bytes] = set()
@@ -178,7 +179,12 @@ def floor_per_entry(world: World, sample: list[bytes]) -> tuple[float, float, fl
             tree.append(leaf_hash(entry))
         tree.root()
         trees.append((time.process_time() - t0) / len(sample))
-    return statistics.median(verifies), statistics.median(validations), statistics.median(trees)
+    return (
+        statistics.median(verifies),
+        statistics.median(validations),
+        statistics.median(trees),
+        len(points) / len(sample),
+    )
 
 
 def main() -> None:
@@ -255,7 +261,7 @@ def main() -> None:
         )
         load_after = os.getloadavg()[0]
         floors.append(floor_per_entry(world, sample))
-        verify, validate, tree = (statistics.median(f) for f in zip(*floors, strict=True))
+        verify, validate, tree, new_keys = (statistics.median(f) for f in zip(*floors, strict=True))
         floor_cpu = verify + validate + tree
         floor = floor_cpu / cores
         worker_peaks = [_status_kib(pid, "VmHWM") for pid in _descendants(os.getpid())]
@@ -294,6 +300,18 @@ def main() -> None:
     )
     shown = rss_samples[:: max(1, len(rss_samples) // 8)] + rss_samples[-1:]
     print("RSS during the pass   " + ", ".join(f"{d}: {r / 1024:.0f} MiB" for d, r in shown))
+    per_entry = per_main + per_workers
+    print()
+    print("| figure | keybundle | floor | ratio | target | command |")
+    print("|---|---|---|---|---|---|")
+    print(
+        f"| auditor backfill, {n:,} entries, {args.workers} worker(s) "
+        f"(`Monitor.run_pass`) | {per_entry * 1e6:.0f} µs CPU per entry ({rate:,.0f} "
+        f"entries/s) | {floor_cpu * 1e6:.0f} µs: 2 Ed25519 verifies, "
+        f"{new_keys:.0f} new fleet-key point validations, leaf hash + compact "
+        f"range | {floor_cpu / per_entry:.2f}x | >= 0.8x | "
+        f"`.venv/bin/python bench/bench_backfill.py --entries {n} --workers {args.workers}` |"
+    )
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
 
