@@ -434,21 +434,22 @@ def parse_payload(data: bytes) -> BundlePayload:
     if not 1 <= len(raw_keys) <= MAX_KEYS:
         _bad(f"a bundle carries 1..{MAX_KEYS} keys, found {len(raw_keys)}")
     keys = []
+    new_key = object.__new__
     for index, entry in enumerate(raw_keys):
         if type(entry) is not dict:
             _bad(f"keys[{index}] must be a map, found {_kind(entry)}")
-        _check_fields(f"keys[{index}]", entry, _KEY_FIELDS, _KEY_FIELDS, _KEY_FIELD_NAMES)
-        fields = (entry[_KEY_ID], entry[_KEY_ALG], entry[_KEY_PUBLIC], entry[_KEY_USAGE])
-        _check_key(*fields)
-        keys.append(
-            _unchecked(
-                FleetKey,
-                key_id=fields[0],
-                algorithm=fields[1],
-                public_key=fields[2],
-                usage=fields[3],
-            )
+        if entry.keys() != _KEY_FIELDS:  # the common case without building the name
+            _check_fields(f"keys[{index}]", entry, _KEY_FIELDS, _KEY_FIELDS, _KEY_FIELD_NAMES)
+        key_id, algorithm, public_key, usage = (
+            entry[_KEY_ID],
+            entry[_KEY_ALG],
+            entry[_KEY_PUBLIC],
+            entry[_KEY_USAGE],
         )
+        _check_key(key_id, algorithm, public_key, usage)
+        key = new_key(FleetKey)  # checked: build without FleetKey's checks (_unchecked)
+        key.__dict__.update(key_id=key_id, algorithm=algorithm, public_key=public_key, usage=usage)
+        keys.append(key)
     payload_fields: dict[str, Any] = {
         "version": value[_VERSION],
         "fleet_id": value[_FLEET],
