@@ -73,6 +73,7 @@ def _check_threshold(
         # role's organisations: one signature meets a threshold of one (the common case,
         # decided without building the organisations' set; SPEC §5.1).
         return
+
     def explain(organisations: frozenset[str], missing: list[str]) -> str:
         return (
             f"the trust root requires {what} from {role.threshold} distinct {name} "
