@@ -30,7 +30,7 @@ from transparency_log.errors import VerificationError
 from transparency_log.note import parse_unverified
 
 from . import dcbor
-from .trustroot import parse_unverified_signed_trust_root
+from .signed_trust_root import parse_unverified_signed_trust_root
 
 __all__ = [
     "LOCK_FILE",

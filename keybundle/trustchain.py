@@ -21,8 +21,9 @@ from typing import Final
 from transparency_log._frozen import Frozen
 from transparency_log.errors import VerificationError
 
+from .signed_trust_root import parse_unverified_signed_trust_root, verify_rotation
 from .state import MAX_STATE_ROTATIONS, ClientState, CorruptStateError, StoredRotation
-from .trustroot import TrustRoot, parse_unverified_signed_trust_root, verify_rotation
+from .trustroot import TrustRoot
 
 __all__ = ["TrustChain", "TrustedRotation", "trusted_chain"]
 
