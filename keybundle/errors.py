@@ -91,9 +91,12 @@ class Reason(StrEnum):
 
 
 class CorruptStateError(Exception):
-    """A stored state does not parse. Never reset silently: a client would re-open itself to
-    rollback (SPEC §7.2), a monitor would forget the forks it saw (SPEC §8.1). Whoever runs it
-    must restore the state from a backup or start over deliberately."""
+    """A stored state does not parse, or a client state's rotation chain does not verify from
+    its pinned root. Never reset silently: a client would re-open itself to rollback (SPEC
+    §7.2), a monitor would forget the forks it saw (SPEC §8.1). Whoever runs it must restore
+    the state from a backup or start over (re-provision) deliberately. One class for both
+    states: ``keybundle.state.CorruptStateError`` and ``keybundle.monitor_state``'s name
+    are this class."""
 
 
 class MonitorLockedError(LockedError):

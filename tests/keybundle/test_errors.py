@@ -23,3 +23,13 @@ def test_the_monitors_lock_is_a_locked_error() -> None:
 
 def test_a_corrupt_state_is_never_a_verification_failure() -> None:
     assert not issubclass(CorruptStateError, VerificationError)
+
+
+def test_one_corrupt_state_class_for_the_client_and_the_monitor() -> None:
+    """Issue 15: one exception per kind; the old import paths name the same class."""
+    import keybundle
+    from keybundle import monitor_state, state
+
+    assert state.CorruptStateError is CorruptStateError
+    assert keybundle.CorruptStateError is CorruptStateError
+    assert monitor_state.CorruptStateError is CorruptStateError
