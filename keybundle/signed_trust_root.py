@@ -13,13 +13,25 @@ Whether the new root is in the log is the client's check (SPEC §7.3), not this 
 
 Parsing (``parse_*``) checks shape only; ``verify_*`` check signatures against keys the
 caller already trusts, never keys taken from the data being verified.
+
+Results are remembered in process, in bounded LRU caches keyed by SHA-256 (SPEC §7.2): a
+client meets the same signed roots in every universal package (SPEC §7, the chain from the
+oldest supported version) and in every state load, and re-parsing and re-verifying them
+was most of a decision (bench/bench_universal.py). A cache cannot change a verdict: parsing
+and verification are pure functions of their inputs, the keys are the full SHA-256 of the
+exact bytes (of the signed root, and for a rotation of the previous root's §5.1 payload,
+which determines the :class:`TrustRoot` entirely), only successes are stored, and what is
+stored is immutable. A failure is recomputed each time, and raises exactly as before.
 """
 
 from __future__ import annotations
 
+import hashlib
+from _thread import allocate_lock
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from itertools import pairwise
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 from transparency_log._frozen import Frozen
 
@@ -40,12 +52,14 @@ from .trustroot import MAX_ROLE_KEYS, MAX_TRUST_ROOT_BYTES, TrustRoot, parse_tru
 __all__ = [
     "CONTENT_TYPE",
     "COSE_SIGN_TAG",
+    "MAX_CACHED_TRUST_ROOTS",
     "MAX_SIGNED_TRUST_ROOT_BYTES",
     "MAX_TRUST_ROOT_SIGNATURES",
     "SIGNATURE_CONTEXT",
     "TrustRootSignature",
     "UnverifiedSignedTrustRoot",
     "add_signatures",
+    "clear_caches",
     "parse_unverified_signed_trust_root",
     "sign_trust_root",
     "verify_rotation",
@@ -79,6 +93,68 @@ _ROLE_NAMES: Final = ("independent", "operator")
 
 def _malformed(message: str) -> VerificationError:
     return VerificationError(Reason.MALFORMED_TRUST_ROOT, message)
+
+
+# ---------------------------------------------------------------------------------------------
+# In-process caches of verified results (module docstring)
+
+MAX_CACHED_TRUST_ROOTS: Final = 128
+"""How many parsed signed roots, and how many verified rotation steps, are remembered: a
+state's whole chain (``MAX_STATE_ROTATIONS``, SPEC §11) and a package's, twice over."""
+_MAX_CACHED_PINNED: Final = 16
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class _LRU(Generic[_K, _V]):
+    """A bounded least-recently-used map, safe across threads (``_thread`` lock: no
+    ``threading`` import for an embedded client)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[_K, _V] = OrderedDict()
+        self._lock = allocate_lock()
+
+    def get(self, key: _K) -> _V | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: _K, value: _V) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_parsed: _LRU[bytes, UnverifiedSignedTrustRoot] = _LRU(MAX_CACHED_TRUST_ROOTS)
+"""SHA-256 of a signed root's bytes -> its parse."""
+_rotations: _LRU[tuple[bytes, bytes], TrustRoot] = _LRU(MAX_CACHED_TRUST_ROOTS)
+"""(SHA-256 of the current root's payload, SHA-256 of the next signed root) -> the next
+root, for each rotation step :func:`verify_rotation` accepted."""
+_self_signed: _LRU[bytes, TrustRoot] = _LRU(_MAX_CACHED_PINNED)
+"""SHA-256 of a signed root -> the root, for each one :func:`verify_self_signed` accepted."""
+
+
+def clear_caches() -> None:
+    """Forget every remembered parse and verdict (tests and benchmarks measure cold runs)."""
+    for cache in (_parsed, _rotations, _self_signed):
+        cache.clear()
+
+
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,10 +231,20 @@ def parse_unverified_signed_trust_root(data: bytes) -> UnverifiedSignedTrustRoot
     """Parse a signed trust root's shape (SPEC §5.2) and its payload (SPEC §5.1).
 
     Raises MALFORMED_TRUST_ROOT for anything off the profile, including a COSE_Sign1 (a
-    signed bundle) or a COSE_Sign of another content type. No signature is checked.
+    signed bundle) or a COSE_Sign of another content type. No signature is checked. A parse
+    of the same bytes is remembered (by SHA-256, module docstring).
     """
     if type(data) is not bytes:
         raise TypeError(f"a signed trust root is bytes, not {type(data).__name__}")
+    digest = _sha256(data)
+    parsed = _parsed.get(digest)
+    if parsed is None:
+        parsed = _parse_signed(data)
+        _parsed.put(digest, parsed)
+    return parsed
+
+
+def _parse_signed(data: bytes) -> UnverifiedSignedTrustRoot:
     try:
         value = dcbor.decode(
             data,
@@ -349,12 +435,18 @@ def verify_self_signed(signed: bytes) -> TrustRoot:
 
     This checks that the root is complete and that its key holders agree with it; it does
     not make it trusted: trust in a pinned root comes from how it was delivered (the app,
-    a provisioning step). Any version is accepted here.
+    a provisioning step). Any version is accepted here. An accepted root is remembered by
+    the SHA-256 of ``signed`` (module docstring): the same bytes give the same root object.
     """
     parsed = parse_unverified_signed_trust_root(signed)
+    digest = _sha256(signed)
+    root = _self_signed.get(digest)
+    if root is not None:
+        return root
     root = parsed.root
     own = {**root.independent_keys, **root.operator_keys}
     _check_thresholds(root, _verify_signatures(parsed, own), "this root")
+    _self_signed.put(digest, root)
     return root
 
 
@@ -369,6 +461,13 @@ def verify_rotation(current: TrustRoot, signed_next: bytes) -> TrustRoot:
     if not isinstance(current, TrustRoot):
         raise TypeError("current must be a TrustRoot")
     parsed = parse_unverified_signed_trust_root(signed_next)
+    try:
+        key: tuple[bytes, bytes] | None = (current.digest, _sha256(signed_next))
+    except ValueError:  # a root built in memory too large to encode: nothing to name it by
+        key = None
+    remembered = _rotations.get(key) if key is not None else None
+    if remembered is not None:
+        return remembered
     nxt = parsed.root
     if nxt.version != current.version + 1:
         raise VerificationError(
@@ -380,6 +479,8 @@ def verify_rotation(current: TrustRoot, signed_next: bytes) -> TrustRoot:
     verified = _verify_signatures(parsed, _key_union(current, nxt))
     _check_thresholds(current, verified, "the current root")
     _check_thresholds(nxt, verified, "the new root")
+    if key is not None:
+        _rotations.put(key, nxt)
     return nxt
 
 

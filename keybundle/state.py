@@ -365,6 +365,11 @@ class StateDir:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._last: tuple[bytes, ClientState] | None = None
+        """The bytes last loaded and their parse: a client loads the same state over and over
+        (each ``Client.accept`` and ``current_keys``), and parsing is a pure function of
+        the bytes, so equal bytes give the same (immutable) state. The file is read every
+        time; only the parse is skipped, never a change made by another process."""
 
     @contextmanager
     def lock(self, timeout: float = STATE_LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
@@ -410,7 +415,12 @@ class StateDir:
             if not stat.S_ISREG(mode):
                 raise OSError(f"{str(file)!r} is not a regular file ({_kind(mode)})")
             data = f.read(MAX_STATE_BYTES + 1)
-        return parse_state(data)
+        last = self._last
+        if last is not None and last[0] == data:
+            return last[1]
+        state = parse_state(data)
+        self._last = (data, state)
+        return state
 
     def save(self, state: ClientState) -> None:
         """Replace the stored state atomically and durably (mode 0600), with

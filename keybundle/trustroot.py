@@ -11,7 +11,9 @@ How it is signed (an RFC 9052 §4.1 COSE_Sign, SPEC §5.2) and rotated (SPEC §5
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import cached_property
 from itertools import pairwise
 from types import MappingProxyType
 from typing import Final
@@ -375,6 +377,14 @@ class TrustRoot(Frozen):
         if name == "operator":
             return self.operator
         raise ValueError(f"unknown role {name!r}: expected 'independent' or 'operator'")
+
+    @cached_property
+    def digest(self) -> bytes:
+        """SHA-256 of :meth:`encode`, made once per root object. The encoding is canonical and
+        determines the root entirely (``parse_trust_root(root.encode()) == root``), so this
+        names the root's value: the key of the rotation verdicts that
+        :mod:`keybundle.signed_trust_root` remembers. ``ValueError`` as :meth:`encode`."""
+        return hashlib.sha256(self.encode()).digest()
 
     def encode(self) -> bytes:
         """The payload in deterministic CBOR (SPEC §5.1): the bytes that are signed."""
