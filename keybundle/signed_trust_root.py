@@ -234,6 +234,11 @@ def parse_unverified_signed_trust_root(data: bytes) -> UnverifiedSignedTrustRoot
     signed bundle) or a COSE_Sign of another content type. No signature is checked. A parse
     of the same bytes is remembered (by SHA-256, module docstring).
     """
+    return _parse_remembered(data)[1]
+
+
+def _parse_remembered(data: bytes) -> tuple[bytes, UnverifiedSignedTrustRoot]:
+    """SHA-256 of ``data`` and its parse, remembered under that digest."""
     if type(data) is not bytes:
         raise TypeError(f"a signed trust root is bytes, not {type(data).__name__}")
     digest = _sha256(data)
@@ -241,7 +246,7 @@ def parse_unverified_signed_trust_root(data: bytes) -> UnverifiedSignedTrustRoot
     if parsed is None:
         parsed = _parse_signed(data)
         _parsed.put(digest, parsed)
-    return parsed
+    return digest, parsed
 
 
 def _parse_signed(data: bytes) -> UnverifiedSignedTrustRoot:
@@ -438,8 +443,7 @@ def verify_self_signed(signed: bytes) -> TrustRoot:
     a provisioning step). Any version is accepted here. An accepted root is remembered by
     the SHA-256 of ``signed`` (module docstring): the same bytes give the same root object.
     """
-    parsed = parse_unverified_signed_trust_root(signed)
-    digest = _sha256(signed)
+    digest, parsed = _parse_remembered(signed)
     root = _self_signed.get(digest)
     if root is not None:
         return root
@@ -460,9 +464,9 @@ def verify_rotation(current: TrustRoot, signed_next: bytes) -> TrustRoot:
     """
     if not isinstance(current, TrustRoot):
         raise TypeError("current must be a TrustRoot")
-    parsed = parse_unverified_signed_trust_root(signed_next)
+    digest, parsed = _parse_remembered(signed_next)
     try:
-        key: tuple[bytes, bytes] | None = (current.digest, _sha256(signed_next))
+        key: tuple[bytes, bytes] | None = (current.digest, digest)
     except ValueError:  # a root built in memory too large to encode: nothing to name it by
         key = None
     remembered = _rotations.get(key) if key is not None else None
