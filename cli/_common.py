@@ -170,7 +170,7 @@ def load_trust_root(path: str | os.PathLike[str]) -> PinnedTrustRoot:
     A root that does not verify is the user's configuration problem (UserError, exit 2, as
     in ``keybundle verify``), not a rejection of the input being processed.
     """
-    from keybundle.trustroot import MAX_SIGNED_TRUST_ROOT_BYTES, verify_self_signed
+    from keybundle.signed_trust_root import MAX_SIGNED_TRUST_ROOT_BYTES, verify_self_signed
 
     name = os.fspath(path)
     data = read_input(name, "trust root", limit=MAX_SIGNED_TRUST_ROOT_BYTES)

@@ -31,12 +31,12 @@ from keybundle.issuance import AssembledPackage, assemble_package
 from keybundle.package import MAX_PACKAGE_BYTES, parse_unverified_package
 from keybundle.payload import parse_payload
 from keybundle.publisher import LogHistory, Publisher, PublishResult
-from keybundle.state import ClientState
-from keybundle.trustroot import (
+from keybundle.signed_trust_root import (
     MAX_SIGNED_TRUST_ROOT_BYTES,
-    TrustRoot,
     parse_unverified_signed_trust_root,
 )
+from keybundle.state import ClientState
+from keybundle.trustroot import TrustRoot
 from transparency_log.checkpoint import VerifiedCheckpoint, parse_checkpoint, verify_checkpoint
 from transparency_log.cosignature import COSIGNATURE_V1_BYTES, timestamp_of
 from transparency_log.errors import VerificationError

@@ -68,12 +68,12 @@ from .history import FleetHistory, KeyInfo, is_rotation
 from .monitor_judges import EntryJudge, Judged, PendingJudgement, Rejection, SerialJudge
 from .monitor_state import MonitorState, StateDir
 from .monitor_witness import Cosigned, WitnessFailure, WitnessMisbehaviour, submit_checkpoint
-from .trustroot import (
-    TrustRoot,
+from .signed_trust_root import (
     parse_unverified_signed_trust_root,
     verify_rotation,
     verify_self_signed,
 )
+from .trustroot import TrustRoot
 
 __all__ = [
     "CHUNK_ENTRIES",

@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 from .errors import VerificationError
 from .history import BundleInfo, KeyInfo, judge_bundle_fields
-from .trustroot import TrustRoot, parse_unverified_signed_trust_root
+from .signed_trust_root import parse_unverified_signed_trust_root
+from .trustroot import TrustRoot
 
 __all__ = [
     "EntryJudge",
