@@ -46,10 +46,13 @@ __all__ = [
     "Health",
     "JsonFormatter",
     "LogMetrics",
+    "OpsServer",
+    "ServiceMetrics",
     "WitnessMetrics",
     "checkpoint_health",
     "configure_logging",
     "instrument",
+    "make_ops_server",
 ]
 
 SERVICE_LOGGER: Final = "keybundle.service"
@@ -127,8 +130,9 @@ _installed: logging.Handler | None = None
 _LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
-class _Metrics:
-    """The request metrics every service has, in a registry of its own."""
+class ServiceMetrics:
+    """The request metrics every service has, in a registry of its own; a service adds its
+    own counters and gauges to :attr:`registry` (subclasses: :class:`LogMetrics`, ...)."""
 
     service = "service"
 
@@ -182,7 +186,7 @@ def checkpoint_health(directory: Path) -> Health:
     return health
 
 
-class LogMetrics(_Metrics):
+class LogMetrics(ServiceMetrics):
     """A log's metrics (SPEC §6.6): appends, refusals by code, tile bytes served; read
     from ``DIR/checkpoint`` at each scrape, the log's size, the checkpoint's age (since it
     was written) and the age of its newest cosignature; and, fed by :meth:`cosigning_round`
@@ -292,7 +296,7 @@ class LogMetrics(_Metrics):
             self.tile_bytes.inc(len(body))
 
 
-class WitnessMetrics(_Metrics):
+class WitnessMetrics(ServiceMetrics):
     """A witness's metrics (SPEC §6.6): cosignatures and refusals by code; its latency is
     ``keybundle_http_request_seconds{route="/add-checkpoint"}``."""
 
@@ -338,7 +342,7 @@ def _answer(
 
 def instrument(
     app: _http.WSGIApp,
-    metrics: _Metrics,
+    metrics: ServiceMetrics,
     health: Health,
     *,
     clock: Callable[[], float] = time.monotonic,
@@ -379,3 +383,33 @@ def instrument(
         return body
 
     return wrapped
+
+
+# --- a service without an HTTP API of its own ------------------------------------------------
+
+
+class OpsServer(_http.WaitressServer):
+    """``/healthz`` and ``/metrics`` of a service that answers nothing else, on waitress."""
+
+
+def _not_found(environ: dict[str, Any], start_response: _http.StartResponse) -> Iterable[bytes]:
+    return _answer(start_response, "404 Not Found", b"not found: this address serves only "
+                   b"/healthz and /metrics\n", "text/plain; charset=utf-8")  # fmt: skip
+
+
+def make_ops_server(
+    metrics: ServiceMetrics,
+    health: Health,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    ident: str,
+    threads: int = 2,
+) -> OpsServer:
+    """Bind ``/healthz`` and ``/metrics`` (module doc), and a ``404`` for every other path,
+    for a service whose work is not answering requests (the package publisher, SPEC §7.7)."""
+    server = _http.create_waitress_server(
+        instrument(_not_found, metrics, health), host, port, threads=threads,
+        max_body_bytes=0, ident=ident,
+    )  # fmt: skip
+    return OpsServer(server)
