@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from transparency_log import _http, durable, note
 from transparency_log._http import DEFAULT_CONNECTION_GUARD, ConnectionGuard
@@ -476,7 +476,7 @@ class CosigningRound:
     :attr:`CosigningTileStore.on_round` (the metrics of
     :class:`transparency_log.observe.LogMetrics`)."""
 
-    kind: str
+    kind: Literal["publish", "recosign"]
     """``publish`` (a new checkpoint) or ``recosign`` (the published one again)."""
     size: int
     outcomes: tuple[WitnessOutcome, ...]
@@ -492,7 +492,7 @@ class CosigningRound:
         return {o.witness.name: o.error for o in self.outcomes if o.error is not None}
 
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> Literal["complete", "degraded", "no_quorum"]:
         """``complete`` (every witness asked cosigned), ``degraded`` (some failed, the quorum
         is met) or ``no_quorum``."""
         if not self.quorum_met:
