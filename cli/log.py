@@ -673,6 +673,7 @@ def serve(
         interval = recosign_interval
         if interval is None:
             interval = recosign_interval_for(_max_cosignature_age(directory))
+        metrics = observe.LogMetrics(directory)
         with listen_errors(host, port):
             service = LogService(
                 opened,
@@ -684,11 +685,13 @@ def serve(
             server = make_log_server(
                 service, host, port, threads=threads,
                 wrap=lambda app: observe.instrument(
-                    app, observe.LogMetrics(directory), observe.checkpoint_health(directory)
+                    app, metrics, observe.checkpoint_health(directory)
                 ),
             )  # fmt: skip
         observe.configure_logging()
         store = opened.store
+        if isinstance(store, CosigningTileStore):
+            store.on_round = metrics.cosigning_round
         if isinstance(store, CosigningTileStore) and interval > 0:
             recosigner = Recosigner(store, interval, state_dir=directory / ".state")
             recosigner.start()

@@ -49,6 +49,7 @@ from ._common import (
     UserError,
     cli_errors,
     force_option,
+    listen_errors,
     load_trust_root,
     read_input,
     trust_root_option,
@@ -56,7 +57,15 @@ from ._common import (
     verification_json,
     write_output,
 )
-from .log import CONFIG_DIR, CONFIG_FILE, MAX_CONFIG_BYTES, TRUST_ROOT_FILE, parse_log_config
+from .config import config_option
+from .log import (
+    CONFIG_DIR,
+    CONFIG_FILE,
+    MAX_CONFIG_BYTES,
+    TRUST_ROOT_FILE,
+    parse_listen,
+    parse_log_config,
+)
 
 __all__ = [
     "LogSource",
@@ -518,6 +527,34 @@ def _report(result: PublishResult | Exception) -> None:
         )
 
 
+def _follow_as_service(
+    publisher: Publisher, interval: float, stop: threading.Event, address: tuple[str, int]
+) -> None:
+    """``--follow --listen``: the passes, with ``/healthz``, ``/metrics`` and structured
+    records (keybundle.publisher_service, SPEC §6.6) in place of the progress lines."""
+    from keybundle.publisher_service import PublisherStatus
+    from transparency_log import observe
+
+    status = PublisherStatus(publisher, interval)
+    host, port = address
+    with listen_errors(host, port):
+        server = observe.make_ops_server(
+            status.metrics, status.health, host, port, ident="keybundle-publisher"
+        )
+    observe.configure_logging()
+    thread = threading.Thread(target=server.serve_forever, name="publisher-ops", daemon=True)
+    thread.start()
+    try:
+        click.echo(
+            f"publisher of {publisher.out} listening on http://{server.host}:{server.port}",
+            err=True,
+        )
+        publisher.follow(interval, stop, status.report)
+    finally:
+        server.close()
+        thread.join(timeout=10)
+
+
 @package.command("publish")
 @click.option(
     "--log",
@@ -550,6 +587,14 @@ def _report(result: PublishResult | Exception) -> None:
     is_flag=True,
     help="Do not add a consistency proof from the previously published checkpoint.",
 )
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    default=None,
+    help="With --follow, serve GET /healthz and /metrics there and write one structured "
+    "record per pass on standard error instead of the progress lines (SPEC §6.6).",
+)
+@config_option
 @cli_errors
 def publish(
     *,
@@ -559,13 +604,20 @@ def publish(
     follow: bool,
     interval: float,
     no_consistency: bool,
+    listen: str | None,
 ) -> None:
     """Publish every fleet's universal package as static files under OUT (SPEC §7.7).
 
     Each pass reads the log's checkpoint and only the entries added since the last pass, and
     rewrites every package (each file replaced atomically) when the checkpoint changed: new
-    entries, or new cosignatures. Serve OUT with deploy/nginx/keybundle-packages.conf.
+    entries, or new cosignatures. Serve OUT with deploy/nginx/keybundle-packages.conf; run it
+    as a service with --follow --listen (deploy/systemd/keybundle-publisher.service).
     """
+    address = None
+    if listen is not None:
+        if not follow:
+            raise UserError("--listen serves the health of a running publisher: add --follow")
+        address = parse_listen(listen)
     source = open_log_source(log, trust_root)
     if source.trust_root is None:
         close_source(source)
@@ -589,7 +641,10 @@ def publish(
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, on_signal)
-        publisher.follow(interval, stop, _report)
+        if address is None:
+            publisher.follow(interval, stop, _report)
+        else:
+            _follow_as_service(publisher, interval, stop, address)
     except FetchError as e:
         raise UserError(f"cannot read the log at {source.where}: {e}") from None
     finally:
