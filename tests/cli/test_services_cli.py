@@ -93,9 +93,10 @@ def test_log_serve_from_a_config_file_logs_health_and_metrics(tmp_path: Path) ->
     assert "keybundle_log_appends_total 1.0" in metrics
     assert server.stderr is not None
     lines = server.stderr.read().splitlines()
-    # The "listening" line may go on with a note (no witnesses yet); then one JSON a line.
-    records = [json.loads(line) for line in lines if line.startswith("{")]
-    assert all(line.startswith(("{", "note: ")) for line in lines), lines
+    # After the "listening" line (read by _start), one JSON object a line, the note that the
+    # log has no witnesses yet included (SPEC §6.6).
+    records = [json.loads(line) for line in lines]
+    assert any("no witnesses yet" in r["message"] for r in records), records
     (append,) = [r for r in records if r.get("event") == "append"]
     assert (append["index"], append["logger"], append["level"]) == (0, "keybundle.service", "info")
     assert any(r.get("event") == "refusal" and r["code"] == 400 for r in records)
