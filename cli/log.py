@@ -700,7 +700,8 @@ def serve(
             click.echo(f"log {config.origin} listening on http://{server.host}:{server.port}",
                        err=True)  # fmt: skip
             if isinstance(store, CosigningTileStore) and not store.config.endpoints:
-                # A record like every later line of standard error (SPEC §6.6).
+                # A record like every later line of standard error (SPEC §6.6); a stop waits
+                # for it (serve_until_stopped).
                 logging.getLogger("keybundle.service").warning(
                     "the log has no witnesses yet ('keybundle log witnesses DIR --set')"
                 )
