@@ -196,7 +196,7 @@ def load_trust_root(path: str | os.PathLike[str]) -> PinnedTrustRoot:
     A root that does not verify is the user's configuration problem (UserError, exit 2, as
     in ``keybundle verify``), not a rejection of the input being processed.
     """
-    from keybundle.trustroot import MAX_SIGNED_TRUST_ROOT_BYTES, verify_self_signed
+    from keybundle.signed_trust_root import MAX_SIGNED_TRUST_ROOT_BYTES, verify_self_signed
 
     name = os.fspath(path)
     data = read_input(name, "trust root", limit=MAX_SIGNED_TRUST_ROOT_BYTES)
@@ -636,13 +636,26 @@ def serve_until_stopped(server: _Server, ready: Callable[[], None] | None = None
     it reads that line is handled like any later stop.
     """
 
+    # A stop that arrives while ready() writes its lines (the "listening" line, then
+    # records) is held until they are written: Python runs signal handlers in the main
+    # thread, whichever thread the signal reached.
+    writing = ready is not None
+    held = False
+
     def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal held
+        if writing:
+            held = True
+            return
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         if ready is not None:
             ready()
+            writing = False
+            if held:
+                raise KeyboardInterrupt
         server.serve_forever()
     except KeyboardInterrupt:
         pass

@@ -51,9 +51,10 @@ from keybundle.issuance import AssembledPackage, assemble_package
 from keybundle.payload import BundlePayload, FleetKey, payload_to_json, signed_bundle_digest
 from keybundle.publisher import Publisher, fleet_path
 from keybundle.roles import verify_signed_bundle
+from keybundle.signed_trust_root import sign_trust_root
 from keybundle.signers import Signer
 from keybundle.state import StateDir
-from keybundle.trustroot import Limits, Role, RoleKey, TrustRoot, sign_trust_root
+from keybundle.trustroot import Limits, Role, RoleKey, TrustRoot
 from transparency_log.appender import Log
 from transparency_log.cosignature import SIG_TYPE_COSIGNATURE_V1
 from transparency_log.errors import VerificationError

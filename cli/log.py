@@ -707,6 +707,7 @@ def serve(
         interval = recosign_interval
         if interval is None:
             interval = recosign_interval_for(_max_cosignature_age(directory))
+        metrics = observe.LogMetrics(directory)
         with listen_errors(host, port):
             service = LogService(
                 opened,
@@ -718,11 +719,13 @@ def serve(
             server = make_log_server(
                 service, host, port, threads=threads,
                 wrap=lambda app: observe.instrument(
-                    app, observe.LogMetrics(directory), observe.checkpoint_health(directory)
+                    app, metrics, observe.checkpoint_health(directory)
                 ),
             )  # fmt: skip
         observe.configure_logging()
         store = opened.store
+        if isinstance(store, CosigningTileStore):
+            store.on_round = metrics.cosigning_round
         if isinstance(store, CosigningTileStore) and interval > 0:
             recosigner = Recosigner(store, interval, state_dir=directory / ".state")
             recosigner.start()
@@ -731,7 +734,8 @@ def serve(
             click.echo(f"log {config.origin} listening on http://{server.host}:{server.port}",
                        err=True)  # fmt: skip
             if isinstance(store, CosigningTileStore) and not store.config.endpoints:
-                # A record like every later line of standard error (SPEC §6.6).
+                # A record like every later line of standard error (SPEC §6.6); a stop waits
+                # for it (serve_until_stopped).
                 logging.getLogger("keybundle.service").warning(
                     "the log has no witnesses yet ('keybundle log witnesses DIR --set')"
                 )

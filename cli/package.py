@@ -30,12 +30,12 @@ from keybundle.issuance import AssembledPackage, assemble_package
 from keybundle.package import MAX_PACKAGE_BYTES, parse_unverified_package
 from keybundle.payload import parse_payload
 from keybundle.publisher import LogHistory, Publisher, PublishResult
-from keybundle.state import ClientState
-from keybundle.trustroot import (
+from keybundle.signed_trust_root import (
     MAX_SIGNED_TRUST_ROOT_BYTES,
-    TrustRoot,
     parse_unverified_signed_trust_root,
 )
+from keybundle.state import ClientState
+from keybundle.trustroot import TrustRoot
 from transparency_log.checkpoint import VerifiedCheckpoint, parse_checkpoint, verify_checkpoint
 from transparency_log.cosignature import COSIGNATURE_V1_BYTES, timestamp_of
 from transparency_log.errors import VerificationError
@@ -51,6 +51,7 @@ from ._common import (
     emit,
     force_option,
     json_option,
+    listen_errors,
     load_trust_root,
     read_input,
     say,
@@ -59,7 +60,15 @@ from ._common import (
     verification_json,
     write_output,
 )
-from .log import CONFIG_DIR, CONFIG_FILE, MAX_CONFIG_BYTES, TRUST_ROOT_FILE, parse_log_config
+from .config import config_option
+from .log import (
+    CONFIG_DIR,
+    CONFIG_FILE,
+    MAX_CONFIG_BYTES,
+    TRUST_ROOT_FILE,
+    parse_listen,
+    parse_log_config,
+)
 
 __all__ = [
     "LogSource",
@@ -539,6 +548,34 @@ def _report(result: PublishResult | Exception) -> None:
         )
 
 
+def _follow_as_service(
+    publisher: Publisher, interval: float, stop: threading.Event, address: tuple[str, int]
+) -> None:
+    """``--follow --listen``: the passes, with ``/healthz``, ``/metrics`` and structured
+    records (keybundle.publisher_service, SPEC §6.6) in place of the progress lines."""
+    from keybundle.publisher_service import PublisherStatus
+    from transparency_log import observe
+
+    status = PublisherStatus(publisher, interval)
+    host, port = address
+    with listen_errors(host, port):
+        server = observe.make_ops_server(
+            status.metrics, status.health, host, port, ident="keybundle-publisher"
+        )
+    observe.configure_logging()
+    thread = threading.Thread(target=server.serve_forever, name="publisher-ops", daemon=True)
+    thread.start()
+    try:
+        click.echo(
+            f"publisher of {publisher.out} listening on http://{server.host}:{server.port}",
+            err=True,
+        )
+        publisher.follow(interval, stop, status.report)
+    finally:
+        server.close()
+        thread.join(timeout=10)
+
+
 @package.command("publish")
 @click.option(
     "--log",
@@ -571,6 +608,14 @@ def _report(result: PublishResult | Exception) -> None:
     is_flag=True,
     help="Do not add a consistency proof from the previously published checkpoint.",
 )
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    default=None,
+    help="With --follow, serve GET /healthz and /metrics there and write one structured "
+    "record per pass on standard error instead of the progress lines (SPEC §6.6).",
+)
+@config_option
 @cli_errors
 def publish(
     *,
@@ -580,13 +625,20 @@ def publish(
     follow: bool,
     interval: float,
     no_consistency: bool,
+    listen: str | None,
 ) -> None:
     """Publish every fleet's universal package as static files under OUT (SPEC §7.7).
 
     Each pass reads the log's checkpoint and only the entries added since the last pass, and
     rewrites every package (each file replaced atomically) when the checkpoint changed: new
-    entries, or new cosignatures. Serve OUT with deploy/nginx/keybundle-packages.conf.
+    entries, or new cosignatures. Serve OUT with deploy/nginx/keybundle-packages.conf; run it
+    as a service with --follow --listen (deploy/systemd/keybundle-publisher.service).
     """
+    address = None
+    if listen is not None:
+        if not follow:
+            raise UserError("--listen serves the health of a running publisher: add --follow")
+        address = parse_listen(listen)
     source = open_log_source(log, trust_root)
     if source.trust_root is None:
         close_source(source)
@@ -610,7 +662,10 @@ def publish(
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, on_signal)
-        publisher.follow(interval, stop, _report)
+        if address is None:
+            publisher.follow(interval, stop, _report)
+        else:
+            _follow_as_service(publisher, interval, stop, address)
     except FetchError as e:
         raise UserError(f"cannot read the log at {source.where}: {e}") from None
     finally:

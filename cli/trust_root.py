@@ -19,19 +19,15 @@ import click
 from keybundle.custody import load_public_key
 from keybundle.errors import VerificationError
 from keybundle.package import MAX_PACKAGE_BYTES
-from keybundle.trustroot import (
+from keybundle.signed_trust_root import (
     MAX_SIGNED_TRUST_ROOT_BYTES,
-    Limits,
-    Role,
-    RoleKey,
-    TrustRoot,
     add_signatures,
-    parse_trust_root,
     parse_unverified_signed_trust_root,
     sign_trust_root,
     verify_rotation,
     verify_self_signed,
 )
+from keybundle.trustroot import Limits, Role, RoleKey, TrustRoot, parse_trust_root
 from transparency_log.policy import Policy, parse_policy
 
 from ._common import (

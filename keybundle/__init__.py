@@ -9,9 +9,9 @@ loaded on first use so that embedding the verifier imports only what it needs.
 Audiences (README "Layout"; ``lint-imports`` checks the client's side):
 
 * A client embeds only ``embedded``, ``client``, ``state``, ``trustchain``, ``package``,
-  ``payload``, ``fleetkeys``, ``trustroot``, ``roles``, ``cose``, ``countersignature``,
-  ``cose_check``, ``signers``, ``dcbor`` and ``errors`` (with their ``transparency_log``
-  primitives): no network, server or CLI code.
+  ``payload``, ``fleetkeys``, ``trustroot``, ``signed_trust_root``, ``roles``, ``cose``,
+  ``countersignature``, ``cose_check``, ``signers``, ``dcbor`` and ``errors`` (with their
+  ``transparency_log`` primitives): no network, server or CLI code.
 * A client that can reach the log may add ``online`` (it reads tiles through a fetcher the
   caller passes: SPEC §7.5); it is outside the embedded set above.
 * Issuers and the log's operator use ``custody`` and ``pkcs11`` (keys), ``issuance``
@@ -61,13 +61,13 @@ _EXPORTS: dict[str, str] = {
     "Role": "trustroot",
     "RoleKey": "trustroot",
     "TrustRoot": "trustroot",
-    "add_signatures": "trustroot",
+    "add_signatures": "signed_trust_root",
     "parse_trust_root": "trustroot",
-    "parse_unverified_signed_trust_root": "trustroot",
-    "sign_trust_root": "trustroot",
-    "verify_rotation": "trustroot",
-    "verify_rotation_chain": "trustroot",
-    "verify_self_signed": "trustroot",
+    "parse_unverified_signed_trust_root": "signed_trust_root",
+    "sign_trust_root": "signed_trust_root",
+    "verify_rotation": "signed_trust_root",
+    "verify_rotation_chain": "signed_trust_root",
+    "verify_self_signed": "signed_trust_root",
     "VerifiedSignatures": "roles",
     "verify_signed_bundle": "roles",
     "BundleAdmission": "admission",
@@ -218,6 +218,14 @@ if TYPE_CHECKING:
         VerifiedSignatures,
         verify_signed_bundle,
     )
+    from .signed_trust_root import (
+        add_signatures,
+        parse_unverified_signed_trust_root,
+        sign_trust_root,
+        verify_rotation,
+        verify_rotation_chain,
+        verify_self_signed,
+    )
     from .signers import (
         Ed25519Signer,
         P256Signer,
@@ -231,16 +239,4 @@ if TYPE_CHECKING:
         StoredRotation,
         parse_state,
     )
-    from .trustroot import (
-        Limits,
-        Role,
-        RoleKey,
-        TrustRoot,
-        add_signatures,
-        parse_trust_root,
-        parse_unverified_signed_trust_root,
-        sign_trust_root,
-        verify_rotation,
-        verify_rotation_chain,
-        verify_self_signed,
-    )
+    from .trustroot import Limits, Role, RoleKey, TrustRoot, parse_trust_root

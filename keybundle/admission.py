@@ -33,12 +33,12 @@ from typing import Final
 from .errors import Reason, VerificationError
 from .payload import parse_payload
 from .roles import verify_signed_bundle
-from .trustroot import (
-    TrustRoot,
+from .signed_trust_root import (
     parse_unverified_signed_trust_root,
     verify_rotation,
     verify_self_signed,
 )
+from .trustroot import TrustRoot
 
 __all__ = [
     "GENESIS_INDEX",

@@ -33,14 +33,14 @@ from .errors import MisbehaviourError, Reason
 from .package import MAX_PACKAGE_BYTES, Package, parse_unverified_package
 from .payload import BundlePayload, FleetKey, parse_payload
 from .roles import verify_signed_bundle
-from .state import MAX_STATE_ROTATIONS, ClientState, FleetState
-from .trustchain import TrustChain, trusted_chain
-from .trustroot import (
-    TrustRoot,
+from .signed_trust_root import (
     UnverifiedSignedTrustRoot,
     parse_unverified_signed_trust_root,
     verify_rotation,
 )
+from .state import MAX_STATE_ROTATIONS, ClientState, FleetState
+from .trustchain import TrustChain, trusted_chain
+from .trustroot import TrustRoot
 
 __all__ = ["Accepted", "MisbehaviourError", "effective_trust_root", "verify_package"]
 
@@ -122,7 +122,7 @@ def verify_package(
     """Decide whether to accept ``package`` (SPEC §7.3).
 
     ``trust_root`` is the pinned root (the caller verified it as self-signed when loading it,
-    ``trustroot.verify_self_signed``); ``state`` the client's current state, which is never
+    ``signed_trust_root.verify_self_signed``); ``state`` the client's current state, which is never
     modified; ``now`` Unix seconds from the caller's clock; ``fleet`` the fleet id the caller
     expects, if it expects one. Wrong argument types are ``TypeError``/``ValueError``; a
     state whose rotation chain does not verify from ``trust_root`` is

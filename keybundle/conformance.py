@@ -51,9 +51,10 @@ from .errors import ProtocolError, VectorFileError, VerificationError
 from .evidence import verify_evidence
 from .payload import BundlePayload, FleetKey, parse_payload
 from .roles import RoleSignature, verify_signed_bundle
+from .signed_trust_root import verify_rotation_chain, verify_self_signed
 from .state import ClientState, CorruptStateError, parse_state
 from .trustchain import trusted_chain
-from .trustroot import TrustRoot, verify_rotation_chain, verify_self_signed
+from .trustroot import TrustRoot
 
 __all__ = [
     "DEFAULT_VERIFIER_TIMEOUT_SECONDS",

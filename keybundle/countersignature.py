@@ -39,6 +39,7 @@ __all__ = [
     "countersign_structure",
     "create_countersignature",
     "encode_countersignature_header",
+    "parse_bare_countersignature",
     "parse_unverified_countersignatures",
     "verify_countersignature",
 ]
@@ -182,6 +183,33 @@ def _parse_one(value: object) -> Countersignature:
         found_len = len(signature) if isinstance(signature, bytes) else type(signature).__name__
         raise _malformed(f"a countersignature's signature must be 64 bytes; found {found_len}")
     return Countersignature(alg=alg, kid=kid, signature=signature, protected=protected_bytes)
+
+
+def parse_bare_countersignature(value: object) -> Countersignature | None:
+    """A decoded header-11 value that is one bare countersignature in the profile, built
+    without the checks' messages (the hot path of parsing a bundle, SPEC §4.2); None for
+    anything else, which :func:`parse_unverified_countersignatures` then judges.
+
+    The caller proves the encoding deterministic; this checks the shape only.
+    """
+    if type(value) is not list or len(value) != 3:
+        return None
+    protected, unprotected, signature = value
+    if (
+        type(protected) is not bytes
+        or len(protected) != _PROTECTED_LENGTH
+        or type(unprotected) is not dict
+        or unprotected
+        or type(signature) is not bytes
+        or len(signature) != SIGNATURE_LENGTH
+    ):
+        return None
+    alg = _PROTECTED_PREFIXES.get(protected[:-KID_LENGTH])
+    if alg is None:
+        return None
+    return Countersignature._unchecked(
+        alg=alg, kid=protected[-KID_LENGTH:], signature=signature, protected=protected
+    )
 
 
 def parse_unverified_countersignatures(value: object) -> tuple[Countersignature, ...]:

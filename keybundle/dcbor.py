@@ -75,8 +75,10 @@ __all__ = [
     "CborValue",
     "Tag",
     "decode",
+    "decode_unproven",
     "encode",
     "encode_head",
+    "semantic_decoders",
 ]
 
 DEFAULT_MAX_SIZE: Final = 65_536
@@ -372,6 +374,37 @@ def _decode_fast(data: bytes, max_depth: int, max_items: int, tags: frozenset[in
     if size != len(data) or items > max_items:
         return _GAVE_UP
     return value
+
+
+def semantic_decoders(tags: frozenset[int]) -> dict[int, Any]:
+    """What :func:`decode_unproven` needs for ``tags`` (computed once, by a caller's module)."""
+    _check_limits(0, 0, 1, tags)
+    return _semantic_decoders(tags)
+
+
+def decode_unproven(data: bytes, *, max_depth: int, decoders: dict[int, Any]) -> object:
+    """cbor2's decode of ``data`` with the fast path's options, or None: not a verdict.
+
+    For a parser that knows its document's shape (the signed bundle, ``cose``): it checks
+    every item's exact type against the shape and the size of the shape's deterministic
+    encoding against ``len(data)``, which proves the form as :func:`_measure` does, and
+    calls :func:`decode` for anything else. ``decoders`` is :func:`semantic_decoders` of
+    the allowed tags: their items come back as :class:`Tag`, any other tag as a cbor2 type
+    that no such shape has. None whenever cbor2 rejects, a trapped tag appears, or this
+    cbor2 release is not the one the fast path was checked against.
+    """
+    if not _FAST_PATH:
+        return None
+    try:
+        return cbor2.loads(
+            data,
+            semantic_decoders=decoders,
+            max_depth=max_depth,
+            allow_indefinite=False,
+            allow_duplicate_keys=False,
+        )
+    except (cbor2.CBORError, _GiveUp):
+        return None
 
 
 def _head_size(argument: int) -> int:

@@ -28,9 +28,10 @@ from .client import Accepted, check_validity, verify_package
 from .errors import UnknownFleetError
 from .payload import FleetKey, parse_payload
 from .roles import verify_signed_bundle
+from .signed_trust_root import verify_self_signed
 from .state import STATE_FILE, ClientState, CorruptStateError, StateDir, parse_state
 from .trustchain import trusted_chain
-from .trustroot import TrustRoot, verify_self_signed
+from .trustroot import TrustRoot
 
 if TYPE_CHECKING:
     from transparency_log.fetcher import Fetcher

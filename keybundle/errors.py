@@ -138,10 +138,12 @@ class MisbehaviourError(VerificationError):
 
 
 class CorruptStateError(Exception):
-    """A stored state does not parse, or (a client's) its rotation chain does not verify from
-    the pinned root. Never reset silently: a client would re-open itself to rollback (SPEC
+    """A stored state does not parse, or a client state's rotation chain does not verify from
+    its pinned root. Never reset silently: a client would re-open itself to rollback (SPEC
     §7.2), a monitor would forget the forks it saw (SPEC §8.1). Whoever runs it must restore
-    the state from a backup, re-provision it, or start over deliberately."""
+    the state from a backup or start over (re-provision) deliberately. One class for both
+    states: ``keybundle.state.CorruptStateError`` and ``keybundle.monitor_state``'s name
+    are this class."""
 
 
 class MonitorLockedError(LockedError):

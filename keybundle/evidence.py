@@ -48,7 +48,8 @@ from transparency_log.tlog_client import LogClient
 
 from .errors import Reason, VerificationError
 from .history import BundleInfo, FleetHistory, is_rotation, judge_bundle
-from .trustroot import TrustRoot, verify_rotation
+from .signed_trust_root import verify_rotation
+from .trustroot import TrustRoot
 
 __all__ = [
     "ENTRY_REASONS",

@@ -21,12 +21,14 @@ from .roles import verify_signed_bundle
 from .trustroot import TrustRoot
 
 __all__ = [
+    "BundleFields",
     "BundleInfo",
     "FleetHead",
     "FleetHistory",
     "KeyInfo",
     "is_rotation",
     "judge_bundle",
+    "judge_bundle_fields",
 ]
 
 _SIGN1_PREFIX: Final = b"\xd2"  # CBOR tag 18: a signed bundle (SPEC §4.1)
@@ -75,12 +77,27 @@ def is_rotation(entry: bytes) -> bool:
     return entry.startswith(_SIGN_PREFIX)
 
 
+BundleFields = tuple[
+    str, int, bytes | None, bytes, tuple[tuple[str, str, str, str], ...], int, tuple[str, ...]
+]
+"""A :class:`BundleInfo` as a plain tuple, its keys as plain tuples: what the auditor's
+worker processes send back (pickling tuples costs a fraction of dataclasses)."""
+
+
 def judge_bundle(entry: bytes, root: TrustRoot) -> BundleInfo:
     """SPEC §6.3 rules 1.1-1.2 for an entry that is not a rotation: valid bundle, or raise.
 
     An entry that does not start with ``d2`` is MALFORMED_COSE (SPEC §6.3); otherwise the
     signatures must meet ``root``'s roles (SPEC §5.4) and the payload must parse (SPEC §3.2).
     """
+    fleet, epoch, previous, digest, keys, issued_at, signers = judge_bundle_fields(entry, root)
+    return BundleInfo(
+        fleet, epoch, previous, digest, tuple(map(KeyInfo._make, keys)), issued_at, signers
+    )
+
+
+def judge_bundle_fields(entry: bytes, root: TrustRoot) -> BundleFields:
+    """:func:`judge_bundle`, its result as plain tuples (the auditor's hot path)."""
     if not entry.startswith(_SIGN1_PREFIX):
         raise VerificationError(
             Reason.MALFORMED_COSE,
@@ -89,19 +106,27 @@ def judge_bundle(entry: bytes, root: TrustRoot) -> BundleInfo:
         )
     verified = verify_signed_bundle(entry, root)
     payload = parse_payload(verified.payload)
-    signers = tuple(
-        f"{role}:{s.organisation}:{s.kid.hex()}"
-        for role, group in (("independent", verified.independent), ("operator", verified.operator))
-        for s in group
-    )
-    return BundleInfo(
+    sha256 = hashlib.sha256
+    return (
         payload.fleet_id,
         payload.epoch,
         payload.previous_digest,
-        hashlib.sha256(entry).digest(),
-        tuple(KeyInfo.of(k) for k in payload.keys),
+        sha256(entry).digest(),
+        tuple(
+            [
+                (k.key_id, k.algorithm, k.usage, sha256(k.public_key).hexdigest())
+                for k in payload.keys
+            ]
+        ),
         payload.issued_at,
-        signers,
+        tuple(
+            f"{role}:{s.organisation}:{s.kid.hex()}"
+            for role, group in (
+                ("independent", verified.independent),
+                ("operator", verified.operator),
+            )
+            for s in group
+        ),
     )
 
 

@@ -48,7 +48,7 @@ from transparency_log import proof as tlog_proof
 from transparency_log.checkpoint import VerifiedCheckpoint, verify_checkpoint
 from transparency_log.errors import LogReason
 from transparency_log.fetcher import Fetcher, FetchError, fetch_all, validate_fetch_path
-from transparency_log.merkle import HASH_SIZE, CompactRange, leaf_hash
+from transparency_log.merkle import HASH_SIZE, CompactRange
 from transparency_log.note import MAX_NOTE_BYTES
 from transparency_log.policy import PolicyLog
 from transparency_log.tile import Tile, TileHashReader
@@ -68,12 +68,12 @@ from .history import FleetHistory, KeyInfo, is_rotation
 from .monitor_judges import EntryJudge, Judged, PendingJudgement, Rejection, SerialJudge
 from .monitor_state import MonitorState, StateDir
 from .monitor_witness import Cosigned, WitnessFailure, WitnessMisbehaviour, submit_checkpoint
-from .trustroot import (
-    TrustRoot,
+from .signed_trust_root import (
     parse_unverified_signed_trust_root,
     verify_rotation,
     verify_self_signed,
 )
+from .trustroot import TrustRoot
 
 __all__ = [
     "CHUNK_ENTRIES",
@@ -754,7 +754,7 @@ class Monitor:
         Rotations are verified here, in log order, so that the entries after a valid one are
         judged under it; they are applied (or reported) in order by :meth:`_apply_chunk`.
         """
-        entries = [e.data for e in client.entries(start, stop, target)]
+        entries, leaves = _unzip(client.entry_leaves(start, stop, target))
         steps: list[_Judging | _Rotation] = []
         count = len(entries)
         pos = 0
@@ -776,7 +776,7 @@ class Monitor:
                     ahead = _Ahead(nxt_root, entry)
                 nxt += 1
             pos = nxt
-        return _Chunk(stop, [leaf_hash(e) for e in entries], steps), ahead
+        return _Chunk(stop, leaves, steps), ahead
 
     def _apply_chunk(self, ctx: _Pass, chunk: _Chunk) -> None:
         """SPEC §8.2 for every entry of ``chunk``, in log order."""
@@ -925,6 +925,16 @@ class _Tally:
     fleets: set[str] = field(default_factory=set)
     key_changes: int = 0
     rotations: int = 0
+
+
+def _unzip(pairs: Iterable[tuple[bytes, bytes]]) -> tuple[list[bytes], list[bytes]]:
+    """Entries and their leaf hashes, as two lists."""
+    entries: list[bytes] = []
+    leaves: list[bytes] = []
+    for entry, leaf in pairs:
+        entries.append(entry)
+        leaves.append(leaf)
+    return entries, leaves
 
 
 def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

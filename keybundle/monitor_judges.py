@@ -20,8 +20,9 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from .errors import VerificationError
-from .history import BundleInfo, KeyInfo, judge_bundle
-from .trustroot import TrustRoot, parse_unverified_signed_trust_root
+from .history import BundleInfo, KeyInfo, judge_bundle_fields
+from .signed_trust_root import parse_unverified_signed_trust_root
+from .trustroot import TrustRoot
 
 __all__ = [
     "EntryJudge",
@@ -78,13 +79,14 @@ class EntryJudge(Protocol):
         ...
 
 
-def _judge_all(entries: Iterable[bytes], root: TrustRoot) -> list[Judged]:
-    out: list[Judged] = []
+def _judge_all(entries: Iterable[bytes], root: TrustRoot) -> list[_Wire]:
+    out: list[_Wire] = []
+    append = out.append
     for entry in entries:
         try:
-            out.append(judge_bundle(entry, root))
+            append(judge_bundle_fields(entry, root))
         except VerificationError as e:
-            out.append(Rejection(e.reason, e.message))
+            append((e.reason, e.message))
     return out
 
 
@@ -119,7 +121,11 @@ class SerialJudge:
 
     def submit(self, entries: Sequence[bytes], rotation: bytes | None) -> PendingJudgement:
         """Judge each entry in turn, now."""
-        return _Done(_judge_all(entries, self._root(rotation)))
+        return _Done(_from_wire(_judge_all(entries, self._root(rotation))))
+
+    def judge_wire(self, entries: Sequence[bytes], rotation: bytes | None) -> list[_Wire]:
+        """:meth:`judge`'s results as plain tuples (what a worker process sends back)."""
+        return _judge_all(entries, self._root(rotation))
 
     def judge(self, entries: Sequence[bytes], rotation: bytes | None) -> list[Judged]:
         """:meth:`submit`, and its results."""
@@ -129,10 +135,23 @@ class SerialJudge:
         """Nothing to release."""
 
 
-# Between processes, results travel as plain tuples: a bundle as (fleet, epoch, previous
-# digest, digest, ((key id, algorithm, usage, fingerprint), ...), issued_at, signers), a
-# rejection as (reason, message). Pickling dataclasses costs several times as much, per entry.
+# Between processes, results travel as plain tuples: a bundle as history.BundleFields (fleet,
+# epoch, previous digest, digest, ((key id, algorithm, usage, fingerprint), ...), issued_at,
+# signers), a rejection as (reason, message). Pickling dataclasses costs several times as much,
+# per entry, on both sides; the serial judge makes the same tuples, so both paths run the same
+# code.
 _Wire = tuple[Any, ...]
+
+
+def _from_wire(wire: list[_Wire]) -> list[Judged]:
+    make_key = functools.partial(tuple.__new__, KeyInfo)  # KeyInfo._make, without its checks
+    return [
+        BundleInfo(w[0], w[1], w[2], w[3], tuple(map(make_key, w[4])), w[5], w[6])
+        if len(w) == 7
+        else Rejection(w[0], w[1])
+        for w in wire
+    ]
+
 
 _worker_judge: SerialJudge | None = None
 
@@ -153,22 +172,7 @@ def _worker_judge_entries(entries: list[bytes], rotation: bytes | None) -> list[
     judge = _worker_judge
     if judge is None:
         raise AssertionError("bad math in _worker_judge_entries: the worker has no judge")
-    return [
-        (r.fleet, r.epoch, r.previous, r.digest, tuple(map(tuple, r.keys)), r.issued_at, r.signers)
-        if isinstance(r, BundleInfo)
-        else (r.reason, r.message)
-        for r in judge.judge(entries, rotation)
-    ]
-
-
-def _from_wire(wire: list[_Wire]) -> list[Judged]:
-    make_key = functools.partial(tuple.__new__, KeyInfo)  # KeyInfo._make, without its checks
-    return [
-        BundleInfo(w[0], w[1], w[2], w[3], tuple(map(make_key, w[4])), w[5], w[6])
-        if len(w) == 7
-        else Rejection(w[0], w[1])
-        for w in wire
-    ]
+    return judge.judge_wire(entries, rotation)
 
 
 class _InWorkers:

@@ -346,6 +346,70 @@ def signed_bundle_digest(signed_bundle: bytes) -> bytes:
 # --- parsing untrusted bytes -----------------------------------------------------------------
 
 
+_NO_TAGS: Final = dcbor.semantic_decoders(frozenset())
+
+
+def _string_size(n: int) -> int:
+    return n + (1 if n < 24 else 2 if n < 0x100 else 3 if n < 0x10000 else 5)
+
+
+def _int_size(n: int) -> int:
+    n = n if n >= 0 else -1 - n
+    return 1 if n < 24 else 2 if n < 0x100 else 3 if n < 0x10000 else 5 if n < 2**32 else 9
+
+
+def _decode_small_payload(data: bytes) -> dcbor.CborValue | None:
+    """The hot path of :func:`parse_payload`'s decoding: ``dcbor.decode``'s value for a
+    payload whose maps and arrays have fewer than 24 members, keys below 24 and ASCII text
+    (every payload of the profile but those with 24 or more keys), or None.
+
+    cbor2 decodes; one walk over the payload's two levels checks every item's type and sums
+    the size of the deterministic encoding of the value, which must equal ``len(data)``:
+    the proof of ``dcbor``'s fast path (every head shortest, nothing trailing), without its
+    general recursion. Within those bounds a value has at most 1,152 data items and depth 3,
+    under the decoder's limits. Anything else returns None and ``dcbor.decode`` decides, so
+    the result (value or reason and message) is always the same (tests/keybundle/
+    test_payload.py compares both on mutated payloads).
+    """
+    if len(data) > MAX_PAYLOAD_BYTES:
+        return None
+    value = dcbor.decode_unproven(data, max_depth=MAX_PAYLOAD_DEPTH, decoders=_NO_TAGS)
+    if type(value) is not dict or len(value) >= 24:
+        return None
+    size = 1 + len(value)  # the map's head, and one byte per key (each below 24)
+    previous = -1
+    for key, item in value.items():
+        if type(key) is not int or not previous < key < 24:
+            return None
+        previous = key
+        kind = type(item)
+        if kind is int:
+            size += _int_size(item)
+        elif kind is bytes or (kind is str and item.isascii()):
+            size += _string_size(len(item))
+        elif kind is list and len(item) < 24:
+            size += 1
+            for entry in item:
+                if type(entry) is not dict or len(entry) >= 24:
+                    return None
+                size += 1 + len(entry)
+                inner = -1
+                for field, member in entry.items():
+                    if type(field) is not int or not inner < field < 24:
+                        return None
+                    inner = field
+                    kind = type(member)
+                    if kind is bytes or (kind is str and member.isascii()):
+                        size += _string_size(len(member))
+                    elif kind is int:
+                        size += _int_size(member)
+                    else:
+                        return None
+        else:
+            return None
+    return value if size == len(data) else None
+
+
 def parse_payload(data: bytes) -> BundlePayload:
     """Parse and check a payload (SPEC §3.2) from untrusted bytes.
 
@@ -355,7 +419,9 @@ def parse_payload(data: bytes) -> BundlePayload:
     its algorithm (SPEC §3.3). Parsing checks shape, not signatures: the caller verifies the
     COSE signatures over ``data`` (SPEC §4) before trusting what this returns.
     """
-    value = dcbor.decode(data, max_size=MAX_PAYLOAD_BYTES, max_depth=MAX_PAYLOAD_DEPTH)
+    value: dcbor.CborValue | None = _decode_small_payload(data) if type(data) is bytes else None
+    if value is None:
+        value = dcbor.decode(data, max_size=MAX_PAYLOAD_BYTES, max_depth=MAX_PAYLOAD_DEPTH)
     if type(value) is not dict:
         _bad(f"the payload must be a map, found {_kind(value)}")
     _check_fields("payload", value, _REQUIRED, _ALLOWED, _FIELD_NAMES)
@@ -368,21 +434,22 @@ def parse_payload(data: bytes) -> BundlePayload:
     if not 1 <= len(raw_keys) <= MAX_KEYS:
         _bad(f"a bundle carries 1..{MAX_KEYS} keys, found {len(raw_keys)}")
     keys = []
+    new_key = object.__new__
     for index, entry in enumerate(raw_keys):
         if type(entry) is not dict:
             _bad(f"keys[{index}] must be a map, found {_kind(entry)}")
-        _check_fields(f"keys[{index}]", entry, _KEY_FIELDS, _KEY_FIELDS, _KEY_FIELD_NAMES)
-        fields = (entry[_KEY_ID], entry[_KEY_ALG], entry[_KEY_PUBLIC], entry[_KEY_USAGE])
-        _check_key(*fields)
-        keys.append(
-            _unchecked(
-                FleetKey,
-                key_id=fields[0],
-                algorithm=fields[1],
-                public_key=fields[2],
-                usage=fields[3],
-            )
+        if entry.keys() != _KEY_FIELDS:  # the common case without building the name
+            _check_fields(f"keys[{index}]", entry, _KEY_FIELDS, _KEY_FIELDS, _KEY_FIELD_NAMES)
+        key_id, algorithm, public_key, usage = (
+            entry[_KEY_ID],
+            entry[_KEY_ALG],
+            entry[_KEY_PUBLIC],
+            entry[_KEY_USAGE],
         )
+        _check_key(key_id, algorithm, public_key, usage)
+        key = new_key(FleetKey)  # checked: build without FleetKey's checks (_unchecked)
+        key.__dict__.update(key_id=key_id, algorithm=algorithm, public_key=public_key, usage=usage)
+        keys.append(key)
     payload_fields: dict[str, Any] = {
         "version": value[_VERSION],
         "fleet_id": value[_FLEET],

@@ -47,11 +47,8 @@ from .errors import VerificationError
 from .package import MAX_ROTATIONS, ConsistencyProof, Package, RotationEntry
 from .payload import parse_payload
 from .roles import verify_signed_bundle
-from .trustroot import (
-    TrustRoot,
-    verify_rotation,
-    verify_self_signed,
-)
+from .signed_trust_root import verify_rotation, verify_self_signed
+from .trustroot import TrustRoot
 
 __all__ = [
     "DEFAULT_GENERATION_GRACE",

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
+from transparency_log import durable
 from transparency_log._frozen import Frozen
 from transparency_log.checkpoint import Checkpoint, parse_checkpoint
 from transparency_log.errors import VerificationError
@@ -31,7 +32,7 @@ from transparency_log.note import parse_unverified
 
 from . import dcbor
 from .errors import CorruptStateError
-from .trustroot import parse_unverified_signed_trust_root
+from .signed_trust_root import parse_unverified_signed_trust_root
 
 __all__ = [
     "LOCK_FILE",
@@ -76,17 +77,8 @@ fleet entry (the array and its five items) and three per rotation."""
 _DIGEST_SIZE: Final = 32
 _MAX_INDEX: Final = 2**63 - 2
 """The largest leaf index of a tree of at most 2^63 - 1 leaves (SPEC §2.1)."""
-_TEMPORARY_FLAGS: Final = (
-    os.O_WRONLY
-    | os.O_CREAT
-    | os.O_EXCL
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-)
-_TEMPORARY_ATTEMPTS: Final = 100
 STATE_LOCK_TIMEOUT_SECONDS: Final = 10
 """How long a writer waits for another process's state lock (SPEC §7.4, §11)."""
-_LOCK_POLL_SECONDS: Final = 0.005
 
 
 class FleetState(Frozen):
@@ -373,6 +365,11 @@ class StateDir:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._last: tuple[bytes, ClientState] | None = None
+        """The bytes last loaded and their parse: a client loads the same state over and over
+        (each ``Client.accept`` and ``current_keys``), and parsing is a pure function of
+        the bytes, so equal bytes give the same (immutable) state. The file is read every
+        time; only the parse is skipped, never a change made by another process."""
 
     @contextmanager
     def lock(self, timeout: float = STATE_LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
@@ -382,29 +379,17 @@ class StateDir:
         lock is released when the block ends or the process dies. Raises
         ``FileNotFoundError`` when the directory does not exist.
         """
-        import fcntl
-        import time
-
         if not self.path.is_dir():
             raise FileNotFoundError(f"state directory {str(self.path)!r} does not exist")
-        fd = os.open(
-            self.path / LOCK_FILE,
-            os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0),
-            0o600,
-        )
+
+        def refuse(holder: str) -> TimeoutError:
+            return TimeoutError(
+                f"another process (pid {holder}) holds the client state lock in "
+                f"{str(self.path)!r} for more than {timeout} s"
+            )
+
+        fd = durable.lock(self.path / LOCK_FILE, refuse, timeout=timeout, mode=0o600)
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise TimeoutError(
-                            f"another process holds the client state lock in "
-                            f"{str(self.path)!r} for more than {timeout} s"
-                        ) from None
-                    time.sleep(_LOCK_POLL_SECONDS)
             yield
         finally:
             os.close(fd)  # closing the descriptor releases the flock
@@ -430,41 +415,15 @@ class StateDir:
             if not stat.S_ISREG(mode):
                 raise OSError(f"{str(file)!r} is not a regular file ({_kind(mode)})")
             data = f.read(MAX_STATE_BYTES + 1)
-        return parse_state(data)
+        last = self._last
+        if last is not None and last[0] == data:
+            return last[1]
+        state = parse_state(data)
+        self._last = (data, state)
+        return state
 
     def save(self, state: ClientState) -> None:
-        """Replace the stored state atomically and durably."""
-        data = state.encode()
-        fd, tmp = self._create_temporary()
-        try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path / STATE_FILE)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dfd = os.open(self.path, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-
-    def _create_temporary(self) -> tuple[int, str]:
-        """A new file ``.state.cbor.<random>.tmp``, mode 0600, opened for writing.
-
-        What ``tempfile.mkstemp`` does (exclusive creation, no symlink followed, a fresh
-        random name on a collision), without importing ``tempfile`` and ``random`` into a
-        fresh ``keybundle verify``.
-        """
-        for _ in range(_TEMPORARY_ATTEMPTS):
-            tmp = os.path.join(self.path, f".{STATE_FILE}.{os.urandom(6).hex()}.tmp")
-            try:
-                return os.open(tmp, _TEMPORARY_FLAGS, 0o600), tmp
-            except FileExistsError:
-                continue
-        raise FileExistsError(f"no unused temporary file name in {str(self.path)!r}")
+        """Replace the stored state atomically and durably (mode 0600), with
+        :func:`transparency_log.durable.replace`: temporary file, flush, rename, directory
+        flush, so a crash leaves the old state or the new one (SPEC §7.2, §7.4)."""
+        durable.replace(self.path / STATE_FILE, state.encode(), mode=0o600)

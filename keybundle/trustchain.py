@@ -6,7 +6,9 @@ but the state is a cache, not a trust anchor: :func:`trusted_chain` re-verifies 
 rotation from the pinned root (SPEC §5.3) before any of it is used, so a state edited to hold
 an unsigned root, or a root the pinned keys did not approve, is a :class:`CorruptStateError`
 and never widens trust. Inclusion in the log was checked when the rotation was adopted (SPEC
-§7.3 step 5) and is not re-checked.
+§7.3 step 5) and is not re-checked. Within a process the verification of each stored step is
+remembered by SHA-256 of its bytes (:mod:`keybundle.signed_trust_root`), so a reload of an
+unchanged chain checks no signature again, with the same verdict (SPEC §7.2).
 
 A bundle is judged under the root in force at its position in the log (SPEC §7.3 step 7):
 the trusted root of highest version whose rotation index is below the bundle's index, or the
@@ -21,8 +23,9 @@ from typing import Final
 from transparency_log._frozen import Frozen
 from transparency_log.errors import VerificationError
 
+from .signed_trust_root import parse_unverified_signed_trust_root, verify_rotation
 from .state import MAX_STATE_ROTATIONS, ClientState, CorruptStateError, StoredRotation
-from .trustroot import TrustRoot, parse_unverified_signed_trust_root, verify_rotation
+from .trustroot import TrustRoot
 
 __all__ = ["TrustChain", "TrustedRotation", "trusted_chain"]
 

@@ -22,8 +22,8 @@ from click.testing import CliRunner
 
 from keybundle.client import verify_package
 from keybundle.package import parse_unverified_package
+from keybundle.signed_trust_root import verify_self_signed
 from keybundle.state import StateDir
-from keybundle.trustroot import verify_self_signed
 from keybundle_cli.commands import cli
 from keybundle_cli.demo import DEMO_PASSPHRASE, MARKER_FILE, STEPS
 from transparency_log.tlog_proof import parse_tlog_proof

@@ -19,6 +19,7 @@ import pytest
 from keybundle_cli.config import load_config
 from keybundle_cli.log import serve as log_serve
 from keybundle_cli.monitor import follow
+from keybundle_cli.package import publish
 from keybundle_cli.witness import serve as witness_serve
 from tests.conftest import REPO
 
@@ -73,7 +74,12 @@ def test_each_service_is_hardened(unit: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "command"),
-    [("log.toml", log_serve), ("witness.toml", witness_serve), ("monitor.toml", follow)],
+    [
+        ("log.toml", log_serve),
+        ("witness.toml", witness_serve),
+        ("monitor.toml", follow),
+        ("publisher.toml", publish),
+    ],
 )
 def test_the_example_settings_are_the_commands_options(name: str, command: click.Command) -> None:
     loaded = load_config(SYSTEMD / name, command)

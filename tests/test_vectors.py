@@ -40,8 +40,8 @@ from keybundle.conformance import (
     run_in_process,
 )
 from keybundle.errors import Reason, VerificationError
+from keybundle.signed_trust_root import verify_self_signed
 from keybundle.state import ClientState, parse_state
-from keybundle.trustroot import verify_self_signed
 from testvectors import published
 from testvectors.generate import DEFAULT_DIR, check, summary
 from testvectors.vectorset import render

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from keybundle import dcbor
+from keybundle.signed_trust_root import CONTENT_TYPE
 from keybundle.signers import PublicKey, Signer
-from keybundle.trustroot import CONTENT_TYPE, TrustRoot
+from keybundle.trustroot import TrustRoot
 from transparency_log import note
 
 from .families_bundle import _AlgLiar
@@ -44,7 +45,7 @@ def sign_raw_trust_root(
 ) -> bytes:
     """A COSE_Sign over ``payload`` bytes as given (SPEC §5.2), even ones §5.1 rejects.
 
-    ``keybundle.trustroot.sign_trust_root`` signs only valid roots; vectors of malformed
+    ``keybundle.signed_trust_root.sign_trust_root`` signs only valid roots; vectors of malformed
     roots need the signatures right and the payload wrong. ``order`` lists the signers'
     positions in the signature array (default: sorted by kid, as §5.2 requires).
     """

@@ -39,6 +39,7 @@ from keybundle import cose
 from keybundle.errors import VerificationError
 from keybundle.package import ConsistencyProof, RotationEntry, build_package
 from keybundle.payload import BundlePayload, FleetKey, parse_payload, signed_bundle_digest
+from keybundle.signed_trust_root import sign_trust_root, verify_self_signed
 from keybundle.signers import (
     COSE_ALG_ES256,
     Algorithm,
@@ -47,14 +48,7 @@ from keybundle.signers import (
     Signer,
     es256_signature_from_der,
 )
-from keybundle.trustroot import (
-    Limits,
-    Role,
-    RoleKey,
-    TrustRoot,
-    sign_trust_root,
-    verify_self_signed,
-)
+from keybundle.trustroot import Limits, Role, RoleKey, TrustRoot
 from transparency_log import note
 from transparency_log.checkpoint import Checkpoint, parse_checkpoint
 from transparency_log.cosignature import CosignatureV1Signer

@@ -4,9 +4,10 @@ A :class:`Log` is the single writer of one tiled log. Entries are queued, sequen
 batches, and integrated: the entry bundles and every new hash tile (full and partial, at
 every level) are written first, then a checkpoint signed by the log key is published LAST.
 The checkpoint is the commit point: an index returned by :meth:`Log.add` or
-:meth:`Log.add_many` is acknowledged only once the checkpoint that covers it is durably
-published, so killing the process at any instant loses no acknowledged entry, and reopening
-simply treats every file beyond the published size as garbage to be rewritten.
+:meth:`Log.add_many` is acknowledged only once the checkpoint that covers it is published
+and durable (as ``checkpoint``, or staged for recovery to publish: SPEC §6.1), so killing
+the process (or, with ``fsync``, losing power) at any instant loses no acknowledged entry,
+and reopening simply treats every file beyond the published size as garbage to be rewritten.
 
 Batches are pipelined: a publisher thread publishes one batch (its files, then its
 checkpoint) while the caller's thread sequences the next on the tree that batch will

@@ -38,7 +38,7 @@ import errno
 import fcntl
 import functools
 import os
-import secrets
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -147,6 +147,26 @@ def overwrite_in_place(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
+_TEMPORARY_ATTEMPTS = 100
+
+
+def _new_temporary(path: Path, mode: int) -> tuple[int, Path]:
+    """Create ``.<name>.<16 random hex>.tmp`` beside ``path``; return its descriptor and name.
+
+    What ``tempfile.mkstemp`` does: exclusive creation, no symlink followed, another random
+    name when one is taken (a file there is someone else's: never opened, never removed).
+    ``os.urandom``, not ``secrets`` or ``tempfile``: an embedded client saving its state
+    (``keybundle.state``) should not import ``random``, ``hmac`` and ``base64`` for a name.
+    """
+    for _ in range(_TEMPORARY_ATTEMPTS):
+        temporary = path.parent / f".{path.name}.{os.urandom(8).hex()}.tmp"
+        try:
+            return os.open(temporary, _TEMPORARY_FLAGS, mode), temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no unused temporary file name beside {str(path)!r}")
+
+
 def _temporary(
     path: Path, mode: int, write: Callable[[BinaryIO], object], fsync: bool, locked: bool
 ) -> Path:
@@ -158,9 +178,9 @@ def _temporary(
     if locked:
         temporary = path.parent / f".{path.name}.tmp"
         temporary.unlink(missing_ok=True)  # a crash's leftover: no other writer holds the lock
+        fd = os.open(temporary, _TEMPORARY_FLAGS, mode)
     else:
-        temporary = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    fd = os.open(temporary, _TEMPORARY_FLAGS, mode)
+        fd, temporary = _new_temporary(path, mode)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb", closefd=False) as out:
@@ -240,7 +260,7 @@ def replace_symlink(link: Path, target: str, *, fsync: bool = True) -> None:
     is flushed: a reader resolving ``link`` finds the old target or the new one, never no
     link, and a crash leaves one of the two. The caller checks what ``link`` was before.
     """
-    temporary = link.parent / f".{link.name}.{secrets.token_hex(8)}.tmp"
+    temporary = link.parent / f".{link.name}.{os.urandom(8).hex()}.tmp"
     os.symlink(target, temporary)
     try:
         os.replace(temporary, link)
@@ -307,21 +327,39 @@ def append(path: Path, data: bytes, *, fsync: bool = True) -> None:
         fsync_directory(path.parent)
 
 
-def lock(path: Path, refuse: Callable[[str], BaseException]) -> int:
+_LOCK_POLL_SECONDS = 0.005
+
+
+def lock(
+    path: Path,
+    refuse: Callable[[str], BaseException],
+    *,
+    timeout: float = 0.0,
+    mode: int = 0o644,
+) -> int:
     """Take the exclusive lock ``path`` guards; return its descriptor (close it to release).
 
     ``flock`` on a lock file, not a lock file's existence: the kernel releases it when the
-    process dies, so a crash never leaves a stale lock to clear by hand. The holder writes
-    its pid into the file for the error message of the next one. If another process holds
-    it, raises ``refuse(pid)`` (the pid text as written, or ``"unknown"``).
+    process dies, so a crash never leaves a stale lock to clear by hand. The lock file is
+    opened with ``O_NOFOLLOW``: a symlink planted there is refused, never written through.
+    The holder writes its pid into the file for the error message of the next one. If
+    another process still holds it after ``timeout`` seconds (0: do not wait; a client's
+    state waits, SPEC §7.4), raises ``refuse(pid)`` (the pid text as written, or
+    ``"unknown"``). A new lock file gets ``mode``.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-        os.close(fd)
-        raise refuse(holder) from None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(_LOCK_POLL_SECONDS)
+                    continue
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                raise refuse(holder) from None
     except BaseException:
         os.close(fd)
         raise

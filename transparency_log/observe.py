@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -38,15 +38,21 @@ from transparency_log.cosignature import COSIGNATURE_V1_BYTES, timestamp_of
 from transparency_log.errors import VerificationError
 from transparency_log.note import MAX_NOTE_BYTES, parse_unverified
 
+if TYPE_CHECKING:
+    from transparency_log.server import CosigningRound
+
 __all__ = [
     "SERVICE_LOGGER",
     "Health",
     "JsonFormatter",
     "LogMetrics",
+    "OpsServer",
+    "ServiceMetrics",
     "WitnessMetrics",
     "checkpoint_health",
     "configure_logging",
     "instrument",
+    "make_ops_server",
 ]
 
 SERVICE_LOGGER: Final = "keybundle.service"
@@ -124,8 +130,9 @@ _installed: logging.Handler | None = None
 _LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
-class _Metrics:
-    """The request metrics every service has, in a registry of its own."""
+class ServiceMetrics:
+    """The request metrics every service has, in a registry of its own; a service adds its
+    own counters and gauges to :attr:`registry` (subclasses: :class:`LogMetrics`, ...)."""
 
     service = "service"
 
@@ -179,10 +186,12 @@ def checkpoint_health(directory: Path) -> Health:
     return health
 
 
-class LogMetrics(_Metrics):
-    """A log's metrics (SPEC §6.6): appends, refusals by code, tile bytes served, and, read
+class LogMetrics(ServiceMetrics):
+    """A log's metrics (SPEC §6.6): appends, refusals by code, tile bytes served; read
     from ``DIR/checkpoint`` at each scrape, the log's size, the checkpoint's age (since it
-    was written) and the age of its newest cosignature."""
+    was written) and the age of its newest cosignature; and, fed by :meth:`cosigning_round`
+    (``CosigningTileStore.on_round``), each witness's request latency and failures, the
+    cosigning rounds by kind and outcome, and whether the last round met the quorum."""
 
     service = "log"
 
@@ -200,6 +209,28 @@ class LogMetrics(_Metrics):
             "keybundle_log_tile_bytes_served", "Bytes of tiles and entry bundles served.",
             registry=r,
         )  # fmt: skip
+        self.witness_seconds = Histogram(
+            "keybundle_log_witness_request_seconds",
+            "Time to get a witness's answer (every attempt of one round), by witness.",
+            ["witness"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.witness_failures = Counter(
+            "keybundle_log_witness_failures", "Witnesses asked that did not cosign, by witness.",
+            ["witness"], registry=r,
+        )  # fmt: skip
+        self.rounds = Counter(
+            "keybundle_log_cosigning_rounds",
+            "Cosigning rounds, by kind (publish, recosign) and outcome (complete, degraded, "
+            "no_quorum).",
+            ["kind", "outcome"], registry=r,
+        )  # fmt: skip
+        self.quorum_met = Gauge(
+            "keybundle_log_quorum_met",
+            "1 when the last cosigning round left the checkpoint with the witness quorum, "
+            "else 0 (NaN before the first round).",
+            registry=r,
+        )  # fmt: skip
+        self.quorum_met.set(float("nan"))
         Gauge("keybundle_log_size", "Entries in the published checkpoint.",
               registry=r).set_function(lambda: self._scrape()[0])  # fmt: skip
         Gauge("keybundle_log_checkpoint_age_seconds", "Seconds since the checkpoint was written.",
@@ -226,6 +257,16 @@ class LogMetrics(_Metrics):
         stamps = [timestamp_of(s) for s in sigs if len(s.signature) == COSIGNATURE_V1_BYTES]
         cosigned = max(0.0, now - max(stamps)) if stamps else nan
         return size, age, cosigned
+
+    def cosigning_round(self, round_: CosigningRound) -> None:
+        """Count one cosigning round (its structured record is the store's own)."""
+        for outcome in round_.outcomes:
+            name = outcome.witness.name
+            self.witness_seconds.labels(name).observe(outcome.seconds)
+            if not outcome.ok:
+                self.witness_failures.labels(name).inc()
+        self.rounds.labels(round_.kind, round_.outcome).inc()
+        self.quorum_met.set(1.0 if round_.quorum_met else 0.0)
 
     def route(self, path: str) -> str:
         if path == "/add":
@@ -255,7 +296,7 @@ class LogMetrics(_Metrics):
             self.tile_bytes.inc(len(body))
 
 
-class WitnessMetrics(_Metrics):
+class WitnessMetrics(ServiceMetrics):
     """A witness's metrics (SPEC §6.6): cosignatures and refusals by code; its latency is
     ``keybundle_http_request_seconds{route="/add-checkpoint"}``."""
 
@@ -301,7 +342,7 @@ def _answer(
 
 def instrument(
     app: _http.WSGIApp,
-    metrics: _Metrics,
+    metrics: ServiceMetrics,
     health: Health,
     *,
     clock: Callable[[], float] = time.monotonic,
@@ -342,3 +383,33 @@ def instrument(
         return body
 
     return wrapped
+
+
+# --- a service without an HTTP API of its own ------------------------------------------------
+
+
+class OpsServer(_http.WaitressServer):
+    """``/healthz`` and ``/metrics`` of a service that answers nothing else, on waitress."""
+
+
+def _not_found(environ: dict[str, Any], start_response: _http.StartResponse) -> Iterable[bytes]:
+    return _answer(start_response, "404 Not Found", b"not found: this address serves only "
+                   b"/healthz and /metrics\n", "text/plain; charset=utf-8")  # fmt: skip
+
+
+def make_ops_server(
+    metrics: ServiceMetrics,
+    health: Health,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    ident: str,
+    threads: int = 2,
+) -> OpsServer:
+    """Bind ``/healthz`` and ``/metrics`` (module doc), and a ``404`` for every other path,
+    for a service whose work is not answering requests (the package publisher, SPEC §7.7)."""
+    server = _http.create_waitress_server(
+        instrument(_not_found, metrics, health), host, port, threads=threads,
+        max_body_bytes=0, ident=ident,
+    )  # fmt: skip
+    return OpsServer(server)

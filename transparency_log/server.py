@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from transparency_log import _http, durable, note
 from transparency_log._http import DEFAULT_CONNECTION_GUARD, ConnectionGuard
@@ -78,6 +78,7 @@ __all__ = [
     "TILE_CACHE_CONTROL",
     "TILE_CONTENT_TYPE",
     "ConnectionGuard",
+    "CosigningRound",
     "CosigningTileStore",
     "LogResponse",
     "LogServer",
@@ -468,6 +469,55 @@ class WitnessConfig:
         return all(policy.quorum_satisfied(cosigners) for policy in self.policies)
 
 
+@dataclass(frozen=True)
+class CosigningRound:
+    """One round of witness requests, a publication's or a re-cosigning's (SPEC §6.5.3), as
+    an operator sees it (SPEC §6.6): logged as one ``cosigning_round`` record and handed to
+    :attr:`CosigningTileStore.on_round` (the metrics of
+    :class:`transparency_log.observe.LogMetrics`)."""
+
+    kind: Literal["publish", "recosign"]
+    """``publish`` (a new checkpoint) or ``recosign`` (the published one again)."""
+    size: int
+    outcomes: tuple[WitnessOutcome, ...]
+    """One per witness asked, in the configured order."""
+    quorum_met: bool
+    """Whether the checkpoint published after the round meets the quorum (a re-cosigning
+    round counts the earlier cosignatures it keeps)."""
+    seconds: float
+
+    @property
+    def failed(self) -> dict[str, str]:
+        """Witness name -> why it did not cosign."""
+        return {o.witness.name: o.error for o in self.outcomes if o.error is not None}
+
+    @property
+    def outcome(self) -> Literal["complete", "degraded", "no_quorum"]:
+        """``complete`` (every witness asked cosigned), ``degraded`` (some failed, the quorum
+        is met) or ``no_quorum``."""
+        if not self.quorum_met:
+            return "no_quorum"
+        return "degraded" if self.failed else "complete"
+
+    def log(self) -> None:
+        """The round's structured record (a warning when a witness failed)."""
+        _log.log(
+            logging.WARNING if self.failed else logging.INFO,
+            "cosigning round",
+            extra={
+                "event": "cosigning_round",
+                "kind": self.kind,
+                "size": self.size,
+                "asked": [o.witness.name for o in self.outcomes],
+                "cosigned": [o.witness.name for o in self.outcomes if o.ok],
+                "failed": self.failed,
+                "quorum_met": self.quorum_met,
+                "outcome": self.outcome,
+                "ms": round(self.seconds * 1000, 1),
+            },
+        )
+
+
 def _as_config(witnesses: Sequence[WitnessEndpoint] | WitnessConfig) -> WitnessConfig:
     if isinstance(witnesses, WitnessConfig):
         return witnesses
@@ -508,7 +558,10 @@ class CosigningTileStore:
         source: Callable[[], WitnessConfig] | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         now: Callable[[], float] = time.time,
+        on_round: Callable[[CosigningRound], None] | None = None,
     ) -> None:
+        self.on_round = on_round
+        """Called after each round with what it did (a serving log's metrics)."""
         self._config = _as_config(witnesses)
         if not self._config.endpoints and source is None:
             raise ValueError("a cosigning store needs at least one witness")
@@ -574,11 +627,18 @@ class CosigningTileStore:
                 def proof_for(old: int) -> list[bytes]:
                     return client.consistency_proof(old, new)
 
+                began = time.monotonic()
                 collected = collect_cosignatures(
                     staged, old_size, proof_for, config.endpoints, timeout=self._timeout
                 )
                 self._finish_round(collected.outcomes, complete=not collected.failures)
-                self._log_failures(collected.failures, size)
+                cosigners = {o.witness.name for o in collected.outcomes if o.ok}
+                self._report(
+                    CosigningRound(
+                        "publish", size, collected.outcomes, config.quorum_met(cosigners),
+                        time.monotonic() - began,
+                    )
+                )  # fmt: skip
                 return collected.signed_checkpoint
 
             try:
@@ -656,8 +716,8 @@ class CosigningTileStore:
         def proof_for(old: int) -> list[bytes]:  # a witness that holds an older tree
             return client.consistency_proof(old, current)
 
+        began = time.monotonic()
         collected = collect_cosignatures(log_only, size, proof_for, asked, timeout=self._timeout)
-        self._log_failures(collected.failures, size)
         succeeded = {
             (o.witness.name, o.witness.verifier.key_hash) for o in collected.outcomes if o.ok
         }
@@ -668,15 +728,12 @@ class CosigningTileStore:
             for w in self._config.endpoints
         )
         self._finish_round(collected.outcomes, complete=complete)
-        if not succeeded:
-            return collected.outcomes
-        kept = [sig.to_line() for sig in lines if (sig.name, sig.key_hash) not in succeeded]
-        self._inner.publish({}, merge_signature_lines(collected.signed_checkpoint, kept))
-        _log.info(
-            "re-cosigned the checkpoint of size %d: %d of %d witnesses asked",
-            size,
-            len(succeeded),
-            len(asked),
+        met = self._config.quorum_met(set(current.cosignatures) | cosigning)
+        if succeeded:
+            kept = [sig.to_line() for sig in lines if (sig.name, sig.key_hash) not in succeeded]
+            self._inner.publish({}, merge_signature_lines(collected.signed_checkpoint, kept))
+        self._report(
+            CosigningRound("recosign", size, collected.outcomes, met, time.monotonic() - began)
         )
         return collected.outcomes
 
@@ -771,15 +828,10 @@ class CosigningTileStore:
             witnesses=[w.verifier for w in self._config.endpoints],
         )
 
-    @staticmethod
-    def _log_failures(failures: Sequence[WitnessOutcome], size: int) -> None:
-        for failure in failures:
-            _log.warning(
-                "witness %s did not cosign the checkpoint of size %d: %s",
-                failure.witness.name,
-                size,
-                failure.error,
-            )
+    def _report(self, round_: CosigningRound) -> None:
+        round_.log()
+        if self.on_round is not None:
+            self.on_round(round_)
 
     def _previous_size(self, new_size: int) -> int:
         """The published size the witnesses most likely hold (0 if none or unreadable)."""

@@ -5,13 +5,17 @@ and one mutable file, ``checkpoint``. This module stores such files and knows no
 what they contain: :mod:`transparency_log.appender` decides what to write and when.
 
 The write discipline (SPEC §6.1) is that of transparency-dev/tessera's POSIX driver, with
-one round of flushes fewer: a file is written to a temporary name in its own directory and
-renamed over its final name at once (a reader sees it complete or not at all), because no
-published checkpoint names that path yet; then the files, the staged checkpoint and every
-directory that changed are flushed together, in parallel; only then is the checkpoint shown
-to witnesses (if any) and renamed into place, and its directory flushed. So a batch costs
-two rounds of flushes (three with witnesses), a checkpoint never names a file that is not
-durable, and no witness sees a tree that recovery could lose (SPEC §6.2 "Ordering"). Tiles
+one round of flushes per batch: a file is written to a temporary name in its own directory
+and renamed over its final name at once (a reader sees it complete or not at all), because
+no published checkpoint names that path yet; then the files, the staged checkpoint and every
+directory that changed (the tile directory too: the staged checkpoint's name is new, and the
+last batch's checkpoint rename is still to be flushed) are flushed together, in parallel;
+only then is the checkpoint shown to witnesses (if any) and renamed into place. Without
+witnesses that rename is not flushed on its own: the next batch's round flushes it, and a
+crash before then leaves the staged checkpoint, durable with its files, which recovery
+publishes (SPEC §6.2). So a batch costs one round of flushes (three with witnesses), a
+checkpoint never names a file that is not durable, and no witness sees a tree that recovery
+could lose (SPEC §6.2 "Ordering"). Tiles
 are write-once by the caller's discipline: the appender writes a path only while no published
 checkpoint requires it; it deletes a partial tile only once the full one is published (§6.1).
 """
@@ -137,6 +141,9 @@ class DirectoryTileStore:
         # (every level-0 tile index gets its own '<N>.p/' directory).
         self._known_dirs: set[str] = set()
         self._lock = threading.Lock()
+        # The last publication renamed ``.checkpoint.tmp`` to ``checkpoint`` without a flush
+        # of the tile directory (SPEC §6.1): the next round of flushes includes it.
+        self._rename_unflushed = False
 
     @property
     def root(self) -> Path:
@@ -158,7 +165,7 @@ class DirectoryTileStore:
     def publish(
         self, files: Mapping[str, bytes], checkpoint: bytes, *, cosign: Cosign | None = None
     ) -> None:
-        """The SPEC §6.1 write discipline for one batch, in two rounds of flushes (three with
+        """The SPEC §6.1 write discipline for one batch: one round of flushes (three with
         ``cosign``).
 
         1. Every file is written to ``.<name>.tmp`` in its target directory and renamed over
@@ -167,13 +174,18 @@ class DirectoryTileStore:
            file half written), and the new checkpoint is written to ``.checkpoint.tmp``, the
            staged checkpoint. Then every one of those files and every directory that changed
            is flushed, all at once: the flushes are independent and each waits on the disk,
-           not the CPU.
-        2. Without ``cosign``, ``.checkpoint.tmp`` is renamed to ``checkpoint`` and the root
-           flushed. With it, only now (every file durable, SPEC §6.2) is the checkpoint shown
-           to anyone: ``cosign`` returns it with its cosignatures, which is written to
+           not the CPU. The tile directory is among them: it received ``.checkpoint.tmp``
+           anew, and the last publication's rename (below) is made durable with it.
+        2. Without ``cosign``, ``.checkpoint.tmp`` is renamed to ``checkpoint``, and that is
+           all: no flush. A crash that undoes the rename leaves ``.checkpoint.tmp`` (its
+           bytes and its tree's files durable since round 1) for recovery to roll forward
+           to, and the next publication's round 1 flushes it. With ``cosign``, only now
+           (every file durable, SPEC §6.2) is the checkpoint shown to anyone: ``cosign``
+           returns it with its cosignatures, which is written to
            ``.checkpoint.cosigned.tmp``, flushed, renamed to ``checkpoint``, and the root
            flushed. ``.checkpoint.tmp`` stays as it is: a crash at any point after round 1
-           leaves it for recovery to roll forward to.
+           leaves it for recovery to roll forward to; and as the next publication rewrites
+           it in place, the cosigned checkpoint must be durable before this returns.
 
         A temporary name is fixed per target: one writer holds the log's lock, and a
         temporary file left by a killed writer is simply truncated by the next attempt.
@@ -199,8 +211,13 @@ class DirectoryTileStore:
                 staged = os.path.join(root, STAGED_CHECKPOINT_NAME)
                 if targets or self.staged() != checkpoint:
                     written.append(_write_file(staged, checkpoint))
+                    # Its name (a new one: the last publication renamed the file away), and
+                    # with it the last publication's rename, made durable in this round.
+                    dirty[root] = None
                 # else: recovery publishing the staged checkpoint (SPEC §6.2 step 2); it is
                 # never rewritten, so a crash now cannot tear the tree a witness may hold.
+                if self._rename_unflushed:
+                    dirty[root] = None
                 if fsync:
                     flushes = [partial(_fsync_file, fd) for fd in written]
                     flushes.extend(partial(_fsync_dir, directory) for directory in dirty)
@@ -208,7 +225,15 @@ class DirectoryTileStore:
             finally:
                 for fd in written:
                     os.close(fd)
-            final = checkpoint if cosign is None else cosign(checkpoint)
+            self._rename_unflushed = False
+            if cosign is None:
+                # Round 2 is the rename alone: its flush rides on the next publication's
+                # round 1. Until then a crash may undo it, leaving the staged checkpoint, its
+                # content and files durable, for recovery to roll forward to (SPEC §6.2).
+                _rename(staged, os.path.join(root, CHECKPOINT_PATH))
+                self._rename_unflushed = True
+                return
+            final = cosign(checkpoint)
             if final is checkpoint or final == checkpoint:
                 _rename(staged, os.path.join(root, CHECKPOINT_PATH))
             else:

@@ -189,11 +189,20 @@ class LogClient:
         if index >= tree.size:
             raise ValueError(f"index {index} is not in the tree of size {tree.size}")
         bundle = self._bundle_for(index // TILE_WIDTH, tree.size)
-        entries = self._read_bundle(bundle, checkpoint)
+        entries, _ = self._read_bundle(bundle, checkpoint)
         return LogEntry(index, entries[index % TILE_WIDTH], checkpoint)
 
     def entries(self, start: int, stop: int, checkpoint: VerifiedCheckpoint) -> Iterator[LogEntry]:
         """Entries ``start`` to ``stop - 1``, one bundle fetched at a time, all authenticated."""
+        for i, (data, _) in enumerate(self.entry_leaves(start, stop, checkpoint), start):
+            yield LogEntry(i, data, checkpoint)
+
+    def entry_leaves(
+        self, start: int, stop: int, checkpoint: VerifiedCheckpoint
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """:meth:`entries` as (entry bytes, leaf hash) pairs: the leaf hash each entry was
+        authenticated with, for a caller that recomputes the tree (the auditor, SPEC §8.1)
+        and need not hash every entry a second time."""
         tree = checkpoint.checkpoint
         _check_index(start, "start")
         _check_index(stop, "stop")
@@ -202,11 +211,11 @@ class LogClient:
         index = start
         while index < stop:
             bundle = self._bundle_for(index // TILE_WIDTH, tree.size)
-            entries = self._read_bundle(bundle, checkpoint)
+            entries, leaves = self._read_bundle(bundle, checkpoint)
             first = bundle.index * TILE_WIDTH
             end = min(stop, first + bundle.width)
-            for i in range(index, end):
-                yield LogEntry(i, entries[i - first], checkpoint)
+            lo, hi = index - first, end - first
+            yield from zip(entries[lo:hi], leaves[lo:hi], strict=True)
             index = end
 
     # --- internals ---
@@ -215,7 +224,10 @@ class LogClient:
     def _bundle_for(n: int, size: int) -> EntryBundle:
         return EntryBundle(n, min(TILE_WIDTH, size - n * TILE_WIDTH))
 
-    def _read_bundle(self, bundle: EntryBundle, checkpoint: VerifiedCheckpoint) -> list[bytes]:
+    def _read_bundle(
+        self, bundle: EntryBundle, checkpoint: VerifiedCheckpoint
+    ) -> tuple[list[bytes], list[bytes]]:
+        """The bundle's entries, and their leaf hashes (each checked against the tiles)."""
         tree = checkpoint.checkpoint
         cap = bundle.width * (2 + self._max_entry_bytes)
         try:
@@ -241,7 +253,7 @@ class LogClient:
                     f"authenticated level-0 tile records {expected.hex()}; the server returned "
                     "a wrong or corrupted entry bundle",
                 )
-        return entries
+        return entries, want
 
     def _reader(self, size: int, root: bytes) -> TileHashReader:
         key = (size, root)

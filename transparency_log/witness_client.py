@@ -16,9 +16,10 @@ Each request runs under one deadline for the whole exchange, connection and answ
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import requests
 
@@ -91,6 +92,8 @@ class WitnessOutcome:
     """Why no cosignature was obtained, for the operator; None on success."""
     witness_size: int | None = None
     """The tree size the witness reported holding (after success: the checkpoint's size)."""
+    seconds: float = 0.0
+    """How long asking this witness took, every attempt included (for the log's metrics)."""
 
     @property
     def ok(self) -> bool:
@@ -185,8 +188,10 @@ def collect_cosignatures(
     job = _Job(signed_checkpoint, text, size, old_size, consistency_proof_for, timeout)
 
     def ask(witness: WitnessEndpoint) -> WitnessOutcome:
+        started = time.monotonic()
         with http_deadline.bounded_session(session_factory) as session:
-            return _ask_witness(session, witness, job, max_attempts)
+            outcome = _ask_witness(session, witness, job, max_attempts)
+        return replace(outcome, seconds=time.monotonic() - started)
 
     with ThreadPoolExecutor(max_workers=min(len(witnesses), 16)) as pool:
         outcomes = tuple(pool.map(ask, witnesses))

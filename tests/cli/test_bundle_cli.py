@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from keybundle.cose import parse_unverified_sign1, verify_sign1
 from keybundle.payload import parse_payload, payload_from_json, signed_bundle_digest
 from keybundle.roles import verify_signed_bundle
-from keybundle.trustroot import verify_self_signed
+from keybundle.signed_trust_root import verify_self_signed
 from keybundle_cli import _common
 from keybundle_cli.bundle import MAX_FLEET_JSON_BYTES
 

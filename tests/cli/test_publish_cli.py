@@ -245,7 +245,7 @@ def test_publish_follow_republishes_a_recosigned_checkpoint_and_stops_on_sigterm
 def test_inspect_with_the_trust_root_of_another_log_is_rejected(
     fl: FleetLog, tmp_path: Path
 ) -> None:
-    from keybundle.trustroot import sign_trust_root
+    from keybundle.signed_trust_root import sign_trust_root
     from transparency_log import note
     from transparency_log.policy import parse_policy
 

@@ -12,6 +12,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
+from keybundle_cli.commands import cli as cli_main
 from keybundle_cli.config import MAX_SERVICE_CONFIG_BYTES, config_option, load_config
 from keybundle_cli.log import serve as log_serve
 from keybundle_cli.witness import serve as witness_serve
@@ -91,7 +92,63 @@ def test_log_serve_from_a_config_file_logs_health_and_metrics(tmp_path: Path) ->
     assert (health.status_code, health.text) == (200, "ok size 1\n")
     assert "keybundle_log_appends_total 1.0" in metrics
     assert server.stderr is not None
-    records = [json.loads(line) for line in server.stderr.read().splitlines()]
+    lines = server.stderr.read().splitlines()
+    # After the "listening" line (read by _start), one JSON object a line, the note that the
+    # log has no witnesses yet included (SPEC §6.6).
+    records = [json.loads(line) for line in lines]
+    assert any("no witnesses yet" in r["message"] for r in records), records
     (append,) = [r for r in records if r.get("event") == "append"]
     assert (append["index"], append["logger"], append["level"]) == (0, "keybundle.service", "info")
     assert any(r.get("event") == "refusal" and r["code"] == 400 for r in records)
+
+
+def test_the_package_publisher_as_a_service_from_a_config_file(tmp_path: Path) -> None:
+    """``package publish --follow --listen`` (SPEC §7.7, §6.6): /healthz, /metrics and one
+    record per pass, its settings from ``--config``."""
+    import time
+
+    from tests.keybundle.fleetlog import FleetLog
+    from tests.keybundle.world import World
+
+    fl = FleetLog(tmp_path / "log", World(now=int(time.time())))  # publish reads the clock
+    fl.add_bundle("a.vault")
+    fl.cosign()
+    (tmp_path / "root.cbor").write_bytes(fl.signed_roots[1])
+    config = tmp_path / "publisher.toml"
+    config.write_text(
+        f'log = "{fl.root}"\nout = "{tmp_path / "out"}"\ntrust-root = "{tmp_path / "root.cbor"}"\n'
+        'follow = true\ninterval = 0.2\nlisten = "127.0.0.1:0"\n'
+    )
+    server, url = _start("package", "publish", "--config", config)
+    try:
+        deadline = time.monotonic() + 30
+        health = requests.get(f"{url}/healthz", timeout=10)
+        while health.text.startswith("ok starting") and time.monotonic() < deadline:
+            time.sleep(0.05)
+            health = requests.get(f"{url}/healthz", timeout=10)
+        metrics = requests.get(f"{url}/metrics", timeout=10).text
+        other = requests.get(f"{url}/fleets/a.vault.cbor", timeout=10)
+    finally:
+        assert _stop(server) == 0
+    assert (health.status_code, health.text) == (
+        200,
+        "ok published 1 fleet(s) at checkpoint size 1\n",
+    )
+    assert 'keybundle_publisher_passes_total{result="changed"} 1.0' in metrics
+    assert "keybundle_publisher_fleets 1.0" in metrics
+    assert other.status_code == 404  # the packages are nginx's to serve, not this address's
+    assert server.stderr is not None
+    records = [json.loads(line) for line in server.stderr.read().splitlines()]
+    (published,) = [r for r in records if r.get("event") == "publish"]
+    assert (published["logger"], published["size"], published["fleets"]) == (
+        "keybundle.publisher_service", 1, 1
+    )  # fmt: skip
+
+
+def test_listen_without_follow_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli_main, ["package", "publish", "--log", str(tmp_path), "--out", str(tmp_path / "o"),
+                   "--listen", "127.0.0.1:0"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--listen serves the health of a running publisher: add --follow" in result.output

@@ -10,17 +10,13 @@ import pytest
 from click.testing import Result
 
 from keybundle.custody import generate_role_key, write_private_key, write_public_key
-from keybundle.signers import Algorithm, LocalSigner
-from keybundle.trustroot import (
-    Limits,
-    Role,
-    RoleKey,
-    TrustRoot,
-    parse_trust_root,
+from keybundle.signed_trust_root import (
     parse_unverified_signed_trust_root,
     sign_trust_root,
     verify_self_signed,
 )
+from keybundle.signers import Algorithm, LocalSigner
+from keybundle.trustroot import Limits, Role, RoleKey, TrustRoot, parse_trust_root
 from keybundle_cli import _common
 from transparency_log import note
 from transparency_log.policy import parse_policy

@@ -14,8 +14,9 @@ import hashlib
 from pathlib import Path
 
 from keybundle.admission import BundleAdmission
+from keybundle.signed_trust_root import verify_self_signed
 from keybundle.signers import Signer
-from keybundle.trustroot import TrustRoot, verify_self_signed
+from keybundle.trustroot import TrustRoot
 from tests.keybundle.world import INDEPENDENT_ORG, LOG_ORIGIN, OPERATOR_ORG, World, role_signer
 from transparency_log import note
 from transparency_log.appender import open_directory_log

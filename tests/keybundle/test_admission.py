@@ -34,8 +34,9 @@ from keybundle.admission import (
     read_admission_state,
 )
 from keybundle.errors import Reason, VerificationError
+from keybundle.signed_trust_root import sign_trust_root
 from keybundle.signers import Signer
-from keybundle.trustroot import TrustRoot, sign_trust_root
+from keybundle.trustroot import TrustRoot
 from tests.keybundle.world import (
     DEFAULT_FLEET,
     INDEPENDENT_ORG,
@@ -716,7 +717,7 @@ import hashlib, random, sqlite3, sys
 from contextlib import closing
 from pathlib import Path
 from keybundle.admission import BundleAdmission, read_admission_state
-from keybundle.trustroot import sign_trust_root
+from keybundle.signed_trust_root import sign_trust_root
 from tests.keybundle.world import LOG_ORIGIN, World, seed
 from transparency_log import note
 from transparency_log.appender import open_directory_log

@@ -16,9 +16,10 @@ from keybundle import dcbor
 from keybundle.client import MisbehaviourError, verify_package
 from keybundle.errors import LogReason, Reason, VerificationError
 from keybundle.package import RotationEntry, parse_unverified_package
+from keybundle.signed_trust_root import sign_trust_root, verify_self_signed
 from keybundle.state import ClientState, CorruptStateError, StoredRotation, parse_state
 from keybundle.trustchain import trusted_chain
-from keybundle.trustroot import TrustRoot, sign_trust_root, verify_self_signed
+from keybundle.trustroot import TrustRoot
 from tests.keybundle.world import DEFAULT_LIMITS, OPERATOR_ORG, World, role_signer
 
 MAX_AGE = DEFAULT_LIMITS.max_cosignature_age

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keybundle import dcbor
+from keybundle import cose, dcbor
 from keybundle.cose import (
     CONTENT_TYPE,
     MAX_COSE_DEPTH,
@@ -567,3 +567,59 @@ def test_sign1_protected_header_is_read_as_its_decoding_says(
         except VerificationError as e:
             got = e.reason
         assert got == _sign1_header_as_decoded(data)
+
+
+def _both_paths(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+    """parse_unverified_sign1 with its one-countersignature fast path, and without it."""
+
+    def outcome() -> object:
+        try:
+            return parse_unverified_sign1(data)
+        except VerificationError as e:
+            return (e.reason, e.message)
+
+    fast = outcome()
+    with monkeypatch.context() as m:
+        m.setattr(cose, "_parse_one_countersigned", lambda _data: None)
+        exact = outcome()
+    return fast, exact
+
+
+def _mutations(data: bytes) -> list[bytes]:
+    out = [data[:n] for n in range(len(data))] + [data + b"\x00"]
+    for i in range(len(data)):
+        for flip in (0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80):
+            out.append(data[:i] + bytes([data[i] ^ flip]) + data[i + 1 :])
+    return out
+
+
+def test_one_countersignature_fast_path_agrees_with_the_exact_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every single-bit flip, truncation and extension of a countersigned bundle (Ed25519
+    and ES256 signers) parses to the same Sign1, or the same error, on both paths."""
+    bundles = [
+        bytes.fromhex(COUNTERSIGNED_HEX),
+        countersign(sign1(PAYLOAD, P256Signer.generate()), OPERATOR),
+        countersign(countersign(sign1(PAYLOAD, INDEPENDENT), OPERATOR), P256Signer.generate()),
+    ]
+    accepted = 0
+    for bundle in bundles:
+        for data in _mutations(bundle):
+            fast, exact = _both_paths(data, monkeypatch)
+            assert fast == exact, data.hex()
+            accepted += isinstance(fast, Sign1)
+    assert accepted > len(bundles)  # flips inside the signatures and payload still parse
+
+
+def test_fast_path_gives_way_on_non_shortest_heads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A payload length written with a longer head than needed: cbor2 reads it, the size
+    proof fails, and the exact parser rejects it as MALFORMED_COSE."""
+    data = bytes.fromhex(COUNTERSIGNED_HEX)
+    short_head = bytes.fromhex("56") + PAYLOAD  # bstr(22)
+    assert data.count(short_head) == 1
+    long_head = data.replace(short_head, bytes.fromhex("5816") + PAYLOAD)
+    fast, exact = _both_paths(long_head, monkeypatch)
+    assert fast == exact
+    assert isinstance(fast, tuple)
+    assert fast[0] == Reason.MALFORMED_COSE

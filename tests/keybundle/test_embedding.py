@@ -22,7 +22,7 @@ import json, sys
 from pathlib import Path
 from keybundle.client import verify_package
 from keybundle.state import ClientState
-from keybundle.trustroot import verify_self_signed
+from keybundle.signed_trust_root import verify_self_signed
 
 folder = Path(sys.argv[1])
 root = verify_self_signed((folder / "root").read_bytes())

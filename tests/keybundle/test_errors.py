@@ -63,3 +63,13 @@ def test_the_old_homes_still_export_the_moved_exceptions() -> None:
     assert online.LogUnreachableError is LogUnreachableError
     assert conformance.ProtocolError is ProtocolError
     assert signers.BadSignature is BadSignature
+
+
+def test_one_corrupt_state_class_for_the_client_and_the_monitor() -> None:
+    """Issue 15: one exception per kind; the old import paths name the same class."""
+    import keybundle
+    from keybundle import monitor_state, state
+
+    assert state.CorruptStateError is CorruptStateError
+    assert keybundle.CorruptStateError is CorruptStateError
+    assert monitor_state.CorruptStateError is CorruptStateError

@@ -27,7 +27,7 @@ from keybundle.evidence import (
 )
 from keybundle.monitor import Event, Monitor
 from keybundle.monitor_state import StateDir
-from keybundle.trustroot import sign_trust_root, verify_self_signed
+from keybundle.signed_trust_root import sign_trust_root, verify_self_signed
 from tests.keybundle.test_monitor import append, history
 from tests.keybundle.world import DEFAULT_FLEET, World, fleet_keys, seed
 from transparency_log import note

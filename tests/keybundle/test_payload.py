@@ -473,3 +473,63 @@ def test_fleet_json_mistakes_are_value_errors_naming_the_field(document: Any, me
     with pytest.raises(ValueError) as info:  # noqa: PT011 (the message is checked below)
         payload_from_json(document)
     assert message in str(info.value)
+
+
+def _parse_both_ways(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+    """parse_payload with its small-payload decoding, and with dcbor.decode only."""
+    from keybundle import payload as payload_module
+
+    def outcome() -> object:
+        try:
+            return parse_payload(data)
+        except VerificationError as e:
+            return (e.reason, e.message)
+
+    fast = outcome()
+    with monkeypatch.context() as m:
+        m.setattr(payload_module, "_decode_small_payload", lambda _data: None)
+        exact = outcome()
+    return fast, exact
+
+
+def test_small_payload_decoding_agrees_with_dcbor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every single-bit flip, truncation and extension of real payloads (epoch 1 and a later
+    epoch with a previous digest; Ed25519 and X25519 keys) parses to the same payload,
+    or fails with the same reason and message, with and without the fast decoding."""
+    from tests.keybundle.world import World, fleet_keys
+
+    world = World()
+    payloads = [
+        world.bundle("fleet-a", 1),
+        world.bundle("fleet-b", 1, keys=fleet_keys("fleet-b", 1, count=1)),
+    ]
+    world.publish("fleet-a", 1)
+    payloads.append(world.bundle("fleet-a", 2))
+    accepted = 0
+    for data in payloads:
+        variants = [data[:n] for n in range(len(data))] + [data + b"\x00", data + data]
+        for i in range(len(data)):
+            variants += [data[:i] + bytes([data[i] ^ (1 << b)]) + data[i + 1 :] for b in range(8)]
+        for variant in variants:
+            fast, exact = _parse_both_ways(variant, monkeypatch)
+            assert fast == exact, variant.hex()
+            accepted += isinstance(fast, BundlePayload)
+    assert accepted > len(payloads)
+
+
+def test_small_payload_decoding_gives_way_on_a_long_head(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An epoch written with a two-byte head where one suffices decodes in cbor2, fails the
+    size proof, and is rejected by dcbor as MALFORMED_CBOR."""
+    from tests.keybundle.world import World
+
+    data = World().bundle("fleet-a", 1)
+    epoch_field = bytes.fromhex("0301")  # key 3 (epoch): 1
+    assert epoch_field in data
+    fast, exact = _parse_both_ways(
+        data.replace(epoch_field, bytes.fromhex("031801"), 1), monkeypatch
+    )
+    assert fast == exact
+    assert isinstance(fast, tuple)
+    assert fast[0] == Reason.MALFORMED_CBOR

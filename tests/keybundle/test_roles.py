@@ -18,8 +18,9 @@ from keybundle.cose import (
 )
 from keybundle.errors import Reason, VerificationError
 from keybundle.roles import VerifiedSignatures, verify_sign1_roles, verify_signed_bundle
+from keybundle.signed_trust_root import parse_unverified_signed_trust_root, sign_trust_root
 from keybundle.signers import Signer
-from keybundle.trustroot import TrustRoot, parse_unverified_signed_trust_root, sign_trust_root
+from keybundle.trustroot import TrustRoot
 from tests.keybundle.test_trustroot import ed25519, make_root, p256
 
 PAYLOAD = b"\xa1\x01\x01"

@@ -224,9 +224,9 @@ def test_save_is_mode_0600_and_leaves_no_temporary_file(
 def test_save_takes_another_temporary_name_when_one_exists(
     tmp_path: Path, full_state: ClientState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    taken = tmp_path / f".{STATE_FILE}.{'00' * 6}.tmp"
+    taken = tmp_path / f".{STATE_FILE}.{'00' * 8}.tmp"
     taken.write_bytes(b"someone else's")
-    draws = iter([b"\x00" * 6, b"\x01" * 6])
+    draws = iter([b"\x00" * 8, b"\x01" * 8])
     monkeypatch.setattr(os, "urandom", lambda n: next(draws))
     StateDir(tmp_path).save(full_state)
     monkeypatch.undo()

@@ -245,3 +245,31 @@ def test_a_failure_at_every_write_point_is_recovered(
         for data, index in acked.items():
             assert entries[index] == data, point
         check_consistent(entries, observed)
+
+
+def test_a_power_loss_that_undoes_the_unflushed_checkpoint_rename_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """SPEC §6.1: the rename of ``.checkpoint.tmp`` to ``checkpoint`` is flushed only by the
+    next batch's round. A power loss before that brings the old names back: the previous
+    ``checkpoint``, and the staged one (durable with its files since round 1), which
+    recovery publishes: the acknowledged batch is still there."""
+    root = tmp_path / "log"
+    with open_directory_log(
+        root, origin=ORIGIN, signer=SIGNER, verifier=VERIFIER, fsync=True
+    ) as log:
+        log.add_many([b"first %d" % i for i in range(300)])
+        previous = log.checkpoint
+        acked = log.add_many([b"second %d" % i for i in range(40)])
+        size, tree = log.size, log.root
+    # What the disk may hold after the power loss: the rename undone.
+    os.replace(root / "checkpoint", root / ".checkpoint.tmp")
+    (root / "checkpoint").write_bytes(previous)
+    with open_directory_log(
+        root, origin=ORIGIN, signer=SIGNER, verifier=VERIFIER, fsync=True
+    ) as reopened:
+        assert (reopened.size, reopened.root) == (size, tree)
+        assert read_checkpoint(root) == (size, tree)
+        entries = read_entries(root, size)
+        assert [entries[i] for i in acked] == [b"second %d" % i for i in range(40)]
+        assert reopened.add(b"after the power loss") == size

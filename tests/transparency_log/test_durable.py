@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -71,6 +72,29 @@ def test_a_held_lock_is_refused_with_the_holders_pid(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     os.close(durable.lock(path, RuntimeError))  # released with the descriptor
+
+
+def test_a_waiting_lock_gives_up_after_its_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "lock"
+    fd = durable.lock(path, RuntimeError, mode=0o600)
+    try:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        start = time.monotonic()
+        with pytest.raises(RuntimeError, match=f"^{os.getpid()}$"):
+            durable.lock(path, RuntimeError, timeout=0.1)
+        assert 0.1 <= time.monotonic() - start < 5
+    finally:
+        os.close(fd)
+    os.close(durable.lock(path, RuntimeError, timeout=0.1))  # free: taken at once
+
+
+def test_a_lock_file_planted_as_a_symlink_is_refused(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    (tmp_path / "lock").symlink_to(victim)
+    with pytest.raises(OSError, match=r"symbolic links|Too many levels"):
+        durable.lock(tmp_path / "lock", RuntimeError)
+    assert victim.read_bytes() == b"keep"
 
 
 def test_fsync_directory_refuses_a_file(tmp_path: Path) -> None:

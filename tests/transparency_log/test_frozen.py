@@ -33,6 +33,7 @@ MODULES = [
     "keybundle.signers",
     "keybundle.state",
     "keybundle.trustroot",
+    "keybundle.signed_trust_root",
     "keybundle.client",
     "keybundle.trustchain",
     "keybundle.embedded",

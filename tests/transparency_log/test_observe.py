@@ -7,17 +7,20 @@ import io
 import json
 import logging
 import math
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+from prometheus_client import generate_latest
 
 from transparency_log import note, observe
 from transparency_log.appender import Log
-from transparency_log.server import LogService, make_log_server
+from transparency_log.server import CosigningTileStore, LogService, make_log_server
 from transparency_log.storage import DirectoryTileStore
 from transparency_log.witness import Witness, make_witness_server
+from transparency_log.witness_client import WitnessEndpoint
 
 from .serving import serving_on_a_thread
 from .witnesses import NOW, FakeLog, MemoryStateStore, witness_signer
@@ -122,6 +125,91 @@ def test_the_witness_reports_each_cosignature_and_refusal(records: io.StringIO) 
     )
     kinds = [e.get("event") for e in events(records)]
     assert kinds == ["cosignature", "refusal"]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def test_each_cosigning_round_is_one_record_and_counted_per_witness(
+    tmp_path: Path, records: io.StringIO
+) -> None:
+    """SPEC §6.6: a publication round and a re-cosigning round, one witness up and one down."""
+    up, down = witness_signer("witness.example/up"), witness_signer("witness.example/down")
+    witness = Witness(up, {ORIGIN: SIGNER.verifier()}, MemoryStateStore(), now=lambda: NOW)
+    root = tmp_path / "log"
+    metrics = observe.LogMetrics(root)
+    assert "keybundle_log_quorum_met NaN" in generate_latest(metrics.registry).decode()
+    with serving_on_a_thread(make_witness_server(witness, threads=2)) as server:
+        store = CosigningTileStore(
+            DirectoryTileStore(root, fsync=False), SIGNER.verifier(), ORIGIN,
+            [WitnessEndpoint(f"http://127.0.0.1:{server.port}", up.verifier()),
+             WitnessEndpoint(f"http://127.0.0.1:{_closed_port()}", down.verifier())],
+            timeout=5, on_round=metrics.cosigning_round,
+        )  # fmt: skip
+        log = Log.open(store, root / ".state", origin=ORIGIN, signer=SIGNER,
+                       verifier=SIGNER.verifier(), fsync=False)  # fmt: skip
+        try:
+            log.add(b"an entry")
+            store.recosign(everyone=True)
+        finally:
+            log.close()
+    rounds = [e for e in events(records) if e.get("event") == "cosigning_round"]
+    # The empty log's checkpoint (Log.open), the entry's, then the re-cosigning.
+    assert [(r["kind"], r["size"]) for r in rounds] == [
+        ("publish", 0), ("publish", 1), ("recosign", 1)
+    ]  # fmt: skip
+    for r in rounds:
+        assert r["level"] == "warning"  # a witness failed
+        assert r["asked"] == [up.name, down.name]
+        assert r["cosigned"] == [up.name]
+        failed = r["failed"]
+        assert isinstance(failed, dict)
+        assert list(failed) == [down.name]
+        assert "failed" in failed[down.name]  # why: the request failed (nothing listens)
+        assert r["quorum_met"] is False  # without policies, every witness is the quorum
+        assert r["outcome"] == "no_quorum"
+        assert isinstance(r["ms"], float)
+    text = generate_latest(metrics.registry).decode()
+    latency = "keybundle_log_witness_request_seconds_count"
+    failures = "keybundle_log_witness_failures_total"
+    for name in (up.name, down.name):
+        assert metric(text, f'{latency}{{witness="{name}"}}') == 3
+    assert metric(text, f'{failures}{{witness="{down.name}"}}') == 3
+    assert f'{failures}{{witness="{up.name}"}}' not in text
+    rounds_total = "keybundle_log_cosigning_rounds_total"
+    assert metric(text, f'{rounds_total}{{kind="publish",outcome="no_quorum"}}') == 2
+    assert metric(text, f'{rounds_total}{{kind="recosign",outcome="no_quorum"}}') == 1
+    assert metric(text, "keybundle_log_quorum_met") == 0
+
+
+def test_a_round_that_meets_the_quorum_sets_the_gauge(tmp_path: Path, records: io.StringIO) -> None:
+    up = witness_signer("witness.example/only")
+    witness = Witness(up, {ORIGIN: SIGNER.verifier()}, MemoryStateStore(), now=lambda: NOW)
+    root = tmp_path / "log"
+    metrics = observe.LogMetrics(root)
+    with serving_on_a_thread(make_witness_server(witness, threads=2)) as server:
+        store = CosigningTileStore(
+            DirectoryTileStore(root, fsync=False), SIGNER.verifier(), ORIGIN,
+            [WitnessEndpoint(f"http://127.0.0.1:{server.port}", up.verifier())],
+            timeout=5, on_round=metrics.cosigning_round,
+        )  # fmt: skip
+        log = Log.open(store, root / ".state", origin=ORIGIN, signer=SIGNER,
+                       verifier=SIGNER.verifier(), fsync=False)  # fmt: skip
+        try:
+            log.add(b"an entry")
+        finally:
+            log.close()
+    (_, r) = [e for e in events(records) if e.get("event") == "cosigning_round"]
+    assert (r["size"], r["level"], r["outcome"], r["quorum_met"]) == (1, "info", "complete", True)
+    assert r["failed"] == {}
+    text = generate_latest(metrics.registry).decode()
+    rounds_total = "keybundle_log_cosigning_rounds_total"
+    assert metric(text, f'{rounds_total}{{kind="publish",outcome="complete"}}') == 2
+    assert metric(text, "keybundle_log_quorum_met") == 1
 
 
 def test_a_log_without_a_good_checkpoint_is_unhealthy(tmp_path: Path) -> None:

@@ -110,11 +110,45 @@ def test_checkpoint_is_renamed_last_and_directories_are_flushed_once(
     monkeypatch.setattr(os, "fsync", recording_fsync)
     store.publish({f"tile/0/{i:03d}": b"y" for i in range(5)}, b"cp2")
     # Each file is renamed into place as soon as it is written (no published checkpoint
-    # names it yet); then, in one round, the five files, the temporary checkpoint and
-    # tile/0 (ONCE) are flushed; only then the checkpoint's rename and the root's flush.
+    # names it yet); then, in one round, the five files, the staged checkpoint, tile/0
+    # (ONCE) and the root (the staged checkpoint's new name, the last rename) are flushed;
+    # only then is the checkpoint renamed, with no flush of its own (SPEC §6.1).
     assert events[:5] == [f"rename tile/0/{i:03d}" for i in range(5)]
-    assert sorted(events[5:12]) == ["fsync dir"] + ["fsync file"] * 6
-    assert events[12:] == ["rename checkpoint", "fsync dir"]
+    assert sorted(events[5:13]) == ["fsync dir"] * 2 + ["fsync file"] * 6
+    assert events[13:] == ["rename checkpoint"]
+    # Its flush rides on the next publication's round, as does a roll-forward's rename.
+    events.clear()
+    (tmp_path / ".checkpoint.tmp").write_bytes(b"cp3")
+    store.publish({}, b"cp3")
+    assert events == ["fsync dir", "rename checkpoint"]
+
+
+def test_with_a_cosigner_the_cosigned_checkpoint_is_durable_before_publish_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next publication rewrites ``.checkpoint.tmp`` in place: so with witnesses the
+    checkpoint they cosigned is flushed, renamed and its directory flushed at once."""
+    store = DirectoryTileStore(tmp_path)
+    store.publish({"tile/0/000.p/1": b"x"}, b"cp")
+    events: list[str] = []
+    real_replace, real_fsync = os.replace, os.fsync
+
+    def recording_replace(src: str, dst: str) -> None:
+        events.append("rename " + os.path.relpath(dst, tmp_path))
+        real_replace(src, dst)
+
+    def recording_fsync(fd: int) -> None:
+        events.append("fsync dir" if os.path.isdir(f"/proc/self/fd/{fd}") else "fsync file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "replace", recording_replace)
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    store.publish({"tile/0/000.p/2": b"xy"}, b"cp2", cosign=lambda cp: cp + b"cosigned")
+    assert events[0] == "rename tile/0/000.p/2"
+    assert sorted(events[1:5]) == ["fsync dir"] * 2 + ["fsync file"] * 2
+    assert events[5:] == ["fsync file", "rename checkpoint", "fsync dir"]
+    assert (tmp_path / ".checkpoint.tmp").read_bytes() == b"cp2"
+    assert (tmp_path / "checkpoint").read_bytes() == b"cp2cosigned"
 
 
 def test_files_are_complete_under_their_final_names_before_any_flush(

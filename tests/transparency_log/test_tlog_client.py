@@ -259,6 +259,16 @@ def test_entries_are_read_and_authenticated(grown: TiledLog) -> None:
     assert [e.index for e in client.entries(3, 3, cp)] == []
 
 
+def test_entry_leaves_pair_each_entry_with_its_leaf_hash(grown: TiledLog) -> None:
+    """entry_leaves is entries with the leaf hashes they were authenticated with, across
+    bundle boundaries and in a range starting and ending mid-bundle."""
+    client, _ = _client(grown.root)
+    cp = _verified(grown, 700, client)
+    got = list(client.entry_leaves(250, 520, cp))
+    assert got == [(entry_for(i), leaf_hash(entry_for(i))) for i in range(250, 520)]
+    assert list(client.entry_leaves(600, 600, cp)) == []
+
+
 def test_partial_tiles_and_bundles_that_are_gone_fall_back_to_full_ones(tmp_path: Path) -> None:
     log = TiledLog(tmp_path)
     log.grow(100)
