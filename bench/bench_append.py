@@ -1,4 +1,4 @@
-"""Append throughput of the log writer (SPEC §6.2), side by side with aics-tlog and a floor.
+"""Append throughput of the log writer (OPS §6.2), side by side with aics-tlog and a floor.
 
     .venv/bin/python bench/bench_append.py [--entries N] [--rounds R] [--dir D] [--rss N]
 

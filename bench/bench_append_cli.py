@@ -1,4 +1,4 @@
-"""``keybundle log append DIR FILE...`` with 20,000 files, against a floor (issue 4, SPEC §10.6).
+"""``keybundle log append DIR FILE...`` with 20,000 files, against a floor (issue 4, CLI §10.6).
 
     .venv/bin/python bench/bench_append_cli.py [--files N] [--size B] [--rounds R] [--dir D]
 

@@ -1,4 +1,4 @@
-"""Benchmark the auditor's backfill (SPEC §8.1) of a large log of real bundles, from a directory.
+"""Benchmark the auditor's backfill (OPS §8.1) of a large log of real bundles, from a directory.
 
 Issue 6, "Performance": backfill a log of real countersigned bundles (many fleets, each an
 unbroken chain of epochs) from a local tile directory, against the *floor* (issue 18): two raw

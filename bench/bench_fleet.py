@@ -1,4 +1,4 @@
-"""The fleet of clients, simulated at length (issues 11 and 19; SPEC §7.3, §7.7).
+"""The fleet of clients, simulated at length (issues 11 and 19; SPEC §7.3, OPS §7.7).
 
     .venv/bin/python bench/bench_fleet.py [--clients N] [--seed S] [--memo] [--no-nginx]
                                           [--embedded-every K]

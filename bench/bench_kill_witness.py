@@ -1,4 +1,4 @@
-"""The long variant of tests/transparency_log/test_witness_crash.py (SPEC §6.2, §6.5.3).
+"""The long variant of tests/transparency_log/test_witness_crash.py (OPS §6.2, §6.5.3).
 
     .venv/bin/python bench/bench_kill_witness.py [--trials N] [--seed S]
 

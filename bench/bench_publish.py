@@ -1,4 +1,4 @@
-"""Publishing universal packages at fleet scale (SPEC §7.7), against its floor.
+"""Publishing universal packages at fleet scale (OPS §7.7), against its floor.
 
     .venv/bin/python bench/bench_publish.py [--fleets N] [--rounds R] [--dir D]
 
@@ -9,7 +9,7 @@ Then, measured:
 * ``initial``: the first :meth:`Publisher.publish` (reads and judges every entry: two
   signature checks per bundle), for reference.
 * ``republish``: the checkpoint changes (re-cosigned: a new cosignature timestamp, as an
-  idle log's re-cosigning does, SPEC §6.5.3) and :meth:`Publisher.publish` rewrites every
+  idle log's re-cosigning does, OPS §6.5.3) and :meth:`Publisher.publish` rewrites every
   package: N inclusion proofs from the tiles, N encodings, N files replaced atomically and
   durably, the index and the state. Target: at most 5 s for 10,000 fleets on 2 cores.
 * ``grow``: one new bundle is appended, then a republish (adds the scan of one entry and the

@@ -1,13 +1,13 @@
-"""Shared helpers of the ``keybundle`` commands: exit codes (SPEC §10), passphrases, files.
+"""Shared helpers of the ``keybundle`` commands: exit codes (CLI §10), passphrases, files.
 
 Every command is wrapped in :func:`cli_errors`, which is the one place that turns the
-library's failures into the exit codes of SPEC §10: a ``VerificationError`` is a rejection
+library's failures into the exit codes of CLI §10: a ``VerificationError`` is a rejection
 (exit 1, ``rejected (CODE): message``), and a ``ValueError`` or ``OSError`` raised while
 reading the user's files or arguments is something the user can fix (exit 2, one line).
 Nothing else is caught, so a bug still shows as a bug.
 
 Passphrases come, in this order, from ``--passphrase-file FILE``, the environment variable
-``KEYBUNDLE_PASSPHRASE``, or a prompt when standard input is a terminal (SPEC §10.1). The
+``KEYBUNDLE_PASSPHRASE``, or a prompt when standard input is a terminal (CLI §10.1). The
 library never reads a terminal itself (``keybundle.custody``); this module decides.
 """
 
@@ -94,7 +94,7 @@ __all__ = [
 ]
 
 PASSPHRASE_ENV = "KEYBUNDLE_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
-"""Environment variable holding the passphrase of key files (SPEC §10.1)."""
+"""Environment variable holding the passphrase of key files (CLI §10.1)."""
 MAX_INPUT_BYTES = 4 << 20
 """Largest input file a command reads (SPEC §11); every format it holds has a smaller cap,
 which the library then reports precisely."""
@@ -134,10 +134,10 @@ def _fail(code: int, message: str, reason: str | None, as_json: bool) -> NoRetur
 
 
 def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Map failures to SPEC §10 exit codes; apply below the click decorators.
+    """Map failures to CLI §10 exit codes; apply below the click decorators.
 
     With ``--json`` (a parameter named ``as_json``) the error is the JSON envelope of SPEC
-    §10.1 on standard output (``error``: ``{"reason": CODE or null, "message"}``); otherwise
+    CLI §10.1 on standard output (``error``: ``{"reason": CODE or null, "message"}``); otherwise
     one line on standard error, data in it escaped. Messages are the library's: they never
     contain key material.
     """
@@ -166,7 +166,7 @@ def json_option(help: str = "Print one JSON object.") -> Callable[[Callable[P, R
     """``--json`` (parameter ``as_json``), declared once for every command.
 
     Eager, so that it is known before any other option is converted: an option that fails
-    to convert (a bad ``--trust-root``) then reports its error as JSON too (SPEC §10.1).
+    to convert (a bad ``--trust-root``) then reports its error as JSON too (CLI §10.1).
     """
     return click.option("--json", "as_json", is_flag=True, is_eager=True, help=help)
 
@@ -218,7 +218,7 @@ class TrustRootParam(_TrustRootParamBase):
     """A ``--trust-root`` value: loaded and verified once, at the command line's edge.
 
     A file that cannot be read or does not verify fails here, with the one-line (or JSON)
-    error and exit code 2 of every user error (SPEC §10.1), before the command runs.
+    error and exit code 2 of every user error (CLI §10.1), before the command runs.
     """
 
     name = "ROOT"
@@ -251,7 +251,7 @@ def trust_root_option(
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """``--trust-root ROOT`` (parameter ``trust_root``, a :class:`PinnedTrustRoot`).
 
-    ``--trust-root`` defaults to ``$KEYBUNDLE_TRUST_ROOT`` (SPEC §10.1): the option a script
+    ``--trust-root`` defaults to ``$KEYBUNDLE_TRUST_ROOT`` (CLI §10.1): the option a script
     gives every time. Other flags (``--previous``) have no environment variable.
     """
     envvar = ENV_TRUST_ROOT if flag == "--trust-root" else None
@@ -277,7 +277,7 @@ class UnixSecondsParam(_UnixSecondsBase):
     """A ``--now`` value: Unix seconds as a SPEC §1 decimal, nothing else.
 
     ``click.INT`` (Python's ``int``) would also take ``+5``, ``0005``, ``1_000`` and
-    Arabic-Indic digits; SPEC §10.7 asks for exit 2 on all of them.
+    Arabic-Indic digits; CLI §10.7 asks for exit 2 on all of them.
     """
 
     name = "UNIX_SECONDS"
@@ -346,7 +346,7 @@ def _prompt(confirm: bool) -> Callable[[str], str]:
 def passphrase_source(
     passphrase_file: Path | None, *, confirm: bool = False, what: str = "the key file"
 ) -> PassphraseSource | None:
-    """The passphrase source the user chose (SPEC §10.1), or None if there is none.
+    """The passphrase source the user chose (CLI §10.1), or None if there is none.
 
     ``--passphrase-file`` wins over ``$KEYBUNDLE_PASSPHRASE``, which wins over a prompt;
     the prompt is offered only when standard input is a terminal, so scripts never hang.
@@ -429,7 +429,7 @@ def check_new_files(paths: list[Path], *, force: bool) -> None:
 
 def write_output(path: Path, data: bytes, *, force: bool, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` atomically (:mod:`transparency_log.durable`); ``-`` is
-    standard output (SPEC §10.1), after which :func:`say` writes to standard error.
+    standard output (CLI §10.1), after which :func:`say` writes to standard error.
 
     Without ``force`` an existing ``path`` is never replaced, even one that appeared after
     the check (:func:`~transparency_log.durable.create_new`).
@@ -468,7 +468,7 @@ def say(line: str = "") -> None:
     """Print one human-readable line; on standard error once standard output holds data.
 
     ``line`` is escaped (:func:`escape`): every human-readable line carries names and
-    messages from input files, and none of it may drive the terminal (SPEC §10.1).
+    messages from input files, and none of it may drive the terminal (CLI §10.1).
     """
     ctx = click.get_current_context(silent=True)
     taken = bool(ctx is not None and ctx.meta.get(_STDOUT_TAKEN))
@@ -505,7 +505,7 @@ _KEY_FILE_PEEK = 256
 
 
 def key_file_kind(data: bytes) -> str:
-    """What a key file holds, from its first bytes (SPEC §4.3, §10.2), without decrypting it.
+    """What a key file holds, from its first bytes (SPEC §4.3, CLI §10.2), without decrypting it.
 
     One of ``role private key``, ``role public key``, ``note private key``, ``note verifier
     key`` or ``unknown``: commands check it before asking for a passphrase, so that a note

@@ -1,12 +1,12 @@
-"""The output conventions every ``keybundle`` command shares (SPEC §10.1), with or without click.
+"""The output conventions every ``keybundle`` command shares (CLI §10.1), with or without click.
 
 ``keybundle verify`` parses its command line without click (it must start fast and run on the
-base install, SPEC §10.7); every other command is click. Both speak through this module, so
+base install, CLI §10.7); every other command is click. Both speak through this module, so
 that a script sees one dialect whichever parser ran:
 
 * one line per error on standard error, ``keybundle: error: <what> (<what to do>)`` (exit 2),
   or ``rejected (<CODE>): <message>`` (exit 1);
-* with ``--json``, one JSON object on standard output, the *envelope* of SPEC §10.1 (schema
+* with ``--json``, one JSON object on standard output, the *envelope* of CLI §10.1 (schema
   ``docs/cli-output.schema.json``), the same shape for success and error;
 * data shown to a person is escaped (:func:`escape`): a fleet name holding U+202E or an
   escape sequence cannot rewrite the terminal;
@@ -37,21 +37,21 @@ __all__ = [
 ]
 
 SCHEMA = "keybundle-cli/1"
-"""The ``schema`` member of every ``--json`` envelope (SPEC §10.1); bumped on any change that
+"""The ``schema`` member of every ``--json`` envelope (CLI §10.1); bumped on any change that
 is not a new optional member."""
 
 EXIT_OK = 0
 EXIT_REJECTED = 1
-"""Exit code: verification rejected the input (SPEC §10)."""
+"""Exit code: verification rejected the input (CLI §10)."""
 EXIT_USAGE = 2
-"""Exit code: bad usage, or a file or argument the user can fix (SPEC §10)."""
+"""Exit code: bad usage, or a file or argument the user can fix (CLI §10)."""
 
 ENV_TRUST_ROOT = "KEYBUNDLE_TRUST_ROOT"
-"""Environment variable: the default of every ``--trust-root`` (SPEC §10.1)."""
+"""Environment variable: the default of every ``--trust-root`` (CLI §10.1)."""
 ENV_STATE = "KEYBUNDLE_STATE"
 """Environment variable: the default ``--state`` of ``verify`` and ``client bootstrap``."""
 ENV_PASSPHRASE_FILE = "KEYBUNDLE_PASSPHRASE_FILE"  # noqa: S105 (a variable name)
-"""Environment variable: the default ``--passphrase-file`` (SPEC §10.1)."""
+"""Environment variable: the default ``--passphrase-file`` (CLI §10.1)."""
 
 _MAX_DECIMAL_DIGITS = 20
 _MAX_DECIMAL = (1 << 63) - 1
@@ -114,7 +114,7 @@ def envelope(
     reason: str | None = None,
     message: str | None = None,
 ) -> dict[str, Any]:
-    """The ``--json`` object of SPEC §10.1, for success (``error`` null) and failure alike.
+    """The ``--json`` object of CLI §10.1, for success (``error`` null) and failure alike.
 
     ``command`` is the command path (``keybundle bundle inspect``); ``result`` the command's
     own object (null when it failed before having one); ``error`` is null exactly when

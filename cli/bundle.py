@@ -1,4 +1,4 @@
-"""``keybundle bundle``: build, sign, countersign, inspect and verify key bundles (SPEC §10.4).
+"""``keybundle bundle``: build, sign, countersign, inspect and verify key bundles (CLI §10.4).
 
 The three steps of DESIGN §3, one command each, over :mod:`keybundle.payload` (SPEC §3),
 :mod:`keybundle.cose` (SPEC §4.1, §4.2) and :mod:`keybundle.roles` (SPEC §5.4):
@@ -63,7 +63,7 @@ __all__ = ["MAX_FLEET_JSON_BYTES", "bundle"]
 _COSE_SIGN1_FIRST_BYTE = 0xD2  # CBOR tag 18 (RFC 9052 §2)
 _COSE_SIGN_PREFIX = b"\xd8\x62"  # CBOR tag 98: a signed trust root (SPEC §5.2)
 MAX_FLEET_JSON_BYTES = 1 << 20
-"""Largest FLEET.json read by `bundle build`, in bytes (SPEC §10.4, §11)."""
+"""Largest FLEET.json read by `bundle build`, in bytes (CLI §10.4, SPEC §11)."""
 
 _key_option = click.option(
     "--key",

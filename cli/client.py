@@ -1,4 +1,4 @@
-"""``keybundle client``: set up the state an app's embedded client starts from (SPEC §10.12).
+"""``keybundle client``: set up the state an app's embedded client starts from (CLI §10.12).
 
 ``keybundle client bootstrap`` verifies packages as a fresh client pinning a trust root and
 writes the resulting state into an empty directory: the *floor* an app ships (SPEC §7.6), so

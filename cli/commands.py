@@ -3,10 +3,10 @@
 Subcommand modules are imported only when their command runs, so that start-up stays cheap
 and ``--help`` lists every command without importing them all.
 
-Exit codes (SPEC.md §10): 0 success; 1 verification rejected the input; 2 bad usage,
+Exit codes (CLI §10): 0 success; 1 verification rejected the input; 2 bad usage,
 unreadable or malformed files, or another error the user can fix.
 
-Usage errors are click's, reworded to the one line of SPEC §10.1 (``keybundle: error:
+Usage errors are click's, reworded to the one line of CLI §10.1 (``keybundle: error:
 <command>: <what>; see '<command> --help'``, or the JSON envelope with ``--json``) by
 :meth:`_LazyGroup.main`, the same line ``keybundle verify`` prints without click. Every
 command's ``--help`` ends with an example (:data:`EXAMPLES`).
@@ -106,7 +106,7 @@ def _add_examples(command: click.Command, path: str) -> None:
 
 
 def _usage_error_line(e: click.ClickException) -> str:
-    """Click's error as the one line of SPEC §10.1."""
+    """Click's error as the one line of CLI §10.1."""
     message = e.format_message().rstrip(".")
     message = message[:1].lower() + message[1:]
     ctx = getattr(e, "ctx", None)
@@ -184,7 +184,7 @@ class _LazyGroup(click.Group):
     cls=_LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="\b\nExit codes: 0 success; 1 rejected (reason code printed); 2 usage or file "
-    "error.\nWith --json, one JSON object (SPEC §10.1). Shell completion (bash, zsh, fish):\n"
+    "error.\nWith --json, one JSON object (CLI §10.1). Shell completion (bash, zsh, fish):\n"
     '  eval "$(_KEYBUNDLE_COMPLETE=bash_source keybundle)"',
 )
 @click.version_option(package_name="keybundle")

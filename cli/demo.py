@@ -1,4 +1,4 @@
-"""``keybundle demo``: the whole issuance, end to end, on a local log (SPEC §10.10).
+"""``keybundle demo``: the whole issuance, end to end, on a local log (CLI §10.10).
 
 In a few seconds and with no set-up, the demo plays every role of DESIGN §2 with real keys,
 files and servers: it creates the keys, a trust root, a log served on 127.0.0.1 with a
@@ -343,7 +343,7 @@ def _package(
 
 
 def _kid(kid: bytes) -> str:
-    """A kid as every command shows it (SPEC §10.1): all 32 hex digits, never shortened."""
+    """A kid as every command shows it (CLI §10.1): all 32 hex digits, never shortened."""
     return kid.hex()
 
 

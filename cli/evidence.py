@@ -1,4 +1,7 @@
-"""``keybundle evidence verify``: re-check an auditor's evidence file offline (SPEC §8.4, §10)."""
+"""``keybundle evidence verify``: re-check an auditor's evidence file offline.
+
+SPEC §8.4, CLI §10.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``keybundle keys``: generate and show signing keys (SPEC §10.2).
+"""``keybundle keys``: generate and show signing keys (CLI §10.2).
 
 Two kinds of keys, written by ``keybundle.custody`` (SPEC §4.3):
 
@@ -152,7 +152,7 @@ def generate(
 
 
 def _generated(kind: str, **fields: Any) -> dict[str, Any]:
-    """The result of ``keys generate`` (SPEC §10.2): every member, null where it does not
+    """The result of ``keys generate`` (CLI §10.2): every member, null where it does not
     apply, so that one JSON shape serves every kind of key."""
     info: dict[str, Any] = {
         "kind": kind,
@@ -267,11 +267,11 @@ def _generate_pkcs11_key(
     force: bool,
     name: str | None,
 ) -> dict[str, Any]:
-    """Generate a role key pair inside a PKCS#11 token (SPEC §4.3, §10.2).
+    """Generate a role key pair inside a PKCS#11 token (SPEC §4.3, CLI §10.2).
 
     The token makes the key (sensitive, not extractable) under the URI's ``object`` label
     and refuses a label it already holds; the PIN is the URI's, else the passphrase source
-    of SPEC §10.1. Only the public key leaves the token.
+    of CLI §10.1. Only the public key leaves the token.
     """
     from keybundle.pkcs11 import generate_pkcs11_key, parse_pkcs11_uri
 
@@ -313,7 +313,7 @@ def _generate_pkcs11_key(
 
 def key_uri(uri: str) -> str:
     """The ``--key`` URI of a key generated with ``uri``: ``type=private`` added if there is
-    no type, any ``pin-value`` left out (a PIN is never printed, SPEC §10.1), every other
+    no type, any ``pin-value`` left out (a PIN is never printed, CLI §10.1), every other
     attribute kept as written."""
     path, _, query = uri[len("pkcs11:") :].partition("?")
     attributes = path.split(";") if path else []

@@ -1,8 +1,8 @@
-"""``keybundle log``: create, append to, prove from and serve a transparency log (SPEC §10.6).
+"""``keybundle log``: create, append to, prove from and serve a transparency log (CLI §10.6).
 
 A log directory DIR is the C2SP tlog-tiles read side (``checkpoint``, ``tile/``) plus two
 hidden directories that are never served: ``.state`` (the appender's lock and index) and
-``.keybundle-log`` (this command's configuration, SPEC §6.5.5). The log's signing key stays
+``.keybundle-log`` (this command's configuration, OPS §6.5.5). The log's signing key stays
 where the user keeps it; the configuration records its path.
 """
 
@@ -67,17 +67,17 @@ R = TypeVar("R")
 
 # The admission, trust-root, witness (requests) and HTTP-server modules are imported where
 # they are used: 'log append' into a log without them should not pay for their imports
-# (a tenth of a second, against the half second its 20,000-file run takes; SPEC §10.6).
+# (a tenth of a second, against the half second its 20,000-file run takes; CLI §10.6).
 
 __all__ = ["LogConfig", "load_note_signer", "log", "parse_listen", "parse_log_config"]
 
 CONFIG_DIR = ".keybundle-log"
-"""The command's configuration directory inside DIR (SPEC §6.5.5)."""
+"""The command's configuration directory inside DIR (OPS §6.5.5)."""
 CONFIG_FILE = "config"
 TRUST_ROOT_FILE = "trust-root"
 WITNESSES_FILE = "witnesses"
 POLICY_SEPARATOR = "# keybundle: next policy\n"
-"""Between two tlog-policies in DIR/.keybundle-log/witnesses (SPEC §6.5.5)."""
+"""Between two tlog-policies in DIR/.keybundle-log/witnesses (OPS §6.5.5)."""
 MAX_WITNESSES_BYTES = 262144
 """Largest witnesses file read (SPEC §11): a few policies of at most MAX_POLICY_BYTES."""
 COSIGN_WAIT_SECONDS = 60.0
@@ -99,7 +99,7 @@ class LogConfig:
     key_path: Path
 
     def format(self) -> str:
-        """The file's exact text (SPEC §6.5.5)."""
+        """The file's exact text (OPS §6.5.5)."""
         return f"{CONFIG_HEADER}\norigin {self.origin}\nvkey {self.vkey}\nkey {self.key_path}\n"
 
 
@@ -158,7 +158,7 @@ def load_note_signer(key_path: Path, passphrase_file: Path | None, want_type: in
 
     A plain signer-key string (one line, with or without its final newline) needs no
     passphrase and no key-custody code; an encrypted file is opened by
-    ``keybundle.custody`` with the passphrase of SPEC §10.1.
+    ``keybundle.custody`` with the passphrase of CLI §10.1.
     """
 
     try:
@@ -194,7 +194,7 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 def _admission(directory: Path) -> BundleAdmission | None:
-    """The admission hook of a log created with a trust root, or None (SPEC §6.3, §6.5.5).
+    """The admission hook of a log created with a trust root, or None (SPEC §6.3, OPS §6.5.5).
 
     Such a log admits only countersigned bundles valid under the trust root (and continuing
     their fleet's chain) and valid trust-root rotations; anything else is rejected with its
@@ -214,7 +214,7 @@ def _admission(directory: Path) -> BundleAdmission | None:
 
 
 def parse_witness_policies(data: bytes, where: str) -> list[Policy]:
-    """The tlog-policies of a witnesses file (SPEC §6.5.5): one, or several separated by
+    """The tlog-policies of a witnesses file (OPS §6.5.5): one, or several separated by
     ``POLICY_SEPARATOR`` lines; every witness line MUST carry a URL."""
     from transparency_log.policy import parse_policy
 
@@ -238,7 +238,7 @@ def parse_witness_policies(data: bytes, where: str) -> list[Policy]:
 
 
 def _witness_config(directory: Path) -> WitnessConfig:
-    """The witnesses to ask and the quorums to meet: DIR/.keybundle-log/witnesses (§6.5.5)."""
+    """The witnesses to ask and the quorums to meet: DIR/.keybundle-log/witnesses (OPS §6.5.5)."""
     from transparency_log.server import WitnessConfig
 
     path = _config_dir(directory) / WITNESSES_FILE
@@ -251,7 +251,7 @@ def _witness_config(directory: Path) -> WitnessConfig:
 
 
 def _witness_source(directory: Path) -> Callable[[], WitnessConfig]:
-    """The witness configuration, read again whenever the file changes (SPEC §6.5.3): a
+    """The witness configuration, read again whenever the file changes (OPS §6.5.3): a
     running ``log serve`` follows ``log witnesses --set`` without a restart."""
     path = _config_dir(directory) / WITNESSES_FILE
     cache: list[Any] = [None, None]
@@ -284,7 +284,7 @@ def _witness_verifiers(directory: Path) -> list[Any]:
 
 def _storage_errors(func: Callable[P, R]) -> Callable[P, R]:
     """A storage failure of the log's state database (a full disk) is one line, exit 2, like
-    any other I/O error (SPEC §6.2 "Storage errors", §10.6); apply below ``cli_errors``."""
+    any other I/O error (OPS §6.2 "Storage errors", CLI §10.6); apply below ``cli_errors``."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -448,7 +448,7 @@ def _stderr_is_tty() -> bool:
 
 def _check_entry_files(paths: Sequence[str]) -> None:
     """Refuse the whole command before anything is appended if any FILE cannot be an entry
-    (SPEC §10.6): one ``stat`` per file."""
+    (CLI §10.6): one ``stat`` per file."""
     for path in paths:
         try:
             st = os.stat(path)
@@ -684,7 +684,7 @@ def serve(
     passphrase_file: Path | None,
 ) -> None:
     """Serve DIR over HTTP: POST /add and the tlog-tiles read paths (SPEC §6.5), with
-    GET /healthz and /metrics and one structured log record per request outcome (§6.6)."""
+    GET /healthz and /metrics and one structured log record per request outcome (OPS §6.6)."""
     from transparency_log import observe
     from transparency_log.server import (
         CosigningTileStore,
@@ -734,7 +734,7 @@ def serve(
             click.echo(f"log {config.origin} listening on http://{server.host}:{server.port}",
                        err=True)  # fmt: skip
             if isinstance(store, CosigningTileStore) and not store.config.endpoints:
-                # A record like every later line of standard error (SPEC §6.6); a stop waits
+                # A record like every later line of standard error (OPS §6.6); a stop waits
                 # for it (serve_until_stopped).
                 logging.getLogger("keybundle.service").warning(
                     "the log has no witnesses yet ('keybundle log witnesses DIR --set')"
@@ -768,7 +768,7 @@ def _max_cosignature_age(directory: Path) -> int | None:
 )
 @cli_errors
 def cosign(*, directory: Path, timeout: float) -> None:
-    """Have every witness cosign DIR's published checkpoint now (SPEC §6.5.3, §10.6).
+    """Have every witness cosign DIR's published checkpoint now (OPS §6.5.3, CLI §10.6).
 
     With 'keybundle log serve' running on DIR, asks it (through DIR/.state); otherwise takes
     the log's lock and asks the witnesses itself. Prints one line per witness; exits 1 if
@@ -810,7 +810,7 @@ def cosign(*, directory: Path, timeout: float) -> None:
 
 
 def _ask_server(state: Path, timeout: float, holder: str) -> str:
-    """Ask the running server for a round (SPEC §10.6): a request file, then its answer."""
+    """Ask the running server for a round (CLI §10.6): a request file, then its answer."""
     from transparency_log.server import COSIGN_ANSWER_FILE, COSIGN_REQUEST_FILE
 
     nonce = secrets.token_hex(16)
@@ -849,7 +849,7 @@ def _ask_server(state: Path, timeout: float, holder: str) -> str:
 @click.option("--clear", is_flag=True, default=False, help="Remove every witness.")
 @cli_errors
 def witnesses_command(*, directory: Path, policies: tuple[Path, ...], clear: bool) -> None:
-    """List, or replace, the witnesses that cosign DIR's checkpoints (SPEC §6.5.5).
+    """List, or replace, the witnesses that cosign DIR's checkpoints (OPS §6.5.5).
 
     A running 'keybundle log serve' follows the change at its next round, without a restart.
     """

@@ -1,4 +1,4 @@
-"""``keybundle log rotations``: the trust-root rotations a log holds (SPEC §7.7, §10.6).
+"""``keybundle log rotations``: the trust-root rotations a log holds (OPS §7.7, CLI §10.6).
 
 The log is its own record of which trust roots were in force from which index: every
 rotation is an entry (SPEC §6.3 rule 2). This command reads the log (directory or URL,

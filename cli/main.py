@@ -9,7 +9,7 @@ other command needs the ``operator`` extra (click, requests, waitress, prometheu
 Without it the command says so in one line and exits 2, rather than failing with an
 ImportError.
 
-Exit codes (SPEC §10): 0 success; 1 verification rejected the input; 2 bad usage, an
+Exit codes (CLI §10): 0 success; 1 verification rejected the input; 2 bad usage, an
 unreadable or malformed file, or another error the user can fix.
 """
 

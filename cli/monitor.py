@@ -1,10 +1,10 @@
-"""``keybundle monitor``: follow a log as an auditor (SPEC §8, §10).
+"""``keybundle monitor``: follow a log as an auditor (SPEC §8, CLI §10).
 
 A thin adapter over :class:`keybundle.monitor.Monitor`: it reads the trust root, the
 allow-list and the witness key, picks the fetcher (HTTP, or a local tile directory), runs one
 pass (``--once``) or polls, and prints each event: a line of text by default (with a progress
 bar on a terminal during a backfill), one JSON object per line with ``--json``. The exit code
-is the worst pass status (SPEC §8.3): 0 clean, 1 misbehaviour found, 2 could not check.
+is the worst pass status (OPS §8.3): 0 clean, 1 misbehaviour found, 2 could not check.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ __all__ = ["PoliteFetcher", "follow", "monitor", "render", "report"]
 
 
 class PoliteFetcher:
-    """An HTTPFetcher that fetches the checkpoint with a safe conditional request (SPEC §8.1).
+    """An HTTPFetcher that fetches the checkpoint with a safe conditional request (OPS §8.1).
 
     ``If-Modified-Since`` is sent only with a ``Last-Modified`` that the previous answer's
     ``Date`` showed to be at least one second old: a validator of one-second granularity is
@@ -131,7 +131,7 @@ class PoliteFetcher:
 
 
 def _safe_validator(last_modified: str, date: str | None) -> bool:
-    """Whether ``Last-Modified`` is at least a second older than the answer (SPEC §8.1)."""
+    """Whether ``Last-Modified`` is at least a second older than the answer (OPS §8.1)."""
     if date is None:
         return False
     try:
@@ -323,7 +323,7 @@ def follow(
 
 
 def _last_checked(directory: StateDir, default: int) -> int:
-    """When a pass last checked the log, by the history (SPEC §8.5); else ``default``."""
+    """When a pass last checked the log, by the history (OPS §8.5); else ``default``."""
     passes = [r for r in read_history(directory.path) if r["record"] == "pass"]
     checked = [int(r["time"]) for r in passes if r["status"] != "unchecked"]
     return max(checked, default=default)
@@ -392,7 +392,7 @@ def _follow(
 
 
 class _WitnessService:
-    """Serves the monitor's witness over HTTP from the first pass that cosigned (SPEC §8.1).
+    """Serves the monitor's witness over HTTP from the first pass that cosigned (OPS §8.1).
 
     Until then the witness holds no tree this monitor verified, and would cosign whatever the
     log first submits; afterwards it cosigns only trees consistent with what it holds.
@@ -481,7 +481,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 )
 @cli_errors
 def report(*, state_dir: Path, output: Path, trust_root: str) -> None:
-    """Write the auditor's report of a monitor's state (SPEC §8.6): a self-contained HTML
+    """Write the auditor's report of a monitor's state (OPS §8.6): a self-contained HTML
     page (OUT/index.html, no script, plots as SVG) and the same data as OUT/report.json and
     OUT/epochs.csv, passes.csv, evidence.csv. Safe while the monitor runs."""
     data = build_report(state_dir, now=int(time.time()), trust_root=trust_root)

@@ -1,4 +1,4 @@
-"""What ``keybundle monitor`` shows people and machines (SPEC §8.3): text, JSON, hooks, alerts.
+"""What ``keybundle monitor`` shows people and machines (OPS §8.3): text, JSON, hooks, alerts.
 
 * Text for people: by default one summary per pass (entries checked, fleets, epochs, key
   changes, checkpoint and witness health) and every problem; ``--verbose`` adds every event
@@ -45,7 +45,7 @@ EVENT_KINDS: Final = frozenset(
         "error", "cosigned", "witness_listening", "pass", "alert",
     }
 )  # fmt: skip
-"""Every event kind of SPEC §8.3."""
+"""Every event kind of OPS §8.3."""
 PROBLEM_KINDS: Final = frozenset({"misbehaviour", "error", "warning", "alert"})
 """What ``--quiet`` keeps, and what ``--exec`` runs for by default."""
 _SUMMARY_KINDS: Final = frozenset({"trust_root", "witness_listening"}) | PROBLEM_KINDS
@@ -85,7 +85,7 @@ def _health_parts(event: Mapping[str, Any]) -> list[str]:
 
 
 def render(event: Event) -> list[str]:
-    """The human lines of one event (SPEC §8.3); none for progress (drawn as a bar)."""
+    """The human lines of one event (OPS §8.3); none for progress (drawn as a bar)."""
     kind = event["event"]
     if kind == "checkpoint":
         return [f"checkpoint: {event['origin']} size {event['size']} root {event['root']}"]
@@ -304,7 +304,7 @@ def _has_fileno() -> bool:
 
 
 class Alarm:
-    """The ``alert`` event: no pass could check the log for ``after`` seconds (SPEC §8.3).
+    """The ``alert`` event: no pass could check the log for ``after`` seconds (OPS §8.3).
 
     ``last`` is when the log was last checked (a pass that was not ``unchecked``), from the
     history of the state directory or else the monitor's start. One alert per outage: the

@@ -1,4 +1,4 @@
-"""``keybundle note``: sign and verify C2SP signed notes (SPEC §2.4, §10.3).
+"""``keybundle note``: sign and verify C2SP signed notes (SPEC §2.4, CLI §10.3).
 
 A thin adapter over :mod:`transparency_log.note`: ``sign`` loads a note key file
 (``keybundle.custody``) and prints the signed note; ``verify`` opens a note with the

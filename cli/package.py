@@ -1,4 +1,6 @@
-"""``keybundle package build|inspect|publish``: OTA packages from a log (SPEC §7.1, §7.7, §10.9).
+"""``keybundle package build|inspect|publish``: OTA packages from a log.
+
+SPEC §7.1, OPS §7.7, CLI §10.9.
 
 The log is read from its directory or its URL (C2SP tlog-tiles), and everything read is
 authenticated before it is used: the checkpoint under the log's key, every tile against the
@@ -9,7 +11,7 @@ package is checked exactly as a fresh client would check it before it is written
 operator never ships a package that clients reject (a missing witness quorum, a bundle
 signed by keys the pinned root does not hold, a missing trust-root rotation...). The
 trust-root rotations a package carries are found in the log itself (every one since the root
-the log started with), so old clients catch up (SPEC §7.7).
+the log started with), so old clients catch up (OPS §7.7).
 """
 
 from __future__ import annotations
@@ -192,7 +194,7 @@ def log_history(
     source: LogSource, client: LogClient, checkpoint: VerifiedCheckpoint, *, bundles: bool
 ) -> LogHistory:
     """The log's rotations (and, with ``bundles``, each fleet's head) up to ``checkpoint``,
-    judged from the source's trust root (SPEC §7.7)."""
+    judged from the source's trust root (OPS §7.7)."""
     if source.trust_root is None:
         raise UserError(
             f"the log at {source.where} has no trust root to judge its entries by; give "
@@ -226,7 +228,7 @@ _now_option = click.option(
 
 @click.group("package")
 def package() -> None:
-    """Assemble, inspect and publish OTA packages from a log (SPEC §7.1, §7.7)."""
+    """Assemble, inspect and publish OTA packages from a log (SPEC §7.1, OPS §7.7)."""
 
 
 @package.command("build")
@@ -535,7 +537,7 @@ def _report(result: PublishResult | Exception) -> None:
             "warning: clients of trust-root version(s) "
             + ", ".join(f"v{v}" for v in result.quorum_short)
             + " would not count a fresh witness quorum on this checkpoint and reject every "
-            "package: have the log collect their witnesses' cosignatures (SPEC §7.1, §7.7)",
+            "package: have the log collect their witnesses' cosignatures (SPEC §7.1, OPS §7.7)",
             err=True,
         )
     if result.older_roots:
@@ -543,7 +545,7 @@ def _report(result: PublishResult | Exception) -> None:
             f"note: {len(result.older_roots)} fleet(s) signed under an older trust root than the "
             f"log's current one ({', '.join(result.older_roots[:5])}"
             f"{', ...' if len(result.older_roots) > 5 else ''}): an app pinning the current "
-            "root accepts them only once they are re-issued (SPEC §7.7)",
+            "root accepts them only once they are re-issued (OPS §7.7)",
             err=True,
         )
 
@@ -552,7 +554,7 @@ def _follow_as_service(
     publisher: Publisher, interval: float, stop: threading.Event, address: tuple[str, int]
 ) -> None:
     """``--follow --listen``: the passes, with ``/healthz``, ``/metrics`` and structured
-    records (keybundle.publisher_service, SPEC §6.6) in place of the progress lines."""
+    records (keybundle.publisher_service, OPS §6.6) in place of the progress lines."""
     from keybundle.publisher_service import PublisherStatus
     from transparency_log import observe
 
@@ -613,7 +615,7 @@ def _follow_as_service(
     metavar="HOST:PORT",
     default=None,
     help="With --follow, serve GET /healthz and /metrics there and write one structured "
-    "record per pass on standard error instead of the progress lines (SPEC §6.6).",
+    "record per pass on standard error instead of the progress lines (OPS §6.6).",
 )
 @config_option
 @cli_errors
@@ -627,7 +629,7 @@ def publish(
     no_consistency: bool,
     listen: str | None,
 ) -> None:
-    """Publish every fleet's universal package as static files under OUT (SPEC §7.7).
+    """Publish every fleet's universal package as static files under OUT (OPS §7.7).
 
     Each pass reads the log's checkpoint and only the entries added since the last pass, and
     rewrites every package (each file replaced atomically) when the checkpoint changed: new

@@ -1,4 +1,4 @@
-"""``keybundle trust-root``: create, sign, inspect and verify trust roots (SPEC §5, §10.5).
+"""``keybundle trust-root``: create, sign, inspect and verify trust roots (SPEC §5, CLI §10.5).
 
 A trust root is made in two steps, like TUF's root metadata: ``create`` writes the unsigned
 trust root (SPEC §5.1) from public key files, organisations, thresholds, a log policy and
@@ -62,15 +62,15 @@ _SIGNED_PREFIX = b"\xd8\x62"  # CBOR tag 98: COSE_Sign (RFC 9052 §2)
 _MAX_POLICY_FILE_BYTES = 1 << 20
 
 DEFAULT_CLOCK_SKEW = 300
-"""Default ``clock_skew`` of a new trust root, in seconds (SPEC §10.5)."""
+"""Default ``clock_skew`` of a new trust root, in seconds (CLI §10.5)."""
 DEFAULT_MAX_COSIGNATURE_AGE = 86_400
-"""Default ``max_cosignature_age``, in seconds: one day (SPEC §10.5)."""
+"""Default ``max_cosignature_age``, in seconds: one day (CLI §10.5)."""
 DEFAULT_MAX_PACKAGE_BYTES = MAX_PACKAGE_BYTES
 """Default ``max_package_bytes``: the absolute cap of SPEC §11 (``MAX_PACKAGE_BYTES``)."""
 DEFAULT_MAX_ROTATION_CHAIN = 8
-"""Default ``max_rotation_chain`` (SPEC §10.5)."""
+"""Default ``max_rotation_chain`` (CLI §10.5)."""
 DEFAULT_MAX_EPOCH_JUMP = 1_000
-"""Default ``max_epoch_jump`` (SPEC §10.5)."""
+"""Default ``max_epoch_jump`` (CLI §10.5)."""
 
 _ROLE_KEY_HELP = (
     "A public key file of the {role} role (PEM, from `keys generate --algorithm`), optionally "

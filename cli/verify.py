@@ -12,10 +12,10 @@ One dialect with the click commands (issue 13): errors, rejections, the ``--json
 escaping and ``--now`` are :mod:`keybundle_cli._output`'s, which every click command uses
 too, and usage errors are reworded to the same one line (``keybundle: error: verify: ...;
 see 'keybundle verify --help'``). Click itself is not used here: it is not in the base
-install (SPEC §10), and importing it would cost more than this whole command may add to the
+install (CLI §10), and importing it would cost more than this whole command may add to the
 bare import floor (bench/bench_verify.py).
 
-Exit codes (SPEC §10): 0 accepted and state saved; 1 rejected, state untouched; 2 bad
+Exit codes (CLI §10): 0 accepted and state saved; 1 rejected, state untouched; 2 bad
 arguments or files, or (with ``--log``) the log could not be reached.
 """
 
@@ -255,7 +255,7 @@ def build_parser(*, as_json: bool = False) -> argparse.ArgumentParser:
         "FILE (never replaced)",
     )
     p.add_argument(
-        "--json", action="store_true", help="print one JSON object on stdout (SPEC §10.1)"
+        "--json", action="store_true", help="print one JSON object on stdout (CLI §10.1)"
     )
     return p
 
@@ -275,7 +275,7 @@ def _read(path: str, what: str) -> bytes:
 
 
 def _key_json(key: FleetKey) -> dict[str, Any]:
-    """A fleet key as every command's JSON shows it (SPEC §10.1): bytes in lowercase hex."""
+    """A fleet key as every command's JSON shows it (CLI §10.1): bytes in lowercase hex."""
     return {
         "id": key.key_id,
         "algorithm": key.algorithm,

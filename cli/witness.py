@@ -1,4 +1,4 @@
-"""``keybundle witness``: run a C2SP tlog-witness for some logs (SPEC §6.4, §10.6)."""
+"""``keybundle witness``: run a C2SP tlog-witness for some logs (SPEC §6.4, CLI §10.6)."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def serve(
     passphrase_file: Path | None,
 ) -> None:
     """Serve POST /add-checkpoint for the given logs (C2SP tlog-witness), with GET /healthz
-    and /metrics and one structured log record per request outcome (SPEC §6.6)."""
+    and /metrics and one structured log record per request outcome (OPS §6.6)."""
     from transparency_log import observe
 
     host, port = parse_listen(listen)

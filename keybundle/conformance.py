@@ -488,7 +488,7 @@ def _admission(inp: Mapping[str, Any]) -> dict[str, Any]:
         size = 0
         logged: dict[bytes, int] = {}
         for entry in entries:
-            if entry in logged:  # SPEC §6.2 step 1: a logged entry never reaches admission
+            if entry in logged:  # OPS §6.2 step 1: a logged entry never reaches admission
                 results.append(_accept(index=logged[entry]))
                 continue
             db.execute("SAVEPOINT entry")

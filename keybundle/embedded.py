@@ -99,7 +99,7 @@ class Client:
     ``trust_root`` is the pinned signed trust root (bytes, verified here as self-signed,
     SPEC §5.3: ``VerificationError`` otherwise) or a :class:`TrustRoot` the caller verified
     so. ``state_dir`` MUST exist; an empty one is a fresh client. ``floor`` is an initial
-    state shipped with the app (made by ``keybundle client bootstrap``, SPEC §10.12): a
+    state shipped with the app (made by ``keybundle client bootstrap``, CLI §10.12): a
     directory without a state starts from it instead of from nothing, so a fresh install
     never accepts epochs older than those current at release.
     """
@@ -178,7 +178,7 @@ class Client:
         """Verify ``packages`` in order as a fresh client and write the initial state.
 
         The state directory MUST hold no state yet (``FileExistsError``). Every package
-        must be accepted; the first rejection raises and nothing is written (SPEC §10.12).
+        must be accepted; the first rejection raises and nothing is written (CLI §10.12).
         """
         at = _now(now)
         with self._store.lock():

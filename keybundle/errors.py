@@ -140,14 +140,14 @@ class MisbehaviourError(VerificationError):
 class CorruptStateError(Exception):
     """A stored state does not parse, or a client state's rotation chain does not verify from
     its pinned root. Never reset silently: a client would re-open itself to rollback (SPEC
-    §7.2), a monitor would forget the forks it saw (SPEC §8.1). Whoever runs it must restore
+    §7.2), a monitor would forget the forks it saw (OPS §8.1). Whoever runs it must restore
     the state from a backup or start over (re-provision) deliberately. One class for both
     states: ``keybundle.state.CorruptStateError`` and ``keybundle.monitor_state``'s name
     are this class."""
 
 
 class MonitorLockedError(LockedError):
-    """Another monitor holds the state directory (SPEC §8.1): one monitor per state."""
+    """Another monitor holds the state directory (OPS §8.1): one monitor per state."""
 
 
 # --- I/O with a log --------------------------------------------------------------------------
@@ -160,7 +160,7 @@ class LogUnreachableError(FetchError):
     serve (a mirror that lags behind the package's checkpoint); ``path`` is the resource that
     failed. The caller must not accept the package as if online mode were off: that would
     let whoever blocks the log switch the check off. ``keybundle verify --log`` exits 2
-    (SPEC §10.7). ``old_size`` and ``new_size`` are the two tree sizes it was to link.
+    (CLI §10.7). ``old_size`` and ``new_size`` are the two tree sizes it was to link.
     """
 
     def __init__(self, path: str, message: str, *, old_size: int, new_size: int) -> None:

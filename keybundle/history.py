@@ -36,10 +36,10 @@ _SIGN_PREFIX: Final = b"\xd8\x62"  # CBOR tag 98: a signed trust root (SPEC §5.
 
 
 class KeyInfo(NamedTuple):
-    """A fleet key as the auditor reports it (SPEC §8.3 key deltas).
+    """A fleet key as the auditor reports it (OPS §8.3 key deltas).
 
     A named tuple rather than a dataclass: the auditor makes one per key of every entry, in
-    worker processes that send them back as plain tuples (SPEC §8.1 step 4), so it is built
+    worker processes that send them back as plain tuples (OPS §8.1 step 4), so it is built
     and rebuilt cheaply (``KeyInfo._make(t)``).
     """
 
@@ -69,7 +69,7 @@ class BundleInfo:
     """The payload's ``issued_at`` (SPEC §3.2): the date an auditor's report shows."""
     signers: tuple[str, ...] = ()
     """Who signed it, as ``role:organisation:kid-hex`` (independent first, then each
-    countersigning operator key in the bundle's order), for the auditor's report (SPEC §8.5)."""
+    countersigning operator key in the bundle's order), for the auditor's report (OPS §8.5)."""
 
 
 def is_rotation(entry: bytes) -> bool:

@@ -1,10 +1,10 @@
-"""SPEC §8.1-§8.3: the auditor. Follow a tiled log, check every entry, report and keep evidence.
+"""OPS §8.1-§8.3: the auditor. Follow a tiled log, check every entry, report and keep evidence.
 
 A :class:`Monitor` follows one log through a :class:`~transparency_log.fetcher.Fetcher` and
 keeps its state in a directory (:class:`StateDir`). One :meth:`Monitor.run_pass`:
 
 1. fetches the checkpoint and verifies the log's signature and the witness quorum under the
-   trust root in force (SPEC §8.1 step 1); reports its health (cosignature age, witnesses
+   trust root in force (OPS §8.1 step 1); reports its health (cosignature age, witnesses
    missing);
 2. proves it consistent with the largest checkpoint verified before, from tiles
    authenticated against the new root (step 2): a split view or a fork becomes evidence;
@@ -90,21 +90,21 @@ MAX_ALLOW_LIST_BYTES: Final = 4 << 20
 CHUNK_ENTRIES: Final = 4096
 """Entries fetched and judged together (16 entry bundles)."""
 SAVE_EVERY_ENTRIES: Final = 65_536
-"""Entries checked between two saves of the progress of a pass (SPEC §8.1 step 3)."""
+"""Entries checked between two saves of the progress of a pass (OPS §8.1 step 3)."""
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 # Full hash tiles above level 0: each authenticates 256 tiles below it, so they are the ones a
-# follower would otherwise fetch again and again (SPEC §8.1, politeness).
+# follower would otherwise fetch again and again (OPS §8.1, politeness).
 _CACHEABLE = re.compile(r"tile/[1-9][0-9]?/(?:x[0-9]{3}/)*[0-9]{3}")
 _MAX_CACHE_PENDING = 4096
 _CHUNKS_AHEAD = 2
 """Chunks read (and being judged) ahead of the one whose results are applied."""
 
 Event = dict[str, Any]
-"""One report of SPEC §8.3: a JSON object whose ``event`` member names its kind."""
+"""One report of OPS §8.3: a JSON object whose ``event`` member names its kind."""
 
 
 class Status(IntEnum):
-    """The outcome of a pass, which is also the command's exit code (SPEC §8.3)."""
+    """The outcome of a pass, which is also the command's exit code (OPS §8.3)."""
 
     CLEAN = 0
     """Everything checked, nothing wrong."""
@@ -154,7 +154,7 @@ class _TileCache:
     """Serves full tiles above level 0 from disk; remembers new ones until :meth:`commit`.
 
     Only a pass that ended with every tile authenticated commits, so the cache never holds a
-    tile that did not match a signed root (SPEC §8.1: nothing unverified is kept).
+    tile that did not match a signed root (OPS §8.1: nothing unverified is kept).
     """
 
     def __init__(self, inner: Fetcher, directory: Path | None) -> None:
@@ -268,7 +268,7 @@ class _Chunk:
 
 
 def _key_json(key: KeyInfo) -> dict[str, str]:
-    """A key of an ``epoch`` event (SPEC §8.3)."""
+    """A key of an ``epoch`` event (OPS §8.3)."""
     key_id, algorithm, usage, fingerprint = key
     return {"key_id": key_id, "algorithm": algorithm, "usage": usage, "fingerprint": fingerprint}
 
@@ -281,10 +281,10 @@ class Monitor:
     """The auditor of one log (module doc). Not thread-safe; one per state directory.
 
     ``trust_root_signed`` is the pinned signed trust root (it must verify as self-signed);
-    ``emit`` receives every event (SPEC §8.3); ``allow_keys`` the allow-list fingerprints, or
+    ``emit`` receives every event (OPS §8.3); ``allow_keys`` the allow-list fingerprints, or
     None for no allow-list; ``judge`` checks signatures (default: in this process);
     ``witness`` a C2SP tlog-witness (which may also serve the log over HTTP) to which each
-    checkpoint the pass verified is submitted, for its cosignature (SPEC §8.1 witness mode).
+    checkpoint the pass verified is submitted, for its cosignature (OPS §8.1 witness mode).
     """
 
     def __init__(
@@ -324,7 +324,7 @@ class Monitor:
     # --- helpers ---
 
     def _emit(self, event: Event) -> None:
-        """Count the event for the pass summary, keep it in the history (SPEC §8.5), emit it."""
+        """Count the event for the pass summary, keep it in the history (OPS §8.5), emit it."""
         kind = event["event"]
         tally = self._tally
         history = self._dir.history
@@ -448,7 +448,7 @@ class Monitor:
 
     def _pass(self, state: MonitorState, root: TrustRoot, now: int) -> tuple[Status, MonitorState]:
         client = self._client(root)
-        # SPEC §8.1 step 1: the checkpoint, its signature and the witness quorum.
+        # OPS §8.1 step 1: the checkpoint, its signature and the witness quorum.
         data = self._raw.fetch(CHECKPOINT_PATH, max_bytes=MAX_NOTE_BYTES)
         try:
             new = root.policy.verify_checkpoint(data)
@@ -467,7 +467,7 @@ class Monitor:
         )
         self._health(new, root, state, now)
 
-        # SPEC §8.1 step 2: consistency with the largest checkpoint verified before.
+        # OPS §8.1 step 2: consistency with the largest checkpoint verified before.
         status = Status.CLEAN
         base_note = state.target or state.checkpoint
         target: VerifiedCheckpoint | None = None
@@ -508,7 +508,7 @@ class Monitor:
                 status = self._witness_cosign(new, client)
             return status, state
 
-        # SPEC §8.1 step 3: record the target, then check its new entries.
+        # OPS §8.1 step 3: record the target, then check its new entries.
         if state.target != target.note_text:
             state = MonitorState(
                 state.checkpoint, target.note_text, state.size, state.compact, state.rotations,
@@ -523,7 +523,7 @@ class Monitor:
     def _health(
         self, new: VerifiedCheckpoint, root: TrustRoot, state: MonitorState, now: int
     ) -> None:
-        """The ``health`` event (SPEC §8.3).
+        """The ``health`` event (OPS §8.3).
 
         A cosignature dated up to the trust root's clock skew ahead of ``now`` is a witness
         clock slightly ahead of ours: it counts as age 0, never as a negative age. One dated
@@ -662,7 +662,7 @@ class Monitor:
     def _follow(
         self, state: MonitorState, target: VerifiedCheckpoint, now: int
     ) -> tuple[Status | None, MonitorState]:
-        """SPEC §8.1 steps 4-5: check entries ``state.size`` .. target size - 1, in chunks.
+        """OPS §8.1 steps 4-5: check entries ``state.size`` .. target size - 1, in chunks.
 
         A pipeline: while the judge checks the signatures of one chunk (in worker processes,
         with a :class:`ProcessJudge`), this process reads and authenticates the next one,
@@ -729,7 +729,7 @@ class Monitor:
             for chunk in pending:  # only when the pass stopped early
                 chunk.cancel()
 
-        # SPEC §8.1 step 5: the recomputed root is the signed one; only then is it verified.
+        # OPS §8.1 step 5: the recomputed root is the signed one; only then is it verified.
         if tree.root() != target.checkpoint.root_hash:
             raise AssertionError(
                 "bad math in Monitor._follow: entries authenticated against the tiles do not "
@@ -890,7 +890,7 @@ class Monitor:
         return EntryRange(start, entries, left, right)
 
     def _witness_cosign(self, cp: VerifiedCheckpoint, client: LogClient) -> Status:
-        """Witness mode (SPEC §8.1): submit a checkpoint this pass verified to our witness
+        """Witness mode (OPS §8.1): submit a checkpoint this pass verified to our witness
         (:mod:`keybundle.monitor_witness`), and report what it answered."""
         if self._witness is None:
             return Status.CLEAN
@@ -918,7 +918,7 @@ class Monitor:
 
 @dataclass
 class _Tally:
-    """What one pass did, for its ``pass`` event (SPEC §8.3)."""
+    """What one pass did, for its ``pass`` event (OPS §8.3)."""
 
     checked: int = 0
     epochs: int = 0

@@ -1,4 +1,4 @@
-"""SPEC §8.5: the monitor's history file (``history.jsonl``), what the auditor's report shows.
+"""OPS §8.5: the monitor's history file (``history.jsonl``), what the auditor's report shows.
 
 The state file (:mod:`keybundle.monitor_state`) keeps only what the next pass needs: each
 fleet's head, the compact range. An auditor's report needs what happened over time: every
@@ -51,7 +51,7 @@ HEARTBEAT_SECONDS: Final = 600
 _FLUSH_BYTES: Final = 1 << 20
 """Buffered records appended early, during a long backfill, once they reach this size."""
 RECORD_KINDS: Final = frozenset({"pass", "epoch", "trust_root", "misbehaviour"})
-"""The ``record`` member of each line (SPEC §8.5)."""
+"""The ``record`` member of each line (OPS §8.5)."""
 
 
 def _corrupt(path: Path, line: int, why: str) -> CorruptStateError:
@@ -145,7 +145,7 @@ def _read_one(path: Path) -> list[dict[str, Any]]:
 
 
 def read_history(directory: Path) -> list[dict[str, Any]]:
-    """Every record of a state directory's history, oldest first (SPEC §8.5).
+    """Every record of a state directory's history, oldest first (OPS §8.5).
 
     Strict: a line that is not a record exactly as :class:`History` writes it is a
     :class:`~keybundle.errors.CorruptStateError` naming the line; only an unterminated last

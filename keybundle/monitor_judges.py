@@ -66,7 +66,7 @@ class EntryJudge(Protocol):
     """Judges bundle entries (never rotations) under a trust root (SPEC §8.2 step 1).
 
     :meth:`submit` may return before the entries are judged, so that the monitor reads and
-    hashes the next entries meanwhile (SPEC §8.1 step 4); results are asked for in order.
+    hashes the next entries meanwhile (OPS §8.1 step 4); results are asked for in order.
     """
 
     def submit(self, entries: Sequence[bytes], rotation: bytes | None) -> PendingJudgement:
@@ -194,7 +194,7 @@ class _InWorkers:
 
 class ProcessJudge:
     """Judges in ``workers`` processes: signature checks are CPU-bound and the GIL holds one
-    core, so a backfill uses every core this way (SPEC §8.1, bench/bench_backfill.py).
+    core, so a backfill uses every core this way (OPS §8.1, bench/bench_backfill.py).
 
     Each submission is split into ``2 * workers`` tasks (so that a worker that finishes early
     takes another), sent as the raw entry bytes; results come back as plain tuples.

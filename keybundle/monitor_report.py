@@ -1,4 +1,4 @@
-"""SPEC §8.6: the auditor's report, one static HTML page with the same data as JSON and CSV.
+"""OPS §8.6: the auditor's report, one static HTML page with the same data as JSON and CSV.
 
 :func:`build_report` gathers, from a monitor's state directory, what a person auditing the
 log wants to read: the state (:mod:`keybundle.monitor_state`: the checkpoint checked, each
@@ -37,7 +37,7 @@ from .report_svg import Series, line_chart
 __all__ = ["REPORT_FORMAT", "build_report", "render_csv", "render_html"]
 
 REPORT_FORMAT: Final = "keybundle-monitor-report/v1"
-"""The ``format`` member of ``report.json`` (SPEC §8.6)."""
+"""The ``format`` member of ``report.json`` (OPS §8.6)."""
 MAX_EVIDENCE_FILES: Final = 10_000
 """Evidence files listed in one report; more are counted, not listed (SPEC §11)."""
 _HTML_PASSES: Final = 200
@@ -82,7 +82,7 @@ def _evidence(state: Path, trust_root: str) -> tuple[list[dict[str, Any]], int]:
 
 
 def build_report(state_dir: Path, *, now: int, trust_root: str = "TRUST_ROOT") -> dict[str, Any]:
-    """The report's data (SPEC §8.6), from the state directory at ``state_dir``.
+    """The report's data (OPS §8.6), from the state directory at ``state_dir``.
 
     ``trust_root`` is the path shown in the commands that re-check evidence. Raises
     :class:`~keybundle.errors.CorruptStateError` for a corrupt state or history.
@@ -167,7 +167,7 @@ def _keys_text(keys: Sequence[Mapping[str, str]]) -> str:
 
 
 def render_csv(report: Mapping[str, Any]) -> dict[str, str]:
-    """``epochs.csv``, ``passes.csv`` and ``evidence.csv``: the report's tables (SPEC §8.6)."""
+    """``epochs.csv``, ``passes.csv`` and ``evidence.csv``: the report's tables (OPS §8.6)."""
     epochs = [
         [f["fleet"], e["epoch"], e["index"], e["digest"], _date(e["issued_at"]), _date(e["seen"]),
          " ".join(e["signers"]), _keys_text(e["added"]), _keys_text(e["removed"]), e["kept"]]
@@ -280,7 +280,7 @@ def _plots(passes: Sequence[Mapping[str, Any]]) -> str:
 
 
 def render_html(report: Mapping[str, Any]) -> str:
-    """The report as one self-contained HTML page (SPEC §8.6): no script, nothing fetched."""
+    """The report as one self-contained HTML page (OPS §8.6): no script, nothing fetched."""
     e = html.escape
     log = report["log"]
     passes = report["passes"]

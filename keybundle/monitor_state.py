@@ -1,4 +1,4 @@
-"""SPEC §8.1: the monitor's state directory and its state file (``state.json``).
+"""OPS §8.1: the monitor's state directory and its state file (``state.json``).
 
 :class:`MonitorState` is what the monitor knows (the checkpoint checked, the target being
 followed, the compact range, rotations and fleet heads); :func:`parse_state` reads only
@@ -41,9 +41,9 @@ __all__ = [
 ]
 
 STATE_FORMAT: Final = "keybundle-monitor-state/v1"
-"""The ``format`` member of the monitor's state file (SPEC §8.1)."""
+"""The ``format`` member of the monitor's state file (OPS §8.1)."""
 MAX_MONITOR_STATE_BYTES: Final = 64 << 20
-"""Largest monitor state file read (SPEC §8.1, §11); not the client's ``MAX_STATE_BYTES``."""
+"""Largest monitor state file read (OPS §8.1, SPEC §11); not the client's ``MAX_STATE_BYTES``."""
 STATE_FILE: Final = "state.json"
 LOCK_FILE: Final = "lock"
 EVIDENCE_DIR: Final = "evidence"
@@ -54,7 +54,7 @@ WITNESS_DIR: Final = "witness"
 
 @dataclass(frozen=True)
 class MonitorState:
-    """What the monitor knows (SPEC §8.1): everything checked up to entry ``size``.
+    """What the monitor knows (OPS §8.1): everything checked up to entry ``size``.
 
     ``checkpoint`` is the largest checkpoint all of whose entries were checked; ``target``,
     when set, the larger one being followed (signed, with quorum, and consistent). Then
@@ -178,7 +178,7 @@ class StateDir:
         self._fsync = fsync
         self._lock_fd: int | None = None
         self.history = History(self.path, fsync=fsync)
-        """The history file (SPEC §8.5), flushed before every save of the state."""
+        """The history file (OPS §8.5), flushed before every save of the state."""
 
     def lock(self) -> None:
         """Create the directory if needed and lock it (MonitorLockedError if held)."""
@@ -237,7 +237,7 @@ class StateDir:
 
     @property
     def witness_state(self) -> Path:
-        """Where the monitor's witness keeps its state (SPEC §6.4.3), in witness mode."""
+        """Where the monitor's witness keeps its state (OPS §6.4.3), in witness mode."""
         return self.path / WITNESS_DIR
 
     @property

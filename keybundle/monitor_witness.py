@@ -1,4 +1,4 @@
-"""SPEC §8.1 witness mode: submit a checkpoint the monitor verified to its own tlog-witness.
+"""OPS §8.1 witness mode: submit a checkpoint the monitor verified to its own tlog-witness.
 
 The witness is a C2SP tlog-witness (:class:`transparency_log.witness.Witness`), which may also
 be serving the log's own ``add-checkpoint`` requests: the request goes through its checks,
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 MAX_WITNESS_SUBMISSIONS: Final = 3
-"""Requests to the monitor's own witness per verified checkpoint (SPEC §8.1 witness mode):
+"""Requests to the monitor's own witness per verified checkpoint (OPS §8.1 witness mode):
 one, and up to two more after a 409 names the size the witness holds."""
 
 
@@ -52,7 +52,7 @@ class Superseded:
 
 @dataclass(frozen=True)
 class WitnessMisbehaviour:
-    """The witness's answer proves the log showed it another history (SPEC §8.3 kinds)."""
+    """The witness's answer proves the log showed it another history (OPS §8.3 kinds)."""
 
     kind: str
     reason: Reason | LogReason

@@ -1,4 +1,4 @@
-"""SPEC §7.7: universal OTA packages at fleet scale, built from what the log itself holds.
+"""OPS §7.7: universal OTA packages at fleet scale, built from what the log itself holds.
 
 The log is the record of everything a client may need: every fleet's bundles and every
 trust-root rotation, in order. :class:`LogHistory` replays it from a starting trust root (the
@@ -9,7 +9,7 @@ at its log position (SPEC §5.4) and it continues the fleet's chain (SPEC §6.3 
 Entries that fail are skipped and counted (a log opened without admission may hold them);
 none of them ever reaches a package.
 
-A *universal* package for a fleet (SPEC §7.7) is then: the fleet's latest bundle, its
+A *universal* package for a fleet (OPS §7.7) is then: the fleet's latest bundle, its
 inclusion proof under the latest checkpoint, every rotation of the log (in version order, each
 proven under the same checkpoint) so that a client pinned to any older root catches up, and
 optionally a consistency proof from the previous published checkpoint. Every legitimate client
@@ -74,7 +74,7 @@ __all__ = [
 FLEETS_DIR: Final = "fleets"
 """Where a fleet's package lives under the output directory: ``fleets/<fleet id>.cbor``."""
 INDEX_FILE: Final = "index.json"
-"""The published index of fleets and packages (SPEC §7.7)."""
+"""The published index of fleets and packages (OPS §7.7)."""
 INDEX_FORMAT: Final = "keybundle-packages/v1"
 STATE_FILE: Final = ".publish-state.json"
 """The publisher's own state (never served): what it read of the log, checksummed."""
@@ -92,7 +92,7 @@ def _sha256(data: bytes) -> bytes:
 
 
 def fleet_path(fleet: str) -> str:
-    """``fleets/<fleet id>.cbor``: the published path of a fleet's package (SPEC §7.7).
+    """``fleets/<fleet id>.cbor``: the published path of a fleet's package (OPS §7.7).
 
     A fleet id is 1 to 64 characters of ``[a-z0-9._-]`` starting with a letter or digit
     (SPEC §3.2), so it is its own safe file name: no separator, no leading dot, nothing a
@@ -265,7 +265,7 @@ def _read_entries(
 
 
 class PackageSet:
-    """The universal packages of one verified checkpoint (SPEC §7.7), built on demand.
+    """The universal packages of one verified checkpoint (OPS §7.7), built on demand.
 
     The rotations' inclusion proofs and the consistency proof from ``previous_size`` (when it
     is smaller than the checkpoint's size) are computed once, here; :meth:`package` adds one
@@ -401,9 +401,9 @@ def _start_root(trust_root: bytes | TrustRoot) -> TrustRoot:
 
 
 GENERATIONS: Final = (".fleets-a", ".fleets-b")
-"""The two directories the ``fleets`` symbolic link alternates between (SPEC §7.7)."""
+"""The two directories the ``fleets`` symbolic link alternates between (OPS §7.7)."""
 DEFAULT_GENERATION_GRACE: Final = 5.0
-"""Seconds a generation stays untouched after it stops being served (SPEC §7.7)."""
+"""Seconds a generation stays untouched after it stops being served (OPS §7.7)."""
 
 
 def active_generation(out: Path) -> str | None:
@@ -434,7 +434,7 @@ def _write_generation(
     grace: float,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """Publish ``files`` (name -> bytes) as the new contents of ``out/fleets`` (SPEC §7.7).
+    """Publish ``files`` (name -> bytes) as the new contents of ``out/fleets`` (OPS §7.7).
 
     ``out/fleets`` is a symbolic link to one of two generation directories. The files are
     written into the other one, in place (:func:`durable.overwrite_in_place`: no file is
@@ -492,7 +492,7 @@ class PublishResult:
     """Of which writing the files (atomically and durably)."""
     older_roots: tuple[str, ...] = ()
     """Fleets whose head was logged under an older trust root than the current one: an app
-    pinning the current root does not accept them until they are re-issued (SPEC §7.7)."""
+    pinning the current root does not accept them until they are re-issued (OPS §7.7)."""
     quorum_short: tuple[int, ...] = ()
     """Trust-root versions whose clients do not count a fresh witness quorum on the
     published checkpoint (:func:`quorum_short`): they reject every package until the log
@@ -500,7 +500,7 @@ class PublishResult:
 
 
 class Publisher:
-    """Writes every fleet's universal package under ``out`` as static files (SPEC §7.7).
+    """Writes every fleet's universal package under ``out`` as static files (OPS §7.7).
 
     ``out/fleets/<fleet id>.cbor`` per fleet (``fleets`` a link to the generation served,
     :func:`_write_generation`), ``out/index.json`` listing them, and
@@ -783,7 +783,7 @@ class _Snapshot:
 
 
 class PackageSource:
-    """Each fleet's current universal package, for a service's own responses (SPEC §7.7).
+    """Each fleet's current universal package, for a service's own responses (OPS §7.7).
 
     ``latest(fleet)`` returns the package bytes from a cache; the cache is rebuilt lazily
     (per fleet, on its first request) whenever a refresh finds a new checkpoint note. A

@@ -1,4 +1,4 @@
-"""The package publisher as a service (SPEC §7.7, §6.6): its records, metrics and health.
+"""The package publisher as a service (OPS §7.7, §6.6): its records, metrics and health.
 
 ``keybundle package publish --follow --listen HOST:PORT`` runs :meth:`Publisher.follow` and
 hands each pass's outcome to :meth:`PublisherStatus.report`, which
@@ -40,14 +40,14 @@ from .trustroot import TrustRoot
 __all__ = ["DEFAULT_STALE_PASSES", "PublisherMetrics", "PublisherStatus"]
 
 DEFAULT_STALE_PASSES: Final = 3
-"""``/healthz`` answers 503 once no pass has succeeded for this many intervals (SPEC §6.6)."""
+"""``/healthz`` answers 503 once no pass has succeeded for this many intervals (OPS §6.6)."""
 
 _LOG = logging.getLogger(__name__)
 _PASS_BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
 class PublisherMetrics(ServiceMetrics):
-    """The publisher's metrics (SPEC §6.6), beside the request metrics of ``/metrics``."""
+    """The publisher's metrics (OPS §6.6), beside the request metrics of ``/metrics``."""
 
     service = "publisher"
 

@@ -1,4 +1,4 @@
-"""SVG 1.1 line charts for the auditor's report (SPEC §8.6): inline, no script, no fonts fetched.
+"""SVG 1.1 line charts for the auditor's report (OPS §8.6): inline, no script, no fonts fetched.
 
 The report is one self-contained HTML page that must render offline in any browser, so its
 plots are drawn here as plain SVG elements (polylines, lines, text) rather than by a

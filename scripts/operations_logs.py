@@ -1,4 +1,4 @@
-"""What each service logs for one append (issue 14, SPEC §6.6): a real run on 127.0.0.1.
+"""What each service logs for one append (issue 14, OPS §6.6): a real run on 127.0.0.1.
 
 Sets up a log with ``keybundle demo`` (keys, trust root v1 then v2, four entries), then runs
 the four services as an operator would, each as its own process: ``witness serve``, ``log
@@ -11,7 +11,7 @@ SIGTERM, and prints the lines each service wrote from the append on, as Markdown
     .venv/bin/python scripts/operations_logs.py > docs/operations-logs.md
 
 tests/test_operations_logs.py checks the records in docs/operations-logs.md against the shapes
-SPEC §6.6 gives, so a change to a record shows there.
+OPS §6.6 gives, so a change to a record shows there.
 """
 
 from __future__ import annotations
@@ -184,9 +184,9 @@ HEADER = """\
 The closing note of issue 14 ("Operate it"): the records each service writes when one
 bundle is appended, from a real run on 127.0.0.1 — the log, its witness, the package
 publisher and the monitor, each its own process with the settings an operator would give it
-(SPEC §6.6). Regenerate with `.venv/bin/python scripts/operations_logs.py >
+(OPS §6.6). Regenerate with `.venv/bin/python scripts/operations_logs.py >
 docs/operations-logs.md`; `tests/test_operations_logs.py` checks every record below against
-the shapes SPEC §6.6 gives. Times, durations, keys and signatures differ from run to run.
+the shapes OPS §6.6 gives. Times, durations, keys and signatures differ from run to run.
 
 The run: `keybundle demo` makes the keys, trust roots v1 and v2, and a log of four entries;
 then `witness serve`, `log serve` (the witness configured with `log witnesses --set`),

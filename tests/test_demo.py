@@ -1,4 +1,4 @@
-"""``keybundle demo`` end to end, and the artifacts it promises (SPEC §10.10, README).
+"""``keybundle demo`` end to end, and the artifacts it promises (CLI §10.10, README).
 
 The demo runs as the real ``keybundle`` process in a temporary directory; then the
 README's by-hand steps run on what it left: a fresh client verifies epoch 1, then epoch 2,

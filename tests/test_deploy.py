@@ -1,4 +1,4 @@
-"""deploy/: the systemd units, their settings files and the container recipe (SPEC §6.6).
+"""deploy/: the systemd units, their settings files and the container recipe (OPS §6.6).
 
 ``systemd-analyze verify`` checks the units where it is installed (Debian's ``systemd``;
 skipped otherwise), with ExecStart pointed at this environment's ``keybundle`` (verify

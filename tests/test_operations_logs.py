@@ -1,6 +1,6 @@
-"""docs/operations-logs.md (issue 14, SPEC §6.6): the records each service wrote for one
+"""docs/operations-logs.md (issue 14, OPS §6.6): the records each service wrote for one
 append, from a real run (scripts/operations_logs.py). Every record there has the shape SPEC
-§6.6 gives its event, and every field it carries is named in SPEC §6.6, so the document, the
+OPS §6.6 gives its event, and every field it carries is named in OPS §6.6, so the document, the
 specification and the code (whose tests check the same fields) cannot drift apart unseen."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from tests.conftest import REPO
 
 DOC = REPO / "docs" / "operations-logs.md"
 COMMON = {"time", "level", "logger", "message", "event"}
-"""Every service record (SPEC §6.6: time, level, logger, message, and the record's fields)."""
+"""Every service record (OPS §6.6: time, level, logger, message, and the record's fields)."""
 
 SHAPES: dict[str, dict[str, set[str]]] = {
     "log": {
@@ -50,7 +50,7 @@ LOGGERS = {
     "publish": "keybundle.publisher_service",
 }
 MONITOR_EVENTS = {"checkpoint", "health", "epoch", "progress", "pass"}
-"""What the monitor's --json --verbose pass over one new entry says (SPEC §8.3)."""
+"""What the monitor's --json --verbose pass over one new entry says (OPS §8.3)."""
 
 
 def _records() -> dict[str, list[dict[str, object]]]:
@@ -95,8 +95,9 @@ def test_the_append_is_cosigned_published_and_audited_at_one_size() -> None:
 
 
 def test_every_field_is_named_in_spec_6_6() -> None:
-    spec = (REPO / "SPEC.md").read_text(encoding="utf-8")
-    section = spec[spec.index("### 6.6 Operating the services") : spec.index("## 7. OTA")]
+    ops = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    start = ops.index("### 6.6 Operating the services")
+    section = ops[start : ops.index("\n## ", start)]
     for shapes in SHAPES.values():
         for event, fields in shapes.items():
             assert f"`{event}`" in section, event

@@ -164,7 +164,7 @@ class ConnectionGuard(NamedTuple):
       about a tenth of the limit at a time, and accepts again.
 
     A request being answered (a submission waiting for its batch) is never shed: it holds
-    one of the service's threads, and its own bounds are the service's (§6.2, §6.4.4).
+    one of the service's threads, and its own bounds are the service's (OPS §6.2, SPEC §6.4.4).
     """
 
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT_SECONDS

@@ -1,4 +1,4 @@
-"""C2SP tlog-tiles: batched sequencing and crash-safe integration of a log's entries (SPEC §6.2).
+"""C2SP tlog-tiles: batched sequencing and crash-safe integration of a log's entries (OPS §6.2).
 
 A :class:`Log` is the single writer of one tiled log. Entries are queued, sequenced in
 batches, and integrated: the entry bundles and every new hash tile (full and partial, at
@@ -12,7 +12,7 @@ and reopening simply treats every file beyond the published size as garbage to b
 Batches are pipelined: a publisher thread publishes one batch (its files, then its
 checkpoint) while the caller's thread sequences the next on the tree that batch will
 publish. Checkpoints still go out one at a time and in order; if one batch fails, the
-batches built on it are discarded unpublished and the writer recovers (SPEC §6.2).
+batches built on it are discarded unpublished and the writer recovers (OPS §6.2).
 
 Memory stays flat as the log grows: the writer keeps only the right edge of the tree (the
 partial tile of every level, with the interior nodes of each, which are the compact range),
@@ -94,7 +94,7 @@ STATE_DB = "index.sqlite3"
 """The leaf-hash index (and an admission hook's tables), in the log's state directory."""
 
 LOCK_FILE = "lock"
-"""The single-writer lock file in the log's state directory (``flock``, SPEC §6.2)."""
+"""The single-writer lock file in the log's state directory (``flock``, OPS §6.2)."""
 
 PARTIAL_GRACE_SECONDS = 60.0
 """How long the partial tiles of a tile stay after the checkpoint that completed it is
@@ -114,11 +114,11 @@ _LEAF = b"\x00"
 
 
 _TRANSIENT = (OSError, sqlite3.OperationalError)
-"""Storage errors a running writer waits out (a full disk, SQLITE_FULL): SPEC §6.2."""
+"""Storage errors a running writer waits out (a full disk, SQLITE_FULL): OPS §6.2."""
 
 
 class Admission(Protocol):
-    """A higher layer's say over what enters the log, kept crash-consistent with it (SPEC §6.2).
+    """A higher layer's say over what enters the log, kept crash-consistent with it (OPS §6.2).
 
     Every call gets ``txn``, the connection to the log's state database inside an open
     transaction: tables the hook writes there commit atomically with the log's own
@@ -202,7 +202,7 @@ def _chunks(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
 
 
 class Log:
-    """The single writer of one tiled transparency log (SPEC §6.2). Thread-safe.
+    """The single writer of one tiled transparency log (OPS §6.2). Thread-safe.
 
     Open it with :meth:`open` (or :func:`open_directory_log`) and close it (or use ``with``).
     Concurrent :meth:`add` calls from many threads share batches; :meth:`add_many`
@@ -382,7 +382,7 @@ class Log:
         its place in ``entries`` (resubmitting returns the indices of those that were
         appended). ``progress(done, total)`` is called after each batch.
 
-        Batches are pipelined (SPEC §6.2): while one is being published, the next ones are
+        Batches are pipelined (OPS §6.2): while one is being published, the next ones are
         read from ``entries`` and sequenced, so up to ``MAX_IN_FLIGHT + 1`` batches of
         entries are held at once. A batch is still acknowledged only by its own checkpoint.
         """
@@ -439,7 +439,7 @@ class Log:
 
         The window of recent leaf hashes is not written out: like the whole index it is
         derived from the published tiles, and the next open reads it back from the level-0
-        tiles (SPEC §6.2), which costs far less than a transaction and a rewrite of the
+        tiles (OPS §6.2), which costs far less than a transaction and a rewrite of the
         filter's file at every close. A writer that is killed leaves exactly the same state,
         except for the published size, which close records (it cannot be rebuilt if the
         checkpoint is lost: it is what lets a reopen notice that).
@@ -467,7 +467,7 @@ class Log:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # --- batching and pipelining (SPEC §6.2) ---
+    # --- batching and pipelining (OPS §6.2) ---
 
     def _usable(self) -> None:
         if self._closed:
@@ -568,7 +568,7 @@ class Log:
     def _recover(self) -> bool:
         """Return to the published checkpoint after a failed batch, as a reopen would.
 
-        A storage error (a full disk, SPEC §6.2 "Storage errors") leaves the failure in place:
+        A storage error (a full disk, OPS §6.2 "Storage errors") leaves the failure in place:
         every queued entry gets the error, and the next submission tries again, so the writer
         recovers by itself once the storage does. Anything else breaks the writer for good.
         Returns whether it recovered.
@@ -652,7 +652,7 @@ class Log:
             self._cond.notify_all()
 
     def _publish(self, prepared: _Prepared) -> None:
-        """Steps 3-5 (SPEC §6.2), one batch at a time, in sequence order.
+        """Steps 3-5 (OPS §6.2), one batch at a time, in sequence order.
 
         Runs in the publisher thread, or in the sequencing thread when nothing else is in
         flight; either way a batch waits until every batch before it is settled.
@@ -733,7 +733,7 @@ class Log:
         finally:
             self._sweeping.release()
 
-    # --- integration (SPEC §6.2) ---
+    # --- integration (OPS §6.2) ---
 
     def _sequence(self, batch: list[_Pending], tip: Frontier, generation: int) -> _Prepared:
         """Steps 1-2: indices, admission and its state; then the files and the checkpoint.
@@ -817,7 +817,7 @@ class Log:
                 del self._recent[leaf]
 
     def _record_size(self) -> None:
-        """Record the published size in the state database if it grew (SPEC §6.2).
+        """Record the published size in the state database if it grew (OPS §6.2).
 
         Not derived data: it lets a reopen refuse a checkpoint that was deleted or replaced
         by an older one. One row in one small transaction, unlike a flush of the window.
@@ -829,7 +829,7 @@ class Log:
             db.execute("INSERT OR REPLACE INTO log_meta VALUES ('published_size', ?)", (size,))
         self._recorded_size = size
 
-    # --- recovery (SPEC §6.2: reopen) ---
+    # --- recovery (OPS §6.2: reopen) ---
 
     def _load(self) -> None:
         """Return to the published checkpoint: verify it, roll back, rebuild the right edge."""
@@ -906,7 +906,7 @@ class Log:
     def _roll_forward(self, published: int) -> tuple[bytes, Checkpoint] | None:
         """Publish the staged checkpoint if it is a larger tree whose files are all there.
 
-        SPEC §6.2 recovery step 2: a checkpoint is staged, durably and after every file of its
+        OPS §6.2 recovery step 2: a checkpoint is staged, durably and after every file of its
         tree, before anyone (a witness) is shown it, so a staged tree may be held by a
         witness although ``checkpoint`` still names an older one. Discarding it would make
         the log sign another tree of that size: instead the log publishes it. A staged

@@ -22,7 +22,7 @@ role-key files, the CLI's outputs) calls these instead of its own copy, the way 
 ``fsync=False`` skips the flushes (tests and throw-away logs only); the order of renames is
 kept, so the files still never tear for a reader, only a power loss may lose them.
 
-A writer of thousands of files at once (the package publisher, SPEC §7.7) cannot pay one
+A writer of thousands of files at once (the package publisher, OPS §7.7) cannot pay one
 ``fsync`` per file, nor create, rename over and free one file per file: on a journaling or
 ``discard``-mounted file system each of those costs milliseconds (about 4 ms per ``fsync``:
 40 s for 10,000 packages), rewriting an existing file's blocks microseconds. For it:
@@ -298,7 +298,7 @@ def append(path: Path, data: bytes, *, fsync: bool = True) -> None:
     """Append ``data`` to ``path`` (created if missing), after cutting a torn last line.
 
     For append-only record files of one writer under its lock (the monitor's history,
-    SPEC §8.5): a crash mid-append may leave a last line without its LF; that piece is cut
+    OPS §8.5): a crash mid-append may leave a last line without its LF; that piece is cut
     off first, so the file stays whole lines. Flushed with ``fsync``, and the directory too
     when the file was created, so that the records survive a crash once this returns.
     """

@@ -1,4 +1,4 @@
-"""C2SP tlog-tiles: pure tile integration, the tree's right edge and the files it adds (§6.2).
+"""C2SP tlog-tiles: pure tile integration, the tree's right edge and the files it adds (OPS §6.2).
 
 :class:`Frontier` is the writer's whole picture of the tree: the partial tile of every level
 (with the interior nodes above its hashes, which are the tree's compact range) and the partial

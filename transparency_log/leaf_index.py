@@ -1,4 +1,4 @@
-"""SPEC §6.2: the writer's dedupe index, leaf hash -> index, in SQLite behind a Bloom filter.
+"""OPS §6.2: the writer's dedupe index, leaf hash -> index, in SQLite behind a Bloom filter.
 
 Resubmitting an entry returns its existing index. The index is derived data: every row comes
 from the published entry bundles, so a lost or stale index is caught up from the tiles on
@@ -23,10 +23,10 @@ from transparency_log.merkle import HASH_SIZE
 __all__ = ["LEAF_FILTER", "LEAF_FILTER_BITS", "LeafFilter", "LeafIndex"]
 
 LEAF_FILTER_BITS = 1 << 26
-"""Bits of the leaf-hash filter (8 MiB): fixed, whatever the log's size (SPEC §6.2)."""
+"""Bits of the leaf-hash filter (8 MiB): fixed, whatever the log's size (OPS §6.2)."""
 
 LEAF_FILTER = "leaf-filter"
-"""The leaf-hash filter's file in the log's state directory (SPEC §6.1, §6.2)."""
+"""The leaf-hash filter's file in the log's state directory (SPEC §6.1, OPS §6.2)."""
 
 _sha256 = hashlib.sha256
 _SQL_CHUNK = 500  # host parameters per lookup query (SQLite allows at least 999)
@@ -35,7 +35,7 @@ _FILTER_PROBES = struct.Struct("<3Q")  # bit positions: the hash's first three 6
 
 
 class LeafFilter:
-    """A Bloom filter over the leaf hashes in the persistent index (SPEC §6.2).
+    """A Bloom filter over the leaf hashes in the persistent index (OPS §6.2).
 
     It only ever answers "certainly not in the index" or "maybe": a leaf hash that it
     says may be there is looked up in SQLite, so the answers stay exact. Its size is a
@@ -182,7 +182,7 @@ class LeafIndex:
         self.size = size
 
     def _save_filter(self, indexed_size: int) -> None:
-        """Replace the filter's file atomically, written piece by piece (SPEC §6.2)."""
+        """Replace the filter's file atomically, written piece by piece (OPS §6.2)."""
         leaves = self._filter
         if leaves is None:
             raise AssertionError("bad math in _save_filter: there is no filter to save")

@@ -1,4 +1,4 @@
-"""Operating the services: structured logs, ``/healthz`` and Prometheus ``/metrics`` (SPEC §6.6).
+"""Operating the services: structured logs, ``/healthz`` and Prometheus ``/metrics`` (OPS §6.6).
 
 The log and the witness are WSGI applications (:mod:`transparency_log.server`,
 :mod:`transparency_log.witness`); :func:`instrument` wraps one of them without changing it:
@@ -187,7 +187,7 @@ def checkpoint_health(directory: Path) -> Health:
 
 
 class LogMetrics(ServiceMetrics):
-    """A log's metrics (SPEC §6.6): appends, refusals by code, tile bytes served; read
+    """A log's metrics (OPS §6.6): appends, refusals by code, tile bytes served; read
     from ``DIR/checkpoint`` at each scrape, the log's size, the checkpoint's age (since it
     was written) and the age of its newest cosignature; and, fed by :meth:`cosigning_round`
     (``CosigningTileStore.on_round``), each witness's request latency and failures, the
@@ -297,7 +297,7 @@ class LogMetrics(ServiceMetrics):
 
 
 class WitnessMetrics(ServiceMetrics):
-    """A witness's metrics (SPEC §6.6): cosignatures and refusals by code; its latency is
+    """A witness's metrics (OPS §6.6): cosignatures and refusals by code; its latency is
     ``keybundle_http_request_seconds{route="/add-checkpoint"}``."""
 
     service = "witness"
@@ -407,7 +407,7 @@ def make_ops_server(
     threads: int = 2,
 ) -> OpsServer:
     """Bind ``/healthz`` and ``/metrics`` (module doc), and a ``404`` for every other path,
-    for a service whose work is not answering requests (the package publisher, SPEC §7.7)."""
+    for a service whose work is not answering requests (the package publisher, OPS §7.7)."""
     server = _http.create_waitress_server(
         instrument(_not_found, metrics, health), host, port, threads=threads,
         max_body_bytes=0, ident=ident,

@@ -4,7 +4,7 @@ The read side is the tile directory itself (``checkpoint``, ``tile/<L>/<N>[.p/<W
 ``tile/entries/<N>[.p/<W>]``), served here with the content types and cache headers of
 C2SP tlog-tiles, or by any static web server (deploy/nginx/keybundle-log.conf). The write
 side is ``POST /add``: the body is one entry; the answer comes once the entry is in a
-published checkpoint (the appender acknowledges only then, SPEC §6.2), and is the entry's
+published checkpoint (the appender acknowledges only then, OPS §6.2), and is the entry's
 C2SP tlog-proof (SPEC §2.7), built from the published tiles and checked on the way.
 
 Concurrent submitters share batches: each request thread calls :meth:`Log.add`, which
@@ -13,7 +13,7 @@ log's). Nothing is acknowledged before its checkpoint is durable, an entry submi
 gets its existing index, and a rejected entry leaves the log unchanged.
 
 Optionally the log asks witnesses to cosign each checkpoint once its batch is durable and
-before publishing it (:class:`CosigningTileStore`, C2SP tlog-witness, SPEC §6.4.4, §6.5.3);
+before publishing it (:class:`CosigningTileStore`, C2SP tlog-witness, SPEC §6.4.4, OPS §6.5.3);
 a witness that fails delays publication by nothing beyond its timeout, and ``POST /add``
 answers only once the witnesses' quorum is met (504 with ``Retry-After`` if it is not in
 time). :class:`Recosigner` keeps the published checkpoint freshly cosigned: again every
@@ -115,17 +115,17 @@ DEFAULT_SERVER_THREADS = 16
 batch is integrated, so this bounds how many submissions share a batch."""
 
 DEFAULT_RECOSIGN_INTERVAL_SECONDS = 3600.0
-"""The longest default re-cosigning interval (SPEC §6.5.3), and the default of a log without a
+"""The longest default re-cosigning interval (OPS §6.5.3), and the default of a log without a
 trust root: how long its cosignatures may age before the witnesses are asked again. A log
 with a trust root defaults to a quarter of its ``max_cosignature_age``
 (:func:`recosign_interval_for`), so an idle log's checkpoint stays acceptable."""
 
 RECOSIGN_RETRY_MIN_SECONDS = 1.0
-"""First retry of a witness that did not cosign the published checkpoint (SPEC §6.5.3)."""
+"""First retry of a witness that did not cosign the published checkpoint (OPS §6.5.3)."""
 
 RECOSIGN_RETRY_MAX_SECONDS = 15.0
 """Longest wait between retries while a witness stays down: once it is back, the checkpoint
-is cosigned within this long (SPEC §6.5.3)."""
+is cosigned within this long (OPS §6.5.3)."""
 
 DEFAULT_ADD_QUORUM_WAIT_SECONDS = 30.0
 """How long ``POST /add`` waits, after its entry is published, for a checkpoint that meets
@@ -263,7 +263,7 @@ class LogService:
             # The log is closing (or refused the entry's shape, which was checked above).
             return _text(http.HTTPStatus.SERVICE_UNAVAILABLE, f"the log is not accepting: {e}")
         except (OSError, RuntimeError, sqlite3.Error) as e:
-            # A full disk among them (SPEC §6.2 "Storage errors"): the writer recovers by
+            # A full disk among them (OPS §6.2 "Storage errors"): the writer recovers by
             # itself once there is space again.
             _log.error("integration failed: %s", e)
             return _text(
@@ -440,10 +440,10 @@ def make_log_server(
 
 @dataclass(frozen=True)
 class WitnessConfig:
-    """The witnesses a log asks, and the quorum it waits for (SPEC §6.5.3).
+    """The witnesses a log asks, and the quorum it waits for (OPS §6.5.3).
 
     ``policies`` are the tlog-policies whose quorum every published checkpoint should meet:
-    one per trust-root version the log's clients may pin (SPEC §6.5.5 ``witnesses``). With
+    one per trust-root version the log's clients may pin (OPS §6.5.5 ``witnesses``). With
     none, the quorum is every witness in ``endpoints`` (the log cannot know which ones its
     clients count).
     """
@@ -471,8 +471,8 @@ class WitnessConfig:
 
 @dataclass(frozen=True)
 class CosigningRound:
-    """One round of witness requests, a publication's or a re-cosigning's (SPEC §6.5.3), as
-    an operator sees it (SPEC §6.6): logged as one ``cosigning_round`` record and handed to
+    """One round of witness requests, a publication's or a re-cosigning's (OPS §6.5.3), as
+    an operator sees it (OPS §6.6): logged as one ``cosigning_round`` record and handed to
     :attr:`CosigningTileStore.on_round` (the metrics of
     :class:`transparency_log.observe.LogMetrics`)."""
 
@@ -529,16 +529,16 @@ class CosigningTileStore:
 
     It wraps the log's store. :meth:`publish` has the wrapped store stage the files and the
     new checkpoint durably first; only then are the witnesses asked (C2SP tlog-witness
-    ``add-checkpoint``, SPEC §6.4.4, §6.5.3) to cosign it, with consistency proofs from the
+    ``add-checkpoint``, SPEC §6.4.4, OPS §6.5.3) to cosign it, with consistency proofs from the
     previous published checkpoint built from the staged files, and the checkpoint is
     published with every cosignature that verified. So a witness is never shown a tree the
-    log may lose in a crash (recovery rolls forward to the staged tree, SPEC §6.2). Witness
+    log may lose in a crash (recovery rolls forward to the staged tree, OPS §6.2). Witness
     failures are logged and never block publication (availability first; each client's
     quorum decides whether a checkpoint is cosigned enough).
 
     :meth:`recosign` asks them again for the published checkpoint, so that the cosignatures
     of a log that does not grow stay fresh, and so that a witness that was down is caught
-    up within seconds of coming back (SPEC §6.5.3); :class:`Recosigner` calls it on a
+    up within seconds of coming back (OPS §6.5.3); :class:`Recosigner` calls it on a
     schedule, :meth:`wait_cosigned` on behalf of ``POST /add``. One lock serialises
     publication and re-cosigning: a re-cosigned checkpoint is never published over a newer
     one, and a witness never sees two requests race (it would answer the older one with a
@@ -618,7 +618,7 @@ class CosigningTileStore:
             old_size = self._previous_size(size)
 
             def collect(staged: bytes) -> bytes:
-                # The files are durable now (SPEC §6.2): only now is the tree shown.
+                # The files are durable now (OPS §6.2): only now is the tree shown.
                 client = LogClient(
                     _StoreFetcher(self._inner, files), self._verifier, origin=self._origin
                 )
@@ -674,7 +674,7 @@ class CosigningTileStore:
     def recosign(
         self, *, everyone: bool = False, interval: float | None = None
     ) -> tuple[WitnessOutcome, ...]:
-        """Ask witnesses to cosign the published checkpoint again (SPEC §6.5.3).
+        """Ask witnesses to cosign the published checkpoint again (OPS §6.5.3).
 
         Asked are the configured witnesses whose cosignature on it is missing or, given
         ``interval``, older than that; with ``everyone``, all of them. The request is the
@@ -738,7 +738,7 @@ class CosigningTileStore:
         return collected.outcomes
 
     def quorum_met(self) -> bool:
-        """Whether the published checkpoint meets the quorum (SPEC §6.5.3)."""
+        """Whether the published checkpoint meets the quorum (OPS §6.5.3)."""
         published = self._inner.read(CHECKPOINT_PATH)
         if published is None:
             return False
@@ -854,13 +854,13 @@ def _size_of(signed: bytes) -> int:
 
 
 def _backoff(streak: int, interval: float) -> float:
-    """Seconds before the ``streak``-th retry of an incomplete round (SPEC §6.5.3)."""
+    """Seconds before the ``streak``-th retry of an incomplete round (OPS §6.5.3)."""
     delay = RECOSIGN_RETRY_MIN_SECONDS * float(1 << min(streak - 1, 16))
     return min(delay, RECOSIGN_RETRY_MAX_SECONDS, interval)
 
 
 def recosign_interval_for(max_cosignature_age: int | None) -> float:
-    """The default re-cosigning interval (SPEC §6.5.3): a quarter of the trust root's
+    """The default re-cosigning interval (OPS §6.5.3): a quarter of the trust root's
     ``max_cosignature_age``, at most ``DEFAULT_RECOSIGN_INTERVAL_SECONDS``."""
     if max_cosignature_age is None:
         return DEFAULT_RECOSIGN_INTERVAL_SECONDS
@@ -871,21 +871,21 @@ COSIGN_REQUEST_FILE = "cosign-request"
 """In the log's state directory: ``keybundle log cosign`` asks a running server for a round."""
 
 COSIGN_ANSWER_FILE = "cosign-answer"
-"""In the log's state directory: the server's answer to the request (SPEC §10.6)."""
+"""In the log's state directory: the server's answer to the request (CLI §10.6)."""
 
 MAX_COSIGN_REQUEST_BYTES = 64
 
 
 class Recosigner:
     """Keeps a log's checkpoint freshly cosigned: a thread that calls
-    :meth:`CosigningTileStore.recosign` when the checkpoint is due (SPEC §6.5.3).
+    :meth:`CosigningTileStore.recosign` when the checkpoint is due (OPS §6.5.3).
 
     A checkpoint is cosigned whenever the log grows; a log that does not grow keeps its
     cosignatures, which age until clients' maximum cosignature age refuses them. So once
     ``interval`` seconds have passed since the oldest cosignature, the witnesses are asked
     again, and a witness that failed is retried with backoff (seconds) until it cosigns.
     With ``state_dir``, the thread also answers ``keybundle log cosign`` (a request file
-    there, checked every second: SPEC §10.6). :meth:`run_once` is one step, for tests with a
+    there, checked every second: CLI §10.6). :meth:`run_once` is one step, for tests with a
     fake clock; :meth:`start` runs it on a daemon thread until :meth:`close`.
     """
 
@@ -1006,7 +1006,7 @@ def serve_log(
     ``ready(server)`` is called once the socket is bound (a caller may keep the server to
     :meth:`LogServer.close` it from another thread or a signal handler). The log is closed,
     integrating whatever is queued, when serving stops. With witnesses, an idle log's
-    checkpoint is re-cosigned every ``recosign_interval`` seconds (0: never; SPEC §6.5.3),
+    checkpoint is re-cosigned every ``recosign_interval`` seconds (0: never; OPS §6.5.3),
     a witness that failed is retried within seconds, and ``POST /add`` answers once the
     quorum is met (SPEC §6.5.2).
     """

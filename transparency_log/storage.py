@@ -13,9 +13,9 @@ last batch's checkpoint rename is still to be flushed) are flushed together, in 
 only then is the checkpoint shown to witnesses (if any) and renamed into place. Without
 witnesses that rename is not flushed on its own: the next batch's round flushes it, and a
 crash before then leaves the staged checkpoint, durable with its files, which recovery
-publishes (SPEC §6.2). So a batch costs one round of flushes (three with witnesses), a
+publishes (OPS §6.2). So a batch costs one round of flushes (three with witnesses), a
 checkpoint never names a file that is not durable, and no witness sees a tree that recovery
-could lose (SPEC §6.2 "Ordering"). Tiles
+could lose (OPS §6.2 "Ordering"). Tiles
 are write-once by the caller's discipline: the appender writes a path only while no published
 checkpoint requires it; it deletes a partial tile only once the full one is published (§6.1).
 """
@@ -99,7 +99,7 @@ class TileStore(Protocol):
     def publish(
         self, files: Mapping[str, bytes], checkpoint: bytes, *, cosign: Cosign | None = None
     ) -> None:
-        """Store ``files`` durably, then replace ``checkpoint``: the commit point of SPEC §6.2.
+        """Store ``files`` durably, then replace ``checkpoint``: the commit point of OPS §6.2.
 
         Each file appears atomically (complete or not at all). The files and ``checkpoint``
         are first *staged*: durable, the checkpoint where :meth:`staged` finds it. Only then
@@ -113,7 +113,7 @@ class TileStore(Protocol):
 
     def staged(self) -> bytes | None:
         """The checkpoint of the last :meth:`publish` whose files were all durable when it was
-        written, or None; recovery rolls forward to it (SPEC §6.2). It may be torn (after
+        written, or None; recovery rolls forward to it (OPS §6.2). It may be torn (after
         power loss) or older than the published one: the caller verifies it."""
         ...
 
@@ -180,7 +180,7 @@ class DirectoryTileStore:
            all: no flush. A crash that undoes the rename leaves ``.checkpoint.tmp`` (its
            bytes and its tree's files durable since round 1) for recovery to roll forward
            to, and the next publication's round 1 flushes it. With ``cosign``, only now
-           (every file durable, SPEC §6.2) is the checkpoint shown to anyone: ``cosign``
+           (every file durable, OPS §6.2) is the checkpoint shown to anyone: ``cosign``
            returns it with its cosignatures, which is written to
            ``.checkpoint.cosigned.tmp``, flushed, renamed to ``checkpoint``, and the root
            flushed. ``.checkpoint.tmp`` stays as it is: a crash at any point after round 1
@@ -214,7 +214,7 @@ class DirectoryTileStore:
                     # Its name (a new one: the last publication renamed the file away), and
                     # with it the last publication's rename, made durable in this round.
                     dirty[root] = None
-                # else: recovery publishing the staged checkpoint (SPEC §6.2 step 2); it is
+                # else: recovery publishing the staged checkpoint (OPS §6.2 step 2); it is
                 # never rewritten, so a crash now cannot tear the tree a witness may hold.
                 if self._rename_unflushed:
                     dirty[root] = None
@@ -229,7 +229,7 @@ class DirectoryTileStore:
             if cosign is None:
                 # Round 2 is the rename alone: its flush rides on the next publication's
                 # round 1. Until then a crash may undo it, leaving the staged checkpoint, its
-                # content and files durable, for recovery to roll forward to (SPEC §6.2).
+                # content and files durable, for recovery to roll forward to (OPS §6.2).
                 _rename(staged, os.path.join(root, CHECKPOINT_PATH))
                 self._rename_unflushed = True
                 return
@@ -267,7 +267,7 @@ class DirectoryTileStore:
             self._known_dirs.discard(directory)
 
     def staged(self) -> bytes | None:
-        """The bytes of ``.checkpoint.tmp``, or None (SPEC §6.2 recovery)."""
+        """The bytes of ``.checkpoint.tmp``, or None (OPS §6.2 recovery)."""
         try:
             with open(os.path.join(self._root, STAGED_CHECKPOINT_NAME), "rb") as f:
                 return f.read(_MAX_STAGED_BYTES)

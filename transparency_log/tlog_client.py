@@ -201,7 +201,7 @@ class LogClient:
         self, start: int, stop: int, checkpoint: VerifiedCheckpoint
     ) -> Iterator[tuple[bytes, bytes]]:
         """:meth:`entries` as (entry bytes, leaf hash) pairs: the leaf hash each entry was
-        authenticated with, for a caller that recomputes the tree (the auditor, SPEC §8.1)
+        authenticated with, for a caller that recomputes the tree (the auditor, OPS §8.1)
         and need not hash every entry a second time."""
         tree = checkpoint.checkpoint
         _check_index(start, "start")

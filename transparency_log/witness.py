@@ -98,10 +98,10 @@ COSIGNATURE_CONTENT_TYPE = "text/plain; charset=utf-8"
 """Content type of a 200 answer (one cosignature line) and of error answers."""
 
 STATE_FILE_HEADER = "keybundle-witness-state/v1"
-"""First line of a witness state file (SPEC §6.4.3)."""
+"""First line of a witness state file (OPS §6.4.3)."""
 
 LOCK_FILE = "LOCK"
-"""The state directory's lock file (``flock``, SPEC §6.4.3)."""
+"""The state directory's lock file (``flock``, OPS §6.4.3)."""
 
 DEFAULT_WITNESS_THREADS = 4
 """Waitress worker threads of :func:`serve_witness`: a request takes milliseconds."""
@@ -306,7 +306,7 @@ def cosign_checkpoint(
     return note.Signature(signer.name, signer.key_hash, sig).to_line()
 
 
-# --- state storage (SPEC §6.4.3) -------------------------------------------------------------
+# --- state storage (OPS §6.4.3) -------------------------------------------------------------
 
 
 class StateStore(Protocol):
@@ -372,7 +372,7 @@ def _lock_directory(path: Path) -> int:
 
 
 class FileStateStore:
-    """Witness state in a directory: one file per log, replaced atomically (SPEC §6.4.3).
+    """Witness state in a directory: one file per log, replaced atomically (OPS §6.4.3).
 
     The directory must exist. Opening takes an exclusive ``flock`` on its ``LOCK`` file
     (:class:`StateLockedError` if another store holds it, in any process); :meth:`close`
@@ -401,7 +401,7 @@ class FileStateStore:
             raise ValueError("the witness state store is closed")
 
     def load(self, origin: str) -> TreeState:
-        """The tree held for ``origin``; empty if its file does not exist (SPEC §6.4.3)."""
+        """The tree held for ``origin``; empty if its file does not exist (OPS §6.4.3)."""
         self._require_open()
         path = self.path_for(origin)
         try:

@@ -1,4 +1,4 @@
-"""Tests for ``keybundle bundle build|sign|countersign|inspect|verify`` (SPEC §3, §4, §10.3)."""
+"""Tests for ``keybundle bundle build|sign|countersign|inspect|verify`` (SPEC §3, §4, CLI §10.3)."""
 
 from __future__ import annotations
 
@@ -169,7 +169,7 @@ def test_build_bad_json_exits_2(world: World, text: str, message: str) -> None:
 
 
 def test_build_refuses_a_fleet_file_over_max_fleet_json_bytes(world: World) -> None:
-    # SPEC §10.4, §11: a valid document padded to the limit builds; one byte more does not.
+    # CLI §10.4, SPEC §11: a valid document padded to the limit builds; one byte more does not.
     text = json.dumps(fleet_document())
     world.fleet.write_text(text.ljust(MAX_FLEET_JSON_BYTES + 1))
     result = world.build()
@@ -507,7 +507,7 @@ def test_a_bad_trust_root_option_is_one_user_error_also_as_json(
     tmp_path: Path, content: bytes | None, says: str
 ) -> None:
     """--trust-root is loaded and verified once, as the option is parsed; its failure is the
-    usual one-line error (SPEC §10.1), or JSON when --json comes anywhere on the line."""
+    usual one-line error (CLI §10.1), or JSON when --json comes anywhere on the line."""
     root = tmp_path / "root.cbor"
     if content is not None:
         root.write_bytes(content)

@@ -1,4 +1,4 @@
-"""Tests for ``keybundle client bootstrap`` (SPEC §10.12): the floor an app ships."""
+"""Tests for ``keybundle client bootstrap`` (CLI §10.12): the floor an app ships."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Tests for ``keybundle conformance run`` and ``keybundle vectors generate`` (SPEC §10.11, §12)."""
+"""Tests for ``keybundle conformance run`` and ``keybundle vectors generate``.
+
+CLI §10.11, SPEC §12.
+"""
 
 from __future__ import annotations
 

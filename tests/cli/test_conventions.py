@@ -1,4 +1,4 @@
-"""The command line's shared conventions (SPEC §10.1, issue 13): the probes a new user ran.
+"""The command line's shared conventions (CLI §10.1, issue 13): the probes a new user ran.
 
 One dialect (one-line errors naming the help), ``-`` for standard input and output, errors
 that name what was wrong (a note key or a ``.pub`` as ``--key``, FLEET.json where a payload

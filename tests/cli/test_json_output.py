@@ -1,4 +1,4 @@
-"""Every command's ``--json`` output against docs/cli-output.schema.json (SPEC §10.1, issue 13).
+"""Every command's ``--json`` output against docs/cli-output.schema.json (CLI §10.1, issue 13).
 
 One envelope for success and error, with a schema version; one field name and one encoding
 per value across commands. Each case runs a command with ``--json`` and validates what it
@@ -42,7 +42,7 @@ NOT_YET = {
     "keybundle package publish",
     "keybundle witness serve",
 }
-"""Commands whose output is not one envelope (SPEC §10.1 says why): the servers, `monitor`
+"""Commands whose output is not one envelope (CLI §10.1 says why): the servers, `monitor`
 and `package publish --follow` (a stream of events), `demo`, and the witness commands of
 `log` (not yet converted)."""
 
@@ -218,7 +218,7 @@ def test_every_command_is_covered() -> None:
 
 
 def _spec_examples() -> list[str]:
-    spec = (REPO / "SPEC.md").read_text("utf-8")
+    spec = (REPO / "docs" / "cli.md").read_text("utf-8")
     start = spec.index("\n### 10.1 ")
     end = spec.index("\n### 10.2 ", start)
     lines: list[str] = []
@@ -229,7 +229,7 @@ def _spec_examples() -> list[str]:
 
 @pytest.mark.parametrize("line", _spec_examples())
 def test_spec_examples_follow_the_schema(line: str) -> None:
-    """SPEC §10.1's example per command is a valid envelope of that command."""
+    """CLI §10.1's example per command is a valid envelope of that command."""
     obj = json.loads(line)
     errors = [e.message for e in VALIDATOR.iter_errors(obj)]
     assert not errors, errors

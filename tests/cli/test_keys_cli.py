@@ -1,4 +1,4 @@
-"""Tests for ``keybundle keys generate`` and ``keys show`` (SPEC §10.1)."""
+"""Tests for ``keybundle keys generate`` and ``keys show`` (CLI §10.1)."""
 
 from __future__ import annotations
 
@@ -314,7 +314,7 @@ def test_show_refuses_garbage_and_missing_files(tmp_path: Path) -> None:
 
 
 def test_show_refuses_an_input_over_max_input_bytes(tmp_path: Path) -> None:
-    # SPEC §10.1, §11: the general input cap of cli/_common.py, here on `keys show`.
+    # CLI §10.1, SPEC §11: the general input cap of cli/_common.py, here on `keys show`.
     limit = _common.MAX_INPUT_BYTES
     (tmp_path / "big.pub").write_bytes(b"-" * (limit + 1))
     big = run(["keys", "show", str(tmp_path / "big.pub")])

@@ -1,5 +1,5 @@
 """``keybundle log witnesses``, ``log cosign``, and a served log that is always freshly
-cosigned (SPEC §6.5.2, §6.5.3, §6.5.5, §10.6; issues 11 item 3, 16 item 4, 19).
+cosigned (SPEC §6.5.2, OPS §6.5.3, §6.5.5, CLI §10.6; issues 11 item 3, 16 item 4, 19).
 
 Before: a log's witnesses were frozen at ``log init``; with its witness down, ``POST /add``
 answered 200 with an uncosigned checkpoint, and after the witness came back the checkpoint

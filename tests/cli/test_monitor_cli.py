@@ -1,4 +1,4 @@
-"""``keybundle monitor`` and ``keybundle evidence verify`` (SPEC §8.3, §10): exit codes, output.
+"""``keybundle monitor`` and ``keybundle evidence verify`` (OPS §8.3, CLI §10): exit codes, output.
 
 The log is served over HTTP on 127.0.0.1 by the static server of tests/keybundle/
 test_monitor.py; commands run in-process with click's runner, and the daemon as a real
@@ -307,7 +307,7 @@ def test_the_checkpoint_is_revalidated_only_with_a_safe_validator(
 @pytest.mark.parametrize("mode", trickle.MODES)
 def test_a_trickling_log_is_cut_at_the_deadline(mode: str) -> None:
     # The conditional checkpoint request and the plain fetch it falls back to each have one
-    # deadline for the whole answer (SPEC §8.1, §11): 0.5 s + 0.5 s here, not hours.
+    # deadline for the whole answer (OPS §8.1, SPEC §11): 0.5 s + 0.5 s here, not hours.
     with trickle.trickling_server(mode) as url:
         fetcher = PoliteFetcher(HTTPFetcher(url, timeout=0.5, retries=0), timeout=0.5)
         started = time.monotonic()

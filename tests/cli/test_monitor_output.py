@@ -1,4 +1,4 @@
-"""``keybundle monitor`` for people and machines (SPEC §8.3): summary, --verbose, --quiet, the
+"""``keybundle monitor`` for people and machines (OPS §8.3): summary, --verbose, --quiet, the
 progress bar's rate and ETA, timestamps, --exec hooks, the alert event, exit 130 on Ctrl-C.
 
 Output classes are driven with made-up events and clocks; the command runs against a local

@@ -1,4 +1,4 @@
-"""``keybundle monitor report`` (SPEC §8.6): the auditor's report matches the monitor's state,
+"""``keybundle monitor report`` (OPS §8.6): the auditor's report matches the monitor's state,
 is self-contained, and renders in headless Chromium (skipped where ``chromium`` is absent:
 scripts/test.sh does not install it, as it would cost CI minutes).
 

@@ -1,4 +1,4 @@
-"""Tests for ``keybundle note sign`` and ``note verify`` (SPEC §2.4, §10.2)."""
+"""Tests for ``keybundle note sign`` and ``note verify`` (SPEC §2.4, CLI §10.2)."""
 
 from __future__ import annotations
 

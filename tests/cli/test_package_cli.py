@@ -1,4 +1,4 @@
-"""``keybundle package build`` (SPEC §10.9): packages from a log directory or URL.
+"""``keybundle package build`` (CLI §10.9): packages from a log directory or URL.
 
 A real log directory is made with ``keybundle log init --trust-root`` and ``log append`` from
 the deterministic World's keys, so the World's in-memory tree mirrors it and its

@@ -1,5 +1,5 @@
 """``keybundle log rotations``, ``package build --fleet``, ``package inspect``, ``package
-publish`` (SPEC §7.7, §10.9): the log's own history, read by the command line."""
+publish`` (OPS §7.7, CLI §10.9): the log's own history, read by the command line."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The services as an operator runs them (SPEC §6.6, §10.6): a TOML ``--config`` file that
+"""The services as an operator runs them (OPS §6.6, CLI §10.6): a TOML ``--config`` file that
 flags override, and the structured records, ``/healthz`` and ``/metrics`` of a real
 ``keybundle log serve`` process configured by such a file."""
 
@@ -94,7 +94,7 @@ def test_log_serve_from_a_config_file_logs_health_and_metrics(tmp_path: Path) ->
     assert server.stderr is not None
     lines = server.stderr.read().splitlines()
     # After the "listening" line (read by _start), one JSON object a line, the note that the
-    # log has no witnesses yet included (SPEC §6.6).
+    # log has no witnesses yet included (OPS §6.6).
     records = [json.loads(line) for line in lines]
     assert any("no witnesses yet" in r["message"] for r in records), records
     (append,) = [r for r in records if r.get("event") == "append"]
@@ -103,7 +103,7 @@ def test_log_serve_from_a_config_file_logs_health_and_metrics(tmp_path: Path) ->
 
 
 def test_the_package_publisher_as_a_service_from_a_config_file(tmp_path: Path) -> None:
-    """``package publish --follow --listen`` (SPEC §7.7, §6.6): /healthz, /metrics and one
+    """``package publish --follow --listen`` (OPS §7.7, §6.6): /healthz, /metrics and one
     record per pass, its settings from ``--config``."""
     import time
 

@@ -1,4 +1,4 @@
-"""Tests for ``keybundle trust-root create|sign|inspect|verify`` (SPEC §5, §10.4)."""
+"""Tests for ``keybundle trust-root create|sign|inspect|verify`` (SPEC §5, CLI §10.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for ``keybundle verify`` (SPEC §10, issue 5): exit codes, state handling, JSON form.
+"""Tests for ``keybundle verify`` (CLI §10, issue 5): exit codes, state handling, JSON form.
 
 The console script is run as a fresh process (what clients and acceptance checks do), and
 ``keybundle_cli.verify.run`` in-process for the cases that need no process boundary.

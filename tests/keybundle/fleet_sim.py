@@ -1,4 +1,4 @@
-"""The fleet of clients, simulated (issues 11 and 19; SPEC §7.3, §7.7).
+"""The fleet of clients, simulated (issues 11 and 19; SPEC §7.3, OPS §7.7).
 
 One log carries three fleets through several epochs and two trust-root rotations, v1 -> v2
 -> v3, each replacing both roles' keys, so that at times the fleets' current bundles are

@@ -3,7 +3,7 @@
 :class:`FleetLog` drives a log opened with admission from the World's trust root (SPEC §6.3):
 bundles chained per fleet, rotations v1 -> v2 -> v3 that replace both roles' keys (each
 signed by the old and the new keys, SPEC §5.3), and cosignatures added to the published
-checkpoint at a chosen time, as a cosigning log publishes them (SPEC §6.5.3). The World's
+checkpoint at a chosen time, as a cosigning log publishes them (OPS §6.5.3). The World's
 in-memory tree mirrors every entry, so a test can also forge what a misbehaving log would
 sign (``World.checkpoint``, ``World.package``).
 """

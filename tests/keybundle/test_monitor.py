@@ -1,4 +1,4 @@
-"""The auditor (SPEC §8.1-§8.3) against real logs served over HTTP on 127.0.0.1.
+"""The auditor (OPS §8.1-§8.3) against real logs served over HTTP on 127.0.0.1.
 
 Each log is written by the real appender (without admission, so that tests can log what an
 admitting log would refuse) into a tile directory, and served by a small static WSGI app on
@@ -744,7 +744,7 @@ def test_a_corrupt_state_is_an_error_not_a_reset(served: StaticLog, tmp_path: Pa
 
 
 def test_a_state_over_max_monitor_state_bytes_is_an_error(tmp_path: Path) -> None:
-    # SPEC §8.1, §11: read up to the limit and one byte more, never further.
+    # OPS §8.1, SPEC §11: read up to the limit and one byte more, never further.
     (tmp_path / "state.json").write_bytes(b"{".ljust(MAX_MONITOR_STATE_BYTES + 1, b" "))
     with pytest.raises(CorruptStateError, match=f"over {MAX_MONITOR_STATE_BYTES} bytes"):
         StateDir(tmp_path).load()
@@ -777,7 +777,7 @@ WITNESS_SIGNER = CosignatureV1Signer("auditor.example/witness", seed("auditor wi
 
 @pytest.fixture
 def witness(tmp_path: Path) -> Iterator[Witness]:
-    """The monitor's witness (SPEC §8.1 witness mode), its state in its own directory."""
+    """The monitor's witness (OPS §8.1 witness mode), its state in its own directory."""
     world = World()
     directory = tmp_path / "witness-state"
     directory.mkdir()

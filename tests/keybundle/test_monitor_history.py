@@ -1,4 +1,4 @@
-"""SPEC §8.5: the monitor's history file: strict reading, torn appends, bounds, the pass."""
+"""OPS §8.5: the monitor's history file: strict reading, torn appends, bounds, the pass."""
 
 from __future__ import annotations
 

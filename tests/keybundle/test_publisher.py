@@ -1,4 +1,4 @@
-"""Universal packages from the log's own history (SPEC §7.7): LogHistory, Publisher,
+"""Universal packages from the log's own history (OPS §7.7): LogHistory, Publisher,
 PackageSource."""
 
 from __future__ import annotations

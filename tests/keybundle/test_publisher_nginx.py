@@ -1,4 +1,4 @@
-"""Published packages behind a real nginx (deploy/nginx/keybundle-packages.conf, SPEC §7.7)."""
+"""Published packages behind a real nginx (deploy/nginx/keybundle-packages.conf, OPS §7.7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The package publisher as a service (SPEC §7.7, §6.6): one record per pass, its metrics,
+"""The package publisher as a service (OPS §7.7, §6.6): one record per pass, its metrics,
 and ``/healthz`` judging the last success and the published checkpoint's freshness."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Subprocess for test_crash.py: append batches forever, printing what was acknowledged.
 
 Usage: crash_worker.py LOG_DIR RUN FSYNC [WITNESS_URL WITNESS_VKEY]. With a witness, every
-checkpoint is cosigned by it as ``keybundle log serve`` does (SPEC §6.5.3). Prints
+checkpoint is cosigned by it as ``keybundle log serve`` does (OPS §6.5.3). Prints
 ``open SIZE`` once the log is open, then for every add_many that returned
 ``ack RUN FIRST COUNT INDEX`` (entries ``RUN:FIRST`` to ``RUN:FIRST+COUNT-1`` are at INDEX,
 INDEX+1, ...) and ``cp SIZE ROOT`` for the checkpoint that covers them. The test kills this

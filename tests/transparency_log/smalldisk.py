@@ -1,4 +1,4 @@
-"""Test helper: a small tmpfs to run out of space on (SPEC §6.2 "Storage errors").
+"""Test helper: a small tmpfs to run out of space on (OPS §6.2 "Storage errors").
 
 Mounting needs root (or CAP_SYS_ADMIN); where it fails the test is skipped.
 """

@@ -194,7 +194,7 @@ def test_resubmission_through_the_persistent_index(
     ).fetchone()
     db.close()
     # Full windows went to the table while appending; close leaves the last one to be read
-    # back from the tiles on open (SPEC §6.2), so the table holds a prefix of the log.
+    # back from the tiles on open (OPS §6.2), so the table holds a prefix of the log.
     assert indexed == rows
     assert 0 < indexed <= 1000
     assert first == 0
@@ -459,7 +459,7 @@ def test_admission_cannot_be_added_to_a_non_empty_log(tmp_path: Path) -> None:
 
 
 def test_admission_state_behind_the_published_size_is_refused(tmp_path: Path) -> None:
-    # SPEC §6.2 recovery step 3: an admission state covering fewer entries than the
+    # OPS §6.2 recovery step 3: an admission state covering fewer entries than the
     # checkpoint (a state database restored from an older copy) is never rolled forward.
     with open_log(tmp_path, admission=FleetAdmission()) as log:
         log.add_many([b"a:1", b"a:2"])
@@ -504,7 +504,7 @@ def test_admission_state_is_rolled_back_to_the_published_size(tmp_path: Path) ->
     assert fleet_rows(tmp_path) == [(0, "a", 1), (1, "a", 2), (2, "b", 1), (3, "a", 3)]
 
 
-# --- pipelining (SPEC §6.2): the next batch is sequenced while one is published ---------------
+# --- pipelining (OPS §6.2): the next batch is sequenced while one is published ---------------
 
 
 class GatedStore(MemoryTileStore):
@@ -612,7 +612,7 @@ def test_a_failed_publication_with_admission_rolls_back_the_batches_after_it(
     log.close()
 
 
-# --- the leaf-hash filter (SPEC §6.2): fewer SQLite lookups, the same answers ------------------
+# --- the leaf-hash filter (OPS §6.2): fewer SQLite lookups, the same answers ------------------
 
 
 def index_queries(log: Log) -> list[str]:

@@ -1,4 +1,4 @@
-"""Crash safety (SPEC §6.2): kill -9 at random instants, and a failure at every write point.
+"""Crash safety (OPS §6.2): kill -9 at random instants, and a failure at every write point.
 
 Whatever happens, every acknowledged entry is in the log at its index, the log reopens and
 continues, and every checkpoint anyone saw is consistent with the final tree.

@@ -1,4 +1,4 @@
-"""A full disk, then space again (SPEC §6.2 "Storage errors", §6.5.2; issue 16 item 4).
+"""A full disk, then space again (OPS §6.2 "Storage errors", SPEC §6.5.2; issue 16 item 4).
 
 Before: with an admission hook, SQLite's "database or disk is full" escaped as a 500 with a
 traceback; after space came back the running writer kept answering 503 until restarted; and

@@ -1,4 +1,4 @@
-"""transparency_log.observe (SPEC §6.6): /healthz, /metrics and the structured log records of
+"""transparency_log.observe (OPS §6.6): /healthz, /metrics and the structured log records of
 a real log and a real witness served on 127.0.0.1."""
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def _closed_port() -> int:
 def test_each_cosigning_round_is_one_record_and_counted_per_witness(
     tmp_path: Path, records: io.StringIO
 ) -> None:
-    """SPEC §6.6: a publication round and a re-cosigning round, one witness up and one down."""
+    """OPS §6.6: a publication round and a re-cosigning round, one witness up and one down."""
     up, down = witness_signer("witness.example/up"), witness_signer("witness.example/down")
     witness = Witness(up, {ORIGIN: SIGNER.verifier()}, MemoryStateStore(), now=lambda: NOW)
     root = tmp_path / "log"

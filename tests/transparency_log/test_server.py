@@ -596,7 +596,7 @@ def test_a_witness_restarted_from_scratch_is_caught_up_by_409(tmp_path: Path) ->
             log.close()
 
 
-# --- re-cosigning an idle log (SPEC §6.5.3) ---
+# --- re-cosigning an idle log (OPS §6.5.3) ---
 
 T0 = 1_700_000_000
 HOUR = 3600
@@ -708,7 +708,7 @@ def test_recosigning_keeps_the_line_of_a_witness_that_fails_and_never_hammers(
             assert recosigner.run_once() == 2  # second failure in a row: back off 2 s
             assert [o.ok for o in store.last_outcomes] == [False, False]
             assert (root / "checkpoint").read_bytes() == before
-            # Failed witnesses are retried with backoff (SPEC §6.5.3), not at every check:
+            # Failed witnesses are retried with backoff (OPS §6.5.3), not at every check:
             # nothing happens before the retry is due, and the backoff stops growing at
             # RECOSIGN_RETRY_MAX_SECONDS.
             rounds = store.rounds
@@ -868,7 +868,7 @@ def test_serve_log_opens_serves_and_closes_the_log(tmp_path: Path) -> None:
     ).close()
 
 
-# --- the log's witness configuration (SPEC §6.5.3, §6.5.5; issue 19) ---
+# --- the log's witness configuration (OPS §6.5.3, §6.5.5; issue 19) ---
 
 
 def _policy_text(*lines: str) -> str:

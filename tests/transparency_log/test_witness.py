@@ -1,4 +1,4 @@
-"""C2SP tlog-witness, witness side (SPEC §6.4.1-§6.4.3): requests, checks, state, races."""
+"""C2SP tlog-witness, witness side (SPEC §6.4.1-OPS §6.4.3): requests, checks, state, races."""
 
 from __future__ import annotations
 
@@ -490,7 +490,7 @@ def test_concurrent_old_and_new_sizes_never_roll_back() -> None:
     assert store.states[LOG.origin] == LOG.state(winner)
 
 
-# --- FileStateStore (SPEC §6.4.3) -----------------------------------------------------------
+# --- FileStateStore (OPS §6.4.3) -----------------------------------------------------------
 
 
 def test_file_store_round_trip_and_exact_bytes(tmp_path: Path) -> None:

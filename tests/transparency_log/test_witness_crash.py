@@ -1,4 +1,4 @@
-"""A log never shows a witness a tree it may lose (SPEC §6.2, §6.5.3; issue 16 item 1).
+"""A log never shows a witness a tree it may lose (OPS §6.2, §6.5.3; issue 16 item 1).
 
 Before: the witnesses were asked before the batch's files were durable, and recovery
 discarded the batch, so a crash could leave a witness holding a tree the log never
@@ -179,7 +179,7 @@ def _signed(size: int, root: bytes, signer: note.Signer = SIGNER) -> bytes:
 def test_recovery_ignores_a_staged_checkpoint_it_cannot_roll_forward_to(
     tmp_path: Path, staged: Callable[[Log], bytes]
 ) -> None:
-    """SPEC §6.2 recovery step 2: a staged checkpoint that does not verify, is not larger, or
+    """OPS §6.2 recovery step 2: a staged checkpoint that does not verify, is not larger, or
     whose tiles do not rebuild its root was never shown to anyone; the log stays put."""
     root = tmp_path / "log"
     with Log.open(
@@ -212,7 +212,7 @@ def test_recovery_rolls_forward_to_a_staged_tree_a_witness_was_shown(tmp_path: P
         verifier=VERIFIER, fsync=False,
     ) as log:  # fmt: skip
         log.add_many(first)
-    # The next batch's files and checkpoint, exactly as the writer computes them (§6.2).
+    # The next batch's files and checkpoint, exactly as the writer computes them (OPS §6.2).
     grown = Frontier(0, [], b"")
     grown.append(first, [leaf_hash(e) for e in first])
     files = grown.append(more, [leaf_hash(e) for e in more])

@@ -1,4 +1,4 @@
-"""kill -9 of a log with a real witness process (SPEC §6.2, §6.5.3): the trial loop.
+"""kill -9 of a log with a real witness process (OPS §6.2, §6.5.3): the trial loop.
 
 Shared by tests/transparency_log/test_witness_crash.py (a few trials) and
 scripts/kill_witness.py (as many as asked). A ``keybundle witness serve`` process runs on
