@@ -398,9 +398,9 @@ class StateDir:
         """The stored state, or a fresh one if the directory holds none.
 
         Raises ``FileNotFoundError`` when the directory does not exist (a missing directory
-        is not a fresh client: it may be a wrong path), ``NotADirectoryError`` when the path is
-        not a directory, ``OSError`` when the file cannot be
-        read and :class:`CorruptStateError` when it does not parse.
+        is not a fresh client: it may be a wrong path), ``NotADirectoryError`` when the path
+        is not a directory, ``OSError`` when the file cannot be read and
+        :class:`CorruptStateError` when it does not parse.
         """
         self._require_directory()
         file = self.path / STATE_FILE
