@@ -111,8 +111,8 @@ def test_the_container_image_owns_the_settings_state_directories() -> None:
     assert made is not None, "the recipe makes no state directory owned by keybundle"
     owned = set(re.findall(r"/var/lib/keybundle/\w+", made.group(1)))
     wanted = set()
-    for name in ("log.toml", "witness.toml", "monitor.toml"):
-        wanted |= set(re.findall(r"/var/lib/keybundle/\w+", (SYSTEMD / name).read_text()))
+    for settings in sorted(SYSTEMD.glob("*.toml")):
+        wanted |= set(re.findall(r"/var/lib/keybundle/\w+", settings.read_text()))
     for unit in SERVICES:
         wanted |= set(re.findall(r"-o (/var/lib/keybundle/\w+)", unit.read_text()))
     assert wanted
