@@ -66,8 +66,30 @@ def load_config(path: Path, command: click.Command) -> dict[str, Any]:
         param = names[name]
         if isinstance(value, list) and not param.multiple:
             raise click.BadParameter(f"{path}: {key!r} takes one value, not a list")
-        out[name] = [str(v) for v in value] if isinstance(value, list) else value
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            _check_value(path, key, param, v)
+        if param.multiple:  # one value for a repeatable option is a list of one
+            out[name] = [str(v) for v in values]
+        else:
+            out[name] = value
     return out
+
+
+def _check_value(path: Path, key: str, param: click.Parameter, value: object) -> None:
+    """Refuse a TOML value that click would mis-convert or crash on (a date, a table in a
+    list, ``true`` or ``2.5`` or ``inf`` for a whole number), with one line naming the key."""
+    if isinstance(value, bool):
+        if not isinstance(param.type, click.types.BoolParamType):
+            raise click.BadParameter(f"{path}: {key!r} is not a true/false setting")
+    elif isinstance(value, float):
+        if isinstance(param.type, click.types.IntParamType):
+            raise click.BadParameter(f"{path}: {key!r} takes a whole number, not {value!r}")
+    elif not isinstance(value, str | int):
+        raise click.BadParameter(
+            f"{path}: {key!r} is a {type(value).__name__}; settings are strings, numbers "
+            "or true/false"
+        )
 
 
 def config_option(func: F) -> F:

@@ -131,9 +131,9 @@ class Client:
     def load(self) -> ClientState:
         """The stored state (or the floor, or a fresh one), its chain re-verified.
 
-        Raises ``FileNotFoundError`` for a missing directory and
-        :class:`~keybundle.state.CorruptStateError` for a state that does not parse or
-        whose rotation chain does not verify from the pinned root.
+        Raises ``FileNotFoundError`` for a missing directory, ``NotADirectoryError`` for a
+        path that is not one, and :class:`~keybundle.state.CorruptStateError` for a state
+        that does not parse or whose rotation chain does not verify from the pinned root.
         """
         if self._floor is not None and self._store.path.is_dir() and not self._has_state():
             state = self._floor

@@ -377,10 +377,10 @@ class StateDir:
 
         Waits up to ``timeout`` seconds for another holder, then raises ``TimeoutError``. The
         lock is released when the block ends or the process dies. Raises
-        ``FileNotFoundError`` when the directory does not exist.
+        ``FileNotFoundError`` when the directory does not exist, ``NotADirectoryError`` when
+        the path is not a directory.
         """
-        if not self.path.is_dir():
-            raise FileNotFoundError(f"state directory {str(self.path)!r} does not exist")
+        self._require_directory()
 
         def refuse(holder: str) -> TimeoutError:
             return TimeoutError(
@@ -398,11 +398,11 @@ class StateDir:
         """The stored state, or a fresh one if the directory holds none.
 
         Raises ``FileNotFoundError`` when the directory does not exist (a missing directory
-        is not a fresh client: it may be a wrong path), ``OSError`` when the file cannot be
-        read and :class:`CorruptStateError` when it does not parse.
+        is not a fresh client: it may be a wrong path), ``NotADirectoryError`` when the path
+        is not a directory, ``OSError`` when the file cannot be read and
+        :class:`CorruptStateError` when it does not parse.
         """
-        if not self.path.is_dir():
-            raise FileNotFoundError(f"state directory {str(self.path)!r} does not exist")
+        self._require_directory()
         file = self.path / STATE_FILE
         try:
             # Non-blocking, so that a FIFO (or a device) put at the state's path is refused
@@ -421,6 +421,15 @@ class StateDir:
         state = parse_state(data)
         self._last = (data, state)
         return state
+
+    def _require_directory(self) -> None:
+        """``FileNotFoundError`` for a missing directory, ``NotADirectoryError`` for a path
+        that is something else (a file given by mistake is not "missing")."""
+        if self.path.is_dir():
+            return
+        if self.path.exists():
+            raise NotADirectoryError(f"state directory {str(self.path)!r} is not a directory")
+        raise FileNotFoundError(f"state directory {str(self.path)!r} does not exist")
 
     def save(self, state: ClientState) -> None:
         """Replace the stored state atomically and durably (mode 0600), with

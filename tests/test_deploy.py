@@ -98,3 +98,22 @@ def test_the_container_runs_the_operator_install_unprivileged() -> None:
             assert (REPO / path).exists(), (
                 f"the recipe copies {path}, which is not in the repository"
             )
+
+
+def test_the_container_image_owns_the_settings_state_directories() -> None:
+    """A new named volume takes the owner of the image directory it is mounted on; one the
+    image lacks is created owned by root, and the unprivileged service could not write its
+    state there (QA: `-v keybundle-log:/var/lib/keybundle/log` as the header shows)."""
+    recipe = (REPO / "deploy" / "container" / "Containerfile").read_text()
+    joined = recipe.replace("\\\n", " ")  # one line per instruction
+    before_user = joined[: joined.index("\nUSER keybundle")]
+    made = re.search(r"install -d -o keybundle -g keybundle -m 0750 ([^&\n]+)", before_user)
+    assert made is not None, "the recipe makes no state directory owned by keybundle"
+    owned = set(re.findall(r"/var/lib/keybundle/\w+", made.group(1)))
+    wanted = set()
+    for settings in sorted(SYSTEMD.glob("*.toml")):
+        wanted |= set(re.findall(r"/var/lib/keybundle/\w+", settings.read_text()))
+    for unit in SERVICES:
+        wanted |= set(re.findall(r"-o (/var/lib/keybundle/\w+)", unit.read_text()))
+    assert wanted
+    assert wanted <= owned, f"not made in the image: {sorted(wanted - owned)}"

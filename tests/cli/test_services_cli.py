@@ -44,6 +44,11 @@ def test_a_config_file_names_options_as_on_the_command_line(tmp_path: Path) -> N
         ("a table", "[listen]\nx = 1\n", "is a table"),
         ("not TOML", "listen = \n", "is not valid TOML"),
         ("too large", "# " + "x" * MAX_SERVICE_CONFIG_BYTES + "\n", "is over"),
+        ("a date", "threads = 1979-05-27\n", "'threads' is a date"),
+        ("true for a number", "batch-size = true\n", "not a true/false setting"),
+        ("a fraction for a whole number", "threads = 2.5\n", "takes a whole number"),
+        ("infinity for a whole number", "threads = 1e400\n", "takes a whole number"),
+        ("a table in a list", "listen = [{a = 1}]\n", "not a list"),
     ],
 )
 def test_a_bad_config_file_is_refused_with_its_reason(
@@ -53,6 +58,29 @@ def test_a_bad_config_file_is_refused_with_its_reason(
     path.write_text(text)
     with pytest.raises(click.BadParameter, match=message):
         load_config(path, log_serve)
+
+
+def test_a_bad_value_type_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """QA: ``threads = 1e400`` and ``threads = 1979-05-27`` crashed click's int conversion
+    (OverflowError, TypeError) with a traceback; ``batch-size = true`` ran with 1."""
+    for text in ("threads = 1e400\n", "threads = 1979-05-27\n", "batch-size = true\n"):
+        path = tmp_path / "log.toml"
+        path.write_text(f'directory = "{tmp_path}"\nlisten = "127.0.0.1:0"\n{text}')
+        result = CliRunner().invoke(log_serve, ["--config", str(path)])
+        assert result.exit_code == 2, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert "Invalid value for '--config'" in result.output
+
+
+def test_one_value_for_a_repeatable_setting_is_a_list_of_one(tmp_path: Path) -> None:
+    """``log = "KEY"`` for the repeatable ``--log`` (click said "Value must be an
+    iterable"); a table inside the list is refused."""
+    path = tmp_path / "w.toml"
+    path.write_text('log = "a+1+AQ"\n')
+    assert load_config(path, witness_serve) == {"logs": ["a+1+AQ"]}
+    path.write_text("log = [{a = 1}]\n")
+    with pytest.raises(click.BadParameter, match="'log' is a dict"):
+        load_config(path, witness_serve)
 
 
 def test_flags_override_the_config_file(tmp_path: Path) -> None:

@@ -276,6 +276,20 @@ def test_in_process_json_usage_error(client: Client, capsys: pytest.CaptureFixtu
     assert captured.err == ""  # with --json, the envelope is the whole answer
 
 
+def test_a_file_as_the_state_directory_is_named_so(
+    client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """QA: a file given as --state was reported as "does not exist; create it"."""
+    client.state.rmdir()
+    client.state.write_bytes(b"")
+    package = client.write("p.cbor", client.world.fresh_package())
+    assert run(client.args(package)) == 2
+    err = capsys.readouterr().err
+    assert "is not a directory" in err
+    assert "does not exist" not in err
+    assert client.state.read_bytes() == b""
+
+
 # -- the command line: canonical spellings read directly, everything else by argparse --------
 
 CANONICAL = [

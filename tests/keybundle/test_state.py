@@ -203,6 +203,18 @@ def test_missing_directory_is_an_error_not_a_fresh_client(tmp_path: Path) -> Non
         StateDir(tmp_path / "nope").load()
 
 
+def test_a_file_for_the_directory_is_not_a_directory_not_missing(tmp_path: Path) -> None:
+    """QA: a file given as the state directory was reported as "does not exist"."""
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(NotADirectoryError, match="is not a directory"):
+        StateDir(tmp_path / "file").load()
+    with (
+        pytest.raises(NotADirectoryError, match="is not a directory"),
+        StateDir(tmp_path / "file").lock(),
+    ):
+        pass
+
+
 def test_save_then_load(tmp_path: Path, full_state: ClientState) -> None:
     store = StateDir(tmp_path)
     store.save(full_state)
