@@ -285,7 +285,7 @@ def test_a_file_as_the_state_directory_is_named_so(
     package = client.write("p.cbor", client.world.fresh_package())
     assert run(client.args(package)) == 2
     err = capsys.readouterr().err
-    assert "is not a directory" in err
+    assert "is a file; give the client state directory" in err
     assert "does not exist" not in err
     assert client.state.read_bytes() == b""
 
