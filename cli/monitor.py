@@ -494,8 +494,9 @@ def report(*, state_dir: Path, output: Path, trust_root: str) -> None:
     for name, text in files.items():
         durable.replace(output / name, text.encode("utf-8"))
     click.echo(
-        f"report of {data['log']['verified_size'] or 0} entries, {len(data['fleets'])} fleets, "
-        f"{data['evidence_files']} evidence files: {output / 'index.html'}"
+        f"report of {data['log']['verified_size'] or 0} entries, "
+        f"{_count(len(data['fleets']), 'fleet')}, "
+        f"{_count(data['evidence_files'], 'evidence file')}: {output / 'index.html'}"
     )
 
 
@@ -516,3 +517,8 @@ monitor = _MonitorGroup(
     help="Follow a log as an auditor (`keybundle monitor [follow] URL ...`), or write the "
     "auditor's report of its state (`keybundle monitor report`).",
 )
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 fleet``, ``2 fleets``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -26,7 +26,7 @@ def packages_site(listen_port: int, root: Path) -> str:
     """deploy/nginx/keybundle-packages.conf with its two "site:" lines rewritten."""
     text = PACKAGES_CONF.read_text(encoding="utf-8")
     replacements = {
-        r"listen 8081;  # site:": f"listen 127.0.0.1:{listen_port};  # site:",
+        r"listen 8082;  # site:": f"listen 127.0.0.1:{listen_port};  # site:",
         r"root /var/lib/keybundle/packages;  # site:": f"root {root};  # site:",
     }
     for pattern, replacement in replacements.items():
