@@ -1787,6 +1787,8 @@ def add_client_family(vs: VectorSet) -> None:
     _precedence(c)
     _limits_of_the_effective_root(c)
     _max_package_bytes(c)
+    _package_shapes(c)
+    _positions(c)
 
 
 class _Rotated:
@@ -2445,4 +2447,169 @@ def _max_package_bytes(c: _Client) -> None:
         reject("PACKAGE_TOO_LARGE", 1),
         root=pinned,
         spec=["§7.1", "§11"],
+    )
+
+
+def _package_shapes(c: _Client) -> None:
+    """SPEC §7.1's shape rules one at a time, each with its repaired twin."""
+    w = World()
+    fresh = w.fresh_package()
+    value = _package_map(fresh)
+    junk = [bytes([n]) * 32 for n in range(65)]
+    cases: list[tuple[str, str, Any, Any, str]] = [
+        (
+            "package-consistency-65-hashes",
+            "A consistency proof of 65 hashes, one over MAX_PACKAGE_PROOF_HASHES (a proof from "
+            "a size the client does not store, which it would otherwise ignore).",
+            {**value, 4: [7, junk]},
+            {**value, 4: [7, junk[:64]]},
+            "MALFORMED_PACKAGE",
+        ),
+        (
+            "package-consistency-old-size-negative",
+            "A consistency proof whose old_size is -1.",
+            {**value, 4: [-1, []]},
+            {**value, 4: [7, []]},
+            "MALFORMED_PACKAGE",
+        ),
+        (
+            "package-consistency-hashes-empty-byte-string",
+            "A consistency proof whose hashes are an empty byte string, not an array.",
+            {**value, 4: [7, b""]},
+            {**value, 4: [7, []]},
+            "MALFORMED_PACKAGE",
+        ),
+        (
+            "package-consistency-three-items",
+            "A consistency proof array of three items.",
+            {**value, 4: [7, [], 0]},
+            {**value, 4: [7, []]},
+            "MALFORMED_PACKAGE",
+        ),
+        (
+            "package-without-proof-of-logging",
+            "A package without field 3.",
+            {k: v for k, v in value.items() if k != 3},
+            value,
+            "MALFORMED_PACKAGE",
+        ),
+        (
+            "package-proof-of-logging-as-bytes",
+            "Field 3 as a byte string of the tlog-proof's text.",
+            {**value, 3: value[3].encode()},
+            value,
+            "MALFORMED_PACKAGE",
+        ),
+    ]
+    for name, description, bad, good, reason in cases:
+        c.one(
+            name,
+            description,
+            w,
+            cbor_encode(bad),
+            reject(reason, 2),
+            spec=["§7.1"],
+            repaired=cbor_encode(good),
+        )
+    c.one(
+        "package-consistency-64-hashes-ignored",
+        "A consistency proof of 64 hashes (MAX_PACKAGE_PROOF_HASHES) from a size the client "
+        "does not store: well-formed, and ignored.",
+        w,
+        cbor_encode({**value, 4: [7, junk[:64]]}),
+        ACCEPT,
+        spec=["§7.1"],
+    )
+    c.one(
+        "package-is-an-integer",
+        "The integer 0 instead of the package map.",
+        w,
+        cbor_encode(0),
+        reject("MALFORMED_PACKAGE", 2),
+        spec=["§7.1"],
+    )
+    hashes = [bytes(32)] * 2037
+    w = World(limits=replace(DEFAULT_LIMITS, max_package_bytes=2**20))
+    value = _package_map(w.fresh_package())
+    c.one(
+        "package-2048-items",
+        "A consistency proof of 2037 hashes beside fields 1-3: 2048 data items, within the "
+        "package's item cap, rejected by the hash count (a limit at the limit: rejected only "
+        "by a later rule).",
+        w,
+        cbor_encode({**value, 4: [7, hashes]}),
+        reject("MALFORMED_PACKAGE", 2),
+        spec=["§3.1", "§7.1"],
+    )
+    c.one(
+        "package-2049-items",
+        "A consistency proof of 2038 hashes beside fields 1-3: 2049 data items, one over the "
+        "package's item cap (a precedence vector: the hash count is also over).",
+        w,
+        cbor_encode({**value, 4: [7, [*hashes, bytes(32)]]}),
+        reject("MALFORMED_CBOR", 2),
+        spec=["§3.1", "§7.1"],
+    )
+    w = World()
+    v2 = w.sign_root(w.make_root(2), _role_signers(w))
+    good = _rotation_package(w, [v2], w.operator)
+    value = _package_map(good)
+    ((root, at, proof),) = value[5]
+    c.one(
+        "package-rotation-entry-of-four-items",
+        "A rotation entry [signed_trust_root, index, hashes, 0].",
+        w,
+        cbor_encode({**value, 5: [[root, at, proof, 0]]}),
+        reject("MALFORMED_PACKAGE", 2),
+        spec=["§7.1"],
+        repaired=good,
+    )
+
+
+def _positions(c: _Client) -> None:
+    """Where a root is in force (SPEC §7.3 step 7), and what a replay leaves (step 11)."""
+    # A migrated version-1 rotation sits at index 0: it is in force from index 1 on, so a
+    # bundle at index 0 is judged under the pinned root (no rotation index is below 0).
+    w = World()
+    op2 = role_signer("operator v2")
+    v2 = w.sign_root(
+        w.make_root(2, operator=[(OPERATOR_ORG, op2)]), [w.independent, w.operator, op2]
+    )
+    c.one(
+        "migrated-rotation-not-in-force-at-index-0",
+        "A version-1 state holding version 2 (a new operator key), migrated to index 0; a "
+        "bundle at index 0 countersigned by the version-1 operator key is judged under the "
+        "pinned root.",
+        w,
+        w.fresh_package(),
+        ACCEPT,
+        state=_LegacyState(cbor_encode({1: 1, 3: [], 4: v2})),
+        spec=["§7.2"],
+    )
+    # An app update pins the version the state had adopted: the stored entry is the pinned
+    # version, ignored.
+    r = _Rotated()
+    c.one(
+        "pinned-version-equal-to-a-stored-rotation",
+        "A client pinning version 2 whose state holds version 2 (adopted before the update) "
+        "and the package with the chain 2, 3.",
+        r.w,
+        r.package(r.c, r.ic),
+        ACCEPT,
+        root=r.v2,
+        state=ClientState(rotations=(StoredRotation(r.v2, r.i2),)),
+        spec=["§7.2"],
+    )
+    # The same checkpoint again with other cosignatures: the stored note stays as received.
+    w = World()
+    signed, index = w.publish()
+    c.add(
+        "equal-checkpoint-keeps-the-stored-note",
+        "A package, then the same bundle under the same checkpoint cosigned a second earlier: "
+        "accepted, and the state keeps the first note byte for byte.",
+        w,
+        [
+            Step(w.package(signed, index, w.checkpoint()), ACCEPT, w.now),
+            Step(w.package(signed, index, w.checkpoint(cosign_at=w.now - 1)), ACCEPT, w.now),
+        ],
     )
