@@ -268,6 +268,10 @@ _FIRST_FAMILIES: Final = {
     "transparency_log.checkpoint": ("checkpoint", "policy", "tlog-proof"),
     "transparency_log.policy": ("policy", "trust-root"),
     "keybundle.cose": ("cose", "admission"),
+    "keybundle.client": ("client",),
+    "keybundle.package": ("client",),
+    "keybundle.trustchain": ("client",),
+    "keybundle.state": ("client",),
 }
 """Families most likely to kill a module's mutants, run first (a killed mutant stops early)."""
 

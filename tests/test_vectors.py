@@ -636,6 +636,38 @@ def test_negative_vectors_carry_one_fault() -> None:
         )
 
 
+def test_client_negative_vectors_carry_one_fault() -> None:
+    # The client family's rejections name repaired twins too: the same steps with the one
+    # fault removed, accepted at every step. A twin rejected at any step is refused.
+    from testvectors.families_client import add_client_family
+    from testvectors.vectorset import VectorMismatchError, VectorSet, Want, reject
+
+    vs = VectorSet()
+    add_client_family(vs)
+    twinned = {name for family, name in vs.twinned if family == "client"}
+    assert len(twinned) >= 100
+    assert {
+        "package-17-rotations",
+        "package-item-at-depth-5",
+        "package-wrong-type-at-depth-4",
+        "rotation-signed-only-by-old-keys",
+        "chain-one-past-the-cap-above-a-held-version",
+        "state-rotations-one-past-the-cap",
+    } <= twinned
+    conflict = vs.vectors[("client", "epoch-conflict")]["input"]
+    broken = vs.vectors[("client", "broken-chain")]["input"]
+    with pytest.raises(VectorMismatchError, match="carries another fault"):
+        VectorSet().add(
+            "client",
+            "two-faults",
+            "Two faults.",
+            ["§7.3"],
+            conflict,
+            [Want(), reject("EPOCH_CONFLICT", 10)],
+            repaired=broken,
+        )
+
+
 # -- the mutation runner (bench/mutation_vectors.py) ----------------------------------------
 
 

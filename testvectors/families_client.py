@@ -9,13 +9,14 @@ our verifier's own step comments).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from keybundle import cose, dcbor
 from keybundle.client import verify_package
-from keybundle.package import ConsistencyProof, RotationEntry, parse_unverified_package
+from keybundle.package import MAX_PACKAGE_BYTES, ConsistencyProof, parse_unverified_package
 from keybundle.signers import P256_ORDER, Ed25519Signer, Signer
 from keybundle.state import ClientState, StoredRotation
 from transparency_log import note
@@ -107,10 +108,28 @@ class _LegacyState:
 
 
 class _Client:
-    """Collects the client vectors: one call of :meth:`add` per vector."""
+    """Collects the client vectors: one call of :meth:`add` per vector.
+
+    A rejection may name its repaired twin (issue 17, :meth:`VectorSet.add`): ``repaired``,
+    the same steps with the one fault removed, and/or ``repaired_root``, the pinned root
+    with the fault removed; the generator refuses the vector unless every step of the twin
+    is accepted.
+    """
 
     def __init__(self, vs: VectorSet) -> None:
         self.vs = vs
+
+    @staticmethod
+    def _input(
+        root: bytes, state: ClientState | _LegacyState | None, steps: Sequence[Step]
+    ) -> dict[str, Any]:
+        return {
+            "trust_root_b64": b64(root),
+            "state_b64": None if state is None else b64(state.encode()),
+            "steps": [
+                {"package_b64": b64(s.package), "now": s.now, "fleet": s.fleet} for s in steps
+            ],
+        }
 
     def add(
         self,
@@ -122,20 +141,23 @@ class _Client:
         spec: Sequence[str] = (),
         root: bytes | None = None,
         state: ClientState | _LegacyState | None = None,
+        repaired: Sequence[Step] | None = None,
+        repaired_root: bytes | None = None,
     ) -> None:
+        pinned = root or w.signed_root
+        twin = (
+            None
+            if repaired is None and repaired_root is None
+            else self._input(repaired_root or pinned, state, repaired or steps)
+        )
         self.vs.add(
             "client",
             name,
             description,
             ["§7.3", *spec],
-            {
-                "trust_root_b64": b64(root or w.signed_root),
-                "state_b64": None if state is None else b64(state.encode()),
-                "steps": [
-                    {"package_b64": b64(s.package), "now": s.now, "fleet": s.fleet} for s in steps
-                ],
-            },
+            self._input(pinned, state, steps),
             [s.want for s in steps],
+            repaired=twin,
         )
 
     def one(
@@ -147,9 +169,17 @@ class _Client:
         want: Want,
         *,
         fleet: str | None = None,
+        repaired: bytes | None = None,
         **kw: Any,
     ) -> None:
-        self.add(name, description, w, [Step(package, want, w.now, fleet)], **kw)
+        self.add(
+            name,
+            description,
+            w,
+            [Step(package, want, w.now, fleet)],
+            repaired=None if repaired is None else [Step(repaired, ACCEPT, w.now, fleet)],
+            **kw,
+        )
 
 
 def _logged(w: World, signed: bytes) -> bytes:
@@ -160,6 +190,7 @@ def _logged(w: World, signed: bytes) -> bytes:
 def _steps_1_to_4(c: _Client) -> None:
     probe = World().fresh_package()
     w = World(limits=replace(DEFAULT_LIMITS, max_package_bytes=len(probe) - 1))
+    exact = World(limits=replace(DEFAULT_LIMITS, max_package_bytes=len(probe)))
     c.one(
         "package-one-byte-over-max-package-bytes",
         "A package one byte over the trust root's max_package_bytes.",
@@ -167,8 +198,9 @@ def _steps_1_to_4(c: _Client) -> None:
         w.fresh_package(),
         reject("PACKAGE_TOO_LARGE", 1),
         spec=["§7.1"],
+        repaired_root=exact.signed_root,
     )
-    w = World(limits=replace(DEFAULT_LIMITS, max_package_bytes=len(probe)))
+    w = exact
     c.one(
         "package-exactly-max-package-bytes",
         "A package of exactly the trust root's max_package_bytes.",
@@ -203,6 +235,7 @@ def _steps_1_to_4(c: _Client) -> None:
         b"\xb8\x03" + fresh[1:],
         reject("MALFORMED_CBOR", 2),
         spec=["§3.1"],
+        repaired=fresh,
     )
     c.one(
         "package-nested-100-arrays",
@@ -228,6 +261,7 @@ def _steps_1_to_4(c: _Client) -> None:
         cbor_encode({**value, 6: 0}),
         reject("MALFORMED_PACKAGE", 2),
         spec=["§7.1"],
+        repaired=fresh,
     )
     c.one(
         "package-format-version-2",
@@ -236,6 +270,7 @@ def _steps_1_to_4(c: _Client) -> None:
         cbor_encode({**value, 1: 2}),
         reject("MALFORMED_PACKAGE", 2),
         spec=["§7.1"],
+        repaired=fresh,
     )
     c.one(
         "package-empty-signed-bundle",
@@ -244,6 +279,7 @@ def _steps_1_to_4(c: _Client) -> None:
         cbor_encode({**value, 2: b""}),
         reject("MALFORMED_PACKAGE", 2),
         spec=["§7.1"],
+        repaired=fresh,
     )
     c.one(
         "package-empty-rotations",
@@ -252,6 +288,7 @@ def _steps_1_to_4(c: _Client) -> None:
         cbor_encode({**value, 5: []}),
         reject("MALFORMED_PACKAGE", 2),
         spec=["§7.1"],
+        repaired=fresh,
     )
     c.one(
         "package-consistency-hash-31-bytes",
@@ -260,6 +297,7 @@ def _steps_1_to_4(c: _Client) -> None:
         cbor_encode({**value, 4: [0, [bytes(31)]]}),
         reject("MALFORMED_PACKAGE", 2),
         spec=["§7.1"],
+        repaired=cbor_encode({**value, 4: [0, [bytes(32)]]}),
     )
     c.one(
         "package-proof-index-non-canonical",
@@ -268,6 +306,7 @@ def _steps_1_to_4(c: _Client) -> None:
         cbor_encode({**value, 3: value[3].replace("\nindex 0\n", "\nindex 00\n")}),
         reject("MALFORMED_PROOF", 2),
         spec=["§2.7"],
+        repaired=fresh,
     )
     w2 = World()
     w2.publish()
@@ -282,21 +321,15 @@ def _steps_1_to_4(c: _Client) -> None:
         cbor_encode({**v2, 3: v2[3].replace(h, h.rstrip("="))}),
         reject("MALFORMED_PROOF", 2),
         spec=["§2.7"],
+        repaired=pkg,
     )
-    rotations = tuple(RotationEntry(w.signed_root, 0, ()) for _ in range(17))
-    c.one(
-        "package-17-rotations",
-        "Seventeen rotation entries, over the absolute MAX_ROTATIONS.",
-        w,
-        replace(parse_unverified_package(fresh), rotations=rotations).encode(),
-        reject("TRUST_ROOT_CHAIN_TOO_LONG", 2),
-        spec=["§7.1"],
-    )
+    _max_rotations(c)
 
     # Step 3: the log's signature and origin.
     w = World()
     signed, index = w.publish()
     body = Checkpoint(LOG_ORIGIN, w.size, w.root_hash()).body()
+    honest = w.package(signed, index, w.checkpoint())
     c.one(
         "checkpoint-without-signature-lines",
         "The tlog-proof's checkpoint note has no signature lines.",
@@ -307,6 +340,7 @@ def _steps_1_to_4(c: _Client) -> None:
         ),
         reject("MALFORMED_NOTE", 3),
         spec=["§2.4"],
+        repaired=honest,
     )
     c.one(
         "checkpoint-text-not-a-checkpoint",
@@ -320,6 +354,7 @@ def _steps_1_to_4(c: _Client) -> None:
         ),
         reject("MALFORMED_CHECKPOINT", 3),
         spec=["§2.6"],
+        repaired=honest,
     )
     c.one(
         "checkpoint-log-signature-forged",
@@ -328,6 +363,7 @@ def _steps_1_to_4(c: _Client) -> None:
         w.package(signed, index, _edit_note_signature(w.checkpoint(), LOG_ORIGIN)),
         reject("BAD_NOTE_SIGNATURE", 3),
         spec=["§2.6"],
+        repaired=honest,
     )
     wa = World(quorum="any")
     sa, ia = wa.publish()
@@ -339,6 +375,7 @@ def _steps_1_to_4(c: _Client) -> None:
         wa.package(sa, ia, _edit_note_signature(wa.checkpoint(), "witness.example/w2")),
         reject("BAD_NOTE_SIGNATURE", 3),
         spec=["§2.6"],
+        repaired=wa.package(sa, ia, wa.checkpoint()),
     )
     impostor = note.Ed25519Signer(LOG_ORIGIN, b"\x99" * 32)
     c.one(
@@ -348,6 +385,7 @@ def _steps_1_to_4(c: _Client) -> None:
         w.package(signed, index, w.checkpoint(log_signer=impostor)),
         reject("UNTRUSTED_NOTE", 3),
         spec=["§2.6"],
+        repaired=honest,
     )
     lines = "".join(
         note.Signature(x.name, x.key_hash, x.sign_at(body.encode(), w.now)).to_line()
@@ -360,6 +398,7 @@ def _steps_1_to_4(c: _Client) -> None:
         w.package(signed, index, (body + "\n" + lines).encode()),
         reject("UNTRUSTED_NOTE", 3),
         spec=["§2.6"],
+        repaired=honest,
     )
     c.one(
         "checkpoint-of-another-origin",
@@ -368,11 +407,13 @@ def _steps_1_to_4(c: _Client) -> None:
         w.package(signed, index, w.checkpoint(origin="other.example/log")),
         reject("WRONG_ORIGIN", 3),
         spec=["§2.6"],
+        repaired=honest,
     )
 
     # Step 4: witness quorum and freshness.
     w = World(quorum="all")
     signed, index = w.publish()
+    honest = w.package(signed, index, w.checkpoint())
     c.one(
         "quorum-one-of-two-required",
         "One of two required witnesses cosigned.",
@@ -380,10 +421,12 @@ def _steps_1_to_4(c: _Client) -> None:
         w.package(signed, index, w.checkpoint(witnesses=w.witnesses[:1])),
         reject("QUORUM_NOT_MET", 4),
         spec=["§2.8"],
+        repaired=honest,
     )
     c.one(
         "quorum-forged-root-without-cosignatures",
-        "Log key forgery without witnesses: a forged root no witness cosigned.",
+        "Log key forgery without witnesses: a forged root no witness cosigned, with no "
+        "inclusion proof (a precedence vector: the quorum, step 4, decides before step 6).",
         w,
         w.package(signed, index, w.checkpoint(witnesses=(), root_hash=b"\x42" * 32), hashes=()),
         reject("QUORUM_NOT_MET", 4),
@@ -397,6 +440,7 @@ def _steps_1_to_4(c: _Client) -> None:
         w.package(signed, index, w.checkpoint(witnesses=(w.witnesses[0], stranger))),
         reject("QUORUM_NOT_MET", 4),
         spec=["§2.8"],
+        repaired=honest,
     )
     c.one(
         "cosignatures-one-second-too-old",
@@ -404,6 +448,7 @@ def _steps_1_to_4(c: _Client) -> None:
         w,
         w.package(signed, index, w.checkpoint(cosign_at=w.now - MAX_AGE - 1)),
         reject("STALE_COSIGNATURE", 4),
+        repaired=w.package(signed, index, w.checkpoint(cosign_at=w.now - MAX_AGE)),
     )
     c.one(
         "cosignatures-exactly-max-age",
@@ -419,6 +464,7 @@ def _steps_1_to_4(c: _Client) -> None:
         w,
         w.package(signed, index, w.checkpoint(cosign_at=mixed)),
         reject("STALE_COSIGNATURE", 4),
+        repaired=honest,
     )
     c.one(
         "cosignatures-one-second-in-the-future",
@@ -426,6 +472,7 @@ def _steps_1_to_4(c: _Client) -> None:
         w,
         w.package(signed, index, w.checkpoint(cosign_at=w.now + SKEW + 1)),
         reject("FUTURE_COSIGNATURE", 4),
+        repaired=w.package(signed, index, w.checkpoint(cosign_at=w.now + SKEW)),
     )
     c.one(
         "cosignatures-exactly-clock-skew-ahead",
@@ -441,12 +488,13 @@ def _steps_1_to_4(c: _Client) -> None:
         w,
         w.package(signed, index, w.checkpoint(cosign_at=future_mix)),
         reject("FUTURE_COSIGNATURE", 4),
+        repaired=honest,
     )
     both_bad = {"witness.example/w1": w.now + SKEW + 1, "witness.example/w2": w.now - MAX_AGE - 1}
     c.one(
         "cosignatures-one-stale-one-future",
         "One stale and one future cosignature, both required: neither alone explains the "
-        "shortfall.",
+        "shortfall (a precedence vector: two faults).",
         w,
         w.package(signed, index, w.checkpoint(cosign_at=both_bad)),
         reject("QUORUM_NOT_MET", 4),
@@ -479,11 +527,114 @@ def _steps_1_to_4(c: _Client) -> None:
     )
 
 
+def _max_rotations(c: _Client) -> None:
+    """MAX_ROTATIONS (SPEC §7.1) at and one past, and the order of §7.1's decoding checks.
+
+    A real chain of versions 2 to 18 in the log, under roots whose ``max_rotation_chain`` is
+    the largest a root may set (16). The 17-entry package goes to a client that holds
+    version 2, so that only 16 entries are new: the absolute cap is the one fault.
+    """
+    w = World(limits=replace(DEFAULT_LIMITS, max_rotation_chain=16))
+    signers = [w.independent, w.operator]
+    chain = [w.sign_root(w.make_root(v), signers) for v in range(2, 19)]
+    pairs = [(root, w.append(root)) for root in chain]
+    signed, index = w.publish()
+    cp = w.checkpoint()
+    last16 = parse_unverified_package(w.package(signed, index, cp, rotations=pairs[1:]))
+    (first,) = parse_unverified_package(w.package(signed, index, cp, rotations=pairs[:1])).rotations
+    p17 = replace(last16, rotations=(first, *last16.rotations))
+    held = ClientState(rotations=(StoredRotation(*pairs[0]),))
+    c.one(
+        "package-16-rotations",
+        "Sixteen new rotations (versions 2 to 17, in the log): MAX_ROTATIONS and the root's "
+        "max_rotation_chain of 16.",
+        w,
+        w.package(signed, index, cp, rotations=pairs[:16]),
+        ACCEPT,
+        spec=["§5.3"],
+    )
+    c.one(
+        "package-17-rotations",
+        "Seventeen rotation entries (versions 2 to 18, in the log), one over the absolute "
+        "MAX_ROTATIONS, for a client that holds version 2 (16 new, within max_rotation_chain).",
+        w,
+        p17.encode(),
+        reject("TRUST_ROOT_CHAIN_TOO_LONG", 2),
+        state=held,
+        spec=["§7.1"],
+        repaired=last16.encode(),
+    )
+    value = _package_map(p17.encode())
+    rotations = list(value[5])
+    c.one(
+        "package-17-rotations-one-malformed",
+        "Seventeen rotation entries of which the fifth is an empty array: the chain's length "
+        "is checked before its entries' shapes (a precedence vector: two faults).",
+        w,
+        cbor_encode({**value, 5: [*rotations[:4], [], *rotations[5:]]}),
+        reject("TRUST_ROOT_CHAIN_TOO_LONG", 2),
+        state=held,
+        spec=["§7.1"],
+    )
+    c.one(
+        "package-malformed-consistency-beside-17-rotations",
+        "A consistency proof with a 31-byte hash beside seventeen rotation entries: key 4 is "
+        "checked before key 5 (a precedence vector: two faults).",
+        w,
+        cbor_encode({**value, 4: [0, [bytes(31)]]}),
+        reject("MALFORMED_PACKAGE", 2),
+        state=held,
+        spec=["§7.1"],
+    )
+    # Nesting (SPEC §7.1): at most 4 levels below the package map; a hash is at depth 4.
+    w = World()
+    v2 = w.sign_root(w.make_root(2), [w.independent, w.operator])
+    good = _rotation_package(w, [v2], w.operator)
+    value = _package_map(good)
+    ((root, at, hashes),) = value[5]
+    if not hashes:
+        raise AssertionError("bad math: the rotation's inclusion proof has a hash")
+    c.one(
+        "package-item-at-depth-5",
+        "A rotation's inclusion-proof hash wrapped in an array: the hash is at depth 5, one "
+        "level deeper than a package may nest.",
+        w,
+        cbor_encode({**value, 5: [[root, at, [[hashes[0]], *hashes[1:]]]]}),
+        reject("MALFORMED_CBOR", 2),
+        spec=["§3.1", "§7.1"],
+        repaired=good,
+    )
+    c.one(
+        "package-wrong-type-at-depth-4",
+        "A rotation's inclusion-proof hash that is the integer 0 (an item at depth 4, the "
+        "deepest a package nests, of the wrong type).",
+        w,
+        cbor_encode({**value, 5: [[root, at, [0, *hashes[1:]]]]}),
+        reject("MALFORMED_PACKAGE", 2),
+        spec=["§7.1"],
+        repaired=good,
+    )
+    c.one(
+        "package-empty-array-at-depth-4",
+        "A rotation's inclusion-proof hash that is an empty array (an array at depth 4 with "
+        "nothing below it decodes, and is the wrong type).",
+        w,
+        cbor_encode({**value, 5: [[root, at, [[], *hashes[1:]]]]}),
+        reject("MALFORMED_PACKAGE", 2),
+        spec=["§7.1"],
+        repaired=good,
+    )
+
+
 def _rotation_package(
-    w: World, chain: Sequence[bytes], countersigner: Signer, indices: Sequence[int] | None = None
+    w: World,
+    chain: Sequence[bytes],
+    countersigner: Signer,
+    indices: Sequence[int] | None = None,
+    signer: Signer | None = None,
 ) -> bytes:
     logged = [w.append(r) for r in chain]
-    signed = w.countersign(w.sign(w.bundle()), countersigner)
+    signed = w.countersign(w.sign(w.bundle(), signer), countersigner)
     index = w.append(signed)
     return w.package(
         signed, index, w.checkpoint(), rotations=list(zip(chain, indices or logged, strict=True))
@@ -503,6 +654,8 @@ def _step_5(c: _Client) -> None:
     second = w.package(bundle2, w.append(bundle2), w.checkpoint())
     old = w.countersign(w.sign(w.bundle("other-fleet", 1)), w.operator)
     third = w.package(old, w.append(old), w.checkpoint())
+    new = w.countersign(w.sign(w.bundle("other-fleet", 1)), op2)
+    third_new = w.package(new, w.append(new), w.checkpoint())
     c.add(
         "rotation-adopted-then-in-force",
         "A package rotates to a new operator key; the next needs no rotation; the old operator "
@@ -514,6 +667,11 @@ def _step_5(c: _Client) -> None:
             Step(third, reject("UNKNOWN_KEY", 8), w.now),
         ],
         spec=spec,
+        repaired=[
+            Step(first, ACCEPT, t1),
+            Step(second, ACCEPT, w.now),
+            Step(third_new, ACCEPT, w.now),
+        ],
     )
     w = World()
     op3 = role_signer("operator v3")
@@ -562,36 +720,62 @@ def _step_5(c: _Client) -> None:
             Step(under_old, reject("UNTRUSTED_NOTE", 3), w.now),
         ],
         spec=spec,
+        repaired=[
+            Step(first, ACCEPT, w.now),
+            Step(under_new, ACCEPT, w.now),
+            Step(under_new, ACCEPT, w.now),
+        ],
     )
 
     ind2 = role_signer("independent v2")
     both_new_root = World().make_root(
         2, independent=[(INDEPENDENT_ORG, ind2)], operator=[(OPERATOR_ORG, op2)]
     )
-    cases: list[tuple[str, str, Any, str]] = [
+
+    # Each case with its repaired twin: the same log and bundle with a valid rotation.
+    def both_new_ok(w: World) -> bytes:
+        return _rotation_package(
+            w,
+            [w.sign_root(both_new_root, [w.independent, w.operator, ind2, op2])],
+            op2,
+            signer=ind2,
+        )
+
+    op2_root = World().make_root(2, operator=[(OPERATOR_ORG, op2)])
+
+    def op2_ok(w: World) -> bytes:
+        return _rotation_package(w, [w.sign_root(op2_root, [w.independent, w.operator, op2])], op2)
+
+    def v2_ok(w: World) -> bytes:
+        return _rotation_package(
+            w, [w.sign_root(w.make_root(2), [w.independent, w.operator])], w.operator
+        )
+
+    cases: list[tuple[str, str, Callable[[World], bytes], str, Callable[[World], bytes]]] = [
         (
             "rotation-signed-only-by-old-keys",
             "New keys for both roles, signed only by the old keys.",
             lambda w: _rotation_package(
-                w, [w.sign_root(both_new_root, [w.independent, w.operator])], op2
+                w, [w.sign_root(both_new_root, [w.independent, w.operator])], op2, signer=ind2
             ),
             "TRUST_ROOT_THRESHOLD_NOT_MET",
+            both_new_ok,
         ),
         (
             "rotation-signed-only-by-new-keys",
             "New keys for both roles, signed only by the new keys.",
-            lambda w: _rotation_package(w, [w.sign_root(both_new_root, [ind2, op2])], op2),
+            lambda w: _rotation_package(
+                w, [w.sign_root(both_new_root, [ind2, op2])], op2, signer=ind2
+            ),
             "TRUST_ROOT_THRESHOLD_NOT_MET",
+            both_new_ok,
         ),
         (
             "rotation-without-old-operator",
             "A new operator key; the old operator did not sign.",
-            lambda w: _rotation_package(
-                w,
-                [w.sign_root(w.make_root(2, operator=[(OPERATOR_ORG, op2)]), [w.independent, op2])],
-                op2,
-            ),
+            lambda w: _rotation_package(w, [w.sign_root(op2_root, [w.independent, op2])], op2),
             "TRUST_ROOT_THRESHOLD_NOT_MET",
+            op2_ok,
         ),
         (
             "rotation-skipping-a-version",
@@ -600,6 +784,7 @@ def _step_5(c: _Client) -> None:
                 w, [w.sign_root(w.make_root(3), [w.independent, w.operator])], w.operator
             ),
             "TRUST_ROOT_VERSION",
+            v2_ok,
         ),
         (
             "rotation-not-in-the-log",
@@ -614,6 +799,7 @@ def _step_5(c: _Client) -> None:
                 ),
             )[1],
             "BAD_INCLUSION_PROOF",
+            lambda w: (w.append(b"filler"), v2_ok(w))[1],
         ),
         (
             "rotation-chain-over-the-cap",
@@ -624,12 +810,18 @@ def _step_5(c: _Client) -> None:
                 w.operator,
             ),
             "TRUST_ROOT_CHAIN_TOO_LONG",
+            lambda w: _rotation_package(
+                w,
+                [w.sign_root(w.make_root(v), [w.independent, w.operator]) for v in range(2, 6)],
+                w.operator,
+            ),
         ),
         (
             "rotation-to-a-signed-bundle",
             "A signed bundle offered as a trust root.",
             lambda w: _rotation_package(w, [w.signed_bundle("other-fleet", 1)], w.operator),
             "MALFORMED_TRUST_ROOT",
+            v2_ok,
         ),
         (
             "rotation-valid-then-skipping",
@@ -643,26 +835,30 @@ def _step_5(c: _Client) -> None:
                 w.operator,
             ),
             "TRUST_ROOT_VERSION",
+            lambda w: _rotation_package(
+                w,
+                [
+                    w.sign_root(w.make_root(2), [w.independent, w.operator]),
+                    w.sign_root(w.make_root(3), [w.independent, w.operator]),
+                ],
+                w.operator,
+            ),
         ),
         (
             "rotation-alg-mismatch",
             "The new operator key's signature on the new root claims ES256 for an Ed25519 key.",
             lambda w: _rotation_package(
                 w,
-                [
-                    w.sign_root(
-                        w.make_root(2, operator=[(OPERATOR_ORG, op2)]),
-                        [w.independent, w.operator, _AlgLiar(op2, -7)],
-                    )
-                ],
+                [w.sign_root(op2_root, [w.independent, w.operator, _AlgLiar(op2, -7)])],
                 op2,
             ),
             "ALG_MISMATCH",
+            op2_ok,
         ),
     ]
-    for name, description, make, reason in cases:
+    for name, description, make, reason, fix in cases:
         w = World()
-        c.one(name, description, w, make(w), reject(reason, 5), spec=spec)
+        c.one(name, description, w, make(w), reject(reason, 5), spec=spec, repaired=fix(World()))
 
     # The effective trust root (SPEC §7.2): a rotated root stored in the state is in force.
     w = World()
@@ -690,6 +886,7 @@ def _step_5(c: _Client) -> None:
         reject("UNKNOWN_KEY", 8),
         state=at_0,
         spec=["§7.2"],
+        repaired=_logged(w, w.countersign(w.sign(w.bundle()), op2)),
     )
     w = World()
     w.append(v2)
@@ -732,6 +929,7 @@ def _step_6(c: _Client) -> None:
         w.package(w.signed_bundle(), 0, w.checkpoint()),
         reject("BAD_INCLUSION_PROOF", 6),
         spec=spec,
+        repaired=w.package(w.entries[0], 0, w.checkpoint()),
     )
     w = World()
     w.append(b"filler")
@@ -744,6 +942,7 @@ def _step_6(c: _Client) -> None:
         w.package(signed, index, cp, hashes=()),
         reject("BAD_INCLUSION_PROOF", 6),
         spec=spec,
+        repaired=w.package(signed, index, w.checkpoint()),
     )
     w = World()
     for n in range(4):
@@ -758,6 +957,7 @@ def _step_6(c: _Client) -> None:
         w.package(signed, index, cp, hashes=w.tlog_proof(5, cp).hashes),
         reject("BAD_INCLUSION_PROOF", 6),
         spec=spec,
+        repaired=w.package(signed, index, cp),
     )
     w = World()
     signed, index = w.publish()
@@ -771,6 +971,7 @@ def _step_6(c: _Client) -> None:
         w.package(signed, index, cp, hashes=w.tlog_proof(index, w.checkpoint(5)).hashes),
         reject("BAD_INCLUSION_PROOF", 6),
         spec=spec,
+        repaired=w.package(signed, index, cp),
     )
     w, fork = World(), World()
     signed, index = w.publish()
@@ -786,6 +987,7 @@ def _step_6(c: _Client) -> None:
         ),
         reject("BAD_INCLUSION_PROOF", 6),
         spec=spec,
+        repaired=w.package(signed, index, w.checkpoint()),
     )
     w = World()
     signed, index = w.publish()
@@ -798,6 +1000,7 @@ def _step_6(c: _Client) -> None:
         w.package(signed, index, cp, hashes=(*w.tlog_proof(index, cp).hashes, bytes(32))),
         reject("MALFORMED_PROOF", 6),
         spec=spec,
+        repaired=w.package(signed, index, cp),
     )
     c.one(
         "inclusion-proof-one-hash-too-few",
@@ -806,6 +1009,7 @@ def _step_6(c: _Client) -> None:
         w.package(signed, index, cp, hashes=()),
         reject("MALFORMED_PROOF", 6),
         spec=spec,
+        repaired=w.package(signed, index, cp),
     )
 
 
@@ -821,6 +1025,7 @@ def _steps_7_to_9(c: _Client) -> None:
         _logged(w, w.countersign(_edit_sign1(signed_only, signature=_flip(sig, 10)))),
         reject("BAD_INDEPENDENT_SIGNATURE", 7),
         spec=s7,
+        repaired=_logged(w, w.signed_bundle()),
     )
     w = World()
     good = w.signed_bundle()
@@ -831,6 +1036,7 @@ def _steps_7_to_9(c: _Client) -> None:
         _logged(w, _edit_sign1(good, payload=w.bundle(not_after=w.now + 2 * 365 * DAY))),
         reject("BAD_INDEPENDENT_SIGNATURE", 7),
         spec=s7,
+        repaired=_logged(w, w.signed_bundle()),
     )
     w = World()
     s = int.from_bytes(sig[32:], "little") + _L
@@ -846,6 +1052,7 @@ def _steps_7_to_9(c: _Client) -> None:
         ),
         reject("BAD_INDEPENDENT_SIGNATURE", 7),
         spec=s7,
+        repaired=_logged(w, w.signed_bundle()),
     )
     wp = World(algorithm="p256")
     p_only = wp.sign(wp.bundle())
@@ -860,6 +1067,7 @@ def _steps_7_to_9(c: _Client) -> None:
         ),
         reject("BAD_INDEPENDENT_SIGNATURE", 7),
         spec=s7,
+        repaired=_logged(wp, wp.countersign(p_only)),
     )
     w = World()
     value = cbor_decode(w.signed_bundle(), frozenset({18}))
@@ -874,6 +1082,7 @@ def _steps_7_to_9(c: _Client) -> None:
         _logged(w, truncated),
         reject("MALFORMED_COSE", 7),
         spec=s7,
+        repaired=_logged(w, w.signed_bundle()),
     )
     w = World()
     (cs,) = cose.parse_unverified_sign1(w.signed_bundle()).countersignatures
@@ -889,6 +1098,7 @@ def _steps_7_to_9(c: _Client) -> None:
         ),
         reject("MALFORMED_COSE", 7),
         spec=s7,
+        repaired=_logged(w, w.signed_bundle()),
     )
     cases: list[tuple[str, str, Callable[[World], bytes], str]] = [
         (
@@ -922,7 +1132,15 @@ def _steps_7_to_9(c: _Client) -> None:
     ]
     for name, description, make, reason in cases:
         w = World()
-        c.one(name, description, w, _logged(w, make(w)), reject(reason, 7), spec=s7)
+        c.one(
+            name,
+            description,
+            w,
+            _logged(w, make(w)),
+            reject(reason, 7),
+            spec=s7,
+            repaired=_logged(w, w.signed_bundle()),
+        )
     hsm = Ed25519Signer(seed(f"fleet {DEFAULT_FLEET} epoch 1 hsm 1 ed25519")).public_key().raw
     if hsm not in {k.public_key for k in fleet_keys(DEFAULT_FLEET, 1)}:
         raise AssertionError("bad math: the TOFU case must sign with a key the bundle carries")
@@ -944,6 +1162,7 @@ def _steps_7_to_9(c: _Client) -> None:
         reject("INDEPENDENT_THRESHOLD_NOT_MET", 7),
         root=two_ind,
         spec=s7,
+        repaired_root=w.signed_root,
     )
 
     # Step 8.
@@ -992,7 +1211,15 @@ def _steps_7_to_9(c: _Client) -> None:
     ]
     for name, description, make, reason in cases:
         w = World()
-        c.one(name, description, w, _logged(w, make(w)), reject(reason, 8), spec=s8)
+        c.one(
+            name,
+            description,
+            w,
+            _logged(w, make(w)),
+            reject(reason, 8),
+            spec=s8,
+            repaired=_logged(w, w.signed_bundle()),
+        )
     w = World()
     two_ind_one = w.sign_root(
         w.make_root(1, independent=[(INDEPENDENT_ORG, w.independent), ("Second Auditor", ind2)]),
@@ -1008,6 +1235,7 @@ def _steps_7_to_9(c: _Client) -> None:
         reject("BAD_COUNTERSIGNATURE", 8),
         root=two_ind_one,
         spec=s8,
+        repaired=_logged(w, w.countersign(w.sign(w.bundle(), ind2))),
     )
     w = World()
     op2, op3 = role_signer("operator 2"), role_signer("operator 3")
@@ -1025,6 +1253,7 @@ def _steps_7_to_9(c: _Client) -> None:
         reject("COUNTERSIGNATURE_THRESHOLD_NOT_MET", 8),
         root=two_ops,
         spec=s8,
+        repaired=_logged(w, w.countersign(w.signed_bundle(), op2)),
     )
     w = World()
     c.one(
@@ -1053,6 +1282,7 @@ def _steps_7_to_9(c: _Client) -> None:
         reject("COUNTERSIGNATURE_THRESHOLD_NOT_MET", 8),
         root=same_org,
         spec=s8,
+        repaired=_logged(w, w.countersign(w.signed_bundle(), op3)),
     )
 
     # Step 9.
@@ -1065,6 +1295,7 @@ def _steps_7_to_9(c: _Client) -> None:
         _logged(w, w.countersign(w.sign(b"\xa1\x01\x18\x01"))),
         reject("MALFORMED_CBOR", 9),
         spec=s9,
+        repaired=_logged(w, w.signed_bundle()),
     )
     w = World()
     c.one(
@@ -1074,6 +1305,7 @@ def _steps_7_to_9(c: _Client) -> None:
         _logged(w, w.countersign(w.sign(cbor_encode({1: 1})))),
         reject("MALFORMED_BUNDLE", 9),
         spec=s9,
+        repaired=_logged(w, w.signed_bundle()),
     )
     w = World()
     value = cbor_decode(w.bundle())
@@ -1091,6 +1323,7 @@ def _steps_7_to_9(c: _Client) -> None:
         _logged(w, w.countersign(w.sign(cbor_encode(value)))),
         reject("INVALID_FLEET_KEY", 9),
         spec=s9,
+        repaired=_logged(w, w.signed_bundle()),
     )
     w = World()
     c.one(
@@ -1100,6 +1333,7 @@ def _steps_7_to_9(c: _Client) -> None:
         w.fresh_package("staging.vault", 1),
         reject("WRONG_FLEET", 9),
         fleet=DEFAULT_FLEET,
+        repaired=w.fresh_package(DEFAULT_FLEET, 1),
     )
     w = World()
     c.one(
@@ -1118,6 +1352,9 @@ def _steps_7_to_9(c: _Client) -> None:
         w,
         w.fresh_package(issued_at=end - DAY, not_before=end - DAY, not_after=end),
         reject("EXPIRED", 9),
+        repaired=World().fresh_package(
+            issued_at=end - DAY, not_before=end - DAY, not_after=end + 1
+        ),
     )
     w = World()
     end = w.now - SKEW
@@ -1135,6 +1372,7 @@ def _steps_7_to_9(c: _Client) -> None:
         w,
         w.fresh_package(not_before=w.now + SKEW + 1),
         reject("NOT_YET_VALID", 9),
+        repaired=World(algorithm=w.algorithm).fresh_package(not_before=w.now + SKEW),
     )
     w = World()
     c.one(
@@ -1149,12 +1387,14 @@ def _steps_7_to_9(c: _Client) -> None:
     t1 = w.now
     w.now += 366 * DAY
     later = w.package(w.entries[0], 0, w.checkpoint())
+    in_time = w.package(w.entries[0], 0, w.checkpoint(cosign_at=t1 + 365 * DAY + SKEW))
     c.add(
         "bundle-expires-between-steps",
         "A bundle accepted now is rejected a year and a day later, under a freshly cosigned "
         "checkpoint.",
         w,
         [Step(package, ACCEPT, t1), Step(later, reject("EXPIRED", 9), w.now)],
+        repaired=[Step(package, ACCEPT, t1), Step(in_time, ACCEPT, t1 + 365 * DAY + SKEW)],
     )
 
 
@@ -1195,16 +1435,27 @@ def _steps_10_11(c: _Client) -> None:
         ],
     )
 
-    def after_epoch_1(name: str, description: str, make: Any, want: Want) -> None:
+    def after_epoch_1(
+        name: str, description: str, make: Any, want: Want, fix: Any | None = None
+    ) -> None:
         w = World()
         first = w.fresh_package()
-        c.add(name, description, w, [Step(first, ACCEPT, w.now), Step(make(w), want, w.now)])
+        c.add(
+            name,
+            description,
+            w,
+            [Step(first, ACCEPT, w.now), Step(make(w), want, w.now)],
+            repaired=None
+            if fix is None
+            else [Step(first, ACCEPT, w.now), Step(fix(w), ACCEPT, w.now)],
+        )
 
     after_epoch_1(
         "epoch-conflict",
         "Epoch 1 accepted, then another epoch-1 bundle.",
         lambda w: w.fresh_package(DEFAULT_FLEET, 1, not_after=w.now + 400 * DAY),
         reject("EPOCH_CONFLICT", 10),
+        lambda w: w.package(w.entries[0], 0, w.checkpoint()),
     )
     after_epoch_1(
         "replay-of-the-accepted-bundle",
@@ -1217,6 +1468,7 @@ def _steps_10_11(c: _Client) -> None:
         "Epoch 1 accepted, then epoch 2 naming another previous bundle.",
         lambda w: w.fresh_package(DEFAULT_FLEET, 2, previous=b"\x77" * 32),
         reject("BROKEN_CHAIN", 10),
+        lambda w: w.fresh_package(DEFAULT_FLEET, 2),
     )
     after_epoch_1(
         "next-epoch-chains",
@@ -1235,6 +1487,7 @@ def _steps_10_11(c: _Client) -> None:
         "Epoch 1 accepted, then epoch 2 + max_epoch_jump.",
         lambda w: w.fresh_package(DEFAULT_FLEET, 2 + JUMP, previous=b"\x77" * 32),
         reject("EPOCH_JUMP_TOO_LARGE", 10),
+        lambda w: w.fresh_package(DEFAULT_FLEET, 1 + JUMP, previous=b"\x77" * 32),
     )
     after_epoch_1(
         "new-fleet-at-a-late-epoch",
@@ -1256,6 +1509,10 @@ def _steps_10_11(c: _Client) -> None:
                 reject("ROLLBACK", 10),
                 w.now,
             ),
+        ],
+        repaired=[
+            Step(first, ACCEPT, w.now),
+            Step(w.fresh_package(DEFAULT_FLEET, 5, previous=b"\x22" * 32), ACCEPT, w.now),
         ],
     )
 
@@ -1299,6 +1556,10 @@ def _steps_10_11(c: _Client) -> None:
             Step(old_package, ACCEPT, w.now - MAX_AGE - 1),
             Step(old_package, reject("STALE_COSIGNATURE", 4), w.now),
         ],
+        repaired=[
+            Step(old_package, ACCEPT, w.now - MAX_AGE - 1),
+            Step(old_package, ACCEPT, w.now - 1),
+        ],
     )
     w, fork = World(), World()
     signed, index = w.publish()
@@ -1316,6 +1577,10 @@ def _steps_10_11(c: _Client) -> None:
                 reject("INCONSISTENT_CHECKPOINT", 11),
                 w.now,
             ),
+        ],
+        repaired=[
+            Step(w.package(signed, index, w.checkpoint()), ACCEPT, w.now),
+            Step(w.package(signed, index, w.checkpoint(cosign_at=w.now - 1)), ACCEPT, w.now),
         ],
     )
     w = World()
@@ -1357,6 +1622,7 @@ def _steps_10_11(c: _Client) -> None:
         w,
         [Step(first, ACCEPT, w.now), Step(tampered, reject("BAD_CONSISTENCY_PROOF", 11), w.now)],
         spec=["§2.3"],
+        repaired=[Step(first, ACCEPT, w.now), Step(good.encode(), ACCEPT, w.now)],
     )
     c.add(
         "consistency-proof-too-long",
@@ -1364,6 +1630,7 @@ def _steps_10_11(c: _Client) -> None:
         w,
         [Step(first, ACCEPT, w.now), Step(longer, reject("MALFORMED_PROOF", 11), w.now)],
         spec=["§2.3"],
+        repaired=[Step(first, ACCEPT, w.now), Step(good.encode(), ACCEPT, w.now)],
     )
     c.add(
         "consistency-proof-from-another-size",
@@ -1376,12 +1643,14 @@ def _steps_10_11(c: _Client) -> None:
         ],
         spec=["§2.3"],
     )
-    w, fork = World(), World()
+    w, fork, honest = World(), World(), World()
     signed, index = w.publish()
     w.append(b"filler")
     fork.append(signed)
     fork.append(b"another filler")
     fork.append(b"more")
+    for entry in [signed, b"filler", b"more"]:
+        honest.append(entry)
     c.add(
         "fork-detected-by-consistency-proof",
         "A checkpoint of size 2 stored, then a fork's size-3 checkpoint whose consistency proof "
@@ -1396,6 +1665,14 @@ def _steps_10_11(c: _Client) -> None:
             ),
         ],
         spec=["§2.3"],
+        repaired=[
+            Step(w.package(signed, index, w.checkpoint()), ACCEPT, w.now),
+            Step(
+                honest.package(signed, index, honest.checkpoint(), consistency_from=2),
+                ACCEPT,
+                w.now,
+            ),
+        ],
     )
     w = World()
     package = w.fresh_package()
@@ -1422,6 +1699,7 @@ def _steps_10_11(c: _Client) -> None:
         reject("EPOCH_JUMP_TOO_LARGE", 10),
         state=state,
         spec=["§7.2"],
+        repaired=w.fresh_package(DEFAULT_FLEET, 1 + JUMP, previous=b"\x77" * 32),
     )
     w, fork = World(), World()
     signed, index = w.publish()
@@ -1437,6 +1715,7 @@ def _steps_10_11(c: _Client) -> None:
         reject("INCONSISTENT_CHECKPOINT", 11),
         state=state,
         spec=["§7.2"],
+        repaired=w.package(signed, index, w.checkpoint(cosign_at=w.now - 1)),
     )
     w = World(algorithm="p256")
     c.one(
@@ -1445,6 +1724,7 @@ def _steps_10_11(c: _Client) -> None:
         w,
         w.fresh_package(not_before=w.now + SKEW + 1),
         reject("NOT_YET_VALID", 9),
+        repaired=World(algorithm=w.algorithm).fresh_package(not_before=w.now + SKEW),
     )
     w = World()
     staging = w.fresh_package("staging.vault", 1)
@@ -1456,6 +1736,10 @@ def _steps_10_11(c: _Client) -> None:
         [
             Step(staging, ACCEPT, w.now, "staging.vault"),
             Step(prod, reject("WRONG_FLEET", 9), w.now, "staging.vault"),
+        ],
+        repaired=[
+            Step(staging, ACCEPT, w.now, "staging.vault"),
+            Step(prod, ACCEPT, w.now, DEFAULT_FLEET),
         ],
     )
 
@@ -1500,6 +1784,11 @@ def add_client_family(vs: VectorSet) -> None:
     _steps_7_to_9(c)
     _steps_10_11(c)
     _fleet_scale(c)
+    _precedence(c)
+    _limits_of_the_effective_root(c)
+    _max_package_bytes(c)
+    _package_shapes(c)
+    _positions(c)
 
 
 class _Rotated:
@@ -1606,6 +1895,7 @@ def _fleet_scale(c: _Client) -> None:
         reject("UNKNOWN_KEY", 8),
         root=r.v3,
         spec=spec,
+        repaired_root=w.signed_root,
     )
     c.one(
         "chain-gap-after-the-held-version",
@@ -1619,6 +1909,7 @@ def _fleet_scale(c: _Client) -> None:
         reject("TRUST_ROOT_VERSION", 5),
         state=ClientState(rotations=(StoredRotation(r.v2, r.i2),)),
         spec=spec,
+        repaired=r.w.package(r.c, r.ic, r.cp, rotations=[(r.v3, r.i3)]),
     )
 
     # Two roots for one version: the client holds one, the log shows it another.
@@ -1635,6 +1926,9 @@ def _fleet_scale(c: _Client) -> None:
     )
     w.append(v2)
     conflicting = _rotation_package(w, [other], op2)
+    wt = World()
+    wt.append(v2)
+    agreeing = _rotation_package(wt, [v2], op2, indices=[0])
     c.one(
         "chain-entry-differs-from-the-held-version",
         "The client holds version 2; the package's version 2 is another validly signed root "
@@ -1644,6 +1938,7 @@ def _fleet_scale(c: _Client) -> None:
         reject("TRUST_ROOT_CONFLICT", 5),
         state=ClientState(rotations=(StoredRotation(v2, 0),)),
         spec=spec,
+        repaired=agreeing,
     )
     c.one(
         "chain-entry-differs-from-the-pinned-root",
@@ -1653,6 +1948,7 @@ def _fleet_scale(c: _Client) -> None:
         reject("TRUST_ROOT_CONFLICT", 5),
         root=v2,
         spec=spec,
+        repaired=agreeing,
     )
     w = World()
     op2 = role_signer("operator v2")
@@ -1667,6 +1963,7 @@ def _fleet_scale(c: _Client) -> None:
         _rotation_package(w, [v2], w.operator),
         reject("UNKNOWN_KEY", 8),
         spec=spec,
+        repaired=_rotation_package(World(), [v2], op2),
     )
     w = World()
     chain = [w.sign_root(w.make_root(v), [w.independent, w.operator]) for v in range(2, 7)]
@@ -1697,6 +1994,7 @@ def _fleet_scale(c: _Client) -> None:
         replace(good, rotations=(replace(entry, hashes=(*entry.hashes, bytes(32))),)).encode(),
         reject("MALFORMED_PROOF", 5),
         spec=["§2.2"],
+        repaired=good.encode(),
     )
 
     # Fleets at several checkpoints, in any order (SPEC §7.3 step 11).
@@ -1736,8 +2034,582 @@ def _fleet_scale(c: _Client) -> None:
     c.one(
         "quorum-any-one-stale-one-future",
         "One stale and one future cosignature under a 1-of-2 quorum: either would meet it; "
-        "STALE_COSIGNATURE is decided first.",
+        "STALE_COSIGNATURE is decided first (a precedence vector: two faults).",
         wa,
         wa.package(sa, ia, wa.checkpoint(cosign_at=either)),
         reject("STALE_COSIGNATURE", 4),
+    )
+
+
+def _role_signers(w: World) -> list[Signer]:
+    """The world's two role keys, which sign its roots (SPEC §5.3)."""
+    return [w.independent, w.operator]
+
+
+def _precedence(c: _Client) -> None:
+    """Vectors where two checks of SPEC §7.3 could fire: the first in step order decides.
+
+    Each carries two faults by design and says so; its name says which one decides.
+    """
+    signers = _role_signers
+    # Step 5.1 before 5.4: a rotation neither in the log nor validly signed.
+    w = World()
+    w.append(b"filler")
+    c.one(
+        "rotation-not-in-the-log-and-unsigned",
+        "A rotation signed by the independent key alone (threshold not met) whose inclusion "
+        "proof is another entry's: inclusion (step 5.1) is checked before the rotation's "
+        "signatures (a precedence vector: two faults).",
+        w,
+        _rotation_package(
+            w, [w.sign_root(w.make_root(2), [w.independent])], w.operator, indices=[0]
+        ),
+        reject("BAD_INCLUSION_PROOF", 5),
+        spec=["§5.3"],
+    )
+    # All inclusions before any entry is used: entry 1 is badly signed, entry 2 not included.
+    w = World()
+    w.append(b"filler")
+    bad2 = w.sign_root(w.make_root(2), [w.independent])
+    v3 = w.sign_root(w.make_root(3), signers(w))
+    c.one(
+        "rotation-unsigned-then-not-in-the-log",
+        "Two rotations: version 2 signed by the independent key alone, version 3 with another "
+        "entry's inclusion proof: every inclusion is checked before any entry is used (a "
+        "precedence vector: two faults).",
+        w,
+        _rotation_package(w, [bad2, v3], w.operator, indices=[1, 0]),
+        reject("BAD_INCLUSION_PROOF", 5),
+        spec=["§5.3"],
+    )
+    # Step 5.2 before 5.4: the versions' order before the first rotation's signatures.
+    w = World()
+    c.one(
+        "rotation-unsigned-then-skipping",
+        "Two rotations: version 2 signed by the independent key alone, then version 4: the "
+        "versions' order (step 5.2) is checked before any signature (a precedence vector: two "
+        "faults).",
+        w,
+        _rotation_package(
+            w,
+            [bad2, w.sign_root(w.make_root(4), signers(w))],
+            w.operator,
+        ),
+        reject("TRUST_ROOT_VERSION", 5),
+        spec=["§5.3"],
+    )
+    # An index beyond any tree: a uint the tree cannot hold is not included (step 5.1).
+    w = World()
+    v2 = w.sign_root(w.make_root(2), signers(w))
+    good = parse_unverified_package(_rotation_package(w, [v2], w.operator))
+    (entry,) = good.rotations
+    for name, index, what in [
+        ("rotation-index-is-the-tree-size", 2, "the checkpoint's size (2)"),
+        ("rotation-index-2-to-the-64-minus-1", 2**64 - 1, "2^64 - 1, beyond any tree"),
+    ]:
+        c.one(
+            name,
+            f"A rotation whose index is {what}.",
+            w,
+            replace(good, rotations=(replace(entry, index=index),)).encode(),
+            reject("BAD_INCLUSION_PROOF", 5),
+            spec=["§2.2", "§5.3"],
+            repaired=good.encode(),
+        )
+
+    # Step 10 before step 11: a rollback or an equivocation under a split-view checkpoint.
+    w, fork = World(), World()
+    first = w.fresh_package()
+    second = w.fresh_package(DEFAULT_FLEET, 2)
+    fork.append(w.entries[0])
+    other1 = fork.signed_bundle(DEFAULT_FLEET, 1, not_after=fork.now + 400 * DAY)
+    fork.append(other1)
+    c.add(
+        "rollback-under-a-split-view",
+        "Epoch 2 accepted at size 2; then epoch 1 under a fork's size-2 checkpoint with another "
+        "root: the fleet rules (step 10) decide before the checkpoint's progression (step 11) "
+        "(a precedence vector: two faults).",
+        w,
+        [
+            Step(second, ACCEPT, w.now),
+            Step(fork.package(w.entries[0], 0, fork.checkpoint()), reject("ROLLBACK", 10), w.now),
+        ],
+    )
+    c.add(
+        "epoch-conflict-under-a-split-view",
+        "Epoch 1 accepted, and again under the honest size-2 checkpoint; then another epoch-1 "
+        "bundle under a fork's size-2 checkpoint with another root: EPOCH_CONFLICT (step 10) "
+        "decides before INCONSISTENT_CHECKPOINT (step 11) (a precedence vector: two faults).",
+        w,
+        [
+            Step(first, ACCEPT, w.now),
+            Step(w.package(w.entries[0], 0, w.checkpoint()), ACCEPT, w.now),
+            Step(fork.package(other1, 1, fork.checkpoint()), reject("EPOCH_CONFLICT", 10), w.now),
+        ],
+    )
+    # Step 9 before step 10: an expired bundle that is also a rollback.
+    w = World()
+    first = w.fresh_package()
+    second = w.fresh_package(DEFAULT_FLEET, 2)
+    w.now += 366 * DAY
+    later = w.package(w.entries[0], 0, w.checkpoint())
+    c.add(
+        "expired-rollback",
+        "Epoch 2 accepted; a year and a day later epoch 1 (expired) under a fresh checkpoint: "
+        "EXPIRED (step 9) decides before ROLLBACK (step 10) (a precedence vector: two faults).",
+        w,
+        [Step(second, ACCEPT, w.now - 366 * DAY), Step(later, reject("EXPIRED", 9), w.now)],
+    )
+    # Steps 3-4 use the root before the package: a rotation to a longer max_cosignature_age
+    # does not rescue the stale cosignatures of the package that carries it.
+    w = World()
+    v2 = w.sign_root(
+        w.make_root(2, limits=replace(DEFAULT_LIMITS, max_cosignature_age=2 * DAY)), signers(w)
+    )
+    i2 = w.append(v2)
+    signed, index = w.publish()
+    c.one(
+        "stale-cosignatures-beside-a-rotation-allowing-them",
+        "Cosignatures max_cosignature_age + 1 s old, in a package rotating to a root that "
+        "allows two days: step 4 uses the root before the package.",
+        w,
+        w.package(signed, index, w.checkpoint(cosign_at=w.now - MAX_AGE - 1), rotations=[(v2, i2)]),
+        reject("STALE_COSIGNATURE", 4),
+        spec=["§5.3"],
+        repaired=w.package(
+            signed, index, w.checkpoint(cosign_at=w.now - MAX_AGE), rotations=[(v2, i2)]
+        ),
+    )
+
+
+def _limits_of_the_effective_root(c: _Client) -> None:
+    """Boundaries of the limits a rotation brings (SPEC §7.3: the effective root after step 5
+    supplies the limits of steps 9-10), and of the chain counts of step 5.3."""
+    signers = _role_signers
+
+    def rotated(limits: Any, ahead: int = 0, behind: int = 0) -> tuple[World, bytes]:
+        """A package rotating to version 2 of ``limits``, whose bundle is valid from
+        ``ahead`` s after now (when given) or was valid until ``behind`` s before now."""
+        w = World()
+        v2 = w.sign_root(w.make_root(2, limits=limits), signers(w))
+        i2 = w.append(v2)
+        if ahead:
+            signed, index = w.publish(not_before=w.now + ahead)
+        else:
+            signed, index = w.publish(
+                issued_at=w.now - DAY, not_before=w.now - DAY, not_after=w.now - behind
+            )
+        return w, w.package(signed, index, w.checkpoint(), rotations=[(v2, i2)])
+
+    jump3 = replace(DEFAULT_LIMITS, max_epoch_jump=3)
+    for epoch, want, name in [
+        (4, ACCEPT, "rotation-lowers-max-epoch-jump-at-the-limit"),
+        (5, reject("EPOCH_JUMP_TOO_LARGE", 10), "rotation-lowers-max-epoch-jump-one-past"),
+    ]:
+        w = World()
+        first = w.fresh_package()
+        v2 = w.sign_root(w.make_root(2, limits=jump3), signers(w))
+        i2 = w.append(v2)
+        signed, index = w.publish(DEFAULT_FLEET, epoch, previous=b"\x77" * 32)
+        step2 = w.package(signed, index, w.checkpoint(), rotations=[(v2, i2)])
+        fix = None
+        if want.reason is not None:
+            ok, ok_index = w.publish(DEFAULT_FLEET, epoch - 1, previous=b"\x77" * 32)
+            fix = [
+                Step(first, ACCEPT, w.now),
+                Step(w.package(ok, ok_index, w.checkpoint(), rotations=[(v2, i2)]), ACCEPT, w.now),
+            ]
+        c.add(
+            name,
+            f"Epoch 1 accepted; then epoch {epoch} in a package rotating to a root whose "
+            "max_epoch_jump is 3: the rotated root's limit applies to the same package.",
+            w,
+            [Step(first, ACCEPT, w.now), Step(step2, want, w.now)],
+            spec=["§5.3"],
+            repaired=fix,
+        )
+    skew100 = replace(DEFAULT_LIMITS, clock_skew=100)
+    for ahead, want, name in [
+        (100, ACCEPT, "rotation-lowers-clock-skew-not-before-at-the-limit"),
+        (101, reject("NOT_YET_VALID", 9), "rotation-lowers-clock-skew-not-before-one-past"),
+    ]:
+        w, pkg = rotated(skew100, ahead=ahead)
+        twin = None if want.reason is None else rotated(skew100, ahead=100)[1]
+        c.one(
+            name,
+            f"not_before {ahead} s ahead, in a package rotating to a root whose clock_skew is "
+            "100 s.",
+            w,
+            pkg,
+            want,
+            spec=["§5.3"],
+            repaired=twin,
+        )
+    for behind, want, name in [
+        (100, ACCEPT, "rotation-lowers-clock-skew-not-after-at-the-limit"),
+        (101, reject("EXPIRED", 9), "rotation-lowers-clock-skew-not-after-one-past"),
+    ]:
+        w, pkg = rotated(skew100, behind=behind)
+        twin = None if want.reason is None else rotated(skew100, behind=100)[1]
+        c.one(
+            name,
+            f"not_after {behind} s in the past, in a package rotating to a root whose clock_skew "
+            "is 100 s.",
+            w,
+            pkg,
+            want,
+            spec=["§5.3"],
+            repaired=twin,
+        )
+
+    # max_rotation_chain counts only the entries above the effective version (step 5.3).
+    w = World()
+    chain = [w.sign_root(w.make_root(v), signers(w)) for v in range(2, 8)]
+    logged = [w.append(root) for root in chain]
+    signed, index = w.publish()
+    cp = w.checkpoint()
+    held = ClientState(rotations=(StoredRotation(chain[0], logged[0]),))
+    pairs = list(zip(chain, logged, strict=True))
+    c.one(
+        "chain-at-the-cap-above-a-held-version",
+        "A client holding version 2 is offered versions 2 to 6: four new entries, exactly "
+        "max_rotation_chain (the held one does not count).",
+        w,
+        w.package(signed, index, cp, rotations=pairs[:5]),
+        ACCEPT,
+        state=held,
+        spec=["§5.3"],
+    )
+    c.one(
+        "chain-one-past-the-cap-above-a-held-version",
+        "A client holding version 2 is offered versions 2 to 7: five new entries, one over "
+        "max_rotation_chain.",
+        w,
+        w.package(signed, index, cp, rotations=pairs),
+        reject("TRUST_ROOT_CHAIN_TOO_LONG", 5),
+        state=held,
+        spec=["§5.3"],
+        repaired=w.package(signed, index, cp, rotations=pairs[:5]),
+    )
+    # An entry of the pinned version is not new either.
+    c.one(
+        "chain-at-the-cap-from-the-pinned-version",
+        "A client pinning version 2 is offered versions 2 to 6: four new entries.",
+        w,
+        w.package(signed, index, cp, rotations=pairs[:5]),
+        ACCEPT,
+        root=chain[0],
+        spec=["§5.3"],
+    )
+    # Versions ascend by one even among entries the client never uses.
+    r = _Rotated()
+    w = r.w
+    v4 = w.sign_root(w.make_root(4, operator=[(OPERATOR_ORG, r.op3)]), [w.independent, r.op3])
+    i4 = w.append(v4)
+    signed = w.countersign(w.sign(w.bundle("fleet-d.vault")), r.op3)
+    index = w.append(signed)
+    cp = w.checkpoint()
+    c.one(
+        "chain-gap-below-the-pinned-version",
+        "A client pinning version 3 is offered versions 2 and 4 (all in the log): the gap is "
+        "TRUST_ROOT_VERSION although version 2 would be ignored.",
+        w,
+        w.package(signed, index, cp, rotations=[(r.v2, r.i2), (v4, i4)]),
+        reject("TRUST_ROOT_VERSION", 5),
+        root=r.v3,
+        spec=["§5.3"],
+        repaired=w.package(signed, index, cp, rotations=[(r.v2, r.i2), (r.v3, r.i3), (v4, i4)]),
+    )
+
+    # A migrated fleet (no stored bundle) replayed: the bundle and its index are stored now.
+    w = World()
+    package = w.fresh_package()
+    digest = hashlib.sha256(w.entries[0]).digest()
+    c.one(
+        "migrated-fleet-replay-stores-the-bundle",
+        "A version-1 state holding the fleet's epoch 1 and digest (no bundle); the same bundle "
+        "again: accepted, and the new state holds the bundle and its index.",
+        w,
+        package,
+        ACCEPT,
+        state=_LegacyState(cbor_encode({1: 1, 3: [[DEFAULT_FLEET, 1, digest]]})),
+        spec=["§7.2"],
+    )
+    # The same bundle logged twice: a replay at the second index leaves the stored index.
+    w = World()
+    signed, index = w.publish()
+    again = w.append(signed)
+    cp = w.checkpoint()
+    c.add(
+        "replay-at-another-index-keeps-the-state",
+        "A bundle logged at index 0 and again at index 1, accepted at 0 and then at 1: the "
+        "state keeps index 0, unchanged.",
+        w,
+        [
+            Step(w.package(signed, index, cp), ACCEPT, w.now),
+            Step(w.package(signed, again, cp), ACCEPT, w.now),
+        ],
+    )
+    # MAX_STATE_ROTATIONS (SPEC §7.3 step 5.3): the state would hold at most 64 rotations.
+    w = World()
+    chain = [w.sign_root(w.make_root(v), signers(w)) for v in range(2, 67)]
+    pairs = [(root, w.append(root)) for root in chain]
+    signed, index = w.publish()
+    cp = w.checkpoint()
+
+    def holding(count: int) -> ClientState:
+        return ClientState(rotations=tuple(StoredRotation(*p) for p in pairs[:count]))
+
+    c.one(
+        "state-rotations-at-the-cap",
+        "A client holding 60 rotations (versions 2 to 61) adopts versions 62 to 65: the state "
+        "then holds MAX_STATE_ROTATIONS (64).",
+        w,
+        w.package(signed, index, cp, rotations=pairs[60:64]),
+        ACCEPT,
+        state=holding(60),
+        spec=["§5.3", "§7.2"],
+    )
+    c.one(
+        "state-rotations-one-past-the-cap",
+        "A client holding 61 rotations (versions 2 to 62) is offered versions 63 to 66: the "
+        "state would hold 65, one over MAX_STATE_ROTATIONS.",
+        w,
+        w.package(signed, index, cp, rotations=pairs[61:65]),
+        reject("TRUST_ROOT_CHAIN_TOO_LONG", 5),
+        state=holding(61),
+        spec=["§5.3", "§7.2"],
+        repaired=w.package(signed, index, cp, rotations=pairs[61:64]),
+    )
+
+
+def _max_package_bytes(c: _Client) -> None:
+    """MAX_PACKAGE_BYTES (SPEC §7.3 step 1) at and one past, under a root allowing 1 MiB.
+
+    A valid package of exactly 262144 bytes: the client pins version 8, and the package
+    carries versions 1 to 7 (ignored, SPEC §7.3 step 5.4, but included in the log and parsed),
+    each a trust root near MAX_TRUST_ROOT_BYTES (a policy of 64 witnesses with long names);
+    the checkpoint note is padded to the byte with signature lines by keys the client does
+    not know (ignored, SPEC §2.6).
+    """
+    w = World(limits=replace(DEFAULT_LIMITS, max_package_bytes=2**20))
+    lines = [f"log {w.log_signer.verifier().verifier_key}"]
+    for i in range(64):
+        witness = CosignatureV1Signer(f"witness.example/{i:02d}{'x' * 415}", seed(f"pad {i}"))
+        lines.append(f"witness p{i} {witness.verifier().verifier_key}")
+    lines.append("quorum none")
+    wide = parse_policy("".join(line + "\n" for line in lines))
+    signers = _role_signers(w)
+    pinned = w.sign_root(w.make_root(8), signers)
+    pairs = [
+        (e, w.append(e))
+        for e in (w.sign_root(w.make_root(v, policy=wide), signers) for v in range(1, 8))
+    ]
+    signed, index = w.publish()
+    cp = w.checkpoint()
+
+    def padded(size: int) -> bytes:
+        base = len(w.package(signed, index, cp, rotations=pairs))
+        missing, names = size - base, []
+        while missing > 0:
+            # A line is 98 bytes and its key name, of 13 to 900 characters here; the last
+            # line must be able to take what is left.
+            take = min(900, missing - 98)
+            if 0 < missing - 98 - take < 111:
+                take -= 111
+            if take < 13:
+                raise AssertionError("bad math: the padding cannot reach the size")
+            names.append("pad.example/" + "p" * (take - 12))
+            missing -= 98 + take
+        extra = "".join(note.Signature(n, 0, bytes(64)).to_line() for n in names)
+        package = w.package(signed, index, cp + extra.encode(), rotations=pairs)
+        if len(package) != size:
+            raise AssertionError(f"bad math: padded to {len(package)}, not {size} bytes")
+        return package
+
+    c.one(
+        "package-exactly-max-package-bytes-absolute",
+        "A valid package of exactly MAX_PACKAGE_BYTES (262144) under a root whose "
+        "max_package_bytes is 1 MiB.",
+        w,
+        padded(MAX_PACKAGE_BYTES),
+        ACCEPT,
+        root=pinned,
+        spec=["§7.1", "§11"],
+    )
+    c.one(
+        "package-one-byte-over-max-package-bytes-absolute",
+        "The same package one byte longer (262145 bytes, a longer unknown key name) under a "
+        "root whose max_package_bytes is 1 MiB: MAX_PACKAGE_BYTES holds whatever the root "
+        "allows.",
+        w,
+        padded(MAX_PACKAGE_BYTES + 1),
+        reject("PACKAGE_TOO_LARGE", 1),
+        root=pinned,
+        spec=["§7.1", "§11"],
+    )
+
+
+def _package_shapes(c: _Client) -> None:
+    """SPEC §7.1's shape rules one at a time, each with its repaired twin."""
+    w = World()
+    fresh = w.fresh_package()
+    value = _package_map(fresh)
+    junk = [bytes([n]) * 32 for n in range(65)]
+    cases: list[tuple[str, str, Any, Any, str]] = [
+        (
+            "package-consistency-65-hashes",
+            "A consistency proof of 65 hashes, one over MAX_PACKAGE_PROOF_HASHES (a proof from "
+            "a size the client does not store, which it would otherwise ignore).",
+            {**value, 4: [7, junk]},
+            {**value, 4: [7, junk[:64]]},
+            "MALFORMED_PACKAGE",
+        ),
+        (
+            "package-consistency-old-size-negative",
+            "A consistency proof whose old_size is -1.",
+            {**value, 4: [-1, []]},
+            {**value, 4: [7, []]},
+            "MALFORMED_PACKAGE",
+        ),
+        (
+            "package-consistency-hashes-empty-byte-string",
+            "A consistency proof whose hashes are an empty byte string, not an array.",
+            {**value, 4: [7, b""]},
+            {**value, 4: [7, []]},
+            "MALFORMED_PACKAGE",
+        ),
+        (
+            "package-consistency-three-items",
+            "A consistency proof array of three items.",
+            {**value, 4: [7, [], 0]},
+            {**value, 4: [7, []]},
+            "MALFORMED_PACKAGE",
+        ),
+        (
+            "package-without-proof-of-logging",
+            "A package without field 3.",
+            {k: v for k, v in value.items() if k != 3},
+            value,
+            "MALFORMED_PACKAGE",
+        ),
+        (
+            "package-proof-of-logging-as-bytes",
+            "Field 3 as a byte string of the tlog-proof's text.",
+            {**value, 3: value[3].encode()},
+            value,
+            "MALFORMED_PACKAGE",
+        ),
+    ]
+    for name, description, bad, good, reason in cases:
+        c.one(
+            name,
+            description,
+            w,
+            cbor_encode(bad),
+            reject(reason, 2),
+            spec=["§7.1"],
+            repaired=cbor_encode(good),
+        )
+    c.one(
+        "package-consistency-64-hashes-ignored",
+        "A consistency proof of 64 hashes (MAX_PACKAGE_PROOF_HASHES) from a size the client "
+        "does not store: well-formed, and ignored.",
+        w,
+        cbor_encode({**value, 4: [7, junk[:64]]}),
+        ACCEPT,
+        spec=["§7.1"],
+    )
+    c.one(
+        "package-is-an-integer",
+        "The integer 0 instead of the package map.",
+        w,
+        cbor_encode(0),
+        reject("MALFORMED_PACKAGE", 2),
+        spec=["§7.1"],
+    )
+    hashes = [bytes(32)] * 2037
+    w = World(limits=replace(DEFAULT_LIMITS, max_package_bytes=2**20))
+    value = _package_map(w.fresh_package())
+    c.one(
+        "package-2048-items",
+        "A consistency proof of 2037 hashes beside fields 1-3: 2048 data items, within the "
+        "package's item cap, rejected by the hash count (a limit at the limit: rejected only "
+        "by a later rule).",
+        w,
+        cbor_encode({**value, 4: [7, hashes]}),
+        reject("MALFORMED_PACKAGE", 2),
+        spec=["§3.1", "§7.1"],
+    )
+    c.one(
+        "package-2049-items",
+        "A consistency proof of 2038 hashes beside fields 1-3: 2049 data items, one over the "
+        "package's item cap (a precedence vector: the hash count is also over).",
+        w,
+        cbor_encode({**value, 4: [7, [*hashes, bytes(32)]]}),
+        reject("MALFORMED_CBOR", 2),
+        spec=["§3.1", "§7.1"],
+    )
+    w = World()
+    v2 = w.sign_root(w.make_root(2), _role_signers(w))
+    good = _rotation_package(w, [v2], w.operator)
+    value = _package_map(good)
+    ((root, at, proof),) = value[5]
+    c.one(
+        "package-rotation-entry-of-four-items",
+        "A rotation entry [signed_trust_root, index, hashes, 0].",
+        w,
+        cbor_encode({**value, 5: [[root, at, proof, 0]]}),
+        reject("MALFORMED_PACKAGE", 2),
+        spec=["§7.1"],
+        repaired=good,
+    )
+
+
+def _positions(c: _Client) -> None:
+    """Where a root is in force (SPEC §7.3 step 7), and what a replay leaves (step 11)."""
+    # A migrated version-1 rotation sits at index 0: it is in force from index 1 on, so a
+    # bundle at index 0 is judged under the pinned root (no rotation index is below 0).
+    w = World()
+    op2 = role_signer("operator v2")
+    v2 = w.sign_root(
+        w.make_root(2, operator=[(OPERATOR_ORG, op2)]), [w.independent, w.operator, op2]
+    )
+    c.one(
+        "migrated-rotation-not-in-force-at-index-0",
+        "A version-1 state holding version 2 (a new operator key), migrated to index 0; a "
+        "bundle at index 0 countersigned by the version-1 operator key is judged under the "
+        "pinned root.",
+        w,
+        w.fresh_package(),
+        ACCEPT,
+        state=_LegacyState(cbor_encode({1: 1, 3: [], 4: v2})),
+        spec=["§7.2"],
+    )
+    # An app update pins the version the state had adopted: the stored entry is the pinned
+    # version, ignored.
+    r = _Rotated()
+    c.one(
+        "pinned-version-equal-to-a-stored-rotation",
+        "A client pinning version 2 whose state holds version 2 (adopted before the update) "
+        "and the package with the chain 2, 3.",
+        r.w,
+        r.package(r.c, r.ic),
+        ACCEPT,
+        root=r.v2,
+        state=ClientState(rotations=(StoredRotation(r.v2, r.i2),)),
+        spec=["§7.2"],
+    )
+    # The same checkpoint again with other cosignatures: the stored note stays as received.
+    w = World()
+    signed, index = w.publish()
+    c.add(
+        "equal-checkpoint-keeps-the-stored-note",
+        "A package, then the same bundle under the same checkpoint cosigned a second earlier: "
+        "accepted, and the state keeps the first note byte for byte.",
+        w,
+        [
+            Step(w.package(signed, index, w.checkpoint()), ACCEPT, w.now),
+            Step(w.package(signed, index, w.checkpoint(cosign_at=w.now - 1)), ACCEPT, w.now),
+        ],
     )
