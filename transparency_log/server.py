@@ -739,14 +739,7 @@ class CosigningTileStore:
 
     def quorum_met(self) -> bool:
         """Whether the published checkpoint meets the quorum (OPS §6.5.3)."""
-        published = self._inner.read(CHECKPOINT_PATH)
-        if published is None:
-            return False
-        try:
-            verified = self._verify(published)
-        except VerificationError:
-            return False
-        return self._config.quorum_met(set(verified.cosignatures))
+        return self.cosigned(-1)
 
     def cosigned(self, index: int) -> bool:
         """Whether the published checkpoint covers leaf ``index`` and meets the quorum."""

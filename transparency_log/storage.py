@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Protocol
 
 from transparency_log import durable
+from transparency_log.tile import require_resource_path
 
 __all__ = [
     "CHECKPOINT_PATH",
@@ -60,10 +60,6 @@ Cosign = Callable[[bytes], bytes]
 MAX_PATH_LENGTH = 256
 """Longest relative path a store accepts (a tile path of a 2^63-leaf log is under 60 bytes)."""
 
-# A path element: letters, digits, '_', '-', '.', not starting with '.', so that '.' and '..'
-# (traversal), hidden names and our own temporary names ('.<name>.tmp') are all refused.
-_ELEMENT = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"
-_PATH = re.compile(rf"{_ELEMENT}(?:/{_ELEMENT})*")
 _KNOWN_DIRS_CAP = 1024
 _MAX_STAGED_BYTES = 1 << 20  # far above any signed note (MAX_NOTE_BYTES); the caller verifies
 
@@ -71,19 +67,11 @@ _MAX_STAGED_BYTES = 1 << 20  # far above any signed note (MAX_NOTE_BYTES); the c
 def validate_path(path: str) -> str:
     """Return ``path`` if it is a safe relative store path, else raise ValueError.
 
-    Safe (SPEC §6.1): ``/``-separated non-empty elements of ``[A-Za-z0-9_.-]`` that do not
-    start with ``.``; at most :data:`MAX_PATH_LENGTH` characters. This refuses absolute
-    paths, ``..`` traversal, backslashes, empty elements and hidden or temporary names. Paths
-    come from the appender or from a server's URL routing, so a bad one is a caller mistake.
+    Paths come from the appender or from a server's URL routing, so a bad one is a caller
+    mistake; the one check of a log's resource paths is :func:`tile.require_resource_path`
+    (SPEC §6.1), here with :data:`MAX_PATH_LENGTH`.
     """
-    if not isinstance(path, str):
-        raise TypeError(f"a store path is a str, not {type(path).__name__}")
-    if len(path) > MAX_PATH_LENGTH or _PATH.fullmatch(path) is None:
-        raise ValueError(
-            f"store path {path[:80]!r} is not a relative path of [A-Za-z0-9_.-] elements "
-            "(no leading '.', no '..', no empty element)"
-        )
-    return path
+    return require_resource_path(path, "store path", MAX_PATH_LENGTH)
 
 
 class TileStore(Protocol):
