@@ -284,6 +284,83 @@ def _payload(vs: VectorSet) -> None:
         enc(base(na=253402300799)),
         ACCEPT,
     )
+    # The length limits of SPEC §3.2 and §11 at both ends, accepted (issue 17: a limit moved
+    # by one must fail a vector).
+    add("payload-fleet-1-character", "A fleet id of one character.", enc(base(fleet="f")), ACCEPT)
+    add(
+        "payload-fleet-64-characters",
+        "A fleet id of MAX_FLEET_ID_BYTES (64) characters.",
+        enc(base(fleet="f" * 64)),
+        ACCEPT,
+    )
+    add(
+        "payload-key-id-1-character",
+        "A key id of one character (it sorts before the other key ids).",
+        enc(base(keys=[key(0, id="a"), *keys[1:]])),
+        ACCEPT,
+    )
+    long_id = "hsm-01." + "e" * 57
+    add(
+        "payload-key-id-64-characters",
+        "A key id of MAX_KEY_ID_BYTES (64) characters.",
+        enc(base(keys=[key(0, id=long_id), *keys[1:]])),
+        ACCEPT,
+    )
+    add(
+        "payload-key-id-65-characters",
+        "A key id of 65 characters, over MAX_KEY_ID_BYTES.",
+        enc(base(keys=[key(0, id=long_id + "e"), *keys[1:]])),
+        reject("MALFORMED_BUNDLE"),
+        repaired=enc(base(keys=[key(0, id=long_id), *keys[1:]])),
+    )
+    many = [
+        {
+            1: f"k{i:03d}",
+            2: "ed25519",
+            3: bytes(SigningKey(seed(f"payload key {i}")).verify_key),
+            4: "signing",
+        }
+        for i in range(129)
+    ]
+    add("payload-128-keys", "MAX_KEYS (128) Ed25519 keys.", enc(base(keys=many[:128])), ACCEPT)
+    add(
+        "payload-129-keys",
+        "129 Ed25519 keys, over MAX_KEYS.",
+        enc(base(keys=many)),
+        reject("MALFORMED_BUNDLE"),
+        repaired=enc(base(keys=many[:128])),
+    )
+
+    def of_size(total: int) -> bytes:
+        # No valid payload reaches MAX_PAYLOAD_BYTES (128 keys of the longest ids take about
+        # 20 KB), so the payload at the limit is one of 200 byte strings in the keys array:
+        # within the size cap the key count decides (MALFORMED_BUNDLE); one byte over it, the
+        # size decides first (MALFORMED_CBOR).
+        strings = [bytes(150)] * 199
+        shell = len(enc(base(keys=[*strings, b""])))
+        last = total - shell
+        for head in (1, 2, 3):  # the head of a byte string grows with its length
+            data = enc(base(keys=[*strings, bytes(last - head + 1)]))
+            if len(data) == total:
+                return data
+        raise VectorMismatchError(f"no payload of {total} bytes")
+
+    add(
+        "payload-of-32768-bytes",
+        "A payload of MAX_PAYLOAD_BYTES (32768) whose keys array holds 200 byte strings: "
+        "within the size cap, so the key count decides (MALFORMED_BUNDLE).",
+        of_size(32768),
+        reject("MALFORMED_BUNDLE"),
+        ("§3.2", "§11"),
+    )
+    add(
+        "payload-of-32769-bytes",
+        "As payload-of-32768-bytes, one byte longer: over MAX_PAYLOAD_BYTES, MALFORMED_CBOR "
+        "before any field is read.",
+        of_size(32769),
+        reject("MALFORMED_CBOR"),
+        ("§3.1", "§3.2", "§11"),
+    )
     # Each case's repaired twin: the same payload with its one fault removed, by the
     # smallest change (the nearest valid value at a boundary), which must be accepted.
     twins: dict[str, dict[int, Any]] = {
