@@ -313,6 +313,25 @@ def _payload(vs: VectorSet) -> None:
         reject("MALFORMED_BUNDLE"),
         repaired=enc(base(keys=[key(0, id=long_id), *keys[1:]])),
     )
+    add(
+        "payload-times-all-0",
+        "issued_at, not_before and not_after all 0: the earliest time, and a bundle valid for "
+        "one second that was issued at its end.",
+        enc(base(issued=0, nb=0, na=0)),
+        ACCEPT,
+    )
+    add("payload-one-key", "A bundle of a single Ed25519 key.", enc(base(keys=keys[:1])), ACCEPT)
+    id23 = "hsm-01.ed25519-abcdefgh"
+    canonical23 = enc(base(keys=[key(0, id=id23), *keys[1:]]))
+    add(
+        "payload-non-minimal-23-byte-key-id",
+        "A key id of 23 characters written with a one-byte length argument (0x78 0x17): not "
+        "the shortest head, MALFORMED_CBOR.",
+        canonical23.replace(b"\x77" + id23.encode(), b"\x78\x17" + id23.encode(), 1),
+        reject("MALFORMED_CBOR"),
+        ("§3.1", "§3.2"),
+        repaired=canonical23,
+    )
     many = [
         {
             1: f"k{i:03d}",
