@@ -334,21 +334,21 @@ def _payload(vs: VectorSet) -> None:
     )
     # parse_payload's fast path sums the size of each item's shortest head (SPEC §3.1): an
     # integer at each head-size boundary written one head size longer must stay MALFORMED_CBOR.
-    for value, head, wide in (
+    for number, head, wide in (
         (23, 0x18, 1),
         (255, 0x19, 2),
         (65535, 0x1A, 4),
         (2**32 - 1, 0x1B, 8),
     ):
-        canonical = enc(base(nb=value, na=max(value, not_after)))
-        short = b"\x06" + cbor_encode(value)
+        canonical = enc(base(nb=number, na=max(number, not_after)))
+        short = b"\x06" + cbor_encode(number)
         if canonical.count(short) != 1:
-            raise VectorMismatchError(f"not_before {value} is not once in the payload")
+            raise VectorMismatchError(f"not_before {number} is not once in the payload")
         add(
-            f"payload-non-minimal-not-before-{value}",
-            f"not_before {value} written with a {wide}-byte argument, one size longer than "
+            f"payload-non-minimal-not-before-{number}",
+            f"not_before {number} written with a {wide}-byte argument, one size longer than "
             "its shortest head: MALFORMED_CBOR.",
-            canonical.replace(short, b"\x06" + bytes([head]) + value.to_bytes(wide, "big")),
+            canonical.replace(short, b"\x06" + bytes([head]) + number.to_bytes(wide, "big")),
             reject("MALFORMED_CBOR"),
             ("§3.1", "§3.2"),
             repaired=canonical,
