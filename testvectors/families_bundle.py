@@ -353,6 +353,25 @@ def _payload(vs: VectorSet) -> None:
             ("§3.1", "§3.2"),
             repaired=canonical,
         )
+    one_key = enc(base(keys=keys[:1]))
+    if one_key.count(b"\x81\xa4") != 1:
+        raise VectorMismatchError("the one-key payload's keys array is not found once")
+    add(
+        "payload-non-minimal-key-entry-head",
+        "A one-key payload whose key entry map has its 4 members written with a one-byte "
+        "argument (0xb8 0x04): not the shortest head, MALFORMED_CBOR.",
+        one_key.replace(b"\x81\xa4", b"\x81\xb8\x04", 1),
+        reject("MALFORMED_CBOR"),
+        ("§3.1", "§3.2"),
+        repaired=one_key,
+    )
+    add(
+        "payload-key-entry-integer",
+        "A keys array whose one entry is the integer 1, not a key entry map.",
+        enc(base(keys=[1])),
+        reject("MALFORMED_BUNDLE"),
+        repaired=one_key,
+    )
     many = [
         {
             1: f"k{i:03d}",
