@@ -372,6 +372,20 @@ def _payload(vs: VectorSet) -> None:
         reject("MALFORMED_BUNDLE"),
         repaired=one_key,
     )
+    add(
+        "payload-key-entry-text-keys",
+        "A one-key payload whose key entry has text keys \"1\"..\"4\", not integers.",
+        enc(base(keys=[{str(k): v for k, v in keys[0].items()}])),
+        reject("MALFORMED_BUNDLE"),
+        repaired=one_key,
+    )
+    add(
+        "payload-usage-integer",
+        "A one-key payload whose key usage is the integer 1, not a text string.",
+        enc(base(keys=[key(0, usage=1)])),
+        reject("MALFORMED_BUNDLE"),
+        repaired=one_key,
+    )
     many = [
         {
             1: f"k{i:03d}",
