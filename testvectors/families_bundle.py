@@ -374,7 +374,7 @@ def _payload(vs: VectorSet) -> None:
     )
     add(
         "payload-key-entry-text-keys",
-        "A one-key payload whose key entry has text keys \"1\"..\"4\", not integers.",
+        'A one-key payload whose key entry has text keys "1".."4", not integers.',
         enc(base(keys=[{str(k): v for k, v in keys[0].items()}])),
         reject("MALFORMED_BUNDLE"),
         repaired=one_key,
