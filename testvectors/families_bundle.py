@@ -386,6 +386,12 @@ def _payload(vs: VectorSet) -> None:
         reject("MALFORMED_BUNDLE"),
         repaired=one_key,
     )
+    add(
+        "payload-empty-map",
+        "An empty map: every field missing.",
+        enc({}),
+        reject("MALFORMED_BUNDLE"),
+    )
     many = [
         {
             1: f"k{i:03d}",
