@@ -284,6 +284,162 @@ def _payload(vs: VectorSet) -> None:
         enc(base(na=253402300799)),
         ACCEPT,
     )
+    # The length limits of SPEC §3.2 and §11 at both ends, accepted (issue 17: a limit moved
+    # by one must fail a vector).
+    add("payload-fleet-1-character", "A fleet id of one character.", enc(base(fleet="f")), ACCEPT)
+    add(
+        "payload-fleet-64-characters",
+        "A fleet id of MAX_FLEET_ID_BYTES (64) characters.",
+        enc(base(fleet="f" * 64)),
+        ACCEPT,
+    )
+    add(
+        "payload-key-id-1-character",
+        "A key id of one character (it sorts before the other key ids).",
+        enc(base(keys=[key(0, id="a"), *keys[1:]])),
+        ACCEPT,
+    )
+    long_id = "hsm-01." + "e" * 57
+    add(
+        "payload-key-id-64-characters",
+        "A key id of MAX_KEY_ID_BYTES (64) characters.",
+        enc(base(keys=[key(0, id=long_id), *keys[1:]])),
+        ACCEPT,
+    )
+    add(
+        "payload-key-id-65-characters",
+        "A key id of 65 characters, over MAX_KEY_ID_BYTES.",
+        enc(base(keys=[key(0, id=long_id + "e"), *keys[1:]])),
+        reject("MALFORMED_BUNDLE"),
+        repaired=enc(base(keys=[key(0, id=long_id), *keys[1:]])),
+    )
+    add(
+        "payload-times-all-0",
+        "issued_at, not_before and not_after all 0: the earliest time, and a bundle valid for "
+        "one second that was issued at its end.",
+        enc(base(issued=0, nb=0, na=0)),
+        ACCEPT,
+    )
+    add("payload-one-key", "A bundle of a single Ed25519 key.", enc(base(keys=keys[:1])), ACCEPT)
+    id23 = "hsm-01.ed25519-abcdefgh"
+    canonical23 = enc(base(keys=[key(0, id=id23), *keys[1:]]))
+    add(
+        "payload-non-minimal-23-byte-key-id",
+        "A key id of 23 characters written with a one-byte length argument (0x78 0x17): not "
+        "the shortest head, MALFORMED_CBOR.",
+        canonical23.replace(b"\x77" + id23.encode(), b"\x78\x17" + id23.encode(), 1),
+        reject("MALFORMED_CBOR"),
+        ("§3.1", "§3.2"),
+        repaired=canonical23,
+    )
+    # parse_payload's fast path sums the size of each item's shortest head (SPEC §3.1): an
+    # integer at each head-size boundary written one head size longer must stay MALFORMED_CBOR.
+    for number, head, wide in (
+        (23, 0x18, 1),
+        (255, 0x19, 2),
+        (65535, 0x1A, 4),
+        (2**32 - 1, 0x1B, 8),
+    ):
+        canonical = enc(base(nb=number, na=max(number, not_after)))
+        short = b"\x06" + cbor_encode(number)
+        if canonical.count(short) != 1:
+            raise VectorMismatchError(f"not_before {number} is not once in the payload")
+        add(
+            f"payload-non-minimal-not-before-{number}",
+            f"not_before {number} written with a {wide}-byte argument, one size longer than "
+            "its shortest head: MALFORMED_CBOR.",
+            canonical.replace(short, b"\x06" + bytes([head]) + number.to_bytes(wide, "big")),
+            reject("MALFORMED_CBOR"),
+            ("§3.1", "§3.2"),
+            repaired=canonical,
+        )
+    one_key = enc(base(keys=keys[:1]))
+    if one_key.count(b"\x81\xa4") != 1:
+        raise VectorMismatchError("the one-key payload's keys array is not found once")
+    add(
+        "payload-non-minimal-key-entry-head",
+        "A one-key payload whose key entry map has its 4 members written with a one-byte "
+        "argument (0xb8 0x04): not the shortest head, MALFORMED_CBOR.",
+        one_key.replace(b"\x81\xa4", b"\x81\xb8\x04", 1),
+        reject("MALFORMED_CBOR"),
+        ("§3.1", "§3.2"),
+        repaired=one_key,
+    )
+    add(
+        "payload-key-entry-integer",
+        "A keys array whose one entry is the integer 1, not a key entry map.",
+        enc(base(keys=[1])),
+        reject("MALFORMED_BUNDLE"),
+        repaired=one_key,
+    )
+    add(
+        "payload-key-entry-text-keys",
+        'A one-key payload whose key entry has text keys "1".."4", not integers.',
+        enc(base(keys=[{str(k): v for k, v in keys[0].items()}])),
+        reject("MALFORMED_BUNDLE"),
+        repaired=one_key,
+    )
+    add(
+        "payload-usage-integer",
+        "A one-key payload whose key usage is the integer 1, not a text string.",
+        enc(base(keys=[key(0, usage=1)])),
+        reject("MALFORMED_BUNDLE"),
+        repaired=one_key,
+    )
+    add(
+        "payload-empty-map",
+        "An empty map: every field missing.",
+        enc({}),
+        reject("MALFORMED_BUNDLE"),
+    )
+    many = [
+        {
+            1: f"k{i:03d}",
+            2: "ed25519",
+            3: bytes(SigningKey(seed(f"payload key {i}")).verify_key),
+            4: "signing",
+        }
+        for i in range(129)
+    ]
+    add("payload-128-keys", "MAX_KEYS (128) Ed25519 keys.", enc(base(keys=many[:128])), ACCEPT)
+    add(
+        "payload-129-keys",
+        "129 Ed25519 keys, over MAX_KEYS.",
+        enc(base(keys=many)),
+        reject("MALFORMED_BUNDLE"),
+        repaired=enc(base(keys=many[:128])),
+    )
+
+    def of_size(total: int) -> bytes:
+        # No valid payload reaches MAX_PAYLOAD_BYTES (128 keys of the longest ids take about
+        # 20 KB), so the payload at the limit is one of 200 byte strings in the keys array:
+        # within the size cap the key count decides (MALFORMED_BUNDLE); one byte over it, the
+        # size decides first (MALFORMED_CBOR).
+        strings = [bytes(150)] * 199
+        shell = len(enc(base(keys=[*strings, b""])))
+        last = total - shell
+        for head in (1, 2, 3):  # the head of a byte string grows with its length
+            data = enc(base(keys=[*strings, bytes(last - head + 1)]))
+            if len(data) == total:
+                return data
+        raise VectorMismatchError(f"no payload of {total} bytes")
+
+    add(
+        "payload-of-32768-bytes",
+        "A payload of MAX_PAYLOAD_BYTES (32768) whose keys array holds 200 byte strings: "
+        "within the size cap, so the key count decides (MALFORMED_BUNDLE).",
+        of_size(32768),
+        reject("MALFORMED_BUNDLE"),
+        ("§3.2", "§11"),
+    )
+    add(
+        "payload-of-32769-bytes",
+        "As payload-of-32768-bytes, one byte longer: over MAX_PAYLOAD_BYTES, MALFORMED_CBOR "
+        "before any field is read.",
+        of_size(32769),
+        reject("MALFORMED_CBOR"),
+        ("§3.1", "§3.2", "§11"),
+    )
     # Each case's repaired twin: the same payload with its one fault removed, by the
     # smallest change (the nearest valid value at a boundary), which must be accepted.
     twins: dict[str, dict[int, Any]] = {
