@@ -17,7 +17,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,19 +127,24 @@ class Nginx:
 def _start_nginx(
     binary: str, prefix: Path, root: Path, app_port: int, *, app_tiles: bool = False
 ) -> Nginx:
+    return start_nginx_site(
+        binary, prefix, lambda port: site_config(port, root, app_port, app_tiles=app_tiles)
+    )
+
+
+def start_nginx_site(binary: str, prefix: Path, site: Callable[[int], str]) -> Nginx:
+    """nginx with its own prefix, serving ``site(port)`` on a free port of 127.0.0.1."""
     for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (prefix / d).mkdir(parents=True, exist_ok=True)
     last_error = ""
     for _ in range(3):  # the free port may be taken between probing and binding
         port = _free_port()
-        (prefix / "site.conf").write_text(
-            site_config(port, root, app_port, app_tiles=app_tiles), encoding="utf-8"
-        )
+        (prefix / "site.conf").write_text(site(port), encoding="utf-8")
         user = "user root root;\n" if os.geteuid() == 0 else ""
         (prefix / "nginx.conf").write_text(
             f"{user}worker_processes 1;\n"
             f"error_log {prefix}/error.log warn;\n"
-            "events { worker_connections 128; }\n"
+            "events { worker_connections 256; }\n"
             "http {\n"
             "    access_log off;\n"
             f"    client_body_temp_path {prefix}/body;\n"
