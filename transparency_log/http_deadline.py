@@ -13,8 +13,13 @@ at once and :func:`bounded_request` raises :class:`DeadlineExceededError`.
 
 The socket is found through the sessions made by :func:`bounded_session`, whose connection
 classes register themselves with the deadline of the request that uses them (a per-thread
-value set by :func:`bounded_request`). Transport adapters a caller mounts on a more specific
-URL prefix (tests do, to answer in-process) are left as they are: no socket, nothing to cut.
+value set by :func:`bounded_request`). Those classes also bound the name lookup before the
+connection, which no socket timeout covers (``getaddrinfo`` blocks for as long as the
+system's resolver retries, 30 s and more on a network that drops DNS): the lookup runs in a
+thread of its own, and a request whose lookup outlives the deadline fails at the deadline,
+leaving that thread to finish in the background, bounded by the resolver's own timeouts.
+Transport adapters a caller mounts on a more specific URL prefix (tests do, to answer
+in-process) are left as they are: no socket, nothing to cut.
 
 This module imports ``requests``; :mod:`transparency_log.fetcher` loads it only when an
 :class:`~transparency_log.fetcher.HTTPFetcher` is made.
@@ -23,7 +28,9 @@ This module imports ``requests``; :mod:`transparency_log.fetcher` loads it only 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +41,8 @@ import requests.adapters
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util import connection as urllib3_connection
 
 from .errors import AnswerTooLargeError, DeadlineExceededError
 
@@ -124,8 +133,89 @@ def _current() -> Deadline | None:
     return deadline
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _lookup(host: str, port: int, deadline: Deadline) -> list[str]:
+    """The addresses of ``host``, in the resolver's order, or :class:`TimeoutError` at the deadline.
+
+    The lookup runs in a daemon thread: ``getaddrinfo`` cannot be interrupted, so a lookup
+    that hangs is abandoned, not waited for.
+    """
+    answer: list[list[str] | BaseException] = []
+    done = threading.Event()
+
+    def resolve() -> None:
+        try:
+            family = urllib3_connection.allowed_gai_family()
+            infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
+            answer.append(list(dict.fromkeys(str(info[4][0]) for info in infos)))
+        except BaseException as e:  # handed to the waiting thread, never lost
+            answer.append(e)
+        finally:
+            done.set()
+
+    threading.Thread(target=resolve, name=f"resolve {host}", daemon=True).start()
+    if not done.wait(deadline.remaining()):
+        raise TimeoutError(f"no address for {host} within the deadline")
+    result = answer[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
 class _Watched:
-    """Mixin for urllib3 connections: register with the current request's deadline."""
+    """Mixin for urllib3 connections: bound the name lookup, register with the deadline."""
+
+    host: str
+    _dns_host: str
+    port: int
+    timeout: Any
+    source_address: Any
+    socket_options: Any
+
+    def _new_conn(self) -> socket.socket:
+        """urllib3's connection, with the lookup under the current request's deadline.
+
+        Each address found is then tried in turn, as urllib3 does; an address literal needs
+        no lookup. Errors are urllib3's own, so requests reports them as it always does.
+        """
+        deadline = _current()
+        if deadline is None or _is_address(self._dns_host):
+            return super()._new_conn()  # type: ignore[misc, no-any-return]
+        try:
+            addresses = _lookup(self._dns_host, self.port, deadline)
+        except socket.gaierror as e:
+            raise NameResolutionError(self.host, self, e) from e  # type: ignore[arg-type]
+        except TimeoutError as e:
+            raise ConnectTimeoutError(self, f"Looking up {self.host} timed out.") from e
+        if not addresses:
+            raise NameResolutionError(self.host, self, socket.gaierror("no address"))  # type: ignore[arg-type]
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                sock = urllib3_connection.create_connection(
+                    (address, self.port),
+                    self.timeout,
+                    source_address=self.source_address,
+                    socket_options=self.socket_options,
+                )
+            except TimeoutError as e:
+                last = ConnectTimeoutError(self, f"Connection to {self.host} timed out.")
+                last.__cause__ = e
+            except OSError as e:
+                last = NewConnectionError(self, f"Failed to establish a new connection: {e}")  # type: ignore[arg-type]
+                last.__cause__ = e
+            else:
+                sys.audit("http.client.connect", self, self.host, self.port)
+                return sock
+        assert last is not None
+        raise last
 
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]

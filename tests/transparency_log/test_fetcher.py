@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -317,3 +318,49 @@ def test_http_fetch_many_is_bounded_as_a_whole() -> None:
         elapsed = time.monotonic() - started
         fetcher.close()
     assert elapsed < 1.5, elapsed
+
+
+def test_a_hanging_name_lookup_is_cut_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A resolver that never answers (a network that drops DNS): getaddrinfo blocks beyond any
+    # socket timeout. The one stand-in in this file: no loopback test can make the system's
+    # resolver hang, so the lookup of one reserved name waits on an event instead.
+    real_getaddrinfo = socket.getaddrinfo
+    release = threading.Event()
+
+    def hanging(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hangs.invalid":
+            release.wait(10.0)
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    fetcher, _ = _fetcher("http://hangs.invalid:9/", retries=0, timeout=0.5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(FetchError, match=r"timed out: no complete answer within 0\.5 s"):
+            fetcher.fetch("checkpoint")
+    finally:
+        release.set()
+        fetcher.close()
+    elapsed = time.monotonic() - started
+    assert 0.4 <= elapsed < 1.5, elapsed
+
+
+def test_a_name_is_looked_up_and_each_address_tried(scripted: tuple[Scripted, str]) -> None:
+    # The bounded lookup resolves a real name ("localhost" may give ::1 first, where nothing
+    # listens: the next address is tried, as urllib3 does).
+    _, url = scripted
+    fetcher, _ = _fetcher(url.replace("127.0.0.1", "localhost"))
+    with fetcher:
+        assert fetcher.fetch("checkpoint") == b"checkpoint bytes\n"
+
+
+def test_an_unknown_name_is_a_fetch_error_not_a_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The resolver's "no such name" (stood in for: the test machine may have no resolver).
+    def unknown(host: Any, *args: Any, **kwargs: Any) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unknown)
+    fetcher, _ = _fetcher("http://no-such-host.invalid/", retries=0, timeout=5.0)
+    with fetcher, pytest.raises(FetchError, match=r"no-such-host\.invalid") as e:
+        fetcher.fetch("checkpoint")
+    assert "timed out" not in str(e.value)
