@@ -143,6 +143,7 @@ class _Client:
         state: ClientState | _LegacyState | None = None,
         repaired: Sequence[Step] | None = None,
         repaired_root: bytes | None = None,
+        no_twin: str | None = None,
     ) -> None:
         pinned = root or w.signed_root
         twin = (
@@ -158,6 +159,7 @@ class _Client:
             self._input(pinned, state, steps),
             [s.want for s in steps],
             repaired=twin,
+            no_twin=no_twin,
         )
 
     def one(
@@ -216,6 +218,7 @@ def _steps_1_to_4(c: _Client) -> None:
         w,
         bytes(1001),
         reject("PACKAGE_TOO_LARGE", 1),
+        no_twin="precedence: 1001 zero bytes are also not a package (size before parsing)",
     )
 
     w = World()
@@ -227,6 +230,7 @@ def _steps_1_to_4(c: _Client) -> None:
         b"\xff",
         reject("MALFORMED_CBOR", 2),
         spec=["§3.1"],
+        no_twin="no-neighbour: the package is one stray break byte",
     )
     c.one(
         "package-map-non-minimal-head",
@@ -244,6 +248,7 @@ def _steps_1_to_4(c: _Client) -> None:
         b"\x81" * 100 + b"\x00",
         reject("MALFORMED_CBOR", 2),
         spec=["§3.1"],
+        no_twin="no-neighbour: the package is only nested arrays",
     )
     c.one(
         "package-is-an-array",
@@ -252,6 +257,7 @@ def _steps_1_to_4(c: _Client) -> None:
         cbor_encode([1, b"x", "y"]),
         reject("MALFORMED_PACKAGE", 2),
         spec=["§7.1"],
+        no_twin="no-neighbour: the input is another kind of object (an array)",
     )
     value = _package_map(fresh)
     c.one(
@@ -431,6 +437,7 @@ def _steps_1_to_4(c: _Client) -> None:
         w.package(signed, index, w.checkpoint(witnesses=(), root_hash=b"\x42" * 32), hashes=()),
         reject("QUORUM_NOT_MET", 4),
         spec=["§2.8"],
+        no_twin="precedence: no cosignatures and a forged root (quorum before inclusion)",
     )
     stranger = CosignatureV1Signer("witness.example/w3", b"\x33" * 32)
     c.one(
@@ -498,6 +505,7 @@ def _steps_1_to_4(c: _Client) -> None:
         w,
         w.package(signed, index, w.checkpoint(cosign_at=both_bad)),
         reject("QUORUM_NOT_MET", 4),
+        no_twin="precedence: one stale and one future cosignature, both required",
     )
     wa = World(quorum="any")
     sa, ia = wa.publish()
@@ -575,6 +583,7 @@ def _max_rotations(c: _Client) -> None:
         reject("TRUST_ROOT_CHAIN_TOO_LONG", 2),
         state=held,
         spec=["§7.1"],
+        no_twin="precedence: 17 rotations, one malformed (chain length before entries)",
     )
     c.one(
         "package-malformed-consistency-beside-17-rotations",
@@ -585,6 +594,7 @@ def _max_rotations(c: _Client) -> None:
         reject("MALFORMED_PACKAGE", 2),
         state=held,
         spec=["§7.1"],
+        no_twin="precedence: a malformed proof beside 17 rotations (key 4 before key 5)",
     )
     # Nesting (SPEC §7.1): at most 4 levels below the package map; a hash is at depth 4.
     w = World()
@@ -1433,6 +1443,7 @@ def _steps_10_11(c: _Client) -> None:
             Step(p3, ACCEPT, w.now),
             Step(staging, ACCEPT, w.now),
         ],
+        no_twin="sequence: two rollbacks and an equivocation in one client's run",
     )
 
     def after_epoch_1(
@@ -2038,6 +2049,7 @@ def _fleet_scale(c: _Client) -> None:
         wa,
         wa.package(sa, ia, wa.checkpoint(cosign_at=either)),
         reject("STALE_COSIGNATURE", 4),
+        no_twin="precedence: a stale and a future cosignature, either meeting the quorum",
     )
 
 
@@ -2066,6 +2078,7 @@ def _precedence(c: _Client) -> None:
         ),
         reject("BAD_INCLUSION_PROOF", 5),
         spec=["§5.3"],
+        no_twin="precedence: a rotation not in the log and unsigned (inclusion first)",
     )
     # All inclusions before any entry is used: entry 1 is badly signed, entry 2 not included.
     w = World()
@@ -2081,6 +2094,7 @@ def _precedence(c: _Client) -> None:
         _rotation_package(w, [bad2, v3], w.operator, indices=[1, 0]),
         reject("BAD_INCLUSION_PROOF", 5),
         spec=["§5.3"],
+        no_twin="precedence: an unsigned rotation, then one not in the log (inclusion first)",
     )
     # Step 5.2 before 5.4: the versions' order before the first rotation's signatures.
     w = World()
@@ -2097,6 +2111,7 @@ def _precedence(c: _Client) -> None:
         ),
         reject("TRUST_ROOT_VERSION", 5),
         spec=["§5.3"],
+        no_twin="precedence: an unsigned rotation, then a skipped version (order first)",
     )
     # An index beyond any tree: a uint the tree cannot hold is not included (step 5.1).
     w = World()
@@ -2134,6 +2149,7 @@ def _precedence(c: _Client) -> None:
             Step(second, ACCEPT, w.now),
             Step(fork.package(w.entries[0], 0, fork.checkpoint()), reject("ROLLBACK", 10), w.now),
         ],
+        no_twin="precedence: a rollback under a split view (step 10 before step 11)",
     )
     c.add(
         "epoch-conflict-under-a-split-view",
@@ -2146,6 +2162,7 @@ def _precedence(c: _Client) -> None:
             Step(w.package(w.entries[0], 0, w.checkpoint()), ACCEPT, w.now),
             Step(fork.package(other1, 1, fork.checkpoint()), reject("EPOCH_CONFLICT", 10), w.now),
         ],
+        no_twin="precedence: an equivocation under a split view (step 10 before step 11)",
     )
     # Step 9 before step 10: an expired bundle that is also a rollback.
     w = World()
@@ -2159,6 +2176,7 @@ def _precedence(c: _Client) -> None:
         "EXPIRED (step 9) decides before ROLLBACK (step 10) (a precedence vector: two faults).",
         w,
         [Step(second, ACCEPT, w.now - 366 * DAY), Step(later, reject("EXPIRED", 9), w.now)],
+        no_twin="precedence: an expired rollback (step 9 before step 10)",
     )
     # Steps 3-4 use the root before the package: a rotation to a longer max_cosignature_age
     # does not rescue the stale cosignatures of the package that carries it.
@@ -2447,6 +2465,7 @@ def _max_package_bytes(c: _Client) -> None:
         reject("PACKAGE_TOO_LARGE", 1),
         root=pinned,
         spec=["§7.1", "§11"],
+        repaired=padded(MAX_PACKAGE_BYTES),
     )
 
 
@@ -2527,6 +2546,7 @@ def _package_shapes(c: _Client) -> None:
         cbor_encode(0),
         reject("MALFORMED_PACKAGE", 2),
         spec=["§7.1"],
+        no_twin="no-neighbour: the input is another kind of object (an integer)",
     )
     hashes = [bytes(32)] * 2037
     w = World(limits=replace(DEFAULT_LIMITS, max_package_bytes=2**20))
@@ -2540,6 +2560,7 @@ def _package_shapes(c: _Client) -> None:
         cbor_encode({**value, 4: [7, hashes]}),
         reject("MALFORMED_PACKAGE", 2),
         spec=["§3.1", "§7.1"],
+        no_twin="no-neighbour: no valid package has 2048 data items; a later rule rejects",
     )
     c.one(
         "package-2049-items",
@@ -2549,6 +2570,7 @@ def _package_shapes(c: _Client) -> None:
         cbor_encode({**value, 4: [7, [*hashes, bytes(32)]]}),
         reject("MALFORMED_CBOR", 2),
         spec=["§3.1", "§7.1"],
+        no_twin="precedence: no valid package has this many items; the cap decides first",
     )
     w = World()
     v2 = w.sign_root(w.make_root(2), _role_signers(w))

@@ -23,6 +23,7 @@ from keybundle.conformance import FAMILIES, evaluate
 
 __all__ = [
     "ACCEPT",
+    "NO_TWIN_KINDS",
     "VectorMismatchError",
     "VectorSet",
     "Want",
@@ -52,6 +53,16 @@ class Want:
 
 
 ACCEPT: Final = Want()
+
+NO_TWIN_KINDS: Final = ("precedence", "sequence", "no-neighbour")
+"""Why a rejection may lack a repaired twin (``VectorSet.add(..., no_twin=...)``).
+
+``precedence``: two faults by design, to pin which reason code wins (or one past a cap that
+no valid input reaches, so the cap wins over a later rule). ``sequence``: a client run whose
+steps hold several rejections by design. ``no-neighbour``: no valid input differs from this
+one in the one way its name says (an empty input, another kind of object, a rule that every
+breaking input also breaks another way, a limit no valid input reaches).
+"""
 
 
 def reject(reason: str, step: int | None = None) -> Want:
@@ -110,11 +121,17 @@ class VectorSet:
     generator refuses the vector otherwise, so a vector that carries a second fault (which
     would hide the first from every implementation that checks the second) cannot be
     published. :attr:`twinned` names the negative vectors so checked.
+
+    A rejection that has no such twin says why instead (``no_twin="<kind>: <why>"``, the
+    kind one of :data:`NO_TWIN_KINDS`), and a rejection with neither is refused: every
+    negative vector is either proven to carry one fault or names the reason it cannot be.
+    :attr:`untwinned` maps those vectors to their reasons.
     """
 
     def __init__(self) -> None:
         self.vectors: dict[tuple[str, str], dict[str, Any]] = {}
         self.twinned: set[tuple[str, str]] = set()
+        self.untwinned: dict[tuple[str, str], str] = {}
 
     def add(  # noqa: PLR0917 (the parts of a vector, in the order a case states them)
         self,
@@ -127,13 +144,14 @@ class VectorSet:
         *,
         source: str | None = None,
         repaired: Mapping[str, Any] | None = None,
+        no_twin: str | None = None,
     ) -> dict[str, Any]:
         """Add one vector; return its expected outcome (``expect``).
 
         ``want`` is one :class:`Want`, or one per step for the sequence families
         (``client``, ``admission``), whose answers are ``{"results": [...]}``. ``repaired``
         is the input with the vector's one fault removed (a rejection only): our library
-        must accept it.
+        must accept it. A rejection without a twin gives ``no_twin``, why it has none.
         """
         where = f"{family}/{name}"
         if family not in FAMILIES:
@@ -157,10 +175,23 @@ class VectorSet:
                     for i, (a, w) in enumerate(zip(results, want, strict=True))
                 ]
             }
+        wants = [want] if isinstance(want, Want) else list(want)
+        rejects = any(w.reason is not None for w in wants)
+        if (repaired is not None or no_twin is not None) and not rejects:
+            raise ValueError(f"{where}: only a rejection has a repaired twin or a no_twin reason")
+        if rejects and (repaired is None) == (no_twin is None):
+            raise ValueError(
+                f"{where}: a rejection names its repaired twin or, when it has none, "
+                "no_twin='<kind>: <why>' (one of the two; issue 17)"
+            )
+        if no_twin is not None:
+            kind, sep, why = no_twin.partition(": ")
+            if kind not in NO_TWIN_KINDS or not sep or not why:
+                raise ValueError(
+                    f"{where}: no_twin is '<kind>: <why>', kind one of {NO_TWIN_KINDS}"
+                )
+            self.untwinned[(family, name)] = no_twin
         if repaired is not None:
-            wants = [want] if isinstance(want, Want) else list(want)
-            if [w for w in wants if w.reason is not None] == []:
-                raise ValueError(f"{where}: only a rejection has a repaired twin")
             if dict(repaired) == dict(inp):
                 raise ValueError(f"{where}: the repaired twin is the input itself")
             twin = evaluate(family, repaired)
