@@ -676,7 +676,13 @@ def test_every_rejection_has_a_twin_or_a_reason() -> None:
     from testvectors.families_evidence import add_evidence_family
     from testvectors.families_log import add_log_families
     from testvectors.families_trust import add_trust_families
-    from testvectors.vectorset import ACCEPT, NO_TWIN_KINDS, VectorSet, reject
+    from testvectors.vectorset import (
+        ACCEPT,
+        NO_TWIN_KINDS,
+        VectorMismatchError,
+        VectorSet,
+        reject,
+    )
 
     vs = VectorSet()
     for add_families in (
@@ -733,6 +739,42 @@ def test_every_rejection_has_a_twin_or_a_reason() -> None:
         no_twin="no-neighbour: an example",
     )
     assert checked.untwinned == {("tiles", "v"): "no-neighbour: an example"}
+    # A precedence vector's two faults, each alone, must give the vector's code and another.
+    assert len(vs.split) >= 10
+    assert vs.split <= {k for k, r in vs.untwinned.items() if r.startswith("precedence: ")}
+    with pytest.raises(ValueError, match="alone is the two faults"):
+        VectorSet().add(
+            "tiles",
+            "v",
+            "D.",
+            ["§2.9"],
+            tile,
+            reject("MALFORMED_TILE"),
+            no_twin="no-neighbour: an example",
+            alone=[tile, fixed],
+        )
+    with pytest.raises(VectorMismatchError, match="pins no precedence"):
+        VectorSet().add(
+            "tiles",
+            "v",
+            "D.",
+            ["§2.9"],
+            tile,
+            reject("MALFORMED_TILE"),
+            no_twin="precedence: two malformed paths",
+            alone=[tile, {"path": "tile/0/1"}],
+        )
+    with pytest.raises(VectorMismatchError, match="only the deciding fault"):
+        VectorSet().add(
+            "tiles",
+            "v",
+            "D.",
+            ["§2.9"],
+            tile,
+            reject("MALFORMED_TILE"),
+            no_twin="precedence: an accepted deciding input",
+            alone=[fixed, tile],
+        )
 
 
 # -- the mutation runner (bench/mutation_vectors.py) ----------------------------------------

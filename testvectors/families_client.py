@@ -144,6 +144,7 @@ class _Client:
         repaired: Sequence[Step] | None = None,
         repaired_root: bytes | None = None,
         no_twin: str | None = None,
+        alone: Sequence[Sequence[bytes]] | None = None,
     ) -> None:
         pinned = root or w.signed_root
         twin = (
@@ -160,6 +161,16 @@ class _Client:
             [s.want for s in steps],
             repaired=twin,
             no_twin=no_twin,
+            alone=None
+            if alone is None
+            else [
+                self._input(
+                    pinned,
+                    state,
+                    [Step(p, s.want, s.now, s.fleet) for p, s in zip(a, steps, strict=True)],
+                )
+                for a in alone
+            ],
         )
 
     def one(
@@ -219,6 +230,7 @@ def _steps_1_to_4(c: _Client) -> None:
         bytes(1001),
         reject("PACKAGE_TOO_LARGE", 1),
         no_twin="precedence: 1001 zero bytes are also not a package (size before parsing)",
+        alone=[[w.fresh_package()], [bytes(1000)]],
     )
 
     w = World()
@@ -438,6 +450,10 @@ def _steps_1_to_4(c: _Client) -> None:
         reject("QUORUM_NOT_MET", 4),
         spec=["§2.8"],
         no_twin="precedence: no cosignatures and a forged root (quorum before inclusion)",
+        alone=[
+            [w.package(signed, index, w.checkpoint(witnesses=()))],
+            [w.package(signed, index, w.checkpoint(root_hash=b"\x42" * 32), hashes=())],
+        ],
     )
     stranger = CosignatureV1Signer("witness.example/w3", b"\x33" * 32)
     c.one(
@@ -584,6 +600,7 @@ def _max_rotations(c: _Client) -> None:
         state=held,
         spec=["§7.1"],
         no_twin="precedence: 17 rotations, one malformed (chain length before entries)",
+        alone=[[p17.encode()], [cbor_encode({**value, 5: [*rotations[1:4], [], *rotations[5:]]})]],
     )
     c.one(
         "package-malformed-consistency-beside-17-rotations",
@@ -595,6 +612,7 @@ def _max_rotations(c: _Client) -> None:
         state=held,
         spec=["§7.1"],
         no_twin="precedence: a malformed proof beside 17 rotations (key 4 before key 5)",
+        alone=[[cbor_encode({**value, 4: [0, [bytes(31)]], 5: rotations[1:]})], [p17.encode()]],
     )
     # Nesting (SPEC §7.1): at most 4 levels below the package map; a hash is at depth 4.
     w = World()
@@ -2079,6 +2097,14 @@ def _precedence(c: _Client) -> None:
         reject("BAD_INCLUSION_PROOF", 5),
         spec=["§5.3"],
         no_twin="precedence: a rotation not in the log and unsigned (inclusion first)",
+        alone=[
+            [
+                _rotation_package(
+                    w, [w.sign_root(w.make_root(2), signers(w))], w.operator, indices=[0]
+                )
+            ],
+            [_rotation_package(w, [w.sign_root(w.make_root(2), [w.independent])], w.operator)],
+        ],
     )
     # All inclusions before any entry is used: entry 1 is badly signed, entry 2 not included.
     w = World()
@@ -2095,6 +2121,14 @@ def _precedence(c: _Client) -> None:
         reject("BAD_INCLUSION_PROOF", 5),
         spec=["§5.3"],
         no_twin="precedence: an unsigned rotation, then one not in the log (inclusion first)",
+        alone=[
+            [
+                _rotation_package(
+                    w, [w.sign_root(w.make_root(2), signers(w)), v3], w.operator, indices=[1, 0]
+                )
+            ],
+            [_rotation_package(w, [bad2, v3], w.operator)],
+        ],
     )
     # Step 5.2 before 5.4: the versions' order before the first rotation's signatures.
     w = World()
@@ -2112,6 +2146,19 @@ def _precedence(c: _Client) -> None:
         reject("TRUST_ROOT_VERSION", 5),
         spec=["§5.3"],
         no_twin="precedence: an unsigned rotation, then a skipped version (order first)",
+        alone=[
+            [
+                _rotation_package(
+                    w,
+                    [
+                        w.sign_root(w.make_root(2), signers(w)),
+                        w.sign_root(w.make_root(4), signers(w)),
+                    ],
+                    w.operator,
+                )
+            ],
+            [_rotation_package(w, [bad2, w.sign_root(w.make_root(3), signers(w))], w.operator)],
+        ],
     )
     # An index beyond any tree: a uint the tree cannot hold is not included (step 5.1).
     w = World()

@@ -69,6 +69,7 @@ def add_evidence_family(vs: VectorSet) -> None:
         *,
         repaired: bytes | None = None,
         no_twin: str | None = None,
+        alone: Sequence[bytes] | None = None,
     ) -> None:
         pinned = b64(w.signed_root)
         vs.add(
@@ -82,6 +83,9 @@ def add_evidence_family(vs: VectorSet) -> None:
             if repaired is None
             else {"trust_root_b64": pinned, "evidence_b64": b64(repaired)},
             no_twin=no_twin,
+            alone=None
+            if alone is None
+            else [{"trust_root_b64": pinned, "evidence_b64": b64(a)} for a in alone],
         )
 
     def enc(evidence: dict[str, Any]) -> bytes:
@@ -578,4 +582,8 @@ def add_evidence_family(vs: VectorSet) -> None:
         reject("MALFORMED_EVIDENCE"),
         ["§8.4.3"],
         no_twin="precedence: a forged checkpoint and a malformed hash (format first)",
+        alone=[
+            enc({**inconsistent, "prefix": forged_old["prefix"]}),
+            enc({**inconsistent, "old_checkpoint": forged_old["old_checkpoint"]}),
+        ],
     )

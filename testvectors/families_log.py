@@ -52,6 +52,12 @@ def _lines(text: str, sigs: Sequence[note.Signature]) -> bytes:
 # --- merkle (SPEC §2.1-§2.3) -----------------------------------------------------------------
 
 
+def _forge_all(signed_note: bytes) -> bytes:
+    """``signed_note`` with one bit of every signature changed."""
+    text, sigs = note.parse_unverified(signed_note)
+    return _lines(text, [note.Signature(x.name, x.key_hash, _flip(x.signature)) for x in sigs])
+
+
 def _merkle(vs: VectorSet) -> None:
     fam, src = "merkle", pub.RFC9162_SOURCE
     entries = [bytes.fromhex(h) for h in pub.RFC9162_LEAF_INPUTS_HEX]
@@ -1629,6 +1635,7 @@ def _policy(vs: VectorSet) -> None:
         want: Want,
         repaired: bytes | None = None,
         no_twin: str | None = None,
+        alone: Sequence[bytes] | None = None,
     ) -> None:
         def inp(signed: bytes) -> dict[str, Any]:
             return {"op": "checkpoint", "policy_b64": b64(text.encode()), "note_b64": b64(signed)}
@@ -1643,6 +1650,7 @@ def _policy(vs: VectorSet) -> None:
             want,
             repaired=twin,
             no_twin=no_twin,
+            alone=None if alone is None else [inp(a) for a in alone],
         )
 
     w.append(b"policy family entry")
@@ -1692,6 +1700,7 @@ def _policy(vs: VectorSet) -> None:
         other_origin[:-1],
         reject("MALFORMED_NOTE"),
         no_twin="precedence: a malformed note of an unlisted origin (structure before origin)",
+        alone=[w.checkpoint()[:-1], other_origin],
     )
     text, sigs = note.parse_unverified(other_origin)
     forged = [note.Signature(x.name, x.key_hash, _flip(x.signature)) for x in sigs]
@@ -1703,6 +1712,7 @@ def _policy(vs: VectorSet) -> None:
         _lines(text, forged),
         reject("WRONG_ORIGIN"),
         no_twin="precedence: bad signatures on an unlisted origin (origin before signatures)",
+        alone=[other_origin, _forge_all(w.checkpoint())],
     )
     empty_origin = "\n" + text.split("\n", 1)[1]
     checkpoint(

@@ -113,6 +113,15 @@ def _expected(answer: Mapping[str, Any], want: Want, where: str) -> dict[str, An
     return expect
 
 
+def _first_reason(answer: Mapping[str, Any]) -> str | None:
+    """The reason of an answer's (or a sequence's first) rejection; None if all accepted."""
+    results = answer.get("results")
+    for a in results if type(results) is list else [answer]:
+        if a.get("result") == "reject":
+            return str(a.get("reason"))
+    return None
+
+
 class VectorSet:
     """The vectors generated so far, by (family, name).
 
@@ -132,6 +141,23 @@ class VectorSet:
         self.vectors: dict[tuple[str, str], dict[str, Any]] = {}
         self.twinned: set[tuple[str, str]] = set()
         self.untwinned: dict[tuple[str, str], str] = {}
+        self.split: set[tuple[str, str]] = set()
+        """The precedence vectors whose two faults were each checked alone."""
+
+    @staticmethod
+    def _check_alone(
+        family: str, where: str, code: str | None, alone: Sequence[Mapping[str, Any]]
+    ) -> None:
+        deciding, other = (_first_reason(evaluate(family, a)) for a in alone)
+        if deciding != code:
+            raise VectorMismatchError(
+                f"{where}: with only the deciding fault the library says {deciding}, not {code}"
+            )
+        if other is None or other == code:
+            raise VectorMismatchError(
+                f"{where}: with only the other fault the library says {other}: the vector "
+                "pins no precedence"
+            )
 
     def add(  # noqa: PLR0917 (the parts of a vector, in the order a case states them)
         self,
@@ -145,6 +171,7 @@ class VectorSet:
         source: str | None = None,
         repaired: Mapping[str, Any] | None = None,
         no_twin: str | None = None,
+        alone: Sequence[Mapping[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """Add one vector; return its expected outcome (``expect``).
 
@@ -152,6 +179,9 @@ class VectorSet:
         (``client``, ``admission``), whose answers are ``{"results": [...]}``. ``repaired``
         is the input with the vector's one fault removed (a rejection only): our library
         must accept it. A rejection without a twin gives ``no_twin``, why it has none.
+        A precedence vector may give ``alone``: the input with only the deciding fault, and
+        the input with only the other one; the first must be rejected with the vector's code,
+        the second with another code, so both faults are shown to be there and to differ.
         """
         where = f"{family}/{name}"
         if family not in FAMILIES:
@@ -191,6 +221,11 @@ class VectorSet:
                     f"{where}: no_twin is '<kind>: <why>', kind one of {NO_TWIN_KINDS}"
                 )
             self.untwinned[(family, name)] = no_twin
+        if alone is not None:
+            if no_twin is None or not no_twin.startswith("precedence: ") or len(alone) != 2:
+                raise ValueError(f"{where}: alone is the two faults of a precedence vector")
+            self._check_alone(family, where, _first_reason(answer), alone)
+            self.split.add((family, name))
         if repaired is not None:
             if dict(repaired) == dict(inp):
                 raise ValueError(f"{where}: the repaired twin is the input itself")
