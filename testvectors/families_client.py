@@ -2071,6 +2071,20 @@ def _fleet_scale(c: _Client) -> None:
     )
 
 
+def _grown(w: World, signed: bytes) -> bytes:
+    """``signed`` appended to ``w``'s log, packaged with a consistency proof from the last size."""
+    size = w.size
+    return w.package(signed, w.append(signed), w.checkpoint(), consistency_from=size)
+
+
+def _fork_package(first: bytes, fleet: str) -> bytes:
+    """A size-2 fork of a log whose entry 0 is ``first``: ``fleet``'s epoch 1 at entry 1."""
+    fork = World()
+    fork.append(first)
+    signed = fork.signed_bundle(fleet, 1)
+    return fork.package(signed, fork.append(signed), fork.checkpoint())
+
+
 def _role_signers(w: World) -> list[Signer]:
     """The world's two role keys, which sign its roots (SPEC §5.3)."""
     return [w.independent, w.operator]
@@ -2197,7 +2211,12 @@ def _precedence(c: _Client) -> None:
             Step(fork.package(w.entries[0], 0, fork.checkpoint()), reject("ROLLBACK", 10), w.now),
         ],
         no_twin="precedence: a rollback under a split view (step 10 before step 11)",
+        alone=[
+            [second, w.package(w.entries[0], 0, w.checkpoint())],
+            [second, _fork_package(w.entries[0], "staging.vault")],
+        ],
     )
+    honest = w.package(w.entries[0], 0, w.checkpoint())
     c.add(
         "epoch-conflict-under-a-split-view",
         "Epoch 1 accepted, and again under the honest size-2 checkpoint; then another epoch-1 "
@@ -2206,10 +2225,14 @@ def _precedence(c: _Client) -> None:
         w,
         [
             Step(first, ACCEPT, w.now),
-            Step(w.package(w.entries[0], 0, w.checkpoint()), ACCEPT, w.now),
+            Step(honest, ACCEPT, w.now),
             Step(fork.package(other1, 1, fork.checkpoint()), reject("EPOCH_CONFLICT", 10), w.now),
         ],
         no_twin="precedence: an equivocation under a split view (step 10 before step 11)",
+        alone=[
+            [first, honest, _grown(w, other1)],
+            [first, honest, fork.package(w.entries[0], 0, fork.checkpoint())],
+        ],
     )
     # Step 9 before step 10: an expired bundle that is also a rollback.
     w = World()
@@ -2224,6 +2247,10 @@ def _precedence(c: _Client) -> None:
         w,
         [Step(second, ACCEPT, w.now - 366 * DAY), Step(later, reject("EXPIRED", 9), w.now)],
         no_twin="precedence: an expired rollback (step 9 before step 10)",
+        alone=[
+            [first, later],
+            [second, _grown(w, w.signed_bundle(DEFAULT_FLEET, 1, not_after=w.now + 400 * DAY))],
+        ],
     )
     # Steps 3-4 use the root before the package: a rotation to a longer max_cosignature_age
     # does not rescue the stale cosignatures of the package that carries it.
