@@ -618,6 +618,10 @@ def test_negative_vectors_carry_one_fault() -> None:
         ("policy", "policy-same-witness-key-twice"),
         ("note", "note-ed25519-signature-small-order-r"),
         ("note", "note-ed25519-signature-mixed-order-r"),
+        # Found carrying a second fault when every rejection got its twin (issue 17).
+        ("note", "note-invalid-utf8"),
+        ("cbor", "cbor-tag-non-minimal-head"),
+        ("evidence", "entries-gap-without-the-entries-between"),
     ]:
         assert named in vs.twinned, named
     assert len(vs.twinned) >= 300
