@@ -941,6 +941,7 @@ def _checkpoint(vs: VectorSet) -> None:
         return note.sign(text, w.log_signer).encode()
 
     root_b64 = b64(w.root_hash())
+    honest = f"{LOG_ORIGIN}\n3\n{root_b64}\n"  # each body's twin, unless the row names one
     bodies = [
         (
             "checkpoint-text-not-a-checkpoint",
@@ -962,6 +963,7 @@ def _checkpoint(vs: VectorSet) -> None:
             "checkpoint-size-above-max-tree-size",
             "The size 2^63, one above MAX_TREE_SIZE.",
             f"{LOG_ORIGIN}\n{2**63}\n{root_b64}\n",
+            f"{LOG_ORIGIN}\n{2**63 - 1}\n{root_b64}\n",
         ),
         (
             "checkpoint-root-of-31-bytes",
@@ -977,18 +979,16 @@ def _checkpoint(vs: VectorSet) -> None:
             "checkpoint-empty-extension-line",
             "An empty line between the root and an extension line.",
             f"{LOG_ORIGIN}\n3\n{root_b64}\n\next\n",
+            f"{LOG_ORIGIN}\n3\n{root_b64}\next\n",
         ),
     ]
-    for name, description, text in bodies:
-        # The twin: the same log-signed body as it should be written (at the size boundary,
-        # MAX_TREE_SIZE itself).
-        fixed = f"{LOG_ORIGIN}\n{2**63 - 1 if 'max' in name else 3}\n{root_b64}\n"
+    for name, description, text, *fixed in bodies:
         add(
             name,
             description,
             log_signed(text),
             reject("MALFORMED_CHECKPOINT"),
-            repaired=log_signed(fixed + ("ext\n" if "extension" in name else "")),
+            repaired=log_signed(fixed[0] if fixed else honest),
         )
     # MAX_CHECKPOINT_BYTES at the limit and one past it (the bulk is one extension line).
     head = f"{LOG_ORIGIN}\n3\n{root_b64}\n"
