@@ -57,11 +57,29 @@ def _flip(data: bytes, position: int = -1, mask: int = 0x01) -> bytes:
 def _cbor(vs: VectorSet) -> None:
     fam, spec = "cbor", ["§3.1"]
 
-    def add(
-        name: str, description: str, data: bytes | str, want: Want, tags: Sequence[int] = ()
+    def add(  # noqa: PLR0917 (a case's parts, in the order it states them)
+        name: str,
+        description: str,
+        data: bytes | str,
+        want: Want,
+        tags: Sequence[int] = (),
+        repaired: str | None = None,
+        repaired_tags: Sequence[int] | None = None,
+        no_twin: str | None = None,
     ) -> None:
-        raw = bytes.fromhex(data) if isinstance(data, str) else data
-        vs.add(fam, name, description, spec, {"data_hex": raw.hex(), "tags": list(tags)}, want)
+        def inp(data: bytes | str, tags: Sequence[int]) -> dict[str, Any]:
+            raw = bytes.fromhex(data) if isinstance(data, str) else data
+            return {"data_hex": raw.hex(), "tags": list(tags)}
+
+        twin = (
+            None
+            if repaired is None and repaired_tags is None
+            else inp(
+                data if repaired is None else repaired,
+                tags if repaired_tags is None else repaired_tags,
+            )
+        )
+        vs.add(fam, name, description, spec, inp(data, tags), want, repaired=twin, no_twin=no_twin)
 
     accepted = [
         ("cbor-uint-23-one-byte", "23 in its one-byte head.", "17"),
@@ -103,75 +121,124 @@ def _cbor(vs: VectorSet) -> None:
         tags=[18],
     )
     rejected = [
-        ("cbor-half-float", "A half-precision float 1.0.", "f93c00"),
-        ("cbor-single-float", "A single-precision float 1.0.", "fa3f800000"),
-        ("cbor-double-float", "A double-precision float 1.0.", "fb3ff0000000000000"),
-        ("cbor-undefined", "The simple value undefined.", "f7"),
-        ("cbor-simple-value-0", "The simple value 0.", "e0"),
-        ("cbor-simple-value-32", "The simple value 32 in a two-byte head.", "f820"),
-        ("cbor-uint-23-in-two-bytes", "23 with a one-byte argument.", "1817"),
-        ("cbor-uint-23-in-three-bytes", "23 with a two-byte argument.", "190017"),
-        ("cbor-uint-23-in-five-bytes", "23 with a four-byte argument.", "1a00000017"),
-        ("cbor-uint-23-in-nine-bytes", "23 with an eight-byte argument.", "1b0000000000000017"),
+        ("cbor-half-float", "A half-precision float 1.0.", "f93c00", "01"),
+        ("cbor-single-float", "A single-precision float 1.0.", "fa3f800000", "01"),
+        ("cbor-double-float", "A double-precision float 1.0.", "fb3ff0000000000000", "01"),
+        ("cbor-undefined", "The simple value undefined.", "f7", "f6"),
+        ("cbor-simple-value-0", "The simple value 0.", "e0", "f4"),
+        ("cbor-simple-value-32", "The simple value 32 in a two-byte head.", "f820", "f4"),
+        ("cbor-uint-23-in-two-bytes", "23 with a one-byte argument.", "1817", "17"),
+        ("cbor-uint-23-in-three-bytes", "23 with a two-byte argument.", "190017", "17"),
+        ("cbor-uint-23-in-five-bytes", "23 with a four-byte argument.", "1a00000017", "17"),
+        (
+            "cbor-uint-23-in-nine-bytes",
+            "23 with an eight-byte argument.",
+            "1b0000000000000017",
+            "17",
+        ),
         (
             "cbor-byte-string-long-length",
             "A one-byte string with a one-byte length argument.",
             "580100",
+            "4100",
         ),
-        ("cbor-indefinite-byte-string", "An empty indefinite-length byte string.", "5fff"),
-        ("cbor-indefinite-array", "An empty indefinite-length array.", "9fff"),
-        ("cbor-indefinite-map", "An empty indefinite-length map.", "bfff"),
-        ("cbor-break-alone", "A break code with nothing to end.", "ff"),
-        ("cbor-reserved-additional-info", "Additional information 28 (reserved).", "1c"),
+        ("cbor-indefinite-byte-string", "An empty indefinite-length byte string.", "5fff", "40"),
+        ("cbor-indefinite-array", "An empty indefinite-length array.", "9fff", "80"),
+        ("cbor-indefinite-map", "An empty indefinite-length map.", "bfff", "a0"),
+        ("cbor-reserved-additional-info", "Additional information 28 (reserved).", "1c", "17"),
         (
             "cbor-map-length-first-order",
             "{24: 0, -1: 0} in the length-first order of RFC 7049.",
             "a2200018 1800".replace(" ", ""),
+            "a2181800 2000".replace(" ", ""),
         ),
-        ("cbor-map-unsorted-text-keys", "{'b': 0, 'a': 0}: keys out of order.", "a2616200616100"),
-        ("cbor-map-duplicate-keys", "{1: 0, 1: 0}.", "a201000100"),
-        ("cbor-map-byte-string-key", "A byte-string map key.", "a1410000"),
-        ("cbor-map-boolean-key", "A boolean map key.", "a1f500"),
-        ("cbor-trailing-byte", "0 followed by another 0.", "0000"),
-        ("cbor-empty-input", "No data item at all.", ""),
-        ("cbor-truncated-text", "A text string of one byte with no byte.", "61"),
+        (
+            "cbor-map-unsorted-text-keys",
+            "{'b': 0, 'a': 0}: keys out of order.",
+            "a2616200616100",
+            "a2616100616200",
+        ),
+        ("cbor-map-duplicate-keys", "{1: 0, 1: 0}.", "a201000100", "a201000200"),
+        ("cbor-map-byte-string-key", "A byte-string map key.", "a1410000", "a10000"),
+        ("cbor-map-boolean-key", "A boolean map key.", "a1f500", "a10000"),
+        ("cbor-trailing-byte", "0 followed by another 0.", "0000", "00"),
+        ("cbor-empty-input", "No data item at all.", "", None),
+        ("cbor-truncated-text", "A text string of one byte with no byte.", "61", "6161"),
         (
             "cbor-huge-byte-string-length",
             "A declared 2^63 - 1 byte string in a short input.",
             "5b7fffffffffffffff00",
+            "4100",
         ),
         (
             "cbor-huge-array-count",
             "A declared 2^64 - 1 element array in a short input.",
             "9bffffffffffffffff00",
+            "8100",
         ),
-        ("cbor-invalid-utf8", "A text string holding c3 28.", "62c328"),
+        ("cbor-invalid-utf8", "A text string holding c3 28.", "62c328", "62c3a9"),
         (
             "cbor-utf8-surrogate",
             "A text string holding an encoded surrogate (ed a0 80).",
             "63eda080",
+            "63ee8080",
         ),
-        ("cbor-utf8-overlong", "A text string holding an overlong NUL (c0 80).", "62c080"),
+        (
+            "cbor-utf8-overlong",
+            "A text string holding an overlong NUL (c0 80).",
+            "62c080",
+            "62c280",
+        ),
         (
             "cbor-depth-17",
             "Seventeen nested arrays: over the default depth cap of 16.",
             "81" * 17 + "00",
+            "81" * 16 + "00",
         ),
         (
             "cbor-4097-items",
             "An array of 4096 zeros: 4097 data items, over the default cap.",
             "991000" + "00" * 4096,
+            "990fff" + "00" * 4095,
         ),
-        ("cbor-tag-not-allowed", "Tag 18 where no tag is allowed.", "d280"),
-        ("cbor-tag-non-minimal-head", "Tag 18 with a one-byte argument.", "d81280"),
     ]
-    for name, description, data in rejected:
-        add(name, description, data, reject("MALFORMED_CBOR"))
+    for name, description, data, fixed in rejected:
+        add(
+            name,
+            description,
+            data,
+            reject("MALFORMED_CBOR"),
+            repaired=fixed,
+            no_twin="no-neighbour: the input is empty" if fixed is None else None,
+        )
+    add(
+        "cbor-break-alone",
+        "A break code with nothing to end.",
+        "ff",
+        reject("MALFORMED_CBOR"),
+        no_twin="no-neighbour: the stray break code is the whole input",
+    )
+    add(
+        "cbor-tag-not-allowed",
+        "Tag 18 where no tag is allowed.",
+        "d280",
+        reject("MALFORMED_CBOR"),
+        repaired_tags=[18],
+    )
+    add(
+        "cbor-tag-non-minimal-head",
+        "Tag 18 with a one-byte argument, where tag 18 is allowed.",
+        "d81280",
+        reject("MALFORMED_CBOR"),
+        tags=[18],
+        repaired="d280",
+    )
     add(
         "cbor-bignum",
         "Tag 2 (bignum) around h'01': never accepted (no section allows tags 2 and 3).",
         "c24101",
         reject("MALFORMED_CBOR"),
+        repaired="01",
     )
 
 
@@ -190,9 +257,19 @@ def _payload(vs: VectorSet) -> None:
         spec: Sequence[str] = ("§3.2",),
         *,
         repaired: bytes | None = None,
+        no_twin: str | None = None,
     ) -> None:
         twin = None if repaired is None else {"payload_b64": b64(repaired)}
-        vs.add(fam, name, description, list(spec), {"payload_b64": b64(data)}, want, repaired=twin)
+        vs.add(
+            fam,
+            name,
+            description,
+            list(spec),
+            {"payload_b64": b64(data)},
+            want,
+            repaired=twin,
+            no_twin=no_twin,
+        )
 
     # SPEC §3.2's example, byte for byte.
     ed = bytes(SigningKey(bytes(range(32, 64))).verify_key)
@@ -391,6 +468,7 @@ def _payload(vs: VectorSet) -> None:
         "An empty map: every field missing.",
         enc({}),
         reject("MALFORMED_BUNDLE"),
+        no_twin="no-neighbour: every field is missing (payload-missing-* miss one each)",
     )
     many = [
         {
@@ -431,6 +509,7 @@ def _payload(vs: VectorSet) -> None:
         of_size(32768),
         reject("MALFORMED_BUNDLE"),
         ("§3.2", "§11"),
+        no_twin="no-neighbour: no valid payload reaches MAX_PAYLOAD_BYTES; a later rule rejects",
     )
     add(
         "payload-of-32769-bytes",
@@ -439,6 +518,7 @@ def _payload(vs: VectorSet) -> None:
         of_size(32769),
         reject("MALFORMED_CBOR"),
         ("§3.1", "§3.2", "§11"),
+        no_twin="precedence: no valid payload is this large; the size decides before any field",
     )
     # Each case's repaired twin: the same payload with its one fault removed, by the
     # smallest change (the nearest valid value at a boundary), which must be accepted.
@@ -556,6 +636,7 @@ def _payload(vs: VectorSet) -> None:
         "Text map keys instead of integers.",
         text_key,
         reject("MALFORMED_BUNDLE"),
+        repaired=enc(base()),
     )
     good = w.bundle()
     add(
@@ -564,6 +645,7 @@ def _payload(vs: VectorSet) -> None:
         good.replace(b"\x03\x01\x05", b"\x03\x18\x01\x05", 1),
         reject("MALFORMED_CBOR"),
         ("§3.1", "§3.2"),
+        repaired=good,
     )
     add(
         "payload-trailing-byte",
@@ -571,6 +653,7 @@ def _payload(vs: VectorSet) -> None:
         good + b"\x00",
         reject("MALFORMED_CBOR"),
         ("§3.1", "§3.2"),
+        repaired=good,
     )
     add(
         "payload-tagged-time",
@@ -578,6 +661,7 @@ def _payload(vs: VectorSet) -> None:
         enc(base(na=dcbor.Tag(1, w.now))),
         reject("MALFORMED_CBOR"),
         ("§3.1", "§3.2"),
+        repaired=enc(base(na=w.now)),
     )
 
     def x25519(name: str, description: str, public: bytes) -> None:
@@ -587,6 +671,7 @@ def _payload(vs: VectorSet) -> None:
             enc(base(keys=[keys[0], key(1, pub=public)])),
             reject("INVALID_FLEET_KEY"),
             ("§3.3",),
+            repaired=enc(base()),
         )
 
     x25519("fleet-key-x25519-zero", "The X25519 u-coordinate 0 (small order).", bytes(32))
@@ -613,6 +698,7 @@ def _payload(vs: VectorSet) -> None:
             enc(base(keys=[key(0, pub=public), *keys[1:]])),
             reject("INVALID_FLEET_KEY"),
             ("§3.3",),
+            repaired=enc(base()),
         )
 
     ed25519("fleet-key-ed25519-identity", "The Ed25519 identity point.", b"\x01" + bytes(31))
@@ -637,7 +723,14 @@ def _payload(vs: VectorSet) -> None:
 
     def p256(name: str, description: str, public: bytes) -> None:
         entry = {1: "hsm-01.p256-ecdsa", 2: "p256-ecdsa", 3: public, 4: "signing"}
-        add(name, description, enc(base(keys=[entry])), reject("INVALID_FLEET_KEY"), ("§3.3",))
+        add(
+            name,
+            description,
+            enc(base(keys=[entry])),
+            reject("INVALID_FLEET_KEY"),
+            ("§3.3",),
+            repaired=enc(base(keys=[{**entry, 3: ecdsa}])),
+        )
 
     p256(
         "fleet-key-p256-compressed",
@@ -670,6 +763,7 @@ def _payload(vs: VectorSet) -> None:
         enc(base(keys=[key(0, pub=[keys[0][3]]), *keys[1:]])),
         reject("MALFORMED_CBOR"),
         ("§3.1", "§3.2"),
+        repaired=enc(base()),
     )
     add(
         "payload-array-at-depth-3",
@@ -678,6 +772,7 @@ def _payload(vs: VectorSet) -> None:
         enc(base(keys=[key(0, pub=[]), *keys[1:]])),
         reject("MALFORMED_BUNDLE"),
         ("§3.1", "§3.2"),
+        repaired=enc(base()),
     )
     top = 1 + 2 * len(base())  # the map, its keys and values, the keys array itself
     add(
@@ -687,6 +782,7 @@ def _payload(vs: VectorSet) -> None:
         enc(base(keys=[0] * (4096 - top))),
         reject("MALFORMED_BUNDLE"),
         ("§3.1", "§3.2"),
+        no_twin="no-neighbour: no valid payload has 4096 data items; a later rule rejects",
     )
     add(
         "payload-4097-items",
@@ -695,6 +791,7 @@ def _payload(vs: VectorSet) -> None:
         enc(base(keys=[0] * (4097 - top))),
         reject("MALFORMED_CBOR"),
         ("§3.1", "§3.2"),
+        no_twin="precedence: no valid payload has this many items; the cap decides before fields",
     )
 
 
@@ -763,12 +860,17 @@ def _cose(vs: VectorSet) -> None:
         *,
         spec: Sequence[str] = ("§4.1", "§4.2", "§5.4"),
         repaired: bytes | None = None,
+        repaired_root: bytes | None = None,
+        no_twin: str | None = None,
     ) -> None:
         pinned = b64(root or w.signed_root)
         twin = (
             None
-            if repaired is None
-            else {"signed_bundle_b64": b64(repaired), "trust_root_b64": pinned}
+            if repaired is None and repaired_root is None
+            else {
+                "signed_bundle_b64": b64(signed if repaired is None else repaired),
+                "trust_root_b64": pinned if repaired_root is None else b64(repaired_root),
+            }
         )
         vs.add(
             fam,
@@ -778,6 +880,7 @@ def _cose(vs: VectorSet) -> None:
             {"signed_bundle_b64": b64(signed), "trust_root_b64": pinned},
             want,
             repaired=twin,
+            no_twin=no_twin,
         )
 
     good = w.signed_bundle()
@@ -847,12 +950,14 @@ def _cose(vs: VectorSet) -> None:
         "The independent signature with one bit changed.",
         w.countersign(_edit_sign1(signed_only, signature=_flip(sig, 10))),
         reject("BAD_INDEPENDENT_SIGNATURE"),
+        repaired=good,
     )
     add(
         "payload-changed-after-signing",
         "The payload replaced after both signatures.",
         _edit_sign1(good, payload=w.bundle(not_after=w.now + 2 * 365 * 86400)),
         reject("BAD_INDEPENDENT_SIGNATURE"),
+        repaired=good,
     )
     # Strict Ed25519 (SPEC §2.4.5, §4.3), each rule alone; the twin is the honest bundle.
     parsed = cose.parse_unverified_sign1(signed_only)
@@ -932,6 +1037,7 @@ def _cose(vs: VectorSet) -> None:
         "The independent Ed25519 signature with S + L.",
         w.countersign(_edit_sign1(signed_only, signature=sig[:32] + s.to_bytes(32, "little"))),
         reject("BAD_INDEPENDENT_SIGNATURE"),
+        repaired=good,
     )
     p_only = wp.sign(wp.bundle())
     psig = cose.parse_unverified_sign1(p_only).signature
@@ -942,6 +1048,7 @@ def _cose(vs: VectorSet) -> None:
         wp.countersign(_edit_sign1(p_only, signature=psig[:32] + high.to_bytes(32, "big"))),
         reject("BAD_INDEPENDENT_SIGNATURE"),
         wp.signed_root,
+        repaired=wp.signed_bundle(),
     )
 
     stranger = role_signer("stranger")
@@ -950,6 +1057,7 @@ def _cose(vs: VectorSet) -> None:
         "Signed by a key the trust root does not hold.",
         w.countersign(w.sign(w.bundle(), stranger)),
         reject("UNKNOWN_KEY"),
+        repaired=good,
     )
     add(
         "independent-signature-by-operator-key",
@@ -965,30 +1073,35 @@ def _cose(vs: VectorSet) -> None:
         "Signed by a fleet key the bundle itself carries: keys never come from the data.",
         w.countersign(w.sign(w.bundle(), hsm)),
         reject("UNKNOWN_KEY"),
+        repaired=good,
     )
     add(
         "countersignature-by-unknown-key",
         "Countersigned by a key the trust root does not hold.",
         w.countersign(signed_only, stranger),
         reject("UNKNOWN_KEY"),
+        repaired=good,
     )
     add(
         "countersignature-by-independent-key",
         "Countersigned by the independent key, which holds no operator role.",
         w.countersign(signed_only, w.independent),
         reject("UNKNOWN_KEY"),
+        repaired=good,
     )
     add(
         "independent-alg-mismatch",
         "The independent signature claims ES256 for an Ed25519 key.",
         w.countersign(w.sign(w.bundle(), _AlgLiar(w.independent, -7))),
         reject("ALG_MISMATCH"),
+        repaired=good,
     )
     add(
         "countersignature-alg-mismatch",
         "A countersignature claims ES256 for an Ed25519 key.",
         w.countersign(signed_only, _AlgLiar(w.operator, -7)),
         reject("ALG_MISMATCH"),
+        repaired=good,
     )
     add(
         "independent-p256-key-claims-eddsa",
@@ -996,6 +1109,7 @@ def _cose(vs: VectorSet) -> None:
         wp.countersign(wp.sign(wp.bundle(), _AlgLiar(wp.independent, -8))),
         reject("ALG_MISMATCH"),
         wp.signed_root,
+        repaired=wp.signed_bundle(),
     )
 
     two_ind = w.sign_root(
@@ -1012,12 +1126,19 @@ def _cose(vs: VectorSet) -> None:
         good,
         reject("INDEPENDENT_THRESHOLD_NOT_MET"),
         two_ind,
+        repaired_root=w.sign_root(
+            w.make_root(
+                1, independent=[(INDEPENDENT_ORG, w.independent), ("Second Auditor", ind2)]
+            ),
+            [w.independent, ind2, w.operator],
+        ),
     )
     add(
         "no-countersignature",
         "Signed by the independent party only.",
         signed_only,
         reject("COUNTERSIGNATURE_THRESHOLD_NOT_MET"),
+        repaired=good,
     )
     add(
         "operator-threshold-two-one-organisation",
@@ -1025,6 +1146,7 @@ def _cose(vs: VectorSet) -> None:
         good,
         reject("COUNTERSIGNATURE_THRESHOLD_NOT_MET"),
         two_ops_root,
+        repaired=w.countersign(good, op2),
     )
     op3 = role_signer("operator 3")
     same_org = w.sign_root(
@@ -1041,6 +1163,7 @@ def _cose(vs: VectorSet) -> None:
         w.countersign(good, op2),
         reject("COUNTERSIGNATURE_THRESHOLD_NOT_MET"),
         same_org,
+        repaired=w.countersign(good, op3),
     )
 
     (cs,) = cose.parse_unverified_sign1(good).countersignatures
@@ -1049,6 +1172,7 @@ def _cose(vs: VectorSet) -> None:
         "The countersignature with one bit changed.",
         _edit_sign1(good, countersignatures=(replace(cs, signature=_flip(cs.signature, 5)),)),
         reject("BAD_COUNTERSIGNATURE"),
+        repaired=good,
     )
     (other_cs,) = cose.parse_unverified_sign1(w.signed_bundle("other-fleet", 1)).countersignatures
     add(
@@ -1056,6 +1180,7 @@ def _cose(vs: VectorSet) -> None:
         "A countersignature moved from another bundle.",
         _edit_sign1(signed_only, countersignatures=(other_cs,)),
         reject("BAD_COUNTERSIGNATURE"),
+        repaired=good,
     )
     two_ind_one = w.sign_root(
         w.make_root(1, independent=[(INDEPENDENT_ORG, w.independent), ("Second Auditor", ind2)]),
@@ -1068,6 +1193,7 @@ def _cose(vs: VectorSet) -> None:
         _edit_sign1(w.sign(w.bundle(), ind2), countersignatures=(cs,)),
         reject("BAD_COUNTERSIGNATURE"),
         two_ind_one,
+        repaired=w.countersign(w.sign(w.bundle(), ind2)),
     )
     with_two = w.countersign(good, op2)
     first, second = cose.parse_unverified_sign1(with_two).countersignatures
@@ -1079,6 +1205,7 @@ def _cose(vs: VectorSet) -> None:
         ),
         reject("BAD_COUNTERSIGNATURE"),
         one_of_two,
+        repaired=with_two,
     )
     parsed = cose.parse_unverified_sign1(signed_only)
     v1_structure = cbor_encode(
@@ -1092,6 +1219,7 @@ def _cose(vs: VectorSet) -> None:
             good, countersignatures=(replace(cs, signature=w.operator.sign(v1_structure)),)
         ),
         reject("BAD_COUNTERSIGNATURE"),
+        repaired=good,
     )
 
     body = _raw(good)
@@ -1268,10 +1396,24 @@ def _cose(vs: VectorSet) -> None:
             "The COSE_Sign1 array with a one-byte count.",
             lambda: b"\xd2\x98\x04" + good[2:],
         ),
-        ("cose-empty-input", "No bytes at all.", lambda: b""),
     ]
     for name, description, make in malformed:
-        add(name, description, make(), reject("MALFORMED_COSE"), spec=("§4.1", "§4.2"))
+        add(
+            name,
+            description,
+            make(),
+            reject("MALFORMED_COSE"),
+            spec=("§4.1", "§4.2"),
+            repaired=good,
+        )
+    add(
+        "cose-empty-input",
+        "No bytes at all.",
+        b"",
+        reject("MALFORMED_COSE"),
+        spec=("§4.1", "§4.2"),
+        no_twin="no-neighbour: the input is empty",
+    )
 
 
 def add_bundle_families(vs: VectorSet) -> None:

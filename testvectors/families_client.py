@@ -143,6 +143,8 @@ class _Client:
         state: ClientState | _LegacyState | None = None,
         repaired: Sequence[Step] | None = None,
         repaired_root: bytes | None = None,
+        no_twin: str | None = None,
+        alone: Sequence[Sequence[bytes]] | None = None,
     ) -> None:
         pinned = root or w.signed_root
         twin = (
@@ -158,6 +160,17 @@ class _Client:
             self._input(pinned, state, steps),
             [s.want for s in steps],
             repaired=twin,
+            no_twin=no_twin,
+            alone=None
+            if alone is None
+            else [
+                self._input(
+                    pinned,
+                    state,
+                    [Step(p, s.want, s.now, s.fleet) for p, s in zip(a, steps, strict=True)],
+                )
+                for a in alone
+            ],
         )
 
     def one(
@@ -216,6 +229,8 @@ def _steps_1_to_4(c: _Client) -> None:
         w,
         bytes(1001),
         reject("PACKAGE_TOO_LARGE", 1),
+        no_twin="precedence: 1001 zero bytes are also not a package (size before parsing)",
+        alone=[[w.fresh_package()], [bytes(1000)]],
     )
 
     w = World()
@@ -227,6 +242,7 @@ def _steps_1_to_4(c: _Client) -> None:
         b"\xff",
         reject("MALFORMED_CBOR", 2),
         spec=["§3.1"],
+        no_twin="no-neighbour: the package is one stray break byte",
     )
     c.one(
         "package-map-non-minimal-head",
@@ -244,6 +260,7 @@ def _steps_1_to_4(c: _Client) -> None:
         b"\x81" * 100 + b"\x00",
         reject("MALFORMED_CBOR", 2),
         spec=["§3.1"],
+        no_twin="no-neighbour: the package is only nested arrays",
     )
     c.one(
         "package-is-an-array",
@@ -252,6 +269,7 @@ def _steps_1_to_4(c: _Client) -> None:
         cbor_encode([1, b"x", "y"]),
         reject("MALFORMED_PACKAGE", 2),
         spec=["§7.1"],
+        no_twin="no-neighbour: the input is another kind of object (an array)",
     )
     value = _package_map(fresh)
     c.one(
@@ -431,6 +449,11 @@ def _steps_1_to_4(c: _Client) -> None:
         w.package(signed, index, w.checkpoint(witnesses=(), root_hash=b"\x42" * 32), hashes=()),
         reject("QUORUM_NOT_MET", 4),
         spec=["§2.8"],
+        no_twin="precedence: no cosignatures and a forged root (quorum before inclusion)",
+        alone=[
+            [w.package(signed, index, w.checkpoint(witnesses=()))],
+            [w.package(signed, index, w.checkpoint(root_hash=b"\x42" * 32), hashes=())],
+        ],
     )
     stranger = CosignatureV1Signer("witness.example/w3", b"\x33" * 32)
     c.one(
@@ -498,6 +521,7 @@ def _steps_1_to_4(c: _Client) -> None:
         w,
         w.package(signed, index, w.checkpoint(cosign_at=both_bad)),
         reject("QUORUM_NOT_MET", 4),
+        no_twin="precedence: one stale and one future cosignature, both required",
     )
     wa = World(quorum="any")
     sa, ia = wa.publish()
@@ -575,6 +599,8 @@ def _max_rotations(c: _Client) -> None:
         reject("TRUST_ROOT_CHAIN_TOO_LONG", 2),
         state=held,
         spec=["§7.1"],
+        no_twin="precedence: 17 rotations, one malformed (chain length before entries)",
+        alone=[[p17.encode()], [cbor_encode({**value, 5: [*rotations[1:4], [], *rotations[5:]]})]],
     )
     c.one(
         "package-malformed-consistency-beside-17-rotations",
@@ -585,6 +611,8 @@ def _max_rotations(c: _Client) -> None:
         reject("MALFORMED_PACKAGE", 2),
         state=held,
         spec=["§7.1"],
+        no_twin="precedence: a malformed proof beside 17 rotations (key 4 before key 5)",
+        alone=[[cbor_encode({**value, 4: [0, [bytes(31)]], 5: rotations[1:]})], [p17.encode()]],
     )
     # Nesting (SPEC §7.1): at most 4 levels below the package map; a hash is at depth 4.
     w = World()
@@ -1433,6 +1461,7 @@ def _steps_10_11(c: _Client) -> None:
             Step(p3, ACCEPT, w.now),
             Step(staging, ACCEPT, w.now),
         ],
+        no_twin="sequence: two rollbacks and an equivocation in one client's run",
     )
 
     def after_epoch_1(
@@ -2038,7 +2067,22 @@ def _fleet_scale(c: _Client) -> None:
         wa,
         wa.package(sa, ia, wa.checkpoint(cosign_at=either)),
         reject("STALE_COSIGNATURE", 4),
+        no_twin="precedence: a stale and a future cosignature, either meeting the quorum",
     )
+
+
+def _grown(w: World, signed: bytes) -> bytes:
+    """``signed`` appended to ``w``'s log, packaged with a consistency proof from the last size."""
+    size = w.size
+    return w.package(signed, w.append(signed), w.checkpoint(), consistency_from=size)
+
+
+def _fork_package(first: bytes, fleet: str) -> bytes:
+    """A size-2 fork of a log whose entry 0 is ``first``: ``fleet``'s epoch 1 at entry 1."""
+    fork = World()
+    fork.append(first)
+    signed = fork.signed_bundle(fleet, 1)
+    return fork.package(signed, fork.append(signed), fork.checkpoint())
 
 
 def _role_signers(w: World) -> list[Signer]:
@@ -2066,6 +2110,15 @@ def _precedence(c: _Client) -> None:
         ),
         reject("BAD_INCLUSION_PROOF", 5),
         spec=["§5.3"],
+        no_twin="precedence: a rotation not in the log and unsigned (inclusion first)",
+        alone=[
+            [
+                _rotation_package(
+                    w, [w.sign_root(w.make_root(2), signers(w))], w.operator, indices=[0]
+                )
+            ],
+            [_rotation_package(w, [w.sign_root(w.make_root(2), [w.independent])], w.operator)],
+        ],
     )
     # All inclusions before any entry is used: entry 1 is badly signed, entry 2 not included.
     w = World()
@@ -2081,6 +2134,15 @@ def _precedence(c: _Client) -> None:
         _rotation_package(w, [bad2, v3], w.operator, indices=[1, 0]),
         reject("BAD_INCLUSION_PROOF", 5),
         spec=["§5.3"],
+        no_twin="precedence: an unsigned rotation, then one not in the log (inclusion first)",
+        alone=[
+            [
+                _rotation_package(
+                    w, [w.sign_root(w.make_root(2), signers(w)), v3], w.operator, indices=[1, 0]
+                )
+            ],
+            [_rotation_package(w, [bad2, v3], w.operator)],
+        ],
     )
     # Step 5.2 before 5.4: the versions' order before the first rotation's signatures.
     w = World()
@@ -2097,6 +2159,20 @@ def _precedence(c: _Client) -> None:
         ),
         reject("TRUST_ROOT_VERSION", 5),
         spec=["§5.3"],
+        no_twin="precedence: an unsigned rotation, then a skipped version (order first)",
+        alone=[
+            [
+                _rotation_package(
+                    w,
+                    [
+                        w.sign_root(w.make_root(2), signers(w)),
+                        w.sign_root(w.make_root(4), signers(w)),
+                    ],
+                    w.operator,
+                )
+            ],
+            [_rotation_package(w, [bad2, w.sign_root(w.make_root(3), signers(w))], w.operator)],
+        ],
     )
     # An index beyond any tree: a uint the tree cannot hold is not included (step 5.1).
     w = World()
@@ -2134,7 +2210,13 @@ def _precedence(c: _Client) -> None:
             Step(second, ACCEPT, w.now),
             Step(fork.package(w.entries[0], 0, fork.checkpoint()), reject("ROLLBACK", 10), w.now),
         ],
+        no_twin="precedence: a rollback under a split view (step 10 before step 11)",
+        alone=[
+            [second, w.package(w.entries[0], 0, w.checkpoint())],
+            [second, _fork_package(w.entries[0], "staging.vault")],
+        ],
     )
+    honest = w.package(w.entries[0], 0, w.checkpoint())
     c.add(
         "epoch-conflict-under-a-split-view",
         "Epoch 1 accepted, and again under the honest size-2 checkpoint; then another epoch-1 "
@@ -2143,8 +2225,13 @@ def _precedence(c: _Client) -> None:
         w,
         [
             Step(first, ACCEPT, w.now),
-            Step(w.package(w.entries[0], 0, w.checkpoint()), ACCEPT, w.now),
+            Step(honest, ACCEPT, w.now),
             Step(fork.package(other1, 1, fork.checkpoint()), reject("EPOCH_CONFLICT", 10), w.now),
+        ],
+        no_twin="precedence: an equivocation under a split view (step 10 before step 11)",
+        alone=[
+            [first, honest, _grown(w, other1)],
+            [first, honest, fork.package(w.entries[0], 0, fork.checkpoint())],
         ],
     )
     # Step 9 before step 10: an expired bundle that is also a rollback.
@@ -2159,6 +2246,11 @@ def _precedence(c: _Client) -> None:
         "EXPIRED (step 9) decides before ROLLBACK (step 10) (a precedence vector: two faults).",
         w,
         [Step(second, ACCEPT, w.now - 366 * DAY), Step(later, reject("EXPIRED", 9), w.now)],
+        no_twin="precedence: an expired rollback (step 9 before step 10)",
+        alone=[
+            [first, later],
+            [second, _grown(w, w.signed_bundle(DEFAULT_FLEET, 1, not_after=w.now + 400 * DAY))],
+        ],
     )
     # Steps 3-4 use the root before the package: a rotation to a longer max_cosignature_age
     # does not rescue the stale cosignatures of the package that carries it.
@@ -2447,6 +2539,7 @@ def _max_package_bytes(c: _Client) -> None:
         reject("PACKAGE_TOO_LARGE", 1),
         root=pinned,
         spec=["§7.1", "§11"],
+        repaired=padded(MAX_PACKAGE_BYTES),
     )
 
 
@@ -2527,6 +2620,7 @@ def _package_shapes(c: _Client) -> None:
         cbor_encode(0),
         reject("MALFORMED_PACKAGE", 2),
         spec=["§7.1"],
+        no_twin="no-neighbour: the input is another kind of object (an integer)",
     )
     hashes = [bytes(32)] * 2037
     w = World(limits=replace(DEFAULT_LIMITS, max_package_bytes=2**20))
@@ -2540,6 +2634,7 @@ def _package_shapes(c: _Client) -> None:
         cbor_encode({**value, 4: [7, hashes]}),
         reject("MALFORMED_PACKAGE", 2),
         spec=["§3.1", "§7.1"],
+        no_twin="no-neighbour: no valid package has 2048 data items; a later rule rejects",
     )
     c.one(
         "package-2049-items",
@@ -2549,6 +2644,7 @@ def _package_shapes(c: _Client) -> None:
         cbor_encode({**value, 4: [7, [*hashes, bytes(32)]]}),
         reject("MALFORMED_CBOR", 2),
         spec=["§3.1", "§7.1"],
+        no_twin="precedence: no valid package has this many items; the cap decides first",
     )
     w = World()
     v2 = w.sign_root(w.make_root(2), _role_signers(w))

@@ -68,6 +68,8 @@ def add_evidence_family(vs: VectorSet) -> None:
         spec: Sequence[str] = (),
         *,
         repaired: bytes | None = None,
+        no_twin: str | None = None,
+        alone: Sequence[bytes] | None = None,
     ) -> None:
         pinned = b64(w.signed_root)
         vs.add(
@@ -80,6 +82,10 @@ def add_evidence_family(vs: VectorSet) -> None:
             repaired=None
             if repaired is None
             else {"trust_root_b64": pinned, "evidence_b64": b64(repaired)},
+            no_twin=no_twin,
+            alone=None
+            if alone is None
+            else [{"trust_root_b64": pinned, "evidence_b64": b64(a)} for a in alone],
         )
 
     def enc(evidence: dict[str, Any]) -> bytes:
@@ -106,18 +112,21 @@ def add_evidence_family(vs: VectorSet) -> None:
         "The same checkpoint twice shows no split view.",
         enc(split_view_evidence(ours, ours, origin=LOG_ORIGIN, **_SEEN)),
         reject("UNFOUNDED_EVIDENCE"),
+        repaired=enc(split),
     )
     add(
         "split-view-different-sizes",
         "Checkpoints of sizes 1 and 2 are not a split view.",
         enc(split_view_evidence(w.checkpoint(1), ours, origin=LOG_ORIGIN, **_SEEN)),
         reject("UNFOUNDED_EVIDENCE"),
+        repaired=enc(split),
     )
     add(
         "split-view-forged-checkpoint",
         "The second checkpoint's log signature does not verify: the log did not sign it.",
         enc(split_view_evidence(ours, _forge_log_signature(theirs), origin=LOG_ORIGIN, **_SEEN)),
         reject("BAD_NOTE_SIGNATURE"),
+        repaired=enc(split),
     )
     other_origin = {**split, "origin": "other.example/log"}
     add(
@@ -125,6 +134,7 @@ def add_evidence_family(vs: VectorSet) -> None:
         "Evidence about another log than the trust root's.",
         enc(other_origin),
         reject("WRONG_ORIGIN"),
+        repaired=enc(split),
     )
 
     prefix = compact_range(2, fork.store).hashes
@@ -153,6 +163,7 @@ def add_evidence_family(vs: VectorSet) -> None:
         "Two checkpoints of one history.",
         enc(consistent),
         reject("UNFOUNDED_EVIDENCE"),
+        repaired=enc(inconsistent),
     )
     tampered = dict(inconsistent)
     tampered["prefix"] = [b64(bytes(32)) for _ in prefix]
@@ -161,6 +172,7 @@ def add_evidence_family(vs: VectorSet) -> None:
         "A prefix that the proof does not lead from.",
         enc(tampered),
         reject("UNFOUNDED_EVIDENCE"),
+        repaired=enc(inconsistent),
     )
 
     # Each part of the inconsistent_checkpoints claim false alone (SPEC §8.4.2).
@@ -222,6 +234,8 @@ def add_evidence_family(vs: VectorSet) -> None:
         ranges: Sequence[EntryRange],
         want: Want,
         fingerprints: Sequence[str] = (),
+        *,
+        repaired: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         evidence = entries_evidence(
             cp,
@@ -233,10 +247,17 @@ def add_evidence_family(vs: VectorSet) -> None:
             origin=LOG_ORIGIN,
             **_SEEN,
         )
-        add(name, description, enc(evidence), want, ["§8.2", "§8.4.2"])
+        add(
+            name,
+            description,
+            enc(evidence),
+            want,
+            ["§8.2", "§8.4.2"],
+            repaired=None if repaired is None else enc(repaired),
+        )
         return dict(evidence)
 
-    entries(
+    gap = entries(
         "entries-epoch-gap",
         "Epoch 1 at entry 0, epoch 3 at entry 1: epoch 2 is shown absent.",
         "EPOCH_GAP",
@@ -308,7 +329,7 @@ def add_evidence_family(vs: VectorSet) -> None:
             ["§8.4.2", "§8.4.3"],
             repaired=enc(conflict),
         )
-    entries(
+    bad_signature = entries(
         "entries-bad-independent-signature",
         "Entry 3's independent signature does not verify: the log must not hold it.",
         "BAD_INDEPENDENT_SIGNATURE",
@@ -325,10 +346,11 @@ def add_evidence_family(vs: VectorSet) -> None:
         None,
         [_range(bad, 3, 4, size)],
         reject("UNFOUNDED_EVIDENCE"),
+        repaired=bad_signature,
     )
     keys = parse_payload(bad.bundle(DEFAULT_FLEET, 1)).keys
     fingerprint = keys[0].fingerprint
-    entries(
+    unexpected = entries(
         "entries-unexpected-key",
         "Entry 0 carries a key the auditor's allow-list does not hold.",
         "UNEXPECTED_KEY",
@@ -358,6 +380,7 @@ def add_evidence_family(vs: VectorSet) -> None:
         [_range(bad, 0, 1, size)],
         reject("UNFOUNDED_EVIDENCE"),
         ["00" * 32],
+        repaired=unexpected,
     )
     entries(
         "entries-rollback-claim-without-rollback",
@@ -367,6 +390,7 @@ def add_evidence_family(vs: VectorSet) -> None:
         0,
         [_range(bad, 0, 2, size)],
         reject("UNFOUNDED_EVIDENCE"),
+        repaired=gap,
     )
     broken = _range(bad, 0, 2, size)
     altered = EntryRange(
@@ -380,15 +404,36 @@ def add_evidence_family(vs: VectorSet) -> None:
         0,
         [altered],
         reject("UNFOUNDED_EVIDENCE"),
+        repaired=gap,
     )
-    entries(
+    # A true gap with an entry of another fleet between (issue 17: one fault): epoch 1 at 0,
+    # another fleet at 1, epoch 3 at 2. The vector leaves entry 1 out; its twin carries it.
+    gapped = World()
+    gapped.publish(DEFAULT_FLEET, 1)
+    gapped.publish("other-fleet", 1)
+    gapped.append(gapped.signed_bundle(DEFAULT_FLEET, 3, previous=b"\x33" * 32))
+
+    def gap_claim(ranges: Sequence[EntryRange]) -> bytes:
+        return enc(
+            entries_evidence(
+                gapped.checkpoint(),
+                ranges,
+                reason="EPOCH_GAP",
+                index=2,
+                related=0,
+                origin=LOG_ORIGIN,
+                **_SEEN,
+            )
+        )
+
+    add(
         "entries-gap-without-the-entries-between",
-        "An epoch-gap claim must carry every entry from related to index.",
-        "EPOCH_GAP",
-        2,
-        0,
-        [_range(bad, 0, 1, size), _range(bad, 2, 3, size)],
+        "An epoch-gap claim (epoch 1 at entry 0, epoch 3 at entry 2) must carry every entry "
+        "from related to index; entry 1, of another fleet, is left out.",
+        gap_claim([_range(gapped, 0, 1, 3), _range(gapped, 2, 3, 3)]),
         reject("UNFOUNDED_EVIDENCE"),
+        ["§8.2", "§8.4.2"],
+        repaired=gap_claim([_range(gapped, 0, 3, 3)]),
     )
 
     # Evidence that the only piece of data the log vouches for, tiles, was served wrong.
@@ -448,6 +493,7 @@ def add_evidence_family(vs: VectorSet) -> None:
             )
         ),
         reject("UNFOUNDED_EVIDENCE"),
+        repaired=enc(tiles),
     )
 
     # The file format (SPEC §8.4.1).
@@ -535,4 +581,9 @@ def add_evidence_family(vs: VectorSet) -> None:
         enc(forged_old),
         reject("MALFORMED_EVIDENCE"),
         ["§8.4.3"],
+        no_twin="precedence: a forged checkpoint and a malformed hash (format first)",
+        alone=[
+            enc({**inconsistent, "prefix": forged_old["prefix"]}),
+            enc({**inconsistent, "old_checkpoint": forged_old["old_checkpoint"]}),
+        ],
     )

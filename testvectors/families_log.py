@@ -52,6 +52,12 @@ def _lines(text: str, sigs: Sequence[note.Signature]) -> bytes:
 # --- merkle (SPEC §2.1-§2.3) -----------------------------------------------------------------
 
 
+def _forge_all(signed_note: bytes) -> bytes:
+    """``signed_note`` with one bit of every signature changed."""
+    text, sigs = note.parse_unverified(signed_note)
+    return _lines(text, [note.Signature(x.name, x.key_hash, _flip(x.signature)) for x in sigs])
+
+
 def _merkle(vs: VectorSet) -> None:
     fam, src = "merkle", pub.RFC9162_SOURCE
     entries = [bytes.fromhex(h) for h in pub.RFC9162_LEAF_INPUTS_HEX]
@@ -119,76 +125,88 @@ def _merkle(vs: VectorSet) -> None:
             "A leaf index equal to the tree size is outside the tree, whatever the proof.",
             inclusion(7, 7, [], roots[7], leaf_hash(entries[7])),
             "BAD_INCLUSION_PROOF",
+            inclusion(7, 8, inclusion_proof(7, 8, store), roots[8], leaf_hash(entries[7])),
         ),
         (
             "inclusion-in-empty-tree",
             "Nothing is included in the tree of size 0.",
             inclusion(0, 0, [], EMPTY_ROOT, leaf_hash(entries[0])),
             "BAD_INCLUSION_PROOF",
+            inclusion(0, 1, [], roots[1], leaf_hash(entries[0])),
         ),
         (
             "inclusion-proof-one-hash-too-many",
             "A proof one hash longer than index and size allow is rejected, not truncated.",
             inclusion(5, 8, [*p58, bytes(32)], roots[8], leaf5),
             "MALFORMED_PROOF",
+            inclusion(5, 8, p58, roots[8], leaf5),
         ),
         (
             "inclusion-proof-one-hash-too-few",
             "A proof one hash shorter than index and size require.",
             inclusion(5, 8, p58[:-1], roots[8], leaf5),
             "MALFORMED_PROOF",
+            inclusion(5, 8, p58, roots[8], leaf5),
         ),
         (
             "inclusion-proof-hash-of-31-bytes",
             "A proof hash that is not exactly 32 bytes.",
             inclusion(5, 8, [p58[0][:31], *p58[1:]], roots[8], leaf5),
             "MALFORMED_PROOF",
+            inclusion(5, 8, p58, roots[8], leaf5),
         ),
         (
             "inclusion-single-leaf-tree-with-a-hash",
             "The proof of the only leaf of a tree of size 1 is empty; one hash is too many.",
             inclusion(0, 1, [roots[1]], roots[1], leaf_hash(entries[0])),
             "MALFORMED_PROOF",
+            inclusion(0, 1, [], roots[1], leaf_hash(entries[0])),
         ),
         (
             "inclusion-proof-hashes-reversed",
             "The right hashes in the wrong order lead to another root.",
             inclusion(5, 8, list(reversed(p58)), roots[8], leaf5),
             "BAD_INCLUSION_PROOF",
+            inclusion(5, 8, p58, roots[8], leaf5),
         ),
         (
             "inclusion-proof-of-sibling-index",
             "The proof of entry 4 (same length) does not prove entry 5.",
             inclusion(5, 8, inclusion_proof(4, 8, store), roots[8], leaf5),
             "BAD_INCLUSION_PROOF",
+            inclusion(5, 8, p58, roots[8], leaf5),
         ),
         (
             "inclusion-leaf-of-another-entry",
             "Entry 4's leaf hash with entry 5's proof and index.",
             inclusion(5, 8, p58, roots[8], leaf_hash(entries[4])),
             "BAD_INCLUSION_PROOF",
+            inclusion(5, 8, p58, roots[8], leaf5),
         ),
         (
             "inclusion-root-of-another-size",
             "A proof in the tree of size 8 checked against the root of size 7.",
             inclusion(5, 8, p58, roots[7], leaf5),
             "BAD_INCLUSION_PROOF",
+            inclusion(5, 8, p58, roots[8], leaf5),
         ),
         (
             "inclusion-entry-hash-without-leaf-prefix",
             "SHA-256 of the entry without the 0x00 leaf prefix is not its leaf hash.",
             inclusion(5, 8, p58, roots[8], hashlib.sha256(entries[5]).digest()),
             "BAD_INCLUSION_PROOF",
+            inclusion(5, 8, p58, roots[8], leaf5),
         ),
         (
             "inclusion-proof-hash-flipped",
             "One bit of one proof hash changed.",
             inclusion(5, 8, [p58[0], _flip(p58[1]), p58[2]], roots[8], leaf5),
             "BAD_INCLUSION_PROOF",
+            inclusion(5, 8, p58, roots[8], leaf5),
         ),
     ]
-    for name, description, inp, reason in bad_inclusion:
-        vs.add(fam, name, description, ["§2.2"], inp, reject(reason))
+    for name, description, inp, reason, twin in bad_inclusion:
+        vs.add(fam, name, description, ["§2.2"], inp, reject(reason), repaired=twin)
 
     def consistency(m: int, n: int, proof: Sequence[bytes], r1: bytes, r2: bytes) -> dict[str, Any]:
         return {
@@ -235,18 +253,21 @@ def _merkle(vs: VectorSet) -> None:
             "A log never shrinks: size 5 to size 3 is rejected whatever the proof.",
             consistency(5, 3, [], roots[5], roots[3]),
             "BAD_CONSISTENCY_PROOF",
+            consistency(3, 5, consistency_proof(3, 5, store), roots[3], roots[5]),
         ),
         (
             "consistency-from-size-0-with-a-hash",
             "From size 0 the proof is empty; one hash is malformed.",
             consistency(0, 5, [roots[5]], EMPTY_ROOT, roots[5]),
             "MALFORMED_PROOF",
+            consistency(0, 5, [], EMPTY_ROOT, roots[5]),
         ),
         (
             "consistency-equal-sizes-different-roots",
             "Two roots for one size are a split view.",
             consistency(3, 3, [], roots[3], roots[4]),
             "BAD_CONSISTENCY_PROOF",
+            consistency(3, 3, [], roots[3], roots[3]),
         ),
         (
             "consistency-empty-trees-different-roots",
@@ -254,12 +275,14 @@ def _merkle(vs: VectorSet) -> None:
             "the empty tree's root).",
             consistency(0, 0, [], EMPTY_ROOT, bytes(32)),
             "BAD_CONSISTENCY_PROOF",
+            consistency(0, 0, [], EMPTY_ROOT, EMPTY_ROOT),
         ),
         (
             "consistency-equal-sizes-with-a-hash",
             "Between equal sizes the proof is empty; one hash is malformed.",
             consistency(3, 3, [roots[3]], roots[3], roots[3]),
             "MALFORMED_PROOF",
+            consistency(3, 3, [], roots[3], roots[3]),
         ),
         (
             "consistency-power-of-two-with-seed-included",
@@ -267,40 +290,46 @@ def _merkle(vs: VectorSet) -> None:
             "includes it is one hash too long.",
             consistency(4, 8, [roots[4], *p48], roots[4], roots[8]),
             "MALFORMED_PROOF",
+            consistency(4, 8, p48, roots[4], roots[8]),
         ),
         (
             "consistency-one-hash-too-few",
             "A consistency proof one hash shorter than the sizes require.",
             consistency(3, 8, p38[:-1], roots[3], roots[8]),
             "MALFORMED_PROOF",
+            consistency(3, 8, p38, roots[3], roots[8]),
         ),
         (
             "consistency-hash-of-33-bytes",
             "A consistency proof hash that is not exactly 32 bytes.",
             consistency(3, 8, [p38[0] + b"\x00", *p38[1:]], roots[3], roots[8]),
             "MALFORMED_PROOF",
+            consistency(3, 8, p38, roots[3], roots[8]),
         ),
         (
             "consistency-proof-hash-flipped",
             "One bit of the proof's first hash changed.",
             consistency(3, 8, [_flip(p38[0]), *p38[1:]], roots[3], roots[8]),
             "BAD_CONSISTENCY_PROOF",
+            consistency(3, 8, p38, roots[3], roots[8]),
         ),
         (
             "consistency-wrong-old-root",
             "A valid proof from size 3 checked against the root of size 4 as the old root.",
             consistency(3, 8, p38, roots[4], roots[8]),
             "BAD_CONSISTENCY_PROOF",
+            consistency(3, 8, p38, roots[3], roots[8]),
         ),
         (
             "consistency-wrong-new-root",
             "A valid proof to size 8 checked against the root of size 7 as the new root.",
             consistency(3, 8, p38, roots[3], roots[7]),
             "BAD_CONSISTENCY_PROOF",
+            consistency(3, 8, p38, roots[3], roots[8]),
         ),
     ]
-    for name, description, inp, reason in bad_consistency:
-        vs.add(fam, name, description, ["§2.3"], inp, reject(reason))
+    for name, description, inp, reason, twin in bad_consistency:
+        vs.add(fam, name, description, ["§2.3"], inp, reject(reason), repaired=twin)
     vs.add(
         fam,
         "consistency-from-size-0-any-new-root",
@@ -388,6 +417,7 @@ def _note(vs: VectorSet) -> None:
         {"note_b64": b64(two), "vkeys": []},
         reject("UNTRUSTED_NOTE"),
         source=pub.NOTE_SOURCE_GO,
+        repaired={"note_b64": b64(two), "vkeys": [pub.NOTE_GO_PETER_VKEY]},
     )
     go_text = pub.NOTE_GO_TWO_SIGNERS[: pub.NOTE_GO_TWO_SIGNERS.index("\n\n") + 1]
     vs.add(
@@ -401,6 +431,10 @@ def _note(vs: VectorSet) -> None:
         },
         reject("MALFORMED_NOTE"),
         source=pub.NOTE_SOURCE_GO,
+        repaired={
+            "note_b64": b64((go_text + "\n" + pub.NOTE_GO_PETER_LINE * 100).encode()),
+            "vkeys": [pub.NOTE_GO_PETER_VKEY],
+        },
     )
     vs.add(
         fam,
@@ -432,6 +466,7 @@ def _note(vs: VectorSet) -> None:
         _lines(_TEXT, [forged]),
         [vkey],
         reject("BAD_NOTE_SIGNATURE"),
+        repaired=signed,
     )
     add(
         "note-text-changed-after-signing",
@@ -439,6 +474,7 @@ def _note(vs: VectorSet) -> None:
         _lines(_TEXT.replace("family", "familY"), [sig]),
         [vkey],
         reject("BAD_NOTE_SIGNATURE"),
+        repaired=signed,
     )
     s = int.from_bytes(sig.signature[32:], "little") + _L
     malleated = note.Signature(
@@ -450,6 +486,7 @@ def _note(vs: VectorSet) -> None:
         _lines(_TEXT, [malleated]),
         [vkey],
         reject("BAD_NOTE_SIGNATURE"),
+        repaired=signed,
     )
     renamed = note.Signature(sig.name, sig.key_hash ^ 1, sig.signature)
     add(
@@ -458,6 +495,7 @@ def _note(vs: VectorSet) -> None:
         _lines(_TEXT, [renamed]),
         [vkey],
         reject("UNTRUSTED_NOTE"),
+        repaired=signed,
     )
     (other,) = note.parse_unverified(note.sign(_TEXT, _OTHER_KEY).encode())[1]
     add(
@@ -481,6 +519,7 @@ def _note(vs: VectorSet) -> None:
         _lines(_TEXT, [forged, sig]),
         [vkey],
         reject("BAD_NOTE_SIGNATURE"),
+        repaired=_lines(_TEXT, [sig, sig]),
     )
     # Strict Ed25519 (SPEC §2.4.5): each rule alone, the twin is the honest signature.
     for r_kind, rule in (
@@ -633,7 +672,7 @@ def _note(vs: VectorSet) -> None:
         ),
     ]
     for name, description, text in malformed:
-        add(name, description, text.encode(), [vkey], reject("MALFORMED_NOTE"))
+        add(name, description, text.encode(), [vkey], reject("MALFORMED_NOTE"), repaired=signed)
     raw = sig.key_hash.to_bytes(4, "big") + sig.signature  # 68 bytes: one '=' of padding
     encoded = b64(raw)
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -644,13 +683,15 @@ def _note(vs: VectorSet) -> None:
         (_TEXT + "\n" + f"\u2014 {sig.name} {encoded[:-2]}{last}=\n").encode(),
         [vkey],
         reject("MALFORMED_NOTE"),
+        repaired=signed,
     )
     add(
         "note-invalid-utf8",
-        "A byte 0xff in the text: not UTF-8.",
-        _TEXT.encode()[:-1] + b"\xff\n\n" + line.encode(),
+        "A byte 0xff in the text the key did sign: not UTF-8.",
+        signed_raw(_TEXT.encode()[:-1] + b"\xff\n"),
         [vkey],
         reject("MALFORMED_NOTE"),
+        repaired=signed,
     )
 
     # Cosignatures (SPEC §2.5).
@@ -698,6 +739,7 @@ def _note(vs: VectorSet) -> None:
         ),
         [wkey],
         reject("BAD_NOTE_SIGNATURE"),
+        repaired=_lines(body, [good]),
     )
     add(
         "cosignature-v1-of-71-bytes",
@@ -705,6 +747,7 @@ def _note(vs: VectorSet) -> None:
         _lines(body, [note.Signature(good.name, good.key_hash, good.signature[:71])]),
         [wkey],
         reject("BAD_NOTE_SIGNATURE"),
+        repaired=_lines(body, [good]),
     )
     plain = raw_key.sign(body.encode()).signature
     add(
@@ -714,6 +757,7 @@ def _note(vs: VectorSet) -> None:
         _lines(body, [note.Signature(witness.name, witness.key_hash, bytes(8) + plain)]),
         [wkey],
         reject("BAD_NOTE_SIGNATURE"),
+        repaired=_lines(body, [good]),
     )
 
 
@@ -804,6 +848,7 @@ def _checkpoint(vs: VectorSet) -> None:
             log=pub.CHECKPOINT_VKEY,
             witnesses=(),
             source=pub.CHECKPOINT_SOURCE,
+            repaired=published.encode(),
         )
     add(
         "cosignature-v1-published-checkpoint",
@@ -834,6 +879,7 @@ def _checkpoint(vs: VectorSet) -> None:
         "A checkpoint signed by the log's key but naming another origin.",
         w.checkpoint(origin="other.example/log"),
         reject("WRONG_ORIGIN"),
+        repaired=w.checkpoint(),
     )
     add(
         "checkpoint-origin-configured-explicitly",
@@ -848,6 +894,7 @@ def _checkpoint(vs: VectorSet) -> None:
         w.checkpoint(),
         reject("WRONG_ORIGIN"),
         origin="log.example/configured",
+        repaired=w.checkpoint(),
     )
     plain = Checkpoint(LOG_ORIGIN, w.size, w.root_hash()).body()
     cosigs = [
@@ -858,6 +905,7 @@ def _checkpoint(vs: VectorSet) -> None:
         "Witness cosignatures alone never make a checkpoint.",
         _lines(plain, cosigs),
         reject("UNTRUSTED_NOTE"),
+        repaired=w.checkpoint(),
     )
     _, sigs = note.parse_unverified(w.checkpoint())
     bad_witness = [
@@ -869,6 +917,7 @@ def _checkpoint(vs: VectorSet) -> None:
         "A cosignature by a configured witness that does not verify rejects the note.",
         _lines(plain, bad_witness),
         reject("BAD_NOTE_SIGNATURE"),
+        repaired=_lines(plain, sigs),
     )
     stranger = CosignatureV1Signer("witness.example/w3", seed("witness witness.example/w3"))
     extra = note.Signature(
@@ -892,6 +941,7 @@ def _checkpoint(vs: VectorSet) -> None:
         return note.sign(text, w.log_signer).encode()
 
     root_b64 = b64(w.root_hash())
+    honest = f"{LOG_ORIGIN}\n3\n{root_b64}\n"  # each body's twin, unless the row names one
     bodies = [
         (
             "checkpoint-text-not-a-checkpoint",
@@ -913,6 +963,7 @@ def _checkpoint(vs: VectorSet) -> None:
             "checkpoint-size-above-max-tree-size",
             "The size 2^63, one above MAX_TREE_SIZE.",
             f"{LOG_ORIGIN}\n{2**63}\n{root_b64}\n",
+            f"{LOG_ORIGIN}\n{2**63 - 1}\n{root_b64}\n",
         ),
         (
             "checkpoint-root-of-31-bytes",
@@ -928,10 +979,17 @@ def _checkpoint(vs: VectorSet) -> None:
             "checkpoint-empty-extension-line",
             "An empty line between the root and an extension line.",
             f"{LOG_ORIGIN}\n3\n{root_b64}\n\next\n",
+            f"{LOG_ORIGIN}\n3\n{root_b64}\next\n",
         ),
     ]
-    for name, description, text in bodies:
-        add(name, description, log_signed(text), reject("MALFORMED_CHECKPOINT"))
+    for name, description, text, *fixed in bodies:
+        add(
+            name,
+            description,
+            log_signed(text),
+            reject("MALFORMED_CHECKPOINT"),
+            repaired=log_signed(fixed[0] if fixed else honest),
+        )
     # MAX_CHECKPOINT_BYTES at the limit and one past it (the bulk is one extension line).
     head = f"{LOG_ORIGIN}\n3\n{root_b64}\n"
     at_limit = head + "x" * (16384 - len(head) - 1) + "\n"
@@ -975,21 +1033,32 @@ def _tlog_proof(vs: VectorSet) -> None:
     log_vkey = w.log_signer.verifier().verifier_key
     witnesses = [x.verifier().verifier_key for x in w.witnesses]
 
-    def add(name: str, description: str, proof: bytes | str, entry: bytes, want: Want) -> None:
-        text = proof if isinstance(proof, bytes) else proof.encode()
-        vs.add(
-            fam,
-            name,
-            description,
-            spec,
-            {
-                "proof_b64": b64(text),
+    def add(  # noqa: PLR0917 (a case's parts, in the order it states them)
+        name: str,
+        description: str,
+        proof: bytes | str,
+        entry: bytes,
+        want: Want,
+        repaired: bytes | str | None = None,
+        repaired_entry: bytes | None = None,
+        no_twin: str | None = None,
+    ) -> None:
+        def inp(proof: bytes | str, entry: bytes) -> dict[str, Any]:
+            return {
+                "proof_b64": b64(proof if isinstance(proof, bytes) else proof.encode()),
                 "entry_b64": b64(entry),
                 "log_vkey": log_vkey,
                 "origin": None,
                 "witness_vkeys": witnesses,
-            },
-            want,
+            }
+
+        twin = (
+            None
+            if repaired is None and repaired_entry is None
+            else inp(proof if repaired is None else repaired, repaired_entry or entry)
+        )
+        vs.add(
+            fam, name, description, spec, inp(proof, entry), want, repaired=twin, no_twin=no_twin
         )
 
     good = w.tlog_proof(3, cp)
@@ -1024,6 +1093,7 @@ def _tlog_proof(vs: VectorSet) -> None:
         text,
         entries[4],
         reject("BAD_INCLUSION_PROOF"),
+        repaired_entry=entries[3],
     )
     add(
         "tlog-proof-index-not-below-size",
@@ -1031,6 +1101,8 @@ def _tlog_proof(vs: VectorSet) -> None:
         TlogProof(7, (), cp).format(),
         entries[3],
         reject("BAD_INCLUSION_PROOF"),
+        repaired=w.tlog_proof(6, cp).format(),
+        repaired_entry=entries[6],
     )
     add(
         "tlog-proof-one-hash-too-many",
@@ -1038,6 +1110,7 @@ def _tlog_proof(vs: VectorSet) -> None:
         TlogProof(3, (*good.hashes, bytes(32)), cp).format(),
         entries[3],
         reject("MALFORMED_PROOF"),
+        repaired=text,
     )
     header_end = text.index("\nindex ")
     malformed = [
@@ -1078,7 +1151,7 @@ def _tlog_proof(vs: VectorSet) -> None:
         ),
     ]
     for name, description, proof_text in malformed:
-        add(name, description, proof_text, entries[3], reject("MALFORMED_PROOF"))
+        add(name, description, proof_text, entries[3], reject("MALFORMED_PROOF"), repaired=text)
     _, sigs = note.parse_unverified(cp)
     cp_text = note.parse_unverified(cp)[0]
     forged = _lines(
@@ -1091,6 +1164,7 @@ def _tlog_proof(vs: VectorSet) -> None:
         TlogProof(3, good.hashes, forged).format(),
         entries[3],
         reject("BAD_NOTE_SIGNATURE"),
+        repaired=text,
     )
     add(
         "tlog-proof-checkpoint-of-another-origin",
@@ -1098,6 +1172,7 @@ def _tlog_proof(vs: VectorSet) -> None:
         TlogProof(3, good.hashes, w.checkpoint(origin="other.example/log")).format(),
         entries[3],
         reject("WRONG_ORIGIN"),
+        repaired=text,
     )
     add(
         "tlog-proof-checkpoint-without-signatures",
@@ -1105,6 +1180,7 @@ def _tlog_proof(vs: VectorSet) -> None:
         TlogProof(3, good.hashes, (cp_text + "\n").encode()).format(),
         entries[3],
         reject("MALFORMED_NOTE"),
+        repaired=text,
     )
     add(
         "tlog-proof-checkpoint-only-cosigned",
@@ -1112,6 +1188,7 @@ def _tlog_proof(vs: VectorSet) -> None:
         TlogProof(3, good.hashes, _lines(cp_text, sigs[1:])).format(),
         entries[3],
         reject("UNTRUSTED_NOTE"),
+        repaired=text,
     )
 
 
@@ -1185,81 +1262,115 @@ def _policy(vs: VectorSet) -> None:
         "The quorum line names a group defined on a later line: a forward reference.",
         f"witness w1 {w1}\nquorum a\ngroup a any w1\n",
         reject("MALFORMED_POLICY"),
+        repaired=f"witness w1 {w1}\ngroup a any w1\nquorum a\n",
     )
     malformed = [
-        ("policy-no-quorum", "No quorum line.", f"log {log}\n"),
-        ("policy-two-quorum-lines", "Two quorum lines.", canonical + "quorum w1\nquorum w2\n"),
+        ("policy-no-quorum", "No quorum line.", f"log {log}\n", f"log {log}\nquorum none\n"),
+        (
+            "policy-two-quorum-lines",
+            "Two quorum lines.",
+            canonical + "quorum w1\nquorum w2\n",
+            canonical + "quorum w1\n",
+        ),
         (
             "policy-name-defined-twice",
             "A witness and a group of one name.",
             canonical + "group w1 any w2 w3\nquorum w1\n",
+            canonical + "group g1 any w2 w3\nquorum g1\n",
         ),
         (
             "policy-forward-reference",
             "A group naming a group defined later.",
             canonical + "group a any b\ngroup b any w1\nquorum a\n",
+            canonical + "group b any w1\ngroup a any b\nquorum a\n",
         ),
         (
             "policy-none-defined",
             "The predefined name none defined as a group.",
             canonical + "group none any w1\nquorum none\n",
+            canonical + "group n any w1\nquorum n\n",
         ),
         (
             "policy-member-listed-twice",
             "One witness listed twice as a member in the policy.",
             canonical + "group a any w1 w2\ngroup b any w1 w3\nquorum a\n",
+            canonical + "group a any w1 w2\ngroup b any w3\nquorum a\n",
         ),
-        ("policy-threshold-zero", "A threshold of 0.", canonical + "group a 0 w1 w2\nquorum a\n"),
+        (
+            "policy-threshold-zero",
+            "A threshold of 0.",
+            canonical + "group a 0 w1 w2\nquorum a\n",
+            canonical + "group a 1 w1 w2\nquorum a\n",
+        ),
         (
             "policy-threshold-above-members",
             "A threshold of 3 for 2 members.",
             canonical + "group a 3 w1 w2\nquorum a\n",
+            canonical + "group a 2 w1 w2\nquorum a\n",
         ),
         (
             "policy-threshold-leading-zero",
             "A threshold written 02.",
             canonical + "group a 02 w1 w2\nquorum a\n",
+            canonical + "group a 2 w1 w2\nquorum a\n",
         ),
         (
             "policy-log-key-of-cosignature-type",
             "A log line with a type 0x04 key.",
             f"log {w1}\nquorum none\n",
+            f"log {log}\nquorum none\n",
         ),
         (
             "policy-witness-key-of-note-type",
             "A witness line with a type 0x01 key.",
             f"witness w1 {log}\nquorum w1\n",
+            f"witness w1 {w1}\nquorum w1\n",
         ),
         (
             "policy-unknown-keyword",
             "A line with an unknown keyword.",
             canonical + "monitor m1\nquorum w1\n",
+            canonical + "quorum w1\n",
         ),
-        ("policy-uppercase-keyword", "A keyword in uppercase.", canonical + "QUORUM w1\n"),
+        (
+            "policy-uppercase-keyword",
+            "A keyword in uppercase.",
+            canonical + "QUORUM w1\n",
+            canonical + "quorum w1\n",
+        ),
         (
             "policy-trailing-comment",
             "A comment after a quorum line.",
             canonical + "quorum w1 # one\n",
+            canonical + "quorum w1\n",
         ),
         (
             "policy-quorum-of-unknown-name",
             "A quorum naming nothing defined.",
             canonical + "quorum w9\n",
+            canonical + "quorum w1\n",
         ),
         (
             "policy-crlf-line-endings",
             "Lines ending in CR LF.",
             (canonical + "quorum w1\n").replace("\n", "\r\n"),
+            canonical + "quorum w1\n",
         ),
-        ("policy-missing-final-newline", "The last line has no newline.", canonical + "quorum w1"),
+        (
+            "policy-missing-final-newline",
+            "The last line has no newline.",
+            canonical + "quorum w1",
+            canonical + "quorum w1\n",
+        ),
         (
             "policy-bad-verifier-key",
             "A witness key whose key hash does not match.",
             f"witness w1 {w1[:-2]}AA\nquorum w1\n",
+            f"witness w1 {w1}\nquorum w1\n",
         ),
     ]
-    for name, description, text in malformed:
-        parse(name, description, text, reject("MALFORMED_POLICY"))
+    for name, description, text, fixed in malformed:
+        parse(name, description, text, reject("MALFORMED_POLICY"), repaired=fixed)
     # SPEC §2.8 rules 6 and 7, each alone: the key names differ where rule 6 is broken, the
     # public keys differ where rule 7 is. Each twin replaces the offending line by a valid one.
     other = CosignatureV1Signer("witness.example/w4", seed("witness witness.example/w4"))
@@ -1424,21 +1535,24 @@ def _policy(vs: VectorSet) -> None:
         "A byte 0xff in a comment.",
         b"# \xff\nquorum none\n",
         reject("MALFORMED_POLICY"),
+        repaired="# \xff\nquorum none\n",  # U+00FF, the same comment in UTF-8
     )
 
     group = canonical + "group two 2 w1 w2 w3\nquorum two\n"
 
-    def quorum(
-        name: str, description: str, text: str, cosigners: Sequence[str], want: Want
+    def quorum(  # noqa: PLR0917 (a case's parts, in the order it states them)
+        name: str,
+        description: str,
+        text: str,
+        cosigners: Sequence[str],
+        want: Want,
+        repaired: Sequence[str] | None = None,
     ) -> None:
-        vs.add(
-            fam,
-            name,
-            description,
-            spec,
-            {"op": "quorum", "policy_b64": b64(text.encode()), "cosigners": list(cosigners)},
-            want,
-        )
+        def inp(cosigners: Sequence[str]) -> dict[str, Any]:
+            return {"op": "quorum", "policy_b64": b64(text.encode()), "cosigners": list(cosigners)}
+
+        twin = None if repaired is None else inp(repaired)
+        vs.add(fam, name, description, spec, inp(cosigners), want, repaired=twin)
 
     quorum(
         "quorum-two-of-three-met",
@@ -1453,6 +1567,7 @@ def _policy(vs: VectorSet) -> None:
         group,
         names[2:],
         reject("QUORUM_NOT_MET"),
+        repaired=names[1:],
     )
     quorum(
         "quorum-any-not-met-without-cosigners",
@@ -1460,6 +1575,7 @@ def _policy(vs: VectorSet) -> None:
         canonical + "group a any w1 w2\nquorum a\n",
         [],
         reject("QUORUM_NOT_MET"),
+        repaired=names[:1],
     )
     quorum(
         "quorum-counts-key-names-not-local-names",
@@ -1467,6 +1583,7 @@ def _policy(vs: VectorSet) -> None:
         group,
         ["w1", "w2"],
         reject("QUORUM_NOT_MET"),
+        repaired=names[:2],
     )
     quorum(
         "quorum-ignores-unknown-cosigners",
@@ -1474,6 +1591,7 @@ def _policy(vs: VectorSet) -> None:
         group,
         [names[0], "witness.example/w9"],
         reject("QUORUM_NOT_MET"),
+        repaired=names[:2],
     )
     quorum(
         "quorum-none-without-cosigners",
@@ -1499,6 +1617,7 @@ def _policy(vs: VectorSet) -> None:
         nested,
         names[:2],
         reject("QUORUM_NOT_MET"),
+        repaired=names[:3],
     )
     quorum(
         "quorum-single-witness",
@@ -1508,14 +1627,30 @@ def _policy(vs: VectorSet) -> None:
         ACCEPT,
     )
 
-    def checkpoint(name: str, description: str, text: str, signed: bytes, want: Want) -> None:
+    def checkpoint(  # noqa: PLR0917 (a case's parts, in the order it states them)
+        name: str,
+        description: str,
+        text: str,
+        signed: bytes,
+        want: Want,
+        repaired: bytes | None = None,
+        no_twin: str | None = None,
+        alone: Sequence[bytes] | None = None,
+    ) -> None:
+        def inp(signed: bytes) -> dict[str, Any]:
+            return {"op": "checkpoint", "policy_b64": b64(text.encode()), "note_b64": b64(signed)}
+
+        twin = None if repaired is None else inp(repaired)
         vs.add(
             fam,
             name,
             description,
             [*spec, "§2.6"],
-            {"op": "checkpoint", "policy_b64": b64(text.encode()), "note_b64": b64(signed)},
+            inp(signed),
             want,
+            repaired=twin,
+            no_twin=no_twin,
+            alone=None if alone is None else [inp(a) for a in alone],
         )
 
     w.append(b"policy family entry")
@@ -1533,6 +1668,7 @@ def _policy(vs: VectorSet) -> None:
         both,
         w.checkpoint(witnesses=w.witnesses[:1]),
         reject("QUORUM_NOT_MET"),
+        repaired=w.checkpoint(),
     )
     checkpoint(
         "checkpoint-under-policy-unlisted-origin",
@@ -1540,6 +1676,7 @@ def _policy(vs: VectorSet) -> None:
         both,
         w.checkpoint(origin="other.example/log"),
         reject("WRONG_ORIGIN"),
+        repaired=w.checkpoint(),
     )
     # Of two logs of one name, the one whose key hash the note names verifies it.
     namesake = note.encode_verifier_key(
@@ -1562,6 +1699,8 @@ def _policy(vs: VectorSet) -> None:
         both,
         other_origin[:-1],
         reject("MALFORMED_NOTE"),
+        no_twin="precedence: a malformed note of an unlisted origin (structure before origin)",
+        alone=[w.checkpoint()[:-1], other_origin],
     )
     text, sigs = note.parse_unverified(other_origin)
     forged = [note.Signature(x.name, x.key_hash, _flip(x.signature)) for x in sigs]
@@ -1572,6 +1711,8 @@ def _policy(vs: VectorSet) -> None:
         both,
         _lines(text, forged),
         reject("WRONG_ORIGIN"),
+        no_twin="precedence: bad signatures on an unlisted origin (origin before signatures)",
+        alone=[other_origin, _forge_all(w.checkpoint())],
     )
     empty_origin = "\n" + text.split("\n", 1)[1]
     checkpoint(
@@ -1581,6 +1722,7 @@ def _policy(vs: VectorSet) -> None:
         both,
         _lines(empty_origin, [_sign_line(empty_origin, w)]),
         reject("WRONG_ORIGIN"),
+        no_twin="precedence: an empty origin is also a malformed checkpoint (origin first)",
     )
 
 
@@ -1590,8 +1732,27 @@ def _policy(vs: VectorSet) -> None:
 def _tiles(vs: VectorSet) -> None:
     fam, spec = "tiles", ["§2.9"]
 
-    def add(name: str, description: str, path: str, want: Want, source: str | None = None) -> None:
-        vs.add(fam, name, description, spec, {"path": path}, want, source=source)
+    def add(  # noqa: PLR0917 (a case's parts, in the order it states them)
+        name: str,
+        description: str,
+        path: str,
+        want: Want,
+        source: str | None = None,
+        repaired: str | None = None,
+        no_twin: str | None = None,
+    ) -> None:
+        twin = None if repaired is None else {"path": repaired}
+        vs.add(
+            fam,
+            name,
+            description,
+            spec,
+            {"path": path},
+            want,
+            source=source,
+            repaired=twin,
+            no_twin=no_twin,
+        )
 
     for n, x in pub.TILES_X_PATHS:
         add(
@@ -1637,37 +1798,61 @@ def _tiles(vs: VectorSet) -> None:
         ACCEPT,
     )
     malformed = [
-        ("tile-path-leading-zero-level", "Level 0 written 00.", "tile/00/000"),
-        ("tile-path-index-not-three-digits", "An index group of one digit.", "tile/0/1"),
-        ("tile-path-leading-zero-group", "A leading x000 group.", "tile/0/x000/001"),
+        ("tile-path-leading-zero-level", "Level 0 written 00.", "tile/00/000", "tile/0/000"),
+        (
+            "tile-path-index-not-three-digits",
+            "An index group of one digit.",
+            "tile/0/1",
+            "tile/0/001",
+        ),
+        ("tile-path-leading-zero-group", "A leading x000 group.", "tile/0/x000/001", "tile/0/001"),
         (
             "tile-path-width-256",
             "A partial width of 256 (a full tile has no .p/).",
             "tile/0/000.p/256",
+            "tile/0/000.p/255",
         ),
-        ("tile-path-width-0", "A partial width of 0.", "tile/0/000.p/0"),
-        ("tile-path-width-leading-zero", "A width written 017.", "tile/0/000.p/017"),
-        ("tile-path-level-64", "Level 64, above 63.", "tile/64/000"),
+        ("tile-path-width-0", "A partial width of 0.", "tile/0/000.p/0", "tile/0/000.p/1"),
+        (
+            "tile-path-width-leading-zero",
+            "A width written 017.",
+            "tile/0/000.p/017",
+            "tile/0/000.p/17",
+        ),
+        ("tile-path-level-64", "Level 64, above 63.", "tile/64/000", None),
         (
             "tile-path-beyond-max-tree",
             "A level-8 tile lies beyond any tree of 2^63 - 1 leaves.",
             "tile/8/000",
+            "tile/6/000",
         ),
-        ("tile-path-leading-slash", "A path starting with '/'.", "/tile/0/000"),
-        ("tile-path-trailing-slash", "A path ending with '/'.", "tile/0/000/"),
+        ("tile-path-leading-slash", "A path starting with '/'.", "/tile/0/000", "tile/0/000"),
+        ("tile-path-trailing-slash", "A path ending with '/'.", "tile/0/000/", "tile/0/000"),
         (
             "tile-path-arabic-indic-digits",
             "Digits that are not ASCII.",
             "tile/0/\u0660\u0660\u0660",
+            "tile/0/000",
         ),
         (
             "tile-path-too-long",
             "A path longer than MAX_TILE_PATH_LENGTH.",
             "tile/0/" + "x001/" * 12 + "000",
+            None,
         ),
     ]
-    for name, description, path in malformed:
-        add(name, description, path, reject("MALFORMED_TILE"))
+    # Levels 8 and up lie beyond MAX_TREE_SIZE, and so does every grammatical path longer
+    # than 47 characters: those two rules cannot be broken alone.
+    beyond = "no-neighbour: every tile path that breaks this rule is also beyond MAX_TREE_SIZE"
+    for name, description, path, fixed in malformed:
+        add(
+            name,
+            description,
+            path,
+            reject("MALFORMED_TILE"),
+            repaired=fixed,
+            no_twin=beyond if fixed is None else None,
+        )
 
 
 def add_log_families(vs: VectorSet) -> None:

@@ -82,6 +82,7 @@ def _trust_root(vs: VectorSet) -> None:
         spec: Sequence[str] = ("§5.1", "§5.2", "§5.3"),
         *,
         repaired: bytes | None = None,
+        no_twin: str | None = None,
     ) -> None:
         twin = None if repaired is None else {"op": "self-signed", "signed_b64": b64(repaired)}
         vs.add(
@@ -92,6 +93,7 @@ def _trust_root(vs: VectorSet) -> None:
             {"op": "self-signed", "signed_b64": b64(signed)},
             want,
             repaired=twin,
+            no_twin=no_twin,
         )
 
     signers = [w.independent, w.operator]
@@ -113,6 +115,7 @@ def _trust_root(vs: VectorSet) -> None:
         "Signed by the independent key only.",
         w.sign_root(w.root, [w.independent]),
         reject("TRUST_ROOT_THRESHOLD_NOT_MET"),
+        repaired=w.signed_root,
     )
     parsed = cbor_decode(w.signed_root, frozenset({98}))
     body: list[Any] = _tag_content(parsed)
@@ -125,26 +128,27 @@ def _trust_root(vs: VectorSet) -> None:
         "One signature with one bit changed: a bad signature by a trusted key is never skipped.",
         cbor_tagged(98, [*body[:3], flipped]),
         reject("TRUST_ROOT_THRESHOLD_NOT_MET"),
+        repaired=w.signed_root,
     )
     self_signed(
         "trust-root-alg-mismatch",
         "The operator's signature claims ES256 for an Ed25519 key.",
         w.sign_root(w.root, [w.independent, _AlgLiar(w.operator, -7)]),
         reject("ALG_MISMATCH"),
+        repaired=w.signed_root,
     )
     extra_ind = role_signer("independent 2")
+    two_auditors = w.make_root(
+        1,
+        independent=[(INDEPENDENT_ORG, w.independent), ("Second Auditor", extra_ind)],
+        independent_threshold=2,
+    )
     self_signed(
         "trust-root-threshold-two-one-signature",
         "An independent threshold of 2 organisations and one independent signature.",
-        w.sign_root(
-            w.make_root(
-                1,
-                independent=[(INDEPENDENT_ORG, w.independent), ("Second Auditor", extra_ind)],
-                independent_threshold=2,
-            ),
-            signers,
-        ),
+        w.sign_root(two_auditors, signers),
         reject("TRUST_ROOT_THRESHOLD_NOT_MET"),
+        repaired=w.sign_root(two_auditors, [*signers, extra_ind]),
     )
     self_signed(
         "trust-root-extra-signature-by-stranger",
@@ -283,6 +287,7 @@ def _trust_root(vs: VectorSet) -> None:
         sign_raw_trust_root(w.root.encode(), signers, order=[1, 0]),
         reject("MALFORMED_TRUST_ROOT"),
         ("§5.2",),
+        repaired=sign_raw_trust_root(w.root.encode(), signers),
     )
     self_signed(
         "trust-root-other-content-type",
@@ -292,6 +297,7 @@ def _trust_root(vs: VectorSet) -> None:
         ),
         reject("MALFORMED_TRUST_ROOT"),
         ("§5.2",),
+        repaired=w.signed_root,
     )
     self_signed(
         "trust-root-is-a-signed-bundle",
@@ -299,6 +305,7 @@ def _trust_root(vs: VectorSet) -> None:
         w.signed_bundle(),
         reject("MALFORMED_TRUST_ROOT"),
         ("§5.2",),
+        no_twin="no-neighbour: the input is another kind of object (a COSE_Sign1 bundle)",
     )
     self_signed(
         "trust-root-trailing-byte",
@@ -306,24 +313,39 @@ def _trust_root(vs: VectorSet) -> None:
         w.signed_root + b"\x00",
         reject("MALFORMED_TRUST_ROOT"),
         ("§5.2",),
+        repaired=w.signed_root,
     )
 
     # Rotations (SPEC §5.3).
     def rotation(
-        name: str, description: str, chain: Sequence[bytes], want: Want, cap: int | None = None
+        name: str,
+        description: str,
+        chain: Sequence[bytes],
+        want: Want,
+        cap: int | None = None,
+        *,
+        repaired: Sequence[bytes] | None = None,
+        repaired_cap: int | None = None,
+        no_twin: str | None = None,
     ) -> None:
-        vs.add(
-            fam,
-            name,
-            description,
-            ["§5.3"],
-            {
+        def inp(chain: Sequence[bytes], cap: int | None) -> dict[str, Any]:
+            return {
                 "op": "rotation",
                 "current_b64": b64(w.signed_root),
                 "chain_b64": [b64(c) for c in chain],
                 "cap": cap,
-            },
-            want,
+            }
+
+        twin = (
+            None
+            if repaired is None and repaired_cap is None
+            else inp(
+                chain if repaired is None else repaired,
+                cap if repaired_cap is None else repaired_cap,
+            )
+        )
+        vs.add(
+            fam, name, description, ["§5.3"], inp(chain, cap), want, repaired=twin, no_twin=no_twin
         )
 
     ind2, op2, op3 = (
@@ -356,36 +378,45 @@ def _trust_root(vs: VectorSet) -> None:
         "New keys for both roles, signed only by the old keys.",
         [w.sign_root(both_new, signers)],
         reject("TRUST_ROOT_THRESHOLD_NOT_MET"),
+        repaired=[w.sign_root(both_new, [*signers, ind2, op2])],
     )
     rotation(
         "rotation-signed-only-by-new-keys",
         "New keys for both roles, signed only by the new keys.",
         [w.sign_root(both_new, [ind2, op2])],
         reject("TRUST_ROOT_THRESHOLD_NOT_MET"),
+        repaired=[w.sign_root(both_new, [*signers, ind2, op2])],
     )
     rotation(
         "rotation-without-old-operator",
         "A new operator key; the old operator did not sign.",
         [w.sign_root(v2_op, [w.independent, op2])],
         reject("TRUST_ROOT_THRESHOLD_NOT_MET"),
+        repaired=[v2],
     )
     rotation(
         "rotation-skips-a-version",
         "Version 1 to version 3.",
         [w.sign_root(w.make_root(3), signers)],
         reject("TRUST_ROOT_VERSION"),
+        repaired=[w.sign_root(w.make_root(2), signers)],
     )
     rotation(
         "rotation-to-same-version",
         "The pinned version 1 again.",
         [w.signed_root],
         reject("TRUST_ROOT_VERSION"),
+        repaired=[w.sign_root(w.make_root(2), signers)],
     )
     rotation(
         "rotation-then-skip",
         "A valid rotation to 2, then 4.",
         [v2, w.sign_root(w.make_root(4, operator=[(OPERATOR_ORG, op2)]), [w.independent, op2])],
         reject("TRUST_ROOT_VERSION"),
+        repaired=[
+            v2,
+            w.sign_root(w.make_root(3, operator=[(OPERATOR_ORG, op2)]), [w.independent, op2]),
+        ],
     )
     chain5 = [w.sign_root(w.make_root(v), signers) for v in range(2, 7)]
     rotation(
@@ -393,6 +424,7 @@ def _trust_root(vs: VectorSet) -> None:
         "Five rotations over the root's max_rotation_chain of 4.",
         chain5,
         reject("TRUST_ROOT_CHAIN_TOO_LONG"),
+        repaired=chain5[:4],
     )
     rotation(
         "rotation-chain-over-the-callers-cap",
@@ -400,6 +432,7 @@ def _trust_root(vs: VectorSet) -> None:
         [v2, v3],
         reject("TRUST_ROOT_CHAIN_TOO_LONG"),
         cap=1,
+        repaired_cap=2,
     )
     rotation(
         "rotation-at-the-roots-cap",
@@ -413,18 +446,21 @@ def _trust_root(vs: VectorSet) -> None:
         chain5,
         reject("TRUST_ROOT_CHAIN_TOO_LONG"),
         cap=5,
+        repaired=chain5[:4],
     )
     rotation(
         "rotation-to-a-signed-bundle",
         "A signed bundle offered as the next root.",
         [w.signed_bundle()],
         reject("MALFORMED_TRUST_ROOT"),
+        no_twin="no-neighbour: the input is another kind of object (a COSE_Sign1 bundle)",
     )
     rotation(
         "rotation-alg-mismatch",
         "The new operator's signature claims ES256 for an Ed25519 key.",
         [w.sign_root(v2_op, [w.independent, w.operator, _AlgLiar(op2, -7)])],
         reject("ALG_MISMATCH"),
+        repaired=[v2],
     )
     threshold2 = w.make_root(
         2, operator=[(OPERATOR_ORG, w.operator), ("Second Operator", op2)], operator_threshold=2
@@ -434,6 +470,7 @@ def _trust_root(vs: VectorSet) -> None:
         "Version 2 raises the operator threshold to 2; only one operator organisation signed.",
         [w.sign_root(threshold2, signers)],
         reject("TRUST_ROOT_THRESHOLD_NOT_MET"),
+        repaired=[w.sign_root(threshold2, [*signers, op2])],
     )
     p256_op = DeterministicP256Signer("operator p256 v2")
     rotation(
@@ -461,17 +498,19 @@ def _admission(vs: VectorSet) -> None:
         w: World,
         entries: Sequence[bytes],
         wants: Sequence[Want],
+        *,
+        repaired: Sequence[bytes] | None = None,
+        no_twin: str | None = None,
     ) -> None:
-        vs.add(
-            fam,
-            name,
-            description,
-            spec,
-            {
+        def inp(entries: Sequence[bytes]) -> dict[str, Any]:
+            return {
                 "trust_root_b64": b64(w.signed_root),
                 "entries_b64": [b64(e) for e in entries],
-            },
-            list(wants),
+            }
+
+        twin = None if repaired is None else inp(repaired)
+        vs.add(
+            fam, name, description, spec, inp(entries), list(wants), repaired=twin, no_twin=no_twin
         )
 
     w = World()
@@ -491,6 +530,7 @@ def _admission(vs: VectorSet) -> None:
         w,
         [e2],
         [reject("EPOCH_GAP")],
+        repaired=[e1],
     )
     add(
         "admission-epoch-gap",
@@ -498,6 +538,7 @@ def _admission(vs: VectorSet) -> None:
         w,
         [e1, e3],
         [ACCEPT, reject("EPOCH_GAP")],
+        repaired=[e1, e2],
     )
     other1 = w.signed_bundle("prod-eu.vault", 1, not_after=w.now + 400 * 86400)
     add(
@@ -506,6 +547,7 @@ def _admission(vs: VectorSet) -> None:
         w,
         [e1, other1],
         [ACCEPT, reject("EPOCH_CONFLICT")],
+        repaired=[e1, e1],
     )
     add(
         "admission-rollback",
@@ -513,6 +555,7 @@ def _admission(vs: VectorSet) -> None:
         w,
         [e1, e2, other1],
         [ACCEPT, ACCEPT, reject("ROLLBACK")],
+        repaired=[e1, e2, e3],
     )
     broken = w.signed_bundle("prod-eu.vault", 2, previous=b"\x77" * 32)
     add(
@@ -521,6 +564,7 @@ def _admission(vs: VectorSet) -> None:
         w,
         [e1, broken],
         [ACCEPT, reject("BROKEN_CHAIN")],
+        repaired=[e1, e2],
     )
     add(
         "admission-resubmitted-entry",
@@ -542,14 +586,23 @@ def _admission(vs: VectorSet) -> None:
         w,
         [b"hello", e1],
         [reject("MALFORMED_COSE"), ACCEPT],
+        no_twin="no-neighbour: the entry is not COSE at all",
     )
-    add("admission-empty-entry", "An empty entry.", w, [b""], [reject("MALFORMED_COSE")])
+    add(
+        "admission-empty-entry",
+        "An empty entry.",
+        w,
+        [b""],
+        [reject("MALFORMED_COSE")],
+        no_twin="no-neighbour: the entry is empty",
+    )
     add(
         "admission-no-countersignature",
         "A bundle signed by the independent party only.",
         w,
         [w.sign(w.bundle())],
         [reject("COUNTERSIGNATURE_THRESHOLD_NOT_MET")],
+        repaired=[w.countersign(w.sign(w.bundle()))],
     )
     forged = bytearray(e1)
     forged[-1] ^= 1
@@ -559,6 +612,7 @@ def _admission(vs: VectorSet) -> None:
         w,
         [bytes(forged), e1],
         [reject("BAD_INDEPENDENT_SIGNATURE"), ACCEPT],
+        repaired=[e1, e1],
     )
     bad_payload = w.countersign(w.sign(cbor_encode({1: 1})))
     add(
@@ -567,6 +621,7 @@ def _admission(vs: VectorSet) -> None:
         w,
         [bad_payload],
         [reject("MALFORMED_BUNDLE")],
+        no_twin="no-neighbour: the payload {1: 1} is not a bundle with one fault",
     )
 
     op2 = role_signer("operator v2")
@@ -587,6 +642,7 @@ def _admission(vs: VectorSet) -> None:
         w,
         [e1, v2, e2],
         [ACCEPT, ACCEPT, reject("UNKNOWN_KEY")],
+        repaired=[e1, v2, new_op],
     )
     both_new = w.make_root(
         2,
@@ -599,6 +655,9 @@ def _admission(vs: VectorSet) -> None:
         w,
         [w.sign_root(both_new, [role_signer("independent v2"), op2])],
         [reject("TRUST_ROOT_THRESHOLD_NOT_MET")],
+        repaired=[
+            w.sign_root(both_new, [w.independent, w.operator, role_signer("independent v2"), op2])
+        ],
     )
     add(
         "admission-rotation-skips-a-version",
@@ -606,6 +665,7 @@ def _admission(vs: VectorSet) -> None:
         w,
         [w.sign_root(w.make_root(3), [w.independent, w.operator])],
         [reject("TRUST_ROOT_VERSION")],
+        repaired=[w.sign_root(w.make_root(2), [w.independent, w.operator])],
     )
     add(
         "admission-rotation-replayed",
@@ -624,6 +684,7 @@ def _admission(vs: VectorSet) -> None:
         w,
         [v2, v2b],
         [ACCEPT, reject("TRUST_ROOT_VERSION")],
+        repaired=[v2, v2],
     )
 
 

@@ -23,6 +23,7 @@ from keybundle.conformance import FAMILIES, evaluate
 
 __all__ = [
     "ACCEPT",
+    "NO_TWIN_KINDS",
     "VectorMismatchError",
     "VectorSet",
     "Want",
@@ -52,6 +53,16 @@ class Want:
 
 
 ACCEPT: Final = Want()
+
+NO_TWIN_KINDS: Final = ("precedence", "sequence", "no-neighbour")
+"""Why a rejection may lack a repaired twin (``VectorSet.add(..., no_twin=...)``).
+
+``precedence``: two faults by design, to pin which reason code wins (or one past a cap that
+no valid input reaches, so the cap wins over a later rule). ``sequence``: a client run whose
+steps hold several rejections by design. ``no-neighbour``: no valid input differs from this
+one in the one way its name says (an empty input, another kind of object, a rule that every
+breaking input also breaks another way, a limit no valid input reaches).
+"""
 
 
 def reject(reason: str, step: int | None = None) -> Want:
@@ -102,6 +113,15 @@ def _expected(answer: Mapping[str, Any], want: Want, where: str) -> dict[str, An
     return expect
 
 
+def _first_reason(answer: Mapping[str, Any]) -> str | None:
+    """The reason of an answer's (or a sequence's first) rejection; None if all accepted."""
+    results = answer.get("results")
+    for a in results if type(results) is list else [answer]:
+        if a.get("result") == "reject":
+            return str(a.get("reason"))
+    return None
+
+
 class VectorSet:
     """The vectors generated so far, by (family, name).
 
@@ -110,11 +130,34 @@ class VectorSet:
     generator refuses the vector otherwise, so a vector that carries a second fault (which
     would hide the first from every implementation that checks the second) cannot be
     published. :attr:`twinned` names the negative vectors so checked.
+
+    A rejection that has no such twin says why instead (``no_twin="<kind>: <why>"``, the
+    kind one of :data:`NO_TWIN_KINDS`), and a rejection with neither is refused: every
+    negative vector is either proven to carry one fault or names the reason it cannot be.
+    :attr:`untwinned` maps those vectors to their reasons.
     """
 
     def __init__(self) -> None:
         self.vectors: dict[tuple[str, str], dict[str, Any]] = {}
         self.twinned: set[tuple[str, str]] = set()
+        self.untwinned: dict[tuple[str, str], str] = {}
+        self.split: set[tuple[str, str]] = set()
+        """The precedence vectors whose two faults were each checked alone."""
+
+    @staticmethod
+    def _check_alone(
+        family: str, where: str, code: str | None, alone: Sequence[Mapping[str, Any]]
+    ) -> None:
+        deciding, other = (_first_reason(evaluate(family, a)) for a in alone)
+        if deciding != code:
+            raise VectorMismatchError(
+                f"{where}: with only the deciding fault the library says {deciding}, not {code}"
+            )
+        if other is None or other == code:
+            raise VectorMismatchError(
+                f"{where}: with only the other fault the library says {other}: the vector "
+                "pins no precedence"
+            )
 
     def add(  # noqa: PLR0917 (the parts of a vector, in the order a case states them)
         self,
@@ -127,13 +170,18 @@ class VectorSet:
         *,
         source: str | None = None,
         repaired: Mapping[str, Any] | None = None,
+        no_twin: str | None = None,
+        alone: Sequence[Mapping[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """Add one vector; return its expected outcome (``expect``).
 
         ``want`` is one :class:`Want`, or one per step for the sequence families
         (``client``, ``admission``), whose answers are ``{"results": [...]}``. ``repaired``
         is the input with the vector's one fault removed (a rejection only): our library
-        must accept it.
+        must accept it. A rejection without a twin gives ``no_twin``, why it has none.
+        A precedence vector may give ``alone``: the input with only the deciding fault, and
+        the input with only the other one; the first must be rejected with the vector's code,
+        the second with another code, so both faults are shown to be there and to differ.
         """
         where = f"{family}/{name}"
         if family not in FAMILIES:
@@ -157,10 +205,28 @@ class VectorSet:
                     for i, (a, w) in enumerate(zip(results, want, strict=True))
                 ]
             }
+        wants = [want] if isinstance(want, Want) else list(want)
+        rejects = any(w.reason is not None for w in wants)
+        if (repaired is not None or no_twin is not None) and not rejects:
+            raise ValueError(f"{where}: only a rejection has a repaired twin or a no_twin reason")
+        if rejects and (repaired is None) == (no_twin is None):
+            raise ValueError(
+                f"{where}: a rejection names its repaired twin or, when it has none, "
+                "no_twin='<kind>: <why>' (one of the two; issue 17)"
+            )
+        if no_twin is not None:
+            kind, sep, why = no_twin.partition(": ")
+            if kind not in NO_TWIN_KINDS or not sep or not why:
+                raise ValueError(
+                    f"{where}: no_twin is '<kind>: <why>', kind one of {NO_TWIN_KINDS}"
+                )
+            self.untwinned[(family, name)] = no_twin
+        if alone is not None:
+            if no_twin is None or not no_twin.startswith("precedence: ") or len(alone) != 2:
+                raise ValueError(f"{where}: alone is the two faults of a precedence vector")
+            self._check_alone(family, where, _first_reason(answer), alone)
+            self.split.add((family, name))
         if repaired is not None:
-            wants = [want] if isinstance(want, Want) else list(want)
-            if [w for w in wants if w.reason is not None] == []:
-                raise ValueError(f"{where}: only a rejection has a repaired twin")
             if dict(repaired) == dict(inp):
                 raise ValueError(f"{where}: the repaired twin is the input itself")
             twin = evaluate(family, repaired)
