@@ -476,12 +476,19 @@ def say(line: str = "") -> None:
 
 
 def emit_failure(
-    as_json: bool, code: int, result: dict[str, Any], message: str, lines: Callable[[], None]
+    as_json: bool,
+    code: int,
+    result: dict[str, Any],
+    message: str,
+    lines: Callable[[], None],
+    *,
+    reason: str | None = None,
 ) -> NoReturn:
     """A command that ends with exit ``code`` (1) *and* a result (failed vectors, differing
-    files): the envelope holds both, or ``lines`` prints them."""
+    files, a witness quorum not met): the envelope holds both, with ``reason`` (a SPEC §9
+    code, or None), or ``lines`` prints them."""
     if as_json:
-        print_json(envelope(command_path(), code, result, message=message))
+        print_json(envelope(command_path(), code, result, reason=reason, message=message))
     else:
         lines()
     raise click.exceptions.Exit(code)

@@ -46,6 +46,7 @@ from ._common import (
     UserError,
     cli_errors,
     emit,
+    emit_failure,
     json_option,
     listen_errors,
     load_trust_root,
@@ -766,13 +767,18 @@ def _max_cosignature_age(directory: Path) -> int | None:
     metavar="SECONDS",
     help="How long to wait for a running 'log serve' to answer.",
 )
+@json_option()
 @cli_errors
-def cosign(*, directory: Path, timeout: float) -> None:
+def cosign(*, directory: Path, timeout: float, as_json: bool) -> None:
     """Have every witness cosign DIR's published checkpoint now (OPS §6.5.3, CLI §10.6).
 
     With 'keybundle log serve' running on DIR, asks it (through DIR/.state); otherwise takes
     the log's lock and asks the witnesses itself. Prints one line per witness; exits 1 if
     the checkpoint does not meet the witness quorum afterwards.
+
+    \b
+    Example:
+      keybundle log cosign log/ --json
     """
     from transparency_log.server import CosigningTileStore
 
@@ -791,6 +797,7 @@ def cosign(*, directory: Path, timeout: float) -> None:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
             summary = _ask_server(state, timeout, holder)
+            server = True
         else:
             store = CosigningTileStore(
                 DirectoryTileStore(directory), new_verifier(config.vkey), config.origin, witnesses
@@ -802,11 +809,37 @@ def cosign(*, directory: Path, timeout: float) -> None:
             ]
             lines.append("quorum met" if store.quorum_met() else "quorum not met")
             summary = "\n".join(lines)
+            server = False
     finally:
         os.close(fd)
-    click.echo(summary)
-    if summary.rsplit("\n", 1)[-1] != "quorum met":
-        sys.exit(1)
+    result = _cosign_result(summary, server=server)
+    if result["quorum_met"]:
+        emit(as_json, result, lambda: click.echo(summary))
+        return
+    last = summary.rsplit("\n", 1)[-1]
+    reason = None if last.startswith("error: ") else "QUORUM_NOT_MET"
+    emit_failure(as_json, 1, result, last, lambda: click.echo(summary), reason=reason)
+
+
+def _cosign_result(summary: str, *, server: bool) -> dict[str, Any]:
+    """The ``--json`` result of ``log cosign`` from the round's lines (CLI §10.6).
+
+    Both the running server's answer and this command's own round are the lines CLI §10.6
+    fixes: ``cosigned NAME``, ``failed NAME: why``, then ``quorum met`` or ``quorum not
+    met``; a server whose round failed answers ``error: why``. A key name holds no space
+    (C2SP signed-note), so the first ``": "`` ends it.
+    """
+    rows: list[dict[str, Any]] = []
+    met = False
+    for line in summary.splitlines():
+        if line.startswith("cosigned "):
+            rows.append({"name": line.removeprefix("cosigned "), "cosigned": True, "error": None})
+        elif line.startswith("failed "):
+            name, _, why = line.removeprefix("failed ").partition(": ")
+            rows.append({"name": name, "cosigned": False, "error": why})
+        elif line == "quorum met":
+            met = True
+    return {"witnesses": rows, "quorum_met": met, "server": server}
 
 
 def _ask_server(state: Path, timeout: float, holder: str) -> str:
@@ -847,11 +880,18 @@ def _ask_server(state: Path, timeout: float, holder: str) -> str:
     "version served: the log then meets every one's quorum).",
 )
 @click.option("--clear", is_flag=True, default=False, help="Remove every witness.")
+@json_option()
 @cli_errors
-def witnesses_command(*, directory: Path, policies: tuple[Path, ...], clear: bool) -> None:
+def witnesses_command(
+    *, directory: Path, policies: tuple[Path, ...], clear: bool, as_json: bool
+) -> None:
     """List, or replace, the witnesses that cosign DIR's checkpoints (OPS §6.5.5).
 
     A running 'keybundle log serve' follows the change at its next round, without a restart.
+
+    \b
+    Example:
+      keybundle log witnesses log/ --set witnesses.policy
     """
     _load_config(directory)
     path = _config_dir(directory) / WITNESSES_FILE
@@ -875,12 +915,23 @@ def witnesses_command(*, directory: Path, policies: tuple[Path, ...], clear: boo
         durable.replace(path, joined)
     config = _witness_config(directory)
     lines: list[str] = []
+    rows: list[dict[str, Any]] = []
     for number, kept in enumerate(config.policies, start=1):
         lines.extend(
             f"policy {number}: witness {w.key_name} {w.vkey} {w.url}" for w in kept.witnesses
         )
         lines.append(f"policy {number}: quorum {kept.quorum}")
-    click.echo("\n".join(lines) if lines else "no witnesses")
+        listed = [
+            {"name": w.name, "key_name": w.key_name, "vkey": w.vkey, "url": w.url}
+            for w in kept.witnesses
+        ]
+        rows.append({"witnesses": listed, "quorum": kept.quorum})
+
+    def text() -> None:
+        for line in lines or ["no witnesses"]:
+            say(line)
+
+    emit(as_json, {"policies": rows}, text)
 
 
 def _register_rotations() -> None:

@@ -47,6 +47,7 @@ from ._common import (
     PinnedTrustRoot,
     UserError,
     cli_errors,
+    emit,
     json_option,
     passphrase_option,
     read_input,
@@ -479,11 +480,16 @@ def _stop_on_signals(stop: threading.Event) -> None:
     metavar="ROOT",
     help="The trust root's path, as shown in the commands that re-check evidence.",
 )
+@json_option()
 @cli_errors
-def report(*, state_dir: Path, output: Path, trust_root: str) -> None:
+def report(*, state_dir: Path, output: Path, trust_root: str, as_json: bool) -> None:
     """Write the auditor's report of a monitor's state (OPS §8.6): a self-contained HTML
     page (OUT/index.html, no script, plots as SVG) and the same data as OUT/report.json and
-    OUT/epochs.csv, passes.csv, evidence.csv. Safe while the monitor runs."""
+    OUT/epochs.csv, passes.csv, evidence.csv. Safe while the monitor runs.
+
+    \b
+    Example:
+      keybundle monitor report --state monitor/ -o report/"""
     data = build_report(state_dir, now=int(time.time()), trust_root=trust_root)
     output.mkdir(parents=True, exist_ok=True)
     files = {
@@ -493,10 +499,18 @@ def report(*, state_dir: Path, output: Path, trust_root: str) -> None:
     }
     for name, text in files.items():
         durable.replace(output / name, text.encode("utf-8"))
-    click.echo(
-        f"report of {data['log']['verified_size'] or 0} entries, "
-        f"{_count(len(data['fleets']), 'fleet')}, "
-        f"{_count(data['evidence_files'], 'evidence file')}: {output / 'index.html'}"
+    result = {
+        "out": str(output),
+        "files": sorted(files),
+        "verified_size": data["log"]["verified_size"] or 0,
+        "fleets": len(data["fleets"]),
+        "evidence_files": data["evidence_files"],
+    }
+    emit(
+        as_json,
+        result,
+        f"report of {result['verified_size']} entries, {_count(result['fleets'], 'fleet')}, "
+        f"{_count(result['evidence_files'], 'evidence file')}: {output / 'index.html'}",
     )
 
 

@@ -550,6 +550,21 @@ def _report(result: PublishResult | Exception) -> None:
         )
 
 
+def _publish_json(result: PublishResult, out: Path) -> dict[str, Any]:
+    """The ``--json`` result of one ``package publish`` pass (CLI §10.9)."""
+    return {
+        "out": str(out),
+        "changed": result.changed,
+        "size": result.size,
+        "fleets": result.fleets,
+        "new_entries": result.new_entries,
+        "rebuilt": result.rebuilt,
+        "seconds": round(result.seconds, 3),
+        "quorum_short": list(result.quorum_short),
+        "older_roots": list(result.older_roots),
+    }
+
+
 def _follow_as_service(
     publisher: Publisher, interval: float, stop: threading.Event, address: tuple[str, int]
 ) -> None:
@@ -617,6 +632,7 @@ def _follow_as_service(
     help="With --follow, serve GET /healthz and /metrics there and write one structured "
     "record per pass on standard error instead of the progress lines (OPS §6.6).",
 )
+@json_option("Print one JSON object for the one pass (not with --follow).")
 @config_option
 @cli_errors
 def publish(
@@ -628,6 +644,7 @@ def publish(
     interval: float,
     no_consistency: bool,
     listen: str | None,
+    as_json: bool,
 ) -> None:
     """Publish every fleet's universal package as static files under OUT (OPS §7.7).
 
@@ -635,7 +652,17 @@ def publish(
     rewrites every package (each file replaced atomically) when the checkpoint changed: new
     entries, or new cosignatures. Serve OUT with deploy/nginx/keybundle-packages.conf; run it
     as a service with --follow --listen (deploy/systemd/keybundle-publisher.service).
+    --json reports one pass; a script runs it from a timer (--follow with --json exits 2).
+
+    \b
+    Example:
+      keybundle package publish --log log/ --out www/ --json
     """
+    if follow and as_json:
+        raise UserError(
+            "--json reports one pass and --follow never ends: run 'package publish --json' "
+            "once per pass, or --follow --listen for structured records (OPS §6.6)"
+        )
     address = None
     if listen is not None:
         if not follow:
@@ -653,6 +680,9 @@ def publish(
     try:
         if not follow:
             result = publisher.publish()
+            if as_json:
+                emit(True, _publish_json(result, out), "")
+                return
             _report(result)
             if not result.changed:
                 click.echo(f"nothing to publish: checkpoint size {result.size} unchanged")
