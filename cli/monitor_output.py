@@ -61,9 +61,7 @@ def rfc3339(t: float) -> str:
 
 
 def _keys(keys: list[dict[str, str]], sign: str) -> list[str]:
-    return [
-        f"    {sign} {k['key_id']} {k['algorithm']} {k['usage']} {k['fingerprint']}" for k in keys
-    ]
+    return [f"    {sign} {k['id']} {k['algorithm']} {k['usage']} {k['fingerprint']}" for k in keys]
 
 
 def _plural(n: int, word: str, words: str | None = None) -> str:
