@@ -41,6 +41,7 @@ from ._output import (
     envelope,
     error_line,
     escape,
+    other_kind,
     parse_decimal,
     print_json,
     rejection_line,
@@ -83,6 +84,7 @@ __all__ = [
     "passphrase_option",
     "passphrase_source",
     "read_input",
+    "refuse_other_kind",
     "require_passphrase",
     "role_json",
     "say",
@@ -413,6 +415,14 @@ def read_input(path: str, what: str, *, limit: int = MAX_INPUT_BYTES) -> bytes:
     if len(data) > MAX_INPUT_BYTES:
         raise UserError(f"{what} {path} is larger than {MAX_INPUT_BYTES} bytes")
     return data
+
+
+def refuse_other_kind(data: bytes, path: str, expected: str) -> None:
+    """A :class:`UserError` (exit 2) naming the kind of ``data`` and the command for it, if
+    it is plainly not a ``expected`` (:func:`~keybundle_cli._output.other_kind`)."""
+    message = other_kind(data, path, expected)
+    if message is not None:
+        raise UserError(message)
 
 
 def check_new_files(paths: list[Path], *, force: bool) -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "envelope",
     "error_line",
     "escape",
+    "other_kind",
     "parse_decimal",
     "print_json",
     "rejection_line",
@@ -94,6 +95,32 @@ def parse_decimal(text: str, *, maximum: int = _MAX_DECIMAL) -> int | None:
         return None
     value = int(text)
     return value if value <= maximum else None
+
+
+_KINDS: tuple[tuple[str, bytes, str, str], ...] = (
+    # (kind, first bytes, what it is, the command for it)
+    ("trust root", b"\xd8\x62", "a signed trust root (a COSE_Sign, CBOR tag 98)",
+     "keybundle trust-root inspect"),
+    ("bundle", b"\xd2", "a key bundle (a COSE_Sign1, CBOR tag 18)", "keybundle bundle inspect"),
+    ("key", b"-----BEGIN ", "a PEM key file", "keybundle keys show"),
+    ("json", b"{", "JSON text (a FLEET.json?)", "keybundle bundle build"),
+    ("json", b"[", "JSON text", "keybundle bundle build"),
+)  # fmt: skip
+
+
+def other_kind(data: bytes, path: str, expected: str) -> str | None:
+    """The one-line error for a file of another kind than ``expected`` (``package``,
+    ``bundle``, ``trust root``), recognised by its first bytes; None if it may be one.
+
+    A signed trust root given as a package otherwise reads "tag 98 at offset 0 is not
+    allowed here", and a FLEET.json "a text string needs 729618471753377125 bytes": true of
+    the bytes, useless to the person who picked the wrong file (issue 13).
+    """
+    head = data.lstrip() if data[:1].isspace() else data
+    for kind, prefix, what, command in _KINDS:
+        if kind != expected and head.startswith(prefix):
+            return f"{path} is {what}, not a {expected}; see `{command}`"
+    return None
 
 
 def error_line(message: str) -> str:

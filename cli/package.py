@@ -56,6 +56,7 @@ from ._common import (
     listen_errors,
     load_trust_root,
     read_input,
+    refuse_other_kind,
     say,
     trust_root_option,
     utc,
@@ -473,6 +474,7 @@ def inspect(
     """Show what PACKAGE carries: fleet, epoch, checkpoint and its cosignatures' ages, the
     trust-root chain, the consistency proof. Without --trust-root nothing is verified."""
     data = read_input(package_file, "package", limit=MAX_PACKAGE_BYTES)
+    refuse_other_kind(data, package_file, "package")
     root = trust_root.root if trust_root is not None else None
     info = inspect_json(data, root, int(time.time()) if now is None else now)
     if as_json:
@@ -490,13 +492,14 @@ def inspect(
         f"  cosigned by {c['witness']} at {utc(c['time'])} ({_age(c['age'])} ago)"
         for c in cp["cosignatures"]
     ]
-    if chain["rotations"]:
-        lines.append(
-            f"trust-root chain v{chain['from_version']} to v{chain['to_version']}: "
-            + ", ".join(f"v{r['version']} at index {r['index']}" for r in chain["rotations"])
-        )
-    else:
-        lines.append("trust-root chain: none")
+    rotations = chain["rotations"]
+    lines.append(
+        f"trust-root rotations carried: {len(rotations)} ("
+        + ", ".join(f"v{r['version'] or '?'} at index {r['index']}" for r in rotations)
+        + ")"
+        if rotations
+        else "trust-root rotations carried: none"
+    )
     consistency = info["consistency"]
     lines.append(
         "consistency proof: none"

@@ -35,6 +35,7 @@ from ._output import (
     envelope,
     error_line,
     escape,
+    other_kind,
     parse_decimal,
     print_json,
     rejection_line,
@@ -322,6 +323,11 @@ def _verify(args: _Args) -> int:
     _check_arguments(args)
     root_bytes = _read(args.trust_root, "trust root")
     package = _read(args.package, "package")
+    for data, path, kind in ((root_bytes, args.trust_root, "trust root"),
+                             (package, args.package, "package")):  # fmt: skip
+        wrong = other_kind(data, path, kind)
+        if wrong is not None:
+            raise _UsageError(wrong)
     try:
         client = Client(root_bytes, args.state)
     except VerificationError as e:

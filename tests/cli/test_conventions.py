@@ -241,3 +241,48 @@ def test_escape(text: str, shown: str) -> None:
 )
 def test_parse_decimal(text: str, value: int | None) -> None:
     assert parse_decimal(text) == value
+
+
+# -- a file of another kind ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "given", "named", "see"),
+    [
+        (["package", "inspect"], "root.cbor", "is a signed trust root (a COSE_Sign, CBOR tag 98), "
+         "not a package", "keybundle trust-root inspect"),
+        (["package", "inspect"], "signed.cbor", "is a key bundle (a COSE_Sign1, CBOR tag 18), "
+         "not a package", "keybundle bundle inspect"),
+        (["package", "inspect"], "fleet.json", "is JSON text (a FLEET.json?), not a package",
+         "keybundle bundle build"),
+        (["trust-root", "inspect"], "signed.cbor", "is a key bundle (a COSE_Sign1, CBOR tag 18), "
+         "not a trust root", "keybundle bundle inspect"),
+        (["trust-root", "verify"], "independent.pub", "is a PEM key file, not a trust root",
+         "keybundle keys show"),
+    ],
+)  # fmt: skip
+def test_a_file_of_another_kind_is_named_with_the_command_for_it(
+    world: World, command: list[str], given: str, named: str, see: str
+) -> None:
+    """Before: `package inspect ROOT` said only "tag 98 at offset 0 is not allowed here"
+    (exit 1), and a FLEET.json "a text string ... needs 729618471753377125 bytes"."""
+    assert world.sign(world.independent, "p.cbor").exit_code == 0
+    result = run([*command, world.path(given)])
+    assert result.exit_code == 2
+    assert result.stderr == f"keybundle: error: {world.path(given)} {named}; see `{see}`\n"
+
+
+def test_verify_names_a_file_of_another_kind(world: World, tmp_path: Path) -> None:
+    from keybundle_cli.verify import run as run_verify
+
+    state = tmp_path / "state"
+    state.mkdir()
+    args = ["--trust-root", str(world.root_file), "--state", str(state)]
+    proc = subprocess.run(
+        [str(KEYBUNDLE), "verify", *args, str(world.root_file)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"keybundle: error: {world.root_file} is a signed trust root")
+    assert proc.stderr.count("\n") == 1
+    assert run_verify([*args, "--json", str(world.fleet)]) == 2
