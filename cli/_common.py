@@ -410,8 +410,13 @@ def read_input(path: str, what: str, *, limit: int = MAX_INPUT_BYTES) -> bytes:
     if path == "-":
         data = sys.stdin.buffer.read(cap)
     else:
-        with Path(path).open("rb") as f:
-            data = f.read(cap)
+        try:
+            with Path(path).open("rb") as f:
+                data = f.read(cap)
+        except IsADirectoryError:
+            raise UserError(f"{what} {path} is a directory; give a file") from None
+        except OSError as e:
+            raise UserError(f"cannot read {what} {path}: {e.strerror or e}") from None
     if len(data) > MAX_INPUT_BYTES:
         raise UserError(f"{what} {path} is larger than {MAX_INPUT_BYTES} bytes")
     return data

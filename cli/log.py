@@ -48,6 +48,7 @@ from ._common import (
     emit,
     emit_failure,
     json_option,
+    key_file_kind,
     listen_errors,
     load_trust_root,
     passphrase_option,
@@ -166,6 +167,14 @@ def load_note_signer(key_path: Path, passphrase_file: Path | None, want_type: in
         raw = key_path.read_bytes()[:4097]
     except OSError as e:
         raise UserError(f"cannot read key file {key_path}: {e.strerror or e}") from None
+    file_kind = key_file_kind(raw)
+    if file_kind not in {"note private key", "unknown"}:
+        want = "a cosignature key" if want_type == 4 else "a note key"
+        raise UserError(
+            f"key file {key_path} is a {file_kind}, not a signed-note private key; this "
+            f"needs {want} (`keybundle keys generate --type "
+            f"{'cosignature' if want_type == 4 else 'note'}`)"
+        )
     if raw.startswith(b"PRIVATE+KEY+"):
         line = raw[:-1] if raw.endswith(b"\n") else raw
         if b"\n" in line:

@@ -296,7 +296,14 @@ def follow(
     allow = None
     if allow_keys is not None:
         data = read_input(allow_keys, "allow-list", limit=MAX_ALLOW_LIST_BYTES)
-        allow = parse_allow_list(data.decode("utf-8", "replace"))
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise UserError(
+                f"--allow-keys {allow_keys} is not UTF-8 text (byte {e.start}); it holds one "
+                "fleet-key fingerprint (64 hex digits) per line"
+            ) from None
+        allow = parse_allow_list(text)
     signer = None
     if witness_key is not None:
         signer = load_note_signer(witness_key, passphrase_file, SIG_TYPE_COSIGNATURE_V1)
@@ -490,6 +497,17 @@ def report(*, state_dir: Path, output: Path, trust_root: str, as_json: bool) -> 
     \b
     Example:
       keybundle monitor report --state monitor/ -o report/"""
+    from keybundle.monitor_history import HISTORY_FILE
+    from keybundle.monitor_state import LOCK_FILE, STATE_FILE
+
+    # An empty directory is a fresh state (the report says nothing was verified yet); one
+    # holding other files and none of the monitor's is most likely the wrong directory.
+    ours = (STATE_FILE, HISTORY_FILE, LOCK_FILE)
+    if not any((state_dir / name).exists() for name in ours) and any(state_dir.iterdir()):
+        raise UserError(
+            f"{state_dir} holds no monitor state ({STATE_FILE}) but other files; give the "
+            "--state DIR that 'keybundle monitor' writes"
+        )
     data = build_report(state_dir, now=int(time.time()), trust_root=trust_root)
     output.mkdir(parents=True, exist_ok=True)
     files = {

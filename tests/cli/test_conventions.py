@@ -8,6 +8,7 @@ belongs, a key of the wrong role), escaping, environment variables and an exampl
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -286,3 +287,64 @@ def test_verify_names_a_file_of_another_kind(world: World, tmp_path: Path) -> No
     assert proc.stderr.startswith(f"keybundle: error: {world.root_file} is a signed trust root")
     assert proc.stderr.count("\n") == 1
     assert run_verify([*args, "--json", str(world.fleet)]) == 2
+
+
+# -- the probes of a new user (issue 13, second round) -------------------------------------------
+
+
+def _probe_files(world: World) -> dict[str, str]:
+    d = world.dir
+    (d / "empty").write_bytes(b"")
+    (d / "garbage").write_bytes(bytes(range(0x80, 0x100)) * 2)
+    (d / "a-dir").mkdir(exist_ok=True)
+    (d / "full").mkdir(exist_ok=True)
+    (d / "full" / "notes.txt").write_text("not a monitor's\n")
+    return {
+        "FULL": str(d / "full"),
+        "ROOT": str(world.root_file),
+        "IND": str(world.independent.key),
+        "INDPUB": str(world.independent.pub),
+        "EMPTY": str(d / "empty"),
+        "GARBAGE": str(d / "garbage"),
+        "DIR": str(d / "a-dir"),
+        "OUT": str(d / "out"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # before: "... is neither a PEM public key nor a one-line verifier-key string"
+        ("keys show IND", "IND is a role private key; `keys show` shows the public key file "
+         "beside it (PREFIX.pub), and never prints a private key"),
+        ("keys show EMPTY", "EMPTY is empty; give a public key file (PREFIX.pub)"),
+        # before: "verifier key file ... must be one line ending in a newline"
+        ("note verify ROOT --vkey INDPUB", "verifier key file INDPUB is a PEM key (a role key), "
+         "not a note verifier key"),
+        # before: "'utf-8' codec can't decode byte 0x80 in position 0: invalid start byte"
+        ("note verify ROOT --vkey GARBAGE", "verifier key file GARBAGE is not UTF-8 text"),
+        # before: "DIR: Is a directory"
+        ("bundle verify ROOT --trust-root DIR", "trust root DIR is a directory; give a file"),
+        ("package inspect DIR", "package DIR is a directory; give a file"),
+        # before: "rejected (MALFORMED_COSE): ... tag 98 at offset 0 is not allowed here", exit 1
+        ("bundle countersign --key IND --trust-root ROOT ROOT -o OUT", "ROOT is a signed trust "
+         "root (a COSE_Sign, CBOR tag 98), not a bundle; see `keybundle trust-root inspect`"),
+        # before: "note key file ... is neither a signer-key string nor a 'keybundle-note-key v1'"
+        ("log init OUT --origin x --key IND", "key file IND is a role private key, not a "
+         "signed-note private key; this needs a note key (`keybundle keys generate --type note`)"),
+        # before: exit 0 and an empty report of a directory that is no monitor's
+        ("monitor report --state FULL -o OUT", "FULL holds no monitor state (state.json) but "
+         "other files"),
+        # before: the bytes of the line, escaped, as "not a key fingerprint"
+        ("monitor --once --trust-root ROOT --state OUT DIR --allow-keys GARBAGE",
+         "--allow-keys GARBAGE is not UTF-8 text (byte 0)"),
+    ],
+)  # fmt: skip
+def test_probes_get_one_line_that_names_the_mistake(world: World, args: str, message: str) -> None:
+    files = _probe_files(world)
+    argv = [files.get(word, word) for word in args.split()]
+    message = re.sub(r"\b[A-Z]+\b", lambda m: files.get(m[0], m[0]), message)
+    result = run(argv)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"keybundle: error: {message}"), result.stderr
+    assert result.stderr.count("\n") == 1
