@@ -641,6 +641,12 @@ def listen_errors(host: str, port: int) -> Iterator[None]:
                 "is listening there; stop it or choose another port)"
             ) from None
         raise UserError(f"cannot listen on {where}: {e.strerror or e}") from None
+    except ValueError as e:
+        # waitress: an address that does not resolve ("Invalid host/port specified.")
+        raise UserError(
+            f"cannot listen on {where}: {str(e).rstrip('.') or 'not a valid address'} (give an "
+            "address of this machine, e.g. 127.0.0.1 or [::1], and a port 0-65535)"
+        ) from None
 
 
 class _Server(Protocol):

@@ -416,15 +416,33 @@ class _Files:
     """The files' contents, read one at a time as the log consumes them (sized, so that
     the log can report progress against the total)."""
 
-    def __init__(self, paths: Sequence[str]) -> None:
+    def __init__(self, paths: Sequence[str], stdin: bytes | None = None) -> None:
         self._paths = paths
+        self._stdin = stdin
 
     def __len__(self) -> int:
         return len(self._paths)
 
     def __iter__(self) -> Iterator[bytes]:
         for path in self._paths:
-            yield _read_entry(path)
+            yield self._stdin if path == "-" and self._stdin is not None else _read_entry(path)
+
+
+def _read_stdin_entry(paths: Sequence[str]) -> bytes | None:
+    """The entry FILE ``-`` stands for (standard input, CLI §10.1), read before anything is
+    appended; None if no FILE is ``-``."""
+    count = paths.count("-")
+    if count == 0:
+        return None
+    if count > 1:
+        raise UserError("FILE '-' (standard input) can be given once")
+    data = sys.stdin.buffer.read(MAX_ENTRY_SIZE + 1)
+    if not data:
+        raise UserError("standard input (-) is empty; a log entry is at least one byte")
+    if len(data) > MAX_ENTRY_SIZE:
+        raise UserError(f"standard input (-) holds more than {MAX_ENTRY_SIZE} bytes, the "
+                        "largest log entry")  # fmt: skip
+    return data
 
 
 def _read_entry(path: str) -> bytes:
@@ -460,6 +478,8 @@ def _check_entry_files(paths: Sequence[str]) -> None:
     """Refuse the whole command before anything is appended if any FILE cannot be an entry
     (CLI §10.6): one ``stat`` per file."""
     for path in paths:
+        if path == "-":
+            continue  # standard input: _read_stdin_entry checks it
         try:
             st = os.stat(path)
         except OSError as e:
@@ -571,7 +591,7 @@ def append(
     passphrase_file: Path | None,
     as_json: bool,
 ) -> None:
-    """Append each FILE as one entry; print 'FILE INDEX' per file.
+    """Append each FILE as one entry ('-': standard input); print 'FILE INDEX' per file.
 
     Returns once DIR/checkpoint covers every entry. A file whose content is already in the
     log gets its existing index.
@@ -579,6 +599,7 @@ def append(
 
     paths = list(files)
     _check_entry_files(paths)
+    stdin = _read_stdin_entry(paths)
     opened, _, _ = _open_log(directory, passphrase_file, batch_size=batch_size)
     with contextlib.ExitStack() as stack:
         stack.callback(opened.close)
@@ -595,7 +616,7 @@ def append(
                 shown[0] = done
 
         try:
-            indices = opened.add_many(_Files(paths), progress=progress)
+            indices = opened.add_many(_Files(paths, stdin), progress=progress)
         except BatchRejectionError as e:
             which = f"{paths[e.position]}: " if e.position < len(paths) else ""
             raise VerificationError(e.reason, which + e.message) from None
