@@ -202,6 +202,7 @@ def load_trust_root(path: str | os.PathLike[str]) -> PinnedTrustRoot:
 
     name = os.fspath(path)
     data = read_input(name, "trust root", limit=MAX_SIGNED_TRUST_ROOT_BYTES)
+    refuse_other_kind(data, name, "trust root")
     try:
         return PinnedTrustRoot(name, data, verify_self_signed(data))
     except VerificationError as e:
@@ -428,6 +429,11 @@ def refuse_other_kind(data: bytes, path: str, expected: str) -> None:
     message = other_kind(data, path, expected)
     if message is not None:
         raise UserError(message)
+    # Key files are ASCII text; every CBOR format here starts with a byte >= 0x80 (a map or
+    # a tag), so a binary file is never taken for a verifier-key line by chance.
+    kind = key_file_kind(data) if data.isascii() else "unknown"
+    if kind != "unknown":
+        raise UserError(f"{path} is a {kind}, not a {expected}; see `keybundle keys show`")
 
 
 def check_new_files(paths: list[Path], *, force: bool) -> None:

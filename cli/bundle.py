@@ -404,6 +404,7 @@ def inspect(*, in_file: str, trust_root: PinnedTrustRoot | None, as_json: bool) 
     root = trust_root.root if trust_root is not None else None
     data = read_input(in_file, "bundle", limit=MAX_SIGNED_BUNDLE_BYTES)
     _not_a_trust_root(data, in_file)
+    refuse_other_kind(data, in_file, "bundle")
     info = _inspect_json(data, root)
     emit(as_json, info, lambda: _print_inspection(info))
 

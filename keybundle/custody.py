@@ -101,7 +101,11 @@ class PassphraseFile:
     path: Path
 
     def read(self) -> bytes:
-        data = _read_small_file(Path(self.path), "passphrase file")
+        try:
+            data = _read_small_file(Path(self.path), "passphrase file")
+        except OSError as e:
+            why = e.strerror or e
+            raise ValueError(f"cannot read passphrase file {self.path}: {why}") from None
         if data.endswith(b"\r\n"):
             data = data[:-2]
         elif data.endswith(b"\n"):

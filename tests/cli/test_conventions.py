@@ -300,6 +300,8 @@ def _probe_files(world: World) -> dict[str, str]:
     (d / "full").mkdir(exist_ok=True)
     (d / "full" / "notes.txt").write_text("not a monitor's\n")
     return {
+        "LOGPUB": str(d / "log.pub"),
+        "MISSING": str(d / "missing"),
         "FULL": str(d / "full"),
         "ROOT": str(world.root_file),
         "IND": str(world.independent.key),
@@ -335,6 +337,14 @@ def _probe_files(world: World) -> dict[str, str]:
         # before: exit 0 and an empty report of a directory that is no monitor's
         ("monitor report --state FULL -o OUT", "FULL holds no monitor state (state.json) but "
          "other files"),
+        # before: "... not deterministic CBOR ...: 177 trailing bytes after the data item"
+        ("package inspect OUT --trust-root INDPUB", "INDPUB is a PEM key file, not a trust "
+         "root; see `keybundle keys show`"),
+        ("bundle inspect LOGPUB", "LOGPUB is a note verifier key, not a bundle; see "
+         "`keybundle keys show`"),
+        # before: "missing.txt: No such file or directory", not naming what it was
+        ("trust-root sign --key IND --passphrase-file MISSING ROOT -o OUT",
+         "cannot read passphrase file MISSING: No such file or directory"),
         # before: the bytes of the line, escaped, as "not a key fingerprint"
         ("monitor --once --trust-root ROOT --state OUT DIR --allow-keys GARBAGE",
          "--allow-keys GARBAGE is not UTF-8 text (byte 0)"),
