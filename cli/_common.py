@@ -45,6 +45,7 @@ from ._output import (
     parse_decimal,
     print_json,
     rejection_line,
+    silence_stdout,
 )
 
 if TYPE_CHECKING:
@@ -153,6 +154,8 @@ def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
             _fail(EXIT_REJECTED, e.message, e.reason, as_json)
         except (UserError, CorruptStateError) as e:
             _fail(EXIT_USAGE, str(e), None, as_json)
+        except BrokenPipeError:
+            raise click.exceptions.Exit(silence_stdout()) from None
         except OSError as e:
             _fail(EXIT_USAGE, _os_error_message(e), None, as_json)
         except ValueError as e:

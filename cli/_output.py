@@ -17,6 +17,7 @@ Importing this module costs nothing measurable: ``json`` is imported only to pri
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "ENV_PASSPHRASE_FILE",
     "ENV_STATE",
     "ENV_TRUST_ROOT",
+    "EXIT_BROKEN_PIPE",
     "EXIT_OK",
     "EXIT_REJECTED",
     "EXIT_USAGE",
@@ -35,6 +37,7 @@ __all__ = [
     "parse_decimal",
     "print_json",
     "rejection_line",
+    "silence_stdout",
 ]
 
 SCHEMA = "keybundle-cli/1"
@@ -46,6 +49,9 @@ EXIT_REJECTED = 1
 """Exit code: verification rejected the input (CLI §10)."""
 EXIT_USAGE = 2
 """Exit code: bad usage, or a file or argument the user can fix (CLI §10)."""
+EXIT_BROKEN_PIPE = 141
+"""Exit code: the reader of standard output went away (``| head -1``), as for a process
+that SIGPIPE ended (128 + 13, CLI §10)."""
 
 ENV_TRUST_ROOT = "KEYBUNDLE_TRUST_ROOT"
 """Environment variable: the default of every ``--trust-root`` (CLI §10.1)."""
@@ -158,6 +164,21 @@ def envelope(
         "result": result,
         "error": error,
     }
+
+
+def silence_stdout() -> int:
+    """After a ``BrokenPipeError`` on standard output: point it at ``/dev/null`` so that
+    nothing more fails (Python's final flush included), and return
+    :data:`EXIT_BROKEN_PIPE`. No traceback and no error line: the reader chose to stop
+    reading, as ``head`` does; what the command did (a saved client state) stands.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (a test's captured stdout)
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 def print_json(obj: dict[str, Any]) -> None:

@@ -39,6 +39,7 @@ from ._output import (
     parse_decimal,
     print_json,
     rejection_line,
+    silence_stdout,
 )
 
 if TYPE_CHECKING:
@@ -292,6 +293,8 @@ def run(argv: list[str]) -> int:
     args = _parse(argv)
     try:
         return _verify(args)
+    except BrokenPipeError:
+        return silence_stdout()
     except _UsageError as e:
         if args.json:
             print_json(envelope(_COMMAND, EXIT_USAGE, None, message=str(e)))

@@ -358,3 +358,32 @@ def test_probes_get_one_line_that_names_the_mistake(world: World, args: str, mes
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(f"keybundle: error: {message}"), result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(world: World, tmp_path: Path) -> None:
+    """`keybundle verify ... | head -1` printed a BrokenPipeError traceback, and click commands
+    'keybundle: error: Broken pipe' (exit 2). Now: exit 141, as SIGPIPE would, and silence."""
+    import os
+
+    from tests.keybundle.world import World as ClientWorld
+
+    client = ClientWorld()
+    root, package, state = tmp_path / "root.cbor", tmp_path / "p.cbor", tmp_path / "state"
+    root.write_bytes(client.signed_root)
+    package.write_bytes(client.fresh_package())
+    state.mkdir()
+    for args in (
+        ["trust-root", "inspect", str(world.root_file)],
+        ["verify", "--trust-root", str(root), "--state", str(state), "--now", str(client.now),
+         str(package)],
+    ):  # fmt: skip
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader is gone before the first line
+        try:
+            proc = subprocess.run(
+                [str(KEYBUNDLE), *args], stdout=write_end, stderr=subprocess.PIPE,
+                timeout=60, check=False,
+            )  # fmt: skip
+        finally:
+            os.close(write_end)
+        assert (proc.returncode, proc.stderr) == (141, b""), (args, proc.stderr)
