@@ -306,6 +306,8 @@ def run(argv: list[str]) -> int:
 def _check_arguments(args: _Args) -> None:
     if args.package == "-" and args.trust_root == "-":
         raise _UsageError("PACKAGE and --trust-root cannot both be '-' (standard input)")
+    if args.fleet == "":
+        raise _UsageError("--fleet is empty; give the fleet id the app expects, e.g. prod-eu.vault")
     if args.evidence_out == "-" and args.json:
         raise _UsageError("--evidence-out - and --json both write to standard output")
     if os.path.exists(args.state) and not os.path.isdir(args.state):

@@ -287,6 +287,15 @@ def test_verify_names_a_file_of_another_kind(world: World, tmp_path: Path) -> No
     assert proc.stderr.startswith(f"keybundle: error: {world.root_file} is a signed trust root")
     assert proc.stderr.count("\n") == 1
     assert run_verify([*args, "--json", str(world.fleet)]) == 2
+    # Before: an empty --fleet was taken, and every package rejected WRONG_FLEET (exit 1).
+    empty = subprocess.run(
+        [str(KEYBUNDLE), "verify", *args, "--fleet", "", str(world.root_file)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (empty.returncode, empty.stderr) == (
+        2, "keybundle: error: --fleet is empty; give the fleet id the app expects, e.g. "
+        "prod-eu.vault\n",
+    )  # fmt: skip
 
 
 # -- the probes of a new user (issue 13, second round) -------------------------------------------
