@@ -41,9 +41,11 @@ from ._output import (
     envelope,
     error_line,
     escape,
+    other_kind,
     parse_decimal,
     print_json,
     rejection_line,
+    silence_stdout,
 )
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ __all__ = [
     "passphrase_option",
     "passphrase_source",
     "read_input",
+    "refuse_other_kind",
     "require_passphrase",
     "role_json",
     "say",
@@ -151,6 +154,8 @@ def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
             _fail(EXIT_REJECTED, e.message, e.reason, as_json)
         except (UserError, CorruptStateError) as e:
             _fail(EXIT_USAGE, str(e), None, as_json)
+        except BrokenPipeError:
+            raise click.exceptions.Exit(silence_stdout()) from None
         except OSError as e:
             _fail(EXIT_USAGE, _os_error_message(e), None, as_json)
         except ValueError as e:
@@ -200,6 +205,7 @@ def load_trust_root(path: str | os.PathLike[str]) -> PinnedTrustRoot:
 
     name = os.fspath(path)
     data = read_input(name, "trust root", limit=MAX_SIGNED_TRUST_ROOT_BYTES)
+    refuse_other_kind(data, name, "trust root")
     try:
         return PinnedTrustRoot(name, data, verify_self_signed(data))
     except VerificationError as e:
@@ -408,11 +414,29 @@ def read_input(path: str, what: str, *, limit: int = MAX_INPUT_BYTES) -> bytes:
     if path == "-":
         data = sys.stdin.buffer.read(cap)
     else:
-        with Path(path).open("rb") as f:
-            data = f.read(cap)
+        try:
+            with Path(path).open("rb") as f:
+                data = f.read(cap)
+        except IsADirectoryError:
+            raise UserError(f"{what} {path} is a directory; give a file") from None
+        except OSError as e:
+            raise UserError(f"cannot read {what} {path}: {e.strerror or e}") from None
     if len(data) > MAX_INPUT_BYTES:
         raise UserError(f"{what} {path} is larger than {MAX_INPUT_BYTES} bytes")
     return data
+
+
+def refuse_other_kind(data: bytes, path: str, expected: str) -> None:
+    """A :class:`UserError` (exit 2) naming the kind of ``data`` and the command for it, if
+    it is plainly not a ``expected`` (:func:`~keybundle_cli._output.other_kind`)."""
+    message = other_kind(data, path, expected)
+    if message is not None:
+        raise UserError(message)
+    # Key files are ASCII text; every CBOR format here starts with a byte >= 0x80 (a map or
+    # a tag), so a binary file is never taken for a verifier-key line by chance.
+    kind = key_file_kind(data) if data.isascii() else "unknown"
+    if kind != "unknown":
+        raise UserError(f"{path} is a {kind}, not a {expected}; see `keybundle keys show`")
 
 
 def check_new_files(paths: list[Path], *, force: bool) -> None:
@@ -476,12 +500,19 @@ def say(line: str = "") -> None:
 
 
 def emit_failure(
-    as_json: bool, code: int, result: dict[str, Any], message: str, lines: Callable[[], None]
+    as_json: bool,
+    code: int,
+    result: dict[str, Any],
+    message: str,
+    lines: Callable[[], None],
+    *,
+    reason: str | None = None,
 ) -> NoReturn:
     """A command that ends with exit ``code`` (1) *and* a result (failed vectors, differing
-    files): the envelope holds both, or ``lines`` prints them."""
+    files, a witness quorum not met): the envelope holds both, with ``reason`` (a SPEC §9
+    code, or None), or ``lines`` prints them."""
     if as_json:
-        print_json(envelope(command_path(), code, result, message=message))
+        print_json(envelope(command_path(), code, result, reason=reason, message=message))
     else:
         lines()
     raise click.exceptions.Exit(code)
@@ -619,6 +650,12 @@ def listen_errors(host: str, port: int) -> Iterator[None]:
                 "is listening there; stop it or choose another port)"
             ) from None
         raise UserError(f"cannot listen on {where}: {e.strerror or e}") from None
+    except ValueError as e:
+        # waitress: an address that does not resolve ("Invalid host/port specified.")
+        raise UserError(
+            f"cannot listen on {where}: {str(e).rstrip('.') or 'not a valid address'} (give an "
+            "address of this machine, e.g. 127.0.0.1 or [::1], and a port 0-65535)"
+        ) from None
 
 
 class _Server(Protocol):

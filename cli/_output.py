@@ -17,6 +17,7 @@ Importing this module costs nothing measurable: ``json`` is imported only to pri
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "ENV_PASSPHRASE_FILE",
     "ENV_STATE",
     "ENV_TRUST_ROOT",
+    "EXIT_BROKEN_PIPE",
     "EXIT_OK",
     "EXIT_REJECTED",
     "EXIT_USAGE",
@@ -31,9 +33,11 @@ __all__ = [
     "envelope",
     "error_line",
     "escape",
+    "other_kind",
     "parse_decimal",
     "print_json",
     "rejection_line",
+    "silence_stdout",
 ]
 
 SCHEMA = "keybundle-cli/1"
@@ -45,6 +49,9 @@ EXIT_REJECTED = 1
 """Exit code: verification rejected the input (CLI §10)."""
 EXIT_USAGE = 2
 """Exit code: bad usage, or a file or argument the user can fix (CLI §10)."""
+EXIT_BROKEN_PIPE = 141
+"""Exit code: the reader of standard output went away (``| head -1``), as for a process
+that SIGPIPE ended (128 + 13, CLI §10)."""
 
 ENV_TRUST_ROOT = "KEYBUNDLE_TRUST_ROOT"
 """Environment variable: the default of every ``--trust-root`` (CLI §10.1)."""
@@ -96,6 +103,32 @@ def parse_decimal(text: str, *, maximum: int = _MAX_DECIMAL) -> int | None:
     return value if value <= maximum else None
 
 
+_KINDS: tuple[tuple[str, bytes, str, str], ...] = (
+    # (kind, first bytes, what it is, the command for it)
+    ("trust root", b"\xd8\x62", "a signed trust root (a COSE_Sign, CBOR tag 98)",
+     "keybundle trust-root inspect"),
+    ("bundle", b"\xd2", "a key bundle (a COSE_Sign1, CBOR tag 18)", "keybundle bundle inspect"),
+    ("key", b"-----BEGIN ", "a PEM key file", "keybundle keys show"),
+    ("json", b"{", "JSON text (a FLEET.json?)", "keybundle bundle build"),
+    ("json", b"[", "JSON text", "keybundle bundle build"),
+)  # fmt: skip
+
+
+def other_kind(data: bytes, path: str, expected: str) -> str | None:
+    """The one-line error for a file of another kind than ``expected`` (``package``,
+    ``bundle``, ``trust root``), recognised by its first bytes; None if it may be one.
+
+    A signed trust root given as a package otherwise reads "tag 98 at offset 0 is not
+    allowed here", and a FLEET.json "a text string needs 729618471753377125 bytes": true of
+    the bytes, useless to the person who picked the wrong file (issue 13).
+    """
+    head = data.lstrip() if data[:1].isspace() else data
+    for kind, prefix, what, command in _KINDS:
+        if kind != expected and head.startswith(prefix):
+            return f"{path} is {what}, not a {expected}; see `{command}`"
+    return None
+
+
 def error_line(message: str) -> str:
     """The one line of a user error (exit 2), data in it escaped."""
     return f"keybundle: error: {escape(message)}"
@@ -131,6 +164,21 @@ def envelope(
         "result": result,
         "error": error,
     }
+
+
+def silence_stdout() -> int:
+    """After a ``BrokenPipeError`` on standard output: point it at ``/dev/null`` so that
+    nothing more fails (Python's final flush included), and return
+    :data:`EXIT_BROKEN_PIPE`. No traceback and no error line: the reader chose to stop
+    reading, as ``head`` does; what the command did (a saved client state) stands.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (a test's captured stdout)
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 def print_json(obj: dict[str, Any]) -> None:

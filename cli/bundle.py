@@ -50,6 +50,7 @@ from ._common import (
     open_signer,
     passphrase_option,
     read_input,
+    refuse_other_kind,
     role_json,
     say,
     trust_root_option,
@@ -235,6 +236,7 @@ def countersign(
     """
     root = trust_root.root
     data = read_input(in_file, "signed bundle", limit=MAX_SIGNED_BUNDLE_BYTES)
+    refuse_other_kind(data, in_file, "bundle")
     # Check what is being approved before any key is opened (SPEC §4.2).
     parsed = parse_unverified_sign1(data)
     verify_sign1(parsed, root.independent_keys)
@@ -402,6 +404,7 @@ def inspect(*, in_file: str, trust_root: PinnedTrustRoot | None, as_json: bool) 
     root = trust_root.root if trust_root is not None else None
     data = read_input(in_file, "bundle", limit=MAX_SIGNED_BUNDLE_BYTES)
     _not_a_trust_root(data, in_file)
+    refuse_other_kind(data, in_file, "bundle")
     info = _inspect_json(data, root)
     emit(as_json, info, lambda: _print_inspection(info))
 
@@ -420,6 +423,7 @@ def verify(*, in_file: str, trust_root: PinnedTrustRoot, as_json: bool) -> None:
     """
     root = trust_root.root
     data = read_input(in_file, "signed bundle", limit=MAX_SIGNED_BUNDLE_BYTES)
+    refuse_other_kind(data, in_file, "bundle")
     verified = verify_signed_bundle(data, root)
     payload = parse_payload(verified.payload)
     result = {

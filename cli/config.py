@@ -39,7 +39,9 @@ def load_config(path: Path, command: click.Command) -> dict[str, Any]:
         raise click.BadParameter(f"{path} is over {MAX_SERVICE_CONFIG_BYTES} bytes")
     try:
         table = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise click.BadParameter(f"{path} is not UTF-8 text (byte {e.start})") from None
+    except tomllib.TOMLDecodeError as e:
         raise click.BadParameter(f"{path} is not valid TOML: {e}") from None
     names = {p.name: p for p in command.params if p.name and p.name != "config"}
     # A key is spelled as the option is on the command line; the parameter's name may differ.

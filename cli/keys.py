@@ -38,6 +38,7 @@ from ._common import (
     emit,
     force_option,
     json_option,
+    key_file_kind,
     passphrase_option,
     passphrase_source,
     read_input,
@@ -331,6 +332,14 @@ def show(pub_file: str, as_json: bool) -> None:
     """Show a public key file (FILE '-': standard input): a role key's kid, algorithm and
     fingerprint, or a note verifier key's name, key hash and type."""
     data = read_input(pub_file, "public key file")
+    kind = key_file_kind(data)
+    if kind in ("role private key", "note private key"):
+        raise UserError(
+            f"{pub_file} is a {kind}; `keys show` shows the public key file beside it "
+            "(PREFIX.pub), and never prints a private key"
+        )
+    if not data.strip():
+        raise UserError(f"{pub_file} is empty; give a public key file (PREFIX.pub)")
     if data.lstrip().startswith(_PEM_PUBLIC):
         info = _role_key_info(data)
     else:

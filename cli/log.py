@@ -46,7 +46,9 @@ from ._common import (
     UserError,
     cli_errors,
     emit,
+    emit_failure,
     json_option,
+    key_file_kind,
     listen_errors,
     load_trust_root,
     passphrase_option,
@@ -165,6 +167,14 @@ def load_note_signer(key_path: Path, passphrase_file: Path | None, want_type: in
         raw = key_path.read_bytes()[:4097]
     except OSError as e:
         raise UserError(f"cannot read key file {key_path}: {e.strerror or e}") from None
+    file_kind = key_file_kind(raw)
+    if file_kind not in {"note private key", "unknown"}:
+        want = "a cosignature key" if want_type == 4 else "a note key"
+        raise UserError(
+            f"key file {key_path} is a {file_kind}, not a signed-note private key; this "
+            f"needs {want} (`keybundle keys generate --type "
+            f"{'cosignature' if want_type == 4 else 'note'}`)"
+        )
     if raw.startswith(b"PRIVATE+KEY+"):
         line = raw[:-1] if raw.endswith(b"\n") else raw
         if b"\n" in line:
@@ -406,15 +416,33 @@ class _Files:
     """The files' contents, read one at a time as the log consumes them (sized, so that
     the log can report progress against the total)."""
 
-    def __init__(self, paths: Sequence[str]) -> None:
+    def __init__(self, paths: Sequence[str], stdin: bytes | None = None) -> None:
         self._paths = paths
+        self._stdin = stdin
 
     def __len__(self) -> int:
         return len(self._paths)
 
     def __iter__(self) -> Iterator[bytes]:
         for path in self._paths:
-            yield _read_entry(path)
+            yield self._stdin if path == "-" and self._stdin is not None else _read_entry(path)
+
+
+def _read_stdin_entry(paths: Sequence[str]) -> bytes | None:
+    """The entry FILE ``-`` stands for (standard input, CLI §10.1), read before anything is
+    appended; None if no FILE is ``-``."""
+    count = paths.count("-")
+    if count == 0:
+        return None
+    if count > 1:
+        raise UserError("FILE '-' (standard input) can be given once")
+    data = sys.stdin.buffer.read(MAX_ENTRY_SIZE + 1)
+    if not data:
+        raise UserError("standard input (-) is empty; a log entry is at least one byte")
+    if len(data) > MAX_ENTRY_SIZE:
+        raise UserError(f"standard input (-) holds more than {MAX_ENTRY_SIZE} bytes, the "
+                        "largest log entry")  # fmt: skip
+    return data
 
 
 def _read_entry(path: str) -> bytes:
@@ -450,6 +478,8 @@ def _check_entry_files(paths: Sequence[str]) -> None:
     """Refuse the whole command before anything is appended if any FILE cannot be an entry
     (CLI §10.6): one ``stat`` per file."""
     for path in paths:
+        if path == "-":
+            continue  # standard input: _read_stdin_entry checks it
         try:
             st = os.stat(path)
         except OSError as e:
@@ -561,7 +591,7 @@ def append(
     passphrase_file: Path | None,
     as_json: bool,
 ) -> None:
-    """Append each FILE as one entry; print 'FILE INDEX' per file.
+    """Append each FILE as one entry ('-': standard input); print 'FILE INDEX' per file.
 
     Returns once DIR/checkpoint covers every entry. A file whose content is already in the
     log gets its existing index.
@@ -569,6 +599,7 @@ def append(
 
     paths = list(files)
     _check_entry_files(paths)
+    stdin = _read_stdin_entry(paths)
     opened, _, _ = _open_log(directory, passphrase_file, batch_size=batch_size)
     with contextlib.ExitStack() as stack:
         stack.callback(opened.close)
@@ -585,7 +616,7 @@ def append(
                 shown[0] = done
 
         try:
-            indices = opened.add_many(_Files(paths), progress=progress)
+            indices = opened.add_many(_Files(paths, stdin), progress=progress)
         except BatchRejectionError as e:
             which = f"{paths[e.position]}: " if e.position < len(paths) else ""
             raise VerificationError(e.reason, which + e.message) from None
@@ -766,13 +797,18 @@ def _max_cosignature_age(directory: Path) -> int | None:
     metavar="SECONDS",
     help="How long to wait for a running 'log serve' to answer.",
 )
+@json_option()
 @cli_errors
-def cosign(*, directory: Path, timeout: float) -> None:
+def cosign(*, directory: Path, timeout: float, as_json: bool) -> None:
     """Have every witness cosign DIR's published checkpoint now (OPS §6.5.3, CLI §10.6).
 
     With 'keybundle log serve' running on DIR, asks it (through DIR/.state); otherwise takes
     the log's lock and asks the witnesses itself. Prints one line per witness; exits 1 if
     the checkpoint does not meet the witness quorum afterwards.
+
+    \b
+    Example:
+      keybundle log cosign log/ --json
     """
     from transparency_log.server import CosigningTileStore
 
@@ -791,6 +827,7 @@ def cosign(*, directory: Path, timeout: float) -> None:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
             summary = _ask_server(state, timeout, holder)
+            server = True
         else:
             store = CosigningTileStore(
                 DirectoryTileStore(directory), new_verifier(config.vkey), config.origin, witnesses
@@ -802,11 +839,37 @@ def cosign(*, directory: Path, timeout: float) -> None:
             ]
             lines.append("quorum met" if store.quorum_met() else "quorum not met")
             summary = "\n".join(lines)
+            server = False
     finally:
         os.close(fd)
-    click.echo(summary)
-    if summary.rsplit("\n", 1)[-1] != "quorum met":
-        sys.exit(1)
+    result = _cosign_result(summary, server=server)
+    if result["quorum_met"]:
+        emit(as_json, result, lambda: click.echo(summary))
+        return
+    last = summary.rsplit("\n", 1)[-1]
+    reason = None if last.startswith("error: ") else "QUORUM_NOT_MET"
+    emit_failure(as_json, 1, result, last, lambda: click.echo(summary), reason=reason)
+
+
+def _cosign_result(summary: str, *, server: bool) -> dict[str, Any]:
+    """The ``--json`` result of ``log cosign`` from the round's lines (CLI §10.6).
+
+    Both the running server's answer and this command's own round are the lines CLI §10.6
+    fixes: ``cosigned NAME``, ``failed NAME: why``, then ``quorum met`` or ``quorum not
+    met``; a server whose round failed answers ``error: why``. A key name holds no space
+    (C2SP signed-note), so the first ``": "`` ends it.
+    """
+    rows: list[dict[str, Any]] = []
+    met = False
+    for line in summary.splitlines():
+        if line.startswith("cosigned "):
+            rows.append({"name": line.removeprefix("cosigned "), "cosigned": True, "error": None})
+        elif line.startswith("failed "):
+            name, _, why = line.removeprefix("failed ").partition(": ")
+            rows.append({"name": name, "cosigned": False, "error": why})
+        elif line == "quorum met":
+            met = True
+    return {"witnesses": rows, "quorum_met": met, "server": server}
 
 
 def _ask_server(state: Path, timeout: float, holder: str) -> str:
@@ -847,11 +910,18 @@ def _ask_server(state: Path, timeout: float, holder: str) -> str:
     "version served: the log then meets every one's quorum).",
 )
 @click.option("--clear", is_flag=True, default=False, help="Remove every witness.")
+@json_option()
 @cli_errors
-def witnesses_command(*, directory: Path, policies: tuple[Path, ...], clear: bool) -> None:
+def witnesses_command(
+    *, directory: Path, policies: tuple[Path, ...], clear: bool, as_json: bool
+) -> None:
     """List, or replace, the witnesses that cosign DIR's checkpoints (OPS §6.5.5).
 
     A running 'keybundle log serve' follows the change at its next round, without a restart.
+
+    \b
+    Example:
+      keybundle log witnesses log/ --set witnesses.policy
     """
     _load_config(directory)
     path = _config_dir(directory) / WITNESSES_FILE
@@ -875,12 +945,23 @@ def witnesses_command(*, directory: Path, policies: tuple[Path, ...], clear: boo
         durable.replace(path, joined)
     config = _witness_config(directory)
     lines: list[str] = []
+    rows: list[dict[str, Any]] = []
     for number, kept in enumerate(config.policies, start=1):
         lines.extend(
             f"policy {number}: witness {w.key_name} {w.vkey} {w.url}" for w in kept.witnesses
         )
         lines.append(f"policy {number}: quorum {kept.quorum}")
-    click.echo("\n".join(lines) if lines else "no witnesses")
+        listed = [
+            {"name": w.name, "key_name": w.key_name, "vkey": w.vkey, "url": w.url}
+            for w in kept.witnesses
+        ]
+        rows.append({"witnesses": listed, "quorum": kept.quorum})
+
+    def text() -> None:
+        for line in lines or ["no witnesses"]:
+            say(line)
+
+    emit(as_json, {"policies": rows}, text)
 
 
 def _register_rotations() -> None:

@@ -47,6 +47,7 @@ from ._common import (
     PinnedTrustRoot,
     UserError,
     cli_errors,
+    emit,
     json_option,
     passphrase_option,
     read_input,
@@ -295,7 +296,14 @@ def follow(
     allow = None
     if allow_keys is not None:
         data = read_input(allow_keys, "allow-list", limit=MAX_ALLOW_LIST_BYTES)
-        allow = parse_allow_list(data.decode("utf-8", "replace"))
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise UserError(
+                f"--allow-keys {allow_keys} is not UTF-8 text (byte {e.start}); it holds one "
+                "fleet-key fingerprint (64 hex digits) per line"
+            ) from None
+        allow = parse_allow_list(text)
     signer = None
     if witness_key is not None:
         signer = load_note_signer(witness_key, passphrase_file, SIG_TYPE_COSIGNATURE_V1)
@@ -479,11 +487,27 @@ def _stop_on_signals(stop: threading.Event) -> None:
     metavar="ROOT",
     help="The trust root's path, as shown in the commands that re-check evidence.",
 )
+@json_option()
 @cli_errors
-def report(*, state_dir: Path, output: Path, trust_root: str) -> None:
+def report(*, state_dir: Path, output: Path, trust_root: str, as_json: bool) -> None:
     """Write the auditor's report of a monitor's state (OPS §8.6): a self-contained HTML
     page (OUT/index.html, no script, plots as SVG) and the same data as OUT/report.json and
-    OUT/epochs.csv, passes.csv, evidence.csv. Safe while the monitor runs."""
+    OUT/epochs.csv, passes.csv, evidence.csv. Safe while the monitor runs.
+
+    \b
+    Example:
+      keybundle monitor report --state monitor/ -o report/"""
+    from keybundle.monitor_history import HISTORY_FILE
+    from keybundle.monitor_state import LOCK_FILE, STATE_FILE
+
+    # An empty directory is a fresh state (the report says nothing was verified yet); one
+    # holding other files and none of the monitor's is most likely the wrong directory.
+    ours = (STATE_FILE, HISTORY_FILE, LOCK_FILE)
+    if not any((state_dir / name).exists() for name in ours) and any(state_dir.iterdir()):
+        raise UserError(
+            f"{state_dir} holds no monitor state ({STATE_FILE}) but other files; give the "
+            "--state DIR that 'keybundle monitor' writes"
+        )
     data = build_report(state_dir, now=int(time.time()), trust_root=trust_root)
     output.mkdir(parents=True, exist_ok=True)
     files = {
@@ -493,10 +517,18 @@ def report(*, state_dir: Path, output: Path, trust_root: str) -> None:
     }
     for name, text in files.items():
         durable.replace(output / name, text.encode("utf-8"))
-    click.echo(
-        f"report of {data['log']['verified_size'] or 0} entries, "
-        f"{_count(len(data['fleets']), 'fleet')}, "
-        f"{_count(data['evidence_files'], 'evidence file')}: {output / 'index.html'}"
+    result = {
+        "out": str(output),
+        "files": sorted(files),
+        "verified_size": data["log"]["verified_size"] or 0,
+        "fleets": len(data["fleets"]),
+        "evidence_files": data["evidence_files"],
+    }
+    emit(
+        as_json,
+        result,
+        f"report of {result['verified_size']} entries, {_count(result['fleets'], 'fleet')}, "
+        f"{_count(result['evidence_files'], 'evidence file')}: {output / 'index.html'}",
     )
 
 

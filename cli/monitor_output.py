@@ -16,11 +16,13 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 import click
@@ -61,9 +63,7 @@ def rfc3339(t: float) -> str:
 
 
 def _keys(keys: list[dict[str, str]], sign: str) -> list[str]:
-    return [
-        f"    {sign} {k['key_id']} {k['algorithm']} {k['usage']} {k['fingerprint']}" for k in keys
-    ]
+    return [f"    {sign} {k['id']} {k['algorithm']} {k['usage']} {k['fingerprint']}" for k in keys]
 
 
 def _plural(n: int, word: str, words: str | None = None) -> str:
@@ -263,6 +263,7 @@ class Hook:
         self._argv = shlex.split(command)
         if not self._argv:
             raise ValueError("--exec needs a command")
+        _check_executable(self._argv[0])
         self._kinds = frozenset(kinds)
         self._timeout = timeout
         self._clock = clock
@@ -293,6 +294,26 @@ class Hook:
             why = f"exited {done.returncode}"
         self.failures += 1
         click.echo(f"keybundle monitor: --exec hook {self._argv[0]} {why}", err=True)
+
+
+def _check_executable(program: str) -> None:
+    """Refuse (``ValueError``, exit 2) a hook that cannot run, when the monitor starts.
+
+    Otherwise a typo in ``--exec`` shows only when the first problem is found, which may be
+    weeks later, as a line on standard error while the alert it should have sent is lost.
+    A hook removed after the start is still reported at run time (class doc).
+    """
+    if "/" not in program:
+        if shutil.which(program) is None:
+            raise ValueError(f"--exec: {program!r} is not a command found on PATH")
+        return
+    path = Path(program)
+    if not path.exists():
+        raise ValueError(f"--exec: {program} does not exist")
+    if path.is_dir():
+        raise ValueError(f"--exec: {program} is a directory, not a program")
+    if not os.access(path, os.X_OK):
+        raise ValueError(f"--exec: {program} is not executable (chmod +x, or name its interpreter)")
 
 
 def _has_fileno() -> bool:

@@ -56,6 +56,7 @@ from ._common import (
     listen_errors,
     load_trust_root,
     read_input,
+    refuse_other_kind,
     say,
     trust_root_option,
     utc,
@@ -473,6 +474,7 @@ def inspect(
     """Show what PACKAGE carries: fleet, epoch, checkpoint and its cosignatures' ages, the
     trust-root chain, the consistency proof. Without --trust-root nothing is verified."""
     data = read_input(package_file, "package", limit=MAX_PACKAGE_BYTES)
+    refuse_other_kind(data, package_file, "package")
     root = trust_root.root if trust_root is not None else None
     info = inspect_json(data, root, int(time.time()) if now is None else now)
     if as_json:
@@ -490,13 +492,14 @@ def inspect(
         f"  cosigned by {c['witness']} at {utc(c['time'])} ({_age(c['age'])} ago)"
         for c in cp["cosignatures"]
     ]
-    if chain["rotations"]:
-        lines.append(
-            f"trust-root chain v{chain['from_version']} to v{chain['to_version']}: "
-            + ", ".join(f"v{r['version']} at index {r['index']}" for r in chain["rotations"])
-        )
-    else:
-        lines.append("trust-root chain: none")
+    rotations = chain["rotations"]
+    lines.append(
+        f"trust-root rotations carried: {len(rotations)} ("
+        + ", ".join(f"v{r['version'] or '?'} at index {r['index']}" for r in rotations)
+        + ")"
+        if rotations
+        else "trust-root rotations carried: none"
+    )
     consistency = info["consistency"]
     lines.append(
         "consistency proof: none"
@@ -548,6 +551,21 @@ def _report(result: PublishResult | Exception) -> None:
             "root accepts them only once they are re-issued (OPS §7.7)",
             err=True,
         )
+
+
+def _publish_json(result: PublishResult, out: Path) -> dict[str, Any]:
+    """The ``--json`` result of one ``package publish`` pass (CLI §10.9)."""
+    return {
+        "out": str(out),
+        "changed": result.changed,
+        "size": result.size,
+        "fleets": result.fleets,
+        "new_entries": result.new_entries,
+        "rebuilt": result.rebuilt,
+        "seconds": round(result.seconds, 3),
+        "quorum_short": list(result.quorum_short),
+        "older_roots": list(result.older_roots),
+    }
 
 
 def _follow_as_service(
@@ -617,6 +635,7 @@ def _follow_as_service(
     help="With --follow, serve GET /healthz and /metrics there and write one structured "
     "record per pass on standard error instead of the progress lines (OPS §6.6).",
 )
+@json_option("Print one JSON object for the one pass (not with --follow).")
 @config_option
 @cli_errors
 def publish(
@@ -628,6 +647,7 @@ def publish(
     interval: float,
     no_consistency: bool,
     listen: str | None,
+    as_json: bool,
 ) -> None:
     """Publish every fleet's universal package as static files under OUT (OPS §7.7).
 
@@ -635,7 +655,17 @@ def publish(
     rewrites every package (each file replaced atomically) when the checkpoint changed: new
     entries, or new cosignatures. Serve OUT with deploy/nginx/keybundle-packages.conf; run it
     as a service with --follow --listen (deploy/systemd/keybundle-publisher.service).
+    --json reports one pass; a script runs it from a timer (--follow with --json exits 2).
+
+    \b
+    Example:
+      keybundle package publish --log log/ --out www/ --json
     """
+    if follow and as_json:
+        raise UserError(
+            "--json reports one pass and --follow never ends: run 'package publish --json' "
+            "once per pass, or --follow --listen for structured records (OPS §6.6)"
+        )
     address = None
     if listen is not None:
         if not follow:
@@ -653,6 +683,9 @@ def publish(
     try:
         if not follow:
             result = publisher.publish()
+            if as_json:
+                emit(True, _publish_json(result, out), "")
+                return
             _report(result)
             if not result.changed:
                 click.echo(f"nothing to publish: checkpoint size {result.size} unchanged")

@@ -42,6 +42,7 @@ from ._common import (
     open_signer,
     passphrase_option,
     read_input,
+    refuse_other_kind,
     role_json,
     say,
     trust_root_option,
@@ -501,6 +502,7 @@ def inspect(*, in_file: str, previous: PinnedTrustRoot | None, as_json: bool) ->
     Exit 0 whenever FILE is well formed, even if it is not (yet) fully signed.
     """
     data = read_input(in_file, "trust root", limit=MAX_SIGNED_TRUST_ROOT_BYTES)
+    refuse_other_kind(data, in_file, "trust root")
     info = _inspect_json(data, previous.root if previous is not None else None)
     emit(as_json, info, lambda: _print_inspection(info))
 
@@ -514,6 +516,7 @@ def verify(*, in_file: str, previous: PinnedTrustRoot | None, as_json: bool) -> 
     """Verify a signed trust root: its own thresholds (SPEC §5.3, self-signed), or, with
     --previous, the rotation from PREV to FILE. Exit 1 with the reason code if it fails."""
     data = read_input(in_file, "trust root", limit=MAX_SIGNED_TRUST_ROOT_BYTES)
+    refuse_other_kind(data, in_file, "trust root")
     if not data.startswith(_SIGNED_PREFIX):
         raise UserError(
             f"{in_file} is not a signed trust root (a COSE_Sign, CBOR tag 98); an unsigned "

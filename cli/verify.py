@@ -35,9 +35,11 @@ from ._output import (
     envelope,
     error_line,
     escape,
+    other_kind,
     parse_decimal,
     print_json,
     rejection_line,
+    silence_stdout,
 )
 
 if TYPE_CHECKING:
@@ -291,6 +293,8 @@ def run(argv: list[str]) -> int:
     args = _parse(argv)
     try:
         return _verify(args)
+    except BrokenPipeError:
+        return silence_stdout()
     except _UsageError as e:
         if args.json:
             print_json(envelope(_COMMAND, EXIT_USAGE, None, message=str(e)))
@@ -302,6 +306,8 @@ def run(argv: list[str]) -> int:
 def _check_arguments(args: _Args) -> None:
     if args.package == "-" and args.trust_root == "-":
         raise _UsageError("PACKAGE and --trust-root cannot both be '-' (standard input)")
+    if args.fleet == "":
+        raise _UsageError("--fleet is empty; give the fleet id the app expects, e.g. prod-eu.vault")
     if args.evidence_out == "-" and args.json:
         raise _UsageError("--evidence-out - and --json both write to standard output")
     if os.path.exists(args.state) and not os.path.isdir(args.state):
@@ -322,6 +328,11 @@ def _verify(args: _Args) -> int:
     _check_arguments(args)
     root_bytes = _read(args.trust_root, "trust root")
     package = _read(args.package, "package")
+    for data, path, kind in ((root_bytes, args.trust_root, "trust root"),
+                             (package, args.package, "package")):  # fmt: skip
+        wrong = other_kind(data, path, kind)
+        if wrong is not None:
+            raise _UsageError(wrong)
     try:
         client = Client(root_bytes, args.state)
     except VerificationError as e:

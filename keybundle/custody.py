@@ -101,7 +101,11 @@ class PassphraseFile:
     path: Path
 
     def read(self) -> bytes:
-        data = _read_small_file(Path(self.path), "passphrase file")
+        try:
+            data = _read_small_file(Path(self.path), "passphrase file")
+        except OSError as e:
+            why = e.strerror or e
+            raise ValueError(f"cannot read passphrase file {self.path}: {why}") from None
         if data.endswith(b"\r\n"):
             data = data[:-2]
         elif data.endswith(b"\n"):
@@ -398,7 +402,16 @@ def write_note_verifier_key(path: Path, vkey: str) -> None:
 
 def load_note_verifier_key(path: Path) -> str:
     """The verifier-key string in a file (one line, ending in a newline), checked."""
-    text = _read_small_file(Path(path), "verifier key file").decode("utf-8", "strict")
+    data = _read_small_file(Path(path), "verifier key file")
+    if data.lstrip().startswith(b"-----BEGIN "):
+        raise ValueError(
+            f"verifier key file {path} is a PEM key (a role key), not a note verifier key "
+            "(<name>+<hash>+<key>, from `keybundle keys generate --type note|cosignature`)"
+        )
+    try:
+        text = data.decode("utf-8", "strict")
+    except UnicodeDecodeError:
+        raise ValueError(f"verifier key file {path} is not UTF-8 text") from None
     if not text.endswith("\n") or "\n" in text[:-1]:
         raise ValueError(f"verifier key file {path} must be one line ending in a newline")
     note.new_verifier(text[:-1])

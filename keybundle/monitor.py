@@ -268,9 +268,10 @@ class _Chunk:
 
 
 def _key_json(key: KeyInfo) -> dict[str, str]:
-    """A key of an ``epoch`` event (OPS §8.3)."""
+    """A key of an ``epoch`` event (OPS §8.3): ``id`` as every fleet key of the CLI's JSON
+    (CLI §10.1; ``kid`` names a role key's SPEC §4.3 id, which this is not)."""
     key_id, algorithm, usage, fingerprint = key
-    return {"key_id": key_id, "algorithm": algorithm, "usage": usage, "fingerprint": fingerprint}
+    return {"id": key_id, "algorithm": algorithm, "usage": usage, "fingerprint": fingerprint}
 
 
 def _hex(data: bytes) -> str:

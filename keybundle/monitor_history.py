@@ -140,8 +140,30 @@ def _read_one(path: Path) -> list[dict[str, Any]]:
             raise _corrupt(path, number, "not a history record")
         if type(obj.get("time")) is not int or canonical_json(obj) != line + b"\n":
             raise _corrupt(path, number, "not in the canonical form the monitor writes")
-        out.append(obj)
+        out.append(_upgrade(obj))
     return out
+
+
+def _upgrade(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as this version writes it, from one an earlier version wrote (OPS §8.5).
+
+    Before issue 13 the fleet keys of an ``epoch`` record named their id ``key_id``; they
+    now name it ``id``, as every fleet key of the CLI's JSON does (CLI §10.1). A history
+    file is never rewritten, so the reader renames, after the canonical-form check (which
+    holds for the record as it was written).
+    """
+    if record["record"] != "epoch":
+        return record
+    for member in ("added", "removed"):
+        keys = record.get(member)
+        if isinstance(keys, list):
+            record[member] = [
+                {("id" if name == "key_id" else name): value for name, value in key.items()}
+                if isinstance(key, dict)
+                else key
+                for key in keys
+            ]
+    return record
 
 
 def read_history(directory: Path) -> list[dict[str, Any]]:

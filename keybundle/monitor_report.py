@@ -30,13 +30,14 @@ from transparency_log.note import parse_unverified
 
 from .errors import VerificationError
 from .evidence import MAX_EVIDENCE_BYTES, parse_unverified_evidence
+from .history import KeyInfo
 from .monitor_history import read_history
 from .monitor_state import EVIDENCE_DIR, StateDir
 from .report_svg import Series, line_chart
 
 __all__ = ["REPORT_FORMAT", "build_report", "render_csv", "render_html"]
 
-REPORT_FORMAT: Final = "keybundle-monitor-report/v1"
+REPORT_FORMAT: Final = "keybundle-monitor-report/v2"
 """The ``format`` member of ``report.json`` (OPS §8.6)."""
 MAX_EVIDENCE_FILES: Final = 10_000
 """Evidence files listed in one report; more are counted, not listed (SPEC §11)."""
@@ -115,7 +116,7 @@ def build_report(state_dir: Path, *, now: int, trust_root: str = "TRUST_ROOT") -
                 "epoch": head.epoch,
                 "index": head.index,
                 "digest": head.digest.hex(),
-                "keys": [k._asdict() for k in head.keys],
+                "keys": [_key_json(k) for k in head.keys],
                 "history": [
                     {
                         "epoch": e["epoch"],
@@ -154,6 +155,12 @@ def build_report(state_dir: Path, *, now: int, trust_root: str = "TRUST_ROOT") -
     }
 
 
+def _key_json(key: KeyInfo) -> dict[str, str]:
+    """A fleet key of the report: ``id`` as in every CLI output (CLI §10.1; format v2)."""
+    return {"id": key.key_id, "algorithm": key.algorithm, "usage": key.usage,
+            "fingerprint": key.fingerprint}  # fmt: skip
+
+
 def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -163,7 +170,7 @@ def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _keys_text(keys: Sequence[Mapping[str, str]]) -> str:
-    return " ".join(f"{k['key_id']}={k['fingerprint']}" for k in keys)
+    return " ".join(f"{k['id']}={k['fingerprint']}" for k in keys)
 
 
 def render_csv(report: Mapping[str, Any]) -> dict[str, str]:
@@ -369,11 +376,11 @@ def render_html(report: Mapping[str, Any]) -> str:
         for h in fleet["history"]:
             signers = "<br>".join(e(s) for s in h["signers"])
             added = "<br>".join(
-                f'+ {e(k["key_id"])} <span class="mono">{e(k["fingerprint"])}</span>'
+                f'+ {e(k["id"])} <span class="mono">{e(k["fingerprint"])}</span>'
                 for k in h["added"]
             )
             removed = "<br>".join(
-                f'- {e(k["key_id"])} <span class="mono">{e(k["fingerprint"])}</span>'
+                f'- {e(k["id"])} <span class="mono">{e(k["fingerprint"])}</span>'
                 for k in h["removed"]
             )
             out.append(

@@ -333,13 +333,13 @@ class HTTPFetcher:
         except hd.DeadlineExceededError as e:
             raise _RetryableError(str(e)) from None
         except (requests.ConnectionError, requests.Timeout) as e:
-            raise _RetryableError(f"{type(e).__name__}: {e}") from None
+            raise _RetryableError(hd.short_reason(e)) from None
         except requests.exceptions.ChunkedEncodingError as e:
             raise _RetryableError(f"the answer was cut short: {e}") from None
         except requests.exceptions.ContentDecodingError as e:
             raise FetchError(path, f"cannot decode the answer from {url}: {e}") from None
         except requests.RequestException as e:
-            raise FetchError(path, f"GET {url} failed: {e}") from None
+            raise FetchError(path, f"GET {url} failed: {hd.short_reason(e)}") from None
 
 
 class _RetryableError(Exception):

@@ -28,8 +28,10 @@ This module imports ``requests``; :mod:`transparency_log.fetcher` loads it only 
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -53,10 +55,54 @@ __all__ = [
     "DeadlineExceededError",
     "bounded_request",
     "bounded_session",
+    "short_reason",
 ]
 
 _CHUNK_BYTES = 64 * 1024
 _local = threading.local()
+
+_ERRNO_REASONS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset by the server",
+    errno.ECONNABORTED: "connection aborted",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ETIMEDOUT: "connection timed out",
+}
+_MAX_REASON_CHARS = 200
+
+
+def short_reason(error: BaseException) -> str:
+    """Why a request failed, in a few words: ``connection refused``, ``host name not
+    resolved (...)``, ``TLS error (...)``, for a one-line message (CLI §10.1).
+
+    ``str()`` of a ``requests`` error is urllib3's whole chain (``_HTTPPool(host=...):
+    Max retries exceeded ... (Caused by NewConnectionError(...))``), several hundred
+    characters that name the cause last. This walks the chain (arguments, ``reason``,
+    ``__cause__``, ``__context__``) for the socket-level cause; failing that, the first
+    line of the message, cut to 200 characters.
+    """
+    if isinstance(error, DeadlineExceededError | AnswerTooLargeError):
+        return str(error)  # ours: short already, and it names the deadline or the cap
+    stack: list[BaseException] = [error]
+    seen: set[int] = set()
+    while stack:
+        e = stack.pop(0)
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, socket.gaierror):
+            return f"host name not resolved ({e.strerror or e})"
+        if isinstance(e, ssl.SSLError):
+            return f"TLS error ({getattr(e, 'reason', None) or e.strerror or e})"
+        if isinstance(e, TimeoutError):
+            return "timed out"
+        if isinstance(e, OSError) and e.errno in _ERRNO_REASONS:
+            return _ERRNO_REASONS[e.errno]
+        nested = [*e.args, getattr(e, "reason", None), e.__cause__, e.__context__]
+        stack.extend(x for x in nested if isinstance(x, BaseException))
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text if len(text) <= _MAX_REASON_CHARS else text[: _MAX_REASON_CHARS - 3] + "..."
 
 
 class Deadline:

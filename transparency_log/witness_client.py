@@ -228,7 +228,9 @@ def _ask_witness(
         try:
             body = format_add_checkpoint_request(assumed, proof, job.signed_checkpoint)
             status, content_type, answer = _post(session, url, body, job.timeout)
-        except (requests.RequestException, http_deadline.DeadlineExceededError, ValueError) as e:
+        except (requests.RequestException, http_deadline.DeadlineExceededError) as e:
+            return failed(f"request to {url} failed: {http_deadline.short_reason(e)}")
+        except ValueError as e:
             return failed(f"request to {url} failed: {e}")
         if status == 200:
             try:

@@ -8,6 +8,7 @@ belongs, a key of the wrong role), escaping, environment variables and an exampl
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -241,3 +242,157 @@ def test_escape(text: str, shown: str) -> None:
 )
 def test_parse_decimal(text: str, value: int | None) -> None:
     assert parse_decimal(text) == value
+
+
+# -- a file of another kind ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "given", "named", "see"),
+    [
+        (["package", "inspect"], "root.cbor", "is a signed trust root (a COSE_Sign, CBOR tag 98), "
+         "not a package", "keybundle trust-root inspect"),
+        (["package", "inspect"], "signed.cbor", "is a key bundle (a COSE_Sign1, CBOR tag 18), "
+         "not a package", "keybundle bundle inspect"),
+        (["package", "inspect"], "fleet.json", "is JSON text (a FLEET.json?), not a package",
+         "keybundle bundle build"),
+        (["trust-root", "inspect"], "signed.cbor", "is a key bundle (a COSE_Sign1, CBOR tag 18), "
+         "not a trust root", "keybundle bundle inspect"),
+        (["trust-root", "verify"], "independent.pub", "is a PEM key file, not a trust root",
+         "keybundle keys show"),
+    ],
+)  # fmt: skip
+def test_a_file_of_another_kind_is_named_with_the_command_for_it(
+    world: World, command: list[str], given: str, named: str, see: str
+) -> None:
+    """Before: `package inspect ROOT` said only "tag 98 at offset 0 is not allowed here"
+    (exit 1), and a FLEET.json "a text string ... needs 729618471753377125 bytes"."""
+    assert world.sign(world.independent, "p.cbor").exit_code == 0
+    result = run([*command, world.path(given)])
+    assert result.exit_code == 2
+    assert result.stderr == f"keybundle: error: {world.path(given)} {named}; see `{see}`\n"
+
+
+def test_verify_names_a_file_of_another_kind(world: World, tmp_path: Path) -> None:
+    from keybundle_cli.verify import run as run_verify
+
+    state = tmp_path / "state"
+    state.mkdir()
+    args = ["--trust-root", str(world.root_file), "--state", str(state)]
+    proc = subprocess.run(
+        [str(KEYBUNDLE), "verify", *args, str(world.root_file)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"keybundle: error: {world.root_file} is a signed trust root")
+    assert proc.stderr.count("\n") == 1
+    assert run_verify([*args, "--json", str(world.fleet)]) == 2
+    # Before: an empty --fleet was taken, and every package rejected WRONG_FLEET (exit 1).
+    empty = subprocess.run(
+        [str(KEYBUNDLE), "verify", *args, "--fleet", "", str(world.root_file)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (empty.returncode, empty.stderr) == (
+        2, "keybundle: error: --fleet is empty; give the fleet id the app expects, e.g. "
+        "prod-eu.vault\n",
+    )  # fmt: skip
+
+
+# -- the probes of a new user (issue 13, second round) -------------------------------------------
+
+
+def _probe_files(world: World) -> dict[str, str]:
+    d = world.dir
+    (d / "empty").write_bytes(b"")
+    (d / "garbage").write_bytes(bytes(range(0x80, 0x100)) * 2)
+    (d / "a-dir").mkdir(exist_ok=True)
+    (d / "full").mkdir(exist_ok=True)
+    (d / "full" / "notes.txt").write_text("not a monitor's\n")
+    return {
+        "LOGPUB": str(d / "log.pub"),
+        "MISSING": str(d / "missing"),
+        "FULL": str(d / "full"),
+        "ROOT": str(world.root_file),
+        "IND": str(world.independent.key),
+        "INDPUB": str(world.independent.pub),
+        "EMPTY": str(d / "empty"),
+        "GARBAGE": str(d / "garbage"),
+        "DIR": str(d / "a-dir"),
+        "OUT": str(d / "out"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # before: "... is neither a PEM public key nor a one-line verifier-key string"
+        ("keys show IND", "IND is a role private key; `keys show` shows the public key file "
+         "beside it (PREFIX.pub), and never prints a private key"),
+        ("keys show EMPTY", "EMPTY is empty; give a public key file (PREFIX.pub)"),
+        # before: "verifier key file ... must be one line ending in a newline"
+        ("note verify ROOT --vkey INDPUB", "verifier key file INDPUB is a PEM key (a role key), "
+         "not a note verifier key"),
+        # before: "'utf-8' codec can't decode byte 0x80 in position 0: invalid start byte"
+        ("note verify ROOT --vkey GARBAGE", "verifier key file GARBAGE is not UTF-8 text"),
+        # before: "DIR: Is a directory"
+        ("bundle verify ROOT --trust-root DIR", "trust root DIR is a directory; give a file"),
+        ("package inspect DIR", "package DIR is a directory; give a file"),
+        # before: "rejected (MALFORMED_COSE): ... tag 98 at offset 0 is not allowed here", exit 1
+        ("bundle countersign --key IND --trust-root ROOT ROOT -o OUT", "ROOT is a signed trust "
+         "root (a COSE_Sign, CBOR tag 98), not a bundle; see `keybundle trust-root inspect`"),
+        # before: "note key file ... is neither a signer-key string nor a 'keybundle-note-key v1'"
+        ("log init OUT --origin x --key IND", "key file IND is a role private key, not a "
+         "signed-note private key; this needs a note key (`keybundle keys generate --type note`)"),
+        # before: exit 0 and an empty report of a directory that is no monitor's
+        ("monitor report --state FULL -o OUT", "FULL holds no monitor state (state.json) but "
+         "other files"),
+        # before: "... not deterministic CBOR ...: 177 trailing bytes after the data item"
+        ("package inspect OUT --trust-root INDPUB", "INDPUB is a PEM key file, not a trust "
+         "root; see `keybundle keys show`"),
+        ("bundle inspect LOGPUB", "LOGPUB is a note verifier key, not a bundle; see "
+         "`keybundle keys show`"),
+        # before: "missing.txt: No such file or directory", not naming what it was
+        ("trust-root sign --key IND --passphrase-file MISSING ROOT -o OUT",
+         "cannot read passphrase file MISSING: No such file or directory"),
+        # before: the bytes of the line, escaped, as "not a key fingerprint"
+        ("monitor --once --trust-root ROOT --state OUT DIR --allow-keys GARBAGE",
+         "--allow-keys GARBAGE is not UTF-8 text (byte 0)"),
+    ],
+)  # fmt: skip
+def test_probes_get_one_line_that_names_the_mistake(world: World, args: str, message: str) -> None:
+    files = _probe_files(world)
+    argv = [files.get(word, word) for word in args.split()]
+    message = re.sub(r"\b[A-Z]+\b", lambda m: files.get(m[0], m[0]), message)
+    result = run(argv)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"keybundle: error: {message}"), result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(world: World, tmp_path: Path) -> None:
+    """`keybundle verify ... | head -1` printed a BrokenPipeError traceback, and click commands
+    'keybundle: error: Broken pipe' (exit 2). Now: exit 141, as SIGPIPE would, and silence."""
+    import os
+
+    from tests.keybundle.world import World as ClientWorld
+
+    client = ClientWorld()
+    root, package, state = tmp_path / "root.cbor", tmp_path / "p.cbor", tmp_path / "state"
+    root.write_bytes(client.signed_root)
+    package.write_bytes(client.fresh_package())
+    state.mkdir()
+    for args in (
+        ["trust-root", "inspect", str(world.root_file)],
+        ["verify", "--trust-root", str(root), "--state", str(state), "--now", str(client.now),
+         str(package)],
+    ):  # fmt: skip
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader is gone before the first line
+        try:
+            proc = subprocess.run(
+                [str(KEYBUNDLE), *args], stdout=write_end, stderr=subprocess.PIPE,
+                timeout=60, check=False,
+            )  # fmt: skip
+        finally:
+            os.close(write_end)
+        assert (proc.returncode, proc.stderr) == (141, b""), (args, proc.stderr)

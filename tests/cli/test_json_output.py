@@ -34,17 +34,12 @@ VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 NOT_YET = {
     "keybundle demo",
-    "keybundle log cosign",
     "keybundle log serve",
-    "keybundle log witnesses",
     "keybundle monitor follow",
-    "keybundle monitor report",
-    "keybundle package publish",
     "keybundle witness serve",
 }
-"""Commands whose output is not one envelope (CLI §10.1 says why): the servers, `monitor`
-and `package publish --follow` (a stream of events), `demo`, and the witness commands of
-`log` (not yet converted)."""
+"""Commands whose output is not one envelope (CLI §10.1 says why): the servers, `monitor
+follow` (a stream of events, one JSON object per line) and `demo` (its steps)."""
 
 SEEN: set[str] = set()
 
@@ -198,6 +193,94 @@ def test_log_and_package(tmp_path: Path) -> None:
     assert built["result"]["checked"] is True
     run(["package", "inspect", str(tmp_path / "p.cbor"), "--trust-root", str(d.root_file),
          "--now", str(w.now)])  # fmt: skip
+
+
+def test_log_witnesses_and_cosign(tmp_path: Path) -> None:
+    from tests.transparency_log.serving import serving_on_a_thread
+    from tests.transparency_log.witnesses import MemoryStateStore
+    from transparency_log import note
+    from transparency_log.witness import Witness, make_witness_server
+
+    from .test_log_cli import ORIGIN
+    from .test_log_witnesses_cli import W1, W2, _init, _policy
+
+    directory, vkey = _init(tmp_path)
+    assert run(["log", "witnesses", str(directory)])["result"] == {"policies": []}
+    witness = Witness(W1, {ORIGIN: note.new_verifier(vkey)}, MemoryStateStore())
+    with serving_on_a_thread(make_witness_server(witness, threads=2)) as served:
+        url = f"http://127.0.0.1:{served.port}"
+        # W2 is not listening: all-of both is not met; exit 1 with the result.
+        both_policy = _policy(tmp_path / "w2.policy", vkey, {W1: url, W2: "http://127.0.0.1:1"})
+        run(["log", "witnesses", str(directory), "--set", str(both_policy)])
+        failed = run(["log", "cosign", str(directory)], code=1)
+        assert [(w["name"], w["cosigned"]) for w in failed["result"]["witnesses"]] == [
+            (W1.name, True),
+            (W2.name, False),
+        ]
+        assert failed["result"]["witnesses"][1]["error"]
+        assert failed["error"]["reason"] == "QUORUM_NOT_MET"
+        policy = _policy(tmp_path / "w.policy", vkey, {W1: url})
+        listed = run(["log", "witnesses", str(directory), "--set", str(policy)])
+        assert listed["result"]["policies"] == [{
+            "witnesses": [{"name": "w1", "key_name": W1.name,
+                           "vkey": W1.verifier().verifier_key, "url": url}],
+            "quorum": "w1",
+        }]  # fmt: skip
+        cosigned = run(["log", "cosign", str(directory)])
+        assert cosigned["result"] == {
+            "witnesses": [{"name": W1.name, "cosigned": True, "error": None}],
+            "quorum_met": True,
+            "server": False,
+        }
+    both = run(["log", "witnesses", str(directory), "--clear", "--set", str(policy)], code=2)
+    assert "mutually exclusive" in both["error"]["message"]
+    run(["log", "cosign", str(tmp_path / "nothing")], code=2)
+
+
+def test_log_cosign_parses_a_servers_answer() -> None:
+    from keybundle_cli.log import _cosign_result
+
+    answer = "cosigned w.example/a\nfailed w.example/b:: refused: 503\nquorum not met"
+    assert _cosign_result(answer, server=True) == {
+        "witnesses": [
+            {"name": "w.example/a", "cosigned": True, "error": None},
+            {"name": "w.example/b:", "cosigned": False, "error": "refused: 503"},
+        ],
+        "quorum_met": False,
+        "server": True,
+    }
+    assert _cosign_result("error: disk full", server=True)["witnesses"] == []
+
+
+def test_monitor_report(tmp_path: Path) -> None:
+    from .test_monitor_report import example_state
+
+    _, state, _ = example_state(tmp_path)
+    made = run(["monitor", "report", "--state", str(state), "-o", str(tmp_path / "out")])
+    assert "index.html" in made["result"]["files"]
+    assert made["result"]["evidence_files"] >= 1
+    assert made["result"]["fleets"] == 2
+    run(["monitor", "report", "--state", str(tmp_path / "none"), "-o", str(tmp_path / "o")],
+        code=2)  # fmt: skip
+
+
+def test_package_publish(tmp_path: Path) -> None:
+    import time
+
+    from tests.keybundle.fleetlog import FleetLog
+
+    fl = FleetLog(tmp_path / "log", ClientWorld(now=int(time.time())))
+    fl.add_bundle("a.vault")
+    fl.cosign()
+    root = tmp_path / "root.cbor"
+    root.write_bytes(fl.signed_roots[1])
+    args = ["package", "publish", "--log", str(fl.root), "--trust-root", str(root),
+            "--out", str(tmp_path / "www")]  # fmt: skip
+    first = run(args)["result"]
+    assert (first["changed"], first["fleets"], first["size"]) == (True, 1, fl.world.size)
+    assert run(args)["result"]["changed"] is False
+    follow = run([*args, "--follow"], code=2)
+    assert "--follow" in follow["error"]["message"]
 
 
 def _commands(command: click.Command, path: str) -> Iterator[str]:

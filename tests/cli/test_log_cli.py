@@ -190,6 +190,22 @@ def test_append_prints_file_and_index_and_publishes_the_checkpoint(
     assert b"\n3\n" in _checkpoint(log_dir)
 
 
+def test_append_reads_dash_from_standard_input(log_dir: Path, tmp_path: Path) -> None:
+    """Before: 'cannot read -: No such file or directory' (CLI §10.1: '-' is standard input)."""
+    paths = _files(tmp_path, [b"alpha"])
+    runner = CliRunner()
+    result = runner.invoke(cli, ["log", "append", str(log_dir), str(paths[0]), "-"], input=b"beta")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{paths[0]} 0\n- 1\n"
+    empty = runner.invoke(cli, ["log", "append", str(log_dir), "-"], input=b"")
+    assert empty.exit_code == 2
+    assert empty.stderr == (
+        "keybundle: error: standard input (-) is empty; a log entry is at least one byte\n"
+    )
+    twice = runner.invoke(cli, ["log", "append", str(log_dir), "-", "-"], input=b"x")
+    assert twice.stderr == "keybundle: error: FILE '-' (standard input) can be given once\n"
+
+
 def test_append_shows_progress_on_a_terminal(
     log_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -495,6 +511,14 @@ def test_serve_refuses_a_bad_listen_address(log_dir: Path) -> None:
     result = run("log", "serve", log_dir, "--listen", "localhost")
     assert result.exit_code == 2
     assert "HOST:PORT" in result.stderr
+    # Before: waitress's bare "Invalid host/port specified." naming no address.
+    unknown = run("log", "serve", log_dir, "--listen", "999.1.1.1:0")
+    assert unknown.exit_code == 2
+    assert unknown.stderr.startswith(
+        "keybundle: error: cannot listen on 999.1.1.1:0: Invalid host/port specified (give an "
+        "address of this machine"
+    )
+    assert unknown.stderr.count("\n") == 1
 
 
 @pytest.fixture

@@ -134,7 +134,12 @@ def test_a_failing_or_slow_hook_is_reported_and_the_monitor_goes_on(
     slow(ERROR)
     assert time.monotonic() - started < 10
     assert slow.failures == 1
-    missing = Hook(str(tmp_path / "no-such-hook"), ["error"])
+    # A hook that goes away after the start is reported when it should run.
+    gone = tmp_path / "gone-hook"
+    gone.write_text("#!/bin/sh\n")
+    gone.chmod(0o755)
+    missing = Hook(str(gone), ["error"])
+    gone.unlink()
     missing(ERROR)
     assert "could not be run" in capsys.readouterr().err
     assert hook_environment({"event": "x", "n": None, "l": [1]}) == {
@@ -186,6 +191,21 @@ def test_the_command_prints_a_summary_and_keeps_quiet(tmp_path: Path) -> None:
                        "--once", "--exec", "true", "--exec-on", "pass,nonsense")  # fmt: skip
     assert code == 2
     assert "unknown event kind(s) nonsense" in out
+
+    # A hook that cannot run is refused at the start, not when the first problem is found.
+    plain = tmp_path / "not-executable"
+    plain.write_text("#!/bin/sh\n")
+    for hook, why in [
+        (str(tmp_path / "missing"), f"--exec: {tmp_path / 'missing'} does not exist"),
+        (str(tmp_path), f"--exec: {tmp_path} is a directory, not a program"),
+        (str(plain), f"--exec: {plain} is not executable"),
+        ("no-such-command-xyz --flag", "--exec: 'no-such-command-xyz' is not a command found"),
+    ]:
+        code, out = invoke("monitor", "--trust-root", str(root), "--state", str(state),
+                           str(log), "--once", "--exec", hook)  # fmt: skip
+        assert code == 2, out
+        assert out.startswith(f"keybundle: error: {why}"), out
+        assert out.count("\n") == 1
 
 
 def test_the_command_runs_hooks_and_alerts_when_unchecked_too_long(tmp_path: Path) -> None:

@@ -91,7 +91,7 @@ def test_the_report_numbers_are_the_monitor_state(made: tuple[World, Path, Path]
     _, state, out = made
     saved = json.loads((state / "state.json").read_text())
     data = json.loads((out / "report.json").read_text())
-    assert data["format"] == "keybundle-monitor-report/v1"
+    assert data["format"] == "keybundle-monitor-report/v2"
     assert data["log"]["checked_entries"] == saved["size"]
     assert data["log"]["checkpoint"]["note"] == saved["checkpoint"]
     assert data["log"]["verified_size"] == int(saved["checkpoint"].split("\n")[1])

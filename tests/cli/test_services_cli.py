@@ -60,6 +60,14 @@ def test_a_bad_config_file_is_refused_with_its_reason(
         load_config(path, log_serve)
 
 
+def test_a_binary_config_file_is_named_as_not_utf8(tmp_path: Path) -> None:
+    """Before: "'utf-8' codec can't decode byte 0xb9 in position 0: invalid start byte"."""
+    path = tmp_path / "bad.toml"
+    path.write_bytes(b"\xb9listen = 1\n")
+    with pytest.raises(click.BadParameter, match=r"bad.toml is not UTF-8 text \(byte 0\)"):
+        load_config(path, log_serve)
+
+
 def test_a_bad_value_type_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     """QA: ``threads = 1e400`` and ``threads = 1979-05-27`` crashed click's int conversion
     (OverflowError, TypeError) with a traceback; ``batch-size = true`` ran with 1."""

@@ -543,7 +543,7 @@ def test_key_deltas_per_epoch(served: StaticLog, tmp_path: Path) -> None:
     assert [k["fingerprint"] for k in second["kept"]] == [kept.fingerprint]
     assert [k["fingerprint"] for k in second["added"]] == [added.fingerprint]
     assert len(second["removed"]) == 3
-    assert {"key_id", "algorithm", "usage", "fingerprint"} == set(second["kept"][0])
+    assert {"id", "algorithm", "usage", "fingerprint"} == set(second["kept"][0])
 
 
 def test_allow_list_files() -> None:

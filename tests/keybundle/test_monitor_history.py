@@ -32,6 +32,20 @@ def test_records_round_trip_and_repeated_passes_are_thinned(tmp_path: Path) -> N
         h.record("nonsense", 1, {})
 
 
+def test_a_history_written_before_the_rename_reads_with_id_not_key_id(tmp_path: Path) -> None:
+    """Issue 13: fleet keys were ``key_id`` before; the reader gives ``id`` for both."""
+    key = {"algorithm": "ed25519", "fingerprint": "ab" * 32, "usage": "signing"}
+    old = {"fleet": "f", "epoch": 1, "added": [{**key, "key_id": "hsm-01"}], "removed": [],
+           "kept": 0}  # fmt: skip
+    new = {**old, "epoch": 2, "added": [{**key, "id": "hsm-02"}]}
+    h = History(tmp_path, fsync=False)
+    h.record("epoch", 5, old)  # as the previous version wrote it, canonical form and all
+    h.record("epoch", 6, new)
+    h.flush()
+    records = read_history(tmp_path)
+    assert [r["added"] for r in records] == [[{**key, "id": "hsm-01"}], [{**key, "id": "hsm-02"}]]
+
+
 def test_a_torn_append_is_not_read_and_is_cut_by_the_next(tmp_path: Path) -> None:
     h = History(tmp_path, fsync=False)
     h.record("pass", 1, {"status": "clean"})
