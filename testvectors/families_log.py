@@ -1215,8 +1215,9 @@ def _tlog_proof(vs: VectorSet) -> None:
     )
     add(
         "tlog-proof-wrong-header-and-no-index-line",
-        "Two grammar faults with one code: a first line of another format, and no index line "
-        "(the header is the only line before the empty line): MALFORMED_PROOF.",
+        "Two grammar faults with one code, by design: a first line of another format, and "
+        "nothing else before the empty line (no index line). The first line is judged alone, "
+        "without reading a second: MALFORMED_PROOF.",
         one_proof.replace(TLOG_PROOF_HEADER, "c2sp.org/tlog-proof@v2", 1).replace(
             "\nindex 0\n", "\n", 1
         ),
