@@ -272,6 +272,10 @@ _FIRST_FAMILIES: Final = {
     "keybundle.package": ("client",),
     "keybundle.trustchain": ("client",),
     "keybundle.state": ("client",),
+    "keybundle.payload": ("payload", "cose"),
+    "keybundle.countersignature": ("cose", "admission"),
+    "transparency_log.tlog_proof": ("tlog-proof", "client"),
+    "transparency_log.proof": ("merkle", "tlog-proof", "tiles"),
 }
 """Families most likely to kill a module's mutants, run first (a killed mutant stops early)."""
 

@@ -13,7 +13,7 @@ from nacl.bindings import crypto_scalarmult_base
 from nacl.signing import SigningKey
 
 from keybundle import cose, dcbor
-from keybundle.countersignature import create_countersignature
+from keybundle.countersignature import countersign_structure, create_countersignature
 from keybundle.signers import P256_ORDER, Ed25519Signer, PublicKey, Signer
 
 from .vectorset import (
@@ -440,6 +440,49 @@ def _payload(vs: VectorSet) -> None:
         one_key.replace(b"\x81\xa4", b"\x81\xb8\x04", 1),
         reject("MALFORMED_CBOR"),
         ("§3.1", "§3.2"),
+        repaired=one_key,
+    )
+    # The fast path's size sum counts each head by the size class of its argument (SPEC §3.1
+    # table). A sum that counts one class a byte (or four) too long accepts a payload whose
+    # one non-minimal head adds exactly as many bytes as the miscount: so these payloads hold
+    # few items of each class (one key: four text strings under 24 bytes, one 32-byte string;
+    # one integer of 256..65535 and one of 65536..2^31 - 1, or one of 2^31..2^32 - 1), and one
+    # head written longer than its shortest form.
+    sparse = enc(base(issued=0, nb=1000, keys=keys[:1]))
+    late = enc(base(na=3_000_000_000, keys=keys[:1]))
+    for name, description, payload, version in (
+        (
+            "payload-non-minimal-version-1-byte-argument",
+            "A one-key payload (one 32-byte string, not_before 1000, not_after 1798761600) "
+            "whose version 1 is written with a one-byte argument (0x18 0x01): one byte over "
+            "the shortest encoding, MALFORMED_CBOR.",
+            sparse,
+            b"\x18\x01",
+        ),
+        (
+            "payload-non-minimal-version-4-byte-argument",
+            "A one-key payload (four text strings under 24 bytes, not_after 3000000000) whose "
+            "version 1 is written with a four-byte argument (0x1a 0x00000001): four bytes over "
+            "the shortest encoding, MALFORMED_CBOR.",
+            late,
+            b"\x1a\x00\x00\x00\x01",
+        ),
+    ):
+        if payload[:3] != b"\xa7\x01\x01":
+            raise VectorMismatchError("the one-key payload does not start with its version")
+        add(
+            name,
+            description,
+            payload[:2] + version + payload[3:],
+            reject("MALFORMED_CBOR"),
+            ("§3.1", "§3.2"),
+            repaired=payload,
+        )
+    add(
+        "payload-key-id-integer",
+        "A one-key payload whose key id is the integer 1, not a text string.",
+        enc(base(keys=[key(0, id=1)])),
+        reject("MALFORMED_BUNDLE"),
         repaired=one_key,
     )
     add(
@@ -1414,6 +1457,52 @@ def _cose(vs: VectorSet) -> None:
         spec=("§4.1", "§4.2"),
         no_twin="no-neighbour: the input is empty",
     )
+
+    # SPEC §4.2's countersignature shape, one rule at a time: each countersignature below is
+    # signed over its own protected header (RFC 9338 §3.3), so it differs from `good` only in
+    # the way its name says.
+    target = cose.parse_unverified_sign1(good)
+
+    def with_countersignature(cs_protected: Any, make: Callable[[Any, bytes], Any]) -> bytes:
+        signed_header = cs_protected if isinstance(cs_protected, bytes) else cs_value[0]
+        cs_signature = w.operator.sign(countersign_structure(target, signed_header))
+        return _tagged([protected, {11: make(cs_protected, cs_signature)}, payload, signature])
+
+    op_kid = w.operator.kid
+    shapes: list[tuple[str, str, bytes]] = [
+        (
+            "cose-countersignature-alg-minus-19",
+            "A countersignature whose protected header names alg -19 (Ed25519 as fully "
+            "specified by RFC 9864) instead of -8: the header is 21 bytes like the profile's, "
+            "the signature verifies, but only -8 and -7 are allowed.",
+            with_countersignature(header({1: -19, 4: op_kid}), lambda h, s: [h, {}, s]),
+        ),
+        (
+            "cose-countersignature-protected-array-of-labels",
+            "A countersignature protected header that is the array [1, 4], not a map with "
+            "those labels (signed as such).",
+            with_countersignature(cbor_encode([1, 4]), lambda h, s: [h, {}, s]),
+        ),
+        (
+            "cose-countersignature-protected-header-not-a-byte-string",
+            "A countersignature whose protected header is the map {1: -8, 4: kid} itself, not "
+            "the byte string holding its encoding.",
+            with_countersignature({1: -8, 4: op_kid}, lambda h, s: [h, {}, s]),
+        ),
+        (
+            "cose-countersignature-array-of-four",
+            "A COSE_Countersignature array of four elements: an empty byte string after the "
+            "signature.",
+            with_countersignature(cs_value[0], lambda h, s: [h, {}, s, b""]),
+        ),
+        (
+            "cose-countersignature-header-integer",
+            "Header 11 holding the integer 1 instead of a COSE_Countersignature.",
+            _tagged([protected, {11: 1}, payload, signature]),
+        ),
+    ]
+    for name, description, signed in shapes:
+        add(name, description, signed, reject("MALFORMED_COSE"), spec=("§4.2",), repaired=good)
 
 
 def add_bundle_families(vs: VectorSet) -> None:

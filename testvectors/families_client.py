@@ -23,7 +23,7 @@ from transparency_log import note
 from transparency_log.checkpoint import Checkpoint
 from transparency_log.cosignature import CosignatureV1Signer
 from transparency_log.policy import parse_policy
-from transparency_log.tlog_proof import TlogProof
+from transparency_log.tlog_proof import MAX_TLOG_PROOF_BYTES, TLOG_PROOF_HEADER, TlogProof
 
 from .families_bundle import _AlgLiar
 from .vectorset import ACCEPT, VectorSet, Want, b64, cbor_decode, cbor_encode, cbor_tagged, reject
@@ -340,6 +340,46 @@ def _steps_1_to_4(c: _Client) -> None:
         reject("MALFORMED_PROOF", 2),
         spec=["§2.7"],
         repaired=pkg,
+    )
+
+    # MAX_TLOG_PROOF_BYTES holds for the proof text in a package too, at the limit and one
+    # past it (an extra line pads it: base64 grows in steps of 4, so the number of entries
+    # after the bundle, and with it the number of hash lines, makes each total exact).
+    def padded(total: int) -> tuple[World, dict[int, Any], str]:
+        head = TLOG_PROOF_HEADER + "\n"
+        for fillers in range(8):
+            pw = World(limits=replace(DEFAULT_LIMITS, max_package_bytes=2**20))
+            signed, index = pw.publish()
+            for n in range(fillers):
+                pw.append(b"filler %d" % n)
+            value = _package_map(pw.package(signed, index, pw.checkpoint()))
+            plain: str = value[3]
+            room = total - len(plain.encode()) - len("extra \n")
+            if room > 0 and room % 4 == 0:
+                proof = head + "extra " + b64(bytes(3 * room // 4)) + "\n" + plain[len(head) :]
+                return pw, value, proof
+        raise AssertionError(f"bad math: no package proof of {total} bytes")
+
+    pw, value, proof = padded(MAX_TLOG_PROOF_BYTES)
+    c.one(
+        "package-proof-of-max-tlog-proof-bytes",
+        "A package whose tlog-proof text is exactly MAX_TLOG_PROOF_BYTES (65536) bytes, most "
+        "of them an extra line.",
+        pw,
+        cbor_encode({**value, 3: proof}),
+        ACCEPT,
+        spec=["§2.7", "§7.1"],
+    )
+    pw, value, proof = padded(MAX_TLOG_PROOF_BYTES + 1)
+    c.one(
+        "package-proof-one-byte-over-max-tlog-proof-bytes",
+        "A package whose tlog-proof text is 65537 bytes, one over MAX_TLOG_PROOF_BYTES, most "
+        "of them an extra line.",
+        pw,
+        cbor_encode({**value, 3: proof}),
+        reject("MALFORMED_PROOF", 2),
+        spec=["§2.7", "§7.1"],
+        repaired=cbor_encode({**value, 3: proof.replace("AAAA", "", 1)}),
     )
     _max_rotations(c)
 

@@ -19,8 +19,13 @@ from transparency_log import note
 from transparency_log.checkpoint import Checkpoint
 from transparency_log.cosignature import CosignatureV1Signer, cosigned_message
 from transparency_log.merkle import EMPTY_ROOT, leaf_hash
-from transparency_log.proof import MemoryHashStore, consistency_proof, inclusion_proof
-from transparency_log.tlog_proof import TlogProof
+from transparency_log.proof import (
+    MemoryHashStore,
+    consistency_proof,
+    inclusion_proof,
+    root_from_inclusion_proof,
+)
+from transparency_log.tlog_proof import MAX_TLOG_PROOF_BYTES, TLOG_PROOF_HEADER, TlogProof
 
 from . import published as pub
 from .vectorset import ACCEPT, VectorMismatchError, VectorSet, Want, b64, reject
@@ -1113,6 +1118,8 @@ def _tlog_proof(vs: VectorSet) -> None:
         repaired=text,
     )
     header_end = text.index("\nindex ")
+    # Entry 3's proof with its 3 hash lines and 61 more: exactly 64.
+    sixty_four = text.replace("\nindex 3\n", "\nindex 3\n" + (b64(bytes(32)) + "\n") * 61)
     malformed = [
         (
             "tlog-proof-wrong-header",
@@ -1141,8 +1148,8 @@ def _tlog_proof(vs: VectorSet) -> None:
         ),
         (
             "tlog-proof-64-hash-lines",
-            "More hash lines than MAX_PROOF_HASHES (63).",
-            text.replace("\nindex 3\n", "\nindex 3\n" + (b64(bytes(32)) + "\n") * 64),
+            "64 hash lines, one more than MAX_PROOF_HASHES (63).",
+            sixty_four,
         ),
         (
             "tlog-proof-crlf-lines",
@@ -1189,6 +1196,110 @@ def _tlog_proof(vs: VectorSet) -> None:
         entries[3],
         reject("UNTRUSTED_NOTE"),
         repaired=text,
+    )
+
+    def add_one_fault(
+        name: str, description: str, proof: bytes, entry: bytes, want: Want, *, repaired: bytes
+    ) -> None:
+        inp = {
+            "proof_b64": b64(proof),
+            "entry_b64": b64(entry),
+            "log_vkey": log_vkey,
+            "origin": None,
+            "witness_vkeys": witnesses,
+        }
+        twin = {**inp, "proof_b64": b64(repaired)}
+        vs.add(fam, name, description, spec, inp, want, repaired=twin)
+
+    # MAX_TLOG_PROOF_BYTES at the limit and one past it, reached with an extra line (any
+    # size of opaque data): base64 grows in steps of 4, so the checkpoint's size and the
+    # entry (and with them the number of hash lines, 45 bytes each) are chosen to make each
+    # total exact.
+    def padded(total: int) -> tuple[bytes, bytes, str]:
+        for size, index in ((n, i) for n in range(7, 0, -1) for i in range(n)):
+            plain = w.tlog_proof(index, w.checkpoint(size)).format().encode()
+            room = total - len(plain) - len(b"extra \n")
+            if room > 0 and room % 4 == 0:
+                extra = b"extra " + b64(bytes(3 * room // 4)).encode() + b"\n"
+                head = TLOG_PROOF_HEADER.encode() + b"\n"
+                proof = head + extra + plain[len(head) :]
+                if len(proof) != total:
+                    raise VectorMismatchError("the padded proof is not of the size asked")
+                return proof, entries[index], f"entry {index} of {size}"
+        raise VectorMismatchError(f"no entry gives a proof of {total} bytes")
+
+    at_limit, entry, which = padded(MAX_TLOG_PROOF_BYTES)
+    add(
+        "tlog-proof-of-max-tlog-proof-bytes",
+        f"A proof of {which} of exactly MAX_TLOG_PROOF_BYTES (65536) bytes, most of them "
+        "an extra line.",
+        at_limit,
+        entry,
+        ACCEPT,
+    )
+    over, entry, which = padded(MAX_TLOG_PROOF_BYTES + 1)
+    add_one_fault(
+        "tlog-proof-one-byte-over-max-tlog-proof-bytes",
+        f"A proof of {which} of 65537 bytes, one over MAX_TLOG_PROOF_BYTES, most of them "
+        "an extra line.",
+        over,
+        entry,
+        reject("MALFORMED_PROOF"),
+        repaired=over.replace(b"AAAA", b"", 1),
+    )
+    # MAX_PROOF_HASHES (63) is what the largest tree needs: entry 0 of 2^63 - 1 entries,
+    # under a checkpoint of that size whose root the 63 hashes lead to.
+    deep_hashes = tuple(hashlib.sha256(b"tlog-proof hash %d" % i).digest() for i in range(63))
+    deep_size = 2**63 - 1
+    deep_root = root_from_inclusion_proof(0, deep_size, leaf_hash(entries[0]), deep_hashes)
+    deep_cp = w.checkpoint(deep_size, root_hash=deep_root)
+    add(
+        "tlog-proof-63-hash-lines",
+        "Entry 0 of a log of 2^63 - 1 entries: MAX_PROOF_HASHES (63) hash lines, as many as "
+        "any proof can need.",
+        TlogProof(0, deep_hashes, deep_cp).format(),
+        entries[0],
+        ACCEPT,
+    )
+    add(
+        "tlog-proof-64-hash-lines-and-checkpoint-forged",
+        "Precedence, two faults: 64 hash lines, one more than MAX_PROOF_HASHES (63), and a "
+        "checkpoint whose log signature does not verify. The proof is parsed before its "
+        "checkpoint is verified, so the grammar decides: MALFORMED_PROOF.",
+        sixty_four.replace(cp.decode(), forged.decode()),
+        entries[3],
+        reject("MALFORMED_PROOF"),
+    )
+    one_bytes = one_proof.encode()
+    add_one_fault(
+        "tlog-proof-without-index-line",
+        "The only entry's proof (no hash lines) without its index line: the header, then the "
+        "empty line and the checkpoint.",
+        one_bytes.replace(b"\nindex 0\n", b"\n", 1),
+        entries[0],
+        reject("MALFORMED_PROOF"),
+        repaired=one_bytes,
+    )
+    text_bytes = text.encode()
+    add_one_fault(
+        "tlog-proof-ends-after-hash-lines",
+        "The proof stops after its last hash line: no empty line, no checkpoint (the text "
+        "holds no LF LF at all).",
+        text_bytes[: text_bytes.index(b"\n\n") + 1],
+        entries[3],
+        reject("MALFORMED_PROOF"),
+        repaired=text_bytes,
+    )
+    add(
+        "tlog-proof-wrong-header-and-no-index-line",
+        "Two grammar faults with one code, by design: a first line of another format, and "
+        "nothing else before the empty line (no index line). The first line is judged alone, "
+        "without reading a second: MALFORMED_PROOF.",
+        one_proof.replace(TLOG_PROOF_HEADER, "c2sp.org/tlog-proof@v2", 1).replace(
+            "\nindex 0\n", "\n", 1
+        ),
+        entries[0],
+        reject("MALFORMED_PROOF"),
     )
 
 
