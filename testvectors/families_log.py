@@ -1269,6 +1269,7 @@ def _tlog_proof(vs: VectorSet) -> None:
         sixty_four.replace(cp.decode(), forged.decode()),
         entries[3],
         reject("MALFORMED_PROOF"),
+        no_twin="precedence: the grammar fault (64 hash lines) against a forged checkpoint",
     )
     one_bytes = one_proof.encode()
     add_one_fault(
@@ -1300,6 +1301,7 @@ def _tlog_proof(vs: VectorSet) -> None:
         ),
         entries[0],
         reject("MALFORMED_PROOF"),
+        no_twin="precedence: two grammar faults of one code; the first line is judged alone",
     )
 
 
