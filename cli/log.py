@@ -57,6 +57,7 @@ from ._common import (
     serve_until_stopped,
     trust_root_option,
 )
+from ._output import rejection_line
 from .config import config_option
 
 if TYPE_CHECKING:
@@ -620,14 +621,39 @@ def append(
         except BatchRejectionError as e:
             which = f"{paths[e.position]}: " if e.position < len(paths) else ""
             raise VerificationError(e.reason, which + e.message) from None
-    if as_json:
-        entries = [
-            {"file": path, "index": index} for path, index in zip(paths, indices, strict=True)
-        ]
-        emit(True, {"entries": entries}, "")
-        return
-    lines = [f"{path} {index}" for path, index in zip(paths, indices, strict=True)]
-    click.echo("\n".join(lines))
+        quorum_met, failures = _witnessed(opened.store)
+    entries = [{"file": path, "index": index} for path, index in zip(paths, indices, strict=True)]
+    result = {"entries": entries, "quorum_met": quorum_met}
+
+    def lines() -> None:
+        click.echo("\n".join(f"{path} {index}" for path, index in zip(paths, indices, strict=True)))
+
+    if quorum_met is False:
+        # Appended and published, but not witnessed enough for clients (CLI §10.6): a
+        # script must not hand out proofs of this checkpoint as if it were final.
+        why = "; ".join(failures) or "no witness cosigned it"
+        message = (
+            f"the entries are in the log, but its checkpoint does not meet the witness quorum "
+            f"({why}); run 'keybundle log cosign {directory}' once the witnesses answer"
+        )
+
+        def lines_and_error() -> None:
+            lines()
+            click.echo(rejection_line("QUORUM_NOT_MET", message), err=True)
+
+        emit_failure(as_json, 1, result, message, lines_and_error, reason="QUORUM_NOT_MET")
+    emit(as_json, result, lines)
+
+
+def _witnessed(store: object) -> tuple[bool | None, list[str]]:
+    """Whether the published checkpoint meets the witness quorum (None: the log has no
+    witnesses), and each witness that failed the last round, with why (CLI §10.6)."""
+    quorum_met = getattr(store, "quorum_met", None)
+    if quorum_met is None:
+        return None, []
+    outcomes = getattr(store, "last_outcomes", ())
+    failures = [f"{o.witness.name}: {o.error}" for o in outcomes if not o.ok]
+    return bool(quorum_met()), failures
 
 
 @log.command("proof")

@@ -10,6 +10,7 @@ on a full disk ``log append`` ended with a traceback.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import time
 from pathlib import Path
@@ -95,6 +96,45 @@ def test_cosign_without_a_server_asks_the_witnesses_under_the_lock(tmp_path: Pat
         assert result.exit_code == 0, result.output
         assert result.stdout == f"cosigned {W1.name}\nquorum met\n"
         assert set(_cosigners(directory, vkey)) == {W1.name}
+
+
+def test_append_reports_a_quorum_it_did_not_meet_and_keeps_the_entries(tmp_path: Path) -> None:
+    # CLI §10.6: the entries are logged and their indices printed either way; a checkpoint
+    # the witnesses did not cosign enough is exit 1, QUORUM_NOT_MET, naming the witness.
+    directory, vkey = _init(tmp_path)
+    witness = Witness(W1, {ORIGIN: note.new_verifier(vkey)}, MemoryStateStore())
+    with serving_on_a_thread(make_witness_server(witness, threads=2)) as served:
+        url = f"http://127.0.0.1:{served.port}"
+        live = _policy(tmp_path / "live.policy", vkey, {W1: url})
+        assert run("log", "witnesses", directory, "--set", live).exit_code == 0
+        [first] = _files(tmp_path, [b"first entry"])
+        ok = run("log", "append", directory, first, "--json")
+        assert ok.exit_code == 0, ok.output
+        assert json.loads(ok.stdout)["result"] == {
+            "entries": [{"file": str(first), "index": 0}],
+            "quorum_met": True,
+        }
+    # The witness is gone (its port closed): the next append is logged but not witnessed.
+    second = tmp_path / "second.bin"
+    second.write_bytes(b"second entry")
+    failed = run("log", "append", directory, second)
+    assert failed.exit_code == 1, failed.output
+    assert failed.stdout == f"{second} 1\n"
+    [line] = failed.stderr.splitlines()
+    assert line.startswith("rejected (QUORUM_NOT_MET): the entries are in the log, but ")
+    assert f"{W1.name}: " in line
+    assert f"keybundle log cosign {directory}" in line
+    as_json = run("log", "append", directory, second, "--json")
+    envelope = json.loads(as_json.stdout)
+    assert (envelope["exit"], envelope["error"]["reason"]) == (1, "QUORUM_NOT_MET")
+    assert envelope["result"] == {
+        "entries": [{"file": str(second), "index": 1}],
+        "quorum_met": False,
+    }
+    assert set(_cosigners(directory, vkey)) == set()  # published, without a cosignature
+    assert run("log", "witnesses", directory, "--clear").exit_code == 0
+    plain = run("log", "append", directory, second, "--json")
+    assert json.loads(plain.stdout)["result"]["quorum_met"] is None
 
 
 def test_a_served_log_follows_new_witnesses_answers_504_until_the_quorum_and_heals(
