@@ -16,7 +16,6 @@ unreadable or malformed file, or another error the user can fix.
 from __future__ import annotations
 
 import sys
-from importlib.util import find_spec
 from typing import NoReturn
 
 __all__ = ["OPERATOR_MODULES", "main"]
@@ -26,6 +25,8 @@ OPERATOR_MODULES = ("click", "requests", "waitress", "prometheus_client")
 
 
 def _missing_operator_modules() -> list[str]:
+    from importlib.util import find_spec  # not on `keybundle verify`'s start-up path
+
     return [name for name in OPERATOR_MODULES if find_spec(name) is None]
 
 

@@ -454,3 +454,44 @@ def test_evidence_out_names_a_rejection_without_a_file_form(
     assert err.startswith("rejected (EPOCH_CONFLICT): ")
     assert "EPOCH_CONFLICT has no evidence file form (SPEC §7.3, §8.4)" in err
     assert not evidence.exists()
+
+
+# -- start-up: what a fresh `keybundle verify` imports (bench/bench_verify.py) ---------------
+
+_STARTUP_PROBE = """
+import atexit, sys
+before = set(sys.modules)
+atexit.register(lambda: sys.stderr.write("\\n".join(sorted(set(sys.modules) - before))))
+from keybundle_cli.main import main
+main(sys.argv[1:])
+"""
+
+_NOT_AT_STARTUP = {
+    "argparse": "read only for non-canonical command lines",
+    "click": "not in the base install",
+    "dataclasses": "its class generation costs ~0.3 ms a class (transparency_log._frozen)",
+    "hashlib": "loads OpenSSL (transparency_log.hashing)",
+    "importlib.util": "only the operator commands check their extra",
+    "inspect": "pulled in by dataclasses",
+    "json": "only for --json",
+    "pathlib": "and with it urllib.parse and ipaddress (transparency_log.durable)",
+    "urllib.parse": "through pathlib",
+}
+
+
+def test_accepting_a_package_imports_only_what_the_decision_needs(client: Client) -> None:
+    """A plain accept loads none of the modules whose start-up cost the command was built to
+    avoid (bench/bench_verify.py measures the rest against importing PyNaCl and cbor2)."""
+    package = client.write("p1.cbor", client.world.fresh_package())
+    result = subprocess.run(
+        [sys.executable, "-c", _STARTUP_PROBE, "verify", *client.args(package)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("accepted fleet")
+    loaded = set(result.stderr.split())
+    assert "keybundle.client" in loaded  # the probe saw the imports
+    assert {name: why for name, why in _NOT_AT_STARTUP.items() if name in loaded} == {}
