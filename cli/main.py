@@ -30,6 +30,25 @@ def _missing_operator_modules() -> list[str]:
     return [name for name in OPERATOR_MODULES if find_spec(name) is None]
 
 
+def _exit_now(code: int) -> NoReturn:
+    """End the ``keybundle verify`` process with ``code``, skipping the interpreter's teardown.
+
+    Everything the command does is done when it returns (the state file flushed and
+    renamed, SPEC §7.4; the lock released), so only its output is left to flush. Tearing
+    down every module and running the collector over them again costs ~6% of the command's
+    CPU time for nothing (bench/bench_verify.py). A flush that fails (a closed pipe) exits
+    the ordinary way instead, so that the interpreter reports it as it always does.
+    """
+    import os
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        raise SystemExit(code) from None
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run ``keybundle`` with ``argv`` (default ``sys.argv[1:]``) and exit."""
     args = sys.argv[1:] if argv is None else list(argv)
@@ -46,7 +65,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
         gc.freeze()
         gc.enable()
-        raise SystemExit(run(args[1:]))
+        code = run(args[1:])
+        if argv is None:  # the `keybundle` command itself, not a caller's main(argv)
+            _exit_now(code)
+        raise SystemExit(code)
     missing = _missing_operator_modules()
     if missing:
         print(

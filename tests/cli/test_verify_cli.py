@@ -495,3 +495,29 @@ def test_accepting_a_package_imports_only_what_the_decision_needs(client: Client
     loaded = set(result.stderr.split())
     assert "keybundle.client" in loaded  # the probe saw the imports
     assert {name: why for name, why in _NOT_AT_STARTUP.items() if name in loaded} == {}
+
+
+def test_output_to_a_closed_pipe_exits_as_the_interpreter_always_has(client: Client) -> None:
+    """The command skips the interpreter's teardown only once its output is flushed; a
+    flush that fails (the reader went away) exits the ordinary way: the state is saved, and
+    Python reports the lost output with its exit code 120, as before."""
+    package = client.write("p1.cbor", client.world.fresh_package())
+    reader, writer = os.pipe()
+    os.close(reader)  # gone before the command writes a byte
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    try:
+        result = subprocess.run(
+            [str(KEYBUNDLE), "verify", *client.args(package)],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env=buffered,  # the output waits in the buffer for the flush at exit
+            check=False,
+            timeout=60,
+        )
+    finally:
+        os.close(writer)
+    assert result.returncode == 120, result.stderr
+    assert "BrokenPipeError" in result.stderr
+    assert parse_state((client.state / STATE_FILE).read_bytes()).fleets[DEFAULT_FLEET].epoch == 1
