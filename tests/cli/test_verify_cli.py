@@ -521,3 +521,19 @@ def test_output_to_a_closed_pipe_exits_as_the_interpreter_always_has(client: Cli
     assert result.returncode == 120, result.stderr
     assert "BrokenPipeError" in result.stderr
     assert parse_state((client.state / STATE_FILE).read_bytes()).fleets[DEFAULT_FLEET].epoch == 1
+
+
+def test_main_called_by_a_program_leaves_its_process_as_it_was(client: Client) -> None:
+    """Only the `keybundle` process itself turns the garbage collector off and skips the
+    teardown: main(argv) called by a program raises SystemExit and changes nothing else."""
+    import gc
+
+    from keybundle_cli.main import main
+
+    package = client.write("p1.cbor", client.world.fresh_package())
+    assert gc.isenabled()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["verify", *client.args(package)])
+    assert exit_info.value.code == 0
+    assert gc.isenabled()
+    assert parse_state((client.state / STATE_FILE).read_bytes()).fleets[DEFAULT_FLEET].epoch == 1
