@@ -23,7 +23,6 @@ Audiences (README "Layout"; ``lint-imports`` checks the client's side):
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
@@ -151,6 +150,10 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'keybundle' has no attribute {name!r}")
+    # Imported here, not at the top: a client imports the package for its submodules only,
+    # and importlib is start-up time it does not need (bench/bench_verify.py).
+    import importlib
+
     return getattr(importlib.import_module(f"keybundle.{module}"), name)
 
 

@@ -17,7 +17,6 @@ This module and everything it imports must not import ``requests`` or ``click``
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 from transparency_log._frozen import Frozen
 from transparency_log.checkpoint import Checkpoint, VerifiedCheckpoint, verify_checkpoint
 from transparency_log.errors import LogReason, VerificationError
+from transparency_log.hashing import sha256
 from transparency_log.merkle import leaf_hash
 from transparency_log.note import Verifier
 from transparency_log.proof import verify_consistency, verify_inclusion
@@ -192,7 +192,7 @@ def verify_package(
     check_validity(payload, now, limits.clock_skew)
 
     # Step 10: fleet rules against the state.
-    digest = hashlib.sha256(pkg.signed_bundle).digest()
+    digest = sha256(pkg.signed_bundle).digest()
     _check_fleet_rules(payload, digest, pkg, state, limits.max_epoch_jump)
 
     # Step 11: checkpoint progression and consistency with the stored checkpoint.

@@ -16,13 +16,13 @@ online consistency (SPEC §7.5) is imported only when a fetcher is passed.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from transparency_log._frozen import Frozen
+from transparency_log.hashing import sha256
 
 from .client import Accepted, check_validity, verify_package
 from .errors import UnknownFleetError
@@ -80,7 +80,7 @@ def _keys_of(accepted: Accepted) -> VerifiedKeys:
         accepted.keys,
         accepted.payload.not_before,
         accepted.payload.not_after,
-        hashlib.sha256(accepted.signed_bundle).digest(),
+        sha256(accepted.signed_bundle).digest(),
         accepted.index,
     )
 
@@ -135,7 +135,11 @@ class Client:
         path that is not one, and :class:`~keybundle.state.CorruptStateError` for a state
         that does not parse or whose rotation chain does not verify from the pinned root.
         """
-        if self._floor is not None and self._store.path.is_dir() and not self._has_state():
+        if (
+            self._floor is not None
+            and os.path.isdir(self._store.directory)
+            and not self._has_state()
+        ):
             state = self._floor
         else:
             state = self._store.load()
@@ -143,7 +147,7 @@ class Client:
         return state
 
     def _has_state(self) -> bool:
-        return (self._store.path / STATE_FILE).exists()
+        return os.path.exists(os.path.join(self._store.directory, STATE_FILE))
 
     def accept(
         self,
@@ -184,7 +188,7 @@ class Client:
         with self._store.lock():
             if self._has_state():
                 raise FileExistsError(
-                    f"{str(self._store.path)!r} already holds a client state; bootstrap writes "
+                    f"{self._store.directory!r} already holds a client state; bootstrap writes "
                     "the initial state of a fresh client"
                 )
             state = ClientState()
@@ -212,7 +216,7 @@ class Client:
                 f"the client state holds no accepted bundle of fleet {fleet!r}"
                 + ("" if row is None else " (migrated from a version-1 state; accept a package)")
             )
-        if hashlib.sha256(row.signed_bundle).digest() != row.digest:
+        if sha256(row.signed_bundle).digest() != row.digest:
             raise CorruptStateError(f"fleet {fleet!r}: the stored digest does not match its bundle")
         chain = trusted_chain(self.trust_root, state)
         signed = verify_signed_bundle(row.signed_bundle, chain.root_at(row.index))

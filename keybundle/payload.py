@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any, Final, NoReturn, TypeVar
@@ -32,6 +31,7 @@ from keybundle.fleetkeys import (
     validate_fleet_key,
 )
 from transparency_log._frozen import Frozen
+from transparency_log.hashing import sha256
 
 __all__ = [
     "DIGEST_SIZE",
@@ -335,12 +335,12 @@ class BundlePayload(Frozen):
 
 def key_fingerprint(public_key: bytes) -> str:
     """SHA-256 of ``public_key``, lowercase hex (shown by ``bundle inspect``)."""
-    return hashlib.sha256(public_key).hexdigest()
+    return sha256(public_key).hexdigest()
 
 
 def signed_bundle_digest(signed_bundle: bytes) -> bytes:
     """SHA-256 of a signed bundle's exact bytes: the next epoch's field 4 (SPEC §3.2)."""
-    return hashlib.sha256(signed_bundle).digest()
+    return sha256(signed_bundle).digest()
 
 
 # --- parsing untrusted bytes -----------------------------------------------------------------

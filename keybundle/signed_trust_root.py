@@ -26,7 +26,6 @@ stored is immutable. A failure is recomputed each time, and raises exactly as be
 
 from __future__ import annotations
 
-import hashlib
 from _thread import allocate_lock
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +33,7 @@ from itertools import pairwise
 from typing import Final, Generic, TypeVar
 
 from transparency_log._frozen import Frozen
+from transparency_log.hashing import sha256
 
 from . import dcbor
 from .cose import COSE_SIGN1_TAG
@@ -154,7 +154,7 @@ def clear_caches() -> None:
 
 
 def _sha256(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
+    return sha256(data).digest()
 
 
 # ---------------------------------------------------------------------------------------------

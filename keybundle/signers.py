@@ -16,7 +16,6 @@ place each.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
@@ -26,6 +25,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey
 
 from transparency_log._frozen import Frozen
+from transparency_log.hashing import sha256
 
 from .errors import BadSignature
 
@@ -98,7 +98,7 @@ def cose_alg_for(algorithm: str) -> int:
 
 def key_id(spki_der: bytes) -> bytes:
     """SPEC §4.3: kid = the first 16 bytes of SHA-256 over the key's SubjectPublicKeyInfo DER."""
-    return hashlib.sha256(spki_der).digest()[:KID_LENGTH]
+    return sha256(spki_der).digest()[:KID_LENGTH]
 
 
 def normalize_es256_signature(raw: bytes) -> bytes:

@@ -14,25 +14,27 @@ The verifier never writes it: it returns a new value, and the caller persists it
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
-from pathlib import Path
 from types import MappingProxyType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from transparency_log import durable
 from transparency_log._frozen import Frozen
 from transparency_log.checkpoint import Checkpoint, parse_checkpoint
 from transparency_log.errors import VerificationError
+from transparency_log.hashing import sha256
 from transparency_log.note import parse_unverified
 
 from . import dcbor
 from .errors import CorruptStateError
 from .signed_trust_root import parse_unverified_signed_trust_root
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "LOCK_FILE",
@@ -116,7 +118,7 @@ class FleetState(Frozen):
                 raise ValueError("a fleet's signed bundle is non-empty bytes")
             if type(self.index) is not int or not 0 <= self.index <= _MAX_INDEX:
                 raise ValueError(f"a fleet's index is an int from 0 to {_MAX_INDEX}")
-            if hashlib.sha256(self.signed_bundle).digest() != self.digest:
+            if sha256(self.signed_bundle).digest() != self.digest:
                 raise ValueError("a fleet's digest must be SHA-256 of its signed bundle")
 
 
@@ -246,7 +248,7 @@ def _parse_fleets(rows: object, version: int) -> dict[str, FleetState]:
         if len(row) == 5:
             if type(row[3]) is not bytes or not row[3] or not _uint_index(row[4]):
                 raise CorruptStateError(f"each fleet entry must be {shape}")
-            if hashlib.sha256(row[3]).digest() != row[2]:
+            if sha256(row[3]).digest() != row[2]:
                 raise CorruptStateError(
                     f"fleet {row[0]!r}: the stored digest is not SHA-256 of the stored signed "
                     "bundle; the state was edited"
@@ -364,12 +366,22 @@ class StateDir:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        self.directory: str = os.fspath(path)
+        """The state directory, as given. Handled with ``os.path``, not ``pathlib``, which
+        would cost a fresh ``keybundle verify`` the import of ``pathlib``, ``urllib.parse``
+        and ``ipaddress`` (bench/bench_verify.py)."""
         self._last: tuple[bytes, ClientState] | None = None
         """The bytes last loaded and their parse: a client loads the same state over and over
         (each ``Client.accept`` and ``current_keys``), and parsing is a pure function of
         the bytes, so equal bytes give the same (immutable) state. The file is read every
         time; only the parse is skipped, never a change made by another process."""
+
+    @property
+    def path(self) -> Path:
+        """The state directory as a :class:`pathlib.Path` (:attr:`directory` as a string)."""
+        from pathlib import Path
+
+        return Path(self.directory)
 
     @contextmanager
     def lock(self, timeout: float = STATE_LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
@@ -385,10 +397,12 @@ class StateDir:
         def refuse(holder: str) -> TimeoutError:
             return TimeoutError(
                 f"another process (pid {holder}) holds the client state lock in "
-                f"{str(self.path)!r} for more than {timeout} s"
+                f"{self.directory!r} for more than {timeout} s"
             )
 
-        fd = durable.lock(self.path / LOCK_FILE, refuse, timeout=timeout, mode=0o600)
+        fd = durable.lock(
+            os.path.join(self.directory, LOCK_FILE), refuse, timeout=timeout, mode=0o600
+        )
         try:
             yield
         finally:
@@ -403,7 +417,7 @@ class StateDir:
         :class:`CorruptStateError` when it does not parse.
         """
         self._require_directory()
-        file = self.path / STATE_FILE
+        file = os.path.join(self.directory, STATE_FILE)
         try:
             # Non-blocking, so that a FIFO (or a device) put at the state's path is refused
             # below instead of hanging the open until some writer appears (SPEC §7.2).
@@ -413,7 +427,7 @@ class StateDir:
         with os.fdopen(fd, "rb") as f:
             mode = os.fstat(f.fileno()).st_mode
             if not stat.S_ISREG(mode):
-                raise OSError(f"{str(file)!r} is not a regular file ({_kind(mode)})")
+                raise OSError(f"{file!r} is not a regular file ({_kind(mode)})")
             data = f.read(MAX_STATE_BYTES + 1)
         last = self._last
         if last is not None and last[0] == data:
@@ -425,14 +439,14 @@ class StateDir:
     def _require_directory(self) -> None:
         """``FileNotFoundError`` for a missing directory, ``NotADirectoryError`` for a path
         that is something else (a file given by mistake is not "missing")."""
-        if self.path.is_dir():
+        if os.path.isdir(self.directory):
             return
-        if self.path.exists():
-            raise NotADirectoryError(f"state directory {str(self.path)!r} is not a directory")
-        raise FileNotFoundError(f"state directory {str(self.path)!r} does not exist")
+        if os.path.exists(self.directory):
+            raise NotADirectoryError(f"state directory {self.directory!r} is not a directory")
+        raise FileNotFoundError(f"state directory {self.directory!r} does not exist")
 
     def save(self, state: ClientState) -> None:
         """Replace the stored state atomically and durably (mode 0600), with
         :func:`transparency_log.durable.replace`: temporary file, flush, rename, directory
         flush, so a crash leaves the old state or the new one (SPEC §7.2, §7.4)."""
-        durable.replace(self.path / STATE_FILE, state.encode(), mode=0o600)
+        durable.replace(os.path.join(self.directory, STATE_FILE), state.encode(), mode=0o600)

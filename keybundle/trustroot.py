@@ -11,7 +11,6 @@ How it is signed (an RFC 9052 §4.1 COSE_Sign, SPEC §5.2) and rotated (SPEC §5
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property
 from itertools import pairwise
@@ -19,6 +18,7 @@ from types import MappingProxyType
 from typing import Final
 
 from transparency_log._frozen import Frozen
+from transparency_log.hashing import sha256
 from transparency_log.policy import Policy, PolicyLog, parse_policy
 
 from . import dcbor
@@ -391,7 +391,7 @@ class TrustRoot(Frozen):
         determines the root entirely (``parse_trust_root(root.encode()) == root``), so this
         names the root's value: the key of the rotation verdicts that
         :mod:`keybundle.signed_trust_root` remembers. ``ValueError`` as :meth:`encode`."""
-        return hashlib.sha256(self.encode()).digest()
+        return sha256(self.encode()).digest()
 
     def encode(self) -> bytes:
         """The payload in deterministic CBOR (SPEC §5.1): the bytes that are signed."""

@@ -11,8 +11,8 @@ each name, one module per specification.
 Audiences (README "Layout"; ``lint-imports`` checks the client's side):
 
 * A client embeds only ``checkpoint``, ``note``, ``note_keys``, ``ed25519``, ``cosignature``,
-  ``tlog_proof``, ``proof``, ``merkle``, ``policy``, ``durable``, ``errors`` and ``_frozen``:
-  no network, server or CLI code.
+  ``tlog_proof``, ``proof``, ``merkle``, ``hashing``, ``policy``, ``durable``, ``errors`` and
+  ``_frozen``: no network, server or CLI code.
 * The log's operator also runs the writer (``appender``, with the pure tile integration in
   ``integrate`` and the dedupe index in ``leaf_index``), ``storage``, the HTTP ``server``,
   ``witness`` and ``witness_client``.
@@ -22,7 +22,6 @@ Audiences (README "Layout"; ``lint-imports`` checks the client's side):
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
@@ -178,6 +177,10 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'transparency_log' has no attribute {name!r}")
+    # Imported here, not at the top: a client imports the package for its submodules only,
+    # and importlib is start-up time it does not need (bench/bench_verify.py).
+    import importlib
+
     return getattr(importlib.import_module(f"transparency_log.{module}"), name)
 
 

@@ -41,11 +41,15 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypeAlias
 
 if TYPE_CHECKING:
     import sqlite3  # only a type here: a client that embeds this module never loads it
+
+StrPath: TypeAlias = "str | os.PathLike[str]"
+"""A path as every function here takes it. Paths are handled with ``os.path``, not
+``pathlib``: a client saving its state (``keybundle.state``) would otherwise load ``pathlib``
+and, through it, ``urllib.parse`` and ``ipaddress`` at start-up (bench/bench_verify.py)."""
 
 __all__ = [
     "append",
@@ -65,7 +69,7 @@ __all__ = [
 _TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def fsync_directory(directory: str | os.PathLike[str]) -> None:
+def fsync_directory(directory: StrPath) -> None:
     """Flush ``directory`` itself: the names created, renamed or linked in it become durable.
 
     Without it a crash after ``rename`` may bring back the old name (or no name at all) even
@@ -78,7 +82,7 @@ def fsync_directory(directory: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def sync_filesystem(directory: str | os.PathLike[str]) -> None:
+def sync_filesystem(directory: StrPath) -> None:
     """Flush every written file of the file system holding ``directory``, and ``directory``.
 
     One ``syncfs(2)`` costs about what one ``fsync`` does, however many files were written
@@ -127,7 +131,7 @@ def write_unflushed(path: str, data: bytes) -> int:
     return fd
 
 
-def overwrite_in_place(path: Path, data: bytes) -> None:
+def overwrite_in_place(path: StrPath, data: bytes) -> None:
     """Make ``path`` hold ``data`` by rewriting its blocks, unflushed; create it if missing.
 
     Not atomic: a reader of ``path`` meanwhile sees a mix. Only for a file no reader opens
@@ -150,7 +154,23 @@ def overwrite_in_place(path: Path, data: bytes) -> None:
 _TEMPORARY_ATTEMPTS = 100
 
 
-def _new_temporary(path: Path, mode: int) -> tuple[int, Path]:
+def _parent(path: str) -> str:
+    """The directory holding ``path`` (``.`` for a bare name, as ``Path.parent``)."""
+    return os.path.dirname(path) or "."
+
+
+def _unlink_if_present(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _beside(path: str, suffix: str) -> str:
+    """``.<name><suffix>`` in the directory of ``path``: a temporary name for it."""
+    head, name = os.path.split(path)
+    return os.path.join(head, f".{name}{suffix}")
+
+
+def _new_temporary(path: str, mode: int) -> tuple[int, str]:
     """Create ``.<name>.<16 random hex>.tmp`` beside ``path``; return its descriptor and name.
 
     What ``tempfile.mkstemp`` does: exclusive creation, no symlink followed, another random
@@ -159,25 +179,25 @@ def _new_temporary(path: Path, mode: int) -> tuple[int, Path]:
     (``keybundle.state``) should not import ``random``, ``hmac`` and ``base64`` for a name.
     """
     for _ in range(_TEMPORARY_ATTEMPTS):
-        temporary = path.parent / f".{path.name}.{os.urandom(8).hex()}.tmp"
+        temporary = _beside(path, f".{os.urandom(8).hex()}.tmp")
         try:
             return os.open(temporary, _TEMPORARY_FLAGS, mode), temporary
         except FileExistsError:
             continue
-    raise FileExistsError(f"no unused temporary file name beside {str(path)!r}")
+    raise FileExistsError(f"no unused temporary file name beside {path!r}")
 
 
 def _temporary(
-    path: Path, mode: int, write: Callable[[BinaryIO], object], fsync: bool, locked: bool
-) -> Path:
+    path: str, mode: int, write: Callable[[BinaryIO], object], fsync: bool, locked: bool
+) -> str:
     """A new, flushed temporary file beside ``path`` holding what ``write`` wrote.
 
     ``mode`` is set exactly (``fchmod``, whatever the umask) before any byte is written, so
     a private key is never readable by others, not even for an instant.
     """
     if locked:
-        temporary = path.parent / f".{path.name}.tmp"
-        temporary.unlink(missing_ok=True)  # a crash's leftover: no other writer holds the lock
+        temporary = _beside(path, ".tmp")
+        _unlink_if_present(temporary)  # a crash's leftover: no other writer holds the lock
         fd = os.open(temporary, _TEMPORARY_FLAGS, mode)
     else:
         fd, temporary = _new_temporary(path, mode)
@@ -190,14 +210,14 @@ def _temporary(
             os.fsync(fd)
     except BaseException:
         os.close(fd)
-        temporary.unlink(missing_ok=True)
+        _unlink_if_present(temporary)
         raise
     os.close(fd)
     return temporary
 
 
 def replace_with(
-    path: Path,
+    path: StrPath,
     write: Callable[[BinaryIO], object],
     *,
     mode: int = 0o644,
@@ -207,16 +227,17 @@ def replace_with(
     """Replace ``path`` atomically with what ``write(file)`` writes (temporary file, flush,
     rename, directory flush). For data too large to hold twice in memory. ``locked``: the
     caller holds the directory's lock, so the temporary name is fixed (module doc)."""
+    path = os.fspath(path)
     temporary = _temporary(path, mode, write, fsync, locked)
     try:
         os.replace(temporary, path)
     finally:
-        temporary.unlink(missing_ok=True)
+        _unlink_if_present(temporary)
     if fsync:
-        fsync_directory(path.parent)
+        fsync_directory(_parent(path))
 
 
-def replace(path: Path, data: bytes, *, mode: int = 0o644, fsync: bool = True) -> None:
+def replace(path: StrPath, data: bytes, *, mode: int = 0o644, fsync: bool = True) -> None:
     """Replace ``path`` atomically with ``data``: readers and restarts see old or new bytes."""
     replace_with(path, lambda out: out.write(data), mode=mode, fsync=fsync)
 
@@ -225,7 +246,7 @@ def _write_to(out: BinaryIO, data: bytes) -> None:
     out.write(data)
 
 
-def replace_many(directory: Path, files: Mapping[str, bytes], *, mode: int = 0o644) -> None:
+def replace_many(directory: StrPath, files: Mapping[str, bytes], *, mode: int = 0o644) -> None:
     """Replace each ``directory/name`` (``name`` may hold ``/``) with its bytes, atomically.
 
     Each file is written whole under a new temporary name, then all of them are flushed at
@@ -235,10 +256,10 @@ def replace_many(directory: Path, files: Mapping[str, bytes], *, mode: int = 0o6
     replaced together: a crash between two renames leaves some old and some new. On an
     error every temporary file this call created is removed.
     """
-    temporaries: list[tuple[Path, Path]] = []
+    temporaries: list[tuple[str, str]] = []
     try:
         for name, data in files.items():
-            target = directory / name
+            target = os.path.join(directory, name)
             write = functools.partial(_write_to, data=data)
             temporaries.append((_temporary(target, mode, write, False, False), target))
         if temporaries:
@@ -247,31 +268,32 @@ def replace_many(directory: Path, files: Mapping[str, bytes], *, mode: int = 0o6
             os.replace(temporary, target)
     except BaseException:
         for temporary, _ in temporaries:
-            temporary.unlink(missing_ok=True)
+            _unlink_if_present(temporary)
         raise
-    for parent in sorted({target.parent for _, target in temporaries}):
+    for parent in sorted({_parent(target) for _, target in temporaries}):
         fsync_directory(parent)
 
 
-def replace_symlink(link: Path, target: str, *, fsync: bool = True) -> None:
+def replace_symlink(link: StrPath, target: str, *, fsync: bool = True) -> None:
     """Point the symbolic link ``link`` at ``target``, atomically, whatever it pointed at.
 
     A new link under a random temporary name is renamed over ``link``, then the directory
     is flushed: a reader resolving ``link`` finds the old target or the new one, never no
     link, and a crash leaves one of the two. The caller checks what ``link`` was before.
     """
-    temporary = link.parent / f".{link.name}.{os.urandom(8).hex()}.tmp"
+    link = os.fspath(link)
+    temporary = _beside(link, f".{os.urandom(8).hex()}.tmp")
     os.symlink(target, temporary)
     try:
         os.replace(temporary, link)
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        _unlink_if_present(temporary)
         raise
     if fsync:
-        fsync_directory(link.parent)
+        fsync_directory(_parent(link))
 
 
-def create_new(path: Path, data: bytes, *, mode: int = 0o644, fsync: bool = True) -> None:
+def create_new(path: StrPath, data: bytes, *, mode: int = 0o644, fsync: bool = True) -> None:
     """Create ``path`` holding ``data``, atomically, never replacing an existing file.
 
     The complete, flushed temporary file is hard-linked to ``path``: ``link`` fails if the
@@ -279,22 +301,23 @@ def create_new(path: Path, data: bytes, *, mode: int = 0o644, fsync: bool = True
     file is never overwritten, and a crash leaves either no file or the whole one.
     Raises ``FileExistsError`` if ``path`` exists (or is a symlink, even a dangling one).
     """
-    if path.exists() or path.is_symlink():
-        raise FileExistsError(errno.EEXIST, "refusing to overwrite an existing file", str(path))
+    path = os.fspath(path)
+    if os.path.lexists(path):  # a file, or a symlink (even a dangling one)
+        raise FileExistsError(errno.EEXIST, "refusing to overwrite an existing file", path)
     temporary = _temporary(path, mode, lambda out: out.write(data), fsync, locked=False)
     try:
         os.link(temporary, path)
     except FileExistsError:
         raise FileExistsError(
-            errno.EEXIST, "refusing to overwrite an existing file", str(path)
+            errno.EEXIST, "refusing to overwrite an existing file", path
         ) from None
     finally:
-        temporary.unlink(missing_ok=True)
+        _unlink_if_present(temporary)
     if fsync:
-        fsync_directory(path.parent)
+        fsync_directory(_parent(path))
 
 
-def append(path: Path, data: bytes, *, fsync: bool = True) -> None:
+def append(path: StrPath, data: bytes, *, fsync: bool = True) -> None:
     """Append ``data`` to ``path`` (created if missing), after cutting a torn last line.
 
     For append-only record files of one writer under its lock (the monitor's history,
@@ -324,14 +347,14 @@ def append(path: Path, data: bytes, *, fsync: bool = True) -> None:
     finally:
         os.close(fd)
     if fsync and created:
-        fsync_directory(path.parent)
+        fsync_directory(_parent(os.fspath(path)))
 
 
 _LOCK_POLL_SECONDS = 0.005
 
 
 def lock(
-    path: Path,
+    path: StrPath,
     refuse: Callable[[str], BaseException],
     *,
     timeout: float = 0.0,

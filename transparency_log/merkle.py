@@ -9,8 +9,9 @@ neither.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
+
+from transparency_log.hashing import sha256
 
 __all__ = [
     "EMPTY_ROOT",
@@ -28,12 +29,12 @@ HASH_SIZE = 32
 MAX_TREE_SIZE = 2**63 - 1
 """Largest tree size, and so the largest leaf count and index + 1 (SPEC §1 decimal, §11)."""
 
-EMPTY_ROOT = hashlib.sha256(b"").digest()
+EMPTY_ROOT = sha256(b"").digest()
 """MTH of the empty tree: SHA-256 of the empty string (RFC 9162 §2.1.1)."""
 
 _LEAF = b"\x00"
 _NODE = b"\x01"
-_sha256 = hashlib.sha256
+_sha256 = sha256
 
 
 def _check_hash(value: object, what: str) -> bytes:

@@ -10,11 +10,11 @@ cosignature/v1 type (:mod:`transparency_log.cosignature`) builds on this module,
 from __future__ import annotations
 
 import base64
-import hashlib
 from typing import ClassVar, Protocol
 
 from transparency_log import ed25519
 from transparency_log._frozen import Frozen
+from transparency_log.hashing import sha256
 
 __all__ = [
     "SIG_LINE_PREFIX",
@@ -112,7 +112,7 @@ def key_hash(name: str, key: bytes) -> int:
     ``key`` is the signature type byte followed by the public key:
     ``u32be(SHA-256(name || 0x0A || type || public key)[:4])``.
     """
-    digest = hashlib.sha256(name.encode("utf-8") + b"\n" + key).digest()
+    digest = sha256(name.encode("utf-8") + b"\n" + key).digest()
     return int.from_bytes(digest[:4], "big")
 
 

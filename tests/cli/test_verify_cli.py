@@ -454,3 +454,86 @@ def test_evidence_out_names_a_rejection_without_a_file_form(
     assert err.startswith("rejected (EPOCH_CONFLICT): ")
     assert "EPOCH_CONFLICT has no evidence file form (SPEC §7.3, §8.4)" in err
     assert not evidence.exists()
+
+
+# -- start-up: what a fresh `keybundle verify` imports (bench/bench_verify.py) ---------------
+
+_STARTUP_PROBE = """
+import atexit, sys
+before = set(sys.modules)
+atexit.register(lambda: sys.stderr.write("\\n".join(sorted(set(sys.modules) - before))))
+from keybundle_cli.main import main
+main(sys.argv[1:])
+"""
+
+_NOT_AT_STARTUP = {
+    "argparse": "read only for non-canonical command lines",
+    "click": "not in the base install",
+    "dataclasses": "its class generation costs ~0.3 ms a class (transparency_log._frozen)",
+    "hashlib": "loads OpenSSL (transparency_log.hashing)",
+    "importlib.util": "only the operator commands check their extra",
+    "inspect": "pulled in by dataclasses",
+    "json": "only for --json",
+    "pathlib": "and with it urllib.parse and ipaddress (transparency_log.durable)",
+    "urllib.parse": "through pathlib",
+}
+
+
+def test_accepting_a_package_imports_only_what_the_decision_needs(client: Client) -> None:
+    """A plain accept loads none of the modules whose start-up cost the command was built to
+    avoid (bench/bench_verify.py measures the rest against importing PyNaCl and cbor2)."""
+    package = client.write("p1.cbor", client.world.fresh_package())
+    result = subprocess.run(
+        [sys.executable, "-c", _STARTUP_PROBE, "verify", *client.args(package)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("accepted fleet")
+    loaded = set(result.stderr.split())
+    assert "keybundle.client" in loaded  # the probe saw the imports
+    assert {name: why for name, why in _NOT_AT_STARTUP.items() if name in loaded} == {}
+
+
+def test_output_to_a_closed_pipe_exits_as_the_interpreter_always_has(client: Client) -> None:
+    """The command skips the interpreter's teardown only once its output is flushed; a
+    flush that fails (the reader went away) exits the ordinary way: the state is saved, and
+    Python reports the lost output with its exit code 120, as before."""
+    package = client.write("p1.cbor", client.world.fresh_package())
+    reader, writer = os.pipe()
+    os.close(reader)  # gone before the command writes a byte
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    try:
+        result = subprocess.run(
+            [str(KEYBUNDLE), "verify", *client.args(package)],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env=buffered,  # the output waits in the buffer for the flush at exit
+            check=False,
+            timeout=60,
+        )
+    finally:
+        os.close(writer)
+    assert result.returncode == 120, result.stderr
+    assert "BrokenPipeError" in result.stderr
+    assert parse_state((client.state / STATE_FILE).read_bytes()).fleets[DEFAULT_FLEET].epoch == 1
+
+
+def test_main_called_by_a_program_leaves_its_process_as_it_was(client: Client) -> None:
+    """Only the `keybundle` process itself turns the garbage collector off and skips the
+    teardown: main(argv) called by a program raises SystemExit and changes nothing else."""
+    import gc
+
+    from keybundle_cli.main import main
+
+    package = client.write("p1.cbor", client.world.fresh_package())
+    assert gc.isenabled()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["verify", *client.args(package)])
+    assert exit_info.value.code == 0
+    assert gc.isenabled()
+    assert parse_state((client.state / STATE_FILE).read_bytes()).fleets[DEFAULT_FLEET].epoch == 1

@@ -685,3 +685,27 @@ def test_a_missing_damaged_or_stale_leaf_filter_is_rebuilt_from_the_index(
     (indexed,) = db.execute("SELECT value FROM log_meta WHERE key = 'indexed_size'").fetchone()
     db.close()
     assert saved[0] == indexed > 0  # it covers the whole table (the window is not in it)
+
+
+def test_a_new_state_database_is_switched_to_wal_with_one_flush_and_reopens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new log's state database is switched to WAL without a rollback journal's four
+    flushes: its file is flushed once, and it is a WAL database with FULL flushes after."""
+    flushed: list[str] = []
+    real_fsync = appender._fsync_path
+
+    def fsync_path(path: Path) -> None:
+        flushed.append(path.name)
+        real_fsync(path)
+
+    monkeypatch.setattr(appender, "_fsync_path", fsync_path)
+    with open_log(tmp_path, fsync=True) as log:
+        assert log._db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert log._db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+        log.add_many([entry(i) for i in range(3)])
+    assert flushed == [appender.STATE_DB]
+    assert not (tmp_path / ".state" / f"{appender.STATE_DB}-journal").exists()
+    with open_log(tmp_path, fsync=True) as log:  # an existing database: no switch, no flush
+        assert log.size == 3
+    assert flushed == [appender.STATE_DB]
