@@ -272,6 +272,10 @@ _FIRST_FAMILIES: Final = {
     "keybundle.package": ("client",),
     "keybundle.trustchain": ("client",),
     "keybundle.state": ("client",),
+    "keybundle.signed_trust_root": ("trust-root", "client"),
+    "keybundle.trustroot": ("trust-root", "admission", "client"),
+    "keybundle.evidence": ("evidence",),
+    "keybundle.history": ("evidence", "client"),
 }
 """Families most likely to kill a module's mutants, run first (a killed mutant stops early)."""
 

@@ -631,3 +631,179 @@ def add_trust_families(vs: VectorSet) -> None:
     """Add the trust-root and admission vectors to ``vs``."""
     _trust_root(vs)
     _admission(vs)
+    _signed_root_shape(vs)
+
+
+# --- the signed trust root's shape, one rule at a time (SPEC §5.2) -----------------------------
+
+
+def _signed_root_shape(vs: VectorSet) -> None:
+    """Each rule of the COSE_Sign profile (SPEC §5.2) broken alone, and its limits at both ends.
+
+    Every signature here is made over the bytes the vector carries, so the one rule the name
+    says is the only fault: each rejection's repaired twin is the valid root (issue 17).
+    """
+    fam = "trust-root"
+    w = World()
+    payload = w.root.encode()
+    body_protected = cbor_encode({3: CONTENT_TYPE})
+    signers = sorted([w.independent, w.operator], key=lambda s: s.kid)
+
+    def entry(signer: Signer, protected: Any = None) -> list[Any]:
+        """One COSE_Signature of ``signer`` over ``payload`` under ``protected`` (bytes)."""
+        sign_protected = (
+            cbor_encode({1: signer.cose_alg, 4: signer.kid}) if protected is None else protected
+        )
+        message = cbor_encode(["Signature", body_protected, sign_protected, b"", payload])
+        return [sign_protected, {}, signer.sign(message)]
+
+    def cose_sign(body: Sequence[Any], tag: int | None = 98) -> bytes:
+        return cbor_encode(list(body)) if tag is None else cbor_tagged(tag, list(body))
+
+    valid_sigs = [entry(s) for s in signers]
+    valid = cose_sign([body_protected, {}, payload, valid_sigs])
+    if valid != w.signed_root:
+        raise AssertionError("bad math in _signed_root_shape: the valid root is the world's")
+
+    def add(
+        name: str, description: str, signed: bytes, want: Want, repaired: bytes | None = valid
+    ) -> None:
+        vs.add(
+            fam,
+            name,
+            description,
+            ["§5.2"],
+            {"op": "self-signed", "signed_b64": b64(signed)},
+            want,
+            repaired=None
+            if repaired is None or want == ACCEPT
+            else {"op": "self-signed", "signed_b64": b64(repaired)},
+        )
+
+    malformed = reject("MALFORMED_TRUST_ROOT")
+    # MAX_TRUST_ROOT_SIGNATURES (64) at the limit and one past it: signatures by keys outside
+    # the root are ignored (SPEC §5.3), so only the count can reject these.
+    strangers = [role_signer(f"stranger {i}") for i in range(63)]
+    at_limit = sign_raw_trust_root(payload, [*signers, *strangers[:62]])
+    add(
+        "trust-root-64-signatures",
+        "The two role keys' signatures and 62 by keys outside the root: MAX_TRUST_ROOT_SIGNATURES.",
+        at_limit,
+        ACCEPT,
+    )
+    add(
+        "trust-root-65-signatures",
+        "The two role keys' signatures and 63 by keys outside the root: one past "
+        "MAX_TRUST_ROOT_SIGNATURES.",
+        sign_raw_trust_root(payload, [*signers, *strangers]),
+        malformed,
+        repaired=at_limit,
+    )
+    add(
+        "trust-root-no-signature",
+        "An empty signature array.",
+        cose_sign([body_protected, {}, payload, []]),
+        malformed,
+    )
+    add(
+        "trust-root-same-signature-twice",
+        "The operator's signature twice: one signature per key (strictly ascending kids).",
+        cose_sign(
+            [body_protected, {}, payload, sorted([*valid_sigs, entry(w.operator)], key=_sig_kid)]
+        ),
+        malformed,
+    )
+    add(
+        "trust-root-untagged",
+        "The COSE_Sign array without CBOR tag 98.",
+        cose_sign([body_protected, {}, payload, valid_sigs], tag=None),
+        malformed,
+    )
+    add(
+        "trust-root-cose-sign-of-five-elements",
+        "A COSE_Sign array with a fifth element.",
+        cose_sign([body_protected, {}, payload, valid_sigs, b""]),
+        malformed,
+    )
+    add(
+        "trust-root-unprotected-header-not-empty",
+        "The COSE_Sign unprotected header holds a content type.",
+        cose_sign([body_protected, {3: CONTENT_TYPE}, payload, valid_sigs]),
+        malformed,
+    )
+    add(
+        "trust-root-payload-detached",
+        "The payload is nil (detached), the signatures made over the root.",
+        cose_sign([body_protected, {}, None, valid_sigs]),
+        malformed,
+    )
+
+    def one_signature(name: str, description: str, operator_entry: list[Any]) -> None:
+        """The operator's COSE_Signature replaced by ``operator_entry``."""
+        sigs = [operator_entry if s is w.operator else entry(s) for s in signers]
+        add(name, description, cose_sign([body_protected, {}, payload, sigs]), malformed)
+
+    op = w.operator
+    one_signature(
+        "trust-root-signature-of-four-elements",
+        "The operator's COSE_Signature with a fourth element.",
+        [*entry(op), b""],
+    )
+    one_signature(
+        "trust-root-signature-protected-not-a-byte-string",
+        "The operator's protected header as a text string (its hex), not a byte string.",
+        [entry(op)[0].hex(), *entry(op)[1:]],
+    )
+    one_signature(
+        "trust-root-signature-header-extra-label",
+        "The operator signed a protected header {1: alg, 3: content type, 4: kid}.",
+        entry(op, cbor_encode({1: op.cose_alg, 3: CONTENT_TYPE, 4: op.kid})),
+    )
+    one_signature(
+        "trust-root-signature-alg-es384",
+        "The operator signed with alg -35 (ES384) in its protected header: not -8 or -7.",
+        entry(op, cbor_encode({1: -35, 4: op.kid})),
+    )
+    one_signature(
+        "trust-root-signature-kid-of-15-bytes",
+        "The operator signed with its kid truncated to 15 bytes.",
+        entry(op, cbor_encode({1: op.cose_alg, 4: op.kid[:15]})),
+    )
+    one_signature(
+        "trust-root-signature-unprotected-not-empty",
+        "The operator's unprotected header holds its kid.",
+        [entry(op)[0], {4: op.kid}, entry(op)[2]],
+    )
+    one_signature(
+        "trust-root-signature-of-65-bytes",
+        "The operator's signature followed by one zero byte.",
+        [*entry(op)[:2], entry(op)[2] + b"\x00"],
+    )
+
+    # A caller's cap of 0 is a cap (SPEC §5.3: the smaller of the two), not a missing one.
+    op2 = role_signer("operator v2")
+    v2 = w.sign_root(
+        w.make_root(2, operator=[(OPERATOR_ORG, op2)]), [w.independent, w.operator, op2]
+    )
+
+    def rotation(cap: int | None) -> dict[str, Any]:
+        return {"op": "rotation", "current_b64": b64(valid), "chain_b64": [b64(v2)], "cap": cap}
+
+    vs.add(
+        fam,
+        "rotation-callers-cap-of-zero",
+        "One rotation with a caller's cap of 0.",
+        ["§5.3"],
+        rotation(0),
+        reject("TRUST_ROOT_CHAIN_TOO_LONG"),
+        repaired=rotation(None),
+    )
+
+
+def _sig_kid(signature: list[Any]) -> bytes:
+    """The kid in a raw COSE_Signature's protected header, to sort signatures as §5.2 does."""
+    header = cbor_decode(signature[0])
+    kid = header[4] if isinstance(header, dict) else None
+    if type(kid) is not bytes:
+        raise AssertionError("bad math in _sig_kid: a protected header names a kid")
+    return kid
