@@ -612,6 +612,8 @@ def _verify_entries(ev: Mapping[str, Any], root: TrustRoot, origin: str) -> Find
     raw_fps = _get(ev, "fingerprints", list, "evidence")
     if any(type(f) is not str for f in raw_fps) or raw_fps != sorted(set(raw_fps)):
         _malformed("evidence.fingerprints must be sorted distinct strings")
+    if raw_fps and reason != Reason.UNEXPECTED_KEY:
+        _malformed("evidence.fingerprints is empty unless the claim is UNEXPECTED_KEY")
     raw_ranges = _get(ev, "ranges", list, "evidence")
     if not raw_ranges:
         _malformed("entries evidence carries at least one range")

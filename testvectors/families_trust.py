@@ -10,8 +10,9 @@ from typing import Any
 from keybundle import dcbor
 from keybundle.signed_trust_root import CONTENT_TYPE
 from keybundle.signers import PublicKey, Signer
-from keybundle.trustroot import TrustRoot
+from keybundle.trustroot import MAX_CLOCK_SKEW, MAX_ROTATION_CHAIN, TrustRoot
 from transparency_log import note
+from transparency_log.cosignature import CosignatureV1Signer
 
 from .families_bundle import _AlgLiar
 from .vectorset import ACCEPT, VectorSet, Want, b64, cbor_decode, cbor_encode, cbor_tagged, reject
@@ -632,6 +633,7 @@ def add_trust_families(vs: VectorSet) -> None:
     _trust_root(vs)
     _admission(vs)
     _signed_root_shape(vs)
+    _trust_root_limits(vs)
 
 
 # --- the signed trust root's shape, one rule at a time (SPEC §5.2) -----------------------------
@@ -807,3 +809,175 @@ def _sig_kid(signature: list[Any]) -> bytes:
     if type(kid) is not bytes:
         raise AssertionError("bad math in _sig_kid: a protected header names a kid")
     return kid
+
+
+# --- the trust root's limits at both ends (SPEC §5.1, §11) -----------------------------------
+
+
+def _trust_root_limits(vs: VectorSet) -> None:
+    """Each limit of a trust-root payload (SPEC §5.1, §11) at its bound and one past it.
+
+    A rejection's repaired twin is the same root with the value at its bound. The roots are
+    signed by the world's two role keys, which meet both thresholds.
+    """
+    fam = "trust-root"
+    w = World()
+    base = _root_map(w.root)
+    signers = [w.independent, w.operator]
+
+    def signed(changes: dict[int, Any]) -> dict[str, Any]:
+        payload = cbor_encode({**base, **changes})
+        return {"op": "self-signed", "signed_b64": b64(sign_raw_trust_root(payload, signers))}
+
+    def add(
+        name: str,
+        description: str,
+        changes: dict[int, Any],
+        twin: dict[int, Any] | None = None,
+        spec: Sequence[str] = ("§5.1",),
+    ) -> None:
+        vs.add(
+            fam,
+            name,
+            description,
+            list(spec),
+            signed(changes),
+            ACCEPT if twin is None else reject("MALFORMED_TRUST_ROOT"),
+            repaired=None if twin is None else signed(twin),
+        )
+
+    def role(org: str, first: Signer, label: str, count: int) -> dict[int, Any]:
+        """A role of ``count`` keys of ``org``: ``first`` and ``count - 1`` more, by kid."""
+        extra = [role_signer(f"{label} {i}") for i in range(count - 1)]
+        keys = [{1: org, 2: "ed25519", 3: s.public_key().raw} for s in [first, *extra]]
+        return {1: 1, 2: sorted(keys, key=_kid)}
+
+    # MAX_ROLE_KEYS (16): both roles full is also the payload's item cap (§3.1 limits).
+    add(
+        "trust-root-16-keys-in-each-role",
+        "Both roles list MAX_ROLE_KEYS (16) keys.",
+        {
+            3: role(INDEPENDENT_ORG, w.independent, "independent key", 16),
+            4: role(OPERATOR_ORG, w.operator, "operator key", 16),
+        },
+        spec=("§5.1", "§11"),
+    )
+    add(
+        "trust-root-17-operator-keys",
+        "The operator role lists 17 keys, one past MAX_ROLE_KEYS.",
+        {4: role(OPERATOR_ORG, w.operator, "operator key", 17)},
+        {4: role(OPERATOR_ORG, w.operator, "operator key", 16)},
+        spec=("§5.1", "§11"),
+    )
+    add(
+        "trust-root-operator-role-an-array",
+        "The operator role as the array [threshold, keys], not the map {1: threshold, 2: keys}.",
+        {4: [base[4][1], base[4][2]]},
+        {4: base[4]},
+    )
+    add(
+        "trust-root-operator-keys-null",
+        "The operator role's keys field is null, not an array.",
+        {4: {**base[4], 2: None}},
+        {4: base[4]},
+    )
+    # MAX_ORGANISATION_BYTES (64).
+    op_key = base[4][2][0]
+
+    def operator_org(name: str) -> dict[int, Any]:
+        return {4: {1: 1, 2: [{**op_key, 1: name}]}}
+
+    org64 = OPERATOR_ORG + " " + "x" * (63 - len(OPERATOR_ORG))
+    add(
+        "trust-root-organisation-of-64-characters",
+        "An operator organisation name of MAX_ORGANISATION_BYTES (64) characters.",
+        operator_org(org64),
+    )
+    add(
+        "trust-root-organisation-of-65-characters",
+        "An operator organisation name of 65 characters.",
+        operator_org(org64 + "x"),
+        operator_org(org64),
+    )
+    add(
+        "trust-root-organisation-of-1-character",
+        "An operator organisation name of one character, the shortest.",
+        operator_org("O"),
+    )
+    add(
+        "trust-root-organisation-non-ascii",
+        "An operator organisation name with a printable non-ASCII letter (U+00E9).",
+        operator_org("Op\u00e9rateur Org"),
+        operator_org("Operateur Org"),
+    )
+    add(
+        "trust-root-organisation-with-a-tab",
+        "An operator organisation name with a tab (ASCII, not printable) between its words.",
+        operator_org("Operator\tOrg"),
+        operator_org("Operator Org"),
+    )
+    # The integer ranges: 2^63 - 1 is the largest root version and limit (§5.1).
+    top = 2**63 - 1
+    add(
+        "trust-root-version-2-63-minus-1",
+        "Root version 2^63 - 1, the largest.",
+        {2: top},
+    )
+    add("trust-root-version-2-63", "Root version 2^63.", {2: top + 1}, {2: top})
+    largest = {**base[6], 1: MAX_CLOCK_SKEW, 2: top, 3: top, 4: MAX_ROTATION_CHAIN, 5: top}
+    add(
+        "trust-root-limits-at-their-maximum",
+        "clock_skew 86400, max_rotation_chain 16, the other limits 2^63 - 1.",
+        {6: largest},
+    )
+    smallest = {**base[6], 1: 0, 2: 1, 3: 1, 4: 0, 5: 1}
+    add(
+        "trust-root-limits-at-their-minimum",
+        "clock_skew 0, max_rotation_chain 0, the other limits 1.",
+        {6: smallest},
+    )
+    for field, name in (
+        (2, "max-cosignature-age"),
+        (3, "max-package-bytes"),
+        (5, "max-epoch-jump"),
+    ):
+        add(
+            f"trust-root-{name}-2-63",
+            f"{name.replace('-', '_')} 2^63, one past the largest.",
+            {6: {**largest, field: top + 1}},
+            {6: largest},
+        )
+        add(
+            f"trust-root-{name}-0",
+            f"{name.replace('-', '_')} 0, one below the smallest.",
+            {6: {**smallest, field: 0}},
+            {6: smallest},
+        )
+    # MAX_TRUST_ROOT_BYTES (32768): a witness the quorum does not use, with a long local name,
+    # fills the payload to the byte.
+    pad = CosignatureV1Signer("witness.example/pad", seed("witness pad"))
+
+    def padded(size: int) -> dict[int, Any]:
+        def policy(length: int) -> str:
+            line = f"witness {'p' * length} {pad.verifier().verifier_key}"
+            return str(base[5]).replace("\ngroup", f"\n{line}\ngroup", 1)
+
+        length = 1000
+        length += size - len(cbor_encode({**base, 5: policy(length)}))
+        if len(cbor_encode({**base, 5: policy(length)})) != size:
+            raise AssertionError("bad math in padded: the payload is not the size asked for")
+        return {5: policy(length)}
+
+    add(
+        "trust-root-of-32768-bytes",
+        "A payload of exactly MAX_TRUST_ROOT_BYTES (32768), padded by an unused witness's name.",
+        padded(32768),
+        spec=("§5.1", "§11"),
+    )
+    add(
+        "trust-root-of-32769-bytes",
+        "A payload of 32769 bytes, one past MAX_TRUST_ROOT_BYTES.",
+        padded(32769),
+        padded(32768),
+        spec=("§5.1", "§11"),
+    )

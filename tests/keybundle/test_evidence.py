@@ -218,6 +218,10 @@ def _origin(obj: dict[str, Any]) -> None:
     obj["origin"] = "another.example/log"
 
 
+def _fingerprint(obj: dict[str, Any]) -> None:
+    obj["fingerprints"] = ["00" * 32]
+
+
 TAMPERING = [
     (
         "a cosignature or log signature byte",
@@ -245,6 +249,8 @@ TAMPERING = [
     ("ranges out of order", "gap", _ranges_out_of_order, "MALFORMED_EVIDENCE"),
     ("one range twice", "gap", _range_twice, "MALFORMED_EVIDENCE"),
     ("a range without entries", "gap", _empty_range, "MALFORMED_EVIDENCE"),
+    # SPEC §8.4.3: fingerprints are empty unless the claim is UNEXPECTED_KEY
+    ("a fingerprint on a conflict claim", "conflict", _fingerprint, "MALFORMED_EVIDENCE"),
 ]
 
 
