@@ -2620,8 +2620,9 @@ def _positions(c: _Client) -> None:
 def _pinned_root_of_max_bytes(c: _Client) -> None:
     """A pinned root whose payload is exactly MAX_TRUST_ROOT_BYTES (SPEC §5.1 rule 6, §11).
 
-    The client keeps the pinned root's payload in the state it returns (SPEC §7.2), so the
-    largest root must round-trip whole. An unused witness with a long local name pads the
+    A universal package's chain starts at the oldest supported version (SPEC §7.3 step 5),
+    so the client compares the pinned root, whole, with the chain's entry of its version.
+    An unused witness with a long local name pads the
     policy; the quorum, and so every package, is the world's.
     """
     w = World()
@@ -2638,13 +2639,16 @@ def _pinned_root_of_max_bytes(c: _Client) -> None:
     big = root(length)
     if len(big.encode()) != MAX_TRUST_ROOT_BYTES:
         raise AssertionError("bad math in _pinned_root_of_max_bytes: the root is not at the cap")
+    pinned = w.sign_root(big, [w.independent, w.operator])
+    at = w.append(pinned)
+    signed, index = w.publish()
     c.one(
         "pinned-root-of-max-trust-root-bytes",
-        "The pinned root's payload is exactly MAX_TRUST_ROOT_BYTES (32768); epoch 1 is accepted "
-        "and the state carries the whole root.",
+        "The pinned root's payload is exactly MAX_TRUST_ROOT_BYTES (32768), and the package's "
+        "chain starts with it (a universal package): it is compared whole, epoch 1 accepted.",
         w,
-        w.fresh_package(),
+        w.package(signed, index, w.checkpoint(), rotations=[(pinned, at)]),
         ACCEPT,
-        spec=["§5.1", "§7.2", "§11"],
-        root=w.sign_root(big, [w.independent, w.operator]),
+        spec=["§5.1", "§7.3", "§11"],
+        root=pinned,
     )

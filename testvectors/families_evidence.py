@@ -765,6 +765,21 @@ def _evidence_rules(vs: VectorSet) -> None:
     ]  # fmt: skip
     for name, description, value in shape:
         add(name, description, value, malformed, ["§8.4.2", "§8.4.3"], conflict)
+
+    # MAX_EVIDENCE_ENTRIES (65536) in all ranges: at the cap the file is well formed (its
+    # range runs past the checkpoint: UNFOUNDED), one past it is format.
+    def empty_entries(start: int, count: int) -> dict[str, Any]:
+        return {"start": start, "entries": [""] * count, "left": [], "right": []}
+
+    for name, description, ranges, code in (
+        ("entries-65536-entries", "One range of MAX_EVIDENCE_ENTRIES (65536) empty entries.",
+         [empty_entries(0, 65536)], unfounded),
+        ("entries-65537-entries", "One range of 65537 empty entries.",
+         [empty_entries(0, 65537)], malformed),
+        ("entries-65537-entries-in-two-ranges", "Ranges of 65536 and 1 empty entries.",
+         [empty_entries(0, 65536), empty_entries(65536, 1)], malformed),
+    ):  # fmt: skip
+        add(name, description, {**conflict, "ranges": ranges}, code, ["§8.4.3", "§11"])
     add(
         "entries-index-not-carried",
         "An EPOCH_CONFLICT claim about entry 3, which no range carries.",

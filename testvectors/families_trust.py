@@ -881,8 +881,33 @@ def _trust_root_limits(vs: VectorSet) -> None:
         {4: {**base[4], 2: None}},
         {4: base[4]},
     )
-    # MAX_ORGANISATION_BYTES (64).
+    two_keys = role(OPERATOR_ORG, w.operator, "operator key", 2)
+    add(
+        "trust-root-operator-keys-unsorted",
+        "Two operator keys in descending kid order.",
+        {4: {**two_keys, 2: two_keys[2][::-1]}},
+        {4: two_keys},
+    )
     op_key = base[4][2][0]
+    add(
+        "trust-root-algorithm-an-empty-array",
+        "The operator key's algorithm as an empty array, not a text string.",
+        {4: {1: 1, 2: [{**op_key, 2: []}]}},
+        {4: base[4]},
+    )
+    add(
+        "trust-root-public-key-as-text",
+        "The operator's public key as a text string (its hex), not a byte string.",
+        {4: {1: 1, 2: [{**op_key, 3: op_key[3].hex()}]}},
+        {4: base[4]},
+    )
+    add(
+        "trust-root-policy-an-array",
+        "The log policy as an array of its lines, not one text string.",
+        {5: base[5].splitlines(keepends=True)},
+        {5: base[5]},
+    )
+    # MAX_ORGANISATION_BYTES (64).
 
     def operator_org(name: str) -> dict[int, Any]:
         return {4: {1: 1, 2: [{**op_key, 1: name}]}}
