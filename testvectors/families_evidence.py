@@ -687,6 +687,51 @@ def _evidence_rules(vs: VectorSet) -> None:
         ["§8.4.3"],
         inconsistent,
     )
+    # 0 < m < n (SPEC §8.4.2) at each end: equal sizes (a split view, not this kind) and m = 1.
+    add(
+        "inconsistent-checkpoints-of-equal-sizes",
+        "Two different checkpoints of size 2, the prefix the second's whole tree, no proof.",
+        inconsistency_evidence(
+            ours, theirs, compact_range(2, fork.store).hashes, [], origin=LOG_ORIGIN, **_SEEN
+        ),
+        unfounded,
+        ["§8.4.2"],
+    )
+    three = World()
+    for n in range(3):
+        three.append(b"entry %d" % n)
+    add(
+        "inconsistent-checkpoints-old-of-size-0",
+        "A log-signed checkpoint of size 0 whose root is not the empty tree's, and one of size "
+        "3: m = 0 is outside this kind (0 < m < n), whatever the roots.",
+        inconsistency_evidence(
+            three.checkpoint(0, root_hash=b"\x01" * 32),
+            three.checkpoint(),
+            [],
+            [],
+            origin=LOG_ORIGIN,
+            **_SEEN,
+        ),
+        unfounded,
+        ["§8.4.2"],
+    )
+    other = World()
+    other.append(b"another first entry")
+    other.append(b"a second entry")
+    add(
+        "inconsistent-checkpoints-old-of-size-1",
+        "A checkpoint of size 1 and one of size 2 whose first leaf is another entry.",
+        inconsistency_evidence(
+            w.checkpoint(1),
+            other.checkpoint(),
+            compact_range(1, other.store).hashes,
+            consistency_proof(1, 2, other.store),
+            origin=LOG_ORIGIN,
+            **_SEEN,
+        ),
+        ACCEPT,
+        ["§8.4.2"],
+    )
     zero = b64(bytes(32))
     add(
         "inconsistent-checkpoints-proof-of-64-hashes",
@@ -780,6 +825,15 @@ def _evidence_rules(vs: VectorSet) -> None:
          [empty_entries(0, 65536), empty_entries(65536, 1)], malformed),
     ):  # fmt: skip
         add(name, description, {**conflict, "ranges": ranges}, code, ["§8.4.3", "§11"])
+    # MAX_ENTRY_SIZE (65535): an entry at the cap is well formed (not the log's: UNFOUNDED).
+    for name, description, length, code in (
+        ("entries-entry-of-65535-bytes", "A range whose entry is MAX_ENTRY_SIZE (65535) bytes.",
+         65535, unfounded),
+        ("entries-entry-of-65536-bytes", "A range whose entry is 65536 bytes.", 65536,
+         malformed),
+    ):  # fmt: skip
+        ranges = [conflict["ranges"][0], {**conflict["ranges"][1], "entries": [b64(bytes(length))]}]
+        add(name, description, {**conflict, "ranges": ranges}, code, ["§8.4.3", "§11"])
     add(
         "entries-index-not-carried",
         "An EPOCH_CONFLICT claim about entry 3, which no range carries.",
@@ -787,6 +841,28 @@ def _evidence_rules(vs: VectorSet) -> None:
         unfounded,
         ["§8.4.2"],
         conflict,
+    )
+    add(
+        "entries-adjacent-ranges",
+        "The epoch gap of entries 0 and 1 proven as two adjacent ranges, 0..0 and 1..1.",
+        claim(bad, cp, "EPOCH_GAP", 1, 0, [(0, 1), (1, 2)]),
+        ACCEPT,
+        ["§8.4.2"],
+    )
+    add(
+        "entries-rollback-claim-on-equal-epochs",
+        "A ROLLBACK claim about entries 0 and 2, both epoch 1.",
+        claim(bad, cp, "ROLLBACK", 2, 0, [(0, 1), (2, 3)]),
+        unfounded,
+        ["§8.4.2"],
+    )
+    every = sorted(k.fingerprint for k in parse_payload(bad.bundle(DEFAULT_FLEET, 1)).keys)
+    add(
+        "entries-unexpected-key-every-key",
+        "An UNEXPECTED_KEY claim naming every key entry 0 carries.",
+        claim(bad, cp, "UNEXPECTED_KEY", 0, None, [(0, 1)], every),
+        ACCEPT,
+        ["§8.4.2"],
     )
     keys = sorted(k.fingerprint for k in parse_payload(bad.bundle(DEFAULT_FLEET, 1)).keys[:2])
     unexpected = claim(bad, cp, "UNEXPECTED_KEY", 0, None, [(0, 1)], keys)
@@ -868,6 +944,24 @@ def _evidence_rules(vs: VectorSet) -> None:
         add(name, description, claim(log, lcp, reason, index, related, spans), want,
             ["§8.2", "§8.4.2"])  # fmt: skip
 
+    # A fleet's whole chain, epochs 1, 2 and 3: an epoch-gap claim must replay every entry
+    # between (SPEC §8.4.2), from `related` or from entry 0.
+    chain = World()
+    for epoch in (1, 2, 3):
+        chain.publish(DEFAULT_FLEET, epoch)
+    ccp = chain.checkpoint()
+    for name, description, related in (
+        ("entries-epoch-gap-claim-on-a-chain",
+         "An EPOCH_GAP claim about epoch 3 (entry 2) from epoch 1 (entry 0): entry 1 is epoch 2.",
+         0),
+        ("entries-epoch-gap-claim-on-a-chain-from-the-start",
+         "An EPOCH_GAP claim about epoch 3 (entry 2) without related: the replay from entry 0 "
+         "admits it.",
+         None),
+    ):  # fmt: skip
+        add(name, description, claim(chain, ccp, "EPOCH_GAP", 2, related, [(0, 3)]), unfounded,
+            ["§8.2", "§8.4.2"])  # fmt: skip
+
     # tile_mismatch (SPEC §8.4.2, §8.4.3).
     small = World()
     for n in range(3):
@@ -915,6 +1009,31 @@ def _evidence_rules(vs: VectorSet) -> None:
          {**tiles, "resources": {**tiles["resources"], Tile(1, 0, 256).path(): "!"}}),
     ):  # fmt: skip
         add(name, description, value, malformed, ["§8.4.2", "§8.4.3"], tiles)
+    # A resource longer than its reader's cap is of the wrong length: MALFORMED_TILE (§2.9
+    # rule 1), shown, never a failure to read it.
+    honest_bundle = encode_entry_bundle(small.entries)
+    level0 = tile_data(Tile(0, 0, 3), small.store)
+    for name, description, tile_bytes, bundle_bytes in (
+        ("tile-mismatch-tile-one-byte-long",
+         "The level-0 tile served with one byte more than its 3 hashes; the bundle honest.",
+         level0 + b"\x00", honest_bundle),
+        ("tile-mismatch-bundle-two-bytes-long",
+         "The entry bundle served with two bytes after its 3 entries; the tile honest.",
+         level0, honest_bundle + b"\x00\x00"),
+    ):  # fmt: skip
+        add(
+            name,
+            description,
+            tile_evidence(
+                small.checkpoint(),
+                {"start": 0, "stop": 3},
+                {Tile(0, 0, 3).path(): tile_bytes, entries_path(0, 3): bundle_bytes},
+                origin=LOG_ORIGIN,
+                **_SEEN,
+            ),
+            ACCEPT,
+            ["§2.9", "§8.4.2"],
+        )
     # The consistency-proof reading (operation old_size).
     bent = bytearray(tile_data(Tile(0, 0, 3), small.store))
     bent[0] ^= 1
