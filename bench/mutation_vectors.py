@@ -276,6 +276,10 @@ _FIRST_FAMILIES: Final = {
     "keybundle.countersignature": ("cose", "admission"),
     "transparency_log.tlog_proof": ("tlog-proof", "client"),
     "transparency_log.proof": ("merkle", "tlog-proof", "tiles"),
+    "keybundle.signed_trust_root": ("trust-root", "client"),
+    "keybundle.trustroot": ("trust-root", "admission", "client"),
+    "keybundle.evidence": ("evidence",),
+    "keybundle.history": ("evidence", "client"),
 }
 """Families most likely to kill a module's mutants, run first (a killed mutant stops early)."""
 

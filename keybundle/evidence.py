@@ -40,7 +40,7 @@ from typing import Any, Final, NoReturn
 from transparency_log.checkpoint import VerifiedCheckpoint, verify_checkpoint
 from transparency_log.entry_bundle import MAX_ENTRY_SIZE
 from transparency_log.errors import LogReason
-from transparency_log.fetcher import NotFoundError, ResponseTooLargeError, validate_fetch_path
+from transparency_log.fetcher import NotFoundError, validate_fetch_path
 from transparency_log.merkle import HASH_SIZE, CompactRange, leaf_hash
 from transparency_log.note import MAX_NOTE_BYTES
 from transparency_log.proof import verify_consistency
@@ -612,6 +612,8 @@ def _verify_entries(ev: Mapping[str, Any], root: TrustRoot, origin: str) -> Find
     raw_fps = _get(ev, "fingerprints", list, "evidence")
     if any(type(f) is not str for f in raw_fps) or raw_fps != sorted(set(raw_fps)):
         _malformed("evidence.fingerprints must be sorted distinct strings")
+    if raw_fps and reason != Reason.UNEXPECTED_KEY:
+        _malformed("evidence.fingerprints is empty unless the claim is UNEXPECTED_KEY")
     raw_ranges = _get(ev, "ranges", list, "evidence")
     if not raw_ranges:
         _malformed("entries evidence carries at least one range")
@@ -721,7 +723,13 @@ def _replay_gap(
 
 
 class _MemoryFetcher:
-    """The resources of a ``tile_mismatch`` file, served as a fetcher would serve them."""
+    """The resources of a ``tile_mismatch`` file, served as a fetcher would serve them.
+
+    A resource longer than the reader's cap is served whole, never refused: the bytes are
+    already in memory (the file is at most :data:`MAX_EVIDENCE_BYTES`), and a tile or bundle
+    of the wrong length is exactly what the reader rejects with MALFORMED_TILE (SPEC §2.9
+    rule 1), which is what the evidence shows.
+    """
 
     def __init__(self, resources: Mapping[str, bytes]) -> None:
         self._resources = resources
@@ -730,8 +738,6 @@ class _MemoryFetcher:
         data = self._resources.get(validate_fetch_path(path))
         if data is None:
             raise NotFoundError(path, f"the evidence does not carry {path!r}")
-        if max_bytes is not None and len(data) > max_bytes:
-            raise ResponseTooLargeError(path, f"{path!r} is {len(data)} bytes, over {max_bytes}")
         return data
 
 

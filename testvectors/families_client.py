@@ -19,6 +19,7 @@ from keybundle.client import verify_package
 from keybundle.package import MAX_PACKAGE_BYTES, ConsistencyProof, parse_unverified_package
 from keybundle.signers import P256_ORDER, Ed25519Signer, Signer
 from keybundle.state import ClientState, StoredRotation
+from keybundle.trustroot import MAX_TRUST_ROOT_BYTES, TrustRoot
 from transparency_log import note
 from transparency_log.checkpoint import Checkpoint
 from transparency_log.cosignature import CosignatureV1Signer
@@ -1858,6 +1859,7 @@ def add_client_family(vs: VectorSet) -> None:
     _max_package_bytes(c)
     _package_shapes(c)
     _positions(c)
+    _pinned_root_of_max_bytes(c)
 
 
 class _Rotated:
@@ -2748,4 +2750,41 @@ def _positions(c: _Client) -> None:
             Step(w.package(signed, index, w.checkpoint()), ACCEPT, w.now),
             Step(w.package(signed, index, w.checkpoint(cosign_at=w.now - 1)), ACCEPT, w.now),
         ],
+    )
+
+
+def _pinned_root_of_max_bytes(c: _Client) -> None:
+    """A pinned root whose payload is exactly MAX_TRUST_ROOT_BYTES (SPEC §5.1 rule 6, §11).
+
+    A universal package's chain starts at the oldest supported version (SPEC §7.3 step 5),
+    so the client compares the pinned root, whole, with the chain's entry of its version.
+    An unused witness with a long local name pads the
+    policy; the quorum, and so every package, is the world's.
+    """
+    w = World()
+    pad = CosignatureV1Signer("witness.example/pad", seed("witness pad"))
+
+    def padded(length: int) -> str:
+        line = f"witness {'p' * length} {pad.verifier().verifier_key}"
+        return w.policy_text.replace("\ngroup", f"\n{line}\ngroup", 1)
+
+    def root(length: int) -> TrustRoot:
+        return w.make_root(1, policy=parse_policy(padded(length)))
+
+    length = 1000 + MAX_TRUST_ROOT_BYTES - len(root(1000).encode())
+    big = root(length)
+    if len(big.encode()) != MAX_TRUST_ROOT_BYTES:
+        raise AssertionError("bad math in _pinned_root_of_max_bytes: the root is not at the cap")
+    pinned = w.sign_root(big, [w.independent, w.operator])
+    at = w.append(pinned)
+    signed, index = w.publish()
+    c.one(
+        "pinned-root-of-max-trust-root-bytes",
+        "The pinned root's payload is exactly MAX_TRUST_ROOT_BYTES (32768), and the package's "
+        "chain starts with it (a universal package): it is compared whole, epoch 1 accepted.",
+        w,
+        w.package(signed, index, w.checkpoint(), rotations=[(pinned, at)]),
+        ACCEPT,
+        spec=["§5.1", "§7.3", "§11"],
+        root=pinned,
     )

@@ -27,7 +27,7 @@ from transparency_log.proof import compact_range, consistency_proof
 from transparency_log.tile import Tile, entries_path, tile_data
 
 from .vectorset import ACCEPT, VectorSet, Want, b64, reject
-from .world import DEFAULT_FLEET, LOG_ORIGIN, T0, World
+from .world import DEFAULT_FLEET, LOG_ORIGIN, OPERATOR_ORG, T0, World, role_signer
 
 __all__ = ["add_evidence_family"]
 
@@ -586,4 +586,533 @@ def add_evidence_family(vs: VectorSet) -> None:
             enc({**inconsistent, "prefix": forged_old["prefix"]}),
             enc({**inconsistent, "old_checkpoint": forged_old["old_checkpoint"]}),
         ],
+    )
+    _evidence_rules(vs)
+
+
+# --- every rule of §8.4 broken alone (issue 17) ---------------------------------------------
+
+
+def _evidence_rules(vs: VectorSet) -> None:
+    """The rules of SPEC §8.4 that the vectors above leave open, each broken alone.
+
+    Every negative vector's repaired twin is the valid evidence it was edited from, except
+    where no valid evidence can sit on the other side of the rule (the 64-hash cap of a
+    consistency proof: a 64-hash proof is well formed but shows nothing).
+    """
+    fam = "evidence"
+    w = World()
+    pinned = b64(w.signed_root)
+
+    def add(  # noqa: PLR0917 (the parts of a vector, in the order a case states them)
+        name: str,
+        description: str,
+        evidence: dict[str, Any] | bytes,
+        want: Want,
+        spec: Sequence[str],
+        twin: dict[str, Any] | None = None,
+        no_twin: str | None = None,
+    ) -> None:
+        data = evidence if isinstance(evidence, bytes) else encode_evidence(evidence)
+        vs.add(
+            fam,
+            name,
+            description,
+            ["§8.4", *spec],
+            {"trust_root_b64": pinned, "evidence_b64": b64(data)},
+            want,
+            repaired=None
+            if twin is None
+            else {"trust_root_b64": pinned, "evidence_b64": b64(encode_evidence(twin))},
+            no_twin=no_twin,
+        )
+
+    malformed, unfounded = reject("MALFORMED_EVIDENCE"), reject("UNFOUNDED_EVIDENCE")
+
+    # The envelope (SPEC §8.4.1), on the split view of add_evidence_family.
+    signed, _ = w.publish()
+    w.append(b"filler")
+    fork = World()
+    fork.append(signed)
+    fork.append(b"another filler")
+    fork.append(b"more")
+    ours, theirs = w.checkpoint(), fork.checkpoint(2)
+    split = split_view_evidence(ours, theirs, origin=LOG_ORIGIN, **_SEEN)
+    canonical = encode_evidence(split)
+    add("evidence-not-an-object", "A JSON array, not an object.", b"[]\n", malformed,
+        ["§8.4.1"], split)  # fmt: skip
+    add(
+        "evidence-not-utf-8",
+        "The message holds the byte ff: not UTF-8.",
+        canonical.replace(b"conformance vector", b"conformance \xff vector", 1),
+        malformed,
+        ["§8.4.1"],
+        split,
+    )
+    add(
+        "evidence-lone-surrogate",
+        "The message holds the escape \\ud800, a lone surrogate: not Unicode text.",
+        canonical.replace(b"conformance vector", b"conformance \\ud800 vector", 1),
+        malformed,
+        ["§8.4.1"],
+        split,
+    )
+    add("evidence-observed-at-0", "observed_at 0, the smallest.", {**split, "observed_at": 0},
+        ACCEPT, ["§8.4.1"])  # fmt: skip
+    add(
+        "evidence-observed-at-minus-1",
+        "observed_at -1, below the smallest.",
+        {**split, "observed_at": -1},
+        malformed,
+        ["§8.4.1"],
+        {**split, "observed_at": 0},
+    )
+    add("evidence-message-not-a-string", "The message is the number 1.", {**split, "message": 1},
+        malformed, ["§8.4.1"], split)  # fmt: skip
+    without_message = {k: v for k, v in split.items() if k != "message"}
+    add("evidence-without-message", "No message member.", without_message, malformed,
+        ["§8.4.1"], split)  # fmt: skip
+    add("evidence-origin-not-a-string", "The origin is the number 0.", {**split, "origin": 0},
+        malformed, ["§8.4.1"], split)  # fmt: skip
+
+    # split_view (SPEC §8.4.2).
+    add(
+        "split-view-three-checkpoints",
+        "Three checkpoints: the two of the split view and the first again.",
+        {**split, "checkpoints": [*split["checkpoints"], split["checkpoints"][0]]},
+        malformed,
+        ["§8.4.2"],
+        split,
+    )
+    add(
+        "split-view-checkpoint-not-a-string",
+        "The second checkpoint is the number 2.",
+        {**split, "checkpoints": [split["checkpoints"][0], 2]},
+        malformed,
+        ["§8.4.2"],
+        split,
+    )
+
+    # inconsistent_checkpoints (SPEC §8.4.2, §8.4.3).
+    inconsistent = inconsistency_evidence(
+        ours,
+        fork.checkpoint(),
+        compact_range(2, fork.store).hashes,
+        consistency_proof(2, 3, fork.store),
+        origin=LOG_ORIGIN,
+        **_SEEN,
+    )
+    add(
+        "inconsistent-checkpoints-other-reason",
+        "inconsistent_checkpoints evidence claiming INCONSISTENT_CHECKPOINT.",
+        {**inconsistent, "reason": "INCONSISTENT_CHECKPOINT"},
+        malformed,
+        ["§8.4.2"],
+        inconsistent,
+    )
+    first_hash = inconsistent["prefix"][0]
+    # A hash's base64 ends in one '=': its last letter carries 4 bits of the hash and 2 zero
+    # bits; setting those gives another string of the same bytes.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    loose = first_hash[:-2] + alphabet[alphabet.index(first_hash[-2]) | 1] + "="
+    for name, description, value in (
+        ("inconsistent-checkpoints-prefix-hash-not-base64", "A prefix hash of 44 '!'.", "!" * 44),
+        (
+            "inconsistent-checkpoints-prefix-hash-non-canonical-base64",
+            "A prefix hash whose base64 has a padding bit set (RFC 4648 §3.5: not canonical).",
+            loose,
+        ),
+        ("inconsistent-checkpoints-prefix-hash-not-a-string", "A prefix hash that is 0.", 0),
+    ):
+        add(
+            name,
+            description,
+            {**inconsistent, "prefix": [value, *inconsistent["prefix"][1:]]},
+            malformed,
+            ["§8.4.3"],
+            inconsistent,
+        )
+    add(
+        "inconsistent-checkpoints-prefix-not-an-array",
+        "The prefix is one string, not an array.",
+        {**inconsistent, "prefix": first_hash},
+        malformed,
+        ["§8.4.3"],
+        inconsistent,
+    )
+    # 0 < m < n (SPEC §8.4.2) at each end: equal sizes (a split view, not this kind) and m = 1.
+    add(
+        "inconsistent-checkpoints-of-equal-sizes",
+        "Two different checkpoints of size 2, the prefix the second's whole tree, no proof.",
+        inconsistency_evidence(
+            ours, theirs, compact_range(2, fork.store).hashes, [], origin=LOG_ORIGIN, **_SEEN
+        ),
+        unfounded,
+        ["§8.4.2"],
+    )
+    three = World()
+    for n in range(3):
+        three.append(b"entry %d" % n)
+    add(
+        "inconsistent-checkpoints-old-of-size-0",
+        "A log-signed checkpoint of size 0 whose root is not the empty tree's, and one of size "
+        "3: m = 0 is outside this kind (0 < m < n), whatever the roots.",
+        inconsistency_evidence(
+            three.checkpoint(0, root_hash=b"\x01" * 32),
+            three.checkpoint(),
+            [],
+            [],
+            origin=LOG_ORIGIN,
+            **_SEEN,
+        ),
+        unfounded,
+        ["§8.4.2"],
+    )
+    other = World()
+    other.append(b"another first entry")
+    other.append(b"a second entry")
+    add(
+        "inconsistent-checkpoints-old-of-size-1",
+        "A checkpoint of size 1 and one of size 2 whose first leaf is another entry.",
+        inconsistency_evidence(
+            w.checkpoint(1),
+            other.checkpoint(),
+            compact_range(1, other.store).hashes,
+            consistency_proof(1, 2, other.store),
+            origin=LOG_ORIGIN,
+            **_SEEN,
+        ),
+        ACCEPT,
+        ["§8.4.2"],
+    )
+    zero = b64(bytes(32))
+    add(
+        "inconsistent-checkpoints-proof-of-64-hashes",
+        "A consistency proof of 64 hashes, the most allowed: well formed, it shows nothing.",
+        {**inconsistent, "consistency_proof": [zero] * 64},
+        unfounded,
+        ["§8.4.3"],        no_twin="no-neighbour: only a tree of 2^63 leaves or more has a proof this long",
+    )
+    add(
+        "inconsistent-checkpoints-proof-of-65-hashes",
+        "A consistency proof of 65 hashes, one past the most allowed.",
+        {**inconsistent, "consistency_proof": [zero] * 65},
+        malformed,
+        ["§8.4.3"],        no_twin="no-neighbour: only a tree of 2^63 leaves or more has a proof this long",
+    )
+
+    # entries (SPEC §8.2, §8.4.2): the log of add_evidence_family, and a second one.
+    bad = World()
+    bad.publish(DEFAULT_FLEET, 1)
+    bad.append(bad.signed_bundle(DEFAULT_FLEET, 3, previous=b"\x33" * 32))
+    bad.append(bad.signed_bundle(DEFAULT_FLEET, 1, not_after=bad.now + 400 * 86400))
+    cp = bad.checkpoint()
+
+    def claim(  # noqa: PLR0917 (the members of an entries claim, in SPEC §8.4.2 order)
+        log: World,
+        checkpoint: bytes,
+        reason: str,
+        index: int,
+        related: int | None,
+        spans: Sequence[tuple[int, int]],
+        fingerprints: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        return entries_evidence(
+            checkpoint,
+            [_range(log, a, b, log.size) for a, b in spans],
+            reason=reason,
+            index=index,
+            related=related,
+            fingerprints=fingerprints,
+            origin=LOG_ORIGIN,
+            **_SEEN,
+        )
+
+    conflict = claim(bad, cp, "EPOCH_CONFLICT", 2, 0, [(0, 1), (2, 3)])
+    rollback = claim(bad, cp, "ROLLBACK", 2, 1, [(1, 3)])
+    add("entries-rollback", "Epoch 3 at entry 1, then epoch 1 at entry 2.", rollback, ACCEPT,
+        ["§8.2", "§8.4.2"])  # fmt: skip
+    add(
+        "entries-epoch-gap-from-the-log-start",
+        "An epoch gap without related: the fleet is replayed from entry 0.",
+        claim(bad, cp, "EPOCH_GAP", 1, None, [(0, 2)]),
+        ACCEPT,
+        ["§8.2", "§8.4.2"],
+    )
+    shape = [
+        ("entries-claim-of-another-kind", "entries evidence claiming WRONG_ORIGIN.",
+         {**conflict, "reason": "WRONG_ORIGIN"}),
+        ("entries-related-equal-to-index", "related equal to index.", {**conflict, "related": 2}),
+        ("entries-related-negative", "related -1.", {**conflict, "related": -1}),
+        ("entries-related-not-an-integer", "related the string \"0\".",
+         {**conflict, "related": "0"}),
+        ("entries-conflict-without-related", "An EPOCH_CONFLICT claim with related null.",
+         {**conflict, "related": None}),
+        ("entries-without-ranges", "An empty ranges array.", {**conflict, "ranges": []}),
+        ("entries-range-not-an-object", "A range that is an array.",
+         {**conflict, "ranges": [conflict["ranges"][0], list(conflict["ranges"][1].values())]}),
+        ("entries-range-extra-member", "A range with a member it does not define.",
+         {**conflict, "ranges": [conflict["ranges"][0], {**conflict["ranges"][1], "size": 3}]}),
+        ("entries-range-without-entries", "A range whose entries array is empty.",
+         {**conflict, "ranges": [conflict["ranges"][0], {**conflict["ranges"][1], "entries": []}]}),
+        ("entries-fingerprints-not-strings", "fingerprints holding a number.",
+         {**conflict, "fingerprints": [1]}),
+        ("entries-fingerprints-on-a-conflict-claim",
+         "An EPOCH_CONFLICT claim naming a fingerprint: only UNEXPECTED_KEY names keys.",
+         {**conflict, "fingerprints": ["00" * 32]}),
+    ]  # fmt: skip
+    for name, description, value in shape:
+        add(name, description, value, malformed, ["§8.4.2", "§8.4.3"], conflict)
+
+    # MAX_EVIDENCE_ENTRIES (65536) in all ranges: at the cap the file is well formed (its
+    # range runs past the checkpoint: UNFOUNDED), one past it is format.
+    def empty_entries(start: int, count: int) -> dict[str, Any]:
+        return {"start": start, "entries": [""] * count, "left": [], "right": []}
+
+    for name, description, ranges, code in (
+        ("entries-65536-entries", "One range of MAX_EVIDENCE_ENTRIES (65536) empty entries.",
+         [empty_entries(0, 65536)], unfounded),
+        ("entries-65537-entries", "One range of 65537 empty entries.",
+         [empty_entries(0, 65537)], malformed),
+        ("entries-65537-entries-in-two-ranges", "Ranges of 65536 and 1 empty entries.",
+         [empty_entries(0, 65536), empty_entries(65536, 1)], malformed),
+    ):  # fmt: skip
+        add(name, description, {**conflict, "ranges": ranges}, code, ["§8.4.3", "§11"],
+            no_twin="no-neighbour: a limit no valid input reaches (an accepted claim over "
+            "65536 entries needs a log of that size)")  # fmt: skip
+    # MAX_ENTRY_SIZE (65535): an entry at the cap is well formed (not the log's: UNFOUNDED).
+    for name, description, length, code in (
+        ("entries-entry-of-65535-bytes", "A range whose entry is MAX_ENTRY_SIZE (65535) bytes.",
+         65535, unfounded),
+        ("entries-entry-of-65536-bytes", "A range whose entry is 65536 bytes.", 65536,
+         malformed),
+    ):  # fmt: skip
+        ranges = [conflict["ranges"][0], {**conflict["ranges"][1], "entries": [b64(bytes(length))]}]
+        add(name, description, {**conflict, "ranges": ranges}, code, ["§8.4.3", "§11"],
+            no_twin="no-neighbour: a founded claim needs a bundle of exactly 65535 bytes in "
+            "a log, which no generated bundle comes near")  # fmt: skip
+    add(
+        "entries-index-not-carried",
+        "An EPOCH_CONFLICT claim about entry 3, which no range carries.",
+        {**conflict, "index": 3},
+        unfounded,
+        ["§8.4.2"],
+        conflict,
+    )
+    add(
+        "entries-adjacent-ranges",
+        "The epoch gap of entries 0 and 1 proven as two adjacent ranges, 0..0 and 1..1.",
+        claim(bad, cp, "EPOCH_GAP", 1, 0, [(0, 1), (1, 2)]),
+        ACCEPT,
+        ["§8.4.2"],
+    )
+    add(
+        "entries-rollback-claim-on-equal-epochs",
+        "A ROLLBACK claim about entries 0 and 2, both epoch 1.",
+        claim(bad, cp, "ROLLBACK", 2, 0, [(0, 1), (2, 3)]),
+        unfounded,
+        ["§8.4.2"],
+    )
+    every = sorted(k.fingerprint for k in parse_payload(bad.bundle(DEFAULT_FLEET, 1)).keys)
+    add(
+        "entries-unexpected-key-every-key",
+        "An UNEXPECTED_KEY claim naming every key entry 0 carries.",
+        claim(bad, cp, "UNEXPECTED_KEY", 0, None, [(0, 1)], every),
+        ACCEPT,
+        ["§8.4.2"],
+    )
+    keys = sorted(k.fingerprint for k in parse_payload(bad.bundle(DEFAULT_FLEET, 1)).keys[:2])
+    unexpected = claim(bad, cp, "UNEXPECTED_KEY", 0, None, [(0, 1)], keys)
+    for name, description, fingerprints, code in (
+        ("entries-fingerprints-unsorted", "The two fingerprints in descending order.",
+         keys[::-1], malformed),
+        ("entries-fingerprints-repeated", "One fingerprint twice.", [keys[0], keys[0]], malformed),
+        ("entries-unexpected-key-without-fingerprints", "An UNEXPECTED_KEY claim naming no key.",
+         [], unfounded),
+    ):  # fmt: skip
+        add(name, description, {**unexpected, "fingerprints": fingerprints}, code,
+            ["§8.4.2"], unexpected)  # fmt: skip
+    add(
+        "entries-claim-about-a-valid-bundle",
+        "A BAD_INDEPENDENT_SIGNATURE claim about entry 0, a valid bundle.",
+        claim(bad, cp, "BAD_INDEPENDENT_SIGNATURE", 0, None, [(0, 1)]),
+        unfounded,
+        ["§8.4.2"],
+    )
+
+    # A second log: a broken chain, a repeated entry, rotations.
+    log = World()
+    a1, _ = log.publish(DEFAULT_FLEET, 1)
+    log.append(log.signed_bundle(DEFAULT_FLEET, 2, previous=b"\x77" * 32))  # 1: broken chain
+    log.publish(DEFAULT_FLEET, 2)  # 2: epoch 2 after epoch 1
+    log.append(a1)  # 3: entry 0 again
+    op2 = role_signer("operator v2")
+    log.append(  # 4: a valid rotation to a new operator key
+        log.sign_root(
+            log.make_root(2, operator=[(OPERATOR_ORG, op2)]), [log.independent, log.operator, op2]
+        )
+    )
+    staging = log.sign(log.bundle("staging.vault", 1))
+    log.append(log.countersign(staging))  # 5: countersigned by the retired operator key
+    log.append(log.countersign(staging, op2))  # 6: countersigned by the new one
+    log.append(  # 7: version 3 signed by the new keys only
+        log.sign_root(
+            log.make_root(3, operator=[(OPERATOR_ORG, role_signer("operator v3"))]),
+            [role_signer("operator v3")],
+        )
+    )
+    lcp = log.checkpoint()
+    whole = [(0, log.size)]
+    cases = [
+        ("entries-broken-chain", "Epoch 2 at entry 1 names another previous bundle than entry 0.",
+         ("BROKEN_CHAIN", 1, 0, whole), ACCEPT),
+        ("entries-broken-chain-claim-on-a-linked-epoch",
+         "A BROKEN_CHAIN claim about entry 2, which names entry 0.",
+         ("BROKEN_CHAIN", 2, 0, whole), unfounded),
+        ("entries-epoch-conflict-with-the-same-bundle",
+         "An EPOCH_CONFLICT claim about entry 3, the same bundle as entry 0.",
+         ("EPOCH_CONFLICT", 3, 0, whole), unfounded),
+        ("entries-epoch-conflict-of-two-fleets",
+         "An EPOCH_CONFLICT claim between epoch 1 of two fleets (entries 0 and 6).",
+         ("EPOCH_CONFLICT", 6, 0, whole), unfounded),
+        ("entries-unknown-key-after-rotation",
+         "Entry 5 is countersigned by the operator key that the rotation at entry 4 retired.",
+         ("UNKNOWN_KEY", 5, None, whole), ACCEPT),
+        ("entries-claim-about-a-bundle-valid-after-rotation",
+         "An UNKNOWN_KEY claim about entry 6, countersigned by the rotated-in key.",
+         ("UNKNOWN_KEY", 6, None, whole), unfounded),
+        ("entries-rotation-below-the-threshold",
+         "Entry 7 rotates to version 3 signed by the new operator key only.",
+         ("TRUST_ROOT_THRESHOLD_NOT_MET", 7, None, whole), ACCEPT),
+        ("entries-claim-about-a-valid-rotation",
+         "A TRUST_ROOT_VERSION claim about entry 4, a valid rotation from version 1.",
+         ("TRUST_ROOT_VERSION", 4, None, whole), unfounded),
+        ("entries-epoch-gap-claim-on-a-broken-chain",
+         "An EPOCH_GAP claim about entry 1, whose replay gives BROKEN_CHAIN.",
+         ("EPOCH_GAP", 1, 0, whole), unfounded),
+        ("entries-epoch-gap-claim-without-a-gap",
+         "An EPOCH_GAP claim about entry 2: the replay admits it.",
+         ("EPOCH_GAP", 2, 0, whole), unfounded),
+        ("entries-epoch-gap-from-another-fleet",
+         "An EPOCH_GAP claim about entry 6 from entry 0, a bundle of another fleet.",
+         ("EPOCH_GAP", 6, 0, whole), unfounded),
+    ]  # fmt: skip
+    for name, description, (reason, index, related, spans), want in cases:
+        add(name, description, claim(log, lcp, reason, index, related, spans), want,
+            ["§8.2", "§8.4.2"])  # fmt: skip
+
+    # A fleet's whole chain, epochs 1, 2 and 3: an epoch-gap claim must replay every entry
+    # between (SPEC §8.4.2), from `related` or from entry 0.
+    chain = World()
+    for epoch in (1, 2, 3):
+        chain.publish(DEFAULT_FLEET, epoch)
+    ccp = chain.checkpoint()
+    for name, description, related in (
+        ("entries-epoch-gap-claim-on-a-chain",
+         "An EPOCH_GAP claim about epoch 3 (entry 2) from epoch 1 (entry 0): entry 1 is epoch 2.",
+         0),
+        ("entries-epoch-gap-claim-on-a-chain-from-the-start",
+         "An EPOCH_GAP claim about epoch 3 (entry 2) without related: the replay from entry 0 "
+         "admits it.",
+         None),
+    ):  # fmt: skip
+        add(name, description, claim(chain, ccp, "EPOCH_GAP", 2, related, [(0, 3)]), unfounded,
+            ["§8.2", "§8.4.2"])  # fmt: skip
+
+    # tile_mismatch (SPEC §8.4.2, §8.4.3).
+    small = World()
+    for n in range(3):
+        small.append(b"tile entry %d" % n)
+    served = {
+        Tile(0, 0, 3).path(): tile_data(Tile(0, 0, 3), small.store),
+        entries_path(0, 3): encode_entry_bundle(
+            [small.entries[0], b"not entry 1", small.entries[2]]
+        ),
+    }
+    tiles = tile_evidence(
+        small.checkpoint(), {"start": 0, "stop": 3}, served, origin=LOG_ORIGIN, **_SEEN
+    )
+
+    def with_resources(count: int) -> dict[str, Any]:
+        """``tiles`` plus unused level-1 tiles, to ``count`` resources in all."""
+        extra = {Tile(1, i, 256).path(): b64(bytes(32)) for i in range(count - 2)}
+        return {**tiles, "resources": {**tiles["resources"], **extra}}
+
+    add(
+        "tile-mismatch-1024-resources",
+        "The tile-mismatch file with 1022 unused tiles: MAX_EVIDENCE_RESOURCES resources.",
+        with_resources(1024),
+        ACCEPT,
+        ["§8.4.2", "§11"],
+    )
+    add(
+        "tile-mismatch-1025-resources",
+        "The tile-mismatch file with 1023 unused tiles: one past MAX_EVIDENCE_RESOURCES.",
+        with_resources(1025),
+        malformed,
+        ["§8.4.2", "§11"],
+        with_resources(1024),
+    )
+    for name, description, value in (
+        ("tile-mismatch-other-reason", "tile_mismatch evidence claiming BAD_INCLUSION_PROOF.",
+         {**tiles, "reason": "BAD_INCLUSION_PROOF"}),
+        ("tile-mismatch-resource-path-escapes", "A resource at the path ../tile/0/000.",
+         {**tiles, "resources": {**tiles["resources"], "../tile/0/000": b64(b"x")}}),
+        ("tile-mismatch-operation-extra-member", "The operation {start, stop, old_size}.",
+         {**tiles, "operation": {"start": 0, "stop": 3, "old_size": 1}}),
+        ("tile-mismatch-operation-start-only", "The operation {start} without stop.",
+         {**tiles, "operation": {"start": 0}}),
+        ("tile-mismatch-resource-not-base64", "A resource whose value is not base64.",
+         {**tiles, "resources": {**tiles["resources"], Tile(1, 0, 256).path(): "!"}}),
+    ):  # fmt: skip
+        add(name, description, value, malformed, ["§8.4.2", "§8.4.3"], tiles)
+    # A resource longer than its reader's cap is of the wrong length: MALFORMED_TILE (§2.9
+    # rule 1), shown, never a failure to read it.
+    honest_bundle = encode_entry_bundle(small.entries)
+    level0 = tile_data(Tile(0, 0, 3), small.store)
+    for name, description, tile_bytes, bundle_bytes in (
+        ("tile-mismatch-tile-one-byte-long",
+         "The level-0 tile served with one byte more than its 3 hashes; the bundle honest.",
+         level0 + b"\x00", honest_bundle),
+        ("tile-mismatch-bundle-two-bytes-long",
+         "The entry bundle served with two bytes after its 3 entries; the tile honest.",
+         level0, honest_bundle + b"\x00\x00"),
+    ):  # fmt: skip
+        add(
+            name,
+            description,
+            tile_evidence(
+                small.checkpoint(),
+                {"start": 0, "stop": 3},
+                {Tile(0, 0, 3).path(): tile_bytes, entries_path(0, 3): bundle_bytes},
+                origin=LOG_ORIGIN,
+                **_SEEN,
+            ),
+            ACCEPT,
+            ["§2.9", "§8.4.2"],
+        )
+    # The consistency-proof reading (operation old_size).
+    bent = bytearray(tile_data(Tile(0, 0, 3), small.store))
+    bent[0] ^= 1
+    proof_tiles = tile_evidence(
+        small.checkpoint(),
+        {"old_size": 1},
+        {Tile(0, 0, 3).path(): bytes(bent)},
+        origin=LOG_ORIGIN,
+        **_SEEN,
+    )
+    add(
+        "tile-mismatch-consistency-proof",
+        "The level-0 tile served for the consistency proof from size 1 has a changed hash.",
+        proof_tiles,
+        ACCEPT,
+        ["§8.4.2"],
+    )
+    add(
+        "tile-mismatch-consistency-proof-beyond-the-checkpoint",
+        "The consistency proof from size 4, past the checkpoint's size 3.",
+        {**proof_tiles, "operation": {"old_size": 4}},
+        unfounded,
+        ["§8.4.2", "§8.4.3"],
+        proof_tiles,
     )

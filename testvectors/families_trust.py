@@ -10,8 +10,9 @@ from typing import Any
 from keybundle import dcbor
 from keybundle.signed_trust_root import CONTENT_TYPE
 from keybundle.signers import PublicKey, Signer
-from keybundle.trustroot import TrustRoot
+from keybundle.trustroot import MAX_CLOCK_SKEW, MAX_ROTATION_CHAIN, TrustRoot
 from transparency_log import note
+from transparency_log.cosignature import CosignatureV1Signer
 
 from .families_bundle import _AlgLiar
 from .vectorset import ACCEPT, VectorSet, Want, b64, cbor_decode, cbor_encode, cbor_tagged, reject
@@ -692,3 +693,377 @@ def add_trust_families(vs: VectorSet) -> None:
     """Add the trust-root and admission vectors to ``vs``."""
     _trust_root(vs)
     _admission(vs)
+    _signed_root_shape(vs)
+    _trust_root_limits(vs)
+
+
+# --- the signed trust root's shape, one rule at a time (SPEC §5.2) -----------------------------
+
+
+def _signed_root_shape(vs: VectorSet) -> None:
+    """Each rule of the COSE_Sign profile (SPEC §5.2) broken alone, and its limits at both ends.
+
+    Every signature here is made over the bytes the vector carries, so the one rule the name
+    says is the only fault: each rejection's repaired twin is the valid root (issue 17).
+    """
+    fam = "trust-root"
+    w = World()
+    payload = w.root.encode()
+    body_protected = cbor_encode({3: CONTENT_TYPE})
+    signers = sorted([w.independent, w.operator], key=lambda s: s.kid)
+
+    def entry(signer: Signer, protected: Any = None) -> list[Any]:
+        """One COSE_Signature of ``signer`` over ``payload`` under ``protected`` (bytes)."""
+        sign_protected = (
+            cbor_encode({1: signer.cose_alg, 4: signer.kid}) if protected is None else protected
+        )
+        message = cbor_encode(["Signature", body_protected, sign_protected, b"", payload])
+        return [sign_protected, {}, signer.sign(message)]
+
+    def cose_sign(body: Sequence[Any], tag: int | None = 98) -> bytes:
+        return cbor_encode(list(body)) if tag is None else cbor_tagged(tag, list(body))
+
+    valid_sigs = [entry(s) for s in signers]
+    valid = cose_sign([body_protected, {}, payload, valid_sigs])
+    if valid != w.signed_root:
+        raise AssertionError("bad math in _signed_root_shape: the valid root is the world's")
+
+    def add(
+        name: str, description: str, signed: bytes, want: Want, repaired: bytes | None = valid
+    ) -> None:
+        vs.add(
+            fam,
+            name,
+            description,
+            ["§5.2"],
+            {"op": "self-signed", "signed_b64": b64(signed)},
+            want,
+            repaired=None
+            if repaired is None or want == ACCEPT
+            else {"op": "self-signed", "signed_b64": b64(repaired)},
+        )
+
+    malformed = reject("MALFORMED_TRUST_ROOT")
+    # MAX_TRUST_ROOT_SIGNATURES (64) at the limit and one past it: signatures by keys outside
+    # the root are ignored (SPEC §5.3), so only the count can reject these.
+    strangers = [role_signer(f"stranger {i}") for i in range(63)]
+    at_limit = sign_raw_trust_root(payload, [*signers, *strangers[:62]])
+    add(
+        "trust-root-64-signatures",
+        "The two role keys' signatures and 62 by keys outside the root: MAX_TRUST_ROOT_SIGNATURES.",
+        at_limit,
+        ACCEPT,
+    )
+    add(
+        "trust-root-65-signatures",
+        "The two role keys' signatures and 63 by keys outside the root: one past "
+        "MAX_TRUST_ROOT_SIGNATURES.",
+        sign_raw_trust_root(payload, [*signers, *strangers]),
+        malformed,
+        repaired=at_limit,
+    )
+    add(
+        "trust-root-no-signature",
+        "An empty signature array.",
+        cose_sign([body_protected, {}, payload, []]),
+        malformed,
+    )
+    add(
+        "trust-root-same-signature-twice",
+        "The operator's signature twice: one signature per key (strictly ascending kids).",
+        cose_sign(
+            [body_protected, {}, payload, sorted([*valid_sigs, entry(w.operator)], key=_sig_kid)]
+        ),
+        malformed,
+    )
+    add(
+        "trust-root-untagged",
+        "The COSE_Sign array without CBOR tag 98.",
+        cose_sign([body_protected, {}, payload, valid_sigs], tag=None),
+        malformed,
+    )
+    add(
+        "trust-root-cose-sign-of-five-elements",
+        "A COSE_Sign array with a fifth element.",
+        cose_sign([body_protected, {}, payload, valid_sigs, b""]),
+        malformed,
+    )
+    add(
+        "trust-root-unprotected-header-not-empty",
+        "The COSE_Sign unprotected header holds a content type.",
+        cose_sign([body_protected, {3: CONTENT_TYPE}, payload, valid_sigs]),
+        malformed,
+    )
+    add(
+        "trust-root-payload-detached",
+        "The payload is nil (detached), the signatures made over the root.",
+        cose_sign([body_protected, {}, None, valid_sigs]),
+        malformed,
+    )
+
+    def one_signature(name: str, description: str, operator_entry: list[Any]) -> None:
+        """The operator's COSE_Signature replaced by ``operator_entry``."""
+        sigs = [operator_entry if s is w.operator else entry(s) for s in signers]
+        add(name, description, cose_sign([body_protected, {}, payload, sigs]), malformed)
+
+    op = w.operator
+    one_signature(
+        "trust-root-signature-of-four-elements",
+        "The operator's COSE_Signature with a fourth element.",
+        [*entry(op), b""],
+    )
+    one_signature(
+        "trust-root-signature-protected-not-a-byte-string",
+        "The operator's protected header as a text string (its hex), not a byte string.",
+        [entry(op)[0].hex(), *entry(op)[1:]],
+    )
+    one_signature(
+        "trust-root-signature-header-extra-label",
+        "The operator signed a protected header {1: alg, 3: content type, 4: kid}.",
+        entry(op, cbor_encode({1: op.cose_alg, 3: CONTENT_TYPE, 4: op.kid})),
+    )
+    one_signature(
+        "trust-root-signature-alg-es384",
+        "The operator signed with alg -35 (ES384) in its protected header: not -8 or -7.",
+        entry(op, cbor_encode({1: -35, 4: op.kid})),
+    )
+    one_signature(
+        "trust-root-signature-kid-of-15-bytes",
+        "The operator signed with its kid truncated to 15 bytes.",
+        entry(op, cbor_encode({1: op.cose_alg, 4: op.kid[:15]})),
+    )
+    one_signature(
+        "trust-root-signature-unprotected-not-empty",
+        "The operator's unprotected header holds its kid.",
+        [entry(op)[0], {4: op.kid}, entry(op)[2]],
+    )
+    one_signature(
+        "trust-root-signature-of-65-bytes",
+        "The operator's signature followed by one zero byte.",
+        [*entry(op)[:2], entry(op)[2] + b"\x00"],
+    )
+
+    # A caller's cap of 0 is a cap (SPEC §5.3: the smaller of the two), not a missing one.
+    op2 = role_signer("operator v2")
+    v2 = w.sign_root(
+        w.make_root(2, operator=[(OPERATOR_ORG, op2)]), [w.independent, w.operator, op2]
+    )
+
+    def rotation(cap: int | None) -> dict[str, Any]:
+        return {"op": "rotation", "current_b64": b64(valid), "chain_b64": [b64(v2)], "cap": cap}
+
+    vs.add(
+        fam,
+        "rotation-callers-cap-of-zero",
+        "One rotation with a caller's cap of 0.",
+        ["§5.3"],
+        rotation(0),
+        reject("TRUST_ROOT_CHAIN_TOO_LONG"),
+        repaired=rotation(None),
+    )
+
+
+def _sig_kid(signature: list[Any]) -> bytes:
+    """The kid in a raw COSE_Signature's protected header, to sort signatures as §5.2 does."""
+    header = cbor_decode(signature[0])
+    kid = header[4] if isinstance(header, dict) else None
+    if type(kid) is not bytes:
+        raise AssertionError("bad math in _sig_kid: a protected header names a kid")
+    return kid
+
+
+# --- the trust root's limits at both ends (SPEC §5.1, §11) -----------------------------------
+
+
+def _trust_root_limits(vs: VectorSet) -> None:
+    """Each limit of a trust-root payload (SPEC §5.1, §11) at its bound and one past it.
+
+    A rejection's repaired twin is the same root with the value at its bound. The roots are
+    signed by the world's two role keys, which meet both thresholds.
+    """
+    fam = "trust-root"
+    w = World()
+    base = _root_map(w.root)
+    signers = [w.independent, w.operator]
+
+    def signed(changes: dict[int, Any]) -> dict[str, Any]:
+        payload = cbor_encode({**base, **changes})
+        return {"op": "self-signed", "signed_b64": b64(sign_raw_trust_root(payload, signers))}
+
+    def add(
+        name: str,
+        description: str,
+        changes: dict[int, Any],
+        twin: dict[int, Any] | None = None,
+        spec: Sequence[str] = ("§5.1",),
+    ) -> None:
+        vs.add(
+            fam,
+            name,
+            description,
+            list(spec),
+            signed(changes),
+            ACCEPT if twin is None else reject("MALFORMED_TRUST_ROOT"),
+            repaired=None if twin is None else signed(twin),
+        )
+
+    def role(org: str, first: Signer, label: str, count: int) -> dict[int, Any]:
+        """A role of ``count`` keys of ``org``: ``first`` and ``count - 1`` more, by kid."""
+        extra = [role_signer(f"{label} {i}") for i in range(count - 1)]
+        keys = [{1: org, 2: "ed25519", 3: s.public_key().raw} for s in [first, *extra]]
+        return {1: 1, 2: sorted(keys, key=_kid)}
+
+    # MAX_ROLE_KEYS (16): both roles full is also the payload's item cap (§3.1 limits).
+    add(
+        "trust-root-16-keys-in-each-role",
+        "Both roles list MAX_ROLE_KEYS (16) keys.",
+        {
+            3: role(INDEPENDENT_ORG, w.independent, "independent key", 16),
+            4: role(OPERATOR_ORG, w.operator, "operator key", 16),
+        },
+        spec=("§5.1", "§11"),
+    )
+    add(
+        "trust-root-17-operator-keys",
+        "The operator role lists 17 keys, one past MAX_ROLE_KEYS.",
+        {4: role(OPERATOR_ORG, w.operator, "operator key", 17)},
+        {4: role(OPERATOR_ORG, w.operator, "operator key", 16)},
+        spec=("§5.1", "§11"),
+    )
+    add(
+        "trust-root-operator-role-an-array",
+        "The operator role as the array [threshold, keys], not the map {1: threshold, 2: keys}.",
+        {4: [base[4][1], base[4][2]]},
+        {4: base[4]},
+    )
+    add(
+        "trust-root-operator-keys-null",
+        "The operator role's keys field is null, not an array.",
+        {4: {**base[4], 2: None}},
+        {4: base[4]},
+    )
+    two_keys = role(OPERATOR_ORG, w.operator, "operator key", 2)
+    add(
+        "trust-root-operator-keys-unsorted",
+        "Two operator keys in descending kid order.",
+        {4: {**two_keys, 2: two_keys[2][::-1]}},
+        {4: two_keys},
+    )
+    op_key = base[4][2][0]
+    add(
+        "trust-root-algorithm-an-empty-array",
+        "The operator key's algorithm as an empty array, not a text string.",
+        {4: {1: 1, 2: [{**op_key, 2: []}]}},
+        {4: base[4]},
+    )
+    add(
+        "trust-root-public-key-as-text",
+        "The operator's public key as a text string (its hex), not a byte string.",
+        {4: {1: 1, 2: [{**op_key, 3: op_key[3].hex()}]}},
+        {4: base[4]},
+    )
+    add(
+        "trust-root-policy-an-array",
+        "The log policy as an array of its lines, not one text string.",
+        {5: base[5].splitlines(keepends=True)},
+        {5: base[5]},
+    )
+    # MAX_ORGANISATION_BYTES (64).
+
+    def operator_org(name: str) -> dict[int, Any]:
+        return {4: {1: 1, 2: [{**op_key, 1: name}]}}
+
+    org64 = OPERATOR_ORG + " " + "x" * (63 - len(OPERATOR_ORG))
+    add(
+        "trust-root-organisation-of-64-characters",
+        "An operator organisation name of MAX_ORGANISATION_BYTES (64) characters.",
+        operator_org(org64),
+    )
+    add(
+        "trust-root-organisation-of-65-characters",
+        "An operator organisation name of 65 characters.",
+        operator_org(org64 + "x"),
+        operator_org(org64),
+    )
+    add(
+        "trust-root-organisation-of-1-character",
+        "An operator organisation name of one character, the shortest.",
+        operator_org("O"),
+    )
+    add(
+        "trust-root-organisation-non-ascii",
+        "An operator organisation name with a printable non-ASCII letter (U+00E9).",
+        operator_org("Op\u00e9rateur Org"),
+        operator_org("Operateur Org"),
+    )
+    add(
+        "trust-root-organisation-with-a-tab",
+        "An operator organisation name with a tab (ASCII, not printable) between its words.",
+        operator_org("Operator\tOrg"),
+        operator_org("Operator Org"),
+    )
+    # The integer ranges: 2^63 - 1 is the largest root version and limit (§5.1).
+    top = 2**63 - 1
+    add(
+        "trust-root-version-2-63-minus-1",
+        "Root version 2^63 - 1, the largest.",
+        {2: top},
+    )
+    add("trust-root-version-2-63", "Root version 2^63.", {2: top + 1}, {2: top})
+    largest = {**base[6], 1: MAX_CLOCK_SKEW, 2: top, 3: top, 4: MAX_ROTATION_CHAIN, 5: top}
+    add(
+        "trust-root-limits-at-their-maximum",
+        "clock_skew 86400, max_rotation_chain 16, the other limits 2^63 - 1.",
+        {6: largest},
+    )
+    smallest = {**base[6], 1: 0, 2: 1, 3: 1, 4: 0, 5: 1}
+    add(
+        "trust-root-limits-at-their-minimum",
+        "clock_skew 0, max_rotation_chain 0, the other limits 1.",
+        {6: smallest},
+    )
+    for field, name in (
+        (2, "max-cosignature-age"),
+        (3, "max-package-bytes"),
+        (5, "max-epoch-jump"),
+    ):
+        add(
+            f"trust-root-{name}-2-63",
+            f"{name.replace('-', '_')} 2^63, one past the largest.",
+            {6: {**largest, field: top + 1}},
+            {6: largest},
+        )
+        add(
+            f"trust-root-{name}-0",
+            f"{name.replace('-', '_')} 0, one below the smallest.",
+            {6: {**smallest, field: 0}},
+            {6: smallest},
+        )
+    # MAX_TRUST_ROOT_BYTES (32768): a witness the quorum does not use, with a long local name,
+    # fills the payload to the byte.
+    pad = CosignatureV1Signer("witness.example/pad", seed("witness pad"))
+
+    def padded(size: int) -> dict[int, Any]:
+        def policy(length: int) -> str:
+            line = f"witness {'p' * length} {pad.verifier().verifier_key}"
+            return str(base[5]).replace("\ngroup", f"\n{line}\ngroup", 1)
+
+        length = 1000
+        length += size - len(cbor_encode({**base, 5: policy(length)}))
+        if len(cbor_encode({**base, 5: policy(length)})) != size:
+            raise AssertionError("bad math in padded: the payload is not the size asked for")
+        return {5: policy(length)}
+
+    add(
+        "trust-root-of-32768-bytes",
+        "A payload of exactly MAX_TRUST_ROOT_BYTES (32768), padded by an unused witness's name.",
+        padded(32768),
+        spec=("§5.1", "§11"),
+    )
+    add(
+        "trust-root-of-32769-bytes",
+        "A payload of 32769 bytes, one past MAX_TRUST_ROOT_BYTES.",
+        padded(32769),
+        padded(32768),
+        spec=("§5.1", "§11"),
+    )

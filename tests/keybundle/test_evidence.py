@@ -23,6 +23,7 @@ from keybundle.evidence import (
     canonical_json,
     entries_evidence,
     parse_unverified_evidence,
+    tile_evidence,
     verify_evidence,
 )
 from keybundle.monitor import Event, Monitor
@@ -218,6 +219,10 @@ def _origin(obj: dict[str, Any]) -> None:
     obj["origin"] = "another.example/log"
 
 
+def _fingerprint(obj: dict[str, Any]) -> None:
+    obj["fingerprints"] = ["00" * 32]
+
+
 TAMPERING = [
     (
         "a cosignature or log signature byte",
@@ -245,6 +250,8 @@ TAMPERING = [
     ("ranges out of order", "gap", _ranges_out_of_order, "MALFORMED_EVIDENCE"),
     ("one range twice", "gap", _range_twice, "MALFORMED_EVIDENCE"),
     ("a range without entries", "gap", _empty_range, "MALFORMED_EVIDENCE"),
+    # SPEC §8.4.3: fingerprints are empty unless the claim is UNEXPECTED_KEY
+    ("a fingerprint on a conflict claim", "conflict", _fingerprint, "MALFORMED_EVIDENCE"),
 ]
 
 
@@ -381,3 +388,28 @@ def test_a_flipped_byte_is_rejected_or_changes_nothing_verified(
     assert (finding.kind, finding.reason, finding.index, finding.sizes) == (
         original.kind, original.reason, original.index, original.sizes,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(("tile_extra", "bundle_extra"), [(b"\0", b""), (b"", b"\0\0")])
+def test_a_resource_longer_than_its_reader_reads_is_shown_not_a_crash(
+    tile_extra: bytes, bundle_extra: bytes
+) -> None:
+    # SPEC §8.4.2: a served resource of the wrong length, longer included, is §2.9's
+    # MALFORMED_TILE; the verifier once let the fetcher's size cap escape as an exception.
+    from transparency_log.entry_bundle import encode_entry_bundle
+    from transparency_log.tile import Tile, entries_path, tile_data
+
+    w = World()
+    for n in range(3):
+        w.append(b"tile entry %d" % n)
+    served = {
+        Tile(0, 0, 3).path(): tile_data(Tile(0, 0, 3), w.store) + tile_extra,
+        entries_path(0, 3): encode_entry_bundle(w.entries) + bundle_extra,
+    }
+    evidence = tile_evidence(
+        w.checkpoint(), {"start": 0, "stop": 3}, served, origin=w.log_signer.name,
+        observed_at=0, message="",
+    )  # fmt: skip
+    finding = verify_evidence(canonical_json(evidence), w.pinned)
+    assert (finding.kind, finding.reason) == ("tile_mismatch", "MALFORMED_TILE")
+    assert finding.proven is False
