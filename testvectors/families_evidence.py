@@ -308,7 +308,7 @@ def add_evidence_family(vs: VectorSet) -> None:
             ["§8.4.2", "§8.4.3"],
             repaired=enc(conflict),
         )
-    entries(
+    bad_signature = entries(
         "entries-bad-independent-signature",
         "Entry 3's independent signature does not verify: the log must not hold it.",
         "BAD_INDEPENDENT_SIGNATURE",
@@ -316,6 +316,18 @@ def add_evidence_family(vs: VectorSet) -> None:
         None,
         [_range(bad, 3, 4, size)],
         ACCEPT,
+    )
+    # A range's left is the compact range of its start (SPEC §8.4.2): one hash per set bit.
+    # Start 3 has two; with one, appending entry 3 would merge with a hash that is not there.
+    (third,) = bad_signature["ranges"]
+    add(
+        "entries-left-one-hash-too-few",
+        "A range starting at entry 3 whose left holds one hash, not the two of the compact "
+        "range of size 3.",
+        enc({**bad_signature, "ranges": [{**third, "left": third["left"][:-1]}]}),
+        reject("UNFOUNDED_EVIDENCE"),
+        ["§8.4.2"],
+        repaired=enc(bad_signature),
     )
     entries(
         "entries-claim-of-another-code",
@@ -389,6 +401,30 @@ def add_evidence_family(vs: VectorSet) -> None:
         0,
         [_range(bad, 0, 1, size), _range(bad, 2, 3, size)],
         reject("UNFOUNDED_EVIDENCE"),
+    )
+
+    # A range of five entries from 0: rebuilding its tree from the range (SPEC §8.4.2) merges
+    # two levels at the fourth entry and appends the fifth beside them, as RFC 9162 hashes.
+    five = World()
+    for epoch in range(1, 6):
+        five.publish(DEFAULT_FLEET, epoch)
+    evidence = entries_evidence(
+        five.checkpoint(),
+        [_range(five, 0, 5, five.size)],
+        reason="UNEXPECTED_KEY",
+        index=4,
+        related=None,
+        fingerprints=[parse_payload(five.bundle(DEFAULT_FLEET, 5)).keys[0].fingerprint],
+        origin=LOG_ORIGIN,
+        **_SEEN,
+    )
+    add(
+        "entries-unexpected-key-in-a-range-of-five",
+        "Entry 4 carries a key the allow-list does not hold, proven by one range of entries "
+        "0 to 4.",
+        enc(evidence),
+        ACCEPT,
+        ["§8.2", "§8.4.2"],
     )
 
     # Evidence that the only piece of data the log vouches for, tiles, was served wrong.

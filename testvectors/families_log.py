@@ -18,13 +18,13 @@ from nacl.signing import SigningKey
 from transparency_log import note
 from transparency_log.checkpoint import Checkpoint
 from transparency_log.cosignature import CosignatureV1Signer, cosigned_message
-from transparency_log.merkle import EMPTY_ROOT, leaf_hash
-from transparency_log.proof import MemoryHashStore, consistency_proof, inclusion_proof
+from transparency_log.merkle import EMPTY_ROOT, MAX_TREE_SIZE, leaf_hash
+from transparency_log.proof import MemoryHashStore, consistency_proof, inclusion_proof, tree_root
 from transparency_log.tlog_proof import TlogProof
 
 from . import published as pub
 from .vectorset import ACCEPT, VectorMismatchError, VectorSet, Want, b64, reject
-from .world import LOG_ORIGIN, World, crafted_ed25519_signature, seed
+from .world import LOG_ORIGIN, SparseTree, World, crafted_ed25519_signature, seed
 
 __all__ = ["add_log_families"]
 
@@ -975,21 +975,34 @@ def _tlog_proof(vs: VectorSet) -> None:
     log_vkey = w.log_signer.verifier().verifier_key
     witnesses = [x.verifier().verifier_key for x in w.witnesses]
 
-    def add(name: str, description: str, proof: bytes | str, entry: bytes, want: Want) -> None:
+    def add(
+        name: str,
+        description: str,
+        proof: bytes | str,
+        entry: bytes,
+        want: Want,
+        *,
+        repaired_entry: bytes | None = None,
+    ) -> None:
         text = proof if isinstance(proof, bytes) else proof.encode()
-        vs.add(
-            fam,
-            name,
-            description,
-            spec,
-            {
+
+        def inp(entry: bytes) -> dict[str, Any]:
+            return {
                 "proof_b64": b64(text),
                 "entry_b64": b64(entry),
                 "log_vkey": log_vkey,
                 "origin": None,
                 "witness_vkeys": witnesses,
-            },
+            }
+
+        vs.add(
+            fam,
+            name,
+            description,
+            spec,
+            inp(entry),
             want,
+            repaired=None if repaired_entry is None else inp(repaired_entry),
         )
 
     good = w.tlog_proof(3, cp)
@@ -1112,6 +1125,24 @@ def _tlog_proof(vs: VectorSet) -> None:
         TlogProof(3, good.hashes, _lines(cp_text, sigs[1:])).format(),
         entries[3],
         reject("UNTRUSTED_NOTE"),
+    )
+    # The largest tree (MAX_TREE_SIZE = 2^63 - 1, SPEC §2.1): 63-bit sizes and indices are
+    # valid. An accepted answer would carry the size, above 2^53 (SPEC §12.3), so the vector
+    # is a rejection at the last step (the root comparison), and its twin is accepted.
+    last = MAX_TREE_SIZE - 1
+    largest = SparseTree(entries[0], {last - 1: entries[5], last: entries[6]})
+    largest_cp = w.checkpoint(MAX_TREE_SIZE, root_hash=tree_root(MAX_TREE_SIZE, largest))
+    largest_proof = TlogProof(
+        last, tuple(inclusion_proof(last, MAX_TREE_SIZE, largest)), largest_cp
+    ).format()
+    add(
+        "tlog-proof-last-entry-of-max-tree-size-of-another-entry",
+        "The proof of entry 2^63 - 2, the last of a tree of MAX_TREE_SIZE (2^63 - 1) entries, "
+        "with the bytes of the entry before it: the proof's 62 hashes lead to another root.",
+        largest_proof,
+        entries[5],
+        reject("BAD_INCLUSION_PROOF"),
+        repaired_entry=entries[6],
     )
 
 

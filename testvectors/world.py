@@ -52,9 +52,15 @@ from keybundle.trustroot import Limits, Role, RoleKey, TrustRoot
 from transparency_log import note
 from transparency_log.checkpoint import Checkpoint, parse_checkpoint
 from transparency_log.cosignature import CosignatureV1Signer
-from transparency_log.merkle import leaf_hash
+from transparency_log.merkle import leaf_hash, node_hash
 from transparency_log.policy import Policy, parse_policy
-from transparency_log.proof import MemoryHashStore, consistency_proof, inclusion_proof, tree_root
+from transparency_log.proof import (
+    MemoryHashStore,
+    NodeId,
+    consistency_proof,
+    inclusion_proof,
+    tree_root,
+)
 from transparency_log.tlog_proof import TlogProof
 
 __all__ = [
@@ -69,6 +75,7 @@ __all__ = [
     "T0",
     "WITNESS_NAMES",
     "DeterministicP256Signer",
+    "SparseTree",
     "World",
     "crafted_ed25519_signature",
     "ed_add",
@@ -237,6 +244,40 @@ class _Published:
     fleet: str
     epoch: int
     digest: bytes
+
+
+class SparseTree:
+    """A real RFC 9162 tree of any size up to MAX_TREE_SIZE, held in O(63 * special) hashes.
+
+    Every leaf is the entry ``filler`` except the few ``special`` ones (index -> entry): a
+    perfect subtree without a special leaf has the hash of ``filler``'s subtree of its height,
+    any other is hashed from its children. A :class:`~transparency_log.proof.HashReader`, so
+    the library's own proof generators build proofs of trees no store could hold.
+    """
+
+    def __init__(self, filler: bytes, special: dict[int, bytes]) -> None:
+        self._special = special
+        self._uniform = [leaf_hash(filler)]
+        for _ in range(63):
+            self._uniform.append(node_hash(self._uniform[-1], self._uniform[-1]))
+        self._known: dict[NodeId, bytes] = {}
+
+    def _node(self, level: int, index: int) -> bytes:
+        first, end = index << level, (index + 1) << level
+        if not any(first <= i < end for i in self._special):
+            return self._uniform[level]
+        if level == 0:
+            return leaf_hash(self._special[index])
+        known = self._known.get((level, index))
+        if known is None:
+            left, right = self._node(level - 1, 2 * index), self._node(level - 1, 2 * index + 1)
+            known = node_hash(left, right)
+            self._known[(level, index)] = known
+        return known
+
+    def read_hashes(self, ids: Sequence[NodeId]) -> list[bytes]:
+        """The hash of each node (every node of the tree exists: no size is checked)."""
+        return [self._node(level, index) for level, index in ids]
 
 
 class World:
