@@ -22,12 +22,15 @@ from keybundle.evidence import (
 )
 from keybundle.payload import parse_payload
 from transparency_log import note
+from transparency_log.checkpoint import verify_checkpoint
 from transparency_log.entry_bundle import encode_entry_bundle
-from transparency_log.proof import compact_range, consistency_proof
-from transparency_log.tile import Tile, entries_path, tile_data
+from transparency_log.merkle import MAX_TREE_SIZE
+from transparency_log.proof import compact_range, consistency_proof, tree_root
+from transparency_log.tile import EntryBundle, Tile, entries_path, parse_tile_path, tile_data
+from transparency_log.tlog_client import LogClient
 
 from .vectorset import ACCEPT, VectorSet, Want, b64, reject
-from .world import DEFAULT_FLEET, LOG_ORIGIN, T0, World
+from .world import DEFAULT_FLEET, LOG_ORIGIN, T0, SparseTree, World
 
 __all__ = ["add_evidence_family"]
 
@@ -42,6 +45,40 @@ def _range(w: World, start: int, stop: int, size: int) -> EntryRange:
         compact_range(start, w.store).hashes,
         tuple(consistency_proof(stop, size, w.store)),
     )
+
+
+class _SparseLog:
+    """Serves a :class:`SparseTree`'s tiles and entry bundles (SPEC §2.9, §6.1), recording
+    every resource fetched, as the auditor's recorder does for a tile_mismatch file."""
+
+    def __init__(self, tree: SparseTree) -> None:
+        self.tree = tree
+        self.served: dict[str, bytes] = {}
+
+    def fetch(self, path: str, *, max_bytes: int | None = None) -> bytes:
+        parsed = parse_tile_path(path)
+        if isinstance(parsed, EntryBundle):
+            first = parsed.index * 256
+            data = encode_entry_bundle(
+                self.tree.entry(i) for i in range(first, first + parsed.width)
+            )
+        else:
+            data = tile_data(parsed, self.tree)
+        self.served[path] = data
+        return data
+
+
+def _sparse_reading(
+    w: World, tree: SparseTree, size: int, start: int, stop: int
+) -> tuple[bytes, dict[str, bytes]]:
+    """A checkpoint of ``tree`` at ``size`` and what reading entries ``start..stop-1`` fetches."""
+    checkpoint = w.checkpoint(size, root_hash=tree_root(size, tree))
+    log = _SparseLog(tree)
+    verifier = w.log_signer.verifier()
+    verified = verify_checkpoint(checkpoint, verifier, origin=LOG_ORIGIN)
+    for _ in LogClient(log, verifier, origin=LOG_ORIGIN).entries(start, stop, verified):
+        pass
+    return checkpoint, log.served
 
 
 def _forge_log_signature(signed_note: bytes) -> bytes:
@@ -484,6 +521,78 @@ def add_evidence_family(vs: VectorSet) -> None:
             )
         ),
         reject("UNFOUNDED_EVIDENCE"),
+    )
+
+    add(
+        "tile-mismatch-resource-path-not-a-tile",
+        "The tile-mismatch file with one more resource, at path checkpoint: a safe relative "
+        "path, but not a tile or entry-bundle path of SPEC §2.9 (MALFORMED_EVIDENCE).",
+        enc({**tiles, "resources": {**tiles["resources"], "checkpoint": b64(b"x")}}),
+        reject("MALFORMED_EVIDENCE"),
+        ["§8.4.3", "§2.9"],
+        repaired=enc(tiles),
+    )
+    long_tile = dict(honest)
+    long_tile[Tile(0, 0, 3).path()] += b"\x00"
+    add(
+        "tile-mismatch-tile-one-byte-too-long",
+        "Honest entries, but the level-0 tile served with 97 bytes, one more than its 3 hashes: "
+        "a tile of the wrong length is MALFORMED_TILE (SPEC §2.9), so the claim holds.",
+        enc(
+            tile_evidence(
+                small.checkpoint(), {"start": 0, "stop": 3}, long_tile, origin=LOG_ORIGIN, **_SEEN
+            )
+        ),
+        ACCEPT,
+        ["§8.4.2", "§2.9"],
+    )
+    # Tiles of a large tree: the x-path spelling of an index (SPEC §2.9) at every level.
+    bundle = 500_499  # x500/499: every digit group differs from what 999 or 1001 would give
+    sparse = SparseTree(b"filler", bundle * 256, [b"sparse entry %d" % n for n in range(5)])
+    size = bundle * 256 + 5
+    checkpoint, served = _sparse_reading(w, sparse, size, size - 5, size)
+    path = entries_path(bundle, 5)
+    wrong = [sparse.entry(i) for i in range(size - 5, size)]
+    wrong[1] = b"not sparse entry 1"
+    add(
+        "tile-mismatch-in-bundle-500499",
+        f"Entry bundle 500499 (path {path}) of a tree of {size} entries, whose entry 1 does "
+        "not hash to the level-0 tile: every tile is read by its x-path.",
+        enc(
+            tile_evidence(
+                checkpoint,
+                {"start": size - 5, "stop": size},
+                {**served, path: encode_entry_bundle(wrong)},
+                origin=LOG_ORIGIN,
+                **_SEEN,
+            )
+        ),
+        ACCEPT,
+        ["§8.4.2", "§2.9"],
+    )
+    # The last entry of the largest tree (MAX_TREE_SIZE = 2^63 - 1): its bundle and every
+    # right-edge tile are partial and end exactly at the limit. The answer of an accepted file
+    # would carry the size, above 2^53 (SPEC §12.3), so the vector is the honest reading,
+    # and its twin (one entry changed) is accepted.
+    last = (MAX_TREE_SIZE >> 8) * 256
+    sparse = SparseTree(b"filler", last, [b"e%d" % n for n in range(255)])
+    checkpoint, served = _sparse_reading(w, sparse, MAX_TREE_SIZE, MAX_TREE_SIZE - 1, MAX_TREE_SIZE)
+    path = entries_path(MAX_TREE_SIZE >> 8, 255)
+    wrong = [sparse.entry(i) for i in range(last, MAX_TREE_SIZE)]
+    wrong[-1] = b"not e254"
+
+    def reading(resources: dict[str, bytes]) -> bytes:
+        operation = {"start": MAX_TREE_SIZE - 1, "stop": MAX_TREE_SIZE}
+        return enc(tile_evidence(checkpoint, operation, resources, origin=LOG_ORIGIN, **_SEEN))
+
+    add(
+        "tile-mismatch-honest-resources-of-max-tree-size",
+        "Honest tiles and bundle for the last entry of a tree of MAX_TREE_SIZE entries (its "
+        f"bundle is {path}): they authenticate, so the evidence shows nothing.",
+        reading(served),
+        reject("UNFOUNDED_EVIDENCE"),
+        ["§8.4.2", "§2.9"],
+        repaired=reading({**served, path: encode_entry_bundle(wrong)}),
     )
 
     # The file format (SPEC §8.4.1).

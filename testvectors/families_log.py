@@ -1130,7 +1130,7 @@ def _tlog_proof(vs: VectorSet) -> None:
     # valid. An accepted answer would carry the size, above 2^53 (SPEC §12.3), so the vector
     # is a rejection at the last step (the root comparison), and its twin is accepted.
     last = MAX_TREE_SIZE - 1
-    largest = SparseTree(entries[0], {last - 1: entries[5], last: entries[6]})
+    largest = SparseTree(entries[0], last - 1, [entries[5], entries[6]])
     largest_cp = w.checkpoint(MAX_TREE_SIZE, root_hash=tree_root(MAX_TREE_SIZE, largest))
     largest_proof = TlogProof(
         last, tuple(inclusion_proof(last, MAX_TREE_SIZE, largest)), largest_cp
@@ -1665,6 +1665,20 @@ def _tiles(vs: VectorSet) -> None:
         "tile-path-partial-entry-bundle",
         "A partial entry bundle of width 255.",
         "tile/entries/000.p/255",
+        ACCEPT,
+    )
+    add("tile-path-width-1", "A partial tile of width 1, the narrowest.", "tile/0/000.p/1", ACCEPT)
+    add(
+        "tile-path-entry-bundle-width-1",
+        "A partial entry bundle of width 1, the narrowest.",
+        "tile/entries/000.p/1",
+        ACCEPT,
+    )
+    add(
+        "tile-path-entry-bundle-2-47",
+        "Entry bundle 2^47, whose entries end at 2^55 + 255, within MAX_TREE_SIZE: for a "
+        "bundle the bound (256N + W) * 2^(8L) takes L = 0.",
+        "tile/entries/x140/x737/x488/x355/328",
         ACCEPT,
     )
     malformed = [

@@ -249,25 +249,32 @@ class _Published:
 class SparseTree:
     """A real RFC 9162 tree of any size up to MAX_TREE_SIZE, held in O(63 * special) hashes.
 
-    Every leaf is the entry ``filler`` except the few ``special`` ones (index -> entry): a
-    perfect subtree without a special leaf has the hash of ``filler``'s subtree of its height,
-    any other is hashed from its children. A :class:`~transparency_log.proof.HashReader`, so
-    the library's own proof generators build proofs of trees no store could hold.
+    Leaves ``first`` onwards are ``special`` (in order), every other leaf is the entry
+    ``filler``: a perfect subtree without a special leaf has the hash of ``filler``'s subtree
+    of its height, any other is hashed from its children. A
+    :class:`~transparency_log.proof.HashReader`, so the library's own proof and tile
+    generators serve trees that no store could hold.
     """
 
-    def __init__(self, filler: bytes, special: dict[int, bytes]) -> None:
-        self._special = special
+    def __init__(self, filler: bytes, first: int, special: Sequence[bytes]) -> None:
+        self.filler = filler
+        self.first = first
+        self.special = tuple(special)
         self._uniform = [leaf_hash(filler)]
         for _ in range(63):
             self._uniform.append(node_hash(self._uniform[-1], self._uniform[-1]))
         self._known: dict[NodeId, bytes] = {}
 
+    def entry(self, index: int) -> bytes:
+        """Leaf ``index``'s entry."""
+        offset = index - self.first
+        return self.special[offset] if 0 <= offset < len(self.special) else self.filler
+
     def _node(self, level: int, index: int) -> bytes:
-        first, end = index << level, (index + 1) << level
-        if not any(first <= i < end for i in self._special):
+        if (index + 1) << level <= self.first or index << level >= self.first + len(self.special):
             return self._uniform[level]
         if level == 0:
-            return leaf_hash(self._special[index])
+            return leaf_hash(self.entry(index))
         known = self._known.get((level, index))
         if known is None:
             left, right = self._node(level - 1, 2 * index), self._node(level - 1, 2 * index + 1)
