@@ -570,6 +570,29 @@ def add_evidence_family(vs: VectorSet) -> None:
         ACCEPT,
         ["§8.4.2", "§2.9"],
     )
+    # Full tiles are authenticated through their parents (SPEC §2.9 rule 3): the tree of
+    # 70000 entries of C2SP tlog-tiles' example, read at entry 300 (full bundle 1).
+    sparse = SparseTree(b"filler", 0, [b"entry %d" % n for n in range(70_000)])
+    checkpoint, served = _sparse_reading(w, sparse, 70_000, 300, 301)
+    full = Tile(0, 1).path()
+    changed = bytearray(served[full])
+    changed[7 * 32] ^= 1  # hash 7 (entry 263), which reading entry 300 does not use
+    add(
+        "tile-mismatch-full-tile-not-its-parents-hash",
+        f"Reading entry 300 of a tree of 70000 entries, {full} served with its hash 7 changed: "
+        "the full tile no longer hashes to its entry in its parent tile (SPEC §2.9 rule 3).",
+        enc(
+            tile_evidence(
+                checkpoint,
+                {"start": 300, "stop": 301},
+                {**served, full: bytes(changed)},
+                origin=LOG_ORIGIN,
+                **_SEEN,
+            )
+        ),
+        ACCEPT,
+        ["§8.4.2", "§2.9"],
+    )
     # The last entry of the largest tree (MAX_TREE_SIZE = 2^63 - 1): its bundle and every
     # right-edge tile are partial and end exactly at the limit. The answer of an accepted file
     # would carry the size, above 2^53 (SPEC §12.3), so the vector is the honest reading,
