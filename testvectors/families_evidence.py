@@ -24,7 +24,7 @@ from keybundle.payload import parse_payload
 from transparency_log import note
 from transparency_log.checkpoint import verify_checkpoint
 from transparency_log.entry_bundle import encode_entry_bundle
-from transparency_log.merkle import MAX_TREE_SIZE
+from transparency_log.merkle import MAX_TREE_SIZE, leaf_hash
 from transparency_log.proof import compact_range, consistency_proof, tree_root
 from transparency_log.tile import EntryBundle, Tile, entries_path, parse_tile_path, tile_data
 from transparency_log.tlog_client import LogClient
@@ -69,15 +69,21 @@ class _SparseLog:
 
 
 def _sparse_reading(
-    w: World, tree: SparseTree, size: int, start: int, stop: int
+    w: World, tree: SparseTree, size: int, start: int, stop: int | None = None
 ) -> tuple[bytes, dict[str, bytes]]:
-    """A checkpoint of ``tree`` at ``size`` and what reading entries ``start..stop-1`` fetches."""
+    """A checkpoint of ``tree`` at ``size`` and what a tile_mismatch operation fetches:
+    reading entries ``start..stop-1``, or (``stop`` None) the consistency proof from
+    ``start`` (SPEC §8.4.2)."""
     checkpoint = w.checkpoint(size, root_hash=tree_root(size, tree))
     log = _SparseLog(tree)
     verifier = w.log_signer.verifier()
     verified = verify_checkpoint(checkpoint, verifier, origin=LOG_ORIGIN)
-    for _ in LogClient(log, verifier, origin=LOG_ORIGIN).entries(start, stop, verified):
-        pass
+    client = LogClient(log, verifier, origin=LOG_ORIGIN)
+    if stop is None:
+        client.consistency_proof(start, verified)
+    else:
+        for _ in client.entries(start, stop, verified):
+            pass
     return checkpoint, log.served
 
 
@@ -546,6 +552,25 @@ def add_evidence_family(vs: VectorSet) -> None:
         ACCEPT,
         ["§8.4.2", "§2.9"],
     )
+    forged_pair = dict(honest)
+    forged_pair[entries_path(0, 3)] = encode_entry_bundle(
+        [small.entries[0], b"not entry 1", small.entries[2]]
+    )
+    forged_pair[Tile(0, 0, 3).path()] = b"".join(
+        leaf_hash(e) for e in (small.entries[0], b"not entry 1", small.entries[2])
+    )
+    add(
+        "tile-mismatch-bundle-and-tile-forged-together",
+        "Entry 1 replaced in the bundle and its leaf hash in the level-0 tile: they agree, but "
+        "the right-edge tile no longer reproduces the checkpoint's root (SPEC §2.9 rule 2).",
+        enc(
+            tile_evidence(
+                small.checkpoint(), {"start": 0, "stop": 3}, forged_pair, origin=LOG_ORIGIN, **_SEEN
+            )
+        ),
+        ACCEPT,
+        ["§8.4.2", "§2.9"],
+    )
     # Tiles of a large tree: the x-path spelling of an index (SPEC §2.9) at every level.
     bundle = 500_499  # x500/499: every digit group differs from what 999 or 1001 would give
     sparse = SparseTree(b"filler", bundle * 256, [b"sparse entry %d" % n for n in range(5)])
@@ -573,6 +598,51 @@ def add_evidence_family(vs: VectorSet) -> None:
     # Full tiles are authenticated through their parents (SPEC §2.9 rule 3): the tree of
     # 70000 entries of C2SP tlog-tiles' example, read at entry 300 (full bundle 1).
     sparse = SparseTree(b"filler", 0, [b"entry %d" % n for n in range(70_000)])
+    # Entries 69887 and 69888: the last full bundle (272), then the right-edge one (273, of
+    # width 112), whose tiles the first reading authenticated and the second uses again.
+    checkpoint, served = _sparse_reading(w, sparse, 70_000, 69_887, 69_889)
+    second = entries_path(273, 112)
+    changed_bundle = encode_entry_bundle(
+        [b"not entry 69888", *(sparse.entry(n) for n in range(69_889, 70_000))]
+    )
+    add(
+        "tile-mismatch-across-two-bundles",
+        "Reading entries 69887 and 69888 of a tree of 70000 entries, the second in the "
+        f"right-edge bundle {second}, served with entry 69888 changed.",
+        enc(
+            tile_evidence(
+                checkpoint,
+                {"start": 69_887, "stop": 69_889},
+                {**served, second: changed_bundle},
+                origin=LOG_ORIGIN,
+                **_SEEN,
+            )
+        ),
+        ACCEPT,
+        ["§8.4.2", "§2.9"],
+    )
+    # The consistency proof from 300 reads inner nodes of full tiles (its seed is node (2, 74)
+    # of tile/0/001): a full tile that is not its parent's hash fails that reading too.
+    checkpoint, served = _sparse_reading(w, sparse, 70_000, 300)
+    full = Tile(0, 1).path()
+    changed = bytearray(served[full])
+    changed[7 * 32] ^= 1
+    add(
+        "tile-mismatch-consistency-full-tile-not-its-parents-hash",
+        f"The consistency proof from 300 to 70000 entries, {full} served with its hash 7 "
+        "changed: it no longer hashes to its entry in its parent tile (SPEC §2.9 rule 3).",
+        enc(
+            tile_evidence(
+                checkpoint,
+                {"old_size": 300},
+                {**served, full: bytes(changed)},
+                origin=LOG_ORIGIN,
+                **_SEEN,
+            )
+        ),
+        ACCEPT,
+        ["§8.4.2", "§2.9"],
+    )
     checkpoint, served = _sparse_reading(w, sparse, 70_000, 300, 301)
     full = Tile(0, 1).path()
     changed = bytearray(served[full])
@@ -598,16 +668,39 @@ def add_evidence_family(vs: VectorSet) -> None:
     # would carry the size, above 2^53 (SPEC §12.3), so the vector is the honest reading,
     # and its twin (one entry changed) is accepted.
     last = (MAX_TREE_SIZE >> 8) * 256
-    sparse = SparseTree(b"filler", last, [b"e%d" % n for n in range(255)])
-    checkpoint, served = _sparse_reading(w, sparse, MAX_TREE_SIZE, MAX_TREE_SIZE - 1, MAX_TREE_SIZE)
+    sparse_max = SparseTree(b"filler", last, [b"e%d" % n for n in range(255)])
+    checkpoint, served = _sparse_reading(
+        w, sparse_max, MAX_TREE_SIZE, MAX_TREE_SIZE - 1, MAX_TREE_SIZE
+    )
     path = entries_path(MAX_TREE_SIZE >> 8, 255)
-    wrong = [sparse.entry(i) for i in range(last, MAX_TREE_SIZE)]
+    wrong = [sparse_max.entry(i) for i in range(last, MAX_TREE_SIZE)]
     wrong[-1] = b"not e254"
 
     def reading(resources: dict[str, bytes]) -> bytes:
         operation = {"start": MAX_TREE_SIZE - 1, "stop": MAX_TREE_SIZE}
         return enc(tile_evidence(checkpoint, operation, resources, origin=LOG_ORIGIN, **_SEEN))
 
+    # The consistency proof from 2^62 + 1 to MAX_TREE_SIZE reads node (62, 0), the largest
+    # in any tree, from the level-7 tile.
+    old_size = 2**62 + 1
+    checkpoint_max, served_max = _sparse_reading(w, sparse_max, MAX_TREE_SIZE, old_size)
+    top = Tile(7, 0, 127).path()
+    changed = bytearray(served_max[top])
+    changed[0] ^= 1  # node (56, 0), under node (62, 0): the right-edge check fails
+
+    def proving(resources: dict[str, bytes]) -> bytes:
+        operation = {"old_size": old_size}
+        return enc(tile_evidence(checkpoint_max, operation, resources, origin=LOG_ORIGIN, **_SEEN))
+
+    add(
+        "tile-mismatch-honest-consistency-to-max-tree-size",
+        "Honest tiles for the consistency proof from size 2^62 + 1 to MAX_TREE_SIZE, which "
+        "holds node (62, 0): they authenticate, so the evidence shows nothing.",
+        proving(served_max),
+        reject("UNFOUNDED_EVIDENCE"),
+        ["§8.4.2", "§2.9"],
+        repaired=proving({**served_max, top: bytes(changed)}),
+    )
     add(
         "tile-mismatch-honest-resources-of-max-tree-size",
         "Honest tiles and bundle for the last entry of a tree of MAX_TREE_SIZE entries (its "
