@@ -167,6 +167,25 @@ def _cbor(vs: VectorSet) -> None:
     ]
     for name, description, data in rejected:
         add(name, description, data, reject("MALFORMED_CBOR"))
+    # DEFAULT_MAX_SIZE (65536 bytes, SPEC §11): one byte string filling it, and one byte more.
+    at_limit = b"\x59\xff\xfd" + b"\x00" * 0xFFFD
+    over = b"\x59\xff\xfe" + b"\x00" * 0xFFFE
+    add(
+        "cbor-65536-bytes",
+        "A byte string of 65533 bytes: an input of exactly DEFAULT_MAX_SIZE (65536) bytes.",
+        at_limit,
+        ACCEPT,
+    )
+    vs.add(
+        fam,
+        "cbor-65537-bytes",
+        "A byte string of 65534 bytes: an input of DEFAULT_MAX_SIZE + 1 bytes, otherwise like "
+        "the one at the limit.",
+        spec,
+        {"data_hex": over.hex(), "tags": []},
+        reject("MALFORMED_CBOR"),
+        repaired={"data_hex": at_limit.hex(), "tags": []},
+    )
     add(
         "cbor-bignum",
         "Tag 2 (bignum) around h'01': never accepted (no section allows tags 2 and 3).",
