@@ -167,6 +167,49 @@ def _cbor(vs: VectorSet) -> None:
     ]
     for name, description, data in rejected:
         add(name, description, data, reject("MALFORMED_CBOR"))
+
+    # One non-minimal head beside an item at a head-size boundary (SPEC §3.1): the input is
+    # as long as a decoder that over-counts that item's shortest head by the same bytes would
+    # expect, so a length-only proof of the form must count every head exactly.
+    def non_minimal(name: str, description: str, bad: str, good: str) -> None:
+        vs.add(
+            fam,
+            name,
+            description,
+            spec,
+            {"data_hex": bad, "tags": []},
+            reject("MALFORMED_CBOR"),
+            repaired={"data_hex": good, "tags": []},
+        )
+
+    for name, description, bad, good in (
+        ("cbor-255-and-23-in-two-bytes", "[255, 23] with 23 in a two-byte head.",
+         "8218ff1817", "8218ff17"),
+        ("cbor-65535-and-23-in-two-bytes", "[65535, 23] with 23 in a two-byte head.",
+         "8219ffff1817", "8219ffff17"),
+        ("cbor-65535-and-23-in-three-bytes", "[65535, 23] with 23 in a three-byte head.",
+         "8219ffff190017", "8219ffff17"),
+        ("cbor-2-32-minus-1-and-23-in-two-bytes", "[2^32 - 1, 23] with 23 in a two-byte head.",
+         "821affffffff1817", "821affffffff17"),
+        ("cbor-2-32-minus-1-and-23-in-five-bytes",
+         "[2^32 - 1, 23] with 23 in a five-byte head.",
+         "821affffffff1a00000017", "821affffffff17"),
+        ("cbor-2-32-and-23-in-two-bytes", "[2^32, 23] with 23 in a two-byte head.",
+         "821b00000001000000001817", "821b000000010000000017"),
+        ("cbor-map-value-23-in-two-bytes", "{0: 23} with 23 in a two-byte head.",
+         "a1001817", "a10017"),
+    ):  # fmt: skip
+        non_minimal(name, description, bad, good)
+    # DEFAULT_MAX_ITEMS counts a map's keys and values too (SPEC §3.1).
+    vs.add(
+        fam,
+        "cbor-4097-items-in-a-map",
+        "{0: [4094 zeros]}: the map, its key, the array and its elements are 4097 items.",
+        spec,
+        {"data_hex": "a100" + "990ffe" + "00" * 4094, "tags": []},
+        reject("MALFORMED_CBOR"),
+        repaired={"data_hex": "a100" + "990ffd" + "00" * 4093, "tags": []},
+    )
     # DEFAULT_MAX_SIZE (65536 bytes, SPEC §11): one byte string filling it, and one byte more.
     at_limit = b"\x59\xff\xfd" + b"\x00" * 0xFFFD
     over = b"\x59\xff\xfe" + b"\x00" * 0xFFFE
