@@ -200,6 +200,30 @@ def _cbor(vs: VectorSet) -> None:
          "a1001817", "a10017"),
     ):  # fmt: skip
         non_minimal(name, description, bad, good)
+    # -24 takes a one-byte head (argument 23); in two bytes (argument 23 again, 38 17) it is as
+    # long as a count of -24 by its magnitude 24 would expect.
+    for name, where, bad, good in (
+        ("cbor-minus-24-in-two-bytes", "alone", "3817", "37"),
+        ("cbor-array-of-minus-24-in-two-bytes", "in an array", "813817", "8137"),
+        ("cbor-map-value-minus-24-in-two-bytes", "as a map value", "a1003817", "a10037"),
+    ):
+        non_minimal(name, f"-24 {where}, with a two-byte head.", bad, good)
+    # Byte strings at the lengths where their head grows, beside 23 in a two-byte head, in an
+    # array and as a map value.
+    for length in (0, 23, 24, 255, 256):
+        item = cbor_encode(bytes(length)).hex()
+        non_minimal(
+            f"cbor-array-of-{length}-byte-string-and-23-in-two-bytes",
+            f"[h'00' * {length}, 23] with 23 in a two-byte head.",
+            "82" + item + "1817",
+            "82" + item + "17",
+        )
+        non_minimal(
+            f"cbor-map-of-{length}-byte-string-and-23-in-two-bytes",
+            f"{{0: h'00' * {length}, 1: 23}} with 23 in a two-byte head.",
+            "a200" + item + "011817",
+            "a200" + item + "0117",
+        )
     # DEFAULT_MAX_ITEMS counts a map's keys and values too (SPEC §3.1).
     vs.add(
         fam,
