@@ -200,6 +200,37 @@ def _cbor(vs: VectorSet) -> None:
          "a1001817", "a10017"),
     ):  # fmt: skip
         non_minimal(name, description, bad, good)
+    non_minimal(
+        "cbor-array-of-true-and-23-in-two-bytes",
+        "[true, 23] with 23 in a two-byte head.",
+        "82f51817",
+        "82f517",
+    )
+    # DEFAULT_MAX_ITEMS counts nested items and simple values too (SPEC §3.1).
+    for name, description, bad, good in (
+        (
+            "cbor-4097-items-nested",
+            "[[4095 zeros]]: two arrays and their elements are 4097 items.",
+            "81990fff" + "00" * 4095,
+            "81990ffe" + "00" * 4094,
+        ),
+        (
+            "cbor-4097-items-of-true",
+            "An array of 4096 trues: 4097 items.",
+            "991000" + "f5" * 4096,
+            "990fff" + "f5" * 4095,
+        ),
+    ):
+        vs.add(
+            fam,
+            name,
+            description,
+            spec,
+            {"data_hex": bad, "tags": []},
+            reject("MALFORMED_CBOR"),
+            repaired={"data_hex": good, "tags": []},
+        )
+    add("cbor-byte-string-ff", "The byte string h'ff': bytes are not text.", "41ff", ACCEPT)
     # -24 takes a one-byte head (argument 23); in two bytes (argument 23 again, 38 17) it is as
     # long as a count of -24 by its magnitude 24 would expect.
     for name, where, bad, good in (
