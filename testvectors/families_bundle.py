@@ -201,6 +201,12 @@ def _cbor(vs: VectorSet) -> None:
     ):  # fmt: skip
         non_minimal(name, description, bad, good)
     non_minimal(
+        "cbor-map-text-key-and-23-in-two-bytes",
+        "{'a': 23} with 23 in a two-byte head.",
+        "a161611817",
+        "a1616117",
+    )
+    non_minimal(
         "cbor-array-of-true-and-23-in-two-bytes",
         "[true, 23] with 23 in a two-byte head.",
         "82f51817",
@@ -215,20 +221,28 @@ def _cbor(vs: VectorSet) -> None:
             "81990ffe" + "00" * 4094,
         ),
         (
+            "cbor-4097-items-in-a-tag",
+            "Tag 18 around an array of 4095 zeros: the tag, the array and its elements are "
+            "4097 items.",
+            "d2990fff" + "00" * 4095,
+            "d2990ffe" + "00" * 4094,
+        ),
+        (
             "cbor-4097-items-of-true",
             "An array of 4096 trues: 4097 items.",
             "991000" + "f5" * 4096,
             "990fff" + "f5" * 4095,
         ),
     ):
+        tags = [18] if name.endswith("-in-a-tag") else []
         vs.add(
             fam,
             name,
             description,
             spec,
-            {"data_hex": bad, "tags": []},
+            {"data_hex": bad, "tags": tags},
             reject("MALFORMED_CBOR"),
-            repaired={"data_hex": good, "tags": []},
+            repaired={"data_hex": good, "tags": tags},
         )
     add("cbor-byte-string-ff", "The byte string h'ff': bytes are not text.", "41ff", ACCEPT)
     # -24 takes a one-byte head (argument 23); in two bytes (argument 23 again, 38 17) it is as
