@@ -245,6 +245,8 @@ def _cbor(vs: VectorSet) -> None:
             repaired={"data_hex": good, "tags": tags},
         )
     add("cbor-byte-string-ff", "The byte string h'ff': bytes are not text.", "41ff", ACCEPT)
+    add("cbor-array-of-byte-string-ff", "[h'ff'].", "8141ff", ACCEPT)
+    add("cbor-map-of-byte-string-ff", "{0: h'ff'}.", "a10041ff", ACCEPT)
     # -24 takes a one-byte head (argument 23); in two bytes (argument 23 again, 38 17) it is as
     # long as a count of -24 by its magnitude 24 would expect.
     for name, where, bad, good in (
