@@ -44,6 +44,7 @@ from transparency_log.fetcher import NotFoundError, validate_fetch_path
 from transparency_log.merkle import HASH_SIZE, CompactRange, leaf_hash
 from transparency_log.note import MAX_NOTE_BYTES
 from transparency_log.proof import verify_consistency
+from transparency_log.tile import parse_tile_path
 from transparency_log.tlog_client import LogClient
 
 from .errors import Reason, VerificationError
@@ -735,6 +736,11 @@ class _MemoryFetcher:
         self._resources = resources
 
     def fetch(self, path: str, *, max_bytes: int | None = None) -> bytes:
+        """The bytes served at ``path``, whole: ``max_bytes`` caps a read from a network,
+        and these bytes are already read (the file is within ``MAX_EVIDENCE_BYTES``). A tile
+        or bundle longer than its width allows is then the reader's ``MALFORMED_TILE`` (SPEC
+        §2.9 rule 1, §6.1), not a fetch failure that would escape as an error (SPEC §8.4.2:
+        the claim is what a reader served only these resources concludes)."""
         data = self._resources.get(validate_fetch_path(path))
         if data is None:
             raise NotFoundError(path, f"the evidence does not carry {path!r}")
@@ -755,8 +761,8 @@ def _verify_tiles(ev: Mapping[str, Any], root: TrustRoot, origin: str) -> Findin
     resources: dict[str, bytes] = {}
     for path, value in raw.items():
         try:
-            validate_fetch_path(path)
-        except ValueError:
+            parse_tile_path(path)  # SPEC §8.4.3: a path outside §2.9's grammar is format
+        except VerificationError:
             _malformed(f"resource path {path[:_QUOTE]!r} is not a tile or entry-bundle path")
         resources[path] = _bytes(value, f"resources[{path!r}]")
     if set(operation) == {"start", "stop"}:

@@ -233,6 +233,139 @@ def _cbor(vs: VectorSet) -> None:
         tags=[18],
         repaired="d280",
     )
+
+    # One non-minimal head beside an item at a head-size boundary (SPEC §3.1): the input is
+    # as long as a decoder that over-counts that item's shortest head by the same bytes would
+    # expect, so a length-only proof of the form must count every head exactly.
+    def non_minimal(name: str, description: str, bad: str, good: str) -> None:
+        vs.add(
+            fam,
+            name,
+            description,
+            spec,
+            {"data_hex": bad, "tags": []},
+            reject("MALFORMED_CBOR"),
+            repaired={"data_hex": good, "tags": []},
+        )
+
+    for name, description, bad, good in (
+        ("cbor-255-and-23-in-two-bytes", "[255, 23] with 23 in a two-byte head.",
+         "8218ff1817", "8218ff17"),
+        ("cbor-65535-and-23-in-two-bytes", "[65535, 23] with 23 in a two-byte head.",
+         "8219ffff1817", "8219ffff17"),
+        ("cbor-65535-and-23-in-three-bytes", "[65535, 23] with 23 in a three-byte head.",
+         "8219ffff190017", "8219ffff17"),
+        ("cbor-2-32-minus-1-and-23-in-two-bytes", "[2^32 - 1, 23] with 23 in a two-byte head.",
+         "821affffffff1817", "821affffffff17"),
+        ("cbor-2-32-minus-1-and-23-in-five-bytes",
+         "[2^32 - 1, 23] with 23 in a five-byte head.",
+         "821affffffff1a00000017", "821affffffff17"),
+        ("cbor-2-32-and-23-in-two-bytes", "[2^32, 23] with 23 in a two-byte head.",
+         "821b00000001000000001817", "821b000000010000000017"),
+        ("cbor-map-value-23-in-two-bytes", "{0: 23} with 23 in a two-byte head.",
+         "a1001817", "a10017"),
+    ):  # fmt: skip
+        non_minimal(name, description, bad, good)
+    non_minimal(
+        "cbor-map-text-key-and-23-in-two-bytes",
+        "{'a': 23} with 23 in a two-byte head.",
+        "a161611817",
+        "a1616117",
+    )
+    non_minimal(
+        "cbor-array-of-true-and-23-in-two-bytes",
+        "[true, 23] with 23 in a two-byte head.",
+        "82f51817",
+        "82f517",
+    )
+    # DEFAULT_MAX_ITEMS counts nested items and simple values too (SPEC §3.1).
+    for name, description, bad, good in (
+        (
+            "cbor-4097-items-nested",
+            "[[4095 zeros]]: two arrays and their elements are 4097 items.",
+            "81990fff" + "00" * 4095,
+            "81990ffe" + "00" * 4094,
+        ),
+        (
+            "cbor-4097-items-in-a-tag",
+            "Tag 18 around an array of 4095 zeros: the tag, the array and its elements are "
+            "4097 items.",
+            "d2990fff" + "00" * 4095,
+            "d2990ffe" + "00" * 4094,
+        ),
+        (
+            "cbor-4097-items-of-true",
+            "An array of 4096 trues: 4097 items.",
+            "991000" + "f5" * 4096,
+            "990fff" + "f5" * 4095,
+        ),
+    ):
+        tags = [18] if name.endswith("-in-a-tag") else []
+        vs.add(
+            fam,
+            name,
+            description,
+            spec,
+            {"data_hex": bad, "tags": tags},
+            reject("MALFORMED_CBOR"),
+            repaired={"data_hex": good, "tags": tags},
+        )
+    add("cbor-byte-string-ff", "The byte string h'ff': bytes are not text.", "41ff", ACCEPT)
+    add("cbor-array-of-byte-string-ff", "[h'ff'].", "8141ff", ACCEPT)
+    add("cbor-map-of-byte-string-ff", "{0: h'ff'}.", "a10041ff", ACCEPT)
+    # -24 takes a one-byte head (argument 23); in two bytes (argument 23 again, 38 17) it is as
+    # long as a count of -24 by its magnitude 24 would expect.
+    for name, where, bad, good in (
+        ("cbor-minus-24-in-two-bytes", "alone", "3817", "37"),
+        ("cbor-array-of-minus-24-in-two-bytes", "in an array", "813817", "8137"),
+        ("cbor-map-value-minus-24-in-two-bytes", "as a map value", "a1003817", "a10037"),
+    ):
+        non_minimal(name, f"-24 {where}, with a two-byte head.", bad, good)
+    # Byte strings at the lengths where their head grows, beside 23 in a two-byte head, in an
+    # array and as a map value.
+    for length in (0, 23, 24, 255, 256):
+        item = cbor_encode(bytes(length)).hex()
+        non_minimal(
+            f"cbor-array-of-{length}-byte-string-and-23-in-two-bytes",
+            f"[h'00' * {length}, 23] with 23 in a two-byte head.",
+            "82" + item + "1817",
+            "82" + item + "17",
+        )
+        non_minimal(
+            f"cbor-map-of-{length}-byte-string-and-23-in-two-bytes",
+            f"{{0: h'00' * {length}, 1: 23}} with 23 in a two-byte head.",
+            "a200" + item + "011817",
+            "a200" + item + "0117",
+        )
+    # DEFAULT_MAX_ITEMS counts a map's keys and values too (SPEC §3.1).
+    vs.add(
+        fam,
+        "cbor-4097-items-in-a-map",
+        "{0: [4094 zeros]}: the map, its key, the array and its elements are 4097 items.",
+        spec,
+        {"data_hex": "a100" + "990ffe" + "00" * 4094, "tags": []},
+        reject("MALFORMED_CBOR"),
+        repaired={"data_hex": "a100" + "990ffd" + "00" * 4093, "tags": []},
+    )
+    # DEFAULT_MAX_SIZE (65536 bytes, SPEC §11): one byte string filling it, and one byte more.
+    at_limit = b"\x59\xff\xfd" + b"\x00" * 0xFFFD
+    over = b"\x59\xff\xfe" + b"\x00" * 0xFFFE
+    add(
+        "cbor-65536-bytes",
+        "A byte string of 65533 bytes: an input of exactly DEFAULT_MAX_SIZE (65536) bytes.",
+        at_limit,
+        ACCEPT,
+    )
+    vs.add(
+        fam,
+        "cbor-65537-bytes",
+        "A byte string of 65534 bytes: an input of DEFAULT_MAX_SIZE + 1 bytes, otherwise like "
+        "the one at the limit.",
+        spec,
+        {"data_hex": over.hex(), "tags": []},
+        reject("MALFORMED_CBOR"),
+        repaired={"data_hex": at_limit.hex(), "tags": []},
+    )
     add(
         "cbor-bignum",
         "Tag 2 (bignum) around h'01': never accepted (no section allows tags 2 and 3).",

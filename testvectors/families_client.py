@@ -1860,6 +1860,27 @@ def add_client_family(vs: VectorSet) -> None:
     _package_shapes(c)
     _positions(c)
     _pinned_root_of_max_bytes(c)
+    _state_head_sizes(c)
+
+
+def _state_head_sizes(c: _Client) -> None:
+    """The state a step returns is compared byte for byte (SPEC §12.4), so its integers must
+    take the shortest CBOR head (§3.1): one fresh fleet per step, at the epochs where the
+    head grows (255 and 256, 65535 and 65536, 2^32 - 1 and 2^32)."""
+    w = World()
+    steps = []
+    for n, epoch in enumerate((255, 256, 65_535, 65_536, 2**32 - 1, 2**32)):
+        fleet = f"fleet-{n}.vault"
+        package = w.fresh_package(fleet, epoch, previous=bytes([n + 1]) * 32)
+        steps.append(Step(package, ACCEPT, w.now, fleet))
+    c.add(
+        "fresh-fleets-at-head-size-boundaries",
+        "Six fleets, first seen at epochs 255, 256, 65535, 65536, 2^32 - 1 and 2^32: each "
+        "returned state holds the epochs in their shortest CBOR heads.",
+        w,
+        steps,
+        spec=["§7.2", "§3.1"],
+    )
 
 
 class _Rotated:

@@ -22,12 +22,15 @@ from keybundle.evidence import (
 )
 from keybundle.payload import parse_payload
 from transparency_log import note
+from transparency_log.checkpoint import verify_checkpoint
 from transparency_log.entry_bundle import encode_entry_bundle
-from transparency_log.proof import compact_range, consistency_proof
-from transparency_log.tile import Tile, entries_path, tile_data
+from transparency_log.merkle import MAX_TREE_SIZE, leaf_hash
+from transparency_log.proof import compact_range, consistency_proof, tree_root
+from transparency_log.tile import EntryBundle, Tile, entries_path, parse_tile_path, tile_data
+from transparency_log.tlog_client import LogClient
 
 from .vectorset import ACCEPT, VectorSet, Want, b64, reject
-from .world import DEFAULT_FLEET, LOG_ORIGIN, OPERATOR_ORG, T0, World, role_signer
+from .world import DEFAULT_FLEET, LOG_ORIGIN, OPERATOR_ORG, T0, SparseTree, World, role_signer
 
 __all__ = ["add_evidence_family"]
 
@@ -42,6 +45,46 @@ def _range(w: World, start: int, stop: int, size: int) -> EntryRange:
         compact_range(start, w.store).hashes,
         tuple(consistency_proof(stop, size, w.store)),
     )
+
+
+class _SparseLog:
+    """Serves a :class:`SparseTree`'s tiles and entry bundles (SPEC §2.9, §6.1), recording
+    every resource fetched, as the auditor's recorder does for a tile_mismatch file."""
+
+    def __init__(self, tree: SparseTree) -> None:
+        self.tree = tree
+        self.served: dict[str, bytes] = {}
+
+    def fetch(self, path: str, *, max_bytes: int | None = None) -> bytes:
+        parsed = parse_tile_path(path)
+        if isinstance(parsed, EntryBundle):
+            first = parsed.index * 256
+            data = encode_entry_bundle(
+                self.tree.entry(i) for i in range(first, first + parsed.width)
+            )
+        else:
+            data = tile_data(parsed, self.tree)
+        self.served[path] = data
+        return data
+
+
+def _sparse_reading(
+    w: World, tree: SparseTree, size: int, start: int, stop: int | None = None
+) -> tuple[bytes, dict[str, bytes]]:
+    """A checkpoint of ``tree`` at ``size`` and what a tile_mismatch operation fetches:
+    reading entries ``start..stop-1``, or (``stop`` None) the consistency proof from
+    ``start`` (SPEC §8.4.2)."""
+    checkpoint = w.checkpoint(size, root_hash=tree_root(size, tree))
+    log = _SparseLog(tree)
+    verifier = w.log_signer.verifier()
+    verified = verify_checkpoint(checkpoint, verifier, origin=LOG_ORIGIN)
+    client = LogClient(log, verifier, origin=LOG_ORIGIN)
+    if stop is None:
+        client.consistency_proof(start, verified)
+    else:
+        for _ in client.entries(start, stop, verified):
+            pass
+    return checkpoint, log.served
 
 
 def _forge_log_signature(signed_note: bytes) -> bytes:
@@ -338,6 +381,18 @@ def add_evidence_family(vs: VectorSet) -> None:
         [_range(bad, 3, 4, size)],
         ACCEPT,
     )
+    # A range's left is the compact range of its start (SPEC §8.4.2): one hash per set bit.
+    # Start 3 has two; with one, appending entry 3 would merge with a hash that is not there.
+    (third,) = bad_signature["ranges"]
+    add(
+        "entries-left-one-hash-too-few",
+        "A range starting at entry 3 whose left holds one hash, not the two of the compact "
+        "range of size 3.",
+        enc({**bad_signature, "ranges": [{**third, "left": third["left"][:-1]}]}),
+        reject("UNFOUNDED_EVIDENCE"),
+        ["§8.4.2"],
+        repaired=enc(bad_signature),
+    )
     entries(
         "entries-claim-of-another-code",
         "Entry 3 is refused with BAD_INDEPENDENT_SIGNATURE, not the claimed BAD_COUNTERSIGNATURE.",
@@ -436,6 +491,30 @@ def add_evidence_family(vs: VectorSet) -> None:
         repaired=gap_claim([_range(gapped, 0, 3, 3)]),
     )
 
+    # A range of five entries from 0: rebuilding its tree from the range (SPEC §8.4.2) merges
+    # two levels at the fourth entry and appends the fifth beside them, as RFC 9162 hashes.
+    five = World()
+    for epoch in range(1, 6):
+        five.publish(DEFAULT_FLEET, epoch)
+    evidence = entries_evidence(
+        five.checkpoint(),
+        [_range(five, 0, 5, five.size)],
+        reason="UNEXPECTED_KEY",
+        index=4,
+        related=None,
+        fingerprints=[parse_payload(five.bundle(DEFAULT_FLEET, 5)).keys[0].fingerprint],
+        origin=LOG_ORIGIN,
+        **_SEEN,
+    )
+    add(
+        "entries-unexpected-key-in-a-range-of-five",
+        "Entry 4 carries a key the allow-list does not hold, proven by one range of entries "
+        "0 to 4.",
+        enc(evidence),
+        ACCEPT,
+        ["§8.2", "§8.4.2"],
+    )
+
     # Evidence that the only piece of data the log vouches for, tiles, was served wrong.
     small = World()
     for n in range(3):
@@ -494,6 +573,188 @@ def add_evidence_family(vs: VectorSet) -> None:
         ),
         reject("UNFOUNDED_EVIDENCE"),
         repaired=enc(tiles),
+    )
+
+    add(
+        "tile-mismatch-resource-path-not-a-tile",
+        "The tile-mismatch file with one more resource, at path checkpoint: a safe relative "
+        "path, but not a tile or entry-bundle path of SPEC §2.9 (MALFORMED_EVIDENCE).",
+        enc({**tiles, "resources": {**tiles["resources"], "checkpoint": b64(b"x")}}),
+        reject("MALFORMED_EVIDENCE"),
+        ["§8.4.3", "§2.9"],
+        repaired=enc(tiles),
+    )
+    long_tile = dict(honest)
+    long_tile[Tile(0, 0, 3).path()] += b"\x00"
+    add(
+        "tile-mismatch-tile-one-byte-too-long",
+        "Honest entries, but the level-0 tile served with 97 bytes, one more than its 3 hashes: "
+        "a tile of the wrong length is MALFORMED_TILE (SPEC §2.9), so the claim holds.",
+        enc(
+            tile_evidence(
+                small.checkpoint(), {"start": 0, "stop": 3}, long_tile, origin=LOG_ORIGIN, **_SEEN
+            )
+        ),
+        ACCEPT,
+        ["§8.4.2", "§2.9"],
+    )
+    forged_pair = dict(honest)
+    forged_pair[entries_path(0, 3)] = encode_entry_bundle(
+        [small.entries[0], b"not entry 1", small.entries[2]]
+    )
+    forged_pair[Tile(0, 0, 3).path()] = b"".join(
+        leaf_hash(e) for e in (small.entries[0], b"not entry 1", small.entries[2])
+    )
+    add(
+        "tile-mismatch-bundle-and-tile-forged-together",
+        "Entry 1 replaced in the bundle and its leaf hash in the level-0 tile: they agree, but "
+        "the right-edge tile no longer reproduces the checkpoint's root (SPEC §2.9 rule 2).",
+        enc(
+            tile_evidence(
+                small.checkpoint(), {"start": 0, "stop": 3}, forged_pair, origin=LOG_ORIGIN, **_SEEN
+            )
+        ),
+        ACCEPT,
+        ["§8.4.2", "§2.9"],
+    )
+    # Tiles of a large tree: the x-path spelling of an index (SPEC §2.9) at every level.
+    bundle = 500_499  # x500/499: every digit group differs from what 999 or 1001 would give
+    sparse = SparseTree(b"filler", bundle * 256, [b"sparse entry %d" % n for n in range(5)])
+    size = bundle * 256 + 5
+    checkpoint, served = _sparse_reading(w, sparse, size, size - 5, size)
+    path = entries_path(bundle, 5)
+    wrong = [sparse.entry(i) for i in range(size - 5, size)]
+    wrong[1] = b"not sparse entry 1"
+    add(
+        "tile-mismatch-in-bundle-500499",
+        f"Entry bundle 500499 (path {path}) of a tree of {size} entries, whose entry 1 does "
+        "not hash to the level-0 tile: every tile is read by its x-path.",
+        enc(
+            tile_evidence(
+                checkpoint,
+                {"start": size - 5, "stop": size},
+                {**served, path: encode_entry_bundle(wrong)},
+                origin=LOG_ORIGIN,
+                **_SEEN,
+            )
+        ),
+        ACCEPT,
+        ["§8.4.2", "§2.9"],
+    )
+    # Full tiles are authenticated through their parents (SPEC §2.9 rule 3): the tree of
+    # 70000 entries of C2SP tlog-tiles' example, read at entry 300 (full bundle 1).
+    sparse = SparseTree(b"filler", 0, [b"entry %d" % n for n in range(70_000)])
+    # Entries 69887 and 69888: the last full bundle (272), then the right-edge one (273, of
+    # width 112), whose tiles the first reading authenticated and the second uses again.
+    checkpoint, served = _sparse_reading(w, sparse, 70_000, 69_887, 69_889)
+    second = entries_path(273, 112)
+    changed_bundle = encode_entry_bundle(
+        [b"not entry 69888", *(sparse.entry(n) for n in range(69_889, 70_000))]
+    )
+    add(
+        "tile-mismatch-across-two-bundles",
+        "Reading entries 69887 and 69888 of a tree of 70000 entries, the second in the "
+        f"right-edge bundle {second}, served with entry 69888 changed.",
+        enc(
+            tile_evidence(
+                checkpoint,
+                {"start": 69_887, "stop": 69_889},
+                {**served, second: changed_bundle},
+                origin=LOG_ORIGIN,
+                **_SEEN,
+            )
+        ),
+        ACCEPT,
+        ["§8.4.2", "§2.9"],
+    )
+    # The consistency proof from 300 reads inner nodes of full tiles (its seed is node (2, 74)
+    # of tile/0/001): a full tile that is not its parent's hash fails that reading too.
+    checkpoint, served = _sparse_reading(w, sparse, 70_000, 300)
+    full = Tile(0, 1).path()
+    changed = bytearray(served[full])
+    changed[7 * 32] ^= 1
+    add(
+        "tile-mismatch-consistency-full-tile-not-its-parents-hash",
+        f"The consistency proof from 300 to 70000 entries, {full} served with its hash 7 "
+        "changed: it no longer hashes to its entry in its parent tile (SPEC §2.9 rule 3).",
+        enc(
+            tile_evidence(
+                checkpoint,
+                {"old_size": 300},
+                {**served, full: bytes(changed)},
+                origin=LOG_ORIGIN,
+                **_SEEN,
+            )
+        ),
+        ACCEPT,
+        ["§8.4.2", "§2.9"],
+    )
+    checkpoint, served = _sparse_reading(w, sparse, 70_000, 300, 301)
+    full = Tile(0, 1).path()
+    changed = bytearray(served[full])
+    changed[7 * 32] ^= 1  # hash 7 (entry 263), which reading entry 300 does not use
+    add(
+        "tile-mismatch-full-tile-not-its-parents-hash",
+        f"Reading entry 300 of a tree of 70000 entries, {full} served with its hash 7 changed: "
+        "the full tile no longer hashes to its entry in its parent tile (SPEC §2.9 rule 3).",
+        enc(
+            tile_evidence(
+                checkpoint,
+                {"start": 300, "stop": 301},
+                {**served, full: bytes(changed)},
+                origin=LOG_ORIGIN,
+                **_SEEN,
+            )
+        ),
+        ACCEPT,
+        ["§8.4.2", "§2.9"],
+    )
+    # The last entry of the largest tree (MAX_TREE_SIZE = 2^63 - 1): its bundle and every
+    # right-edge tile are partial and end exactly at the limit. The answer of an accepted file
+    # would carry the size, above 2^53 (SPEC §12.3), so the vector is the honest reading,
+    # and its twin (one entry changed) is accepted.
+    last = (MAX_TREE_SIZE >> 8) * 256
+    sparse_max = SparseTree(b"filler", last, [b"e%d" % n for n in range(255)])
+    checkpoint, served = _sparse_reading(
+        w, sparse_max, MAX_TREE_SIZE, MAX_TREE_SIZE - 1, MAX_TREE_SIZE
+    )
+    path = entries_path(MAX_TREE_SIZE >> 8, 255)
+    wrong = [sparse_max.entry(i) for i in range(last, MAX_TREE_SIZE)]
+    wrong[-1] = b"not e254"
+
+    def reading(resources: dict[str, bytes]) -> bytes:
+        operation = {"start": MAX_TREE_SIZE - 1, "stop": MAX_TREE_SIZE}
+        return enc(tile_evidence(checkpoint, operation, resources, origin=LOG_ORIGIN, **_SEEN))
+
+    # The consistency proof from 2^62 + 1 to MAX_TREE_SIZE reads node (62, 0), the largest
+    # in any tree, from the level-7 tile.
+    old_size = 2**62 + 1
+    checkpoint_max, served_max = _sparse_reading(w, sparse_max, MAX_TREE_SIZE, old_size)
+    top = Tile(7, 0, 127).path()
+    changed = bytearray(served_max[top])
+    changed[0] ^= 1  # node (56, 0), under node (62, 0): the right-edge check fails
+
+    def proving(resources: dict[str, bytes]) -> bytes:
+        operation = {"old_size": old_size}
+        return enc(tile_evidence(checkpoint_max, operation, resources, origin=LOG_ORIGIN, **_SEEN))
+
+    add(
+        "tile-mismatch-honest-consistency-to-max-tree-size",
+        "Honest tiles for the consistency proof from size 2^62 + 1 to MAX_TREE_SIZE, which "
+        "holds node (62, 0): they authenticate, so the evidence shows nothing.",
+        proving(served_max),
+        reject("UNFOUNDED_EVIDENCE"),
+        ["§8.4.2", "§2.9"],
+        repaired=proving({**served_max, top: bytes(changed)}),
+    )
+    add(
+        "tile-mismatch-honest-resources-of-max-tree-size",
+        "Honest tiles and bundle for the last entry of a tree of MAX_TREE_SIZE entries (its "
+        f"bundle is {path}): they authenticate, so the evidence shows nothing.",
+        reading(served),
+        reject("UNFOUNDED_EVIDENCE"),
+        ["§8.4.2", "§2.9"],
+        repaired=reading({**served, path: encode_entry_bundle(wrong)}),
     )
 
     # The file format (SPEC §8.4.1).
@@ -791,14 +1052,16 @@ def _evidence_rules(vs: VectorSet) -> None:
         "A consistency proof of 64 hashes, the most allowed: well formed, it shows nothing.",
         {**inconsistent, "consistency_proof": [zero] * 64},
         unfounded,
-        ["§8.4.3"],        no_twin="no-neighbour: only a tree of 2^63 leaves or more has a proof this long",
+        ["§8.4.3"],
+        no_twin="no-neighbour: only a tree of 2^63 leaves or more has a proof this long",
     )
     add(
         "inconsistent-checkpoints-proof-of-65-hashes",
         "A consistency proof of 65 hashes, one past the most allowed.",
         {**inconsistent, "consistency_proof": [zero] * 65},
         malformed,
-        ["§8.4.3"],        no_twin="no-neighbour: only a tree of 2^63 leaves or more has a proof this long",
+        ["§8.4.3"],
+        no_twin="no-neighbour: only a tree of 2^63 leaves or more has a proof this long",
     )
 
     # entries (SPEC §8.2, §8.4.2): the log of add_evidence_family, and a second one.

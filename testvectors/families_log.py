@@ -18,18 +18,19 @@ from nacl.signing import SigningKey
 from transparency_log import note
 from transparency_log.checkpoint import Checkpoint
 from transparency_log.cosignature import CosignatureV1Signer, cosigned_message
-from transparency_log.merkle import EMPTY_ROOT, leaf_hash
+from transparency_log.merkle import EMPTY_ROOT, MAX_TREE_SIZE, leaf_hash
 from transparency_log.proof import (
     MemoryHashStore,
     consistency_proof,
     inclusion_proof,
     root_from_inclusion_proof,
+    tree_root,
 )
 from transparency_log.tlog_proof import MAX_TLOG_PROOF_BYTES, TLOG_PROOF_HEADER, TlogProof
 
 from . import published as pub
 from .vectorset import ACCEPT, VectorMismatchError, VectorSet, Want, b64, reject
-from .world import LOG_ORIGIN, World, crafted_ed25519_signature, seed
+from .world import LOG_ORIGIN, SparseTree, World, crafted_ed25519_signature, seed
 
 __all__ = ["add_log_families"]
 
@@ -1303,6 +1304,24 @@ def _tlog_proof(vs: VectorSet) -> None:
         reject("MALFORMED_PROOF"),
         no_twin="precedence: two grammar faults of one code; the first line is judged alone",
     )
+    # The largest tree (MAX_TREE_SIZE = 2^63 - 1, SPEC §2.1): 63-bit sizes and indices are
+    # valid. An accepted answer would carry the size, above 2^53 (SPEC §12.3), so the vector
+    # is a rejection at the last step (the root comparison), and its twin is accepted.
+    last = MAX_TREE_SIZE - 1
+    largest = SparseTree(entries[0], last - 1, [entries[5], entries[6]])
+    largest_cp = w.checkpoint(MAX_TREE_SIZE, root_hash=tree_root(MAX_TREE_SIZE, largest))
+    largest_proof = TlogProof(
+        last, tuple(inclusion_proof(last, MAX_TREE_SIZE, largest)), largest_cp
+    ).format()
+    add(
+        "tlog-proof-last-entry-of-max-tree-size-of-another-entry",
+        "The proof of entry 2^63 - 2, the last of a tree of MAX_TREE_SIZE (2^63 - 1) entries, "
+        "with the bytes of the entry before it: the proof's 62 hashes lead to another root.",
+        largest_proof,
+        entries[5],
+        reject("BAD_INCLUSION_PROOF"),
+        repaired_entry=entries[6],
+    )
 
 
 # --- tlog-policy (SPEC §2.8) -------------------------------------------------------------------
@@ -1908,6 +1927,20 @@ def _tiles(vs: VectorSet) -> None:
         "tile-path-partial-entry-bundle",
         "A partial entry bundle of width 255.",
         "tile/entries/000.p/255",
+        ACCEPT,
+    )
+    add("tile-path-width-1", "A partial tile of width 1, the narrowest.", "tile/0/000.p/1", ACCEPT)
+    add(
+        "tile-path-entry-bundle-width-1",
+        "A partial entry bundle of width 1, the narrowest.",
+        "tile/entries/000.p/1",
+        ACCEPT,
+    )
+    add(
+        "tile-path-entry-bundle-2-47",
+        "Entry bundle 2^47, whose entries end at 2^55 + 255, within MAX_TREE_SIZE: for a "
+        "bundle the bound (256N + W) * 2^(8L) takes L = 0.",
+        "tile/entries/x140/x737/x488/x355/328",
         ACCEPT,
     )
     malformed = [

@@ -52,9 +52,15 @@ from keybundle.trustroot import Limits, Role, RoleKey, TrustRoot
 from transparency_log import note
 from transparency_log.checkpoint import Checkpoint, parse_checkpoint
 from transparency_log.cosignature import CosignatureV1Signer
-from transparency_log.merkle import leaf_hash
+from transparency_log.merkle import leaf_hash, node_hash
 from transparency_log.policy import Policy, parse_policy
-from transparency_log.proof import MemoryHashStore, consistency_proof, inclusion_proof, tree_root
+from transparency_log.proof import (
+    MemoryHashStore,
+    NodeId,
+    consistency_proof,
+    inclusion_proof,
+    tree_root,
+)
 from transparency_log.tlog_proof import TlogProof
 
 __all__ = [
@@ -69,6 +75,7 @@ __all__ = [
     "T0",
     "WITNESS_NAMES",
     "DeterministicP256Signer",
+    "SparseTree",
     "World",
     "crafted_ed25519_signature",
     "ed_add",
@@ -237,6 +244,47 @@ class _Published:
     fleet: str
     epoch: int
     digest: bytes
+
+
+class SparseTree:
+    """A real RFC 9162 tree of any size up to MAX_TREE_SIZE, held in O(63 * special) hashes.
+
+    Leaves ``first`` onwards are ``special`` (in order), every other leaf is the entry
+    ``filler``: a perfect subtree without a special leaf has the hash of ``filler``'s subtree
+    of its height, any other is hashed from its children. A
+    :class:`~transparency_log.proof.HashReader`, so the library's own proof and tile
+    generators serve trees that no store could hold.
+    """
+
+    def __init__(self, filler: bytes, first: int, special: Sequence[bytes]) -> None:
+        self.filler = filler
+        self.first = first
+        self.special = tuple(special)
+        self._uniform = [leaf_hash(filler)]
+        for _ in range(63):
+            self._uniform.append(node_hash(self._uniform[-1], self._uniform[-1]))
+        self._known: dict[NodeId, bytes] = {}
+
+    def entry(self, index: int) -> bytes:
+        """Leaf ``index``'s entry."""
+        offset = index - self.first
+        return self.special[offset] if 0 <= offset < len(self.special) else self.filler
+
+    def _node(self, level: int, index: int) -> bytes:
+        if (index + 1) << level <= self.first or index << level >= self.first + len(self.special):
+            return self._uniform[level]
+        if level == 0:
+            return leaf_hash(self.entry(index))
+        known = self._known.get((level, index))
+        if known is None:
+            left, right = self._node(level - 1, 2 * index), self._node(level - 1, 2 * index + 1)
+            known = node_hash(left, right)
+            self._known[(level, index)] = known
+        return known
+
+    def read_hashes(self, ids: Sequence[NodeId]) -> list[bytes]:
+        """The hash of each node (every node of the tree exists: no size is checked)."""
+        return [self._node(level, index) for level, index in ids]
 
 
 class World:

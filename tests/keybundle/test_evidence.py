@@ -215,6 +215,11 @@ def _good_tile(obj: dict[str, Any]) -> None:
     obj["resources"] = {}
 
 
+def _resource_not_a_tile(obj: dict[str, Any]) -> None:
+    # A safe relative path, but not one of SPEC §2.9's tile or entry-bundle paths (§8.4.3).
+    obj["resources"]["checkpoint"] = base64.b64encode(b"x").decode()
+
+
 def _origin(obj: dict[str, Any]) -> None:
     obj["origin"] = "another.example/log"
 
@@ -245,6 +250,7 @@ TAMPERING = [
     ),
     ("the claim moved to another entry", "conflict", _index, "MALFORMED_EVIDENCE"),
     ("no resources", "tile_mismatch", _good_tile, "UNFOUNDED_EVIDENCE"),
+    ("a resource that is not a tile", "tile_mismatch", _resource_not_a_tile, "MALFORMED_EVIDENCE"),
     ("another origin", "conflict", _origin, "WRONG_ORIGIN"),
     # SPEC §8.4.2: ranges hold 1.. entries, sorted by start, not overlapping
     ("ranges out of order", "gap", _ranges_out_of_order, "MALFORMED_EVIDENCE"),
