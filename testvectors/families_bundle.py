@@ -634,6 +634,23 @@ def _payload(vs: VectorSet) -> None:
         "A valid key plus a point of order 8.",
         ed_add(keys[0][3], ED25519_ORDER_8_POINT),
     )
+    # A valid payload never reaches the full checks (parse_payload's one-walk path accepts
+    # it first), so their bounds are pinned by an invalid key behind a field at its bound:
+    # the key id of MAX_KEY_ID_BYTES must pass, for the key to be judged (issue 18).
+    add(
+        "fleet-key-ed25519-identity-longest-key-id",
+        "The Ed25519 identity point, its key id of MAX_KEY_ID_BYTES (64) characters.",
+        enc(base(keys=[key(0, id=long_id, pub=b"\x01" + bytes(31)), *keys[1:]])),
+        reject("INVALID_FLEET_KEY"),
+        ("§3.3",),
+    )
+    add(
+        "fleet-key-ed25519-identity-shortest-key-id",
+        "The Ed25519 identity point, its key id of one character.",
+        enc(base(keys=[key(0, id="a", pub=b"\x01" + bytes(31)), *keys[1:]])),
+        reject("INVALID_FLEET_KEY"),
+        ("§3.3",),
+    )
 
     def p256(name: str, description: str, public: bytes) -> None:
         entry = {1: "hsm-01.p256-ecdsa", 2: "p256-ecdsa", 3: public, 4: "signing"}
