@@ -446,6 +446,7 @@ def _payload(vs: VectorSet) -> None:
         "payload-epoch-above-max": base(epoch=2**53 - 1, previous=digest),
         "payload-epoch-0": base(epoch=1),
         "payload-no-digest-at-epoch-2": base(epoch=2, previous=digest),
+        "payload-epoch-text-at-epoch-2": base(epoch=2, previous=digest),
         "payload-null-digest": base(epoch=2, previous=digest),
         "payload-digest-of-31-bytes": base(epoch=2, previous=digest),
         "payload-fleet-uppercase": base(fleet="prod-eu.vault"),
@@ -466,6 +467,11 @@ def _payload(vs: VectorSet) -> None:
         ),
         ("payload-digest-at-epoch-1", "A previous digest at epoch 1.", base(previous=digest)),
         ("payload-no-digest-at-epoch-2", "No previous digest at epoch 2.", base(epoch=2)),
+        (
+            "payload-epoch-text-at-epoch-2",
+            'The epoch as the text "2", with a previous digest.',
+            base(epoch="2", previous=digest),
+        ),
         (
             "payload-null-digest",
             "An explicit null previous digest at epoch 2.",
