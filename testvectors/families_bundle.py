@@ -571,6 +571,14 @@ def _payload(vs: VectorSet) -> None:
         reject("MALFORMED_CBOR"),
         ("§3.1", "§3.2"),
     )
+    later = enc(base(epoch=2, previous=digest))
+    add(
+        "payload-non-minimal-epoch-2",
+        "Epoch 2 (with its previous digest) written with a one-byte argument.",
+        later.replace(b"\x03\x02\x04\x58\x20", b"\x03\x18\x02\x04\x58\x20", 1),
+        reject("MALFORMED_CBOR"),
+        ("§3.1", "§3.2"),
+    )
     add(
         "payload-trailing-byte",
         "A valid payload followed by one byte.",
