@@ -161,8 +161,9 @@ _PLAIN_FIELDS: Final = (_KEY_VERSION, _KEY_BUNDLE, _KEY_PROOF)
 
 
 def _string_size(n: int) -> int:
-    """Bytes of a string item of ``n`` bytes in deterministic CBOR (shortest head)."""
-    return n + (1 if n < 24 else 2 if n < 0x100 else 3 if n < 0x10000 else 5)
+    """Bytes of a string item of ``n`` bytes in deterministic CBOR: the shortest head, as
+    the one encoder writes it, and the content."""
+    return len(dcbor.encode_head(2, n)) + n
 
 
 def _decode_plain_package(data: bytes) -> tuple[bytes, bytes] | None:
