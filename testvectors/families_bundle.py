@@ -467,6 +467,7 @@ def _payload(vs: VectorSet) -> None:
         ),
         ("payload-digest-at-epoch-1", "A previous digest at epoch 1.", base(previous=digest)),
         ("payload-no-digest-at-epoch-2", "No previous digest at epoch 2.", base(epoch=2)),
+        ("payload-boolean-as-epoch", "true where the epoch integer 1 belongs.", base(epoch=True)),
         (
             "payload-epoch-text-at-epoch-2",
             'The epoch as the text "2", with a previous digest.',
