@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
+from types import MappingProxyType
 from typing import Any
 
 from transparency_log._frozen import Frozen
-from transparency_log.checkpoint import Checkpoint, VerifiedCheckpoint, verify_checkpoint
+from transparency_log.checkpoint import Checkpoint, CheckpointVerifier, VerifiedCheckpoint
 from transparency_log.errors import LogReason, VerificationError
 from transparency_log.hashing import sha256
 from transparency_log.merkle import leaf_hash
-from transparency_log.note import Verifier
 from transparency_log.proof import verify_consistency, verify_inclusion
 
 from .errors import MisbehaviourError, Reason
@@ -95,20 +95,24 @@ def effective_trust_root(pinned: TrustRoot, state: ClientState) -> TrustRoot:
     return trusted_chain(pinned, state).effective
 
 
-# The note verifiers of the last trust root seen. A client verifies against the same root
-# object over and over; parsing its vkeys again each time costs more than a signature check.
-_verifier_cache: tuple[TrustRoot, Verifier, tuple[Verifier, ...]] | None = None
+# The checkpoint verifier of the last trust root seen. A client verifies against the same
+# root object over and over; parsing its vkeys and checking them again each time costs more
+# than a signature check.
+_verifier_cache: tuple[TrustRoot, CheckpointVerifier] | None = None
 
 
-def _log_verifiers(root: TrustRoot) -> tuple[Verifier, tuple[Verifier, ...]]:
+def _checkpoint_verifier(root: TrustRoot) -> CheckpointVerifier:
     global _verifier_cache  # noqa: PLW0603 (a one-entry cache keyed by object identity)
     cached = _verifier_cache
     if cached is not None and cached[0] is root:
-        return cached[1], cached[2]
-    log = root.log.verifier()
-    witnesses = tuple(root.policy.witness_verifiers())
-    _verifier_cache = (root, log, witnesses)
-    return log, witnesses
+        return cached[1]
+    verifier = CheckpointVerifier(
+        root.log.verifier(),
+        origin=root.log.origin,
+        witnesses=tuple(root.policy.witness_verifiers()),
+    )
+    _verifier_cache = (root, verifier)
+    return verifier
 
 
 def verify_package(
@@ -154,13 +158,7 @@ def verify_package(
     # Step 3: the checkpoint note opens under the log key (and the witness keys) of the
     # effective trust root before the package, its text is a checkpoint, and its origin is
     # the log's.
-    log_verifier, witness_verifiers = _log_verifiers(root)
-    verified = verify_checkpoint(
-        pkg.proof.checkpoint_note,
-        log_verifier,
-        origin=root.log.origin,
-        witnesses=witness_verifiers,
-    )
+    verified = _checkpoint_verifier(root).verify(pkg.proof.checkpoint_note)
     cp = verified.checkpoint
 
     # Step 4: witness quorum, counting only fresh cosignatures.
@@ -199,16 +197,24 @@ def verify_package(
     keep_stored = _check_progression(pkg, cp, state)
 
     # Step 12: the result and the new state (a new value; ``state`` is untouched).
+    # Both values are built without their constructors' checks, which hold here: the epoch
+    # is the payload's (>= 1), the digest SHA-256 of the non-empty bundle, the index below
+    # the checkpoint's size; the fleets are the state's plus this one, sorted again, and
+    # the rotations the chain's StoredRotation tuple.
     fleets = dict(state.fleets)
     known = fleets.get(payload.fleet_id)
     if known is None or known.digest != digest or known.signed_bundle is None:
-        fleets[payload.fleet_id] = FleetState(
-            payload.epoch, digest, pkg.signed_bundle, pkg.proof.index
+        fleets[payload.fleet_id] = FleetState._unchecked(
+            epoch=payload.epoch,
+            digest=digest,
+            signed_bundle=pkg.signed_bundle,
+            index=pkg.proof.index,
         )
-    new_state = ClientState(
+    new_state = ClientState._unchecked(
         checkpoint_note=state.checkpoint_note if keep_stored else pkg.proof.checkpoint_note,
-        fleets=fleets,
+        fleets=MappingProxyType(dict(sorted(fleets.items()))),
         rotations=chain.stored,
+        legacy_trust_root=None,
     )
     return Accepted(
         fleet_id=payload.fleet_id,

@@ -123,12 +123,15 @@ def canonical_json(value: object) -> bytes:
     ``\\t`` ``\\n`` ``\\f`` ``\\r`` short, the rest ``\\u00xx``): exactly Python's
     ``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)``.
     """
-    return (
-        json.dumps(
-            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
-        + "\n"
-    ).encode("utf-8")
+    return (_CANONICAL.encode(value) + "\n").encode("utf-8")
+
+
+_CANONICAL: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+"""The encoder of :func:`canonical_json`, made once: the monitor writes a record per epoch of a
+backfill, and ``json.dumps`` with options builds an encoder per call. ``encode`` keeps no
+state between calls."""
 
 
 def _malformed(message: str) -> NoReturn:

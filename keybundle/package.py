@@ -156,6 +156,48 @@ def _hashes(value: object, what: str) -> tuple[bytes, ...]:
     return tuple(value)
 
 
+_NO_TAGS: Final = dcbor.semantic_decoders(frozenset())
+_PLAIN_FIELDS: Final = (_KEY_VERSION, _KEY_BUNDLE, _KEY_PROOF)
+
+
+def _string_size(n: int) -> int:
+    """Bytes of a string item of ``n`` bytes in deterministic CBOR: the shortest head, as
+    the one encoder writes it, and the content."""
+    return len(dcbor.encode_head(2, n)) + n
+
+
+def _decode_plain_package(data: bytes) -> tuple[bytes, bytes] | None:
+    """The hot path of :func:`parse_unverified_package`: (signed bundle, UTF-8 proof text) of
+    a package of fields 1-3 only, as SPEC §7.1 and §3.1 require them; None for anything
+    else, which the full parse then judges with its reasons.
+
+    cbor2's value must be exactly the map {1: 1, 2: non-empty bytes, 3: text} in key order,
+    and the size of its deterministic encoding must equal ``len(data)``, which proves every
+    head shortest and nothing trailing (as ``dcbor._measure`` does).
+    tests/keybundle/test_package.py compares both paths on mutated packages.
+    """
+    if len(data) > MAX_PACKAGE_BYTES:
+        return None
+    value = dcbor.decode_unproven(data, max_depth=_MAX_DEPTH, decoders=_NO_TAGS)
+    if type(value) is not dict or tuple(value) != _PLAIN_FIELDS:
+        return None
+    version, bundle, proof_text = value.values()
+    if (
+        type(version) is not int
+        or version != PACKAGE_FORMAT_VERSION
+        or type(bundle) is not bytes
+        or not bundle
+        or type(proof_text) is not str
+    ):
+        return None
+    try:
+        proof = proof_text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    size = 1 + 3 + 1 + _string_size(len(bundle)) + _string_size(len(proof))
+    return (bundle, proof) if size == len(data) else None
+
+
 def parse_unverified_package(data: bytes) -> Package:
     """Parse the shape of a package (SPEC §7.3 step 2), checking no signature or proof.
 
@@ -165,6 +207,9 @@ def parse_unverified_package(data: bytes) -> Package:
     """
     if type(data) is not bytes:
         raise TypeError(f"a package is bytes, not {type(data).__name__}")
+    plain = _decode_plain_package(data)
+    if plain is not None:
+        return Package(plain[0], parse_tlog_proof(plain[1]))
     value = dcbor.decode(
         data, max_size=MAX_PACKAGE_BYTES, max_depth=_MAX_DEPTH, max_items=_MAX_ITEMS
     )

@@ -410,6 +410,124 @@ def _decode_small_payload(data: bytes) -> dcbor.CborValue | None:
     return value if size == len(data) else None
 
 
+_FIELDS_OF_EPOCH_1: Final = (_VERSION, _FLEET, _EPOCH, _ISSUED, _NOT_BEFORE, _NOT_AFTER, _KEYS)
+_FIELDS_OF_LATER_EPOCHS: Final = (
+    _VERSION, _FLEET, _EPOCH, _PREVIOUS, _ISSUED, _NOT_BEFORE, _NOT_AFTER, _KEYS,
+)  # fmt: skip
+_KEY_ENTRY_FIELDS: Final = (_KEY_ID, _KEY_ALG, _KEY_PUBLIC, _KEY_USAGE)
+
+
+def _parse_valid_payload(data: bytes) -> BundlePayload | None:
+    """The hot path of :func:`parse_payload`: the payload when ``data`` is a valid one, in one
+    walk over cbor2's value; None for anything else, which the full checks then judge.
+
+    Every check of SPEC §3.1-3.3 that :func:`parse_payload` makes is made here on the same
+    value, but none is reported: the first one that fails, or any shape this walk does not
+    know, returns None and the full path finds the reason (and its message). The fields and
+    the key entries must be exactly the maps of SPEC §3.2 in key order, every text of the
+    profile ASCII (the fleet id and key id patterns admit nothing else; algorithm and usage
+    equal known names), so the size of the deterministic encoding is summed as the walk
+    goes and must equal ``len(data)``, which proves every head shortest and nothing
+    trailing (as ``dcbor._measure`` does). tests/keybundle/test_payload.py compares both
+    paths on generated and mutated payloads.
+    """
+    if len(data) > MAX_PAYLOAD_BYTES:
+        return None
+    value = dcbor.decode_unproven(data, max_depth=MAX_PAYLOAD_DEPTH, decoders=_NO_TAGS)
+    if type(value) is not dict:
+        return None
+    fields = tuple(value)
+    if fields == _FIELDS_OF_LATER_EPOCHS:
+        version, fleet_id, epoch, previous, issued, start, end, raw_keys = value.values()
+        if type(previous) is not bytes or len(previous) != DIGEST_SIZE or type(epoch) is not int:
+            return None
+        if epoch < 2:
+            return None
+        size = 1 + 8 + 2 + DIGEST_SIZE  # the map's head, its keys, the digest's item
+    elif fields == _FIELDS_OF_EPOCH_1:
+        version, fleet_id, epoch, issued, start, end, raw_keys = value.values()
+        previous = None
+        if type(epoch) is not int or epoch != 1:
+            return None
+        size = 1 + 7
+    else:
+        return None
+    if (
+        type(version) is not int
+        or version != PAYLOAD_VERSION
+        or type(fleet_id) is not str
+        or not 1 <= len(fleet_id) <= MAX_FLEET_ID_BYTES
+        or _FLEET_ID_RE.fullmatch(fleet_id) is None
+        or epoch > MAX_EPOCH
+        or type(issued) is not int
+        or type(start) is not int
+        or type(end) is not int
+        or not 0 <= start <= end <= MAX_TIME
+        or not 0 <= issued <= end
+        or type(raw_keys) is not list
+        or not 1 <= len(raw_keys) <= MAX_KEYS
+    ):
+        return None
+    size += (
+        _int_size(version)
+        + _string_size(len(fleet_id))
+        + _int_size(epoch)
+        + _int_size(issued)
+        + _int_size(start)
+        + _int_size(end)
+        + _int_size(len(raw_keys))
+    )
+    keys = []
+    new_key = object.__new__
+    previous_id = ""
+    seen_public: set[bytes] = set()
+    for entry in raw_keys:
+        if type(entry) is not dict or tuple(entry) != _KEY_ENTRY_FIELDS:
+            return None
+        key_id, algorithm, public_key, usage = entry.values()
+        if (
+            type(key_id) is not str
+            or not 1 <= len(key_id) <= MAX_KEY_ID_BYTES
+            or _KEY_ID_RE.fullmatch(key_id) is None
+            or key_id <= previous_id
+            or type(algorithm) is not str
+            or type(usage) is not str
+            or _USAGE_OF.get(algorithm) != usage
+            or type(public_key) is not bytes
+            or public_key in seen_public
+        ):
+            return None
+        try:
+            validate_fleet_key(algorithm, public_key)
+        except VerificationError:
+            return None
+        previous_id = key_id
+        seen_public.add(public_key)
+        size += (
+            5  # the entry's head and its four keys
+            + _string_size(len(key_id))
+            + _string_size(len(algorithm))
+            + _string_size(len(public_key))
+            + _string_size(len(usage))
+        )
+        key = new_key(FleetKey)  # checked: build without FleetKey's checks (_unchecked)
+        key.__dict__.update(key_id=key_id, algorithm=algorithm, public_key=public_key, usage=usage)
+        keys.append(key)
+    if size != len(data):
+        return None
+    return _unchecked(
+        BundlePayload,
+        version=version,
+        fleet_id=fleet_id,
+        epoch=epoch,
+        previous_digest=previous,
+        issued_at=issued,
+        not_before=start,
+        not_after=end,
+        keys=tuple(keys),
+    )
+
+
 def parse_payload(data: bytes) -> BundlePayload:
     """Parse and check a payload (SPEC §3.2) from untrusted bytes.
 
@@ -419,6 +537,10 @@ def parse_payload(data: bytes) -> BundlePayload:
     its algorithm (SPEC §3.3). Parsing checks shape, not signatures: the caller verifies the
     COSE signatures over ``data`` (SPEC §4) before trusting what this returns.
     """
+    if type(data) is bytes:
+        valid = _parse_valid_payload(data)
+        if valid is not None:
+            return valid
     value: dcbor.CborValue | None = _decode_small_payload(data) if type(data) is bytes else None
     if value is None:
         value = dcbor.decode(data, max_size=MAX_PAYLOAD_BYTES, max_depth=MAX_PAYLOAD_DEPTH)

@@ -702,6 +702,10 @@ def _payload(vs: VectorSet) -> None:
         "payload-epoch-above-max": base(epoch=2**53 - 1, previous=digest),
         "payload-epoch-0": base(epoch=1),
         "payload-no-digest-at-epoch-2": base(epoch=2, previous=digest),
+        "payload-epoch-text-at-epoch-2": base(epoch=2, previous=digest),
+        "payload-boolean-as-not-after": base(issued=0, nb=0, na=1),
+        "payload-only-key-id-65-characters": base(keys=[key(0, id="hsm-01." + "e" * 57)]),
+        "payload-only-key-id-with-space": base(keys=[key(0, id="hsm-01")]),
         "payload-null-digest": base(epoch=2, previous=digest),
         "payload-digest-of-31-bytes": base(epoch=2, previous=digest),
         "payload-fleet-uppercase": base(fleet="prod-eu.vault"),
@@ -722,6 +726,36 @@ def _payload(vs: VectorSet) -> None:
         ),
         ("payload-digest-at-epoch-1", "A previous digest at epoch 1.", base(previous=digest)),
         ("payload-no-digest-at-epoch-2", "No previous digest at epoch 2.", base(epoch=2)),
+        ("payload-boolean-as-epoch", "true where the epoch integer 1 belongs.", base(epoch=True)),
+        ("payload-fleet-as-bytes", "The fleet id as a byte string.", base(fleet=b"prod-eu.vault")),
+        ("payload-boolean-as-issued-at", "true where issued_at belongs.", base(issued=True)),
+        ("payload-boolean-as-not-before", "true where not_before belongs.", base(nb=True)),
+        (
+            "payload-boolean-as-not-after",
+            "true where not_after belongs (issued_at and not_before 0).",
+            base(issued=0, nb=0, na=True),
+        ),
+        ("payload-keys-as-integer", "An integer where the key array belongs.", base(keys=5)),
+        (
+            "payload-key-id-as-bytes",
+            "The first key id as a byte string.",
+            base(keys=[key(0, id=b"hsm-01.ed25519"), *keys[1:]]),
+        ),
+        (
+            "payload-only-key-id-65-characters",
+            "The one key's id of 65 characters, over MAX_KEY_ID_BYTES.",
+            base(keys=[key(0, id="hsm-01." + "e" * 58)]),
+        ),
+        (
+            "payload-only-key-id-with-space",
+            "The one key's id with a space.",
+            base(keys=[key(0, id="hsm 01")]),
+        ),
+        (
+            "payload-epoch-text-at-epoch-2",
+            'The epoch as the text "2", with a previous digest.',
+            base(epoch="2", previous=digest),
+        ),
         (
             "payload-null-digest",
             "An explicit null previous digest at epoch 2.",
@@ -823,6 +857,14 @@ def _payload(vs: VectorSet) -> None:
         ("§3.1", "§3.2"),
         repaired=good,
     )
+    later = enc(base(epoch=2, previous=digest))
+    add(
+        "payload-non-minimal-epoch-2",
+        "Epoch 2 (with its previous digest) written with a one-byte argument.",
+        later.replace(b"\x03\x02\x04\x58\x20", b"\x03\x18\x02\x04\x58\x20", 1),
+        reject("MALFORMED_CBOR"),
+        ("§3.1", "§3.2"),
+    )
     add(
         "payload-trailing-byte",
         "A valid payload followed by one byte.",
@@ -895,6 +937,23 @@ def _payload(vs: VectorSet) -> None:
         "fleet-key-ed25519-mixed-order",
         "A valid key plus a point of order 8.",
         ed_add(keys[0][3], ED25519_ORDER_8_POINT),
+    )
+    # A valid payload never reaches the full checks (parse_payload's one-walk path accepts
+    # it first), so their bounds are pinned by an invalid key behind a field at its bound:
+    # the key id of MAX_KEY_ID_BYTES must pass, for the key to be judged (issue 18).
+    add(
+        "fleet-key-ed25519-identity-longest-key-id",
+        "The Ed25519 identity point, its key id of MAX_KEY_ID_BYTES (64) characters.",
+        enc(base(keys=[key(0, id=long_id, pub=b"\x01" + bytes(31)), *keys[1:]])),
+        reject("INVALID_FLEET_KEY"),
+        ("§3.3",),
+    )
+    add(
+        "fleet-key-ed25519-identity-shortest-key-id",
+        "The Ed25519 identity point, its key id of one character.",
+        enc(base(keys=[key(0, id="a", pub=b"\x01" + bytes(31)), *keys[1:]])),
+        reject("INVALID_FLEET_KEY"),
+        ("§3.3",),
     )
 
     def p256(name: str, description: str, public: bytes) -> None:

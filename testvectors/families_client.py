@@ -292,6 +292,24 @@ def _steps_1_to_4(c: _Client) -> None:
         repaired=fresh,
     )
     c.one(
+        "package-format-version-true",
+        "Package format version true (a boolean, not the integer 1).",
+        w,
+        cbor_encode({**value, 1: True}),
+        reject("MALFORMED_PACKAGE", 2),
+        spec=["§7.1"],
+        repaired=fresh,
+    )
+    c.one(
+        "package-signed-bundle-as-text",
+        "The signed bundle as a text string (its bytes in hex).",
+        w,
+        cbor_encode({**value, 2: value[2].hex()}),
+        reject("MALFORMED_PACKAGE", 2),
+        spec=["§7.1"],
+        repaired=fresh,
+    )
+    c.one(
         "package-empty-signed-bundle",
         "An empty signed bundle.",
         w,

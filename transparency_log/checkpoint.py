@@ -26,6 +26,7 @@ from transparency_log.merkle import HASH_SIZE, MAX_TREE_SIZE
 __all__ = [
     "MAX_CHECKPOINT_BYTES",
     "Checkpoint",
+    "CheckpointVerifier",
     "VerifiedCheckpoint",
     "parse_checkpoint",
     "verify_checkpoint",
@@ -207,63 +208,93 @@ def verify_checkpoint(
     Returns the checkpoint with the verified cosignatures by witness key name, or raises
     :class:`VerificationError`: MALFORMED_NOTE, BAD_NOTE_SIGNATURE (a line by one of these
     keys that does not verify), UNTRUSTED_NOTE (no verified signature by the log's key),
-    MALFORMED_CHECKPOINT, WRONG_ORIGIN.
+    MALFORMED_CHECKPOINT, WRONG_ORIGIN. A caller that verifies many notes under the same
+    keys builds one :class:`CheckpointVerifier` instead.
     """
-    if getattr(log_verifier, "sig_type", None) != note.SIG_TYPE_ED25519:
-        raise ValueError(
-            f"the log key {log_verifier.name!r} must be an Ed25519 note key (type 0x01)"
-        )
-    witness_list = list(witnesses)
-    names: set[str] = set()
-    for witness in witness_list:
-        if getattr(witness, "sig_type", None) != cosignature.SIG_TYPE_COSIGNATURE_V1:
+    return CheckpointVerifier(log_verifier, origin=origin, witnesses=witnesses).verify(signed_note)
+
+
+class CheckpointVerifier:
+    """:func:`verify_checkpoint` with its keys checked once, for a caller that verifies note
+    after note under the same trust root (the client decision, SPEC §7.3 step 3).
+
+    The constructor takes :func:`verify_checkpoint`'s keyword arguments and raises its
+    ``ValueError`` for the same caller mistakes; :meth:`verify` is its SPEC §2.6 steps 1-5.
+    """
+
+    __slots__ = ("_log_hash", "_log_id", "_log_name", "_origin", "_verifiers")
+
+    def __init__(
+        self,
+        log_verifier: note.Verifier,
+        *,
+        origin: str | None = None,
+        witnesses: Iterable[note.Verifier] = (),
+    ) -> None:
+        if getattr(log_verifier, "sig_type", None) != note.SIG_TYPE_ED25519:
             raise ValueError(
-                f"witness key {witness.name!r} must be a cosignature/v1 key (type 0x04)"
+                f"the log key {log_verifier.name!r} must be an Ed25519 note key (type 0x01)"
             )
-        if witness.name in names:
-            raise ValueError(
-                f"two witness keys are named {witness.name!r}; cosignatures are counted by "
-                "key name, so witness key names must be unique"
+        witness_list = list(witnesses)
+        names: set[str] = set()
+        for witness in witness_list:
+            if getattr(witness, "sig_type", None) != cosignature.SIG_TYPE_COSIGNATURE_V1:
+                raise ValueError(
+                    f"witness key {witness.name!r} must be a cosignature/v1 key (type 0x04)"
+                )
+            if witness.name in names:
+                raise ValueError(
+                    f"two witness keys are named {witness.name!r}; cosignatures are counted by "
+                    "key name, so witness key names must be unique"
+                )
+            names.add(witness.name)
+        if origin is not None:
+            _require_line(origin, "expected origin")
+        self._log_name = log_verifier.name
+        self._log_hash = log_verifier.key_hash
+        self._log_id = (log_verifier.name, log_verifier.key_hash)
+        self._origin = log_verifier.name if origin is None else origin
+        self._verifiers = note.Verifiers([log_verifier, *witness_list])
+
+    def verify(self, signed_note: bytes) -> VerifiedCheckpoint:
+        """Verify ``signed_note`` (SPEC §2.6 steps 1-5); see :func:`verify_checkpoint`."""
+        log_id = self._log_id
+
+        # Step 1: the note opens with the log's and the witnesses' keys.
+        opened = note.open_note(signed_note, self._verifiers)
+
+        # Step 2: the log's own signature is among the verified ones.
+        log_signature = next((s for s in opened.sigs if (s.name, s.key_hash) == log_id), None)
+        if log_signature is None:
+            raise VerificationError(
+                LogReason.UNTRUSTED_NOTE,
+                f"the checkpoint carries no signature by the log key "
+                f"{self._log_name}+{self._log_hash:08x}, only by witnesses; "
+                "cosignatures alone never make a checkpoint",
             )
-        names.add(witness.name)
-    if origin is not None:
-        _require_line(origin, "expected origin")
-    log_id = (log_verifier.name, log_verifier.key_hash)
 
-    # Step 1: the note opens with the log's and the witnesses' keys.
-    opened = note.open_note(signed_note, note.Verifiers([log_verifier, *witness_list]))
+        # Step 3: the text is a checkpoint body.
+        checkpoint = parse_checkpoint(opened.text)
 
-    # Step 2: the log's own signature is among the verified ones.
-    log_signature = next((s for s in opened.sigs if (s.name, s.key_hash) == log_id), None)
-    if log_signature is None:
-        raise VerificationError(
-            LogReason.UNTRUSTED_NOTE,
-            f"the checkpoint carries no signature by the log key "
-            f"{log_verifier.name}+{log_verifier.key_hash:08x}, only by witnesses; "
-            "cosignatures alone never make a checkpoint",
+        # Step 4: the origin is the expected one.
+        expected = self._origin
+        if checkpoint.origin != expected:
+            raise VerificationError(
+                LogReason.WRONG_ORIGIN,
+                f"the checkpoint's origin is {_quote(checkpoint.origin)}, expected "
+                f"{expected!r}; it is a checkpoint of another log (or the log's origin is "
+                "configured wrongly)",
+            )
+
+        # Step 5: the verified witness cosignatures, by key name.
+        cosigned = {
+            sig.name: cosignature.timestamp_of(sig)
+            for sig in opened.sigs
+            if (sig.name, sig.key_hash) != log_id
+        }
+        return VerifiedCheckpoint(
+            checkpoint, bytes(signed_note), log_signature, MappingProxyType(cosigned)
         )
-
-    # Step 3: the text is a checkpoint body.
-    checkpoint = parse_checkpoint(opened.text)
-
-    # Step 4: the origin is the expected one.
-    expected = log_verifier.name if origin is None else origin
-    if checkpoint.origin != expected:
-        raise VerificationError(
-            LogReason.WRONG_ORIGIN,
-            f"the checkpoint's origin is {_quote(checkpoint.origin)}, expected {expected!r}; "
-            "it is a checkpoint of another log (or the log's origin is configured wrongly)",
-        )
-
-    # Step 5: the verified witness cosignatures, by key name.
-    cosigned = {
-        sig.name: cosignature.timestamp_of(sig)
-        for sig in opened.sigs
-        if (sig.name, sig.key_hash) != log_id
-    }
-    return VerifiedCheckpoint(
-        checkpoint, bytes(signed_note), log_signature, MappingProxyType(cosigned)
-    )
 
 
 def _parse_decimal(text: str, maximum: int) -> int | None:

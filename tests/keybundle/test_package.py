@@ -199,3 +199,41 @@ def test_build_refuses_what_parse_would_reject() -> None:
         build_package(b"b", PROOF, rotations=[RotationEntry(b"r", -1, ())])
     with pytest.raises(TypeError):
         build_package(b"b", PROOF.format())  # type: ignore[arg-type]
+
+
+def _outcome(data: bytes) -> object:
+    try:
+        return parse_unverified_package(data)
+    except VerificationError as e:
+        return (e.reason, e.message)
+
+
+def test_plain_package_decoding_agrees_with_the_full_parse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every single-bit flip, truncation and extension of a real package (fields 1-3, a
+    signed checkpoint with its em dashes) and of the minimal one parses to the same package,
+    or fails with the same reason and message, with and without the plain-package path."""
+    from keybundle import package as package_module
+    from tests.keybundle.world import World
+    from transparency_log.merkle import leaf_hash
+    from transparency_log.proof import root_from_inclusion_proof
+
+    world = World()
+    signed = world.signed_bundle()
+    root = root_from_inclusion_proof(1, 2, leaf_hash(signed), [H])
+    real = world.package(signed, 1, world.checkpoint(size=2, root_hash=root), hashes=[H])
+    accepted = 0
+    for data in (real, build_package(b"signed bundle", PROOF)):
+        assert package_module._decode_plain_package(data) is not None
+        variants = [data[:n] for n in range(len(data))] + [data + b"\x00", data + data]
+        for i in range(len(data)):
+            variants += [data[:i] + bytes([data[i] ^ (1 << b)]) + data[i + 1 :] for b in range(8)]
+        for variant in variants:
+            fast = _outcome(variant)
+            with monkeypatch.context() as m:
+                m.setattr(package_module, "_decode_plain_package", lambda _data: None)
+                exact = _outcome(variant)
+            assert fast == exact, variant.hex()
+            accepted += isinstance(fast, Package)
+    assert accepted > 2

@@ -476,7 +476,8 @@ def test_fleet_json_mistakes_are_value_errors_naming_the_field(document: Any, me
 
 
 def _parse_both_ways(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
-    """parse_payload with its small-payload decoding, and with dcbor.decode only."""
+    """parse_payload with its fast paths (the one-walk parse of a valid payload, the
+    small-payload decoding), and with dcbor.decode and the full checks only."""
     from keybundle import payload as payload_module
 
     def outcome() -> object:
@@ -488,8 +489,49 @@ def _parse_both_ways(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[obje
     fast = outcome()
     with monkeypatch.context() as m:
         m.setattr(payload_module, "_decode_small_payload", lambda _data: None)
+        m.setattr(payload_module, "_parse_valid_payload", lambda _data: None)
         exact = outcome()
     return fast, exact
+
+
+@given(payloads())
+def test_valid_payloads_take_the_one_walk_path(payload: BundlePayload) -> None:
+    """Every valid payload of up to 8 keys of any algorithm, epoch and times is parsed by
+    the one-walk path, to the value the full checks build."""
+    from keybundle import payload as payload_module
+
+    data = payload.encode()
+    assert payload_module._parse_valid_payload(data) == payload
+    assert parse_payload(data) == payload
+
+
+@given(payloads(), st.data())
+def test_one_walk_path_agrees_with_the_full_checks_on_mutations(
+    payload: BundlePayload, data: st.DataObject
+) -> None:
+    """A generated payload with one byte replaced, inserted or removed: the one-walk path
+    accepts it only as the value the full checks accept (and otherwise gives way)."""
+    from keybundle import payload as payload_module
+
+    encoded = payload.encode()
+    i = data.draw(st.integers(0, len(encoded) - 1))
+    byte = bytes([data.draw(st.integers(0, 255))])
+    variant = data.draw(
+        st.sampled_from(
+            [
+                encoded[:i] + byte + encoded[i + 1 :],
+                encoded[:i] + byte + encoded[i:],
+                encoded[:i] + encoded[i + 1 :],
+            ]
+        )
+    )
+    fast = payload_module._parse_valid_payload(variant)
+    if fast is None:
+        return
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(payload_module, "_decode_small_payload", lambda _data: None)
+        m.setattr(payload_module, "_parse_valid_payload", lambda _data: None)
+        assert parse_payload(variant) == fast
 
 
 def test_small_payload_decoding_agrees_with_dcbor(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,7 @@ from transparency_log import note
 from transparency_log.checkpoint import (
     MAX_CHECKPOINT_BYTES,
     Checkpoint,
+    CheckpointVerifier,
     parse_checkpoint,
     verify_checkpoint,
 )
@@ -422,6 +423,34 @@ def test_bad_expected_origin_is_a_caller_mistake() -> None:
     data = note.sign(BODY, LOG).encode()
     with pytest.raises(ValueError, match="origin"):
         verify_checkpoint(data, LOG.verifier(), origin="")
+
+
+def test_a_checkpoint_verifier_checks_its_keys_once_and_verifies_like_the_function() -> None:
+    """CheckpointVerifier (the client's per-trust-root verifier) refuses the caller mistakes
+    verify_checkpoint refuses when it is built, and gives verify_checkpoint's value or
+    reason for each note after that."""
+    with pytest.raises(ValueError, match="type 0x01"):
+        CheckpointVerifier(W1.verifier())
+    with pytest.raises(ValueError, match="type 0x04"):
+        CheckpointVerifier(LOG.verifier(), witnesses=[OTHER_LOG.verifier()])
+    twin = CosignatureV1Signer(W1.name, hashlib.sha256(b"twin").digest())
+    with pytest.raises(ValueError, match="unique"):
+        CheckpointVerifier(LOG.verifier(), witnesses=[W1.verifier(), twin.verifier()])
+    with pytest.raises(ValueError, match="origin"):
+        CheckpointVerifier(LOG.verifier(), origin="")
+    verifier = CheckpointVerifier(LOG.verifier(), origin=ORIGIN, witnesses=[W1.verifier()])
+    good = _cosign(note.sign(BODY, LOG), W1)
+    for _ in range(2):
+        assert verifier.verify(good) == verify_checkpoint(
+            good, LOG.verifier(), origin=ORIGIN, witnesses=[W1.verifier()]
+        )
+    bad = [
+        _cosign(note.sign(BODY, OTHER_LOG), W1),
+        note.sign(Checkpoint("evil.example", 1, ROOT).body(), LOG).encode(),
+        good[:-1],
+    ]
+    reasons = [_reason(verifier.verify, data) for data in bad]
+    assert reasons == [LogReason.UNTRUSTED_NOTE, LogReason.WRONG_ORIGIN, LogReason.MALFORMED_NOTE]
 
 
 def test_every_single_byte_change_of_the_body_fails_verification() -> None:
