@@ -9,7 +9,7 @@ vector gives the trust root and an evidence file; the verifier answers what the 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from keybundle.evidence import (
@@ -20,7 +20,7 @@ from keybundle.evidence import (
     split_view_evidence,
     tile_evidence,
 )
-from keybundle.payload import parse_payload
+from keybundle.payload import parse_payload, signed_bundle_digest
 from transparency_log import note
 from transparency_log.checkpoint import verify_checkpoint
 from transparency_log.entry_bundle import encode_entry_bundle
@@ -857,9 +857,11 @@ def add_evidence_family(vs: VectorSet) -> None:
 def _evidence_rules(vs: VectorSet) -> None:
     """The rules of SPEC §8.4 that the vectors above leave open, each broken alone.
 
-    Every negative vector's repaired twin is the valid evidence it was edited from, except
-    where no valid evidence can sit on the other side of the rule (the 64-hash cap of a
-    consistency proof: a 64-hash proof is well formed but shows nothing).
+    Every negative vector's repaired twin is the valid evidence it was edited from or, for a
+    claim the log's data makes false, the same claim over a log with the one entry changed
+    that makes it true (or about the entry that shows it), except where no valid evidence
+    can sit on the other side of the rule (the 64-hash cap of a consistency proof: a 64-hash
+    proof is well formed but shows nothing).
     """
     fam = "evidence"
     w = World()
@@ -1010,6 +1012,7 @@ def _evidence_rules(vs: VectorSet) -> None:
         ),
         unfounded,
         ["§8.4.2"],
+        inconsistent,  # the new checkpoint of the fork at size 3, with its proof from 2
     )
     three = World()
     for n in range(3):
@@ -1028,6 +1031,15 @@ def _evidence_rules(vs: VectorSet) -> None:
         ),
         unfounded,
         ["§8.4.2"],
+        # m = 1: the old checkpoint of size 1 with a root that is not the first leaf's.
+        inconsistency_evidence(
+            three.checkpoint(1, root_hash=b"\x01" * 32),
+            three.checkpoint(),
+            compact_range(1, three.store).hashes,
+            consistency_proof(1, 3, three.store),
+            origin=LOG_ORIGIN,
+            **_SEEN,
+        ),
     )
     other = World()
     other.append(b"another first entry")
@@ -1065,10 +1077,19 @@ def _evidence_rules(vs: VectorSet) -> None:
     )
 
     # entries (SPEC §8.2, §8.4.2): the log of add_evidence_family, and a second one.
-    bad = World()
-    bad.publish(DEFAULT_FLEET, 1)
-    bad.append(bad.signed_bundle(DEFAULT_FLEET, 3, previous=b"\x33" * 32))
-    bad.append(bad.signed_bundle(DEFAULT_FLEET, 1, not_after=bad.now + 400 * 86400))
+    def bad_log(*, forge_first: bool = False) -> World:
+        """Epoch 1, epoch 3 (a gap), another epoch 1; ``forge_first``: entry 0's independent
+        signature broken (the twin of a claim about a valid bundle)."""
+        log = World()
+        first = bytearray(log.signed_bundle(DEFAULT_FLEET, 1))
+        if forge_first:
+            first[-1] ^= 1
+        log.append(bytes(first))
+        log.append(log.signed_bundle(DEFAULT_FLEET, 3, previous=b"\x33" * 32))
+        log.append(log.signed_bundle(DEFAULT_FLEET, 1, not_after=log.now + 400 * 86400))
+        return log
+
+    bad = bad_log()
     cp = bad.checkpoint()
 
     def claim(  # noqa: PLR0917 (the members of an entries claim, in SPEC §8.4.2 order)
@@ -1175,6 +1196,7 @@ def _evidence_rules(vs: VectorSet) -> None:
         claim(bad, cp, "ROLLBACK", 2, 0, [(0, 1), (2, 3)]),
         unfounded,
         ["§8.4.2"],
+        rollback,  # related 1, the entry of epoch 3 before entry 2
     )
     every = sorted(k.fingerprint for k in parse_payload(bad.bundle(DEFAULT_FLEET, 1)).keys)
     add(
@@ -1195,74 +1217,113 @@ def _evidence_rules(vs: VectorSet) -> None:
     ):  # fmt: skip
         add(name, description, {**unexpected, "fingerprints": fingerprints}, code,
             ["§8.4.2"], unexpected)  # fmt: skip
+    forged = bad_log(forge_first=True)
     add(
         "entries-claim-about-a-valid-bundle",
         "A BAD_INDEPENDENT_SIGNATURE claim about entry 0, a valid bundle.",
         claim(bad, cp, "BAD_INDEPENDENT_SIGNATURE", 0, None, [(0, 1)]),
         unfounded,
         ["§8.4.2"],
+        # Entry 0 with its independent signature broken.
+        claim(forged, forged.checkpoint(), "BAD_INDEPENDENT_SIGNATURE", 0, None, [(0, 1)]),
     )
 
-    # A second log: a broken chain, a repeated entry, rotations.
-    log = World()
-    a1, _ = log.publish(DEFAULT_FLEET, 1)
-    log.append(log.signed_bundle(DEFAULT_FLEET, 2, previous=b"\x77" * 32))  # 1: broken chain
-    log.publish(DEFAULT_FLEET, 2)  # 2: epoch 2 after epoch 1
-    log.append(a1)  # 3: entry 0 again
-    op2 = role_signer("operator v2")
-    log.append(  # 4: a valid rotation to a new operator key
-        log.sign_root(
-            log.make_root(2, operator=[(OPERATOR_ORG, op2)]), [log.independent, log.operator, op2]
+    # A second log: a broken chain, a repeated entry, rotations. Its arguments change one
+    # entry each, to build the repaired twins of the claims the default log makes false.
+    def second_log(
+        *,
+        second_epoch: int = 2,
+        third_epoch: int = 2,
+        repeat: bool = True,
+        rotation_version: int = 2,
+        staging_payload: Callable[[World], bytes] = lambda log: log.bundle("staging.vault", 1),
+    ) -> tuple[World, bytes]:
+        log = World()
+        a1, _ = log.publish(DEFAULT_FLEET, 1)
+        # 1: epoch 2 (by default) naming another previous bundle: a broken chain
+        log.append(log.signed_bundle(DEFAULT_FLEET, second_epoch, previous=b"\x77" * 32))
+        log.publish(DEFAULT_FLEET, third_epoch)  # 2: epoch 2 (by default) after epoch 1
+        # 3: entry 0 again, or another bundle of epoch 1
+        log.append(
+            a1 if repeat else log.signed_bundle(DEFAULT_FLEET, 1, not_after=log.now + 400 * 86400)
         )
-    )
-    staging = log.sign(log.bundle("staging.vault", 1))
-    log.append(log.countersign(staging))  # 5: countersigned by the retired operator key
-    log.append(log.countersign(staging, op2))  # 6: countersigned by the new one
-    log.append(  # 7: version 3 signed by the new keys only
-        log.sign_root(
-            log.make_root(3, operator=[(OPERATOR_ORG, role_signer("operator v3"))]),
-            [role_signer("operator v3")],
+        op2 = role_signer("operator v2")
+        log.append(  # 4: a valid rotation to a new operator key
+            log.sign_root(
+                log.make_root(rotation_version, operator=[(OPERATOR_ORG, op2)]),
+                [log.independent, log.operator, op2],
+            )
         )
-    )
-    lcp = log.checkpoint()
+        staging = log.sign(staging_payload(log))
+        log.append(log.countersign(staging))  # 5: countersigned by the retired operator key
+        log.append(log.countersign(staging, op2))  # 6: countersigned by the new one
+        log.append(  # 7: version 3 signed by the new keys only
+            log.sign_root(
+                log.make_root(3, operator=[(OPERATOR_ORG, role_signer("operator v3"))]),
+                [role_signer("operator v3")],
+            )
+        )
+        return log, log.checkpoint()
+
+    log, lcp = second_log()
     whole = [(0, log.size)]
+
+    def twin(reason: str, index: int, related: int | None, **change: Any) -> dict[str, Any]:
+        """The claim over the whole of ``second_log(**change)``: the default log with the one
+        entry changed that makes the claim true (or, without ``change``, the default log)."""
+        other, other_cp = second_log(**change)
+        return claim(other, other_cp, reason, index, related, whole)
+
+    def default_fleet_bundle(epoch: int, **kwargs: object) -> Callable[[World], bytes]:
+        return lambda log: log.bundle(DEFAULT_FLEET, epoch, **kwargs)  # type: ignore[arg-type]
+
+    later = default_fleet_bundle(1, not_after=T0 + 400 * 86400)
     cases = [
         ("entries-broken-chain", "Epoch 2 at entry 1 names another previous bundle than entry 0.",
-         ("BROKEN_CHAIN", 1, 0, whole), ACCEPT),
+         ("BROKEN_CHAIN", 1, 0, whole), ACCEPT, None),
         ("entries-broken-chain-claim-on-a-linked-epoch",
          "A BROKEN_CHAIN claim about entry 2, which names entry 0.",
-         ("BROKEN_CHAIN", 2, 0, whole), unfounded),
+         ("BROKEN_CHAIN", 2, 0, whole), unfounded,
+         twin("BROKEN_CHAIN", 1, 0)),  # about entry 1, whose epoch is not linked
         ("entries-epoch-conflict-with-the-same-bundle",
          "An EPOCH_CONFLICT claim about entry 3, the same bundle as entry 0.",
-         ("EPOCH_CONFLICT", 3, 0, whole), unfounded),
+         ("EPOCH_CONFLICT", 3, 0, whole), unfounded,
+         twin("EPOCH_CONFLICT", 3, 0, repeat=False)),  # entry 3 another bundle of epoch 1
         ("entries-epoch-conflict-of-two-fleets",
          "An EPOCH_CONFLICT claim between epoch 1 of two fleets (entries 0 and 6).",
-         ("EPOCH_CONFLICT", 6, 0, whole), unfounded),
+         ("EPOCH_CONFLICT", 6, 0, whole), unfounded,
+         twin("EPOCH_CONFLICT", 6, 0, staging_payload=later)),  # entry 6 of entry 0's fleet
         ("entries-unknown-key-after-rotation",
          "Entry 5 is countersigned by the operator key that the rotation at entry 4 retired.",
-         ("UNKNOWN_KEY", 5, None, whole), ACCEPT),
+         ("UNKNOWN_KEY", 5, None, whole), ACCEPT, None),
         ("entries-claim-about-a-bundle-valid-after-rotation",
          "An UNKNOWN_KEY claim about entry 6, countersigned by the rotated-in key.",
-         ("UNKNOWN_KEY", 6, None, whole), unfounded),
+         ("UNKNOWN_KEY", 6, None, whole), unfounded,
+         twin("UNKNOWN_KEY", 5, None)),  # about entry 5: the same bundle, the retired key
         ("entries-rotation-below-the-threshold",
          "Entry 7 rotates to version 3 signed by the new operator key only.",
-         ("TRUST_ROOT_THRESHOLD_NOT_MET", 7, None, whole), ACCEPT),
+         ("TRUST_ROOT_THRESHOLD_NOT_MET", 7, None, whole), ACCEPT, None),
         ("entries-claim-about-a-valid-rotation",
          "A TRUST_ROOT_VERSION claim about entry 4, a valid rotation from version 1.",
-         ("TRUST_ROOT_VERSION", 4, None, whole), unfounded),
+         ("TRUST_ROOT_VERSION", 4, None, whole), unfounded,
+         twin("TRUST_ROOT_VERSION", 4, None, rotation_version=3)),  # from version 1 to 3
         ("entries-epoch-gap-claim-on-a-broken-chain",
          "An EPOCH_GAP claim about entry 1, whose replay gives BROKEN_CHAIN.",
-         ("EPOCH_GAP", 1, 0, whole), unfounded),
+         ("EPOCH_GAP", 1, 0, whole), unfounded,
+         twin("EPOCH_GAP", 1, 0, second_epoch=3)),  # entry 1 of epoch 3
         ("entries-epoch-gap-claim-without-a-gap",
          "An EPOCH_GAP claim about entry 2: the replay admits it.",
-         ("EPOCH_GAP", 2, 0, whole), unfounded),
+         ("EPOCH_GAP", 2, 0, whole), unfounded,
+         twin("EPOCH_GAP", 2, 0, third_epoch=3)),  # entry 2 of epoch 3
         ("entries-epoch-gap-from-another-fleet",
          "An EPOCH_GAP claim about entry 6 from entry 0, a bundle of another fleet.",
-         ("EPOCH_GAP", 6, 0, whole), unfounded),
+         ("EPOCH_GAP", 6, 0, whole), unfounded,
+         # entry 6 of entry 0's fleet, at epoch 4
+         twin("EPOCH_GAP", 6, 0, staging_payload=default_fleet_bundle(4, previous=b"\x77" * 32))),
     ]  # fmt: skip
-    for name, description, (reason, index, related, spans), want in cases:
+    for name, description, (reason, index, related, spans), want, repaired in cases:
         add(name, description, claim(log, lcp, reason, index, related, spans), want,
-            ["§8.2", "§8.4.2"])  # fmt: skip
+            ["§8.2", "§8.4.2"], repaired)  # fmt: skip
 
     # A fleet's whole chain, epochs 1, 2 and 3: an epoch-gap claim must replay every entry
     # between (SPEC §8.4.2), from `related` or from entry 0.
@@ -1270,6 +1331,14 @@ def _evidence_rules(vs: VectorSet) -> None:
     for epoch in (1, 2, 3):
         chain.publish(DEFAULT_FLEET, epoch)
     ccp = chain.checkpoint()
+    # The twins: the same claims where entry 1 is a bundle of another fleet, not epoch 2.
+    holed = World()
+    holed.publish(DEFAULT_FLEET, 1)
+    holed.publish("other-fleet", 1)
+    holed.append(
+        holed.signed_bundle(DEFAULT_FLEET, 3, previous=signed_bundle_digest(holed.entries[0]))
+    )
+    hcp = holed.checkpoint()
     for name, description, related in (
         ("entries-epoch-gap-claim-on-a-chain",
          "An EPOCH_GAP claim about epoch 3 (entry 2) from epoch 1 (entry 0): entry 1 is epoch 2.",
@@ -1280,7 +1349,7 @@ def _evidence_rules(vs: VectorSet) -> None:
          None),
     ):  # fmt: skip
         add(name, description, claim(chain, ccp, "EPOCH_GAP", 2, related, [(0, 3)]), unfounded,
-            ["§8.2", "§8.4.2"])  # fmt: skip
+            ["§8.2", "§8.4.2"], claim(holed, hcp, "EPOCH_GAP", 2, related, [(0, 3)]))  # fmt: skip
 
     # tile_mismatch (SPEC §8.4.2, §8.4.3).
     small = World()
