@@ -741,7 +741,7 @@ def _payload(vs: VectorSet) -> None:
     field_25519 = 2**255 - 19
     x25519(
         "fleet-key-x25519-order-8-other",
-        "The other X25519 point of order 8 (u = 3938...5823).",
+        "The other X25519 u-coordinate of order 8 listed in SPEC §3.3 (5f9c95bc..1157).",
         (39382357235489614581723060781553021112529911719440698176882885853963445705823).to_bytes(
             32, "little"
         ),
