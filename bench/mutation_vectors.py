@@ -290,6 +290,9 @@ _FIRST_FAMILIES: Final = {
     "transparency_log.merkle": ("merkle", "tlog-proof", "evidence"),
     "transparency_log.tile": ("tiles", "evidence"),
     "keybundle.dcbor": ("cbor", "payload", "cose"),
+    "transparency_log.tlog_client": ("evidence", "tiles"),
+    "keybundle.fleetkeys": ("payload", "client", "admission"),
+    "keybundle.roles": ("admission", "client", "cose"),
 }
 """Families most likely to kill a module's mutants, run first (a killed mutant stops early)."""
 

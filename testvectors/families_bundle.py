@@ -904,6 +904,22 @@ def _payload(vs: VectorSet) -> None:
         "u = p, not reduced below 2^255 - 19.",
         bytes.fromhex("ed" + "ff" * 30 + "7f"),
     )
+    # Every small-order u below p is rejected, not only 0, 1 and one point of order 8: the
+    # other point of order 8 and u = p - 1 (small order, on the curve or its twist) give the
+    # all-zero shared secret too (RFC 7748 §7).
+    field_25519 = 2**255 - 19
+    x25519(
+        "fleet-key-x25519-order-8-other",
+        "The other X25519 u-coordinate of order 8 listed in SPEC §3.3 (5f9c95bc..1157).",
+        (39382357235489614581723060781553021112529911719440698176882885853963445705823).to_bytes(
+            32, "little"
+        ),
+    )
+    x25519(
+        "fleet-key-x25519-p-minus-1",
+        "u = p - 1, a point of small order (reduced, so only its order is wrong).",
+        (field_25519 - 1).to_bytes(32, "little"),
+    )
     x25519(
         "fleet-key-x25519-high-bit", "A valid key with bit 255 set.", _flip(keys[1][3], -1, 0x80)
     )
@@ -919,6 +935,7 @@ def _payload(vs: VectorSet) -> None:
             repaired=enc(base()),
         )
 
+    ed25519("fleet-key-ed25519-31-bytes", "An Ed25519 key of 31 bytes.", keys[0][3][:31])
     ed25519("fleet-key-ed25519-identity", "The Ed25519 identity point.", b"\x01" + bytes(31))
     ed25519(
         "fleet-key-ed25519-order-8",
@@ -967,6 +984,16 @@ def _payload(vs: VectorSet) -> None:
             repaired=enc(base(keys=[{**entry, 3: ecdsa}])),
         )
 
+    add(
+        "fleet-key-p256-empty",
+        "A P-256 key of no bytes: not the 65-byte uncompressed form.",
+        enc(base(keys=[{1: "hsm-01.p256-ecdsa", 2: "p256-ecdsa", 3: b"", 4: "signing"}])),
+        reject("INVALID_FLEET_KEY"),
+        ("§3.3",),
+        repaired=enc(
+            base(keys=[{1: "hsm-01.p256-ecdsa", 2: "p256-ecdsa", 3: ecdsa, 4: "signing"}])
+        ),
+    )
     p256(
         "fleet-key-p256-compressed",
         "A compressed P-256 point.",
@@ -989,6 +1016,19 @@ def _payload(vs: VectorSet) -> None:
         reject("INVALID_FLEET_KEY"),
         ("§3.3",),
         repaired=enc(base(keys=[entry0])),
+    )
+    # (x, p - 1) is a P-256 point for each root x of x^3 - 3x + b = 1: a coordinate of
+    # p - 1, the largest in range, is accepted (only p and above are out of range).
+    top_x = 0x6916FAC45E568B6B9E2E2ECD611B282E5FCC40A3067D601057F879CE5A8A73CC
+    if (top_x**3 - 3 * top_x + curve_b - 1) % field_p:
+        raise VectorMismatchError("(x, p - 1) is not on P-256")
+    top_y = b"\x04" + top_x.to_bytes(32, "big") + (field_p - 1).to_bytes(32, "big")
+    add(
+        "fleet-key-p256-y-p-minus-1",
+        "A P-256 key whose Y is p - 1, the largest coordinate below the field prime: valid.",
+        enc(base(keys=[{**entry0, 3: top_y}])),
+        ACCEPT,
+        ("§3.3",),
     )
     # The payload's depth and item caps are decided before any field (SPEC §3.2).
     add(

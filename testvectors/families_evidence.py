@@ -29,7 +29,7 @@ from transparency_log.proof import compact_range, consistency_proof, tree_root
 from transparency_log.tile import EntryBundle, Tile, entries_path, parse_tile_path, tile_data
 from transparency_log.tlog_client import LogClient
 
-from .vectorset import ACCEPT, VectorSet, Want, b64, reject
+from .vectorset import ACCEPT, VectorMismatchError, VectorSet, Want, b64, reject
 from .world import DEFAULT_FLEET, LOG_ORIGIN, OPERATOR_ORG, T0, SparseTree, World, role_signer
 
 __all__ = ["add_evidence_family"]
@@ -617,6 +617,83 @@ def add_evidence_family(vs: VectorSet) -> None:
         ACCEPT,
         ["§8.4.2", "§2.9"],
     )
+    # A partial tile or bundle that is not served is replaced by the first W hashes or
+    # entries of the full one when that is served (SPEC §8.4.2: §2.9's MAY is a MUST here).
+    # The full one's other hashes and entries belong to a larger tree: only W of them count.
+    small_tile = Tile(0, 0, 3).path()
+    filler_hashes = bytes(range(32)) * 253
+    filler_entries = [b"later entry %d" % n for n in range(3, 256)]
+
+    def full_tile(first_three: bytes, bundle: list[bytes]) -> bytes:
+        resources = {
+            Tile(0, 0).path(): first_three + filler_hashes,
+            entries_path(0): encode_entry_bundle([*bundle, *filler_entries]),
+        }
+        return enc(
+            tile_evidence(
+                small.checkpoint(), {"start": 0, "stop": 3}, resources, origin=LOG_ORIGIN, **_SEEN
+            )
+        )
+
+    honest_hashes = honest[small_tile]
+    wrong_entries = [small.entries[0], b"not entry 1", small.entries[2]]
+    add(
+        "tile-mismatch-partial-tile-and-bundle-replaced-by-full-ones",
+        "The tile-mismatch file with only the full level-0 tile and the full entry bundle 0 "
+        "served: their first 3 hashes and entries stand for the partial ones, and entry 1 "
+        "does not hash to its leaf (SPEC §8.4.2).",
+        full_tile(honest_hashes, wrong_entries),
+        ACCEPT,
+        ["§8.4.2", "§2.9"],
+    )
+    add(
+        "tile-mismatch-honest-full-tile-and-bundle-for-partial-ones",
+        "Only the full level-0 tile and the full entry bundle 0 served, whose first 3 hashes "
+        "and entries are the tree's: they authenticate, so the evidence shows nothing.",
+        full_tile(honest_hashes, list(small.entries)),
+        reject("UNFOUNDED_EVIDENCE"),
+        ["§8.4.2", "§2.9"],
+        repaired=full_tile(honest_hashes, wrong_entries),
+    )
+    short_full = {
+        Tile(0, 0).path(): honest_hashes + filler_hashes[:-32],
+        entries_path(0, 3): honest[entries_path(0, 3)],
+    }
+    add(
+        "tile-mismatch-full-tile-one-hash-short",
+        "Honest entries, and in place of the partial level-0 tile a full tile/0/000 of 255 "
+        "hashes: a full tile of the wrong length is MALFORMED_TILE even though its first 3 "
+        "hashes are right (SPEC §2.9 rule 1).",
+        enc(
+            tile_evidence(
+                small.checkpoint(), {"start": 0, "stop": 3}, short_full, origin=LOG_ORIGIN, **_SEEN
+            )
+        ),
+        ACCEPT,
+        ["§8.4.2", "§2.9"],
+    )
+    # An operation that reads no node (the consistency proof from 0 or from the tree's own
+    # size) reads no resource, so even a wrong tile served beside it shows nothing.
+    wrong_tile = bytearray(honest_hashes)
+    wrong_tile[0] ^= 1
+
+    def proving_small(old_size: int) -> bytes:
+        resources = {small_tile: bytes(wrong_tile)}
+        operation = {"old_size": old_size}
+        return enc(
+            tile_evidence(small.checkpoint(), operation, resources, origin=LOG_ORIGIN, **_SEEN)
+        )
+
+    for old_size, repaired_size, why in ((3, 2, "the tree's own size"), (0, 1, "0")):
+        add(
+            f"tile-mismatch-consistency-from-{old_size}-of-3",
+            f"The consistency proof from {why} to 3 entries is empty: it reads no tile, so the "
+            f"wrong {small_tile} served beside it shows nothing (SPEC §8.4.2).",
+            proving_small(old_size),
+            reject("UNFOUNDED_EVIDENCE"),
+            ["§8.4.2", "§2.3"],
+            repaired=proving_small(repaired_size),
+        )
     # Tiles of a large tree: the x-path spelling of an index (SPEC §2.9) at every level.
     bundle = 500_499  # x500/499: every digit group differs from what 999 or 1001 would give
     sparse = SparseTree(b"filler", bundle * 256, [b"sparse entry %d" % n for n in range(5)])
@@ -688,6 +765,34 @@ def add_evidence_family(vs: VectorSet) -> None:
         ),
         ACCEPT,
         ["§8.4.2", "§2.9"],
+    )
+    # The consistency proof from 256 reads no level-0 node (its old tree is node (8, 0)),
+    # while the inclusion proof of entry 256 would read tile/0/001: served wrong, it shows
+    # nothing here.
+    checkpoint, served = _sparse_reading(w, sparse, 70_000, 256)
+    _, beside = _sparse_reading(w, sparse, 70_000, 256, 257)
+    unneeded = bytearray(beside[full])
+    unneeded[7 * 32] ^= 1
+    needed = Tile(1, 0).path()
+    if full in served or needed not in served:
+        raise VectorMismatchError("the consistency proof from 256 reads other tiles")
+    needed_wrong = bytearray(served[needed])
+    needed_wrong[0] ^= 1
+
+    def proving_256(resources: dict[str, bytes]) -> bytes:
+        return enc(
+            tile_evidence(checkpoint, {"old_size": 256}, resources, origin=LOG_ORIGIN, **_SEEN)
+        )
+
+    add(
+        "tile-mismatch-consistency-beside-an-unneeded-wrong-tile",
+        f"Honest tiles for the consistency proof from 256 to 70000 entries, and {full} with "
+        "its hash 7 changed, which that proof does not read (an inclusion proof of entry 256 "
+        "would): the evidence shows nothing (SPEC §8.4.2).",
+        proving_256({**served, full: bytes(unneeded)}),
+        reject("UNFOUNDED_EVIDENCE"),
+        ["§8.4.2", "§2.3"],
+        repaired=proving_256({**served, full: bytes(unneeded), needed: bytes(needed_wrong)}),
     )
     checkpoint, served = _sparse_reading(w, sparse, 70_000, 300, 301)
     full = Tile(0, 1).path()
