@@ -863,7 +863,8 @@ def _payload(vs: VectorSet) -> None:
         "Epoch 2 (with its previous digest) written with a one-byte argument.",
         later.replace(b"\x03\x02\x04\x58\x20", b"\x03\x18\x02\x04\x58\x20", 1),
         reject("MALFORMED_CBOR"),
-        ("§3.1", "§3.2"),        repaired=later,
+        ("§3.1", "§3.2"),
+        repaired=later,
     )
     add(
         "payload-trailing-byte",
@@ -963,14 +964,16 @@ def _payload(vs: VectorSet) -> None:
         "The Ed25519 identity point, its key id of MAX_KEY_ID_BYTES (64) characters.",
         enc(base(keys=[key(0, id=long_id, pub=b"\x01" + bytes(31)), *keys[1:]])),
         reject("INVALID_FLEET_KEY"),
-        ("§3.3",),        repaired=enc(base(keys=[key(0, id=long_id), *keys[1:]])),
+        ("§3.3",),
+        repaired=enc(base(keys=[key(0, id=long_id), *keys[1:]])),
     )
     add(
         "fleet-key-ed25519-identity-shortest-key-id",
         "The Ed25519 identity point, its key id of one character.",
         enc(base(keys=[key(0, id="a", pub=b"\x01" + bytes(31)), *keys[1:]])),
         reject("INVALID_FLEET_KEY"),
-        ("§3.3",),        repaired=enc(base(keys=[key(0, id="a"), *keys[1:]])),
+        ("§3.3",),
+        repaired=enc(base(keys=[key(0, id="a"), *keys[1:]])),
     )
 
     def p256(name: str, description: str, public: bytes) -> None:
