@@ -10,9 +10,11 @@ our verifier's own step comments).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+
+from nacl.signing import SigningKey
 
 from keybundle import cose, dcbor
 from keybundle.client import verify_package
@@ -1879,6 +1881,7 @@ def add_client_family(vs: VectorSet) -> None:
     _positions(c)
     _pinned_root_of_max_bytes(c)
     _state_head_sizes(c)
+    _cosignature_bounds(c)
 
 
 def _state_head_sizes(c: _Client) -> None:
@@ -2826,4 +2829,88 @@ def _pinned_root_of_max_bytes(c: _Client) -> None:
         ACCEPT,
         spec=["§5.1", "§7.3", "§11"],
         root=pinned,
+    )
+
+
+def _cosigned(w: World, body: str, stamps: Mapping[str, int]) -> bytes:
+    """The log's note of ``body``, cosigned by the witnesses named in ``stamps`` at those times.
+
+    Built by hand (SPEC §2.5.2): the signing side refuses a time past 2^63 - 1 and a text
+    that is not of checkpoint shape (§2.5.3), which are exactly what these vectors need.
+    """
+    signed = note.sign(body, w.log_signer)
+    for witness in w.witnesses:
+        if witness.name in stamps:
+            at = stamps[witness.name]
+            message = b"cosignature/v1\ntime %d\n%s" % (at, body.encode())
+            key = SigningKey(seed(f"witness {witness.name}"))
+            signature = at.to_bytes(8, "big") + key.sign(message).signature
+            signed += note.Signature(witness.name, witness.key_hash, signature).to_line()
+    return signed.encode()
+
+
+def _cosignature_bounds(c: _Client) -> None:
+    """A cosignature's timestamp range and text shape (SPEC §2.5.3, §2.5.4; issue 17).
+
+    Timestamps at 2^63 - 1 and 2^63 can only be pinned by rejections (an accepted answer
+    would carry them, and vector integers stay below 2^53, §12.3): at 2^63 the line does not
+    verify (`BAD_NOTE_SIGNATURE`), at 2^63 - 1 it verifies and is then too far in the future.
+    """
+    wa = World(quorum="any")
+    sa, ia = wa.publish()
+    body = Checkpoint(LOG_ORIGIN, wa.size, wa.root_hash()).body()
+    w1, w2 = (x.name for x in wa.witnesses)
+    c.one(
+        "cosignature-timestamp-2-to-the-63",
+        "One witness cosigns now, the other at 2^63, one past the largest timestamp: that "
+        "line does not verify, which rejects the note even though the other meets a 1-of-2 "
+        "quorum.",
+        wa,
+        wa.package(sa, ia, _cosigned(wa, body, {w1: wa.now, w2: 2**63})),
+        reject("BAD_NOTE_SIGNATURE", 3),
+        spec=["§2.5.4"],
+        repaired=wa.package(sa, ia, _cosigned(wa, body, {w1: wa.now, w2: wa.now})),
+    )
+    w = World(quorum="all")
+    signed, index = w.publish()
+    c.one(
+        "cosignature-timestamp-2-to-the-63-minus-1",
+        "Both cosignatures at 2^63 - 1, the largest timestamp: they verify, and are then dated "
+        "beyond the clock skew.",
+        w,
+        w.package(signed, index, w.checkpoint(cosign_at=2**63 - 1)),
+        reject("FUTURE_COSIGNATURE", 4),
+        spec=["§2.5.4"],
+        repaired=w.package(signed, index, w.checkpoint(cosign_at=w.now + SKEW)),
+    )
+    c.one(
+        "cosignature-timestamp-0",
+        "Both cosignatures at timestamp 0, the smallest: they verify, and are then too old.",
+        w,
+        w.package(signed, index, w.checkpoint(cosign_at=0)),
+        reject("STALE_COSIGNATURE", 4),
+        spec=["§2.5.4"],
+        repaired=w.package(signed, index, w.checkpoint(cosign_at=w.now - MAX_AGE)),
+    )
+    two_lines = f"{LOG_ORIGIN}\n{wa.size}\n"
+    c.one(
+        "cosignature-over-a-text-of-two-lines",
+        "The log signs, and one witness cosigns, a two-line text: a cosignature over a text "
+        "that is not of checkpoint shape does not verify, before the text is parsed (the "
+        "package carries no inclusion proof: it needs a checkpoint size).",
+        wa,
+        wa.package(sa, ia, _cosigned(wa, two_lines, {w1: wa.now}), hashes=()),
+        reject("BAD_NOTE_SIGNATURE", 3),
+        spec=["§2.5.3", "§2.5.4"],
+        repaired=wa.package(sa, ia, _cosigned(wa, body, {w1: wa.now})),
+    )
+    extended = Checkpoint(LOG_ORIGIN, wa.size, wa.root_hash(), extensions=("x",)).body()
+    c.one(
+        "cosignature-of-a-checkpoint-with-a-one-character-extension",
+        'A checkpoint whose last line is the one-character extension line "x", cosigned '
+        "by both witnesses: checkpoint shape (§2.5.3) looks at every line, the last one too.",
+        wa,
+        wa.package(sa, ia, _cosigned(wa, extended, {w1: wa.now, w2: wa.now})),
+        ACCEPT,
+        spec=["§2.5.3", "§2.6"],
     )

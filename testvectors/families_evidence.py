@@ -23,7 +23,7 @@ from keybundle.evidence import (
 from keybundle.payload import parse_payload, signed_bundle_digest
 from transparency_log import note
 from transparency_log.checkpoint import verify_checkpoint
-from transparency_log.entry_bundle import encode_entry_bundle
+from transparency_log.entry_bundle import MAX_ENTRY_SIZE, encode_entry_bundle
 from transparency_log.merkle import MAX_TREE_SIZE, leaf_hash
 from transparency_log.proof import compact_range, consistency_proof, tree_root
 from transparency_log.tile import EntryBundle, Tile, entries_path, parse_tile_path, tile_data
@@ -515,6 +515,40 @@ def add_evidence_family(vs: VectorSet) -> None:
         ["§8.2", "§8.4.2"],
     )
 
+    # MAX_ENTRY_SIZE (SPEC §11): the largest entry a log can hold, and one byte more, which
+    # no log can hold, so a range carrying it is format (issue 17).
+    def largest(size: int) -> bytes:
+        big = World()
+        big.append(b"\x00" * size)
+        evidence = entries_evidence(
+            big.checkpoint(),
+            [_range(big, 0, 1, 1)],
+            reason="MALFORMED_COSE",
+            index=0,
+            related=None,
+            origin=LOG_ORIGIN,
+            **_SEEN,
+        )
+        return enc(evidence)
+
+    add(
+        "entries-entry-of-max-entry-size",
+        "Entry 0 is 65535 zero bytes (MAX_ENTRY_SIZE, the most a bundle's u16 length prefix "
+        "can say), which is not a COSE_Sign1: the claim holds.",
+        largest(MAX_ENTRY_SIZE),
+        ACCEPT,
+        ["§8.4.3", "§11"],
+    )
+    add(
+        "entries-entry-one-byte-over-max-entry-size",
+        "The same claim with entry 0 of 65536 bytes, one more than a log can hold: a range's "
+        "entry is at most MAX_ENTRY_SIZE bytes (MALFORMED_EVIDENCE).",
+        largest(MAX_ENTRY_SIZE + 1),
+        reject("MALFORMED_EVIDENCE"),
+        ["§8.4.3", "§11"],
+        repaired=largest(MAX_ENTRY_SIZE),
+    )
+
     # Evidence that the only piece of data the log vouches for, tiles, was served wrong.
     small = World()
     for n in range(3):
@@ -598,6 +632,7 @@ def add_evidence_family(vs: VectorSet) -> None:
         ACCEPT,
         ["§8.4.2", "§2.9"],
     )
+    _bundle_limits(add, small)
     forged_pair = dict(honest)
     forged_pair[entries_path(0, 3)] = encode_entry_bundle(
         [small.entries[0], b"not entry 1", small.entries[2]]
@@ -1552,4 +1587,64 @@ def _evidence_rules(vs: VectorSet) -> None:
         unfounded,
         ["§8.4.2", "§8.4.3"],
         proof_tiles,
+    )
+
+
+def _bundle_limits(add: Callable[..., None], small: World) -> None:
+    """Entry bundles at the parser's limits (SPEC §6.1; issue 17), read by a tile_mismatch
+    file: a malformed bundle is MALFORMED_TILE, so the claim holds (ACCEPT), and an honest
+    one at a limit authenticates, so the file shows nothing (UNFOUNDED_EVIDENCE)."""
+
+    def reading(w: World, bundle: bytes) -> bytes:
+        size = w.size
+        resources = {
+            Tile(0, 0, size).path(): tile_data(Tile(0, 0, size), w.store),
+            entries_path(0, size): bundle,
+        }
+        operation = {"start": 0, "stop": size}
+        evidence = tile_evidence(w.checkpoint(), operation, resources, origin=LOG_ORIGIN, **_SEEN)
+        return encode_evidence(evidence)
+
+    entries = small.entries
+    add(
+        "tile-mismatch-bundle-one-entry-short",
+        "The bundle of width 3 holding only the first 2 of its entries, each authentic: a "
+        "bundle with fewer entries than its width is MALFORMED_TILE (SPEC §6.1).",
+        reading(small, encode_entry_bundle(entries[:2])),
+        ACCEPT,
+        ["§8.4.2", "§6.1"],
+    )
+    long_prefix = encode_entry_bundle(entries)
+    cut = len(long_prefix) - len(entries[2]) - 2
+    last = (len(entries[2]) + 1).to_bytes(2, "big")
+    add(
+        "tile-mismatch-bundle-last-entry-one-byte-short",
+        "The honest bundle of width 3 whose last length prefix says one byte more than follows: "
+        "the entry is cut short (MALFORMED_TILE), though the bytes there are the authentic entry.",
+        reading(small, long_prefix[:cut] + last + entries[2]),
+        ACCEPT,
+        ["§8.4.2", "§6.1"],
+    )
+    empty_last = World()
+    empty_last.append(b"tile entry 0")
+    empty_last.append(b"")
+    add(
+        "tile-mismatch-honest-bundle-ending-in-an-empty-entry",
+        "Honest resources of a log whose last entry is empty: the bundle ends with the length "
+        "prefix 0x0000 and nothing after it, which is a complete entry.",
+        reading(empty_last, encode_entry_bundle(empty_last.entries)),
+        reject("UNFOUNDED_EVIDENCE"),
+        ["§8.4.2", "§6.1"],
+        repaired=reading(empty_last, encode_entry_bundle([b"tile entry 0", b"x"])),
+    )
+    one = World()
+    one.append(b"the only entry")
+    add(
+        "tile-mismatch-honest-bundle-of-width-1",
+        "Honest resources of a log of one entry: the partial bundle of width 1 (path "
+        f"{entries_path(0, 1)}), the smallest width.",
+        reading(one, encode_entry_bundle(one.entries)),
+        reject("UNFOUNDED_EVIDENCE"),
+        ["§8.4.2", "§6.1"],
+        repaired=reading(one, encode_entry_bundle([b"not the only entry"])),
     )
