@@ -293,6 +293,8 @@ _FIRST_FAMILIES: Final = {
     "transparency_log.tlog_client": ("evidence", "tiles"),
     "keybundle.fleetkeys": ("payload", "client", "admission"),
     "keybundle.roles": ("admission", "client", "cose"),
+    "keybundle.admission": ("admission", "cose", "client"),
+    "keybundle.signers": ("admission", "client", "cose"),
 }
 """Families most likely to kill a module's mutants, run first (a killed mutant stops early)."""
 

@@ -277,6 +277,13 @@ def _trust_root(vs: VectorSet) -> None:
         "A P-256 operator key not on the curve.",
         {4: {1: 1, 2: [{1: OPERATOR_ORG, 2: "p256", 3: bytes([4]) + bytes(64)}]}},
     )
+    # Without the length check an Ed25519 key of 31 bytes reaches libsodium, which raises a
+    # TypeError rather than rejecting the key (issue 17, `keybundle.signers:149:skip`).
+    raw(
+        "trust-root-ed25519-key-of-31-bytes",
+        "An Ed25519 operator key of 31 bytes (its last byte cut).",
+        {4: {1: 1, 2: [{**op_key, 3: op_key[3][:31]}]}},
+    )
     raw(
         "trust-root-algorithm-ed448",
         "An unknown role-key algorithm.",
