@@ -1491,6 +1491,26 @@ def _evidence_rules(vs: VectorSet) -> None:
         add(name, description, claim(chain, ccp, "EPOCH_GAP", 2, related, [(0, 3)]), unfounded,
             ["§8.2", "§8.4.2"], claim(holed, hcp, "EPOCH_GAP", 2, related, [(0, 3)]))  # fmt: skip
 
+    # A replay past a bundle behind the fleet's head (SPEC §8.2: a refused bundle is skipped,
+    # never a head): epochs 1 and 2, another bundle of epoch 1 (a ROLLBACK), then epoch 4.
+    # The replay without a log's index lookup must skip the rollback, not fail on it (issue
+    # 17, `keybundle.admission:139:cmp`).
+    back = World()
+    back.publish(DEFAULT_FLEET, 1)
+    back.publish(DEFAULT_FLEET, 2)
+    back.append(back.signed_bundle(DEFAULT_FLEET, 1, not_after=back.now + 400 * 86400))
+    back.append(
+        back.signed_bundle(DEFAULT_FLEET, 4, previous=signed_bundle_digest(back.entries[1]))
+    )
+    add(
+        "entries-epoch-gap-replay-past-a-rollback",
+        "An EPOCH_GAP claim about epoch 4 (entry 3) without related: the replay from entry 0 "
+        "skips entry 2, another bundle of epoch 1 behind epoch 2.",
+        claim(back, back.checkpoint(), "EPOCH_GAP", 3, None, [(0, 4)]),
+        ACCEPT,
+        ["§8.2", "§8.4.2"],
+    )
+
     # tile_mismatch (SPEC §8.4.2, §8.4.3).
     small = World()
     for n in range(3):
