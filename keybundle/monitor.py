@@ -333,12 +333,8 @@ class Monitor:
             tally.checked = event["done"]
         elif kind == "health":
             self._health_seen = event
-        elif kind == "epoch":
-            tally.epochs += 1
-            tally.fleets.add(event["fleet"])
-            tally.key_changes += len(event["added"]) + len(event["removed"])
-            fields = {k: v for k, v in event.items() if k not in ("event", "kept")}
-            history.record("epoch", self._now, {**fields, "kept": len(event["kept"])})
+        elif kind == "epoch":  # pragma: no cover (epochs are emitted by _emit_epoch)
+            raise AssertionError("bad math in Monitor._emit: an epoch event")
         elif kind == "trust_root":
             tally.rotations += 1
             history.record("trust_root", self._now, {"version": event["version"],
@@ -346,6 +342,17 @@ class Monitor:
         elif kind == "misbehaviour":
             fields = {k: v for k, v in event.items() if k != "event"}
             history.record("misbehaviour", self._now, fields)
+        self._sink(event)
+
+    def _emit_epoch(
+        self, event: Event, added: Sequence[KeyInfo], removed: Sequence[KeyInfo], kept: int
+    ) -> None:
+        """:meth:`_emit` for an ``epoch`` event, whose record is written from its keys."""
+        tally = self._tally
+        tally.epochs += 1
+        tally.fleets.add(event["fleet"])
+        tally.key_changes += len(added) + len(removed)
+        self._dir.history.record_epoch(self._now, event, added, removed, kept)
         self._sink(event)
 
     @property
@@ -818,7 +825,7 @@ class Monitor:
             added = [after[f] for f in sorted(after) if f not in before]
             removed = [before[f] for f in sorted(before) if f not in after]
             kept = [after[f] for f in sorted(after) if f in before]
-        self._emit(
+        self._emit_epoch(
             {
                 "event": "epoch",
                 "fleet": result.fleet,
@@ -830,7 +837,10 @@ class Monitor:
                 "added": list(map(_key_json, added)),
                 "removed": list(map(_key_json, removed)),
                 "kept": list(map(_key_json, kept)),
-            }
+            },
+            added,
+            removed,
+            len(kept),
         )
         if self._allow is not None:
             unexpected = sorted(f for f in after if f not in self._allow)

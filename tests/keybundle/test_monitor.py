@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from waitress.server import create_server  # type: ignore[import-untyped]
 
+from keybundle import monitor_judges
 from keybundle.evidence import verify_evidence
 from keybundle.monitor import (
     MAX_ALLOW_LIST_BYTES,
@@ -30,7 +31,7 @@ from keybundle.monitor import (
     Status,
     parse_allow_list,
 )
-from keybundle.monitor_judges import ProcessJudge
+from keybundle.monitor_judges import ProcessJudge, Rejection, SerialJudge
 from keybundle.monitor_state import (
     MAX_MONITOR_STATE_BYTES,
     CorruptStateError,
@@ -615,6 +616,26 @@ def rotation_log(world: World) -> list[bytes]:
         world.sign(world.bundle(FLEET, 3, previous=digest(two)), new_independent), new_operator
     )
     return [one, rotation, two, old_keys, skipped, three]
+
+
+def test_a_workers_blob_reads_back_as_the_serial_judges_results(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 18: a worker sends its bundles as one marshal blob and its rejections (reason
+    enum members) beside it; joined, they are what the serial judge says, types included."""
+    world = World()
+    entries = [*rotation_log(world), b"", b"\xd2garbage"]
+    expected = SerialJudge(world.pinned).judge(entries, None)
+    # The worker's judge, without _worker_init (which ignores Ctrl-C in its process).
+    monkeypatch.setattr(monitor_judges, "_worker_judge", SerialJudge(world.pinned))
+    blob, rejected = monitor_judges._worker_judge_entries(entries, None)
+    got = monitor_judges._from_wire(monitor_judges._joined(blob, rejected))
+    assert got == expected
+    assert [type(r) for r in got] == [type(r) for r in expected]
+    reasons = [(type(r.reason), r.reason) for r in got if isinstance(r, Rejection)]
+    assert reasons == [(type(r.reason), r.reason) for r in expected if isinstance(r, Rejection)]
+    assert len(reasons) >= 3
+    assert set(rejected) == {i for i, r in enumerate(expected) if isinstance(r, Rejection)}
 
 
 @pytest.mark.parametrize(("chunk", "workers"), [(1, 0), (2, 0), (3, 0), (4096, 0), (2, 2)])

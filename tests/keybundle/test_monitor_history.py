@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keybundle import monitor_history
 from keybundle.errors import CorruptStateError
+from keybundle.history import KeyInfo
 from keybundle.monitor import Monitor
 from keybundle.monitor_history import HEARTBEAT_SECONDS, History, read_history
 from keybundle.monitor_state import StateDir
@@ -44,6 +48,40 @@ def test_a_history_written_before_the_rename_reads_with_id_not_key_id(tmp_path: 
     h.flush()
     records = read_history(tmp_path)
     assert [r["added"] for r in records] == [[{**key, "id": "hsm-01"}], [{**key, "id": "hsm-02"}]]
+
+
+_TEXT = st.text(max_size=12)  # any code point but lone surrogates: quotes, controls, non-ASCII
+_KEYS = st.lists(st.builds(KeyInfo, _TEXT, _TEXT, _TEXT, _TEXT), max_size=4)
+_INT = st.integers(min_value=0, max_value=2**64)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fleet=_TEXT, epoch=_INT, index=_INT, issued_at=_INT, time=_INT, digest=_TEXT,
+    signers=st.lists(_TEXT, max_size=3), added=_KEYS, removed=_KEYS, kept=_KEYS,
+)  # fmt: skip
+def test_an_epoch_record_is_the_generic_records_bytes(**v: Any) -> None:
+    """Issue 18: ``record_epoch`` writes the epoch record from the keys, without the generic
+    encoder; its line is byte for byte the one ``record`` writes from the event's fields."""
+
+    def key_json(k: KeyInfo) -> dict[str, str]:
+        return {"id": k.key_id, "algorithm": k.algorithm, "usage": k.usage,
+                "fingerprint": k.fingerprint}  # fmt: skip
+
+    added, removed, kept = (list(map(key_json, v[n])) for n in ("added", "removed", "kept"))
+    event = {"event": "epoch", "fleet": v["fleet"], "epoch": v["epoch"], "index": v["index"],
+             "digest": v["digest"], "issued_at": v["issued_at"], "signers": v["signers"],
+             "added": added, "removed": removed, "kept": kept}  # fmt: skip
+    fast, generic = History(Path("unused-fast")), History(Path("unused-generic"))
+    fast.record_epoch(v["time"], event, v["added"], v["removed"], len(kept))
+    fields = {k: x for k, x in event.items() if k not in ("event", "kept")}
+    generic.record("epoch", v["time"], {**fields, "kept": len(kept)})
+    assert fast._pending == generic._pending  # nothing is flushed: no file is written
+    # A value of another type (here a bool) takes the generic encoder: the same bytes again.
+    other = History(Path("unused-other"))
+    other.record_epoch(v["time"], {**event, "epoch": True}, v["added"], v["removed"], len(kept))
+    generic.record("epoch", v["time"], {**fields, "epoch": True, "kept": len(kept)})
+    assert other._pending == generic._pending[1:]
 
 
 def test_a_torn_append_is_not_read_and_is_cut_by_the_next(tmp_path: Path) -> None:
