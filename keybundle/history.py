@@ -120,12 +120,8 @@ def judge_bundle_fields(entry: bytes, root: TrustRoot) -> BundleFields:
         ),
         payload.issued_at,
         tuple(
-            f"{role}:{s.organisation}:{s.kid.hex()}"
-            for role, group in (
-                ("independent", verified.independent),
-                ("operator", verified.operator),
-            )
-            for s in group
+            [f"independent:{s.organisation}:{s.kid.hex()}" for s in verified.independent]
+            + [f"operator:{s.organisation}:{s.kid.hex()}" for s in verified.operator]
         ),
     )
 

@@ -822,9 +822,10 @@ class Monitor:
             added, removed, kept = [after[f] for f in sorted(after)], [], []
         else:
             before = {k.fingerprint: k for k in head.keys}
-            added = [after[f] for f in sorted(after) if f not in before]
+            ordered = sorted(after)
+            added = [after[f] for f in ordered if f not in before]
             removed = [before[f] for f in sorted(before) if f not in after]
-            kept = [after[f] for f in sorted(after) if f in before]
+            kept = [after[f] for f in ordered if f in before]
         self._emit_epoch(
             {
                 "event": "epoch",

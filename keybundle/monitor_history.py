@@ -18,6 +18,7 @@ the last record of each ``(fleet, epoch, index)``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -52,12 +53,19 @@ HEARTBEAT_SECONDS: Final = 600
 """A ``pass`` record is written at least this often even when nothing changed."""
 _FLUSH_BYTES: Final = 1 << 20
 """Buffered records appended early, during a long backfill, once they reach this size."""
+_KEY_OBJECTS_CACHED: Final = 8192
+"""How many fleet keys' JSON objects are remembered (a few hundred bytes each)."""
 RECORD_KINDS: Final = frozenset({"pass", "epoch", "trust_root", "misbehaviour"})
 """The ``record`` member of each line (OPS §8.5)."""
 
 
+@functools.lru_cache(maxsize=_KEY_OBJECTS_CACHED)
 def _key_object(key: KeyInfo) -> str:
-    """A fleet key of an ``epoch`` record, as canonical JSON (its members in name order)."""
+    """A fleet key of an ``epoch`` record, as canonical JSON (its members in name order).
+
+    Remembered (a bounded LRU cache): a key is written when its fleet adds it and again
+    when the fleet removes it, usually a few thousand records later in a backfill.
+    """
     key_id, algorithm, usage, fingerprint = key
     string = encode_basestring  # the string encoder of canonical_json (ensure_ascii=False)
     return (
