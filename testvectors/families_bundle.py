@@ -101,6 +101,16 @@ def _cbor(vs: VectorSet) -> None:
             "a50a0018640020 00617a0062616100".replace(" ", ""),
         ),
         (
+            "cbor-map-keys-uint-max-and-minus-1",
+            "{2^64 - 1: 0, -1: 0}: the largest key, 1b ff ... ff, sorts before 20 bytewise.",
+            "a21bffffffffffffffff002000",
+        ),
+        (
+            "cbor-map-key-nint-min",
+            "{-2^64: 0}: the smallest integer as a map key.",
+            "a13bffffffffffffffff00",
+        ),
+        (
             "cbor-depth-16",
             "Sixteen nested arrays around 0: depth 16, the default cap.",
             "81" * 16 + "00",
@@ -119,6 +129,14 @@ def _cbor(vs: VectorSet) -> None:
         "d280",
         ACCEPT,
         tags=[18],
+    )
+    add(
+        "cbor-tag-0-around-an-integer-allowed",
+        "Tag 0 (a date-time string in RFC 8949) around the integer 0, where tag 0 is allowed: "
+        "the profile gives an allowed tag no meaning, so its content is not checked.",
+        "c000",
+        ACCEPT,
+        tags=[0],
     )
     rejected = [
         ("cbor-half-float", "A half-precision float 1.0.", "f93c00", "01"),
@@ -147,6 +165,13 @@ def _cbor(vs: VectorSet) -> None:
         ("cbor-indefinite-map", "An empty indefinite-length map.", "bfff", "a0"),
         ("cbor-reserved-additional-info", "Additional information 28 (reserved).", "1c", "17"),
         (
+            "cbor-reserved-additional-info-and-16-bytes",
+            "Additional information 28 followed by 16 bytes ff: 28 is reserved, not a 16-byte "
+            "argument.",
+            "1c" + "ff" * 16,
+            "1bffffffffffffffff",
+        ),
+        (
             "cbor-map-length-first-order",
             "{24: 0, -1: 0} in the length-first order of RFC 7049.",
             "a2200018 1800".replace(" ", ""),
@@ -164,6 +189,12 @@ def _cbor(vs: VectorSet) -> None:
         ("cbor-trailing-byte", "0 followed by another 0.", "0000", "00"),
         ("cbor-empty-input", "No data item at all.", "", None),
         ("cbor-truncated-text", "A text string of one byte with no byte.", "61", "6161"),
+        (
+            "cbor-truncated-array",
+            "An array of two items whose input ends after the first, h'00'.",
+            "824100",
+            "82410000",
+        ),
         (
             "cbor-huge-byte-string-length",
             "A declared 2^63 - 1 byte string in a short input.",
@@ -232,6 +263,32 @@ def _cbor(vs: VectorSet) -> None:
         reject("MALFORMED_CBOR"),
         tags=[18],
         repaired="d280",
+    )
+    # Depth counts through a tag's content and a map's keys too (SPEC §3.1).
+    add(
+        "cbor-depth-16-of-tags",
+        "Tag 18 nested sixteen times around 0, where tag 18 is allowed: depth 16, the default cap.",
+        "d2" * 16 + "00",
+        ACCEPT,
+        tags=[18],
+    )
+    add(
+        "cbor-depth-17-of-tags",
+        "Tag 18 nested seventeen times around 0, where tag 18 is allowed: a tag's content is "
+        "one level deeper than the tag, so 0 is at depth 17.",
+        "d2" * 17 + "00",
+        reject("MALFORMED_CBOR"),
+        tags=[18],
+        repaired="d2" * 16 + "00",
+    )
+    add(
+        "cbor-map-key-nested-2000-deep",
+        "A map whose key is a map whose key is a map, 2000 levels, innermost {0: 0}: hostile "
+        "nesting in map keys, rejected by the depth cap, never by exhausting a stack.",
+        "a1" * 2000 + "00" + "00" * 2000,
+        reject("MALFORMED_CBOR"),
+        no_twin="no-neighbour: a map key that is a map is never valid, at any depth; the "
+        "vector pins that the depth cap bounds the nesting of keys too",
     )
 
     # One non-minimal head beside an item at a head-size boundary (SPEC §3.1): the input is
@@ -372,6 +429,33 @@ def _cbor(vs: VectorSet) -> None:
         "c24101",
         reject("MALFORMED_CBOR"),
         repaired="01",
+    )
+    # A bignum whose content is three bytes is exactly as long as its value's own shortest
+    # encoding (five bytes): a decoder that reads it as an integer and proves the form by
+    # length alone would accept it.
+    add(
+        "cbor-bignum-65536",
+        "Tag 2 around h'010000' (65536): five bytes, as long as 65536 as an integer, "
+        "never accepted.",
+        "c243010000",
+        reject("MALFORMED_CBOR"),
+        repaired="1a00010000",
+    )
+    add(
+        "cbor-negative-bignum-minus-65537",
+        "Tag 3 around h'010000' (-65537): five bytes, as long as -65537 as an integer, "
+        "never accepted.",
+        "c343010000",
+        reject("MALFORMED_CBOR"),
+        repaired="3a00010000",
+    )
+    add(
+        "cbor-bignum-65536-where-tag-18-is-allowed",
+        "Tag 2 around h'010000' where tag 18 is allowed: allowing a tag never admits a bignum.",
+        "c243010000",
+        reject("MALFORMED_CBOR"),
+        tags=[18],
+        repaired="1a00010000",
     )
 
 

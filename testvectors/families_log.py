@@ -512,6 +512,16 @@ def _note(vs: VectorSet) -> None:
         ACCEPT,
     )
     add(
+        "note-unknown-signer-two-signatures-recorded-twice",
+        "Two lines by one unknown key with different signature bytes are not identical: both "
+        "are recorded as unverified.",
+        _lines(
+            _TEXT, [other, sig, note.Signature(other.name, other.key_hash, _flip(other.signature))]
+        ),
+        [vkey],
+        ACCEPT,
+    )
+    add(
         "note-second-line-of-verified-key-ignored",
         "After a key's first line verifies, later lines of that key are ignored, even bad ones.",
         _lines(_TEXT, [sig, forged]),
