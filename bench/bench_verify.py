@@ -8,7 +8,10 @@ The three figures of the README's "Performance" table (issue 18), each with its 
    the decision cannot avoid, timed in the same process, interleaved: the same 5 libsodium
    verifies (PyNaCl, over the exact signed messages), the 20 SHA-256 node hashes, one
    ``cbor2.loads`` of the package, and libsodium's point validation of each Ed25519 fleet key
-   of the bundle (SPEC §3.3). Target: <= 1.15x.
+   of the bundle (SPEC §3.3). Target: <= 1.15x. The process's memory of fleet-key verdicts
+   is cleared before each call, so that every call validates the keys as the floor does;
+   the figure with the verdicts remembered (the floor then without the validations) is
+   printed too.
 2. Fresh process: ``keybundle verify`` (which also writes the state) against
    ``python -c "import nacl.signing, cbor2"``, medians of interleaved runs of the children's
    CPU time (user + system; the wall-clock ratio is printed too). Target: <= 1.3x.
@@ -52,7 +55,7 @@ sys.path.insert(0, str(REPO))
 import cbor2  # noqa: E402
 from nacl.bindings import crypto_core_ed25519_is_valid_point, crypto_sign_open  # noqa: E402
 
-from keybundle import cose, dcbor  # noqa: E402
+from keybundle import cose, dcbor, fleetkeys  # noqa: E402
 from keybundle.client import verify_package  # noqa: E402
 from keybundle.countersignature import countersign_structure  # noqa: E402
 from keybundle.package import parse_unverified_package  # noqa: E402
@@ -149,6 +152,17 @@ def row(figure: str, ours: str, floor: str, ratio: str, target: str) -> str:
     return f"| {figure} | {ours} | {floor} | {ratio} | {target} | `{COMMAND}` |"
 
 
+def forget_fleet_keys() -> None:
+    """Forget every fleet-key verdict of this process: the next decision validates its keys.
+
+    ``keybundle.fleetkeys`` remembers libsodium's verdict per key, so a loop over one package
+    would validate its keys once and then never again, while the floor counts a validation
+    of each key on every call. A client decides once for the keys its state has not seen:
+    the headline figure clears the memory before each call (about 0.1 µs, timed with it).
+    """
+    fleetkeys.forget_verdicts()
+
+
 def in_process(profile: bool) -> tuple[float, str]:
     w, package = build()
     root, state, now = w.pinned, ClientState(), w.now
@@ -158,13 +172,17 @@ def in_process(profile: bool) -> tuple[float, str]:
     floor = floor_work(w, package)
     n_keys, keys = fleet_key_checks(package)
 
-    def verify() -> None:
+    def verify() -> None:  # the headline: a state that has not seen the bundle's keys
+        forget_fleet_keys()
+        verify_package(package, root, state, now)
+
+    def verify_cached() -> None:  # the same package again, its keys' verdicts remembered
         verify_package(package, root, state, now)
 
     for _ in range(200):
         verify()
         floor()
-    t_floor, t_keys, t_verify = per_call([floor, keys, verify], 500)
+    t_floor, t_keys, t_verify, t_cached = per_call([floor, keys, verify, verify_cached], 500)
     full_floor = t_floor + t_keys
     ratio = t_verify / full_floor
     print(f"== in process (package of {len(package)} bytes)")
@@ -172,9 +190,10 @@ def in_process(profile: bool) -> tuple[float, str]:
     print(
         f"floor: libsodium point validation of {n_keys} Ed25519 fleet keys: {t_keys * 1e6:7.1f} µs"
     )
-    print(f"verify_package:                                           {t_verify * 1e6:7.1f} µs")
-    print(f"ratio: {ratio:.3f}x (target <= 1.15x); without the fleet-key checks in the floor: "
-          f"{t_verify / t_floor:.3f}x")  # fmt: skip
+    print(f"verify_package, fleet keys not seen before:               {t_verify * 1e6:7.1f} µs")
+    print(f"ratio: {ratio:.3f}x (target <= 1.15x)")
+    print(f"verify_package, fleet-key verdicts remembered:            {t_cached * 1e6:7.1f} µs")
+    print(f"ratio against the floor without the fleet-key checks: {t_cached / t_floor:.3f}x")
     if profile:
         profiler = cProfile.Profile()
         profiler.enable()
@@ -187,7 +206,7 @@ def in_process(profile: bool) -> tuple[float, str]:
         "client decision in process (`verify_package`)",
         f"{t_verify * 1e6:.0f} µs",
         f"{full_floor * 1e6:.0f} µs: 5 Ed25519 verifies, 20 SHA-256, 1 `cbor2.loads`, "
-        f"{n_keys} fleet-key point validations",
+        f"{n_keys} fleet-key point validations (keys not seen before)",
         f"{ratio:.2f}x",
         "<= 1.15x",
     )
