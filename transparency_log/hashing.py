@@ -10,7 +10,7 @@ build without it), this is ``hashlib``'s.
 OpenSSL's is faster (about 4x on 1 KiB with the CPU's SHA extensions, a third faster on a
 65-byte node): in a process that has imported ``hashlib`` already (an application that
 talks TLS or HTTP, the benches), libcrypto is loaded and costs nothing more, so it is
-OpenSSL's; a client decision hashes its bundle twice and 20-odd nodes, about 8 µs less
+OpenSSL's; a client decision hashes its bundle twice and 20-odd nodes, about 6 µs less
 with it (bench/bench_verify.py, issue 18). The log writer, which hashes every entry it
 appends, uses ``hashlib`` directly (:mod:`transparency_log.appender`).
 """
