@@ -149,7 +149,9 @@ class SerialJudge:
 # per entry, on both sides; the serial judge makes the same tuples, so both paths run the same
 # code.
 Wire = tuple[Any, ...]
+"""One entry's result as plain tuples: a bundle's 7 fields or a rejection's 2 (above)."""
 BUNDLE_WIRE_LENGTH = 7
+"""The length of a bundle's :data:`Wire` (a rejection's is 2)."""
 
 
 def wires_of(pending: PendingJudgement) -> list[Wire]:
@@ -159,10 +161,8 @@ def wires_of(pending: PendingJudgement) -> list[Wire]:
     a :class:`~keybundle.history.BundleInfo` per entry: issue 18); another judge's results
     are taken apart here.
     """
-    wires = getattr(pending, "wires", None)
-    if wires is not None:
-        out: list[Wire] = wires()
-        return out
+    if isinstance(pending, _Done | _InWorkers):
+        return pending.wires()
     return [
         (r.reason, r.message)
         if isinstance(r, Rejection)
