@@ -157,3 +157,28 @@ class FleetHistory:
     def admit(self, info: BundleInfo, index: int) -> None:
         """Make ``info`` (which passed :meth:`check`) its fleet's head."""
         self.heads[info.fleet] = FleetHead(info.epoch, info.digest, index, info.keys)
+
+    def advance(
+        self,
+        fleet: str,
+        epoch: int,
+        previous: bytes | None,
+        digest: bytes,
+        *,
+        index: int,
+        keys: tuple[KeyInfo, ...],
+    ) -> FleetHead | None:
+        """:meth:`check` and :meth:`admit` in one, from a bundle's fields: return the head it
+        follows (None at epoch 1), or raise as :meth:`check` (the head stays).
+
+        The auditor's hot path (OPS §8.1 step 4): one call per entry, without a
+        :class:`BundleInfo` (issue 18).
+        """
+        heads = self.heads
+        head = heads.get(fleet)
+        try:
+            admission.check_fleet_step(fleet, head, epoch, previous, digest)
+        except VerificationError as e:
+            raise VerificationError(e.reason, f"entry {index}: {e.message}") from None
+        heads[fleet] = FleetHead(epoch, digest, index, keys)
+        return head

@@ -34,6 +34,7 @@ mode :mod:`keybundle.monitor_witness`; the evidence format is :mod:`keybundle.ev
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -65,7 +66,14 @@ from .evidence import (
     tile_evidence,
 )
 from .history import FleetHistory, KeyInfo, is_rotation
-from .monitor_judges import EntryJudge, Judged, PendingJudgement, Rejection, SerialJudge
+from .monitor_judges import (
+    BUNDLE_WIRE_LENGTH,
+    EntryJudge,
+    PendingJudgement,
+    SerialJudge,
+    Wire,
+    wires_of,
+)
 from .monitor_state import MonitorState, StateDir
 from .monitor_witness import Cosigned, WitnessFailure, WitnessMisbehaviour, submit_checkpoint
 from .signed_trust_root import (
@@ -267,11 +275,11 @@ class _Chunk:
                 step.pending.cancel()
 
 
-def _key_json(key: KeyInfo) -> dict[str, str]:
-    """A key of an ``epoch`` event (OPS §8.3): ``id`` as every fleet key of the CLI's JSON
-    (CLI §10.1; ``kid`` names a role key's SPEC §4.3 id, which this is not)."""
-    key_id, algorithm, usage, fingerprint = key
-    return {"id": key_id, "algorithm": algorithm, "usage": usage, "fingerprint": fingerprint}
+_KEY_MEMBERS: Final = ("id", "algorithm", "usage", "fingerprint")
+"""The members of a key of an ``epoch`` event (OPS §8.3), in the order of a
+:class:`KeyInfo`'s fields: ``id`` as every fleet key of the CLI's JSON (CLI §10.1; ``kid``
+names a role key's SPEC §4.3 id, which this is not)."""
+_make_key = functools.partial(tuple.__new__, KeyInfo)  # KeyInfo._make, without its checks
 
 
 def _hex(data: bytes) -> str:
@@ -333,7 +341,7 @@ class Monitor:
             tally.checked = event["done"]
         elif kind == "health":
             self._health_seen = event
-        elif kind == "epoch":  # pragma: no cover (epochs are emitted by _emit_epoch)
+        elif kind == "epoch":  # pragma: no cover (epochs are emitted by _apply_judged)
             raise AssertionError("bad math in Monitor._emit: an epoch event")
         elif kind == "trust_root":
             tally.rotations += 1
@@ -342,17 +350,6 @@ class Monitor:
         elif kind == "misbehaviour":
             fields = {k: v for k, v in event.items() if k != "event"}
             history.record("misbehaviour", self._now, fields)
-        self._sink(event)
-
-    def _emit_epoch(
-        self, event: Event, added: Sequence[KeyInfo], removed: Sequence[KeyInfo], kept: int
-    ) -> None:
-        """:meth:`_emit` for an ``epoch`` event, whose record is written from its keys."""
-        tally = self._tally
-        tally.epochs += 1
-        tally.fleets.add(event["fleet"])
-        tally.key_changes += len(added) + len(removed)
-        self._dir.history.record_epoch(self._now, event, added, removed, kept)
         self._sink(event)
 
     @property
@@ -790,8 +787,7 @@ class Monitor:
         """SPEC §8.2 for every entry of ``chunk``, in log order."""
         for step in chunk.steps:
             if isinstance(step, _Judging):
-                for k, result in enumerate(step.pending.result()):
-                    self._apply(ctx, step.start + k, result)
+                self._apply_judged(ctx, step.start, wires_of(step.pending))
             elif step.entry is None:
                 error = step.error
                 if error is None:
@@ -802,57 +798,84 @@ class Monitor:
                 ctx.rotations.append((step.index, step.entry))
                 self._emit({"event": "trust_root", "version": step.version, "index": step.index})
 
-    def _apply(self, ctx: _Pass, index: int, result: Judged) -> None:
-        """SPEC §8.2 steps 2-4 for a bundle entry judged by the EntryJudge."""
-        if isinstance(result, Rejection):
-            message = f"entry {index} is not a valid signed bundle: {result.message}"
-            self._entries_finding(ctx, result.reason, message, index)
-            return
-        history = ctx.history
-        head = history.heads.get(result.fleet)
-        try:
-            history.check(result, index)
-        except VerificationError as e:
-            related = None if head is None else head.index
-            self._entries_finding(ctx, e.reason, e.message, index, related=related)
-            return
-        history.admit(result, index)
-        after = {k.fingerprint: k for k in result.keys}
-        if head is None:
-            added, removed, kept = [after[f] for f in sorted(after)], [], []
-        else:
-            before = {k.fingerprint: k for k in head.keys}
-            ordered = sorted(after)
-            added = [after[f] for f in ordered if f not in before]
-            removed = [before[f] for f in sorted(before) if f not in after]
-            kept = [after[f] for f in ordered if f in before]
-        self._emit_epoch(
-            {
+    def _apply_judged(self, ctx: _Pass, start: int, wires: list[Wire]) -> None:
+        """SPEC §8.2 steps 2-4 for bundle entries ``start``.. judged by the EntryJudge.
+
+        Each valid bundle that follows its fleet's head (rule 1.3) becomes the head; its
+        ``epoch`` event (with the key delta) is emitted and recorded in the history, then
+        the allow-list is checked. One loop over the judge's plain tuples, with what it
+        needs at hand: this runs once per entry of a backfill, in the one process that
+        applies every result (issue 18).
+        """
+        advance = ctx.history.advance
+        heads = ctx.history.heads
+        record_epoch = self._dir.history.record_epoch
+        sink = self._sink
+        tally = self._tally
+        fleets = tally.fleets
+        allow = self._allow
+        now = self._now
+        make_key = _make_key
+        for index, wire in enumerate(wires, start):
+            if len(wire) != BUNDLE_WIRE_LENGTH:
+                reason, why = wire
+                message = f"entry {index} is not a valid signed bundle: {why}"
+                self._entries_finding(ctx, reason, message, index)
+                continue
+            fleet, epoch, previous, digest, raw_keys, issued_at, signers = wire
+            keys = tuple(map(make_key, raw_keys))
+            try:
+                head = advance(fleet, epoch, previous, digest, index=index, keys=keys)
+            except VerificationError as e:
+                head = heads.get(fleet)
+                related = None if head is None else head.index
+                self._entries_finding(ctx, e.reason, e.message, index, related=related)
+                continue
+            after = {k[3]: k for k in keys}
+            added: list[KeyInfo] = []
+            removed: list[KeyInfo] = []
+            kept: list[KeyInfo] = []
+            if head is None:
+                added = [after[f] for f in sorted(after)]
+            else:
+                before = {k[3]: k for k in head.keys}
+                for f in sorted(after):
+                    (kept if f in before else added).append(after[f])
+                removed = [before[f] for f in sorted(before) if f not in after]
+            event = {
                 "event": "epoch",
-                "fleet": result.fleet,
-                "epoch": result.epoch,
+                "fleet": fleet,
+                "epoch": epoch,
                 "index": index,
-                "digest": result.digest.hex(),
-                "issued_at": result.issued_at,
-                "signers": list(result.signers),
-                "added": list(map(_key_json, added)),
-                "removed": list(map(_key_json, removed)),
-                "kept": list(map(_key_json, kept)),
-            },
-            added,
-            removed,
-            len(kept),
-        )
-        if self._allow is not None:
-            unexpected = sorted(f for f in after if f not in self._allow)
-            if unexpected:
-                message = (
-                    f"entry {index} (fleet {result.fleet!r} epoch {result.epoch}) carries "
-                    f"key(s) not on the allow-list: {', '.join(unexpected)}"
-                )
-                self._entries_finding(
-                    ctx, Reason.UNEXPECTED_KEY, message, index, fingerprints=unexpected
-                )
+                "digest": digest.hex(),
+                "issued_at": issued_at,
+                "signers": list(signers),
+                "added": [
+                    {"id": i, "algorithm": a, "usage": u, "fingerprint": f} for i, a, u, f in added
+                ],
+                "removed": [
+                    {"id": i, "algorithm": a, "usage": u, "fingerprint": f}
+                    for i, a, u, f in removed
+                ],
+                "kept": [
+                    {"id": i, "algorithm": a, "usage": u, "fingerprint": f} for i, a, u, f in kept
+                ],
+            }
+            tally.epochs += 1
+            fleets.add(fleet)
+            tally.key_changes += len(added) + len(removed)
+            record_epoch(now, event, added, removed, len(kept))
+            sink(event)
+            if allow is not None:
+                unexpected = sorted(f for f in after if f not in allow)
+                if unexpected:
+                    message = (
+                        f"entry {index} (fleet {fleet!r} epoch {epoch}) carries key(s) not on "
+                        f"the allow-list: {', '.join(unexpected)}"
+                    )
+                    self._entries_finding(
+                        ctx, Reason.UNEXPECTED_KEY, message, index, fingerprints=unexpected
+                    )
 
     def _entries_finding(
         self,

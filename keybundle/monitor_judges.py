@@ -26,12 +26,15 @@ from .signed_trust_root import parse_unverified_signed_trust_root
 from .trustroot import TrustRoot
 
 __all__ = [
+    "BUNDLE_WIRE_LENGTH",
     "EntryJudge",
     "Judged",
     "PendingJudgement",
     "ProcessJudge",
     "Rejection",
     "SerialJudge",
+    "Wire",
+    "wires_of",
 ]
 
 _MIN_TASK_ENTRIES = 64
@@ -80,8 +83,8 @@ class EntryJudge(Protocol):
         ...
 
 
-def _judge_all(entries: Iterable[bytes], root: TrustRoot) -> list[_Wire]:
-    out: list[_Wire] = []
+def _judge_all(entries: Iterable[bytes], root: TrustRoot) -> list[Wire]:
+    out: list[Wire] = []
     append = out.append
     for entry in entries:
         try:
@@ -92,16 +95,20 @@ def _judge_all(entries: Iterable[bytes], root: TrustRoot) -> list[_Wire]:
 
 
 class _Done:
-    """Results already at hand."""
+    """Results already at hand, as plain tuples (see :data:`Wire`)."""
 
-    def __init__(self, results: list[Judged]) -> None:
-        self._results = results
+    def __init__(self, wires: list[Wire]) -> None:
+        self._wires = wires
 
     def result(self) -> list[Judged]:
-        return self._results
+        return _from_wire(self._wires)
+
+    def wires(self) -> list[Wire]:
+        """:meth:`result` as plain tuples, as the monitor applies them (:func:`wires_of`)."""
+        return self._wires
 
     def cancel(self) -> None:
-        self._results = []
+        self._wires = []
 
 
 class SerialJudge:
@@ -122,9 +129,9 @@ class SerialJudge:
 
     def submit(self, entries: Sequence[bytes], rotation: bytes | None) -> PendingJudgement:
         """Judge each entry in turn, now."""
-        return _Done(_from_wire(_judge_all(entries, self._root(rotation))))
+        return _Done(_judge_all(entries, self._root(rotation)))
 
-    def judge_wire(self, entries: Sequence[bytes], rotation: bytes | None) -> list[_Wire]:
+    def judge_wire(self, entries: Sequence[bytes], rotation: bytes | None) -> list[Wire]:
         """:meth:`judge`'s results as plain tuples (what a worker process sends back)."""
         return _judge_all(entries, self._root(rotation))
 
@@ -141,15 +148,34 @@ class SerialJudge:
 # signers), a rejection as (reason, message). Pickling dataclasses costs several times as much,
 # per entry, on both sides; the serial judge makes the same tuples, so both paths run the same
 # code.
-_Wire = tuple[Any, ...]
-_BUNDLE_WIRE_LENGTH = 7
+Wire = tuple[Any, ...]
+"""One entry's result as plain tuples: a bundle's 7 fields or a rejection's 2 (above)."""
+BUNDLE_WIRE_LENGTH = 7
+"""The length of a bundle's :data:`Wire` (a rejection's is 2)."""
 
 
-def _from_wire(wire: list[_Wire]) -> list[Judged]:
+def wires_of(pending: PendingJudgement) -> list[Wire]:
+    """The results of ``pending`` as plain tuples (see :data:`Wire`), in order.
+
+    The judges of this module hold them so already (and the monitor applies them so, without
+    a :class:`~keybundle.history.BundleInfo` per entry: issue 18); another judge's results
+    are taken apart here.
+    """
+    if isinstance(pending, _Done | _InWorkers):
+        return pending.wires()
+    return [
+        (r.reason, r.message)
+        if isinstance(r, Rejection)
+        else (r.fleet, r.epoch, r.previous, r.digest, r.keys, r.issued_at, r.signers)
+        for r in pending.result()
+    ]
+
+
+def _from_wire(wire: list[Wire]) -> list[Judged]:
     make_key = functools.partial(tuple.__new__, KeyInfo)  # KeyInfo._make, without its checks
     return [
         BundleInfo(w[0], w[1], w[2], w[3], tuple(map(make_key, w[4])), w[5], w[6])
-        if len(w) == _BUNDLE_WIRE_LENGTH
+        if len(w) == BUNDLE_WIRE_LENGTH
         else Rejection(w[0], w[1])
         for w in wire
     ]
@@ -172,9 +198,9 @@ def _worker_ready() -> None:
 
 def _worker_judge_entries(
     entries: list[bytes], rotation: bytes | None
-) -> tuple[bytes, dict[int, _Wire]]:
+) -> tuple[bytes, dict[int, Wire]]:
     """A task's results: the bundles as one ``marshal`` blob of plain tuples (see
-    :data:`_Wire`), each rejection (a reason enum member, which marshal does not write) in
+    :data:`Wire`), each rejection (a reason enum member, which marshal does not write) in
     the dict beside it, by position, an empty tuple holding its place in the blob.
 
     ``marshal`` writes tuples of str, bytes and int about five times faster than ``pickle``
@@ -186,15 +212,15 @@ def _worker_judge_entries(
     if judge is None:
         raise AssertionError("bad math in _worker_judge_entries: the worker has no judge")
     wires = judge.judge_wire(entries, rotation)
-    rejected = {i: w for i, w in enumerate(wires) if len(w) != _BUNDLE_WIRE_LENGTH}
+    rejected = {i: w for i, w in enumerate(wires) if len(w) != BUNDLE_WIRE_LENGTH}
     for i in rejected:
         wires[i] = ()
     return marshal.dumps(wires), rejected
 
 
-def _joined(blob: bytes, rejected: dict[int, _Wire]) -> list[_Wire]:
+def _joined(blob: bytes, rejected: dict[int, Wire]) -> list[Wire]:
     """The results of :func:`_worker_judge_entries`, as :meth:`SerialJudge.judge_wire`'s."""
-    wires: list[_Wire] = marshal.loads(blob)  # noqa: S302 (written by our own worker)
+    wires: list[Wire] = marshal.loads(blob)  # noqa: S302 (written by our own worker)
     for i, wire in rejected.items():
         wires[i] = wire
     return wires
@@ -203,13 +229,17 @@ def _joined(blob: bytes, rejected: dict[int, _Wire]) -> list[_Wire]:
 class _InWorkers:
     """Entries split among worker processes; results joined in order."""
 
-    def __init__(self, futures: list[Future[tuple[bytes, dict[int, _Wire]]]]) -> None:
+    def __init__(self, futures: list[Future[tuple[bytes, dict[int, Wire]]]]) -> None:
         self._futures = futures
 
     def result(self) -> list[Judged]:
-        out: list[Judged] = []
+        return _from_wire(self.wires())
+
+    def wires(self) -> list[Wire]:
+        """:meth:`result` as plain tuples, as the monitor applies them (:func:`wires_of`)."""
+        out: list[Wire] = []
         for future in self._futures:
-            out.extend(_from_wire(_joined(*future.result())))
+            out.extend(_joined(*future.result()))
         return out
 
     def cancel(self) -> None:

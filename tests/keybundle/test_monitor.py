@@ -791,6 +791,53 @@ def test_judging_in_worker_processes_gives_the_same_results(
     ]
 
 
+class _ObjectsOnly:
+    """An EntryJudge of another kind: results as BundleInfo and Rejection objects only."""
+
+    def __init__(self, inner: SerialJudge) -> None:
+        self._inner = inner
+
+    def submit(self, entries: Sequence[bytes], rotation: bytes | None) -> _Results:
+        return _Results(self._inner.judge(entries, rotation))
+
+    def close(self) -> None:
+        pass
+
+
+class _Results:
+    def __init__(self, results: list[monitor_judges.Judged]) -> None:
+        self._results = results
+
+    def result(self) -> list[monitor_judges.Judged]:
+        return self._results
+
+    def cancel(self) -> None:
+        pass
+
+
+def test_a_judge_of_another_kind_gives_the_same_events_and_history(
+    served: StaticLog, tmp_path: Path
+) -> None:
+    """Issue 18: the monitor applies its own judges' plain tuples; a judge that returns
+    BundleInfo objects (the EntryJudge protocol) is taken apart into the same tuples, so the
+    events and the history file are the same, byte for byte."""
+    world = World()
+    entries = [*history(world, "prod-us.vault", 4), *rotation_log(world), b"\xd2garbage"]
+    append(served.root, world, entries)
+    ours = monitor_pass(served, world, tmp_path / "ours")
+    judge = _ObjectsOnly(SerialJudge(world.pinned))
+    other = monitor_pass(served, world, tmp_path / "theirs", judge=judge)
+    assert other.status == ours.status == Status.MISBEHAVIOUR
+    assert other.events == [
+        {**e, "evidence": e["evidence"].replace("/ours/", "/theirs/")} if e.get("evidence") else e
+        for e in ours.events
+    ]
+    assert len(ours.of("epoch")) >= 5
+    assert any(e["removed"] for e in ours.of("epoch"))
+    history_bytes = [(tmp_path / d / "history.jsonl").read_bytes() for d in ("ours", "theirs")]
+    assert history_bytes[0] == history_bytes[1].replace(b"/theirs/", b"/ours/")
+
+
 # --- witness mode -----------------------------------------------------------------------------
 
 WITNESS_SIGNER = CosignatureV1Signer("auditor.example/witness", seed("auditor witness"))
