@@ -19,6 +19,7 @@ __all__ = [
     "P256_ECDH",
     "P256_ECDSA",
     "X25519",
+    "forget_verdicts",
     "validate_fleet_key",
 ]
 
@@ -91,14 +92,16 @@ def _validate_x25519(public_key: bytes) -> None:
 def _validate_ed25519(public_key: bytes) -> None:
     if len(public_key) != 32:
         raise _invalid(ED25519, f"expected 32 bytes, found {len(public_key)}")
+    # The point check refuses non-canonical encodings too; which of the two reasons applies
+    # is worked out only for a key it refused, so that a valid key costs one check.
+    if _ed25519_is_valid_point(public_key):
+        return
     if int.from_bytes(public_key, "little") & ((1 << 255) - 1) >= _P25519:
         raise _invalid(ED25519, "y-coordinate is not reduced below 2^255 - 19 (non-canonical)")
-    if not _ed25519_is_valid_point(public_key):
-        raise _invalid(
-            ED25519,
-            "not a point of the prime-order subgroup (it does not decode, or has small or "
-            "mixed order)",
-        )
+    raise _invalid(
+        ED25519,
+        "not a point of the prime-order subgroup (it does not decode, or has small or mixed order)",
+    )
 
 
 def _ed25519_is_valid_point_python(encoded: bytes) -> bool:
@@ -153,6 +156,15 @@ def _libsodium_is_valid_point(encoded: bytes) -> bool:
     # The check is a scalar multiplication (~45 us) and a client sees the same fleet keys in
     # package after package: the verdict, a pure function of the 32 bytes, is remembered.
     return bool(_sodium_is_valid_point(encoded))
+
+
+def forget_verdicts() -> None:
+    """Forget the remembered Ed25519 verdicts: the next check of each key runs libsodium again.
+
+    For measurements: a client's first decision on a bundle validates its fleet keys, and a
+    benchmark that repeats one decision would otherwise time that validation only once.
+    """
+    _libsodium_is_valid_point.cache_clear()
 
 
 try:

@@ -7,19 +7,22 @@ before) computes the same digests without it; CPython's own ``random`` module im
 built-in SHA-512 first for the same reason. Where there is none (another interpreter, a
 build without it), this is ``hashlib``'s.
 
-OpenSSL's is faster on long inputs (about 4x on 1 KiB, with the CPU's SHA extensions); on
-the short strings a client hashes (node hashes, keys, one bundle per decision) the two are
-within a microsecond. The log writer, which hashes every entry it appends, uses
-``hashlib`` directly (:mod:`transparency_log.appender`).
+OpenSSL's is faster (about 4x on 1 KiB with the CPU's SHA extensions, a third faster on a
+65-byte node): in a process that has imported ``hashlib`` already (an application that
+talks TLS or HTTP, the benches), libcrypto is loaded and costs nothing more, so it is
+OpenSSL's; a client decision hashes its bundle twice and 20-odd nodes, about 6 µs less
+with it (bench/bench_verify.py, issue 18). The log writer, which hashes every entry it
+appends, uses ``hashlib`` directly (:mod:`transparency_log.appender`).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 __all__ = ["sha256"]
 
-if TYPE_CHECKING:
+if TYPE_CHECKING or "hashlib" in sys.modules:
     from hashlib import sha256
 else:
     try:

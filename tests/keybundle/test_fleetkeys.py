@@ -272,3 +272,18 @@ def test_remembered_ed25519_verdicts_stay_verdicts() -> None:
     info = fleetkeys._libsodium_is_valid_point.cache_info()
     assert info.currsize == info.maxsize == fleetkeys._VALID_POINT_CACHE
     assert_invalid("ed25519", mixed)
+
+
+def test_forgotten_verdicts_are_checked_again() -> None:
+    # forget_verdicts empties the memory (the benchmark's uncached decision relies on it),
+    # and the keys keep their verdicts when libsodium checks them again.
+    valid = ed25519_key()
+    torsion = _decode(bytes.fromhex(ED25519_SMALL_ORDER[4]))
+    mixed = _encode(fleetkeys._ed25519_add(_decode(valid), torsion))
+    validate_fleet_key("ed25519", valid)
+    assert fleetkeys._libsodium_is_valid_point.cache_info().currsize > 0
+    fleetkeys.forget_verdicts()
+    assert fleetkeys._libsodium_is_valid_point.cache_info().currsize == 0
+    validate_fleet_key("ed25519", valid)
+    assert_invalid("ed25519", mixed)
+    assert fleetkeys._libsodium_is_valid_point.cache_info().currsize == 2
