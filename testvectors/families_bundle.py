@@ -1059,6 +1059,25 @@ def _payload(vs: VectorSet) -> None:
         ("§3.3",),
         repaired=enc(base(keys=[key(0, id="a"), *keys[1:]])),
     )
+    # Likewise the full path's key count and previous-digest type, which it checks before
+    # the keys: at MAX_KEYS keys, and with a 32-byte digest at epoch 2, the payload must pass
+    # them for its invalid key to be judged (INVALID_FLEET_KEY, not MALFORMED_BUNDLE).
+    add(
+        "fleet-key-ed25519-identity-among-128-keys",
+        "The Ed25519 identity point as the first of MAX_KEYS (128) keys.",
+        enc(base(keys=[{**many[0], 3: b"\x01" + bytes(31)}, *many[1:128]])),
+        reject("INVALID_FLEET_KEY"),
+        ("§3.3",),
+        repaired=enc(base(keys=many[:128])),
+    )
+    add(
+        "fleet-key-ed25519-identity-at-epoch-2",
+        "The Ed25519 identity point in a payload of epoch 2 with its previous digest.",
+        enc(base(epoch=2, previous=digest, keys=[key(0, pub=b"\x01" + bytes(31)), *keys[1:]])),
+        reject("INVALID_FLEET_KEY"),
+        ("§3.3",),
+        repaired=enc(base(epoch=2, previous=digest)),
+    )
 
     def p256(name: str, description: str, public: bytes) -> None:
         entry = {1: "hsm-01.p256-ecdsa", 2: "p256-ecdsa", 3: public, 4: "signing"}
