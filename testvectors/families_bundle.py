@@ -1059,6 +1059,25 @@ def _payload(vs: VectorSet) -> None:
         ("§3.3",),
         repaired=enc(base(keys=[key(0, id="a"), *keys[1:]])),
     )
+    # Likewise the full path's key count and previous-digest type, which it checks before
+    # the keys: at MAX_KEYS keys, and with a 32-byte digest at epoch 2, the payload must pass
+    # them for its invalid key to be judged (INVALID_FLEET_KEY, not MALFORMED_BUNDLE).
+    add(
+        "fleet-key-ed25519-identity-among-128-keys",
+        "The Ed25519 identity point as the first of MAX_KEYS (128) keys.",
+        enc(base(keys=[{**many[0], 3: b"\x01" + bytes(31)}, *many[1:128]])),
+        reject("INVALID_FLEET_KEY"),
+        ("§3.3",),
+        repaired=enc(base(keys=many[:128])),
+    )
+    add(
+        "fleet-key-ed25519-identity-at-epoch-2",
+        "The Ed25519 identity point in a payload of epoch 2 with its previous digest.",
+        enc(base(epoch=2, previous=digest, keys=[key(0, pub=b"\x01" + bytes(31)), *keys[1:]])),
+        reject("INVALID_FLEET_KEY"),
+        ("§3.3",),
+        repaired=enc(base(epoch=2, previous=digest)),
+    )
 
     def p256(name: str, description: str, public: bytes) -> None:
         entry = {1: "hsm-01.p256-ecdsa", 2: "p256-ecdsa", 3: public, 4: "signing"}
@@ -1616,6 +1635,11 @@ def _cose(vs: VectorSet) -> None:
             lambda: _tagged([*body, b""]),
         ),
         (
+            "cose-array-of-three",
+            "A COSE_Sign1 array of three elements (no signature).",
+            lambda: _tagged(body[:3]),
+        ),
+        (
             "cose-detached-payload",
             "A detached payload (null).",
             lambda: _tagged([protected, unprotected, None, signature]),
@@ -1776,6 +1800,46 @@ def _cose(vs: VectorSet) -> None:
         spec=("§4.1", "§4.2"),
         no_twin="no-neighbour: the input is empty",
     )
+    # The one-countersignature fast path proves the form by summing the shortest encoding's
+    # size (issue 18): one head written longer than its shortest form adds exactly the bytes a
+    # miscount would, so these pin the sum where the payload's head grows (23 and 255 bytes:
+    # COSE treats the payload as opaque, SPEC §4.1), for the tag's head (two bytes more),
+    # and trailing bytes as many as a miscounted signature item.
+    add(
+        "cose-tag-18-in-three-byte-head",
+        "The COSE_Sign1 tag 18 in a three-byte head (0xd9 0x00 0x12), not its shortest.",
+        b"\xd9\x00\x12" + good[1:],
+        reject("MALFORMED_COSE"),
+        spec=("§3.1", "§4.1"),
+        repaired=good,
+    )
+    add(
+        "cose-trailing-66-bytes",
+        "A valid signed bundle followed by 66 bytes, as many as a signature item.",
+        good + bytes(66),
+        reject("MALFORMED_COSE"),
+        spec=("§3.1", "§4.1"),
+        repaired=good,
+    )
+    for length, short, wide in (
+        (23, b"\x57", b"\x58\x17"),
+        (255, b"\x58\xff", b"\x59\x00\xff"),
+    ):
+        parsed = cose.parse_unverified_sign1(w.sign(bytes(length)))
+        counter = create_countersignature(parsed, w.operator)
+        plain = cose.encode_sign1(replace(parsed, countersignatures=(counter,)))
+        if plain.count(short + bytes(length)) != 1:
+            raise VectorMismatchError(f"the {length}-byte payload's head is not found once")
+        head = {2: "two", 3: "three"}[len(wide)]
+        add(
+            f"cose-payload-of-{length}-bytes-in-{head}-byte-head",
+            f"A {length}-byte payload whose head takes {head} bytes ({wide.hex()}), not its "
+            "shortest.",
+            plain.replace(short + bytes(length), wide + bytes(length)),
+            reject("MALFORMED_COSE"),
+            spec=("§3.1", "§4.1"),
+            repaired=plain,
+        )
 
     # SPEC §4.2's countersignature shape, one rule at a time: each countersignature below is
     # signed over its own protected header (RFC 9338 §3.3), so it differs from `good` only in
