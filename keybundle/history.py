@@ -147,12 +147,7 @@ class FleetHistory:
 
     def check(self, info: BundleInfo, index: int) -> FleetHead | None:
         """Rule 1.3 for ``info`` at ``index``; return the head it follows (None at epoch 1)."""
-        head = self.heads.get(info.fleet)
-        try:
-            admission.check_fleet_step(info.fleet, head, info.epoch, info.previous, info.digest)
-        except VerificationError as e:
-            raise VerificationError(e.reason, f"entry {index}: {e.message}") from None
-        return head
+        return self._step(info.fleet, info.epoch, info.previous, info.digest, index)
 
     def admit(self, info: BundleInfo, index: int) -> None:
         """Make ``info`` (which passed :meth:`check`) its fleet's head."""
@@ -174,11 +169,16 @@ class FleetHistory:
         The auditor's hot path (OPS §8.1 step 4): one call per entry, without a
         :class:`BundleInfo` (issue 18).
         """
-        heads = self.heads
-        head = heads.get(fleet)
+        head = self._step(fleet, epoch, previous, digest, index)
+        self.heads[fleet] = FleetHead(epoch, digest, index, keys)
+        return head
+
+    def _step(
+        self, fleet: str, epoch: int, previous: bytes | None, digest: bytes, index: int
+    ) -> FleetHead | None:
+        head = self.heads.get(fleet)
         try:
             admission.check_fleet_step(fleet, head, epoch, previous, digest)
         except VerificationError as e:
             raise VerificationError(e.reason, f"entry {index}: {e.message}") from None
-        heads[fleet] = FleetHead(epoch, digest, index, keys)
         return head

@@ -34,7 +34,6 @@ mode :mod:`keybundle.monitor_witness`; the evidence format is :mod:`keybundle.ev
 from __future__ import annotations
 
 import contextlib
-import functools
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -72,6 +71,7 @@ from .monitor_judges import (
     PendingJudgement,
     SerialJudge,
     Wire,
+    key_info,
     wires_of,
 )
 from .monitor_state import MonitorState, StateDir
@@ -273,13 +273,6 @@ class _Chunk:
         for step in self.steps:
             if isinstance(step, _Judging):
                 step.pending.cancel()
-
-
-_KEY_MEMBERS: Final = ("id", "algorithm", "usage", "fingerprint")
-"""The members of a key of an ``epoch`` event (OPS §8.3), in the order of a
-:class:`KeyInfo`'s fields: ``id`` as every fleet key of the CLI's JSON (CLI §10.1; ``kid``
-names a role key's SPEC §4.3 id, which this is not)."""
-_make_key = functools.partial(tuple.__new__, KeyInfo)  # KeyInfo._make, without its checks
 
 
 def _hex(data: bytes) -> str:
@@ -815,7 +808,7 @@ class Monitor:
         fleets = tally.fleets
         allow = self._allow
         now = self._now
-        make_key = _make_key
+        make_key = key_info
         for index, wire in enumerate(wires, start):
             if len(wire) != BUNDLE_WIRE_LENGTH:
                 reason, why = wire
@@ -842,6 +835,8 @@ class Monitor:
                 for f in sorted(after):
                     (kept if f in before else added).append(after[f])
                 removed = [before[f] for f in sorted(before) if f not in after]
+            # The keys (OPS §8.3): ``id`` as every fleet key of the CLI's JSON (CLI §10.1;
+            # ``kid`` names a role key's SPEC §4.3 id, which this is not).
             event = {
                 "event": "epoch",
                 "fleet": fleet,

@@ -34,6 +34,7 @@ __all__ = [
     "Rejection",
     "SerialJudge",
     "Wire",
+    "key_info",
     "wires_of",
 ]
 
@@ -171,8 +172,12 @@ def wires_of(pending: PendingJudgement) -> list[Wire]:
     ]
 
 
+key_info = functools.partial(tuple.__new__, KeyInfo)
+"""A :class:`KeyInfo` from a :data:`Wire`'s key tuple: ``KeyInfo._make`` without its checks."""
+
+
 def _from_wire(wire: list[Wire]) -> list[Judged]:
-    make_key = functools.partial(tuple.__new__, KeyInfo)  # KeyInfo._make, without its checks
+    make_key = key_info
     return [
         BundleInfo(w[0], w[1], w[2], w[3], tuple(map(make_key, w[4])), w[5], w[6])
         if len(w) == BUNDLE_WIRE_LENGTH
